@@ -1,0 +1,31 @@
+//! The domain model of edusync: organisations and their ids, school years and
+//! semesters, the five kinds of record (plan, incident, periodic report,
+//! commitment, risk register), and the validation that every record passes
+//! before it is signed or accepted.
+//!
+//! This crate is not a place for I/O: no clock, no files, no network, no
+//! storage, no cryptography. Functions take what they need (including "now")
+//! as arguments, so every rule here is tested with data in, expectation out.
+
+mod error;
+mod ids;
+mod org;
+mod period;
+mod record;
+mod text;
+mod validate;
+
+pub use error::ValidationError;
+pub use ids::{LogStream, RecordId, Seq};
+pub use org::{Level, OrgId, Organisation};
+pub use period::{Period, PeriodSpan, SchoolYear};
+pub use record::{
+    AtRiskCount, AtRiskGroup, AtRiskStudent, Commitment, CommitmentKind, Incident, IncidentCategory, IncidentStatus,
+    IntakeChannel, PeriodicReport, PersonInvolved, PersonRole, PlaceCategory, Plan, PlanActivity, Record, RecordKind,
+    RiskRegister, Severity, Sex, SignerRole, Timestamp,
+};
+pub use text::normalize_text;
+pub use validate::{CheckedRecord, ValidationContext};
+
+/// A calendar date without a time zone.
+pub type Date = chrono::NaiveDate;

@@ -1,0 +1,355 @@
+//! The five kinds of record, as plain Rust values.
+//!
+//! These structs mirror what the source documents name. They derive serde so
+//! that an operator can write them as JSON (`edusync record add`); enum values
+//! are snake_case words, and unknown fields are refused.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::{LogStream, OrgId, Period, RecordId, SchoolYear, ValidationError};
+
+/// A moment in time, in UTC. JSON accepts any RFC 3339 offset and converts.
+pub type Timestamp = chrono::DateTime<chrono::Utc>;
+
+/// Declares a closed set of values with its snake_case names, so that every
+/// boundary (JSON, protobuf, CLI) refuses a value it does not know by name.
+macro_rules! domain_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = ValidationError;
+            fn from_str(text: &str) -> Result<Self, Self::Err> {
+                $name::ALL.iter().copied().find(|value| value.as_str() == text).ok_or_else(|| {
+                    let known: Vec<&str> = $name::ALL.iter().map(|value| value.as_str()).collect();
+                    ValidationError::new(stringify!($name), format!("unknown value `{text}`; expected one of {}", known.join(", ")))
+                })
+            }
+        }
+    };
+}
+
+domain_enum!(RecordKind {
+    Plan => "plan",
+    Incident => "incident",
+    PeriodicReport => "periodic_report",
+    Commitment => "commitment",
+    RiskRegister => "risk_register",
+});
+
+impl RecordKind {
+    /// Which log a record of this kind is written to. Incidents and risk
+    /// registers name children; they stay in the local log and never travel.
+    pub fn stream(self) -> LogStream {
+        match self {
+            RecordKind::Plan | RecordKind::PeriodicReport | RecordKind::Commitment => LogStream::Shared,
+            RecordKind::Incident | RecordKind::RiskRegister => LogStream::Local,
+        }
+    }
+
+    /// The envelope payload type of this kind: the protobuf message name.
+    pub fn payload_type(self) -> &'static str {
+        match self {
+            RecordKind::Plan => "edusync.v1.Plan",
+            RecordKind::Incident => "edusync.v1.Incident",
+            RecordKind::PeriodicReport => "edusync.v1.PeriodicReport",
+            RecordKind::Commitment => "edusync.v1.Commitment",
+            RecordKind::RiskRegister => "edusync.v1.RiskRegister",
+        }
+    }
+
+    pub fn from_payload_type(payload_type: &str) -> Option<Self> {
+        RecordKind::ALL.iter().copied().find(|kind| kind.payload_type() == payload_type)
+    }
+
+    pub fn as_byte(self) -> u8 {
+        match self {
+            RecordKind::Plan => 1,
+            RecordKind::Incident => 2,
+            RecordKind::PeriodicReport => 3,
+            RecordKind::Commitment => 4,
+            RecordKind::RiskRegister => 5,
+        }
+    }
+
+    pub fn from_byte(byte: u8) -> Option<Self> {
+        RecordKind::ALL.iter().copied().find(|kind| kind.as_byte() == byte)
+    }
+}
+
+domain_enum!(PlaceCategory {
+    Classroom => "classroom",
+    Schoolyard => "schoolyard",
+    CorridorOrStairs => "corridor_or_stairs",
+    Toilet => "toilet",
+    Canteen => "canteen",
+    Dormitory => "dormitory",
+    SportsGround => "sports_ground",
+    SchoolGate => "school_gate",
+    WayToSchool => "way_to_school",
+    Online => "online",
+    OutsideSchool => "outside_school",
+    Other => "other",
+});
+
+domain_enum!(IncidentCategory {
+    Physical => "physical",
+    Verbal => "verbal",
+    Psychological => "psychological",
+    Cyber => "cyber",
+    Sexual => "sexual",
+    Property => "property",
+    Exclusion => "exclusion",
+    Other => "other",
+});
+
+domain_enum!(Severity {
+    Minor => "minor",
+    Serious => "serious",
+    Severe => "severe",
+});
+
+domain_enum!(IntakeChannel {
+    SuggestionBox => "suggestion_box",
+    Hotline => "hotline",
+    Camera => "camera",
+    Teacher => "teacher",
+    Parent => "parent",
+    StudentInformant => "student_informant",
+    NationalHotline111 => "national_hotline_111",
+    Other => "other",
+});
+
+domain_enum!(IncidentStatus {
+    Open => "open",
+    Investigating => "investigating",
+    Concluded => "concluded",
+    ReferredToPolice => "referred_to_police",
+    ReferredToCourt => "referred_to_court",
+});
+
+domain_enum!(PersonRole {
+    Victim => "victim",
+    Perpetrator => "perpetrator",
+    Witness => "witness",
+    Other => "other",
+});
+
+domain_enum!(Sex {
+    Female => "female",
+    Male => "male",
+    NotRecorded => "not_recorded",
+});
+
+domain_enum!(AtRiskGroup {
+    LearningDifficulties => "learning_difficulties",
+    VeryPoor => "very_poor",
+    LeftBehind => "left_behind",
+    DivorcedParents => "divorced_parents",
+    EmotionalProblems => "emotional_problems",
+    ViolentTendencies => "violent_tendencies",
+    GangSigns => "gang_signs",
+});
+
+domain_enum!(CommitmentKind {
+    StaffPledge => "staff_pledge",
+    ParentStudentSchool => "parent_student_school",
+    SchoolToAuthority => "school_to_authority",
+});
+
+domain_enum!(SignerRole {
+    Staff => "staff",
+    Teacher => "teacher",
+    Parent => "parent",
+    Student => "student",
+    Principal => "principal",
+});
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanActivity {
+    pub item: u32,
+    pub content: String,
+    pub lead_unit: String,
+    #[serde(default)]
+    pub coordinating_units: Vec<String>,
+    pub time_frame: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    pub number: String,
+    pub issued_on: NaiveDate,
+    pub issuing_org: OrgId,
+    pub title: String,
+    pub school_year: SchoolYear,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub implements_plan: Option<String>,
+    #[serde(default)]
+    pub goals: Vec<String>,
+    #[serde(default)]
+    pub activities: Vec<PlanActivity>,
+    #[serde(default)]
+    pub recipients: Vec<String>,
+}
+
+/// Someone involved in an incident. Every field here is local-only.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PersonInvolved {
+    pub role: PersonRole,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub student_number: Option<String>,
+    pub sex: Sex,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub birth_date: Option<NaiveDate>,
+    /// 0 is pre-school; 1 to 12 are grades.
+    pub grade: u8,
+    #[serde(default)]
+    pub at_risk_groups: Vec<AtRiskGroup>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Incident {
+    pub occurred_at: Timestamp,
+    pub detected_at: Timestamp,
+    pub reported_to_school_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reported_upward_at: Option<Timestamp>,
+    pub place: PlaceCategory,
+    pub category: IncidentCategory,
+    pub severity: Severity,
+    #[serde(default)]
+    pub repeat: bool,
+    pub intake_channel: IntakeChannel,
+    #[serde(default)]
+    pub people: Vec<PersonInvolved>,
+    pub narrative: String,
+    #[serde(default)]
+    pub measures_taken: String,
+    pub status: IncidentStatus,
+    /// The first report of the case, when this record is a follow-up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow_up_of: Option<RecordId>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeriodicReport {
+    pub period: Period,
+    pub submitted_on: NaiveDate,
+    pub awareness_sessions: u32,
+    pub staff_total: u32,
+    pub staff_informed: u32,
+    pub staff_trained: u32,
+    pub commitments_signed: u32,
+    #[serde(default)]
+    pub channels_set_up: Vec<IntakeChannel>,
+    pub counselling_team_in_place: bool,
+    pub psychological_screenings: u32,
+    pub home_visits: u32,
+    pub parent_meetings: u32,
+    #[serde(default)]
+    pub remarks: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Commitment {
+    pub kind: CommitmentKind,
+    pub signer_role: SignerRole,
+    pub count: u32,
+    pub signed_on: NaiveDate,
+    pub school_year: SchoolYear,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AtRiskCount {
+    pub group: AtRiskGroup,
+    pub count: u32,
+}
+
+/// A named entry of a risk register. Local-only.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AtRiskStudent {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub student_number: Option<String>,
+    pub group: AtRiskGroup,
+    pub grade: u8,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RiskRegister {
+    pub period: Period,
+    pub screened_on: NaiveDate,
+    pub counts: Vec<AtRiskCount>,
+    #[serde(default)]
+    pub students: Vec<AtRiskStudent>,
+}
+
+/// Any record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// As JSON: `{"kind": "incident", "record": {...}}`.
+#[serde(tag = "kind", content = "record", rename_all = "snake_case")]
+pub enum Record {
+    Plan(Plan),
+    Incident(Incident),
+    PeriodicReport(PeriodicReport),
+    Commitment(Commitment),
+    RiskRegister(RiskRegister),
+}
+
+impl Record {
+    pub fn kind(&self) -> RecordKind {
+        match self {
+            Record::Plan(_) => RecordKind::Plan,
+            Record::Incident(_) => RecordKind::Incident,
+            Record::PeriodicReport(_) => RecordKind::PeriodicReport,
+            Record::Commitment(_) => RecordKind::Commitment,
+            Record::RiskRegister(_) => RecordKind::RiskRegister,
+        }
+    }
+
+    /// The period a record is filed under: its own for reports and registers,
+    /// the school year for plans and commitments, and for an incident the
+    /// semester of the local date on which it occurred.
+    pub fn period(&self, utc_offset: chrono::FixedOffset) -> Option<Period> {
+        match self {
+            Record::Plan(plan) => Some(Period::school_year(plan.school_year)),
+            Record::Incident(incident) => {
+                Period::semester_containing(incident.occurred_at.with_timezone(&utc_offset).date_naive())
+            }
+            Record::PeriodicReport(report) => Some(report.period),
+            Record::Commitment(commitment) => Some(Period::school_year(commitment.school_year)),
+            Record::RiskRegister(register) => Some(register.period),
+        }
+    }
+}
