@@ -1,0 +1,118 @@
+//! Key layout of the one sled tree. Every key starts with a one-byte table tag
+//! and a slash; organisation ids never contain a NUL byte, so NUL ends them.
+//!
+//! ```text
+//! e/ id                              -> envelope bytes
+//! m/ id                              -> RecordMeta (versioned, see meta.rs)
+//! l/ org NUL stream seq(u64 BE)      -> id            the author's log
+//! x/ org NUL stream seq id           -> ()            equivocation evidence
+//! k/ kind id                         -> ()            index by kind
+//! p/ period(3) id                    -> ()            index by period
+//! o/ org NUL id                      -> ()            index by author org
+//! c/ content-hash                    -> id            own records by content
+//! s/ name                            -> u64 BE        sync cursors
+//! ```
+
+use edusync_core::{LogStream, OrgId, Period, RecordId, RecordKind, Seq};
+
+pub(crate) fn envelope(id: RecordId) -> Vec<u8> {
+    tagged(b"e/", &id.0)
+}
+
+pub(crate) fn meta(id: RecordId) -> Vec<u8> {
+    tagged(b"m/", &id.0)
+}
+
+pub(crate) fn log_prefix(org: &OrgId, stream: LogStream) -> Vec<u8> {
+    let mut key = tagged(b"l/", org.as_str().as_bytes());
+    key.push(0);
+    key.push(stream.as_byte());
+    key
+}
+
+pub(crate) fn log(org: &OrgId, stream: LogStream, seq: Seq) -> Vec<u8> {
+    let mut key = log_prefix(org, stream);
+    key.extend_from_slice(&seq.0.to_be_bytes());
+    key
+}
+
+/// Splits a log key back into (org, stream, seq).
+pub(crate) fn parse_log(key: &[u8]) -> Option<(OrgId, LogStream, Seq)> {
+    let rest = key.strip_prefix(b"l/")?;
+    let nul = rest.iter().position(|b| *b == 0)?;
+    let org = OrgId::parse("org", std::str::from_utf8(&rest[..nul]).ok()?).ok()?;
+    let stream = LogStream::from_byte(*rest.get(nul + 1)?)?;
+    let seq: [u8; 8] = rest.get(nul + 2..nul + 10)?.try_into().ok()?;
+    Some((org, stream, Seq(u64::from_be_bytes(seq))))
+}
+
+pub(crate) fn evidence(org: &OrgId, stream: LogStream, seq: Seq, id: RecordId) -> Vec<u8> {
+    let mut key = tagged(b"x/", org.as_str().as_bytes());
+    key.push(0);
+    key.push(stream.as_byte());
+    key.extend_from_slice(&seq.0.to_be_bytes());
+    key.extend_from_slice(&id.0);
+    key
+}
+
+pub(crate) fn parse_evidence(key: &[u8]) -> Option<(OrgId, LogStream, Seq, RecordId)> {
+    let rest = key.strip_prefix(b"x/")?;
+    let nul = rest.iter().position(|b| *b == 0)?;
+    let org = OrgId::parse("org", std::str::from_utf8(&rest[..nul]).ok()?).ok()?;
+    let stream = LogStream::from_byte(*rest.get(nul + 1)?)?;
+    let seq: [u8; 8] = rest.get(nul + 2..nul + 10)?.try_into().ok()?;
+    let id: [u8; 32] = rest.get(nul + 10..nul + 42)?.try_into().ok()?;
+    Some((org, stream, Seq(u64::from_be_bytes(seq)), RecordId(id)))
+}
+
+pub(crate) fn by_kind_prefix(kind: RecordKind) -> Vec<u8> {
+    vec![b'k', b'/', kind.as_byte()]
+}
+
+pub(crate) fn by_kind(kind: RecordKind, id: RecordId) -> Vec<u8> {
+    let mut key = by_kind_prefix(kind);
+    key.extend_from_slice(&id.0);
+    key
+}
+
+pub(crate) fn by_period(period: Period, id: RecordId) -> Vec<u8> {
+    let mut key = tagged(b"p/", &period.sort_key());
+    key.extend_from_slice(&id.0);
+    key
+}
+
+pub(crate) fn by_school_year_prefix(start_year: u16) -> Vec<u8> {
+    tagged(b"p/", &start_year.to_be_bytes())
+}
+
+pub(crate) fn by_org_prefix(org_prefix: &str) -> Vec<u8> {
+    tagged(b"o/", org_prefix.as_bytes())
+}
+
+pub(crate) fn by_org(org: &OrgId, id: RecordId) -> Vec<u8> {
+    let mut key = tagged(b"o/", org.as_str().as_bytes());
+    key.push(0);
+    key.extend_from_slice(&id.0);
+    key
+}
+
+pub(crate) fn content(hash: [u8; 32]) -> Vec<u8> {
+    tagged(b"c/", &hash)
+}
+
+pub(crate) fn cursor(name: &str) -> Vec<u8> {
+    tagged(b"s/", name.as_bytes())
+}
+
+/// Every index key ends with the 32-byte record id.
+pub(crate) fn trailing_id(key: &[u8]) -> Option<RecordId> {
+    let start = key.len().checked_sub(32)?;
+    key[start..].try_into().ok().map(RecordId)
+}
+
+fn tagged(tag: &[u8; 2], rest: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(2 + rest.len() + 42);
+    key.extend_from_slice(tag);
+    key.extend_from_slice(rest);
+    key
+}

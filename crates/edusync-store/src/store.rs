@@ -1,0 +1,394 @@
+//! The store itself.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use edusync_core::{LogStream, OrgId, Period, RecordId, RecordKind, Seq};
+use edusync_envelope::{classify_append, AppendDecision, VerifiedEnvelope};
+
+use crate::keys;
+use crate::meta::RecordMeta;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the store at {path}: {reason} (is another edusync process using this data directory?)")]
+    Open { path: String, reason: String },
+    #[error("storage failed: {0}; check disk space and permissions of the data directory")]
+    Io(String),
+    #[error("the store holds a malformed entry under key {key}; restore from a backup")]
+    Corrupt { key: String },
+    #[error("record is a {kind} but the envelope is in the {stream} log; kinds and logs must match")]
+    WrongStream { kind: RecordKind, stream: LogStream },
+}
+
+impl From<sled::Error> for StoreError {
+    fn from(error: sled::Error) -> Self {
+        StoreError::Io(error.to_string())
+    }
+}
+
+/// What happened to an envelope offered to an author's log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Append {
+    Stored,
+    /// Already held: nothing written.
+    Duplicate,
+    /// A different envelope holds that position; this one is kept as evidence.
+    Equivocation { existing: RecordId },
+    /// It does not extend the head; nothing written.
+    Gap { expected: Seq },
+    /// It extends the head but names another predecessor; kept as evidence.
+    Fork { head: RecordId },
+}
+
+/// The result of writing one of this node's own records.
+#[derive(Debug)]
+pub enum OwnAppend {
+    Stored(VerifiedEnvelope),
+    /// A record with the same content was written before; nothing new.
+    AlreadyStored(RecordId),
+}
+
+#[derive(Clone, Debug)]
+pub struct StoredEnvelope {
+    pub id: RecordId,
+    pub bytes: Vec<u8>,
+    pub meta: RecordMeta,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogSummary {
+    pub author_org: OrgId,
+    pub stream: LogStream,
+    pub head: Seq,
+    pub head_id: RecordId,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EquivocationEvidence {
+    pub author_org: OrgId,
+    pub stream: LogStream,
+    pub seq: Seq,
+    /// The envelope in the log first, then every conflicting one.
+    pub record_ids: Vec<RecordId>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ListFilter {
+    pub kind: Option<RecordKind>,
+    pub school_year_start: Option<u16>,
+    pub org_prefix: Option<OrgId>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Page {
+    pub records: Vec<StoredEnvelope>,
+    /// Opaque token to pass back for the next page; `None` at the end.
+    pub next: Option<String>,
+}
+
+/// One node's durable state.
+pub struct Store {
+    db: sled::Db,
+    tree: sled::Tree,
+    /// Appends read the head and then write; one writer at a time keeps that
+    /// pair atomic. Reads do not take it.
+    writer: Mutex<()>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .path(path)
+            .mode(sled::Mode::HighThroughput)
+            .open()
+            .map_err(|error| StoreError::Open { path: path.display().to_string(), reason: error.to_string() })?;
+        let tree = db.open_tree("records")?;
+        Ok(Store { db, tree, writer: Mutex::new(()) })
+    }
+
+    /// Makes every write so far durable. Call before acknowledging.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        // A panic while holding the lock cannot leave sled half-written (each
+        // append is one atomic batch), so a poisoned lock is safe to reuse.
+        self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Offers a verified envelope from any author to that author's log.
+    /// `kind` and `period` come from the decoded record. Not yet durable.
+    pub fn append(
+        &self,
+        envelope: &VerifiedEnvelope,
+        kind: RecordKind,
+        period: Option<Period>,
+        stored_unix_ms: i64,
+    ) -> Result<Append, StoreError> {
+        let _guard = self.lock();
+        self.append_locked(envelope, kind, period, stored_unix_ms, None)
+    }
+
+    /// Writes one of this node's own records. Under the writer lock, looks up
+    /// `content_hash` (so that the same record submitted twice is stored
+    /// once), then hands the current head to `sign` and appends its envelope.
+    pub fn append_own<E>(
+        &self,
+        author: &OrgId,
+        stream: LogStream,
+        kind: RecordKind,
+        period: Option<Period>,
+        content_hash: [u8; 32],
+        stored_unix_ms: i64,
+        sign: impl FnOnce(Option<(Seq, RecordId)>) -> Result<VerifiedEnvelope, E>,
+    ) -> Result<Result<OwnAppend, E>, StoreError> {
+        let _guard = self.lock();
+        if let Some(existing) = self.tree.get(keys::content(content_hash))? {
+            let id = RecordId::from_slice("content", &existing).map_err(|_| corrupt(&keys::content(content_hash)))?;
+            return Ok(Ok(OwnAppend::AlreadyStored(id)));
+        }
+        let head = self.head(author, stream)?;
+        let envelope = match sign(head) {
+            Ok(envelope) => envelope,
+            Err(error) => return Ok(Err(error)),
+        };
+        match self.append_locked(&envelope, kind, period, stored_unix_ms, Some(content_hash))? {
+            Append::Stored => Ok(Ok(OwnAppend::Stored(envelope))),
+            other => Err(StoreError::Io(format!("own append was not stored: {other:?}"))),
+        }
+    }
+
+    fn append_locked(
+        &self,
+        envelope: &VerifiedEnvelope,
+        kind: RecordKind,
+        period: Option<Period>,
+        stored_unix_ms: i64,
+        content_hash: Option<[u8; 32]>,
+    ) -> Result<Append, StoreError> {
+        let header = envelope.header();
+        if kind.stream() != header.stream {
+            return Err(StoreError::WrongStream { kind, stream: header.stream });
+        }
+        let id = envelope.id();
+        let org = &header.author_org;
+        let held_at_seq = self.log_entry(org, header.stream, header.seq)?;
+        let head = self.head(org, header.stream)?;
+        let decision = classify_append(head, held_at_seq, header, id);
+        let mut meta = RecordMeta {
+            author_org: org.clone(),
+            stream: header.stream,
+            seq: header.seq,
+            kind,
+            period,
+            stored_unix_ms,
+            evidence_only: false,
+        };
+        let mut batch = sled::Batch::default();
+        let outcome = match decision {
+            AppendDecision::Duplicate => return Ok(Append::Duplicate),
+            AppendDecision::Gap { expected } => return Ok(Append::Gap { expected }),
+            AppendDecision::Append => {
+                batch.insert(keys::log(org, header.stream, header.seq), &id.0[..]);
+                batch.insert(keys::by_kind(kind, id), &[][..]);
+                batch.insert(keys::by_org(org, id), &[][..]);
+                if let Some(period) = period {
+                    batch.insert(keys::by_period(period, id), &[][..]);
+                }
+                if let Some(hash) = content_hash {
+                    batch.insert(keys::content(hash), &id.0[..]);
+                }
+                Append::Stored
+            }
+            AppendDecision::Equivocation { existing } => {
+                if self.tree.contains_key(keys::meta(id))? {
+                    return Ok(Append::Equivocation { existing });
+                }
+                meta.evidence_only = true;
+                batch.insert(keys::evidence(org, header.stream, header.seq, id), &[][..]);
+                Append::Equivocation { existing }
+            }
+            AppendDecision::Fork { head } => {
+                meta.evidence_only = true;
+                batch.insert(keys::evidence(org, header.stream, header.seq, id), &[][..]);
+                Append::Fork { head }
+            }
+        };
+        batch.insert(keys::envelope(id), envelope.bytes());
+        batch.insert(keys::meta(id), meta.encode());
+        self.tree.apply_batch(batch)?;
+        if !matches!(outcome, Append::Stored) {
+            tracing::warn!(org = %org, seq = %header.seq, record = %id, outcome = ?outcome, "equivocation evidence kept");
+        }
+        Ok(outcome)
+    }
+
+    fn log_entry(&self, org: &OrgId, stream: LogStream, seq: Seq) -> Result<Option<RecordId>, StoreError> {
+        let key = keys::log(org, stream, seq);
+        match self.tree.get(&key)? {
+            Some(value) => Ok(Some(RecordId::from_slice("log", &value).map_err(|_| corrupt(&key))?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The highest (seq, id) of an author's log. Logs are stored without gaps,
+    /// so the last entry is also the highest contiguous one.
+    pub fn head(&self, org: &OrgId, stream: LogStream) -> Result<Option<(Seq, RecordId)>, StoreError> {
+        match self.tree.scan_prefix(keys::log_prefix(org, stream)).next_back() {
+            None => Ok(None),
+            Some(entry) => {
+                let (key, value) = entry?;
+                let (_, _, seq) = keys::parse_log(&key).ok_or_else(|| corrupt(&key))?;
+                let id = RecordId::from_slice("log", &value).map_err(|_| corrupt(&key))?;
+                Ok(Some((seq, id)))
+            }
+        }
+    }
+
+    pub fn get(&self, id: RecordId) -> Result<Option<StoredEnvelope>, StoreError> {
+        let Some(bytes) = self.tree.get(keys::envelope(id))? else { return Ok(None) };
+        let meta_key = keys::meta(id);
+        let meta = self.tree.get(&meta_key)?.ok_or_else(|| corrupt(&meta_key))?;
+        let meta = RecordMeta::decode(&meta).ok_or_else(|| corrupt(&meta_key))?;
+        Ok(Some(StoredEnvelope { id, bytes: bytes.to_vec(), meta }))
+    }
+
+    /// Envelopes of one author's log from `from` on, at most `limit`.
+    pub fn read_log(
+        &self,
+        org: &OrgId,
+        stream: LogStream,
+        from: Seq,
+        limit: usize,
+    ) -> Result<Vec<StoredEnvelope>, StoreError> {
+        let start = keys::log(org, stream, from);
+        let prefix = keys::log_prefix(org, stream);
+        let mut out = Vec::new();
+        for entry in self.tree.range(start..) {
+            let (key, value) = entry?;
+            if !key.starts_with(&prefix) || out.len() >= limit {
+                break;
+            }
+            let id = RecordId::from_slice("log", &value).map_err(|_| corrupt(&key))?;
+            out.push(self.get(id)?.ok_or_else(|| corrupt(&key))?);
+        }
+        Ok(out)
+    }
+
+    /// Every author log this store holds, with its head.
+    pub fn logs(&self) -> Result<Vec<LogSummary>, StoreError> {
+        let mut out: Vec<LogSummary> = Vec::new();
+        for entry in self.tree.scan_prefix(b"l/") {
+            let (key, value) = entry?;
+            let (author_org, stream, seq) = keys::parse_log(&key).ok_or_else(|| corrupt(&key))?;
+            let head_id = RecordId::from_slice("log", &value).map_err(|_| corrupt(&key))?;
+            match out.last_mut() {
+                Some(last) if last.author_org == author_org && last.stream == stream => {
+                    last.head = seq;
+                    last.head_id = head_id;
+                }
+                _ => out.push(LogSummary { author_org, stream, head: seq, head_id }),
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn count_by_kind(&self, kind: RecordKind) -> Result<u64, StoreError> {
+        Ok(self.tree.scan_prefix(keys::by_kind_prefix(kind)).count() as u64)
+    }
+
+    pub fn equivocations(&self) -> Result<Vec<EquivocationEvidence>, StoreError> {
+        let mut out: Vec<EquivocationEvidence> = Vec::new();
+        for entry in self.tree.scan_prefix(b"x/") {
+            let (key, _) = entry?;
+            let (author_org, stream, seq, id) = keys::parse_evidence(&key).ok_or_else(|| corrupt(&key))?;
+            match out.last_mut() {
+                Some(last) if last.author_org == author_org && last.stream == stream && last.seq == seq => {
+                    last.record_ids.push(id);
+                }
+                _ => {
+                    let mut record_ids = Vec::new();
+                    if let Some(in_log) = self.log_entry(&author_org, stream, seq)? {
+                        record_ids.push(in_log);
+                    }
+                    record_ids.push(id);
+                    out.push(EquivocationEvidence { author_org, stream, seq, record_ids });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records in the logs (not evidence), filtered, in index order.
+    pub fn list(&self, filter: &ListFilter, page_token: Option<&str>, limit: usize) -> Result<Page, StoreError> {
+        let prefix = match (filter.kind, filter.school_year_start, &filter.org_prefix) {
+            (Some(kind), _, _) => keys::by_kind_prefix(kind),
+            (None, Some(year), _) => keys::by_school_year_prefix(year),
+            (None, None, Some(org)) => keys::by_org_prefix(org.as_str()),
+            (None, None, None) => b"o/".to_vec(),
+        };
+        let start = match page_token {
+            Some(token) => {
+                let mut key = hex::decode(token).map_err(|_| StoreError::Corrupt { key: "page token".into() })?;
+                key.push(0); // strictly after the last key returned
+                key
+            }
+            None => prefix.clone(),
+        };
+        let mut records = Vec::new();
+        let mut last_key = None;
+        for entry in self.tree.range(start..) {
+            let (key, _) = entry?;
+            if !key.starts_with(&prefix) {
+                break;
+            }
+            if records.len() >= limit {
+                return Ok(Page { records, next: last_key.map(hex::encode) });
+            }
+            let id = keys::trailing_id(&key).ok_or_else(|| corrupt(&key))?;
+            let record = self.get(id)?.ok_or_else(|| corrupt(&key))?;
+            let meta = &record.meta;
+            let wanted = filter.kind.is_none_or(|kind| meta.kind == kind)
+                && filter.school_year_start.is_none_or(|year| meta.period.is_some_and(|p| p.school_year.start_year() == year))
+                && filter.org_prefix.as_ref().is_none_or(|org| meta.author_org.is_within(org));
+            if wanted {
+                records.push(record);
+            }
+            last_key = Some(key.to_vec());
+        }
+        Ok(Page { records, next: None })
+    }
+
+    pub fn cursor(&self, name: &str) -> Result<Option<u64>, StoreError> {
+        let key = keys::cursor(name);
+        match self.tree.get(&key)? {
+            None => Ok(None),
+            Some(value) => {
+                let bytes: [u8; 8] = value.as_ref().try_into().map_err(|_| corrupt(&key))?;
+                Ok(Some(u64::from_be_bytes(bytes)))
+            }
+        }
+    }
+
+    /// Records a cursor. Like every write, durable only after `flush`.
+    pub fn set_cursor(&self, name: &str, value: u64) -> Result<(), StoreError> {
+        self.tree.insert(keys::cursor(name), &value.to_be_bytes())?;
+        Ok(())
+    }
+}
+
+fn corrupt(key: &[u8]) -> StoreError {
+    StoreError::Corrupt { key: String::from_utf8_lossy(key).into_owned() }
+}
+
+#[cfg(test)]
+mod tests;
