@@ -1,0 +1,334 @@
+//! The configuration of one edusync node: who it is, where it keeps its data,
+//! where it listens, who its parent is, which children it accepts, and how it
+//! syncs. Loaded from one TOML file (examples in `node-config/`), validated at
+//! load, with the few values the command line may override.
+//!
+//! This crate is not a place for defaults that hide required facts: the
+//! organisation, level and data directory must be written down. It never reads
+//! the environment; the binary does that.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use edusync_core::{Level, OrgId, Organisation};
+use edusync_envelope::PublicKey;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {reason}")]
+    Read { path: String, reason: String },
+    #[error("config file {path} is not valid: {reason}")]
+    Parse { path: String, reason: String },
+    #[error("config file {path}: {field}: {reason}")]
+    Invalid { path: String, field: String, reason: String },
+}
+
+/// The whole configuration of a node, validated.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    pub organisation: Organisation,
+    pub data_dir: PathBuf,
+    /// Used to place incidents in semesters by local date.
+    pub utc_offset: chrono::FixedOffset,
+    pub server: ServerConfig,
+    pub parent: Option<ParentConfig>,
+    pub children: Vec<ChildConfig>,
+    pub sync: SyncConfig,
+}
+
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub max_message_bytes: usize,
+}
+
+#[derive(Clone, Debug)]
+pub struct ParentConfig {
+    pub org_id: OrgId,
+    /// `http://host:port`; TLS arrives with the trust issue.
+    pub endpoint: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct ChildConfig {
+    pub org_id: OrgId,
+    pub public_key: PublicKey,
+}
+
+#[derive(Clone, Debug)]
+pub struct SyncConfig {
+    pub batch_size: usize,
+    pub interval: Duration,
+    pub retry_initial: Duration,
+    pub retry_max: Duration,
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+}
+
+impl SyncConfig {
+    pub const MAX_BATCH: usize = 4096;
+}
+
+// ---- the file as written; every table refuses unknown keys
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    node: NodeSection,
+    server: ServerSection,
+    parent: Option<ParentSection>,
+    #[serde(default)]
+    children: Vec<ChildSection>,
+    #[serde(default)]
+    sync: SyncSection,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NodeSection {
+    org_id: String,
+    level: String,
+    display_name: String,
+    data_dir: PathBuf,
+    #[serde(default = "default_offset")]
+    utc_offset: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServerSection {
+    listen: String,
+    #[serde(default = "default_max_message")]
+    max_message_bytes: usize,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ParentSection {
+    org_id: String,
+    endpoint: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChildSection {
+    org_id: String,
+    public_key: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SyncSection {
+    #[serde(default = "default_batch")]
+    batch_size: usize,
+    #[serde(default = "default_interval")]
+    interval_seconds: u64,
+    #[serde(default = "default_retry_initial")]
+    retry_initial_ms: u64,
+    #[serde(default = "default_retry_max")]
+    retry_max_seconds: u64,
+    #[serde(default = "default_connect_timeout")]
+    connect_timeout_seconds: u64,
+    #[serde(default = "default_request_timeout")]
+    request_timeout_seconds: u64,
+}
+
+impl Default for SyncSection {
+    fn default() -> Self {
+        SyncSection {
+            batch_size: default_batch(),
+            interval_seconds: default_interval(),
+            retry_initial_ms: default_retry_initial(),
+            retry_max_seconds: default_retry_max(),
+            connect_timeout_seconds: default_connect_timeout(),
+            request_timeout_seconds: default_request_timeout(),
+        }
+    }
+}
+
+fn default_offset() -> String {
+    "+07:00".into()
+}
+fn default_max_message() -> usize {
+    16 * 1024 * 1024
+}
+fn default_batch() -> usize {
+    256
+}
+fn default_interval() -> u64 {
+    30
+}
+fn default_retry_initial() -> u64 {
+    500
+}
+fn default_retry_max() -> u64 {
+    300
+}
+fn default_connect_timeout() -> u64 {
+    5
+}
+fn default_request_timeout() -> u64 {
+    60
+}
+
+impl NodeConfig {
+    /// Reads and validates a config file. A relative `data_dir` is taken
+    /// relative to the file's own directory, so configs can travel with their data.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|error| ConfigError::Read { path: path.display().to_string(), reason: error.to_string() })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        NodeConfig::from_toml(&text, base, &path.display().to_string())
+    }
+
+    pub fn from_toml(text: &str, base_dir: &Path, name: &str) -> Result<Self, ConfigError> {
+        let file: File =
+            toml::from_str(text).map_err(|error| ConfigError::Parse { path: name.into(), reason: error.to_string() })?;
+        let invalid = |field: &str, reason: String| ConfigError::Invalid {
+            path: name.into(),
+            field: field.into(),
+            reason,
+        };
+        let org_id = OrgId::parse("node.org_id", &file.node.org_id).map_err(|e| invalid(&e.field, e.reason))?;
+        let level = file.node.level.parse::<Level>().map_err(|e| invalid("node.level", e.reason))?;
+        let organisation =
+            Organisation::new(org_id, level, &file.node.display_name).map_err(|e| invalid("node.display_name", e.reason))?;
+        let data_dir =
+            if file.node.data_dir.is_absolute() { file.node.data_dir } else { base_dir.join(file.node.data_dir) };
+        let utc_offset = file
+            .node
+            .utc_offset
+            .parse::<chrono::FixedOffset>()
+            .map_err(|_| invalid("node.utc_offset", format!("`{}` is not an offset like +07:00", file.node.utc_offset)))?;
+
+        let listen = file
+            .server
+            .listen
+            .parse::<SocketAddr>()
+            .map_err(|_| invalid("server.listen", format!("`{}` is not an address like 127.0.0.1:7401", file.server.listen)))?;
+        if !(64 * 1024..=256 * 1024 * 1024).contains(&file.server.max_message_bytes) {
+            return Err(invalid("server.max_message_bytes", "must be between 64 KiB and 256 MiB".into()));
+        }
+
+        let parent = match file.parent {
+            None => None,
+            Some(parent) => {
+                let parent_org = OrgId::parse("parent.org_id", &parent.org_id).map_err(|e| invalid(&e.field, e.reason))?;
+                if !organisation.id.is_within(&parent_org) || organisation.id == parent_org {
+                    return Err(invalid(
+                        "parent.org_id",
+                        format!("{} is not below {parent_org}; a parent's id is a prefix of its children's", organisation.id),
+                    ));
+                }
+                if !(parent.endpoint.starts_with("http://") || parent.endpoint.starts_with("https://")) {
+                    return Err(invalid("parent.endpoint", format!("`{}` must start with http:// or https://", parent.endpoint)));
+                }
+                Some(ParentConfig { org_id: parent_org, endpoint: parent.endpoint })
+            }
+        };
+
+        let mut children = Vec::with_capacity(file.children.len());
+        for (index, child) in file.children.into_iter().enumerate() {
+            let field = |name: &str| format!("children[{index}].{name}");
+            let child_org = OrgId::parse(&field("org_id"), &child.org_id).map_err(|e| invalid(&e.field, e.reason))?;
+            if !child_org.is_within(&organisation.id) || child_org == organisation.id {
+                return Err(invalid(&field("org_id"), format!("{child_org} is not below this node ({})", organisation.id)));
+            }
+            let public_key =
+                PublicKey::from_text(&child.public_key).map_err(|error| invalid(&field("public_key"), error.to_string()))?;
+            if children.iter().any(|known: &ChildConfig| known.org_id == child_org) {
+                return Err(invalid(&field("org_id"), format!("{child_org} is listed twice")));
+            }
+            children.push(ChildConfig { org_id: child_org, public_key });
+        }
+
+        let sync = file.sync;
+        if sync.batch_size == 0 || sync.batch_size > SyncConfig::MAX_BATCH {
+            return Err(invalid("sync.batch_size", format!("must be between 1 and {}", SyncConfig::MAX_BATCH)));
+        }
+        if sync.retry_initial_ms == 0 || sync.retry_max_seconds == 0 || sync.interval_seconds == 0 {
+            return Err(invalid("sync", "intervals and retry delays must be positive".into()));
+        }
+        let sync = SyncConfig {
+            batch_size: sync.batch_size,
+            interval: Duration::from_secs(sync.interval_seconds),
+            retry_initial: Duration::from_millis(sync.retry_initial_ms),
+            retry_max: Duration::from_secs(sync.retry_max_seconds),
+            connect_timeout: Duration::from_secs(sync.connect_timeout_seconds.max(1)),
+            request_timeout: Duration::from_secs(sync.request_timeout_seconds.max(1)),
+        };
+
+        Ok(NodeConfig {
+            organisation,
+            data_dir,
+            utc_offset,
+            server: ServerConfig { listen, max_message_bytes: file.server.max_message_bytes },
+            parent,
+            children,
+            sync,
+        })
+    }
+
+    pub fn key_path(&self) -> PathBuf {
+        self.data_dir.join("node.key")
+    }
+
+    pub fn public_key_path(&self) -> PathBuf {
+        self.data_dir.join("node.pub")
+    }
+
+    pub fn store_path(&self) -> PathBuf {
+        self.data_dir.join("store")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SCHOOL: &str = r#"
+        [node]
+        org_id = "VN.BT.D03.S017"
+        level = "school"
+        display_name = "Trường THCS Phú Hưng"
+        data_dir = "data"
+
+        [server]
+        listen = "127.0.0.1:7401"
+
+        [parent]
+        org_id = "VN.BT.D03"
+        endpoint = "http://127.0.0.1:7301"
+    "#;
+
+    #[test]
+    fn a_school_config_loads_with_defaults_and_relative_data_dir() {
+        let config = NodeConfig::from_toml(SCHOOL, Path::new("/etc/edusync"), "school.toml").expect("valid");
+        assert_eq!(config.data_dir, PathBuf::from("/etc/edusync/data"));
+        assert_eq!(config.sync.batch_size, 256);
+        assert_eq!(config.organisation.display_name, "Trường THCS Phú Hưng");
+    }
+
+    #[test]
+    fn bad_configs_name_the_field() {
+        let cases = [
+            (SCHOOL.replace("level = \"school\"", "level = \"village\""), "node.level"),
+            (SCHOOL.replace("VN.BT.D03\"\n", "VN.QN\"\n"), "parent.org_id"),
+            (SCHOOL.replace("127.0.0.1:7401", "localhost"), "server.listen"),
+            (SCHOOL.replace("http://127.0.0.1:7301", "127.0.0.1:7301"), "parent.endpoint"),
+            (format!("{SCHOOL}\n[sync]\nbatch_size = 0\n"), "sync.batch_size"),
+            (format!("{SCHOOL}\n[[children]]\norg_id = \"VN.BT.D03.S017.X\"\npublic_key = \"AAAA\"\n"), "children[0].public_key"),
+        ];
+        for (text, field) in cases {
+            match NodeConfig::from_toml(&text, Path::new("."), "test.toml") {
+                Err(ConfigError::Invalid { field: got, .. }) => assert_eq!(got, field),
+                other => panic!("expected an error on {field}, got {other:?}"),
+            }
+        }
+        let unknown = format!("{SCHOOL}\n[server2]\nx = 1\n");
+        assert!(matches!(NodeConfig::from_toml(&unknown, Path::new("."), "t"), Err(ConfigError::Parse { .. })));
+    }
+}
