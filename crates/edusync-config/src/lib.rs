@@ -185,30 +185,23 @@ impl NodeConfig {
     }
 
     pub fn from_toml(text: &str, base_dir: &Path, name: &str) -> Result<Self, ConfigError> {
-        let file: File =
-            toml::from_str(text).map_err(|error| ConfigError::Parse { path: name.into(), reason: error.to_string() })?;
-        let invalid = |field: &str, reason: String| ConfigError::Invalid {
-            path: name.into(),
-            field: field.into(),
-            reason,
-        };
+        let file: File = toml::from_str(text)
+            .map_err(|error| ConfigError::Parse { path: name.into(), reason: error.to_string() })?;
+        let invalid =
+            |field: &str, reason: String| ConfigError::Invalid { path: name.into(), field: field.into(), reason };
         let org_id = OrgId::parse("node.org_id", &file.node.org_id).map_err(|e| invalid(&e.field, e.reason))?;
         let level = file.node.level.parse::<Level>().map_err(|e| invalid("node.level", e.reason))?;
-        let organisation =
-            Organisation::new(org_id, level, &file.node.display_name).map_err(|e| invalid("node.display_name", e.reason))?;
+        let organisation = Organisation::new(org_id, level, &file.node.display_name)
+            .map_err(|e| invalid("node.display_name", e.reason))?;
         let data_dir =
             if file.node.data_dir.is_absolute() { file.node.data_dir } else { base_dir.join(file.node.data_dir) };
-        let utc_offset = file
-            .node
-            .utc_offset
-            .parse::<chrono::FixedOffset>()
-            .map_err(|_| invalid("node.utc_offset", format!("`{}` is not an offset like +07:00", file.node.utc_offset)))?;
+        let utc_offset = file.node.utc_offset.parse::<chrono::FixedOffset>().map_err(|_| {
+            invalid("node.utc_offset", format!("`{}` is not an offset like +07:00", file.node.utc_offset))
+        })?;
 
-        let listen = file
-            .server
-            .listen
-            .parse::<SocketAddr>()
-            .map_err(|_| invalid("server.listen", format!("`{}` is not an address like 127.0.0.1:7401", file.server.listen)))?;
+        let listen = file.server.listen.parse::<SocketAddr>().map_err(|_| {
+            invalid("server.listen", format!("`{}` is not an address like 127.0.0.1:7401", file.server.listen))
+        })?;
         if !(64 * 1024..=256 * 1024 * 1024).contains(&file.server.max_message_bytes) {
             return Err(invalid("server.max_message_bytes", "must be between 64 KiB and 256 MiB".into()));
         }
@@ -216,15 +209,22 @@ impl NodeConfig {
         let parent = match file.parent {
             None => None,
             Some(parent) => {
-                let parent_org = OrgId::parse("parent.org_id", &parent.org_id).map_err(|e| invalid(&e.field, e.reason))?;
+                let parent_org =
+                    OrgId::parse("parent.org_id", &parent.org_id).map_err(|e| invalid(&e.field, e.reason))?;
                 if !organisation.id.is_within(&parent_org) || organisation.id == parent_org {
                     return Err(invalid(
                         "parent.org_id",
-                        format!("{} is not below {parent_org}; a parent's id is a prefix of its children's", organisation.id),
+                        format!(
+                            "{} is not below {parent_org}; a parent's id is a prefix of its children's",
+                            organisation.id
+                        ),
                     ));
                 }
                 if !(parent.endpoint.starts_with("http://") || parent.endpoint.starts_with("https://")) {
-                    return Err(invalid("parent.endpoint", format!("`{}` must start with http:// or https://", parent.endpoint)));
+                    return Err(invalid(
+                        "parent.endpoint",
+                        format!("`{}` must start with http:// or https://", parent.endpoint),
+                    ));
                 }
                 Some(ParentConfig { org_id: parent_org, endpoint: parent.endpoint })
             }
@@ -235,10 +235,13 @@ impl NodeConfig {
             let field = |name: &str| format!("children[{index}].{name}");
             let child_org = OrgId::parse(&field("org_id"), &child.org_id).map_err(|e| invalid(&e.field, e.reason))?;
             if !child_org.is_within(&organisation.id) || child_org == organisation.id {
-                return Err(invalid(&field("org_id"), format!("{child_org} is not below this node ({})", organisation.id)));
+                return Err(invalid(
+                    &field("org_id"),
+                    format!("{child_org} is not below this node ({})", organisation.id),
+                ));
             }
-            let public_key =
-                PublicKey::from_text(&child.public_key).map_err(|error| invalid(&field("public_key"), error.to_string()))?;
+            let public_key = PublicKey::from_text(&child.public_key)
+                .map_err(|error| invalid(&field("public_key"), error.to_string()))?;
             if children.iter().any(|known: &ChildConfig| known.org_id == child_org) {
                 return Err(invalid(&field("org_id"), format!("{child_org} is listed twice")));
             }
@@ -320,7 +323,10 @@ mod tests {
             (SCHOOL.replace("127.0.0.1:7401", "localhost"), "server.listen"),
             (SCHOOL.replace("http://127.0.0.1:7301", "127.0.0.1:7301"), "parent.endpoint"),
             (format!("{SCHOOL}\n[sync]\nbatch_size = 0\n"), "sync.batch_size"),
-            (format!("{SCHOOL}\n[[children]]\norg_id = \"VN.BT.D03.S017.X\"\npublic_key = \"AAAA\"\n"), "children[0].public_key"),
+            (
+                format!("{SCHOOL}\n[[children]]\norg_id = \"VN.BT.D03.S017.X\"\npublic_key = \"AAAA\"\n"),
+                "children[0].public_key",
+            ),
         ];
         for (text, field) in cases {
             match NodeConfig::from_toml(&text, Path::new("."), "test.toml") {

@@ -34,11 +34,17 @@ pub enum Append {
     /// Already held: nothing written.
     Duplicate,
     /// A different envelope holds that position; this one is kept as evidence.
-    Equivocation { existing: RecordId },
+    Equivocation {
+        existing: RecordId,
+    },
     /// It does not extend the head; nothing written.
-    Gap { expected: Seq },
+    Gap {
+        expected: Seq,
+    },
     /// It extends the head but names another predecessor; kept as evidence.
-    Fork { head: RecordId },
+    Fork {
+        head: RecordId,
+    },
 }
 
 /// The result of writing one of this node's own records.
@@ -358,7 +364,9 @@ impl Store {
             let record = self.get(id)?.ok_or_else(|| corrupt(&key))?;
             let meta = &record.meta;
             let wanted = filter.kind.is_none_or(|kind| meta.kind == kind)
-                && filter.school_year_start.is_none_or(|year| meta.period.is_some_and(|p| p.school_year.start_year() == year))
+                && filter
+                    .school_year_start
+                    .is_none_or(|year| meta.period.is_some_and(|p| p.school_year.start_year() == year))
                 && filter.org_prefix.as_ref().is_none_or(|org| meta.author_org.is_within(org));
             if wanted {
                 records.push(record);

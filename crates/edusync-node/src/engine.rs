@@ -1,0 +1,238 @@
+//! The node's synchronous core: writing its own records and ingesting its
+//! children's. Every method here may block on storage; callers in async code
+//! run it on the blocking pool.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+use edusync_config::NodeConfig;
+use edusync_core::{
+    LogStream, OrgId, Organisation, Period, Record, RecordId, RecordKind, Seq, ValidationContext, ValidationError,
+};
+use edusync_envelope::{sign_envelope, EnvelopeDraft, NodeKey, PublicKey, VerifiedEnvelope};
+use edusync_proto::{decode_record, encode_record};
+use edusync_store::{Append, OwnAppend, Store};
+
+use crate::NodeError;
+
+/// One node: its identity, key, store, and the children it accepts.
+pub struct Node {
+    organisation: Organisation,
+    key: NodeKey,
+    store: Store,
+    utc_offset: chrono::FixedOffset,
+    /// Which key may sign for which child. Certificates replace this table
+    /// when the trust hierarchy lands; until then it comes from node-config.
+    children: BTreeMap<OrgId, PublicKey>,
+    /// Woken whenever a record lands in the shared log, so sync runs at once.
+    shared_written: Arc<tokio::sync::Notify>,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node").field("org", &self.organisation.id).finish_non_exhaustive()
+    }
+}
+
+/// The outcome of writing one record.
+#[derive(Clone, Debug)]
+pub struct Submitted {
+    pub id: RecordId,
+    pub envelope: Vec<u8>,
+    pub already_stored: bool,
+}
+
+/// Why one envelope of a batch was not taken into its author's log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub record_id: RecordId,
+    pub seq: u64,
+    pub reason: String,
+}
+
+/// What a batch did at the parent. Everything counted here is flushed.
+#[derive(Clone, Debug, Default)]
+pub struct IngestReport {
+    pub stored: u32,
+    pub duplicates: u32,
+    pub refused: Vec<Refusal>,
+    /// Highest contiguous (seq, head id) per author log touched by the batch.
+    pub checkpoints: Vec<(OrgId, Seq, RecordId)>,
+}
+
+impl Node {
+    pub fn open(config: &NodeConfig, key: NodeKey) -> Result<Self, NodeError> {
+        let store = Store::open(&config.store_path())?;
+        Ok(Node {
+            organisation: config.organisation.clone(),
+            key,
+            store,
+            utc_offset: config.utc_offset,
+            children: config.children.iter().map(|child| (child.org_id.clone(), child.public_key)).collect(),
+            shared_written: Arc::new(tokio::sync::Notify::new()),
+        })
+    }
+
+    pub fn organisation(&self) -> &Organisation {
+        &self.organisation
+    }
+
+    pub fn org(&self) -> &OrgId {
+        &self.organisation.id
+    }
+
+    pub fn public_key(&self) -> PublicKey {
+        self.key.public_key()
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub(crate) fn shared_written(&self) -> Arc<tokio::sync::Notify> {
+        Arc::clone(&self.shared_written)
+    }
+
+    /// Validates, signs, appends and flushes one of this node's own records.
+    /// Submitting the same content twice returns the first record.
+    pub fn submit(&self, record: Record, now: DateTime<Utc>) -> Result<Submitted, NodeError> {
+        let checked = record.check(&ValidationContext::at(now))?;
+        if let Record::Incident(incident) = checked.record() {
+            if let Some(first) = incident.follow_up_of {
+                self.check_follow_up(first)?;
+            }
+        }
+        let kind = checked.kind();
+        let stream = kind.stream();
+        let period = checked.record().period(self.utc_offset);
+        let (payload_type, payload) = encode_record(checked.record());
+        let content_hash: [u8; 32] = {
+            let mut hasher = Sha256::new();
+            hasher.update(payload_type.as_bytes());
+            hasher.update([0]);
+            hasher.update(&payload);
+            hasher.finalize().into()
+        };
+        let now_ms = now.timestamp_millis();
+        let outcome = self.store.append_own(self.org(), stream, kind, period, content_hash, now_ms, |head| {
+            sign_envelope(
+                &self.key,
+                &EnvelopeDraft {
+                    payload_type,
+                    author_org: self.org(),
+                    stream,
+                    seq: head.map_or(Seq::FIRST, |(seq, _)| seq.next()),
+                    prev: head.map(|(_, id)| id),
+                    created_unix_ms: now_ms,
+                    record: &payload,
+                },
+            )
+        })??;
+        let submitted = match outcome {
+            OwnAppend::Stored(envelope) => {
+                self.store.flush()?;
+                tracing::info!(org = %self.org(), record = %envelope.id(), kind = %kind, seq = %envelope.header().seq, "record written");
+                if stream == LogStream::Shared {
+                    self.shared_written.notify_one();
+                }
+                Submitted { id: envelope.id(), envelope: envelope.into_bytes(), already_stored: false }
+            }
+            OwnAppend::AlreadyStored(id) => {
+                let stored = self.store.get(id)?.ok_or_else(|| NodeError::NotFound(id.to_hex()))?;
+                Submitted { id, envelope: stored.bytes, already_stored: true }
+            }
+        };
+        Ok(submitted)
+    }
+
+    fn check_follow_up(&self, first: RecordId) -> Result<(), NodeError> {
+        let invalid = |reason: String| NodeError::Invalid(ValidationError::new("follow_up_of", reason));
+        let stored = self.store.get(first)?.ok_or_else(|| invalid(format!("no record {first} is stored here")))?;
+        if stored.meta.kind != RecordKind::Incident || stored.meta.author_org != *self.org() {
+            return Err(invalid(format!("{first} is not an incident reported by this school")));
+        }
+        Ok(())
+    }
+
+    /// Verifies, authorises, stores and flushes a batch of envelopes from
+    /// children. Each envelope stands alone: a bad one is refused with a
+    /// reason and the rest still go in.
+    pub fn ingest(&self, envelopes: Vec<Vec<u8>>, now: DateTime<Utc>) -> Result<IngestReport, NodeError> {
+        let mut report = IngestReport::default();
+        let mut authors = BTreeSet::new();
+        for bytes in envelopes {
+            let (envelope, kind, period) = match self.admit(bytes) {
+                Ok(admitted) => admitted,
+                Err(refusal) => {
+                    tracing::warn!(org = %self.org(), record = %refusal.record_id, reason = %refusal.reason, "envelope refused");
+                    report.refused.push(refusal);
+                    continue;
+                }
+            };
+            let header = envelope.header();
+            authors.insert(header.author_org.clone());
+            let refuse = |reason: String| Refusal { record_id: envelope.id(), seq: header.seq.0, reason };
+            match self.store.append(&envelope, kind, period, now.timestamp_millis())? {
+                Append::Stored => report.stored += 1,
+                Append::Duplicate => report.duplicates += 1,
+                Append::Gap { expected } => report
+                    .refused
+                    .push(refuse(format!("gap: this log continues at seq {expected}, not {}", header.seq))),
+                Append::Equivocation { existing } => report.refused.push(refuse(format!(
+                    "equivocation: seq {} of {} already holds record {existing}; both are kept as evidence",
+                    header.seq, header.author_org
+                ))),
+                Append::Fork { head } => report.refused.push(refuse(format!(
+                    "fork: seq {} does not follow the held head {head}; kept as evidence",
+                    header.seq
+                ))),
+            }
+        }
+        // Durable before anyone hears that it was stored.
+        self.store.flush()?;
+        for author in authors {
+            if let Some((seq, id)) = self.store.head(&author, LogStream::Shared)? {
+                report.checkpoints.push((author, seq, id));
+            }
+        }
+        Ok(report)
+    }
+
+    /// Everything that must hold before an envelope may touch the store.
+    fn admit(&self, bytes: Vec<u8>) -> Result<(VerifiedEnvelope, RecordKind, Option<Period>), Refusal> {
+        let unverified_id = RecordId(Sha256::digest(&bytes).into());
+        let envelope = VerifiedEnvelope::verify(bytes).map_err(|error| Refusal {
+            record_id: unverified_id,
+            seq: 0,
+            reason: error.to_string(),
+        })?;
+        let header = envelope.header();
+        let refuse = |reason: String| Refusal { record_id: envelope.id(), seq: header.seq.0, reason };
+        match self.children.get(&header.author_org) {
+            None => return Err(refuse(format!("{} is not a child of {}", header.author_org, self.org()))),
+            Some(key) if *key != header.author_key => {
+                return Err(refuse(format!("not signed by the key registered for {}", header.author_org)))
+            }
+            Some(_) => {}
+        }
+        if header.stream != LogStream::Shared {
+            return Err(refuse("a record of the local log never leaves the node that wrote it".into()));
+        }
+        let kind = RecordKind::from_payload_type(&header.payload_type)
+            .ok_or_else(|| refuse(format!("unknown payload type {}", header.payload_type)))?;
+        if kind.stream() != LogStream::Shared {
+            return Err(refuse(format!("a {kind} record never travels upward in raw form")));
+        }
+        let record = decode_record(&header.payload_type, envelope.record_bytes())
+            .and_then(|record| record.check(&ValidationContext::without_clock()))
+            .map_err(|error| refuse(format!("invalid record: {error}")))?;
+        let period = record.record().period(self.utc_offset);
+        Ok((envelope, kind, period))
+    }
+}
+
+#[cfg(test)]
+mod tests;

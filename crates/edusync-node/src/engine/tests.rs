@@ -1,0 +1,156 @@
+//! A parent ingests exactly what its children signed, once.
+
+use std::path::Path;
+
+use chrono::TimeZone;
+
+use edusync_core::{Commitment, CommitmentKind, Incident, SignerRole};
+
+use super::*;
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2025, 3, 1, 8, 0, 0).single().expect("valid")
+}
+
+fn config(dir: &Path, org: &str, level: &str, parent: Option<&str>, children: &[(&str, PublicKey)]) -> NodeConfig {
+    let mut text = format!(
+        "[node]\norg_id = \"{org}\"\nlevel = \"{level}\"\ndisplay_name = \"{org}\"\ndata_dir = \"{}\"\n\n[server]\nlisten = \"127.0.0.1:0\"\n",
+        dir.display()
+    );
+    if let Some(parent) = parent {
+        text.push_str(&format!("\n[parent]\norg_id = \"{parent}\"\nendpoint = \"http://127.0.0.1:1\"\n"));
+    }
+    for (child, key) in children {
+        text.push_str(&format!("\n[[children]]\norg_id = \"{child}\"\npublic_key = \"{}\"\n", key.to_base64()));
+    }
+    NodeConfig::from_toml(&text, dir, "test").expect("valid test config")
+}
+
+fn commitment(count: u32) -> Record {
+    Record::Commitment(Commitment {
+        kind: CommitmentKind::StaffPledge,
+        signer_role: SignerRole::Staff,
+        count,
+        signed_on: chrono::NaiveDate::from_ymd_opt(2024, 9, 6).expect("valid"),
+        school_year: "2024-2025".parse().expect("valid"),
+    })
+}
+
+fn incident() -> Record {
+    let at = Utc.with_ymd_and_hms(2024, 11, 4, 2, 0, 0).single().expect("valid");
+    Record::Incident(Incident {
+        occurred_at: at,
+        detected_at: at,
+        reported_to_school_at: at,
+        reported_upward_at: None,
+        place: edusync_core::PlaceCategory::Classroom,
+        category: edusync_core::IncidentCategory::Verbal,
+        severity: edusync_core::Severity::Minor,
+        repeat: false,
+        intake_channel: edusync_core::IntakeChannel::Teacher,
+        people: vec![],
+        narrative: "Trêu chọc trong lớp".into(),
+        measures_taken: String::new(),
+        status: edusync_core::IncidentStatus::Open,
+        follow_up_of: None,
+    })
+}
+
+struct Pair {
+    _dirs: [tempfile::TempDir; 2],
+    school: Node,
+    district: Node,
+}
+
+fn pair() -> Pair {
+    let school_dir = tempfile::tempdir().expect("tempdir");
+    let district_dir = tempfile::tempdir().expect("tempdir");
+    let school_key = NodeKey::generate();
+    let school_public = school_key.public_key();
+    let school = Node::open(&config(school_dir.path(), "VN.BT.D03.S017", "school", Some("VN.BT.D03"), &[]), school_key)
+        .expect("school opens");
+    let district = Node::open(
+        &config(district_dir.path(), "VN.BT.D03", "district", None, &[("VN.BT.D03.S017", school_public)]),
+        NodeKey::generate(),
+    )
+    .expect("district opens");
+    Pair { _dirs: [school_dir, district_dir], school, district }
+}
+
+fn shared_log(node: &Node) -> Vec<Vec<u8>> {
+    node.store()
+        .read_log(node.org(), LogStream::Shared, Seq(1), 1000)
+        .expect("log")
+        .into_iter()
+        .map(|s| s.bytes)
+        .collect()
+}
+
+#[test]
+fn replayed_batch_is_acknowledged_without_duplicates() {
+    let pair = pair();
+    for count in 1..=5 {
+        pair.school.submit(commitment(count), now()).expect("submits");
+    }
+    let batch = shared_log(&pair.school);
+    let first = pair.district.ingest(batch.clone(), now()).expect("ingests");
+    assert_eq!((first.stored, first.duplicates, first.refused.len()), (5, 0, 0));
+    let replay = pair.district.ingest(batch, now()).expect("ingests");
+    assert_eq!((replay.stored, replay.duplicates, replay.refused.len()), (0, 5, 0));
+    assert_eq!(replay.checkpoints[0].1, Seq(5));
+    assert_eq!(pair.district.store().count_by_kind(RecordKind::Commitment).expect("count"), 5);
+}
+
+#[test]
+fn the_same_record_submitted_twice_is_written_once() {
+    let pair = pair();
+    let first = pair.school.submit(commitment(40), now()).expect("submits");
+    let again = pair.school.submit(commitment(40), now()).expect("submits");
+    assert!(!first.already_stored && again.already_stored);
+    assert_eq!(first.id, again.id);
+}
+
+#[test]
+fn bad_envelopes_are_refused_with_a_reason_and_the_rest_still_go_in() {
+    let pair = pair();
+    pair.school.submit(commitment(1), now()).expect("submits");
+    pair.school.submit(incident(), now()).expect("local record");
+    pair.school.submit(commitment(2), now()).expect("submits");
+    let mut batch = shared_log(&pair.school);
+    assert_eq!(batch.len(), 2, "the incident is in the local log only");
+
+    let mut forged = batch[1].clone();
+    let last = forged.len() - 1;
+    forged[last] ^= 1;
+    let local =
+        pair.school.store().read_log(pair.school.org(), LogStream::Local, Seq(1), 10).expect("log")[0].bytes.clone();
+
+    // A stranger signs a record claiming to be the school.
+    let stranger_dir = tempfile::tempdir().expect("tempdir");
+    let stranger = Node::open(&config(stranger_dir.path(), "VN.BT.D03.S017", "school", None, &[]), NodeKey::generate())
+        .expect("opens");
+    stranger.submit(commitment(9), now()).expect("submits");
+    let impostor = shared_log(&stranger).remove(0);
+
+    let second = batch.remove(1);
+    let report = pair.district.ingest(vec![batch[0].clone(), forged, local, impostor, second], now()).expect("ingests");
+    assert_eq!(report.stored, 2, "both genuine envelopes are stored: {report:?}");
+    let reasons: Vec<&str> = report.refused.iter().map(|refusal| refusal.reason.as_str()).collect();
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
+    assert!(reasons[0].contains("signature"), "{reasons:?}");
+    assert!(reasons[1].contains("local log"), "{reasons:?}");
+    assert!(reasons[2].contains("registered"), "{reasons:?}");
+}
+
+#[test]
+fn a_follow_up_must_point_at_an_incident_of_this_school() {
+    let pair = pair();
+    let first = pair.school.submit(incident(), now()).expect("submits");
+    let Record::Incident(mut follow_up) = incident() else { unreachable!() };
+    follow_up.status = edusync_core::IncidentStatus::Concluded;
+    follow_up.follow_up_of = Some(first.id);
+    pair.school.submit(Record::Incident(follow_up.clone()), now()).expect("follow-up accepted");
+    follow_up.follow_up_of = Some(RecordId([5; 32]));
+    let error = pair.school.submit(Record::Incident(follow_up), now()).expect_err("unknown first report");
+    assert!(matches!(error, NodeError::Invalid(ref e) if e.field == "follow_up_of"), "{error}");
+}

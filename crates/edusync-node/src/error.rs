@@ -1,0 +1,21 @@
+//! The node's error type.
+
+use edusync_core::ValidationError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("invalid record: {0}")]
+    Invalid(#[from] ValidationError),
+    #[error("no record {0} is stored here")]
+    NotFound(String),
+    #[error(transparent)]
+    Store(#[from] edusync_store::StoreError),
+    #[error("envelope: {0}")]
+    Envelope(#[from] edusync_envelope::EnvelopeError),
+    #[error("{0}")]
+    Key(String),
+    #[error("cannot start the node: {0}")]
+    Startup(String),
+    #[error("the node is shutting down; try again after it restarts")]
+    ShuttingDown,
+}

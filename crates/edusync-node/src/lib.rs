@@ -1,0 +1,24 @@
+//! An edusync node: the engine that writes this organisation's own records
+//! (validate, sign, store, flush), ingests its children's envelopes (verify,
+//! authorise, store, flush, acknowledge), serves both over gRPC, and pushes its
+//! own shared log to its parent.
+//!
+//! This crate is not the command line (that is `edusync-cli`), and it is not a
+//! place for storage details (only `edusync-store` names sled) or wire-format
+//! details beyond the service implementations (conversions live in
+//! `edusync-proto`). Blocking storage work runs on tokio's blocking pool,
+//! never on the async reactor.
+
+mod engine;
+mod error;
+mod keyfile;
+mod runtime;
+mod service;
+mod status;
+mod sync;
+
+pub use engine::{IngestReport, Node, Refusal, Submitted};
+pub use error::NodeError;
+pub use keyfile::{init_key, load_key};
+pub use runtime::RunningNode;
+pub use sync::ParentStatus;

@@ -1,0 +1,124 @@
+//! Starting and stopping a node: the gRPC server (with health and reflection)
+//! and, when the node has a parent, its upward sync task.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use edusync_config::NodeConfig;
+use edusync_proto::wire::record_service_server::RecordServiceServer;
+use edusync_proto::wire::sync_service_server::SyncServiceServer;
+
+use crate::service::{RecordApi, SyncApi};
+use crate::sync::{ParentStatus, UpwardSync};
+use crate::{load_key, Node, NodeError};
+
+/// A node serving gRPC on `address`, syncing upward if it has a parent.
+pub struct RunningNode {
+    address: SocketAddr,
+    node: Arc<Node>,
+    parent_status: Option<Arc<ParentStatus>>,
+    shutdown: watch::Sender<bool>,
+    server: JoinHandle<Result<(), tonic::transport::Error>>,
+    sync: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for RunningNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningNode").field("address", &self.address).field("node", &self.node).finish_non_exhaustive()
+    }
+}
+
+impl RunningNode {
+    /// Loads the key, opens the store, binds `server.listen` and starts.
+    pub async fn start(config: &NodeConfig) -> Result<Self, NodeError> {
+        let listener = TcpListener::bind(config.server.listen)
+            .await
+            .map_err(|error| NodeError::Startup(format!("cannot listen on {}: {error}", config.server.listen)))?;
+        RunningNode::start_on(config, listener).await
+    }
+
+    /// Starts on a listener the caller bound (port 0 included).
+    pub async fn start_on(config: &NodeConfig, listener: TcpListener) -> Result<Self, NodeError> {
+        let key = load_key(&config.data_dir)?;
+        let config_for_open = config.clone();
+        let node = tokio::task::spawn_blocking(move || Node::open(&config_for_open, key))
+            .await
+            .map_err(|_| NodeError::ShuttingDown)??;
+        let node = Arc::new(node);
+        let address = listener
+            .local_addr()
+            .map_err(|error| NodeError::Startup(format!("cannot read the bound address: {error}")))?;
+        let (shutdown, shutdown_signal) = watch::channel(false);
+
+        let upward = config.parent.clone().map(|parent| {
+            UpwardSync::new(Arc::clone(&node), parent, config.sync.clone(), config.server.max_message_bytes)
+        });
+        let parent_status = upward.as_ref().map(UpwardSync::status);
+
+        let limit = config.server.max_message_bytes;
+        let records =
+            RecordServiceServer::new(RecordApi { node: Arc::clone(&node), parent_status: parent_status.clone() })
+                .max_decoding_message_size(limit)
+                .max_encoding_message_size(limit);
+        let sync_service = SyncServiceServer::new(SyncApi { node: Arc::clone(&node) })
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(limit);
+        let (health_reporter, health_service) = tonic_health::server::health_reporter();
+        health_reporter.set_serving::<RecordServiceServer<RecordApi>>().await;
+        health_reporter.set_serving::<SyncServiceServer<SyncApi>>().await;
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(edusync_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .map_err(|error| NodeError::Startup(format!("cannot build gRPC reflection: {error}")))?;
+
+        let mut server_shutdown = shutdown_signal.clone();
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        let server = tokio::spawn(
+            tonic::transport::Server::builder()
+                .tcp_nodelay(true)
+                .http2_keepalive_interval(Some(Duration::from_secs(30)))
+                .concurrency_limit_per_connection(64)
+                .add_service(health_service)
+                .add_service(reflection)
+                .add_service(records)
+                .add_service(sync_service)
+                .serve_with_incoming_shutdown(incoming, async move {
+                    let _ = server_shutdown.wait_for(|stop| *stop).await;
+                }),
+        );
+        let sync = upward.map(|upward| tokio::spawn(upward.run(shutdown_signal.clone())));
+        tracing::info!(org = %node.org(), address = %address, "node serving");
+        Ok(RunningNode { address, node, parent_status, shutdown, server, sync })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn node(&self) -> &Arc<Node> {
+        &self.node
+    }
+
+    pub fn parent_status(&self) -> Option<&Arc<ParentStatus>> {
+        self.parent_status.as_ref()
+    }
+
+    /// Stops accepting, lets in-flight requests finish, stops sync, flushes.
+    pub async fn shutdown(self) -> Result<(), NodeError> {
+        let _ = self.shutdown.send(true);
+        if let Some(sync) = self.sync {
+            let _ = sync.await;
+        }
+        let served = self.server.await.map_err(|_| NodeError::ShuttingDown)?;
+        served.map_err(|error| NodeError::Startup(format!("server stopped with an error: {error}")))?;
+        let node = self.node;
+        tokio::task::spawn_blocking(move || node.store().flush()).await.map_err(|_| NodeError::ShuttingDown)??;
+        Ok(())
+    }
+}

@@ -1,0 +1,294 @@
+//! The gRPC services of a node, as thin adapters: wire in, engine call on the
+//! blocking pool, wire out.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use tokio_stream::{Stream, StreamExt};
+use tonic::{Request, Response, Status, Streaming};
+
+use edusync_core::{LogStream, OrgId, Record, RecordId, RecordKind, Seq};
+use edusync_envelope::EnvelopeView;
+use edusync_proto::wire;
+use edusync_proto::{decode_record, header_to_wire, kind_from_wire, kind_to_wire, stream_from_wire, stream_to_wire};
+use edusync_store::{ListFilter, StoredEnvelope};
+
+use crate::status::{invalid, to_status};
+use crate::sync::ParentStatus;
+use crate::{Node, NodeError};
+
+const DEFAULT_PAGE: usize = 100;
+const MAX_PAGE: usize = 1000;
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, NodeError> + Send + 'static,
+) -> Result<T, Status> {
+    tokio::task::spawn_blocking(work).await.map_err(|_| to_status(NodeError::ShuttingDown))?.map_err(to_status)
+}
+
+fn org_field(field: &str, text: &str) -> Result<OrgId, Status> {
+    OrgId::parse(field, text).map_err(invalid)
+}
+
+pub(crate) fn stored_to_wire(stored: StoredEnvelope) -> Result<wire::StoredRecord, NodeError> {
+    let view = EnvelopeView::parse(&stored.bytes)?;
+    let record = decode_record(&view.header.payload_type, view.record)?;
+    Ok(wire::StoredRecord {
+        header: Some(header_to_wire(stored.id, &view.header)),
+        record: Some(wire::Record::from(&record)),
+        envelope: Some(wire::SignedEnvelope { envelope: stored.bytes.clone() }),
+    })
+}
+
+#[derive(Clone)]
+pub(crate) struct RecordApi {
+    pub(crate) node: Arc<Node>,
+    pub(crate) parent_status: Option<Arc<ParentStatus>>,
+}
+
+#[tonic::async_trait]
+impl wire::record_service_server::RecordService for RecordApi {
+    #[tracing::instrument(skip_all, fields(org = %self.node.org(), record))]
+    async fn submit_record(
+        &self,
+        request: Request<wire::SubmitRecordRequest>,
+    ) -> Result<Response<wire::SubmitRecordResponse>, Status> {
+        let record = request
+            .into_inner()
+            .record
+            .ok_or_else(|| invalid(edusync_core::ValidationError::new("record", "a record is required")))?;
+        let record = Record::try_from(record).map_err(invalid)?;
+        let node = Arc::clone(&self.node);
+        let submitted = blocking(move || node.submit(record, chrono::Utc::now())).await?;
+        tracing::Span::current().record("record", tracing::field::display(submitted.id));
+        let view = EnvelopeView::parse(&submitted.envelope).map_err(|error| to_status(error.into()))?;
+        Ok(Response::new(wire::SubmitRecordResponse {
+            header: Some(header_to_wire(submitted.id, &view.header)),
+            already_stored: submitted.already_stored,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(org = %self.node.org(), record))]
+    async fn get_record(
+        &self,
+        request: Request<wire::GetRecordRequest>,
+    ) -> Result<Response<wire::StoredRecord>, Status> {
+        let id: RecordId = request.into_inner().record_id.parse().map_err(invalid)?;
+        tracing::Span::current().record("record", tracing::field::display(id));
+        let node = Arc::clone(&self.node);
+        let stored = blocking(move || {
+            let stored = node.store().get(id)?.ok_or_else(|| NodeError::NotFound(id.to_hex()))?;
+            stored_to_wire(stored)
+        })
+        .await?;
+        Ok(Response::new(stored))
+    }
+
+    #[tracing::instrument(skip_all, fields(org = %self.node.org()))]
+    async fn list_records(
+        &self,
+        request: Request<wire::ListRecordsRequest>,
+    ) -> Result<Response<wire::ListRecordsResponse>, Status> {
+        let request = request.into_inner();
+        let filter = ListFilter {
+            kind: kind_from_wire("kind", request.kind).map_err(invalid)?,
+            school_year_start: match request.school_year_start {
+                0 => None,
+                year => Some(edusync_core::SchoolYear::new("school_year_start", year).map_err(invalid)?.start_year()),
+            },
+            org_prefix: match request.org_prefix.as_str() {
+                "" => None,
+                text => Some(org_field("org_prefix", text)?),
+            },
+        };
+        let limit = match request.limit as usize {
+            0 => DEFAULT_PAGE,
+            limit => limit.min(MAX_PAGE),
+        };
+        let token = (!request.page_token.is_empty()).then_some(request.page_token);
+        if token.as_deref().is_some_and(|token| token.len() > 1024 || !token.bytes().all(|b| b.is_ascii_hexdigit())) {
+            return Err(invalid(edusync_core::ValidationError::new("page_token", "not a token this node issued")));
+        }
+        let node = Arc::clone(&self.node);
+        let response = blocking(move || {
+            let page = node.store().list(&filter, token.as_deref(), limit)?;
+            let records = page.records.into_iter().map(stored_to_wire).collect::<Result<_, _>>()?;
+            Ok(wire::ListRecordsResponse { records, next_page_token: page.next.unwrap_or_default() })
+        })
+        .await?;
+        Ok(Response::new(response))
+    }
+
+    #[tracing::instrument(skip_all, fields(org = %self.node.org()))]
+    async fn read_log(
+        &self,
+        request: Request<wire::ReadLogRequest>,
+    ) -> Result<Response<wire::ReadLogResponse>, Status> {
+        let request = request.into_inner();
+        let author = org_field("author_org", &request.author_org)?;
+        let stream = stream_from_wire("stream", request.stream).map_err(invalid)?;
+        let from = Seq(request.from_seq.max(1));
+        let limit = match request.limit as usize {
+            0 => DEFAULT_PAGE,
+            limit => limit.min(MAX_PAGE),
+        };
+        let node = Arc::clone(&self.node);
+        let envelopes = blocking(move || Ok(node.store().read_log(&author, stream, from, limit)?)).await?;
+        Ok(Response::new(wire::ReadLogResponse {
+            envelopes: envelopes.into_iter().map(|stored| wire::SignedEnvelope { envelope: stored.bytes }).collect(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(org = %self.node.org()))]
+    async fn get_node_info(
+        &self,
+        _request: Request<wire::GetNodeInfoRequest>,
+    ) -> Result<Response<wire::NodeInfo>, Status> {
+        let node = Arc::clone(&self.node);
+        let parent = self.parent_status.as_ref().map(|status| status.to_wire());
+        let info = blocking(move || node_info(&node)).await?;
+        Ok(Response::new(wire::NodeInfo { parent, ..info }))
+    }
+}
+
+fn node_info(node: &Node) -> Result<wire::NodeInfo, NodeError> {
+    let store = node.store();
+    let mut kinds = Vec::new();
+    let mut total = 0;
+    for kind in RecordKind::ALL {
+        let count = store.count_by_kind(*kind)?;
+        total += count;
+        kinds.push(wire::KindCount { kind: kind_to_wire(*kind), count });
+    }
+    let logs = store
+        .logs()?
+        .into_iter()
+        .map(|log| wire::LogSummary {
+            author_org: log.author_org.to_string(),
+            stream: stream_to_wire(log.stream),
+            highest_contiguous_seq: log.head.0,
+            record_count: log.head.0,
+        })
+        .collect();
+    let equivocations = store
+        .equivocations()?
+        .into_iter()
+        .map(|evidence| wire::Equivocation {
+            author_org: evidence.author_org.to_string(),
+            stream: stream_to_wire(evidence.stream),
+            seq: evidence.seq.0,
+            record_ids: evidence.record_ids.iter().map(|id| id.0.to_vec()).collect(),
+        })
+        .collect();
+    let organisation = node.organisation();
+    Ok(wire::NodeInfo {
+        org_id: organisation.id.to_string(),
+        level: organisation.level.to_string(),
+        display_name: organisation.display_name.clone(),
+        public_key: node.public_key().0.to_vec(),
+        logs,
+        kinds,
+        equivocations,
+        total_records: total,
+        parent: None,
+    })
+}
+
+#[derive(Clone)]
+pub(crate) struct SyncApi {
+    pub(crate) node: Arc<Node>,
+}
+
+type AckStream = Pin<Box<dyn Stream<Item = Result<wire::PushAck, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl wire::sync_service_server::SyncService for SyncApi {
+    #[tracing::instrument(skip_all, fields(org = %self.node.org(), author))]
+    async fn get_checkpoint(
+        &self,
+        request: Request<wire::GetCheckpointRequest>,
+    ) -> Result<Response<wire::Checkpoint>, Status> {
+        let request = request.into_inner();
+        let author = org_field("author_org", &request.author_org)?;
+        tracing::Span::current().record("author", tracing::field::display(&author));
+        let stream = stream_from_wire("stream", request.stream).map_err(invalid)?;
+        let node = Arc::clone(&self.node);
+        let query = author.clone();
+        let head = blocking(move || Ok(node.store().head(&query, stream)?)).await?;
+        Ok(Response::new(checkpoint(&author, stream, head)))
+    }
+
+    type PushEnvelopesStream = AckStream;
+
+    #[tracing::instrument(skip_all, fields(org = %self.node.org()))]
+    async fn push_envelopes(
+        &self,
+        request: Request<Streaming<wire::PushBatch>>,
+    ) -> Result<Response<Self::PushEnvelopesStream>, Status> {
+        let mut batches = request.into_inner();
+        let node = Arc::clone(&self.node);
+        let (sender, receiver) = tokio::sync::mpsc::channel::<Result<wire::PushAck, Status>>(4);
+        let span = tracing::Span::current();
+        tokio::spawn(async move {
+            let _entered = span;
+            while let Some(batch) = batches.next().await {
+                let batch = match batch {
+                    Ok(batch) => batch,
+                    // The child went away mid-stream: every batch already
+                    // acknowledged was flushed; the rest was never promised.
+                    Err(status) => {
+                        tracing::info!(code = ?status.code(), "push stream ended by the child");
+                        break;
+                    }
+                };
+                let number = batch.batch_number;
+                let envelopes: Vec<Vec<u8>> = batch.envelopes.into_iter().map(|envelope| envelope.envelope).collect();
+                let count = envelopes.len();
+                let ingest_node = Arc::clone(&node);
+                let ack = blocking(move || ingest_node.ingest(envelopes, chrono::Utc::now())).await.map(|report| {
+                    tracing::info!(
+                        batch = number,
+                        envelopes = count,
+                        stored = report.stored,
+                        duplicates = report.duplicates,
+                        refused = report.refused.len(),
+                        "batch ingested"
+                    );
+                    wire::PushAck {
+                        batch_number: number,
+                        stored: report.stored,
+                        duplicates: report.duplicates,
+                        refused: report
+                            .refused
+                            .into_iter()
+                            .map(|refusal| wire::Refusal {
+                                record_id: refusal.record_id.0.to_vec(),
+                                seq: refusal.seq,
+                                reason: refusal.reason,
+                            })
+                            .collect(),
+                        checkpoints: report
+                            .checkpoints
+                            .iter()
+                            .map(|(org, seq, id)| checkpoint(org, LogStream::Shared, Some((*seq, *id))))
+                            .collect(),
+                    }
+                });
+                let failed = ack.is_err();
+                if sender.send(ack).await.is_err() || failed {
+                    break;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(receiver))))
+    }
+}
+
+fn checkpoint(author: &OrgId, stream: LogStream, head: Option<(Seq, RecordId)>) -> wire::Checkpoint {
+    wire::Checkpoint {
+        author_org: author.to_string(),
+        stream: stream_to_wire(stream),
+        highest_contiguous_seq: head.map_or(0, |(seq, _)| seq.0),
+        head_record_id: head.map(|(_, id)| id.0.to_vec()).unwrap_or_default(),
+    }
+}

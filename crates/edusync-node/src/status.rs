@@ -1,0 +1,22 @@
+//! The one place where node errors become gRPC statuses.
+
+use tonic::{Code, Status};
+
+use crate::NodeError;
+
+pub(crate) fn to_status(error: NodeError) -> Status {
+    let code = match &error {
+        NodeError::Invalid(_) => Code::InvalidArgument,
+        NodeError::NotFound(_) => Code::NotFound,
+        NodeError::ShuttingDown => Code::Unavailable,
+        NodeError::Store(_) | NodeError::Envelope(_) | NodeError::Key(_) | NodeError::Startup(_) => Code::Internal,
+    };
+    if code == Code::Internal {
+        tracing::error!(error = %error, "request failed");
+    }
+    Status::new(code, error.to_string())
+}
+
+pub(crate) fn invalid(error: edusync_core::ValidationError) -> Status {
+    to_status(NodeError::Invalid(error))
+}

@@ -1,0 +1,305 @@
+//! Upward sync: push this node's shared log to its parent, resuming from what
+//! the parent says it durably holds, and back off when the link is down.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rand::Rng;
+use tokio::sync::watch;
+use tokio_stream::StreamExt;
+use tonic::transport::{Channel, Endpoint};
+
+use edusync_config::{ParentConfig, SyncConfig};
+use edusync_core::{LogStream, RecordId, Seq};
+use edusync_proto::stream_to_wire;
+use edusync_proto::wire;
+use edusync_proto::wire::sync_service_client::SyncServiceClient;
+
+use crate::{Node, NodeError, Refusal};
+
+/// How many refusals the status keeps, newest last.
+const KEPT_REFUSALS: usize = 100;
+
+/// What this node knows of its link to its parent, for `edusync status` and NodeInfo.
+#[derive(Debug)]
+pub struct ParentStatus {
+    parent: ParentConfig,
+    state: Mutex<ParentState>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct ParentState {
+    last_contact: Option<DateTime<Utc>>,
+    acknowledged: u64,
+    last_error: Option<String>,
+    refused: Vec<Refusal>,
+}
+
+impl ParentStatus {
+    fn new(parent: ParentConfig) -> Self {
+        ParentStatus { parent, state: Mutex::new(ParentState::default()) }
+    }
+
+    fn update(&self, change: impl FnOnce(&mut ParentState)) {
+        let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        change(&mut state);
+    }
+
+    fn snapshot(&self) -> ParentState {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+
+    /// The highest sequence of the shared log the parent has acknowledged.
+    pub fn acknowledged(&self) -> u64 {
+        self.snapshot().acknowledged
+    }
+
+    pub fn last_error(&self) -> Option<String> {
+        self.snapshot().last_error
+    }
+
+    pub(crate) fn to_wire(&self) -> wire::ParentStatus {
+        let state = self.snapshot();
+        wire::ParentStatus {
+            parent_org: self.parent.org_id.to_string(),
+            endpoint: self.parent.endpoint.clone(),
+            last_contact: state.last_contact.map(|time| prost_types::Timestamp {
+                seconds: time.timestamp(),
+                nanos: time.timestamp_subsec_nanos() as i32,
+            }),
+            acknowledged_seq: state.acknowledged,
+            local_head_seq: 0,
+            last_error: state.last_error.unwrap_or_default(),
+            refused: state
+                .refused
+                .into_iter()
+                .map(|refusal| wire::Refusal {
+                    record_id: refusal.record_id.0.to_vec(),
+                    seq: refusal.seq,
+                    reason: refusal.reason,
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum SyncError {
+    #[error("cannot reach the parent at {endpoint}: {reason}")]
+    Connect { endpoint: String, reason: String },
+    #[error("the parent answered {code:?}: {message}")]
+    Rpc { code: tonic::Code, message: String },
+    #[error("the parent closed the push stream before acknowledging batch {0}")]
+    StreamClosed(u64),
+    #[error("the parent refused seq {seq}: {reason}")]
+    Refused { seq: u64, reason: String },
+    #[error("the parent holds seq {parent} of this node's log but this node's head is {local}; this node may have been restored from an old backup, so it will not push until an operator checks it")]
+    ParentAhead { parent: u64, local: u64 },
+    #[error(transparent)]
+    Node(#[from] NodeError),
+}
+
+impl From<tonic::Status> for SyncError {
+    fn from(status: tonic::Status) -> Self {
+        SyncError::Rpc { code: status.code(), message: status.message().to_owned() }
+    }
+}
+
+pub(crate) struct UpwardSync {
+    node: Arc<Node>,
+    parent: ParentConfig,
+    config: SyncConfig,
+    max_message_bytes: usize,
+    status: Arc<ParentStatus>,
+}
+
+impl UpwardSync {
+    pub(crate) fn new(node: Arc<Node>, parent: ParentConfig, config: SyncConfig, max_message_bytes: usize) -> Self {
+        let status = Arc::new(ParentStatus::new(parent.clone()));
+        UpwardSync { node, parent, config, max_message_bytes, status }
+    }
+
+    pub(crate) fn status(&self) -> Arc<ParentStatus> {
+        Arc::clone(&self.status)
+    }
+
+    /// Runs rounds until shutdown: at once when a shared record is written,
+    /// every `interval` otherwise, and after failures with exponential
+    /// back-off and full jitter up to `retry_max`.
+    pub(crate) async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let wake = self.node.shared_written();
+        let mut failures: u32 = 0;
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            let wait = match self.round(&mut shutdown).await {
+                Ok(()) => {
+                    failures = 0;
+                    self.status.update(|state| state.last_error = None);
+                    self.config.interval
+                }
+                Err(error) => {
+                    failures = failures.saturating_add(1);
+                    tracing::warn!(org = %self.node.org(), parent = %self.parent.org_id, error = %error, failures, "sync round failed");
+                    self.status.update(|state| state.last_error = Some(error.to_string()));
+                    self.backoff(failures)
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = wake.notified(), if failures == 0 => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+
+    fn backoff(&self, failures: u32) -> Duration {
+        let exponent = failures.saturating_sub(1).min(20);
+        let ceiling = self.config.retry_initial.saturating_mul(1 << exponent).min(self.config.retry_max);
+        let millis = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX).max(1);
+        // Full jitter, never below a tenth of the ceiling, so a flapping link
+        // does not make every school retry in step.
+        Duration::from_millis(rand::thread_rng().gen_range(millis / 10..=millis))
+    }
+
+    async fn connect(&self) -> Result<SyncServiceClient<Channel>, SyncError> {
+        let connect_error = |reason: String| SyncError::Connect { endpoint: self.parent.endpoint.clone(), reason };
+        let channel = Endpoint::from_shared(self.parent.endpoint.clone())
+            .map_err(|error| connect_error(error.to_string()))?
+            .connect_timeout(self.config.connect_timeout)
+            .timeout(self.config.request_timeout)
+            .tcp_nodelay(true)
+            .connect()
+            .await
+            .map_err(|error| connect_error(error.to_string()))?;
+        Ok(SyncServiceClient::new(channel)
+            .max_decoding_message_size(self.max_message_bytes)
+            .max_encoding_message_size(self.max_message_bytes))
+    }
+
+    /// One session: learn what the parent holds, send the rest in batches,
+    /// wait for each acknowledgement before sending the next.
+    #[tracing::instrument(skip_all, fields(org = %self.node.org(), parent = %self.parent.org_id))]
+    async fn round(&self, shutdown: &mut watch::Receiver<bool>) -> Result<(), SyncError> {
+        let org = self.node.org().clone();
+        let mut client = self.connect().await?;
+        let checkpoint = client
+            .get_checkpoint(wire::GetCheckpointRequest {
+                author_org: org.to_string(),
+                stream: stream_to_wire(LogStream::Shared),
+            })
+            .await?
+            .into_inner();
+        let mut acknowledged = checkpoint.highest_contiguous_seq;
+        self.record_contact(acknowledged)?;
+        let local_head = self.local_head().await?;
+        if acknowledged > local_head {
+            return Err(SyncError::ParentAhead { parent: acknowledged, local: local_head });
+        }
+        if acknowledged == local_head {
+            return Ok(());
+        }
+
+        let (sender, receiver) = tokio::sync::mpsc::channel::<wire::PushBatch>(2);
+        let mut acks = client.push_envelopes(tokio_stream::wrappers::ReceiverStream::new(receiver)).await?.into_inner();
+        let mut batch_number = 0u64;
+        while acknowledged < self.local_head().await? {
+            if *shutdown.borrow() {
+                break;
+            }
+            batch_number += 1;
+            let envelopes = self.read_batch(Seq(acknowledged + 1)).await?;
+            let last_seq = acknowledged + envelopes.len() as u64;
+            if sender.send(wire::PushBatch { batch_number, envelopes }).await.is_err() {
+                return Err(SyncError::StreamClosed(batch_number));
+            }
+            let ack = acks.next().await.ok_or(SyncError::StreamClosed(batch_number))??;
+            if !ack.refused.is_empty() {
+                let refusals: Vec<Refusal> = ack
+                    .refused
+                    .iter()
+                    .map(|refusal| Refusal {
+                        record_id: RecordId::from_slice("record_id", &refusal.record_id).unwrap_or(RecordId::ZERO),
+                        seq: refusal.seq,
+                        reason: refusal.reason.clone(),
+                    })
+                    .collect();
+                for refusal in &refusals {
+                    tracing::warn!(org = %org, record = %refusal.record_id, seq = refusal.seq, reason = %refusal.reason, "parent refused a record");
+                }
+                self.status.update(|state| {
+                    state.refused.extend(refusals);
+                    let excess = state.refused.len().saturating_sub(KEPT_REFUSALS);
+                    state.refused.drain(..excess);
+                });
+            }
+            let held = ack
+                .checkpoints
+                .iter()
+                .find(|checkpoint| checkpoint.author_org == org.as_str())
+                .map_or(acknowledged, |checkpoint| checkpoint.highest_contiguous_seq);
+            tracing::debug!(
+                batch = batch_number,
+                stored = ack.stored,
+                duplicates = ack.duplicates,
+                held,
+                "batch acknowledged"
+            );
+            self.record_contact(held)?;
+            if held < last_seq {
+                let reason = ack.refused.first().map_or_else(|| "no reason given".to_owned(), |r| r.reason.clone());
+                return Err(SyncError::Refused { seq: held + 1, reason });
+            }
+            acknowledged = held;
+        }
+        Ok(())
+    }
+
+    fn record_contact(&self, acknowledged: u64) -> Result<(), SyncError> {
+        self.status.update(|state| {
+            state.last_contact = Some(Utc::now());
+            state.acknowledged = acknowledged;
+        });
+        // The parent is the authority on what it holds; this copy only serves
+        // status displays while offline, so it is flushed with the next write.
+        self.node.store().set_cursor(&cursor_name(&self.parent), acknowledged).map_err(NodeError::from)?;
+        Ok(())
+    }
+
+    async fn local_head(&self) -> Result<u64, SyncError> {
+        let node = Arc::clone(&self.node);
+        let head = tokio::task::spawn_blocking(move || node.store().head(node.org(), LogStream::Shared))
+            .await
+            .map_err(|_| NodeError::ShuttingDown)?
+            .map_err(NodeError::from)?;
+        Ok(head.map_or(0, |(seq, _)| seq.0))
+    }
+
+    async fn read_batch(&self, from: Seq) -> Result<Vec<wire::SignedEnvelope>, SyncError> {
+        let node = Arc::clone(&self.node);
+        let limit = self.config.batch_size;
+        let budget = self.max_message_bytes / 2;
+        let envelopes =
+            tokio::task::spawn_blocking(move || node.store().read_log(node.org(), LogStream::Shared, from, limit))
+                .await
+                .map_err(|_| NodeError::ShuttingDown)?
+                .map_err(NodeError::from)?;
+        // Keep each batch well inside the parent's message limit.
+        let mut size = 0;
+        Ok(envelopes
+            .into_iter()
+            .enumerate()
+            .take_while(|(index, stored)| {
+                size += stored.bytes.len() + 16;
+                *index == 0 || size <= budget
+            })
+            .map(|(_, stored)| wire::SignedEnvelope { envelope: stored.bytes })
+            .collect())
+    }
+}
+
+fn cursor_name(parent: &ParentConfig) -> String {
+    format!("parent-ack/{}", parent.org_id)
+}
