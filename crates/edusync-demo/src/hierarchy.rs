@@ -1,0 +1,442 @@
+//! Building, filling, syncing and summarising a whole hierarchy in one process.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+use tokio::net::TcpListener;
+
+use edusync_config::NodeConfig;
+use edusync_core::{Level, LogStream, OrgId, Record, RecordKind, SchoolYear};
+use edusync_node::{init_key, RunningNode};
+use edusync_proto::wire;
+use edusync_proto::wire::record_service_client::RecordServiceClient;
+
+use crate::synth::{plan, school_year_records, SchoolProfile};
+
+const PROVINCES: &[(&str, &str)] = &[
+    ("BT", "Sở GD&ĐT Bến Tre"),
+    ("QN", "Sở GD&ĐT Quảng Ninh"),
+    ("HCM", "Sở GD&ĐT TP. Hồ Chí Minh"),
+    ("HN", "Sở GD&ĐT Hà Nội"),
+];
+const DISTRICTS: &[&str] =
+    &["Châu Thành", "Mỏ Cày Nam", "Giồng Trôm", "Ba Tri", "Bình Đại", "Thạnh Phú", "Chợ Lách", "Mỏ Cày Bắc"];
+const SCHOOLS: &[&str] = &[
+    "Trường THCS Phú Hưng",
+    "Trường Tiểu học An Hội",
+    "Trường THCS Mỹ Thạnh An",
+    "Trường Mầm non Hoa Sen",
+    "Trường THPT Nguyễn Đình Chiểu",
+    "Trường THCS Sơn Đông",
+    "Trường Tiểu học Phú Khương",
+    "Trường THCS Bình Phú",
+];
+const CONVERGENCE_LIMIT: Duration = Duration::from_secs(25);
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("demo options: {0}")]
+    Options(String),
+    #[error("cannot prepare the demo directory {path}: {reason}")]
+    Directory { path: String, reason: String },
+    #[error("node {org}: {reason}")]
+    Node { org: String, reason: String },
+    #[error("the hierarchy did not converge within {0:?}; see the log lines above for the failing link")]
+    NoConvergence(Duration),
+}
+
+#[derive(Clone, Debug)]
+pub struct DemoOptions {
+    pub provinces: usize,
+    pub districts_per_province: usize,
+    pub schools_per_district: usize,
+    /// Keep every node's config and store here; a temporary directory otherwise.
+    pub dir: Option<PathBuf>,
+    pub seed: u64,
+    pub school_year: SchoolYear,
+}
+
+/// Record counts by kind.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct KindCounts {
+    pub plan: u64,
+    pub incident: u64,
+    pub periodic_report: u64,
+    pub commitment: u64,
+    pub risk_register: u64,
+}
+
+impl KindCounts {
+    fn add(&mut self, kind: RecordKind, count: u64) {
+        match kind {
+            RecordKind::Plan => self.plan += count,
+            RecordKind::Incident => self.incident += count,
+            RecordKind::PeriodicReport => self.periodic_report += count,
+            RecordKind::Commitment => self.commitment += count,
+            RecordKind::RiskRegister => self.risk_register += count,
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.plan + self.incident + self.periodic_report + self.commitment + self.risk_register
+    }
+}
+
+/// What one node holds at the end of the demo.
+#[derive(Clone, Debug, Serialize)]
+pub struct NodeSummary {
+    pub org_id: String,
+    pub level: String,
+    pub display_name: String,
+    pub address: String,
+    /// Records this node wrote itself.
+    pub own: KindCounts,
+    /// Records received from its children, by child.
+    pub from_children: BTreeMap<String, u64>,
+    /// Everything held, by kind.
+    pub held: KindCounts,
+    /// Highest sequence of its shared log, and how much of it the parent acknowledged.
+    pub shared_log_head: u64,
+    pub acknowledged_by_parent: Option<u64>,
+    pub equivocations: usize,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct DemoReport {
+    pub school_year: String,
+    pub directory: String,
+    pub kept: bool,
+    pub nodes: Vec<NodeSummary>,
+    pub records_written: u64,
+    pub fill_seconds: f64,
+    pub sync_seconds: f64,
+    pub total_seconds: f64,
+    /// True when every node's parent holds its whole shared log, and no raw
+    /// incident or risk register is held above the school that wrote it.
+    pub converged: bool,
+}
+
+struct Planned {
+    org: OrgId,
+    level: Level,
+    display_name: String,
+    parent: Option<usize>,
+}
+
+fn plan_tree(options: &DemoOptions) -> Vec<Planned> {
+    let mut nodes = vec![Planned {
+        org: org("VN"),
+        level: Level::Ministry,
+        display_name: "Bộ Giáo dục và Đào tạo".into(),
+        parent: None,
+    }];
+    for province in 0..options.provinces {
+        let (code, name) = PROVINCES[province % PROVINCES.len()];
+        let code = if province < PROVINCES.len() { code.to_owned() } else { format!("{code}{province}") };
+        let province_org = org(&format!("VN.{code}"));
+        nodes.push(Planned {
+            org: province_org.clone(),
+            level: Level::Province,
+            display_name: name.into(),
+            parent: Some(0),
+        });
+        let province_index = nodes.len() - 1;
+        for district in 0..options.districts_per_province {
+            let district_org = org(&format!("{province_org}.D{:02}", district + 1));
+            nodes.push(Planned {
+                org: district_org.clone(),
+                level: Level::District,
+                display_name: format!("Phòng GD&ĐT {}", DISTRICTS[district % DISTRICTS.len()]),
+                parent: Some(province_index),
+            });
+            let district_index = nodes.len() - 1;
+            for school in 0..options.schools_per_district {
+                nodes.push(Planned {
+                    org: org(&format!("{district_org}.S{:03}", school + 1)),
+                    level: Level::School,
+                    display_name: SCHOOLS[(district * options.schools_per_district + school) % SCHOOLS.len()].into(),
+                    parent: Some(district_index),
+                });
+            }
+        }
+    }
+    nodes
+}
+
+fn org(text: &str) -> OrgId {
+    // Every id here is built from fixed ASCII codes and numbers.
+    OrgId::parse("org", text).unwrap_or_else(|error| unreachable!("demo org id {text}: {error}"))
+}
+
+fn io_error(path: &Path) -> impl Fn(std::io::Error) -> DemoError + '_ {
+    move |error| DemoError::Directory { path: path.display().to_string(), reason: error.to_string() }
+}
+
+fn node_error(org: &OrgId) -> impl Fn(String) -> DemoError + '_ {
+    move |reason| DemoError::Node { org: org.to_string(), reason }
+}
+
+/// Runs the whole demo and returns what each level holds.
+pub async fn run_demo(options: DemoOptions) -> Result<DemoReport, DemoError> {
+    if options.provinces == 0 || options.districts_per_province == 0 || options.schools_per_district == 0 {
+        return Err(DemoError::Options("every level needs at least one node".into()));
+    }
+    let node_count = 1 + options.provinces * (1 + options.districts_per_province * (1 + options.schools_per_district));
+    if node_count > 400 {
+        return Err(DemoError::Options(format!("{node_count} nodes is more than this demo runs at once (400)")));
+    }
+    let started = Instant::now();
+    let (temporary, root) = match &options.dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(io_error(dir))?;
+            (None, dir.clone())
+        }
+        None => {
+            let temporary =
+                tempfile::Builder::new().prefix("edusync-demo-").tempdir().map_err(io_error(Path::new("/tmp")))?;
+            let root = temporary.path().to_path_buf();
+            (Some(temporary), root)
+        }
+    };
+
+    let planned = plan_tree(&options);
+    // Keys and listeners first: a parent's config names its children's keys,
+    // and a child's config names its parent's address.
+    let mut keys = Vec::with_capacity(planned.len());
+    let mut listeners = Vec::with_capacity(planned.len());
+    for node in &planned {
+        let dir = root.join(node.org.as_str());
+        if dir.join("node.key").exists() {
+            return Err(DemoError::Directory {
+                path: dir.display().to_string(),
+                reason: "already holds a node; pass an empty --dir".into(),
+            });
+        }
+        keys.push(init_key(&dir).map_err(|error| node_error(&node.org)(error.to_string()))?);
+        listeners
+            .push(TcpListener::bind("127.0.0.1:0").await.map_err(|error| node_error(&node.org)(error.to_string()))?);
+    }
+    let addresses: Vec<_> = listeners.iter().map(|listener| listener.local_addr().ok()).collect();
+
+    let mut running = Vec::with_capacity(planned.len());
+    for (index, (node, listener)) in planned.iter().zip(listeners).enumerate() {
+        let dir = root.join(node.org.as_str());
+        let address = addresses[index].ok_or_else(|| node_error(&node.org)("no local address".into()))?;
+        let mut text = format!(
+            "# Written by `edusync demo`.\n[node]\norg_id = \"{}\"\nlevel = \"{}\"\ndisplay_name = \"{}\"\ndata_dir = \".\"\n\n[server]\nlisten = \"{address}\"\n\n[sync]\nbatch_size = 256\ninterval_seconds = 5\nretry_initial_ms = 100\nretry_max_seconds = 2\n",
+            node.org, node.level, node.display_name
+        );
+        if let Some(parent) = node.parent {
+            let parent_address = addresses[parent].ok_or_else(|| node_error(&node.org)("no parent address".into()))?;
+            text.push_str(&format!(
+                "\n[parent]\norg_id = \"{}\"\nendpoint = \"http://{parent_address}\"\n",
+                planned[parent].org
+            ));
+        }
+        for (child_index, child) in planned.iter().enumerate().filter(|(_, child)| child.parent == Some(index)) {
+            text.push_str(&format!(
+                "\n[[children]]\norg_id = \"{}\"\npublic_key = \"{}\"\n",
+                child.org,
+                keys[child_index].to_base64()
+            ));
+        }
+        let config_path = dir.join("node.toml");
+        std::fs::write(&config_path, &text).map_err(io_error(&config_path))?;
+        let config = NodeConfig::load(&config_path).map_err(|error| node_error(&node.org)(error.to_string()))?;
+        let node_handle =
+            RunningNode::start_on(&config, listener).await.map_err(|error| node_error(&node.org)(error.to_string()))?;
+        running.push(node_handle);
+    }
+
+    let fill_started = Instant::now();
+    let records_written = fill(&options, &planned, &running).await?;
+    let fill_seconds = fill_started.elapsed().as_secs_f64();
+
+    let sync_started = Instant::now();
+    let converged = wait_for_convergence(&running).await;
+    let sync_seconds = sync_started.elapsed().as_secs_f64();
+
+    let mut nodes = Vec::with_capacity(running.len());
+    for (index, node) in running.iter().enumerate() {
+        nodes.push(summarise(node, &planned, index).map_err(node_error(&planned[index].org))?);
+    }
+    let clean = nodes
+        .iter()
+        .filter(|node| node.level != "school")
+        .all(|node| node.held.incident == 0 && node.held.risk_register == 0);
+    for node in running {
+        let org = node.node().org().clone();
+        node.shutdown().await.map_err(|error| node_error(&org)(error.to_string()))?;
+    }
+    let report = DemoReport {
+        school_year: options.school_year.to_string(),
+        directory: root.display().to_string(),
+        kept: temporary.is_none(),
+        nodes,
+        records_written,
+        fill_seconds,
+        sync_seconds,
+        total_seconds: started.elapsed().as_secs_f64(),
+        converged: converged && clean,
+    };
+    if !report.converged {
+        return Err(DemoError::NoConvergence(CONVERGENCE_LIMIT));
+    }
+    Ok(report)
+}
+
+/// Every node writes its year through its own gRPC API, all schools at once.
+async fn fill(options: &DemoOptions, planned: &[Planned], running: &[RunningNode]) -> Result<u64, DemoError> {
+    let year = options.school_year;
+    let start = i32::from(year.start_year());
+    let mut rng = StdRng::seed_from_u64(options.seed);
+    let mut work: Vec<(usize, Vec<Record>)> = Vec::new();
+    let plan_number = |index: usize| format!("{}/KH-{}", 100 + index, planned[index].org.as_str().replace('.', ""));
+    for (index, node) in planned.iter().enumerate() {
+        let implements = node.parent.map(plan_number);
+        let issued = chrono::NaiveDate::from_ymd_opt(start, 8, 10 + (node.org.depth() as u32) * 5).unwrap_or_default();
+        let mut records = Vec::new();
+        if node.level != Level::School {
+            records.push(plan(plan_number(index), &node.org, &node.display_name, year, implements, issued));
+        } else {
+            let profile = SchoolProfile {
+                org: node.org.clone(),
+                display_name: node.display_name.clone(),
+                staff: rng.gen_range(25..90),
+                students: rng.gen_range(300..1500),
+                district_plan: implements.unwrap_or_default(),
+            };
+            let mut school_rng = StdRng::seed_from_u64(rng.gen());
+            records = school_year_records(&mut school_rng, &profile, year, 100 + index as u32);
+        }
+        work.push((index, records));
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for (index, records) in work {
+        let endpoint = format!("http://{}", running[index].address());
+        let org = planned[index].org.clone();
+        tasks.spawn(async move {
+            let mut client =
+                RecordServiceClient::connect(endpoint).await.map_err(|error| node_error(&org)(error.to_string()))?;
+            let mut written = 0u64;
+            for record in records {
+                let request = wire::SubmitRecordRequest { record: Some(wire::Record::from(&record)) };
+                client.submit_record(request).await.map_err(|status| node_error(&org)(status.message().to_owned()))?;
+                written += 1;
+            }
+            Ok::<u64, DemoError>(written)
+        });
+    }
+    let mut total = 0;
+    while let Some(result) = tasks.join_next().await {
+        total += result.map_err(|error| DemoError::Options(format!("a fill task failed: {error}")))??;
+    }
+    Ok(total)
+}
+
+async fn wait_for_convergence(running: &[RunningNode]) -> bool {
+    let deadline = Instant::now() + CONVERGENCE_LIMIT;
+    loop {
+        let mut done = true;
+        for node in running {
+            let Some(status) = node.parent_status() else { continue };
+            let head = node.node().store().head(node.node().org(), LogStream::Shared).ok().flatten();
+            if status.acknowledged() != head.map_or(0, |(seq, _)| seq.0) {
+                done = false;
+                break;
+            }
+        }
+        if done {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn summarise(running: &RunningNode, planned: &[Planned], index: usize) -> Result<NodeSummary, String> {
+    let node = running.node();
+    let store = node.store();
+    let mut held = KindCounts::default();
+    for kind in RecordKind::ALL {
+        held.add(*kind, store.count_by_kind(*kind).map_err(|error| error.to_string())?);
+    }
+    let mut own = KindCounts::default();
+    let mut from_children = BTreeMap::new();
+    let mut shared_log_head = 0;
+    for log in store.logs().map_err(|error| error.to_string())? {
+        if log.author_org == *node.org() {
+            if log.stream == LogStream::Shared {
+                shared_log_head = log.head.0;
+            }
+            for stored in store
+                .read_log(&log.author_org, log.stream, edusync_core::Seq(1), usize::MAX)
+                .map_err(|e| e.to_string())?
+            {
+                own.add(stored.meta.kind, 1);
+            }
+        } else {
+            *from_children.entry(log.author_org.to_string()).or_insert(0) += log.head.0;
+        }
+    }
+    let planned_node = &planned[index];
+    Ok(NodeSummary {
+        org_id: planned_node.org.to_string(),
+        level: planned_node.level.to_string(),
+        display_name: planned_node.display_name.clone(),
+        address: running.address().to_string(),
+        own,
+        from_children,
+        held,
+        shared_log_head,
+        acknowledged_by_parent: running.parent_status().map(|status| status.acknowledged()),
+        equivocations: store.equivocations().map_err(|error| error.to_string())?.len(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_small_hierarchy_converges_and_keeps_raw_records_at_the_schools() {
+        let report = run_demo(DemoOptions {
+            provinces: 1,
+            districts_per_province: 2,
+            schools_per_district: 2,
+            dir: None,
+            seed: 3,
+            school_year: "2024-2025".parse().expect("valid"),
+        })
+        .await
+        .expect("demo runs");
+        assert!(report.converged);
+        assert_eq!(report.nodes.len(), 1 + 1 + 2 + 4);
+        for node in &report.nodes {
+            match node.level.as_str() {
+                "school" => assert_eq!(node.own.plan, 1),
+                _ => {
+                    assert_eq!(node.held.incident + node.held.risk_register, 0, "{} holds raw records", node.org_id);
+                }
+            }
+        }
+        let district = report.nodes.iter().find(|node| node.org_id == "VN.BT.D01").expect("district");
+        let schools: u64 = report
+            .nodes
+            .iter()
+            .filter(|node| node.org_id.starts_with("VN.BT.D01."))
+            .map(|node| node.shared_log_head)
+            .sum();
+        assert_eq!(
+            district.from_children.values().sum::<u64>(),
+            schools,
+            "the district holds every shared record of its schools"
+        );
+    }
+}
