@@ -1,0 +1,216 @@
+//! `edusync record add | list | show`.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use serde::de::DeserializeOwned;
+
+use edusync_core::{Record, RecordKind, ValidationContext};
+use edusync_proto::wire;
+
+use super::NodeTarget;
+use crate::failure::Failure;
+use crate::output::{header_view, json, pad, record_view};
+
+#[derive(Subcommand)]
+pub(crate) enum RecordCommand {
+    /// Validate, sign and store one record, written as JSON.
+    Add {
+        /// plan, incident, periodic_report, commitment or risk_register.
+        kind: String,
+        #[arg(long, conflicts_with = "stdin", required_unless_present = "stdin")]
+        file: Option<PathBuf>,
+        #[arg(long)]
+        stdin: bool,
+        #[command(flatten)]
+        target: NodeTarget,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List stored records, newest index order, with optional filters.
+    List {
+        #[arg(long)]
+        kind: Option<String>,
+        /// e.g. 2024-2025
+        #[arg(long)]
+        school_year: Option<String>,
+        /// Only records authored at or below this organisation.
+        #[arg(long)]
+        org: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        #[command(flatten)]
+        target: NodeTarget,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one record with its signed header.
+    Show {
+        /// The record id (64 hexadecimal digits).
+        id: String,
+        #[command(flatten)]
+        target: NodeTarget,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub(crate) async fn run(command: RecordCommand) -> Result<(), Failure> {
+    match command {
+        RecordCommand::Add { kind, file, stdin, target, json } => add(&kind, file, stdin, &target, json).await,
+        RecordCommand::List { kind, school_year, org, limit, target, json } => {
+            list(kind, school_year, org, limit, &target, json).await
+        }
+        RecordCommand::Show { id, target, json } => show(&id, &target, json).await,
+    }
+}
+
+fn parse_kind(text: &str) -> Result<RecordKind, Failure> {
+    text.parse::<RecordKind>().map_err(|error| Failure::input(format!("kind: {}", error.reason)))
+}
+
+fn parse_json<T: DeserializeOwned>(source: &str, text: &str) -> Result<T, Failure> {
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let field = if path == "." { "record".to_owned() } else { path };
+        Failure::input(format!("{source}: {field}: {}", error.inner()))
+    })
+}
+
+async fn add(
+    kind: &str,
+    file: Option<PathBuf>,
+    stdin: bool,
+    target: &NodeTarget,
+    as_json: bool,
+) -> Result<(), Failure> {
+    let kind = parse_kind(kind)?;
+    let (source, text) = match (file, stdin) {
+        (Some(path), _) => {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|error| Failure::input(format!("cannot read {}: {error}", path.display())))?;
+            (path.display().to_string(), text)
+        }
+        (None, true) => {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .map_err(|error| Failure::input(format!("cannot read standard input: {error}")))?;
+            ("standard input".to_owned(), text)
+        }
+        (None, false) => return Err(Failure::input("give the record with --file F.json or --stdin")),
+    };
+    let record = match kind {
+        RecordKind::Plan => Record::Plan(parse_json(&source, &text)?),
+        RecordKind::Incident => Record::Incident(parse_json(&source, &text)?),
+        RecordKind::PeriodicReport => Record::PeriodicReport(parse_json(&source, &text)?),
+        RecordKind::Commitment => Record::Commitment(parse_json(&source, &text)?),
+        RecordKind::RiskRegister => Record::RiskRegister(parse_json(&source, &text)?),
+    };
+    // Checking here first gives the same answer as the node, before any connection.
+    let checked = record
+        .check(&ValidationContext::at(chrono::Utc::now()))
+        .map_err(|error| Failure::input(format!("{source}: {error}")))?;
+    let mut client = target.connect().await?;
+    let response = client
+        .submit_record(wire::SubmitRecordRequest { record: Some(wire::Record::from(checked.record())) })
+        .await
+        .map_err(Failure::from_status)?
+        .into_inner();
+    let header = header_view(&response.header.unwrap_or_default());
+    if as_json {
+        println!("{}", json(&serde_json::json!({"already_stored": response.already_stored, "header": header})));
+    } else if response.already_stored {
+        println!("already stored: {} (nothing new written)", header.record_id);
+    } else {
+        println!("stored {kind} {} ({} log, seq {})", header.record_id, header.stream, header.seq);
+    }
+    Ok(())
+}
+
+async fn list(
+    kind: Option<String>,
+    school_year: Option<String>,
+    org: Option<String>,
+    limit: u32,
+    target: &NodeTarget,
+    as_json: bool,
+) -> Result<(), Failure> {
+    let kind = kind.as_deref().map(parse_kind).transpose()?;
+    let school_year = school_year
+        .as_deref()
+        .map(|text| {
+            text.parse::<edusync_core::SchoolYear>()
+                .map_err(|error| Failure::input(format!("--school-year: {}", error.reason)))
+        })
+        .transpose()?;
+    let org = org
+        .map(|text| edusync_core::OrgId::parse("--org", &text).map_err(|error| Failure::input(error.to_string())))
+        .transpose()?;
+    let mut client = target.connect().await?;
+    let mut views = Vec::new();
+    let mut token = String::new();
+    while views.len() < limit as usize {
+        let page = client
+            .list_records(wire::ListRecordsRequest {
+                kind: kind.map_or(0, edusync_proto::kind_to_wire),
+                school_year_start: school_year.map_or(0, |year| u32::from(year.start_year())),
+                org_prefix: org.as_ref().map(|org| org.to_string()).unwrap_or_default(),
+                limit: (limit as usize - views.len()).min(1000) as u32,
+                page_token: token,
+            })
+            .await
+            .map_err(Failure::from_status)?
+            .into_inner();
+        views.extend(page.records.into_iter().map(record_view));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    if as_json {
+        println!("{}", json(&views));
+        return Ok(());
+    }
+    println!("{} {} {} {} {}", pad("RECORD", 14), pad("KIND", 16), pad("AUTHOR", 18), pad("LOG", 12), "CREATED");
+    for view in &views {
+        let kind = view.record.as_ref().map_or("?", |record| record.kind().as_str());
+        println!(
+            "{} {} {} {} {}",
+            pad(view.header.record_id.get(..12).unwrap_or(""), 14),
+            pad(kind, 16),
+            pad(&view.header.author_org, 18),
+            pad(&format!("{}#{}", view.header.stream, view.header.seq), 12),
+            view.header.created_at
+        );
+    }
+    println!("{} record(s)", views.len());
+    Ok(())
+}
+
+async fn show(id: &str, target: &NodeTarget, as_json: bool) -> Result<(), Failure> {
+    let id: edusync_core::RecordId =
+        id.parse().map_err(|error: edusync_core::ValidationError| Failure::input(error.to_string()))?;
+    let mut client = target.connect().await?;
+    let stored = client
+        .get_record(wire::GetRecordRequest { record_id: id.to_hex() })
+        .await
+        .map_err(Failure::from_status)?
+        .into_inner();
+    let view = record_view(stored);
+    if as_json {
+        println!("{}", json(&view));
+        return Ok(());
+    }
+    let header = &view.header;
+    println!("record     {}", header.record_id);
+    println!("author     {} ({} log, seq {})", header.author_org, header.stream, header.seq);
+    println!("previous   {}", header.prev_record_id.as_deref().unwrap_or("(first in its log)"));
+    println!("created    {}", header.created_at);
+    println!("type       {}", header.payload_type);
+    println!("signed by  {}", header.author_key);
+    println!("{}", json(&view.record));
+    Ok(())
+}

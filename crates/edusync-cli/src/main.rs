@@ -1,0 +1,113 @@
+//! The `edusync` command. It parses arguments, reads the environment
+//! (`EDUSYNC_LOG`, `EDUSYNC_LOG_FORMAT`, `EDUSYNC_NODE`), installs logging,
+//! and calls into the library crates; no domain logic lives here.
+//!
+//! Exit status: 0 success, 1 failure, 2 bad input (arguments, config, record),
+//! 3 the node could not be reached.
+
+mod commands;
+mod failure;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::failure::Failure;
+
+#[derive(Parser)]
+#[command(
+    name = "edusync",
+    version,
+    about = "Signed school-violence prevention records, synced up the education hierarchy"
+)]
+struct Cli {
+    /// Log format on standard error: plain or json.
+    #[arg(long, global = true, env = "EDUSYNC_LOG_FORMAT", default_value = "plain")]
+    log_format: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create this node's data directory and signing key.
+    Init {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Run a node.
+    Node {
+        #[command(subcommand)]
+        command: NodeCommand,
+    },
+    /// Write and read records on a running node.
+    Record {
+        #[command(subcommand)]
+        command: commands::record::RecordCommand,
+    },
+    /// Show what a running node holds and how its link to its parent is doing.
+    Info {
+        #[command(flatten)]
+        target: commands::NodeTarget,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a whole hierarchy on this machine, fill it with a school year, sync it, and show each level.
+    Demo(commands::demo::DemoArgs),
+}
+
+#[derive(Subcommand)]
+enum NodeCommand {
+    /// Serve gRPC and sync with the parent until interrupted (SIGINT or SIGTERM).
+    Run {
+        #[arg(long)]
+        config: PathBuf,
+        /// Override server.listen.
+        #[arg(long)]
+        listen: Option<String>,
+        /// Override parent.endpoint.
+        #[arg(long)]
+        parent_endpoint: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_level = if matches!(cli.command, Command::Demo(_)) { "warn" } else { "info" };
+    if let Err(failure) = install_logging(&cli.log_format, default_level) {
+        return failure.report();
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => return Failure::other(anyhow::anyhow!("cannot start the async runtime: {error}")).report(),
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Init { config } => commands::init::run(&config),
+            Command::Node { command: NodeCommand::Run { config, listen, parent_endpoint } } => {
+                commands::node::run(&config, listen, parent_endpoint).await
+            }
+            Command::Record { command } => commands::record::run(command).await,
+            Command::Info { target, json } => commands::info::run(&target, json).await,
+            Command::Demo(args) => commands::demo::run(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => failure.report(),
+    }
+}
+
+fn install_logging(format: &str, default_level: &str) -> Result<(), Failure> {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("EDUSYNC_LOG").unwrap_or_else(|_| EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        "plain" => builder.init(),
+        "json" => builder.json().init(),
+        other => return Err(Failure::input(format!("--log-format: `{other}` is not plain or json"))),
+    }
+    Ok(())
+}
