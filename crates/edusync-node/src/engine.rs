@@ -14,7 +14,7 @@ use edusync_core::{
 };
 use edusync_envelope::{sign_envelope, EnvelopeDraft, NodeKey, PublicKey, VerifiedEnvelope};
 use edusync_proto::{decode_record, encode_record};
-use edusync_store::{Append, OwnAppend, Store};
+use edusync_store::{Append, Indexing, OwnAppend, Store};
 
 use crate::NodeError;
 
@@ -117,7 +117,8 @@ impl Node {
             hasher.finalize().into()
         };
         let now_ms = now.timestamp_millis();
-        let outcome = self.store.append_own(self.org(), stream, kind, period, content_hash, now_ms, |head| {
+        let indexing = Indexing { kind, period, stored_unix_ms: now_ms };
+        let outcome = self.store.append_own(self.org(), content_hash, &indexing, |head| {
             sign_envelope(
                 &self.key,
                 &EnvelopeDraft {
@@ -175,7 +176,8 @@ impl Node {
             let header = envelope.header();
             authors.insert(header.author_org.clone());
             let refuse = |reason: String| Refusal { record_id: envelope.id(), seq: header.seq.0, reason };
-            match self.store.append(&envelope, kind, period, now.timestamp_millis())? {
+            let indexing = Indexing { kind, period, stored_unix_ms: now.timestamp_millis() };
+            match self.store.append(&envelope, &indexing)? {
                 Append::Stored => report.stored += 1,
                 Append::Duplicate => report.duplicates += 1,
                 Append::Gap { expected } => report

@@ -16,5 +16,5 @@ mod store;
 
 pub use meta::RecordMeta;
 pub use store::{
-    Append, EquivocationEvidence, ListFilter, LogSummary, OwnAppend, Page, Store, StoreError, StoredEnvelope,
+    Append, EquivocationEvidence, Indexing, ListFilter, LogSummary, OwnAppend, Page, Store, StoreError, StoredEnvelope,
 };

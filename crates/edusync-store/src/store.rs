@@ -79,6 +79,14 @@ pub struct EquivocationEvidence {
     pub record_ids: Vec<RecordId>,
 }
 
+/// What the caller learned from decoding a record, for the store's indexes.
+#[derive(Clone, Copy, Debug)]
+pub struct Indexing {
+    pub kind: RecordKind,
+    pub period: Option<Period>,
+    pub stored_unix_ms: i64,
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct ListFilter {
     pub kind: Option<RecordKind>,
@@ -133,28 +141,20 @@ impl Store {
 
     /// Offers a verified envelope from any author to that author's log.
     /// `kind` and `period` come from the decoded record. Not yet durable.
-    pub fn append(
-        &self,
-        envelope: &VerifiedEnvelope,
-        kind: RecordKind,
-        period: Option<Period>,
-        stored_unix_ms: i64,
-    ) -> Result<Append, StoreError> {
+    pub fn append(&self, envelope: &VerifiedEnvelope, indexing: &Indexing) -> Result<Append, StoreError> {
         let _guard = self.lock();
-        self.append_locked(envelope, kind, period, stored_unix_ms, None)
+        self.append_locked(envelope, indexing, None)
     }
 
     /// Writes one of this node's own records. Under the writer lock, looks up
     /// `content_hash` (so that the same record submitted twice is stored
-    /// once), then hands the current head to `sign` and appends its envelope.
+    /// once), then hands the head of the author's log for the record's kind
+    /// to `sign` and appends its envelope.
     pub fn append_own<E>(
         &self,
         author: &OrgId,
-        stream: LogStream,
-        kind: RecordKind,
-        period: Option<Period>,
         content_hash: [u8; 32],
-        stored_unix_ms: i64,
+        indexing: &Indexing,
         sign: impl FnOnce(Option<(Seq, RecordId)>) -> Result<VerifiedEnvelope, E>,
     ) -> Result<Result<OwnAppend, E>, StoreError> {
         let _guard = self.lock();
@@ -162,12 +162,12 @@ impl Store {
             let id = RecordId::from_slice("content", &existing).map_err(|_| corrupt(&keys::content(content_hash)))?;
             return Ok(Ok(OwnAppend::AlreadyStored(id)));
         }
-        let head = self.head(author, stream)?;
+        let head = self.head(author, indexing.kind.stream())?;
         let envelope = match sign(head) {
             Ok(envelope) => envelope,
             Err(error) => return Ok(Err(error)),
         };
-        match self.append_locked(&envelope, kind, period, stored_unix_ms, Some(content_hash))? {
+        match self.append_locked(&envelope, indexing, Some(content_hash))? {
             Append::Stored => Ok(Ok(OwnAppend::Stored(envelope))),
             other => Err(StoreError::Io(format!("own append was not stored: {other:?}"))),
         }
@@ -176,11 +176,10 @@ impl Store {
     fn append_locked(
         &self,
         envelope: &VerifiedEnvelope,
-        kind: RecordKind,
-        period: Option<Period>,
-        stored_unix_ms: i64,
+        indexing: &Indexing,
         content_hash: Option<[u8; 32]>,
     ) -> Result<Append, StoreError> {
+        let Indexing { kind, period, stored_unix_ms } = *indexing;
         let header = envelope.header();
         if kind.stream() != header.stream {
             return Err(StoreError::WrongStream { kind, stream: header.stream });

@@ -84,7 +84,7 @@ fn print_tables(report: &DemoReport) {
     println!();
     println!("What each node holds (own = written there; received = from its children, verified):");
     println!(
-        "{} {} {} {} {} {} {} {} {} {}",
+        "{} {} {} {} {} {} {} {} {} PARENT HAS",
         pad("ORGANISATION", 20),
         pad("NAME", 32),
         pad("OWN", 4),
@@ -94,7 +94,6 @@ fn print_tables(report: &DemoReport) {
         pad("COMMIT", 6),
         pad("INCIDENTS", 9),
         pad("RISK", 4),
-        "PARENT HAS"
     );
     for node in &report.nodes {
         let depth = node.org_id.matches('.').count();

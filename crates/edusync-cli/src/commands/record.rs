@@ -174,7 +174,7 @@ async fn list(
         println!("{}", json(&views));
         return Ok(());
     }
-    println!("{} {} {} {} {}", pad("RECORD", 14), pad("KIND", 16), pad("AUTHOR", 18), pad("LOG", 12), "CREATED");
+    println!("{} {} {} {} CREATED", pad("RECORD", 14), pad("KIND", 16), pad("AUTHOR", 18), pad("LOG", 12));
     for view in &views {
         let kind = view.record.as_ref().map_or("?", |record| record.kind().as_str());
         println!(

@@ -37,7 +37,7 @@ fn chain(key: &NodeKey, count: u64) -> Vec<VerifiedEnvelope> {
 }
 
 fn put(store: &Store, envelope: &VerifiedEnvelope) -> Append {
-    store.append(envelope, RecordKind::Plan, None, 0).expect("store works")
+    store.append(envelope, &Indexing { kind: RecordKind::Plan, period: None, stored_unix_ms: 0 }).expect("store works")
 }
 
 #[test]
@@ -118,10 +118,15 @@ fn own_records_with_identical_content_are_stored_once() {
     let key = NodeKey::from_seed([5; 32]);
     let write = || {
         store
-            .append_own(&org(), LogStream::Shared, RecordKind::Plan, None, [7; 32], 0, |head| {
-                let seq = head.map_or(1, |(seq, _)| seq.0 + 1);
-                Ok::<_, std::convert::Infallible>(signed(&key, seq, head.map(|(_, id)| id), b"same"))
-            })
+            .append_own(
+                &org(),
+                [7; 32],
+                &Indexing { kind: RecordKind::Plan, period: None, stored_unix_ms: 0 },
+                |head| {
+                    let seq = head.map_or(1, |(seq, _)| seq.0 + 1);
+                    Ok::<_, std::convert::Infallible>(signed(&key, seq, head.map(|(_, id)| id), b"same"))
+                },
+            )
             .expect("store works")
             .expect("signs")
     };

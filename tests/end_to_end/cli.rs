@@ -1,0 +1,169 @@
+//! The command line as an operator uses it: every class of bad input is
+//! refused with the field named and exit status 2, and nothing is stored.
+
+use serde_json::{json, Value};
+
+use edusync_proto::wire;
+
+use crate::harness::{prepare, records_client, run, text, NodeProcess, NodeSpec};
+
+pub(crate) fn incident_json() -> Value {
+    json!({
+        "occurred_at": "2024-10-14T09:30:00+07:00",
+        "detected_at": "2024-10-14T10:00:00+07:00",
+        "reported_to_school_at": "2024-10-14T10:15:00+07:00",
+        "place": "schoolyard",
+        "category": "physical",
+        "severity": "serious",
+        "intake_channel": "teacher",
+        "people": [
+            {"role": "victim", "name": "Nguyễn Thị Lan", "student_number": "HS-0042", "sex": "female",
+             "birth_date": "2012-03-04", "grade": 7}
+        ],
+        "narrative": "Hai học sinh xô xát ở sân trường giờ ra chơi.",
+        "status": "investigating"
+    })
+}
+
+fn periodic_report_json() -> Value {
+    json!({
+        "period": "2024-2025/S1",
+        "submitted_on": "2025-01-20",
+        "awareness_sessions": 4,
+        "staff_total": 52,
+        "staff_informed": 52,
+        "staff_trained": 30,
+        "commitments_signed": 52,
+        "channels_set_up": ["suggestion_box", "hotline"],
+        "counselling_team_in_place": true,
+        "psychological_screenings": 1,
+        "home_visits": 12,
+        "parent_meetings": 2,
+        "remarks": "Đã tổ chức tuyên truyền đầu năm học."
+    })
+}
+
+fn add(endpoint: &str, kind: &str, dir: &std::path::Path, name: &str, value: &str) -> std::process::Output {
+    let path = dir.join(name);
+    std::fs::write(&path, value).expect("write input");
+    run(&["record", "add", kind, "--file", path.to_str().expect("utf-8"), "--node", endpoint])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_records_are_refused_with_the_field_named_and_nothing_is_stored() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (config, _) = prepare(
+        &root.path().join("school"),
+        &NodeSpec { org: "VN.BT.D03.S017", level: "school", port: 0, parent: None, children: vec![], batch_size: 64 },
+    );
+    let node = NodeProcess::start(&config);
+    let endpoint = node.endpoint();
+
+    let mut cases: Vec<(&str, String, &str)> = Vec::new();
+    let mut value = incident_json();
+    value["detected_at"] = json!("2024-10-14T08:00:00+07:00");
+    cases.push(("incident", value.to_string(), "detected_at"));
+    let mut value = incident_json();
+    value["category"] = json!("teasing");
+    cases.push(("incident", value.to_string(), "category"));
+    let mut value = incident_json();
+    value["narrative"] = json!("x".repeat(20_001));
+    cases.push(("incident", value.to_string(), "narrative"));
+    let mut value = incident_json();
+    value["people"][0]["grade"] = json!(15);
+    cases.push(("incident", value.to_string(), "people[0].grade"));
+    let mut value = periodic_report_json();
+    value["staff_trained"] = json!(60);
+    cases.push(("periodic_report", value.to_string(), "staff_trained"));
+    let mut value = periodic_report_json();
+    value["submitted_on"] = json!("2024-08-01");
+    cases.push(("periodic_report", value.to_string(), "submitted_on"));
+    let mut value = periodic_report_json();
+    value["surprise"] = json!(1);
+    cases.push(("periodic_report", value.to_string(), "surprise"));
+    cases.push(("periodic_report", "{\"period\": ".into(), "period"));
+    cases.push(("homework", periodic_report_json().to_string(), "kind"));
+
+    for (index, (kind, input, field)) in cases.iter().enumerate() {
+        let output = add(&endpoint, kind, root.path(), &format!("bad-{index}.json"), input);
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "case {index} ({field}) exit status; stderr: {stderr}");
+        assert!(stderr.contains(field), "case {index}: the error does not name `{field}`: {stderr}");
+    }
+    let mut client = records_client(&endpoint).await;
+    let info = client.get_node_info(wire::GetNodeInfoRequest {}).await.expect("info").into_inner();
+    assert_eq!(info.total_records, 0, "a refused record was stored");
+
+    // The same checks hold over gRPC, for clients other than the CLI.
+    let bad = wire::Record {
+        kind: Some(wire::record::Kind::Commitment(wire::Commitment {
+            kind: 99,
+            signer_role: wire::SignerRole::Staff as i32,
+            count: 3,
+            signed_on: Some(wire::Date { year: 2024, month: 9, day: 6 }),
+            school_year_start: 2024,
+        })),
+    };
+    let status = client.submit_record(wire::SubmitRecordRequest { record: Some(bad) }).await.expect_err("refused");
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    assert!(status.message().contains("kind"), "{}", status.message());
+    let status = client.get_record(wire::GetRecordRequest { record_id: "zz".into() }).await.expect_err("refused");
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    drop(node);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_added_twice_is_stored_once_and_reads_back_exactly() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (config, _) = prepare(
+        &root.path().join("school"),
+        &NodeSpec { org: "VN.BT.D03.S017", level: "school", port: 0, parent: None, children: vec![], batch_size: 64 },
+    );
+    let node = NodeProcess::start(&config);
+    let endpoint = node.endpoint();
+    let input = incident_json().to_string();
+
+    let first = add(&endpoint, "incident", root.path(), "incident.json", &input);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let stdout = text(&first.stdout);
+    let id = stdout.split_whitespace().nth(2).expect("stored incident <id> ...").to_owned();
+    assert_eq!(id.len(), 64, "{stdout}");
+
+    let again = add(&endpoint, "incident", root.path(), "incident.json", &input);
+    assert!(again.status.success());
+    assert!(text(&again.stdout).contains("already stored"), "{}", text(&again.stdout));
+
+    let shown = run(&["record", "show", &id, "--node", &endpoint, "--json"]);
+    assert!(shown.status.success(), "{}", text(&shown.stderr));
+    let shown: Value = serde_json::from_slice(&shown.stdout).expect("JSON");
+    assert_eq!(shown["record"]["record"]["people"][0]["name"], "Nguyễn Thị Lan");
+    assert_eq!(shown["header"]["seq"], 1);
+    assert_eq!(shown["header"]["stream"], "local");
+
+    let listed = run(&["record", "list", "--node", &endpoint, "--json"]);
+    let listed: Value = serde_json::from_slice(&listed.stdout).expect("JSON");
+    assert_eq!(listed.as_array().map(Vec::len), Some(1));
+
+    let missing = run(&["record", "show", &"ab".repeat(32), "--node", &endpoint]);
+    assert_eq!(missing.status.code(), Some(2));
+    drop(node);
+
+    let unreachable = run(&["record", "list", "--node", "http://127.0.0.1:1"]);
+    assert_eq!(unreachable.status.code(), Some(3), "{}", text(&unreachable.stderr));
+}
+
+#[test]
+fn the_demo_runs_a_whole_hierarchy_in_under_30_seconds() {
+    let started = std::time::Instant::now();
+    let output = run(&["demo", "--json", "--school-year", "2024-2025"]);
+    let elapsed = started.elapsed();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(elapsed.as_secs() < 30, "the demo took {elapsed:?}");
+    let report: Value = serde_json::from_slice(&output.stdout).expect("one JSON document");
+    assert_eq!(report["converged"], true);
+    let nodes = report["nodes"].as_array().expect("nodes");
+    assert_eq!(nodes.len(), 10, "a ministry, a province, two districts and six schools");
+    for node in nodes.iter().filter(|node| node["level"] != "school") {
+        assert_eq!(node["held"]["incident"], 0, "{} holds raw incidents", node["org_id"]);
+    }
+}

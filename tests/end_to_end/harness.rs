@@ -1,0 +1,170 @@
+//! Starting real nodes and talking to them.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use edusync_proto::wire;
+use edusync_proto::wire::record_service_client::RecordServiceClient;
+use edusync_proto::wire::sync_service_client::SyncServiceClient;
+use tonic::transport::Channel;
+
+/// The `edusync` binary, built once per test run (a no-op when up to date).
+pub(crate) fn edusync_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Ok(path) = std::env::var("EDUSYNC_BIN") {
+            return PathBuf::from(path);
+        }
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--quiet", "-p", "edusync-cli", "--bin", "edusync"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building the edusync binary failed");
+        // The test executable lives in target/<profile>/deps/.
+        let exe = std::env::current_exe().expect("test executable path");
+        exe.parent().and_then(Path::parent).expect("target/<profile>").join("edusync")
+    })
+}
+
+pub(crate) fn run(args: &[&str]) -> Output {
+    Command::new(edusync_bin()).args(args).stdin(Stdio::null()).output().expect("edusync runs")
+}
+
+pub(crate) fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A port on 127.0.0.1 that was free a moment ago, for a node started later.
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|listener| listener.local_addr()).expect("bind").port()
+}
+
+pub(crate) struct NodeSpec<'a> {
+    pub(crate) org: &'a str,
+    pub(crate) level: &'a str,
+    pub(crate) port: u16,
+    pub(crate) parent: Option<(&'a str, u16)>,
+    pub(crate) children: Vec<(&'a str, String)>,
+    pub(crate) batch_size: usize,
+}
+
+/// Writes `dir/node.toml` and runs `edusync init`; returns the config path
+/// and the node's public key.
+pub(crate) fn prepare(dir: &Path, spec: &NodeSpec<'_>) -> (PathBuf, String) {
+    std::fs::create_dir_all(dir).expect("mkdir");
+    let mut config = format!(
+        "[node]\norg_id = \"{}\"\nlevel = \"{}\"\ndisplay_name = \"Đơn vị {}\"\ndata_dir = \"data\"\n\n[server]\nlisten = \"127.0.0.1:{}\"\n\n[sync]\nbatch_size = {}\ninterval_seconds = 1\nretry_initial_ms = 50\nretry_max_seconds = 1\nconnect_timeout_seconds = 2\nrequest_timeout_seconds = 10\n",
+        spec.org, spec.level, spec.org, spec.port, spec.batch_size
+    );
+    if let Some((parent, port)) = spec.parent {
+        config.push_str(&format!("\n[parent]\norg_id = \"{parent}\"\nendpoint = \"http://127.0.0.1:{port}\"\n"));
+    }
+    for (child, key) in &spec.children {
+        config.push_str(&format!("\n[[children]]\norg_id = \"{child}\"\npublic_key = \"{key}\"\n"));
+    }
+    let path = dir.join("node.toml");
+    std::fs::write(&path, config).expect("write config");
+    let output = run(&["init", "--config", path.to_str().expect("utf-8 path")]);
+    assert!(output.status.success(), "init failed: {}", text(&output.stderr));
+    let key = std::fs::read_to_string(dir.join("data/node.pub")).expect("public key written");
+    (path, key.trim().to_owned())
+}
+
+/// A running `edusync node run` process. Killed when dropped.
+pub(crate) struct NodeProcess {
+    child: Child,
+    pub(crate) address: SocketAddr,
+}
+
+impl NodeProcess {
+    /// Starts the node and waits for its "listening on" line. Its log goes
+    /// to `node.log` beside the config, kept across restarts.
+    pub(crate) fn start(config: &Path) -> NodeProcess {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(config.with_file_name("node.log"))
+            .expect("node log file");
+        let mut child = Command::new(edusync_bin())
+            .args(["node", "run", "--config", config.to_str().expect("utf-8 path")])
+            .env("EDUSYNC_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("node starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(address) = line.split("listening on ").nth(1) {
+                    let _ = sender.send(address.trim().to_owned());
+                }
+            }
+        });
+        let address = receiver.recv_timeout(Duration::from_secs(30)).expect("node printed its address in time");
+        NodeProcess { child, address: address.parse().expect("a socket address") }
+    }
+
+    pub(crate) fn endpoint(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// SIGKILL: no shutdown, no flush, no goodbye.
+    pub(crate) fn kill9(mut self) {
+        self.child.kill().expect("kill");
+        self.child.wait().expect("reaped");
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub(crate) async fn records_client(endpoint: &str) -> RecordServiceClient<Channel> {
+    RecordServiceClient::connect(endpoint.to_owned()).await.expect("connects").max_decoding_message_size(64 << 20)
+}
+
+pub(crate) async fn sync_client(endpoint: &str) -> SyncServiceClient<Channel> {
+    SyncServiceClient::connect(endpoint.to_owned()).await.expect("connects")
+}
+
+/// The parent's checkpoint for an author's shared log, or `None` if unreachable.
+pub(crate) async fn checkpoint(endpoint: &str, author: &str) -> Option<u64> {
+    let mut client = SyncServiceClient::connect(endpoint.to_owned()).await.ok()?;
+    let request = wire::GetCheckpointRequest { author_org: author.into(), stream: wire::LogStream::Shared as i32 };
+    Some(client.get_checkpoint(request).await.ok()?.into_inner().highest_contiguous_seq)
+}
+
+pub(crate) async fn wait_until<F, Fut>(limit: Duration, what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    while !condition().await {
+        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+pub(crate) fn commitment(count: u32) -> wire::Record {
+    wire::Record {
+        kind: Some(wire::record::Kind::Commitment(wire::Commitment {
+            kind: wire::CommitmentKind::StaffPledge as i32,
+            signer_role: wire::SignerRole::Staff as i32,
+            count,
+            signed_on: Some(wire::Date { year: 2024, month: 9, day: 6 }),
+            school_year_start: 2024,
+        })),
+    }
+}

@@ -1,0 +1,6 @@
+//! End-to-end tests: real `edusync` processes on 127.0.0.1, driven through the
+//! command line and gRPC, killed with SIGKILL and restarted.
+
+mod cli;
+mod harness;
+mod sync;
