@@ -1,6 +1,7 @@
 //! End-to-end tests: real `edusync` processes on 127.0.0.1, driven through the
 //! command line and gRPC, killed with SIGKILL and restarted.
 
+mod audit;
 mod cli;
 mod harness;
 mod sync;

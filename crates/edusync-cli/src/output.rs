@@ -46,13 +46,20 @@ pub(crate) fn header_view(header: &wire::EnvelopeHeader) -> HeaderView {
 pub(crate) struct RecordView {
     pub(crate) header: HeaderView,
     pub(crate) record: Option<Record>,
+    /// The exact signed envelope bytes, base64: what an auditor verifies.
+    pub(crate) envelope: String,
 }
 
 pub(crate) fn record_view(stored: wire::StoredRecord) -> RecordView {
+    use base64::Engine;
     let header =
         stored.header.as_ref().map(header_view).unwrap_or_else(|| header_view(&wire::EnvelopeHeader::default()));
     let record = stored.record.and_then(|record| Record::try_from(record).ok());
-    RecordView { header, record }
+    let envelope = stored
+        .envelope
+        .map(|envelope| base64::engine::general_purpose::STANDARD.encode(envelope.envelope))
+        .unwrap_or_default();
+    RecordView { header, record, envelope }
 }
 
 pub(crate) fn json<T: Serialize>(value: &T) -> String {

@@ -316,6 +316,21 @@ mod tests {
     }
 
     #[test]
+    fn every_example_in_node_config_loads() {
+        let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../node-config");
+        let mut levels = Vec::new();
+        for entry in std::fs::read_dir(&folder).expect("node-config exists") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_some_and(|extension| extension == "toml") {
+                let config = NodeConfig::load(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+                levels.push(config.organisation.level);
+            }
+        }
+        levels.sort();
+        assert_eq!(levels, vec![Level::Ministry, Level::Province, Level::District, Level::School]);
+    }
+
+    #[test]
     fn bad_configs_name_the_field() {
         let cases = [
             (SCHOOL.replace("level = \"school\"", "level = \"village\""), "node.level"),
