@@ -116,6 +116,22 @@ impl NodeProcess {
         format!("http://{}", self.address)
     }
 
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the process to exit on its own; its exit code, if it did.
+    pub(crate) fn wait_for_exit(mut self, limit: Duration) -> Option<i32> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     /// SIGKILL: no shutdown, no flush, no goodbye.
     pub(crate) fn kill9(mut self) {
         self.child.kill().expect("kill");

@@ -4,4 +4,5 @@
 mod audit;
 mod cli;
 mod harness;
+mod service;
 mod sync;

@@ -60,7 +60,8 @@ pub(crate) async fn run(target: &NodeTarget, as_json: bool) -> Result<(), Failur
     }
     println!("logs:");
     for log in &logs {
-        println!("  {} {} up to seq {}", log["author_org"], log["stream"], log["highest_contiguous_seq"]);
+        let field = |name: &str| log[name].as_str().unwrap_or("?").to_owned();
+        println!("  {} {} log up to seq {}", field("author_org"), field("stream"), log["highest_contiguous_seq"]);
     }
     if !info.equivocations.is_empty() {
         println!("EQUIVOCATIONS: {} positions where an author signed two different records", info.equivocations.len());
