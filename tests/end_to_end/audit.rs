@@ -7,16 +7,12 @@ use base64::Engine;
 use serde_json::Value;
 
 use crate::cli::incident_json;
-use crate::harness::{prepare, run, text, NodeProcess, NodeSpec};
+use crate::harness::{run, start_lone_node, text};
 
 #[test]
 fn a_record_verifies_with_python_cryptography_and_openssl_and_a_changed_byte_does_not() {
     let root = tempfile::tempdir().expect("tempdir");
-    let (config, public_key) = prepare(
-        &root.path().join("school"),
-        &NodeSpec { org: "VN.BT.D03.S017", level: "school", port: 0, parent: None, children: vec![], batch_size: 64 },
-    );
-    let node = NodeProcess::start(&config);
+    let (node, public_key) = start_lone_node(&root.path().join("school"), "VN.BT.D03.S017", "school");
     let endpoint = node.endpoint();
     let input = root.path().join("incident.json");
     std::fs::write(&input, incident_json().to_string()).expect("write");

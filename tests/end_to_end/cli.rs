@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use edusync_proto::wire;
 
-use crate::harness::{prepare, records_client, run, text, NodeProcess, NodeSpec};
+use crate::harness::{records_client, run, start_lone_node, text};
 
 pub(crate) fn incident_json() -> Value {
     json!({
@@ -52,11 +52,7 @@ fn add(endpoint: &str, kind: &str, dir: &std::path::Path, name: &str, value: &st
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_records_are_refused_with_the_field_named_and_nothing_is_stored() {
     let root = tempfile::tempdir().expect("tempdir");
-    let (config, _) = prepare(
-        &root.path().join("school"),
-        &NodeSpec { org: "VN.BT.D03.S017", level: "school", port: 0, parent: None, children: vec![], batch_size: 64 },
-    );
-    let node = NodeProcess::start(&config);
+    let (node, _) = start_lone_node(&root.path().join("school"), "VN.BT.D03.S017", "school");
     let endpoint = node.endpoint();
 
     let mut cases: Vec<(&str, String, &str)> = Vec::new();
@@ -115,11 +111,7 @@ async fn bad_records_are_refused_with_the_field_named_and_nothing_is_stored() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_record_added_twice_is_stored_once_and_reads_back_exactly() {
     let root = tempfile::tempdir().expect("tempdir");
-    let (config, _) = prepare(
-        &root.path().join("school"),
-        &NodeSpec { org: "VN.BT.D03.S017", level: "school", port: 0, parent: None, children: vec![], batch_size: 64 },
-    );
-    let node = NodeProcess::start(&config);
+    let (node, _) = start_lone_node(&root.path().join("school"), "VN.BT.D03.S017", "school");
     let endpoint = node.endpoint();
     let input = incident_json().to_string();
 

@@ -76,6 +76,13 @@ pub(crate) fn prepare(dir: &Path, spec: &NodeSpec<'_>) -> (PathBuf, String) {
     (path, key.trim().to_owned())
 }
 
+/// Prepares and starts a node with no parent and no children, in `dir`.
+pub(crate) fn start_lone_node(dir: &Path, org: &str, level: &str) -> (NodeProcess, String) {
+    let (config, public_key) =
+        prepare(dir, &NodeSpec { org, level, port: 0, parent: None, children: vec![], batch_size: 64 });
+    (NodeProcess::start(&config), public_key)
+}
+
 /// A running `edusync node run` process. Killed when dropped.
 pub(crate) struct NodeProcess {
     child: Child,

@@ -11,16 +11,12 @@ use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
 use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 use tonic_reflection::pb::v1::ServerReflectionRequest;
 
-use crate::harness::{prepare, NodeProcess, NodeSpec};
+use crate::harness::start_lone_node;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reflection_lists_the_services_and_health_reports_serving() {
     let root = tempfile::tempdir().expect("tempdir");
-    let (config, _) = prepare(
-        &root.path().join("district"),
-        &NodeSpec { org: "VN.BT.D03", level: "district", port: 0, parent: None, children: vec![], batch_size: 64 },
-    );
-    let node = NodeProcess::start(&config);
+    let (node, _) = start_lone_node(&root.path().join("district"), "VN.BT.D03", "district");
 
     let channel =
         tonic::transport::Endpoint::from_shared(node.endpoint()).expect("url").connect().await.expect("connects");
@@ -59,11 +55,7 @@ async fn reflection_lists_the_services_and_health_reports_serving() {
 #[test]
 fn sigterm_stops_a_node_cleanly_with_exit_status_0() {
     let root = tempfile::tempdir().expect("tempdir");
-    let (config, _) = prepare(
-        &root.path().join("school"),
-        &NodeSpec { org: "VN.BT.D03.S017", level: "school", port: 0, parent: None, children: vec![], batch_size: 64 },
-    );
-    let node = NodeProcess::start(&config);
+    let (node, _) = start_lone_node(&root.path().join("school"), "VN.BT.D03.S017", "school");
     let status = Command::new("kill").args(["-TERM", &node.pid().to_string()]).status().expect("kill runs");
     assert!(status.success());
     let exit = node.wait_for_exit(Duration::from_secs(20));

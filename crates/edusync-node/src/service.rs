@@ -258,15 +258,7 @@ impl wire::sync_service_server::SyncService for SyncApi {
                         batch_number: number,
                         stored: report.stored,
                         duplicates: report.duplicates,
-                        refused: report
-                            .refused
-                            .into_iter()
-                            .map(|refusal| wire::Refusal {
-                                record_id: refusal.record_id.0.to_vec(),
-                                seq: refusal.seq,
-                                reason: refusal.reason,
-                            })
-                            .collect(),
+                        refused: report.refused.into_iter().map(wire::Refusal::from).collect(),
                         checkpoints: report
                             .checkpoints
                             .iter()
@@ -281,6 +273,12 @@ impl wire::sync_service_server::SyncService for SyncApi {
             }
         });
         Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(receiver))))
+    }
+}
+
+impl From<crate::Refusal> for wire::Refusal {
+    fn from(refusal: crate::Refusal) -> Self {
+        wire::Refusal { record_id: refusal.record_id.0.to_vec(), seq: refusal.seq, reason: refusal.reason }
     }
 }
 

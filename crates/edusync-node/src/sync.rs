@@ -32,6 +32,8 @@ pub struct ParentStatus {
 struct ParentState {
     last_contact: Option<DateTime<Utc>>,
     acknowledged: u64,
+    /// This node's own shared-log head when last looked at.
+    local_head: u64,
     last_error: Option<String>,
     refused: Vec<Refusal>,
 }
@@ -69,17 +71,9 @@ impl ParentStatus {
                 nanos: time.timestamp_subsec_nanos() as i32,
             }),
             acknowledged_seq: state.acknowledged,
-            local_head_seq: 0,
+            local_head_seq: state.local_head,
             last_error: state.last_error.unwrap_or_default(),
-            refused: state
-                .refused
-                .into_iter()
-                .map(|refusal| wire::Refusal {
-                    record_id: refusal.record_id.0.to_vec(),
-                    seq: refusal.seq,
-                    reason: refusal.reason,
-                })
-                .collect(),
+            refused: state.refused.into_iter().map(wire::Refusal::from).collect(),
         }
     }
 }
@@ -195,6 +189,7 @@ impl UpwardSync {
         let mut acknowledged = checkpoint.highest_contiguous_seq;
         self.record_contact(acknowledged)?;
         let local_head = self.local_head().await?;
+        self.status.update(|state| state.local_head = local_head);
         if acknowledged > local_head {
             return Err(SyncError::ParentAhead { parent: acknowledged, local: local_head });
         }
