@@ -84,6 +84,8 @@ enum SyncError {
     Connect { endpoint: String, reason: String },
     #[error("the parent answered {code:?}: {message}")]
     Rpc { code: tonic::Code, message: String },
+    #[error("the parent did not answer within {0:?}")]
+    Timeout(Duration),
     #[error("the parent closed the push stream before acknowledging batch {0}")]
     StreamClosed(u64),
     #[error("the parent refused seq {seq}: {reason}")]
@@ -163,7 +165,6 @@ impl UpwardSync {
         let channel = Endpoint::from_shared(self.parent.endpoint.clone())
             .map_err(|error| connect_error(error.to_string()))?
             .connect_timeout(self.config.connect_timeout)
-            .timeout(self.config.request_timeout)
             .tcp_nodelay(true)
             .connect()
             .await
@@ -179,12 +180,14 @@ impl UpwardSync {
     async fn round(&self, shutdown: &mut watch::Receiver<bool>) -> Result<(), SyncError> {
         let org = self.node.org().clone();
         let mut client = self.connect().await?;
-        let checkpoint = client
-            .get_checkpoint(wire::GetCheckpointRequest {
+        // Deadlines apply to each exchange, not to the push stream as a whole,
+        // which may rightly run for minutes when a school catches up.
+        let checkpoint = self
+            .within_deadline(client.get_checkpoint(wire::GetCheckpointRequest {
                 author_org: org.to_string(),
                 stream: stream_to_wire(LogStream::Shared),
-            })
-            .await?
+            }))
+            .await??
             .into_inner();
         let mut acknowledged = checkpoint.highest_contiguous_seq;
         self.record_contact(acknowledged)?;
@@ -198,7 +201,10 @@ impl UpwardSync {
         }
 
         let (sender, receiver) = tokio::sync::mpsc::channel::<wire::PushBatch>(2);
-        let mut acks = client.push_envelopes(tokio_stream::wrappers::ReceiverStream::new(receiver)).await?.into_inner();
+        let mut acks = self
+            .within_deadline(client.push_envelopes(tokio_stream::wrappers::ReceiverStream::new(receiver)))
+            .await??
+            .into_inner();
         let mut batch_number = 0u64;
         while acknowledged < self.local_head().await? {
             if *shutdown.borrow() {
@@ -210,7 +216,7 @@ impl UpwardSync {
             if sender.send(wire::PushBatch { batch_number, envelopes }).await.is_err() {
                 return Err(SyncError::StreamClosed(batch_number));
             }
-            let ack = acks.next().await.ok_or(SyncError::StreamClosed(batch_number))??;
+            let ack = self.within_deadline(acks.next()).await?.ok_or(SyncError::StreamClosed(batch_number))??;
             if !ack.refused.is_empty() {
                 let refusals: Vec<Refusal> = ack
                     .refused
@@ -250,6 +256,12 @@ impl UpwardSync {
             acknowledged = held;
         }
         Ok(())
+    }
+
+    async fn within_deadline<T>(&self, exchange: impl std::future::Future<Output = T>) -> Result<T, SyncError> {
+        tokio::time::timeout(self.config.request_timeout, exchange)
+            .await
+            .map_err(|_| SyncError::Timeout(self.config.request_timeout))
     }
 
     fn record_contact(&self, acknowledged: u64) -> Result<(), SyncError> {

@@ -467,3 +467,58 @@ mod tests {
         assert_eq!(decode_record("edusync.v1.Nope", b"").expect_err("unknown").field, "payload_type");
     }
 }
+
+#[cfg(test)]
+mod round_trip {
+    use chrono::NaiveDate;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Vietnamese (precomposed and combining), Chinese, and ASCII.
+    fn text() -> impl Strategy<Value = String> {
+        proptest::collection::vec(
+            prop_oneof![
+                proptest::char::range('a', 'z'),
+                proptest::sample::select(vec![
+                    'ă', 'â', 'đ', 'ê', 'ô', 'ơ', 'ư', 'Ễ', 'ự', '\u{0300}', '\u{0303}', '\u{0323}'
+                ]),
+                proptest::char::range('\u{4e00}', '\u{9fa5}'),
+                Just(' '),
+            ],
+            1..60,
+        )
+        .prop_map(|chars| chars.into_iter().collect::<String>())
+        .prop_filter("not blank", |text| !text.trim().is_empty())
+    }
+
+    proptest! {
+        #[test]
+        fn checked_records_round_trip_exactly_through_the_payload_encoding(
+            number in text(), title in text(), goals in proptest::collection::vec(text(), 0..4), day in 0u32..300,
+        ) {
+            let year = SchoolYear::new("year", 2024).expect("valid");
+            let record = Record::Plan(core::Plan {
+                number,
+                issued_on: NaiveDate::from_ymd_opt(2024, 9, 1).expect("valid") + chrono::Duration::days(i64::from(day)),
+                issuing_org: OrgId::parse("org", "VN.BT").expect("valid"),
+                title,
+                school_year: year,
+                implements_plan: None,
+                goals,
+                activities: vec![],
+                recipients: vec![],
+            });
+            let Ok(checked) = record.check(&core::ValidationContext::without_clock()) else {
+                return Ok(());
+            };
+            let (payload_type, bytes) = encode_record(checked.record());
+            let decoded = decode_record(payload_type, &bytes).expect("decodes");
+            prop_assert_eq!(&decoded, checked.record());
+            // Normalised text is a fixed point: checking again changes nothing.
+            let again = decoded.check(&core::ValidationContext::without_clock()).expect("still valid");
+            prop_assert_eq!(again.record(), checked.record());
+            prop_assert_eq!(encode_record(again.record()).1, bytes);
+        }
+    }
+}

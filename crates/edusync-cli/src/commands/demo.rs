@@ -2,8 +2,6 @@
 
 use std::path::PathBuf;
 
-use chrono::Datelike;
-
 use edusync_core::SchoolYear;
 use edusync_demo::{run_demo, DemoOptions, DemoReport};
 
@@ -67,7 +65,6 @@ fn last_complete_school_year() -> Result<SchoolYear, Failure> {
     let current =
         SchoolYear::containing(today).ok_or_else(|| Failure::input("today is outside the supported school years"))?;
     let start = u32::from(current.start_year()).saturating_sub(1).max(2000);
-    let _ = today.year();
     SchoolYear::new("school_year", start).map_err(|error| Failure::input(error.to_string()))
 }
 
