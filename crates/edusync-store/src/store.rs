@@ -117,12 +117,27 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
+    /// Opens (or creates) the store. sled's background flusher keeps the file
+    /// lock for a moment after a store in this process is dropped, so a lock
+    /// conflict is retried briefly before it is reported.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
-            .path(path)
-            .mode(sled::Mode::HighThroughput)
-            .open()
-            .map_err(|error| StoreError::Open { path: path.display().to_string(), reason: error.to_string() })?;
+        const LOCK_RETRIES: u32 = 60;
+        let mut attempt = 0;
+        let db = loop {
+            match sled::Config::new().path(path).mode(sled::Mode::HighThroughput).open() {
+                Ok(db) => break db,
+                // sled reports a held lock as an I/O error whose text names it.
+                Err(sled::Error::Io(error))
+                    if attempt < LOCK_RETRIES && error.to_string().contains("could not acquire lock") =>
+                {
+                    attempt += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(error) => {
+                    return Err(StoreError::Open { path: path.display().to_string(), reason: error.to_string() })
+                }
+            }
+        };
         let tree = db.open_tree("records")?;
         Ok(Store { db, tree, writer: Mutex::new(()) })
     }
