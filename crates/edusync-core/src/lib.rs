@@ -7,14 +7,19 @@
 //! storage, no cryptography. Functions take what they need (including "now")
 //! as arguments, so every rule here is tested with data in, expectation out.
 
+mod aggregate;
 mod error;
 mod ids;
 mod org;
 mod period;
 mod record;
 mod text;
+mod upward;
 mod validate;
 
+pub use aggregate::{
+    Aggregate, Cell, CountOverflow, Counts, Indicator, Investigation, Notified, CELLS, LAYOUT_VERSION,
+};
 pub use error::ValidationError;
 pub use ids::{LogStream, RecordId, Seq};
 pub use org::{Level, OrgId, Organisation};
@@ -25,6 +30,7 @@ pub use record::{
     RiskRegister, Severity, Sex, SignerRole, Timestamp,
 };
 pub use text::normalize_text;
+pub use upward::UpwardSafe;
 pub use validate::{CheckedRecord, ValidationContext};
 
 /// A calendar date without a time zone.

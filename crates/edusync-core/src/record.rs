@@ -56,16 +56,24 @@ domain_enum!(RecordKind {
     PeriodicReport => "periodic_report",
     Commitment => "commitment",
     RiskRegister => "risk_register",
+    Aggregate => "aggregate",
 });
 
 impl RecordKind {
     /// Which log a record of this kind is written to. Incidents and risk
-    /// registers name children; they stay in the local log and never travel.
+    /// registers name children, and periodic reports carry free-text remarks;
+    /// they stay in the local log and never travel. What leaves a node is its
+    /// plans (public documents), its commitments (counts) and its aggregates.
     pub fn stream(self) -> LogStream {
         match self {
-            RecordKind::Plan | RecordKind::PeriodicReport | RecordKind::Commitment => LogStream::Shared,
-            RecordKind::Incident | RecordKind::RiskRegister => LogStream::Local,
+            RecordKind::Plan | RecordKind::Commitment | RecordKind::Aggregate => LogStream::Shared,
+            RecordKind::Incident | RecordKind::RiskRegister | RecordKind::PeriodicReport => LogStream::Local,
         }
+    }
+
+    /// Aggregates are derived by a node from what it holds; nobody writes one by hand.
+    pub fn is_derived(self) -> bool {
+        self == RecordKind::Aggregate
     }
 
     /// The envelope payload type of this kind: the protobuf message name.
@@ -76,6 +84,7 @@ impl RecordKind {
             RecordKind::PeriodicReport => "edusync.v1.PeriodicReport",
             RecordKind::Commitment => "edusync.v1.Commitment",
             RecordKind::RiskRegister => "edusync.v1.RiskRegister",
+            RecordKind::Aggregate => "edusync.v1.Aggregate",
         }
     }
 
@@ -90,6 +99,7 @@ impl RecordKind {
             RecordKind::PeriodicReport => 3,
             RecordKind::Commitment => 4,
             RecordKind::RiskRegister => 5,
+            RecordKind::Aggregate => 6,
         }
     }
 
@@ -325,6 +335,7 @@ pub enum Record {
     PeriodicReport(PeriodicReport),
     Commitment(Commitment),
     RiskRegister(RiskRegister),
+    Aggregate(crate::Aggregate),
 }
 
 impl Record {
@@ -335,6 +346,7 @@ impl Record {
             Record::PeriodicReport(_) => RecordKind::PeriodicReport,
             Record::Commitment(_) => RecordKind::Commitment,
             Record::RiskRegister(_) => RecordKind::RiskRegister,
+            Record::Aggregate(_) => RecordKind::Aggregate,
         }
     }
 
@@ -350,6 +362,7 @@ impl Record {
             Record::PeriodicReport(report) => Some(report.period),
             Record::Commitment(commitment) => Some(Period::school_year(commitment.school_year)),
             Record::RiskRegister(register) => Some(register.period),
+            Record::Aggregate(aggregate) => Some(aggregate.period),
         }
     }
 }

@@ -79,6 +79,10 @@ impl Record {
             Record::PeriodicReport(report) => Record::PeriodicReport(check_periodic_report(report, context)?),
             Record::Commitment(commitment) => Record::Commitment(check_commitment(commitment, context)?),
             Record::RiskRegister(register) => Record::RiskRegister(check_risk_register(register, context)?),
+            Record::Aggregate(aggregate) => {
+                aggregate.check()?;
+                Record::Aggregate(aggregate)
+            }
         };
         Ok(CheckedRecord(record))
     }

@@ -68,6 +68,7 @@ pub struct KindCounts {
     pub periodic_report: u64,
     pub commitment: u64,
     pub risk_register: u64,
+    pub aggregate: u64,
 }
 
 impl KindCounts {
@@ -78,11 +79,12 @@ impl KindCounts {
             RecordKind::PeriodicReport => self.periodic_report += count,
             RecordKind::Commitment => self.commitment += count,
             RecordKind::RiskRegister => self.risk_register += count,
+            RecordKind::Aggregate => self.aggregate += count,
         }
     }
 
     pub fn total(&self) -> u64 {
-        self.plan + self.incident + self.periodic_report + self.commitment + self.risk_register
+        self.plan + self.incident + self.periodic_report + self.commitment + self.risk_register + self.aggregate
     }
 }
 

@@ -72,7 +72,7 @@ wire_enum!(AtRiskGroup {
 });
 wire_enum!(CommitmentKind { StaffPledge, ParentStudentSchool, SchoolToAuthority });
 wire_enum!(SignerRole { Staff, Teacher, Parent, Student, Principal });
-wire_enum!(RecordKind { Plan, Incident, PeriodicReport, Commitment, RiskRegister });
+wire_enum!(RecordKind { Plan, Incident, PeriodicReport, Commitment, RiskRegister, Aggregate });
 
 pub fn kind_to_wire(kind: RecordKind) -> i32 {
     kind.to_wire()
@@ -267,6 +267,16 @@ fn record_to_wire(record: &Record) -> wire::record::Kind {
                 })
                 .collect(),
         }),
+        Record::Aggregate(aggregate) => Kind::Aggregate(wire::Aggregate {
+            org_id: aggregate.org.to_string(),
+            period: Some(period_to_wire(aggregate.period)),
+            revision: aggregate.revision,
+            layout_version: u32::from(aggregate.layout_version),
+            own_cells: aggregate.own.cells().to_vec(),
+            total_cells: aggregate.total.cells().to_vec(),
+            children_root: aggregate.children_root.to_vec(),
+            children: aggregate.children,
+        }),
     }
 }
 
@@ -384,6 +394,21 @@ fn record_from_wire(kind: wire::record::Kind) -> Result<Record, ValidationError>
                 })
                 .collect::<Result<_, ValidationError>>()?,
         }),
+        Kind::Aggregate(aggregate) => Record::Aggregate(core::Aggregate {
+            org: OrgId::parse("org_id", &aggregate.org_id)?,
+            period: period_from_wire("period", aggregate.period)?,
+            revision: aggregate.revision,
+            layout_version: u16::try_from(aggregate.layout_version)
+                .map_err(|_| ValidationError::new("layout_version", "out of range"))?,
+            own: core::Counts::from_cells("own_cells", aggregate.own_cells)?,
+            total: core::Counts::from_cells("total_cells", aggregate.total_cells)?,
+            children_root: aggregate
+                .children_root
+                .as_slice()
+                .try_into()
+                .map_err(|_| ValidationError::new("children_root", "a root hash is 32 bytes"))?,
+            children: aggregate.children,
+        }),
     })
 }
 
@@ -410,6 +435,7 @@ pub fn encode_record(record: &Record) -> (&'static str, Vec<u8>) {
         Kind::PeriodicReport(message) => message.encode_to_vec(),
         Kind::Commitment(message) => message.encode_to_vec(),
         Kind::RiskRegister(message) => message.encode_to_vec(),
+        Kind::Aggregate(message) => message.encode_to_vec(),
     };
     (record.kind().payload_type(), bytes)
 }
@@ -428,6 +454,7 @@ pub fn decode_record(payload_type: &str, bytes: &[u8]) -> Result<Record, Validat
         RecordKind::PeriodicReport => Kind::PeriodicReport(wire::PeriodicReport::decode(bytes).map_err(malformed)?),
         RecordKind::Commitment => Kind::Commitment(wire::Commitment::decode(bytes).map_err(malformed)?),
         RecordKind::RiskRegister => Kind::RiskRegister(wire::RiskRegister::decode(bytes).map_err(malformed)?),
+        RecordKind::Aggregate => Kind::Aggregate(wire::Aggregate::decode(bytes).map_err(malformed)?),
     };
     record_from_wire(wire_kind)
 }

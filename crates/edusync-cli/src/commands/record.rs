@@ -108,6 +108,11 @@ async fn add(
         RecordKind::PeriodicReport => Record::PeriodicReport(parse_json(&source, &text)?),
         RecordKind::Commitment => Record::Commitment(parse_json(&source, &text)?),
         RecordKind::RiskRegister => Record::RiskRegister(parse_json(&source, &text)?),
+        RecordKind::Aggregate => {
+            return Err(Failure::input(
+                "kind: aggregates are derived by the node from its records; they cannot be added",
+            ))
+        }
     };
     // Checking here first gives the same answer as the node, before any connection.
     let checked = record

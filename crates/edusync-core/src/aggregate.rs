@@ -1,0 +1,396 @@
+//! The aggregate: the only description of incidents, reports, commitments and
+//! risk registers that leaves a school. Exact counts in a fixed grid of cells,
+//! per period, signed by the node that derived it.
+//!
+//! The cell layout is versioned. Version 1, in order (`Cell::index` is the
+//! position in `Counts`):
+//!
+//! | cells | what |
+//! | --- | --- |
+//! | 120 | incident cases by category (8) x severity (3) x latest status (5) |
+//! | 8 | incident cases by intake channel |
+//! | 12 | incident cases by place category |
+//! | 4 | notified upward within 3 h, within 12 h, later, not yet (from detection) |
+//! | 4 | investigation concluded within 15 days, concluded later, open within 15 days, open and overdue |
+//! | 1 | follow-up reports |
+//! | 1 | repeat cases |
+//! | 1 | periodic reports filed for the period |
+//! | 10 | report indicators: awareness sessions, staff total, informed, trained, commitments signed, channels set up, counselling teams, screenings, home visits, parent meetings |
+//! | 3 | commitment signatures by kind |
+//! | 7 | at-risk students by group (semester aggregates only) |
+//! | 1 | contributing schools |
+
+use std::fmt;
+
+use crate::{
+    AtRiskGroup, CommitmentKind, IncidentCategory, IncidentStatus, IntakeChannel, OrgId, Period, PlaceCategory,
+    Severity, UpwardSafe, ValidationError,
+};
+
+pub const LAYOUT_VERSION: u16 = 1;
+
+/// A report indicator, one cell each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Indicator {
+    AwarenessSessions,
+    StaffTotal,
+    StaffInformed,
+    StaffTrained,
+    CommitmentsSigned,
+    ChannelsSetUp,
+    CounsellingTeams,
+    Screenings,
+    HomeVisits,
+    ParentMeetings,
+}
+
+impl Indicator {
+    pub const ALL: [Indicator; 10] = [
+        Indicator::AwarenessSessions,
+        Indicator::StaffTotal,
+        Indicator::StaffInformed,
+        Indicator::StaffTrained,
+        Indicator::CommitmentsSigned,
+        Indicator::ChannelsSetUp,
+        Indicator::CounsellingTeams,
+        Indicator::Screenings,
+        Indicator::HomeVisits,
+        Indicator::ParentMeetings,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Indicator::AwarenessSessions => "awareness_sessions",
+            Indicator::StaffTotal => "staff_total",
+            Indicator::StaffInformed => "staff_informed",
+            Indicator::StaffTrained => "staff_trained",
+            Indicator::CommitmentsSigned => "commitments_signed",
+            Indicator::ChannelsSetUp => "channels_set_up",
+            Indicator::CounsellingTeams => "counselling_teams",
+            Indicator::Screenings => "psychological_screenings",
+            Indicator::HomeVisits => "home_visits",
+            Indicator::ParentMeetings => "parent_meetings",
+        }
+    }
+}
+
+/// How fast an incident was notified upward, from its detection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Notified {
+    Within3Hours,
+    Within12Hours,
+    Later,
+    NotYet,
+}
+
+/// Where an investigation stands against the 15-day deadline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Investigation {
+    ConcludedInTime,
+    ConcludedLate,
+    OpenInTime,
+    OpenOverdue,
+}
+
+/// One cell of the layout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cell {
+    Cases(IncidentCategory, Severity, IncidentStatus),
+    Channel(IntakeChannel),
+    Place(PlaceCategory),
+    Notified(Notified),
+    Investigation(Investigation),
+    FollowUps,
+    RepeatCases,
+    ReportsFiled,
+    Indicator(Indicator),
+    Commitments(CommitmentKind),
+    AtRisk(AtRiskGroup),
+    ContributingSchools,
+}
+
+fn position<T: PartialEq>(all: &[T], value: &T) -> usize {
+    all.iter().position(|candidate| candidate == value).unwrap_or(0)
+}
+
+const CASES: usize = 8 * 3 * 5;
+const CHANNELS: usize = CASES;
+const PLACES: usize = CHANNELS + 8;
+const NOTIFIED: usize = PLACES + 12;
+const INVESTIGATION: usize = NOTIFIED + 4;
+const FOLLOW_UPS: usize = INVESTIGATION + 4;
+const REPEATS: usize = FOLLOW_UPS + 1;
+const REPORTS: usize = REPEATS + 1;
+const INDICATORS: usize = REPORTS + 1;
+const COMMITMENTS: usize = INDICATORS + 10;
+const AT_RISK: usize = COMMITMENTS + 3;
+const SCHOOLS: usize = AT_RISK + 7;
+/// Number of cells in layout version 1.
+pub const CELLS: usize = SCHOOLS + 1;
+
+impl Cell {
+    pub fn index(self) -> usize {
+        match self {
+            Cell::Cases(category, severity, status) => {
+                position(IncidentCategory::ALL, &category) * 15
+                    + position(Severity::ALL, &severity) * 5
+                    + position(IncidentStatus::ALL, &status)
+            }
+            Cell::Channel(channel) => CHANNELS + position(IntakeChannel::ALL, &channel),
+            Cell::Place(place) => PLACES + position(PlaceCategory::ALL, &place),
+            Cell::Notified(notified) => {
+                NOTIFIED
+                    + position(
+                        &[Notified::Within3Hours, Notified::Within12Hours, Notified::Later, Notified::NotYet],
+                        &notified,
+                    )
+            }
+            Cell::Investigation(state) => {
+                INVESTIGATION
+                    + position(
+                        &[
+                            Investigation::ConcludedInTime,
+                            Investigation::ConcludedLate,
+                            Investigation::OpenInTime,
+                            Investigation::OpenOverdue,
+                        ],
+                        &state,
+                    )
+            }
+            Cell::FollowUps => FOLLOW_UPS,
+            Cell::RepeatCases => REPEATS,
+            Cell::ReportsFiled => REPORTS,
+            Cell::Indicator(indicator) => INDICATORS + position(&Indicator::ALL, &indicator),
+            Cell::Commitments(kind) => COMMITMENTS + position(CommitmentKind::ALL, &kind),
+            Cell::AtRisk(group) => AT_RISK + position(AtRiskGroup::ALL, &group),
+            Cell::ContributingSchools => SCHOOLS,
+        }
+    }
+
+    /// Every cell, in layout order.
+    pub fn all() -> Vec<Cell> {
+        let mut cells = Vec::with_capacity(CELLS);
+        for category in IncidentCategory::ALL {
+            for severity in Severity::ALL {
+                for status in IncidentStatus::ALL {
+                    cells.push(Cell::Cases(*category, *severity, *status));
+                }
+            }
+        }
+        cells.extend(IntakeChannel::ALL.iter().map(|channel| Cell::Channel(*channel)));
+        cells.extend(PlaceCategory::ALL.iter().map(|place| Cell::Place(*place)));
+        cells.extend(
+            [Notified::Within3Hours, Notified::Within12Hours, Notified::Later, Notified::NotYet].map(Cell::Notified),
+        );
+        cells.extend(
+            [
+                Investigation::ConcludedInTime,
+                Investigation::ConcludedLate,
+                Investigation::OpenInTime,
+                Investigation::OpenOverdue,
+            ]
+            .map(Cell::Investigation),
+        );
+        cells.extend([Cell::FollowUps, Cell::RepeatCases, Cell::ReportsFiled]);
+        cells.extend(Indicator::ALL.map(Cell::Indicator));
+        cells.extend(CommitmentKind::ALL.iter().map(|kind| Cell::Commitments(*kind)));
+        cells.extend(AtRiskGroup::ALL.iter().map(|group| Cell::AtRisk(*group)));
+        cells.push(Cell::ContributingSchools);
+        cells
+    }
+
+    /// A stable name, for tables, CSV and JSON.
+    pub fn name(self) -> String {
+        match self {
+            Cell::Cases(category, severity, status) => format!("cases.{category}.{severity}.{status}"),
+            Cell::Channel(channel) => format!("channel.{channel}"),
+            Cell::Place(place) => format!("place.{place}"),
+            Cell::Notified(notified) => format!(
+                "notified.{}",
+                match notified {
+                    Notified::Within3Hours => "within_3h",
+                    Notified::Within12Hours => "within_12h",
+                    Notified::Later => "later",
+                    Notified::NotYet => "not_yet",
+                }
+            ),
+            Cell::Investigation(state) => format!(
+                "investigation.{}",
+                match state {
+                    Investigation::ConcludedInTime => "concluded_within_15_days",
+                    Investigation::ConcludedLate => "concluded_late",
+                    Investigation::OpenInTime => "open_within_15_days",
+                    Investigation::OpenOverdue => "open_overdue",
+                }
+            ),
+            Cell::FollowUps => "follow_ups".into(),
+            Cell::RepeatCases => "repeat_cases".into(),
+            Cell::ReportsFiled => "reports_filed".into(),
+            Cell::Indicator(indicator) => format!("indicator.{}", indicator.as_str()),
+            Cell::Commitments(kind) => format!("commitments.{kind}"),
+            Cell::AtRisk(group) => format!("at_risk.{group}"),
+            Cell::ContributingSchools => "contributing_schools".into(),
+        }
+    }
+}
+
+/// A vector of exact counts in layout order. Sums are overflow-checked: an
+/// overflow is an error, never a wrapped total.
+#[derive(Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct Counts(Vec<u64>);
+
+impl UpwardSafe for Counts {}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("a sum of counts overflowed 64 bits in cell {cell}")]
+pub struct CountOverflow {
+    pub cell: usize,
+}
+
+impl Counts {
+    pub fn zero() -> Self {
+        Counts(vec![0; CELLS])
+    }
+
+    pub fn from_cells(field: &str, cells: Vec<u64>) -> Result<Self, ValidationError> {
+        if cells.len() != CELLS {
+            return Err(ValidationError::new(
+                field,
+                format!("layout {LAYOUT_VERSION} has {CELLS} cells, got {}", cells.len()),
+            ));
+        }
+        Ok(Counts(cells))
+    }
+
+    pub fn cells(&self) -> &[u64] {
+        &self.0
+    }
+
+    pub fn get(&self, cell: Cell) -> u64 {
+        self.0[cell.index()]
+    }
+
+    pub fn add_to(&mut self, cell: Cell, amount: u64) -> Result<(), CountOverflow> {
+        let index = cell.index();
+        self.0[index] = self.0[index].checked_add(amount).ok_or(CountOverflow { cell: index })?;
+        Ok(())
+    }
+
+    pub fn checked_add(&self, other: &Counts) -> Result<Counts, CountOverflow> {
+        let mut sum = Vec::with_capacity(CELLS);
+        for (cell, (left, right)) in self.0.iter().zip(&other.0).enumerate() {
+            sum.push(left.checked_add(*right).ok_or(CountOverflow { cell })?);
+        }
+        Ok(Counts(sum))
+    }
+
+    pub fn is_zero(&self) -> bool {
+        self.0.iter().all(|count| *count == 0)
+    }
+
+    /// Incident cases in all categories, severities and statuses.
+    pub fn incident_cases(&self) -> u64 {
+        self.0[..CASES].iter().sum()
+    }
+
+    /// Cases of one category, over every severity and status.
+    pub fn cases_of(&self, category: IncidentCategory) -> u64 {
+        let start = position(IncidentCategory::ALL, &category) * 15;
+        self.0[start..start + 15].iter().sum()
+    }
+
+    /// The canonical bytes of the vector, as hashed in Merkle sum trees:
+    /// u16 cell count, then each cell as u64, big-endian.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(2 + 8 * self.0.len());
+        bytes.extend_from_slice(&(self.0.len() as u16).to_be_bytes());
+        for count in &self.0 {
+            bytes.extend_from_slice(&count.to_be_bytes());
+        }
+        bytes
+    }
+}
+
+impl fmt::Debug for Counts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let nonzero: Vec<String> = Cell::all()
+            .into_iter()
+            .filter(|cell| self.get(*cell) != 0)
+            .map(|cell| format!("{}={}", cell.name(), self.get(cell)))
+            .collect();
+        write!(f, "Counts[{}]", nonzero.join(", "))
+    }
+}
+
+crate::upward_struct! {
+    /// One node's signed totals for one period: its own counts, derived from
+    /// its own raw records, plus the exact sum of its children's latest
+    /// aggregates, committed to by the root of a Merkle sum tree.
+    #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+    pub struct Aggregate {
+        pub org: OrgId,
+        pub period: Period,
+        /// 1 for the first aggregate of this org and period; each new one supersedes the last.
+        pub revision: u32,
+        pub layout_version: u16,
+        pub own: Counts,
+        /// `own` plus the sum of the children's aggregates.
+        pub total: Counts,
+        /// Root hash of the Merkle sum tree over the children's aggregates summed.
+        pub children_root: [u8; 32],
+        pub children: u32,
+    }
+}
+
+impl Aggregate {
+    pub(crate) fn check(&self) -> Result<(), ValidationError> {
+        if self.layout_version != LAYOUT_VERSION {
+            return Err(ValidationError::new(
+                "layout_version",
+                format!(
+                    "layout {} is not known to this node (it knows {LAYOUT_VERSION}); upgrade edusync",
+                    self.layout_version
+                ),
+            ));
+        }
+        if self.revision == 0 {
+            return Err(ValidationError::new("revision", "revisions start at 1"));
+        }
+        for (field, counts) in [("own", &self.own), ("total", &self.total)] {
+            if counts.0.len() != CELLS {
+                return Err(ValidationError::new(field, format!("layout {LAYOUT_VERSION} has {CELLS} cells")));
+            }
+        }
+        if let Some(cell) = self.own.0.iter().zip(&self.total.0).position(|(own, total)| own > total) {
+            return Err(ValidationError::new("total", format!("cell {cell} is smaller than the node's own count")));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_cell_has_its_own_index_in_layout_order() {
+        let cells = Cell::all();
+        assert_eq!(cells.len(), CELLS);
+        for (index, cell) in cells.iter().enumerate() {
+            assert_eq!(cell.index(), index, "{}", cell.name());
+        }
+        let mut names: Vec<String> = cells.iter().map(|cell| cell.name()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), CELLS, "cell names are unique");
+    }
+
+    #[test]
+    fn sums_refuse_to_overflow() {
+        let mut big = Counts::zero();
+        big.add_to(Cell::FollowUps, u64::MAX).expect("fits");
+        let mut one = Counts::zero();
+        one.add_to(Cell::FollowUps, 1).expect("fits");
+        assert_eq!(big.checked_add(&one), Err(CountOverflow { cell: Cell::FollowUps.index() }));
+    }
+}
