@@ -132,9 +132,11 @@ async fn a_record_added_twice_is_stored_once_and_reads_back_exactly() {
     assert_eq!(shown["header"]["seq"], 1);
     assert_eq!(shown["header"]["stream"], "local");
 
-    let listed = run(&["record", "list", "--node", &endpoint, "--json"]);
+    let listed = run(&["record", "list", "--node", &endpoint, "--kind", "incident", "--json"]);
     let listed: Value = serde_json::from_slice(&listed.stdout).expect("JSON");
     assert_eq!(listed.as_array().map(Vec::len), Some(1));
+    let refused = add(&endpoint, "aggregate", root.path(), "aggregate.json", "{}");
+    assert_eq!(refused.status.code(), Some(2), "an aggregate cannot be added by hand");
 
     let missing = run(&["record", "show", &"ab".repeat(32), "--node", &endpoint]);
     assert_eq!(missing.status.code(), Some(2));

@@ -65,14 +65,19 @@ async fn district_killed_mid_sync_holds_every_record_exactly_once_after_restart(
         .await
         .expect("school accepts the incident");
 
+    // The school derives its aggregates from what was written; once its shared
+    // log stops growing, its length is what the district must end up holding.
+    let shared_total = settled_shared_head(&mut school_client).await;
+    assert!(shared_total > u64::from(total), "the school's aggregates are in its shared log");
+
     // The district comes up; kill it while it is part-way through the log.
     let district = NodeProcess::start(&district_config);
     let endpoint = district.endpoint();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let held_at_kill = loop {
         match checkpoint(&endpoint, SCHOOL).await {
-            Some(held) if held > 0 && held < u64::from(total) => break held,
-            Some(held) => assert!(held < u64::from(total), "sync finished before the kill; raise the record count"),
+            Some(held) if held > 0 && held < shared_total => break held,
+            Some(held) => assert!(held < shared_total, "sync finished before the kill; raise the record count"),
             None => {}
         }
         assert!(std::time::Instant::now() < deadline, "the district never started ingesting");
@@ -87,7 +92,7 @@ async fn district_killed_mid_sync_holds_every_record_exactly_once_after_restart(
     assert!(after_restart >= held_at_kill, "acknowledged records vanished: {after_restart} < {held_at_kill}");
     wait_until(Duration::from_secs(120), "the district to hold the whole log", || {
         let endpoint = endpoint.clone();
-        async move { checkpoint(&endpoint, SCHOOL).await == Some(u64::from(total)) }
+        async move { checkpoint(&endpoint, SCHOOL).await == Some(shared_total) }
     })
     .await;
 
@@ -96,13 +101,15 @@ async fn district_killed_mid_sync_holds_every_record_exactly_once_after_restart(
     let mut district_client = records_client(&endpoint).await;
     let district_log = read_whole_log(&mut district_client).await;
     let school_log = read_whole_log(&mut school_client).await;
-    assert_eq!(district_log.len(), total as usize);
+    assert_eq!(district_log.len() as u64, shared_total);
     assert_eq!(district_log, school_log, "the district's copy differs from the school's log");
     let info = district_client.get_node_info(wire::GetNodeInfoRequest {}).await.expect("info").into_inner();
-    let commitments =
-        info.kinds.iter().find(|count| count.kind == wire::RecordKind::Commitment as i32).map(|c| c.count);
-    assert_eq!(commitments, Some(u64::from(total)));
-    assert_eq!(info.total_records, u64::from(total), "only the school's shared records reached the district");
+    let count_of =
+        |kind: wire::RecordKind| info.kinds.iter().find(|count| count.kind == kind as i32).map_or(0, |c| c.count);
+    assert_eq!(count_of(wire::RecordKind::Commitment), u64::from(total));
+    assert_eq!(count_of(wire::RecordKind::Incident), 0, "a raw incident reached the district");
+    let school_aggregates = shared_total - u64::from(total);
+    assert!(count_of(wire::RecordKind::Aggregate) >= school_aggregates, "the district holds the school's aggregates");
     assert!(info.equivocations.is_empty());
 
     // A replayed batch changes nothing.
@@ -116,6 +123,30 @@ async fn district_killed_mid_sync_holds_every_record_exactly_once_after_restart(
     let ack = acks.message().await.expect("ack").expect("one ack");
     assert_eq!((ack.stored, ack.duplicates, ack.refused.len()), (0, 50, 0));
     drop(school);
+}
+
+/// The school's shared-log head once it has stayed the same for half a second.
+async fn settled_shared_head(
+    client: &mut wire::record_service_client::RecordServiceClient<tonic::transport::Channel>,
+) -> u64 {
+    let mut last = None;
+    let mut steady = 0;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let info = client.get_node_info(wire::GetNodeInfoRequest {}).await.expect("info").into_inner();
+        let head = info
+            .logs
+            .iter()
+            .find(|log| log.author_org == SCHOOL && log.stream == wire::LogStream::Shared as i32)
+            .map_or(0, |log| log.highest_contiguous_seq);
+        steady = if last == Some(head) { steady + 1 } else { 0 };
+        if steady >= 5 {
+            return head;
+        }
+        last = Some(head);
+        assert!(std::time::Instant::now() < deadline, "the school's shared log never settled");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 fn tokio_stream_of(

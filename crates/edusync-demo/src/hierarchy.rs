@@ -10,7 +10,10 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 
 use edusync_config::NodeConfig;
-use edusync_core::{Level, LogStream, OrgId, Record, RecordKind, SchoolYear};
+use edusync_core::{
+    Cell, Investigation, Level, LogStream, Notified, OrgId, Period, Record, RecordId, RecordKind, SchoolYear, Severity,
+};
+use edusync_envelope::VerifiedEnvelope;
 use edusync_node::{init_key, RunningNode};
 use edusync_proto::wire;
 use edusync_proto::wire::record_service_client::RecordServiceClient;
@@ -105,6 +108,8 @@ pub struct NodeSummary {
     pub shared_log_head: u64,
     pub acknowledged_by_parent: Option<u64>,
     pub equivocations: usize,
+    /// The node's latest signed aggregate for the school year.
+    pub totals: Option<Totals>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -117,9 +122,36 @@ pub struct DemoReport {
     pub fill_seconds: f64,
     pub sync_seconds: f64,
     pub total_seconds: f64,
-    /// True when every node's parent holds its whole shared log, and no raw
-    /// incident or risk register is held above the school that wrote it.
+    /// True when every node's parent holds its whole shared log, no raw
+    /// record is held above the school that wrote it, and every total checks.
     pub converged: bool,
+    pub verification: Verification,
+}
+
+/// Totals of one node's latest signed aggregate for the school year.
+#[derive(Clone, Debug, Serialize)]
+pub struct Totals {
+    pub revision: u32,
+    pub incident_cases: u64,
+    pub minor: u64,
+    pub serious: u64,
+    pub severe: u64,
+    pub notified_within_12_hours: u64,
+    pub investigations_overdue: u64,
+    pub contributing_schools: u64,
+}
+
+/// The check of the ministry's totals down to the schools' signed aggregates.
+#[derive(Clone, Debug, Serialize)]
+pub struct Verification {
+    pub signatures_checked: u64,
+    pub roll_ups_checked: u64,
+    /// Incident cases in the ministry's signed aggregate.
+    pub ministry_incident_cases: u64,
+    /// Incident cases counted directly from every school's raw records.
+    pub schools_incident_cases: u64,
+    pub verified: bool,
+    pub problems: Vec<String>,
 }
 
 struct Planned {
@@ -264,13 +296,18 @@ pub async fn run_demo(options: DemoOptions) -> Result<DemoReport, DemoError> {
 
     let mut nodes = Vec::with_capacity(running.len());
     for (index, node) in running.iter().enumerate() {
-        nodes.push(summarise(node, &planned, index).map_err(node_error(&planned[index].org))?);
+        nodes.push(
+            summarise(node, &planned, index, Period::school_year(options.school_year))
+                .map_err(node_error(&planned[index].org))?,
+        );
     }
     let clean = nodes
         .iter()
         .filter(|node| node.level != "school")
         .all(|node| node.held.incident == 0 && node.held.risk_register == 0);
-    for node in running {
+    let verification = verify_from_the_top(&running, &planned, Period::school_year(options.school_year))?;
+    // Children first, so that no node is left trying to reach a parent that has gone.
+    for node in running.into_iter().rev() {
         let org = node.node().org().clone();
         node.shutdown().await.map_err(|error| node_error(&org)(error.to_string()))?;
     }
@@ -283,7 +320,8 @@ pub async fn run_demo(options: DemoOptions) -> Result<DemoReport, DemoError> {
         fill_seconds,
         sync_seconds,
         total_seconds: started.elapsed().as_secs_f64(),
-        converged: converged && clean,
+        converged: converged && clean && verification.verified,
+        verification,
     };
     if !report.converged {
         return Err(DemoError::NoConvergence(CONVERGENCE_LIMIT));
@@ -340,19 +378,22 @@ async fn fill(options: &DemoOptions, planned: &[Planned], running: &[RunningNode
     Ok(total)
 }
 
+/// Converged when, twice in a row, no node has a period left to derive and
+/// every parent holds its child's whole shared log.
 async fn wait_for_convergence(running: &[RunningNode]) -> bool {
     let deadline = Instant::now() + CONVERGENCE_LIMIT;
+    let mut quiet_polls = 0;
     loop {
-        let mut done = true;
-        for node in running {
-            let Some(status) = node.parent_status() else { continue };
-            let head = node.node().store().head(node.node().org(), LogStream::Shared).ok().flatten();
-            if status.acknowledged() != head.map_or(0, |(seq, _)| seq.0) {
-                done = false;
-                break;
-            }
-        }
-        if done {
+        let quiet = running.iter().all(|node| {
+            let idle = matches!(node.node().aggregation_pending(), Ok(false));
+            let synced = node.parent_status().is_none_or(|status| {
+                let head = node.node().store().head(node.node().org(), LogStream::Shared).ok().flatten();
+                status.acknowledged() == head.map_or(0, |(seq, _)| seq.0)
+            });
+            idle && synced
+        });
+        quiet_polls = if quiet { quiet_polls + 1 } else { 0 };
+        if quiet_polls >= 2 {
             return true;
         }
         if Instant::now() > deadline {
@@ -362,7 +403,7 @@ async fn wait_for_convergence(running: &[RunningNode]) -> bool {
     }
 }
 
-fn summarise(running: &RunningNode, planned: &[Planned], index: usize) -> Result<NodeSummary, String> {
+fn summarise(running: &RunningNode, planned: &[Planned], index: usize, period: Period) -> Result<NodeSummary, String> {
     let node = running.node();
     let store = node.store();
     let mut held = KindCounts::default();
@@ -399,7 +440,139 @@ fn summarise(running: &RunningNode, planned: &[Planned], index: usize) -> Result
         shared_log_head,
         acknowledged_by_parent: running.parent_status().map(|status| status.acknowledged()),
         equivocations: store.equivocations().map_err(|error| error.to_string())?.len(),
+        totals: node.latest_aggregate(node.org(), period).map_err(|error| error.to_string())?.map(|(_, aggregate)| {
+            let total = &aggregate.total;
+            let by_severity = |severity: Severity| -> u64 {
+                Cell::all()
+                    .into_iter()
+                    .filter(|cell| matches!(cell, Cell::Cases(_, s, _) if *s == severity))
+                    .map(|cell| total.get(cell))
+                    .sum()
+            };
+            Totals {
+                revision: aggregate.revision,
+                incident_cases: total.incident_cases(),
+                minor: by_severity(Severity::Minor),
+                serious: by_severity(Severity::Serious),
+                severe: by_severity(Severity::Severe),
+                notified_within_12_hours: total.get(Cell::Notified(Notified::Within3Hours))
+                    + total.get(Cell::Notified(Notified::Within12Hours)),
+                investigations_overdue: total.get(Cell::Investigation(Investigation::OpenOverdue))
+                    + total.get(Cell::Investigation(Investigation::ConcludedLate)),
+                contributing_schools: total.get(Cell::ContributingSchools),
+            }
+        }),
     })
+}
+
+/// Walks from the ministry down: at every node, checks the signature of its
+/// latest aggregate and of each child aggregate it summed, that each summed
+/// child aggregate is that child's own latest, and that total and Merkle root
+/// are exactly own plus children. Then compares the ministry's total with the
+/// count taken directly from every school's raw records.
+fn verify_from_the_top(
+    running: &[RunningNode],
+    planned: &[Planned],
+    period: Period,
+) -> Result<Verification, DemoError> {
+    let mut verification = Verification {
+        signatures_checked: 0,
+        roll_ups_checked: 0,
+        ministry_incident_cases: 0,
+        schools_incident_cases: 0,
+        verified: false,
+        problems: Vec::new(),
+    };
+    let check_signature =
+        |node: &RunningNode, author: &OrgId, key: edusync_envelope::PublicKey| -> Result<Option<RecordId>, String> {
+            let Some(stored) =
+                node.node().store().latest(author, RecordKind::Aggregate, period).map_err(|e| e.to_string())?
+            else {
+                return Ok(None);
+            };
+            let envelope = VerifiedEnvelope::verify(stored.bytes).map_err(|error| format!("{author}: {error}"))?;
+            if envelope.header().author_key != key {
+                return Err(format!("{author}: aggregate not signed by {author}'s key"));
+            }
+            Ok(Some(envelope.id()))
+        };
+    for (index, planned_node) in planned.iter().enumerate() {
+        let node = &running[index];
+        let own_key = node.node().public_key();
+        let own_id = match check_signature(node, &planned_node.org, own_key) {
+            Ok(Some(id)) => id,
+            Ok(None) => {
+                verification.problems.push(format!("{}: no aggregate for {period}", planned_node.org));
+                continue;
+            }
+            Err(problem) => {
+                verification.problems.push(problem);
+                continue;
+            }
+        };
+        verification.signatures_checked += 1;
+        let Ok(Some((_, aggregate))) = node.node().latest_aggregate(&planned_node.org, period) else { continue };
+        let mut children = Vec::new();
+        for (child_index, child) in planned.iter().enumerate().filter(|(_, child)| child.parent == Some(index)) {
+            let child_key = running[child_index].node().public_key();
+            match check_signature(node, &child.org, child_key) {
+                Ok(Some(held_id)) => {
+                    verification.signatures_checked += 1;
+                    let child_latest = running[child_index].node().latest_aggregate(&child.org, period).ok().flatten();
+                    match child_latest {
+                        Some((latest_id, child_aggregate)) if latest_id == held_id => {
+                            children.push((child.org.clone(), held_id, child_aggregate.total));
+                        }
+                        _ => verification
+                            .problems
+                            .push(format!("{}: summed an old revision of {}", planned_node.org, child.org)),
+                    }
+                }
+                Ok(None) => {}
+                Err(problem) => verification.problems.push(problem),
+            }
+        }
+        match edusync_rollup::verify_roll_up(&aggregate, &children) {
+            Ok(()) => verification.roll_ups_checked += 1,
+            Err(error) => verification.problems.push(format!("{} ({own_id}): {error}", planned_node.org)),
+        }
+        if planned_node.level == Level::Ministry {
+            verification.ministry_incident_cases = aggregate.total.incident_cases();
+        }
+        if planned_node.level == Level::School {
+            verification.schools_incident_cases += aggregate.own.incident_cases();
+            let direct = count_cases_directly(node, period).map_err(node_error(&planned_node.org))?;
+            if direct != aggregate.own.incident_cases() {
+                verification.problems.push(format!(
+                    "{}: aggregate says {} cases, raw records {direct}",
+                    planned_node.org,
+                    aggregate.own.incident_cases()
+                ));
+            }
+        }
+    }
+    verification.verified =
+        verification.problems.is_empty() && verification.ministry_incident_cases == verification.schools_incident_cases;
+    Ok(verification)
+}
+
+/// First reports of incidents that occurred in `period`, read from the raw log.
+fn count_cases_directly(node: &RunningNode, period: Period) -> Result<u64, String> {
+    let store = node.node().store();
+    let mut cases = 0;
+    for stored in store
+        .read_log(node.node().org(), LogStream::Local, edusync_core::Seq(1), usize::MAX)
+        .map_err(|e| e.to_string())?
+    {
+        let view = edusync_envelope::EnvelopeView::parse(&stored.bytes).map_err(|e| e.to_string())?;
+        if let Ok(Record::Incident(incident)) = edusync_proto::decode_record(&view.header.payload_type, view.record) {
+            let local = incident.occurred_at.with_timezone(&node.node().utc_offset());
+            if incident.follow_up_of.is_none() && period.contains(local.date_naive()) {
+                cases += 1;
+            }
+        }
+    }
+    Ok(cases)
 }
 
 #[cfg(test)]

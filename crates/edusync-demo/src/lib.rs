@@ -10,5 +10,5 @@
 mod hierarchy;
 mod synth;
 
-pub use hierarchy::{run_demo, DemoError, DemoOptions, DemoReport, KindCounts, NodeSummary};
+pub use hierarchy::{run_demo, DemoError, DemoOptions, DemoReport, KindCounts, NodeSummary, Totals, Verification};
 pub use synth::{school_year_records, SchoolProfile};

@@ -29,6 +29,7 @@ pub struct Node {
     children: BTreeMap<OrgId, PublicKey>,
     /// Woken whenever a record lands in the shared log, so sync runs at once.
     shared_written: Arc<tokio::sync::Notify>,
+    pub(crate) aggregation: crate::aggregator::Aggregation,
 }
 
 impl std::fmt::Debug for Node {
@@ -73,6 +74,7 @@ impl Node {
             utc_offset: config.utc_offset,
             children: config.children.iter().map(|child| (child.org_id.clone(), child.public_key)).collect(),
             shared_written: Arc::new(tokio::sync::Notify::new()),
+            aggregation: crate::aggregator::Aggregation::default(),
         })
     }
 
@@ -96,15 +98,48 @@ impl Node {
         Arc::clone(&self.shared_written)
     }
 
+    /// The node's local time zone, which places incidents in semesters.
+    pub fn utc_offset(&self) -> chrono::FixedOffset {
+        self.utc_offset
+    }
+
+    pub(crate) fn children(&self) -> impl Iterator<Item = &OrgId> {
+        self.children.keys()
+    }
+
     /// Validates, signs, appends and flushes one of this node's own records.
     /// Submitting the same content twice returns the first record.
     pub fn submit(&self, record: Record, now: DateTime<Utc>) -> Result<Submitted, NodeError> {
+        if record.kind().is_derived() {
+            return Err(NodeError::Invalid(ValidationError::new(
+                "kind",
+                "aggregates are derived by the node from its records; they cannot be submitted",
+            )));
+        }
         let checked = record.check(&ValidationContext::at(now))?;
         if let Record::Incident(incident) = checked.record() {
             if let Some(first) = incident.follow_up_of {
                 self.check_follow_up(first)?;
             }
         }
+        let counted = crate::aggregator::periods_affected_by(checked.record(), self.utc_offset);
+        if !counted.is_empty() {
+            // Before the write: a crash in between leaves a spare derivation, never a stale aggregate.
+            self.store.mark_dirty(&counted)?;
+        }
+        let submitted = self.write_checked(checked, now)?;
+        if !counted.is_empty() && !submitted.already_stored {
+            self.aggregation.wake();
+        }
+        Ok(submitted)
+    }
+
+    /// Encodes, signs, appends and flushes a record that passed its checks.
+    pub(crate) fn write_checked(
+        &self,
+        checked: edusync_core::CheckedRecord,
+        now: DateTime<Utc>,
+    ) -> Result<Submitted, NodeError> {
         let kind = checked.kind();
         let stream = kind.stream();
         let period = checked.record().period(self.utc_offset);
@@ -164,6 +199,7 @@ impl Node {
     pub fn ingest(&self, envelopes: Vec<Vec<u8>>, now: DateTime<Utc>) -> Result<IngestReport, NodeError> {
         let mut report = IngestReport::default();
         let mut authors = BTreeSet::new();
+        let mut derive_again = false;
         for bytes in envelopes {
             let (envelope, kind, period) = match self.admit(bytes) {
                 Ok(admitted) => admitted,
@@ -175,6 +211,10 @@ impl Node {
             };
             let header = envelope.header();
             authors.insert(header.author_org.clone());
+            if let (RecordKind::Aggregate, Some(period)) = (kind, period) {
+                self.store.mark_dirty(&[period])?;
+                derive_again = true;
+            }
             let refuse = |reason: String| Refusal { record_id: envelope.id(), seq: header.seq.0, reason };
             let indexing = Indexing { kind, period, stored_unix_ms: now.timestamp_millis() };
             match self.store.append(&envelope, &indexing)? {
@@ -195,6 +235,9 @@ impl Node {
         }
         // Durable before anyone hears that it was stored.
         self.store.flush()?;
+        if derive_again {
+            self.aggregation.wake();
+        }
         for author in authors {
             if let Some((seq, id)) = self.store.head(&author, LogStream::Shared)? {
                 report.checkpoints.push((author, seq, id));
@@ -231,6 +274,11 @@ impl Node {
         let record = decode_record(&header.payload_type, envelope.record_bytes())
             .and_then(|record| record.check(&ValidationContext::without_clock()))
             .map_err(|error| refuse(format!("invalid record: {error}")))?;
+        if let Record::Aggregate(aggregate) = record.record() {
+            if aggregate.org != header.author_org {
+                return Err(refuse(format!("an aggregate of {} signed by {}", aggregate.org, header.author_org)));
+            }
+        }
         let period = record.record().period(self.utc_offset);
         Ok((envelope, kind, period))
     }

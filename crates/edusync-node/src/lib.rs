@@ -9,6 +9,7 @@
 //! `edusync-proto`). Blocking storage work runs on tokio's blocking pool,
 //! never on the async reactor.
 
+mod aggregator;
 mod engine;
 mod error;
 mod keyfile;

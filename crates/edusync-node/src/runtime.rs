@@ -25,6 +25,7 @@ pub struct RunningNode {
     shutdown: watch::Sender<bool>,
     server: JoinHandle<Result<(), tonic::transport::Error>>,
     sync: Option<JoinHandle<()>>,
+    aggregator: JoinHandle<()>,
 }
 
 impl std::fmt::Debug for RunningNode {
@@ -93,8 +94,9 @@ impl RunningNode {
                 }),
         );
         let sync = upward.map(|upward| tokio::spawn(upward.run(shutdown_signal.clone())));
+        let aggregator = tokio::spawn(crate::aggregator::run(Arc::clone(&node), shutdown_signal.clone()));
         tracing::info!(org = %node.org(), address = %address, "node serving");
-        Ok(RunningNode { address, node, parent_status, shutdown, server, sync })
+        Ok(RunningNode { address, node, parent_status, shutdown, server, sync, aggregator })
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -115,6 +117,7 @@ impl RunningNode {
         if let Some(sync) = self.sync {
             let _ = sync.await;
         }
+        let _ = self.aggregator.await;
         let served = self.server.await.map_err(|_| NodeError::ShuttingDown)?;
         served.map_err(|error| NodeError::Startup(format!("server stopped with an error: {error}")))?;
         let node = self.node;

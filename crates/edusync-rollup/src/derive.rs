@@ -21,8 +21,6 @@ pub struct OwnRecord<'a> {
     pub id: RecordId,
     /// Position in the author's log; later positions supersede earlier ones.
     pub seq: u64,
-    /// When the record was written (signed), used as the time a status was reached.
-    pub created_at: Timestamp,
     pub record: &'a Record,
 }
 
@@ -33,8 +31,11 @@ pub struct OwnRecord<'a> {
 ///   once, by the category, severity, status and place of its latest record
 ///   and the intake channel of its first.
 /// - Notification time runs from detection to the first report upward;
-///   investigation time from detection to the first record that concluded or
-///   referred the case, against `as_of` for cases still open.
+///   investigation time from detection to the first report (by its
+///   reported-to-school time) that concluded or referred the case, against
+///   `as_of` for cases still open. Times come from the records themselves, not
+///   from when they were typed in, so back-filled and imported records count
+///   as they happened.
 /// - The latest periodic report for exactly this period gives the indicators.
 /// - Commitments count in their school year and in the semester they were signed.
 /// - The latest risk register of a semester gives that semester's at-risk counts.
@@ -179,7 +180,7 @@ fn count_incidents(
                     IncidentStatus::Concluded | IncidentStatus::ReferredToPolice | IncidentStatus::ReferredToCourt
                 )
             })
-            .map(|(own, _)| own.created_at)
+            .map(|(_, incident)| incident.reported_to_school_at)
             .min();
         let investigation = match concluded {
             Some(at) if at <= deadline => Investigation::ConcludedInTime,

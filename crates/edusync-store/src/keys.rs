@@ -11,6 +11,8 @@
 //! o/ org NUL id                      -> ()            index by author org
 //! c/ content-hash                    -> id            own records by content
 //! s/ name                            -> u64 BE        sync cursors
+//! v/ kind period(3) org NUL          -> seq(u64 BE) id  latest record of a kind and period, per author
+//! d/ period(3)                       -> ()            periods whose aggregate must be derived again
 //! ```
 
 use edusync_core::{LogStream, OrgId, Period, RecordId, RecordKind, Seq};
@@ -94,6 +96,18 @@ pub(crate) fn by_org(org: &OrgId, id: RecordId) -> Vec<u8> {
     key.push(0);
     key.extend_from_slice(&id.0);
     key
+}
+
+pub(crate) fn latest(kind: RecordKind, period: Period, org: &OrgId) -> Vec<u8> {
+    let mut key = vec![b'v', b'/', kind.as_byte()];
+    key.extend_from_slice(&period.sort_key());
+    key.extend_from_slice(org.as_str().as_bytes());
+    key.push(0);
+    key
+}
+
+pub(crate) fn dirty(period: Period) -> Vec<u8> {
+    tagged(b"d/", &period.sort_key())
 }
 
 pub(crate) fn content(hash: [u8; 32]) -> Vec<u8> {

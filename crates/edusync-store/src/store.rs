@@ -227,6 +227,12 @@ impl Store {
                 if let Some(hash) = content_hash {
                     batch.insert(keys::content(hash), &id.0[..]);
                 }
+                if let Some(period) = period {
+                    // Logs only grow, so the record just appended is the latest of its kind and period.
+                    let mut value = header.seq.0.to_be_bytes().to_vec();
+                    value.extend_from_slice(&id.0);
+                    batch.insert(keys::latest(kind, period, org), value);
+                }
                 Append::Stored
             }
             AppendDecision::Equivocation { existing } => {
@@ -388,6 +394,46 @@ impl Store {
             last_key = Some(key.to_vec());
         }
         Ok(Page { records, next: None })
+    }
+
+    /// The author's latest record of `kind` for `period`, if any.
+    pub fn latest(
+        &self,
+        author: &OrgId,
+        kind: RecordKind,
+        period: Period,
+    ) -> Result<Option<StoredEnvelope>, StoreError> {
+        let key = keys::latest(kind, period, author);
+        let Some(value) = self.tree.get(&key)? else { return Ok(None) };
+        let id = value.get(8..).and_then(|id| RecordId::from_slice("latest", id).ok()).ok_or_else(|| corrupt(&key))?;
+        self.get(id)?.map(Some).ok_or_else(|| corrupt(&key))
+    }
+
+    /// Notes that the aggregates of these periods must be derived again.
+    /// Call it before writing what changes them, so that a crash in between
+    /// leaves a spare derivation, never a stale aggregate.
+    pub fn mark_dirty(&self, periods: &[Period]) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for period in periods {
+            batch.insert(keys::dirty(*period), &[][..]);
+        }
+        self.tree.apply_batch(batch)?;
+        Ok(())
+    }
+
+    pub fn dirty_periods(&self) -> Result<Vec<Period>, StoreError> {
+        let mut periods = Vec::new();
+        for entry in self.tree.scan_prefix(b"d/") {
+            let (key, _) = entry?;
+            let sort_key: [u8; 3] = key.get(2..5).and_then(|k| k.try_into().ok()).ok_or_else(|| corrupt(&key))?;
+            periods.push(Period::from_sort_key(sort_key).ok_or_else(|| corrupt(&key))?);
+        }
+        Ok(periods)
+    }
+
+    pub fn clear_dirty(&self, period: Period) -> Result<(), StoreError> {
+        self.tree.remove(keys::dirty(period))?;
+        Ok(())
     }
 
     pub fn cursor(&self, name: &str) -> Result<Option<u64>, StoreError> {

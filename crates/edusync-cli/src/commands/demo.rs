@@ -79,9 +79,11 @@ fn print_tables(report: &DemoReport) {
         report.total_seconds
     );
     println!();
-    println!("What each node holds (own = written there; received = from its children, verified):");
     println!(
-        "{} {} {} {} {} {} {} {} {} PARENT HAS",
+        "What each node holds (own = written there; received = from its children, verified; AGGR = signed aggregates):"
+    );
+    println!(
+        "{} {} {} {} {} {} {} {} {} {} PARENT HAS",
         pad("ORGANISATION", 20),
         pad("NAME", 32),
         pad("OWN", 4),
@@ -91,6 +93,7 @@ fn print_tables(report: &DemoReport) {
         pad("COMMIT", 6),
         pad("INCIDENTS", 9),
         pad("RISK", 4),
+        pad("AGGR", 4),
     );
     for node in &report.nodes {
         let depth = node.org_id.matches('.').count();
@@ -101,7 +104,7 @@ fn print_tables(report: &DemoReport) {
             None => "-".to_owned(),
         };
         println!(
-            "{} {} {} {} {} {} {} {} {} {}",
+            "{} {} {} {} {} {} {} {} {} {} {}",
             pad(&format!("{indent}{}", node.org_id), 20),
             pad(&node.display_name, 32),
             pad(&node.own.total().to_string(), 4),
@@ -111,8 +114,56 @@ fn print_tables(report: &DemoReport) {
             pad(&node.held.commitment.to_string(), 6),
             pad(&node.held.incident.to_string(), 9),
             pad(&node.held.risk_register.to_string(), 4),
+            pad(&node.held.aggregate.to_string(), 4),
             acknowledged
         );
+    }
+    println!();
+    println!(
+        "Incident cases in school year {}, from each node's latest signed aggregate (exact counts; each total is",
+        report.school_year
+    );
+    println!("its own count plus the sum of its children's aggregates, committed to by a Merkle sum tree):");
+    println!(
+        "{} {} {} {} {} {} {} {} REVISION",
+        pad("ORGANISATION", 20),
+        pad("CASES", 6),
+        pad("MINOR", 6),
+        pad("SERIOUS", 8),
+        pad("SEVERE", 7),
+        pad("NOTIFIED<=12H", 14),
+        pad("OVERDUE", 8),
+        pad("SCHOOLS", 8),
+    );
+    for node in &report.nodes {
+        let Some(totals) = &node.totals else { continue };
+        let indent = "  ".repeat(node.org_id.matches('.').count());
+        println!(
+            "{} {} {} {} {} {} {} {} {}",
+            pad(&format!("{indent}{}", node.org_id), 20),
+            pad(&totals.incident_cases.to_string(), 6),
+            pad(&totals.minor.to_string(), 6),
+            pad(&totals.serious.to_string(), 8),
+            pad(&totals.severe.to_string(), 7),
+            pad(&totals.notified_within_12_hours.to_string(), 14),
+            pad(&totals.investigations_overdue.to_string(), 8),
+            pad(&totals.contributing_schools.to_string(), 8),
+            totals.revision
+        );
+    }
+    let verification = &report.verification;
+    println!();
+    if verification.verified {
+        println!(
+            "Verified from the ministry down: {} signatures and {} roll-ups (totals and Merkle roots) check; the ministry's {} cases",
+            verification.signatures_checked, verification.roll_ups_checked, verification.ministry_incident_cases
+        );
+        println!("equal the {} counted directly from the schools' raw records.", verification.schools_incident_cases);
+    } else {
+        println!("VERIFICATION FAILED:");
+        for problem in &verification.problems {
+            println!("  {problem}");
+        }
     }
     let school_incidents: u64 =
         report.nodes.iter().filter(|node| node.level == "school").map(|node| node.held.incident).sum();
@@ -121,7 +172,7 @@ fn print_tables(report: &DemoReport) {
     let equivocations: usize = report.nodes.iter().map(|node| node.equivocations).sum();
     println!();
     println!(
-        "Raw records stay local: {school_incidents} incidents and {school_registers} risk registers (with children's names) are held only by the schools that wrote them."
+        "Raw records stay local: {school_incidents} incidents and {school_registers} risk registers (with children's names), and the periodic reports, are held only by the schools that wrote them."
     );
     println!(
         "Every parent holds its children's whole shared logs, each record once; equivocations seen: {equivocations}."

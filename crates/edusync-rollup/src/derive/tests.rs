@@ -47,8 +47,8 @@ fn incident(detected: Timestamp, upward: Option<Timestamp>, status: IncidentStat
     }
 }
 
-fn own<'a>(id: u8, seq: u64, created_at: Timestamp, record: &'a Record) -> OwnRecord<'a> {
-    OwnRecord { id: RecordId([id; 32]), seq, created_at, record }
+fn own(id: u8, seq: u64, record: &Record) -> OwnRecord<'_> {
+    OwnRecord { id: RecordId([id; 32]), seq, record }
 }
 
 #[test]
@@ -56,14 +56,17 @@ fn timeliness_follow_ups_and_latest_state_are_counted_by_the_rules() {
     // Case A: notified after 2 h, concluded by a follow-up 5 days later, which also upgrades it.
     let a = Record::Incident(incident(at(1, 1), Some(at(1, 3)), IncidentStatus::Investigating));
     let mut a_follow = incident(at(1, 1), Some(at(1, 3)), IncidentStatus::Concluded);
+    a_follow.reported_to_school_at = at(6, 1);
     a_follow.follow_up_of = Some(RecordId([1; 32]));
     a_follow.severity = Severity::Serious;
     a_follow.repeat = true;
     let a_follow = Record::Incident(a_follow);
     // Case B: notified after 10 h, still open 20 days later.
     let b = Record::Incident(incident(at(2, 1), Some(at(2, 11)), IncidentStatus::Open));
-    // Case C: never notified, concluded at day 18.
-    let c = Record::Incident(incident(at(3, 1), None, IncidentStatus::Concluded));
+    // Case C: never notified, reported to the school (already concluded) 18 days after detection.
+    let mut c = incident(at(3, 1), None, IncidentStatus::Concluded);
+    c.reported_to_school_at = at(21, 1);
+    let c = Record::Incident(c);
     // Case D: occurred in semester 2; not part of semester 1.
     let mut d = incident(at(3, 1), None, IncidentStatus::Open);
     d.occurred_at = Utc.with_ymd_and_hms(2025, 3, 1, 1, 0, 0).single().expect("valid");
@@ -71,13 +74,7 @@ fn timeliness_follow_ups_and_latest_state_are_counted_by_the_rules() {
     d.reported_to_school_at = d.occurred_at;
     let d = Record::Incident(d);
 
-    let records = [
-        own(1, 1, at(1, 2), &a),
-        own(2, 2, at(6, 1), &a_follow),
-        own(3, 3, at(2, 2), &b),
-        own(4, 4, at(21, 1), &c),
-        own(5, 5, at(3, 2), &d),
-    ];
+    let records = [own(1, 1, &a), own(2, 2, &a_follow), own(3, 3, &b), own(4, 4, &c), own(5, 5, &d)];
     let counts = derive_own(&records, semester1(), true, at(22, 1), offset()).expect("no overflow");
     assert_eq!(counts.incident_cases(), 3);
     assert_eq!(counts.get(Cell::Cases(IncidentCategory::Verbal, Severity::Serious, IncidentStatus::Concluded)), 1);
@@ -143,12 +140,12 @@ fn the_latest_report_and_register_count_and_commitments_fall_in_their_periods() 
         school_year: year(),
     });
     let records = [
-        own(1, 1, at(1, 1), &first),
-        own(2, 2, at(1, 1), &register_old),
-        own(3, 3, at(1, 1), &corrected),
-        own(4, 4, at(1, 1), &register_new),
-        own(5, 5, at(1, 1), &pledge),
-        own(6, 6, at(1, 1), &spring),
+        own(1, 1, &first),
+        own(2, 2, &register_old),
+        own(3, 3, &corrected),
+        own(4, 4, &register_new),
+        own(5, 5, &pledge),
+        own(6, 6, &spring),
     ];
     let semester = derive_own(&records, semester1(), true, at(1, 1), offset()).expect("sums");
     assert_eq!(semester.get(Cell::ReportsFiled), 1);
@@ -203,7 +200,7 @@ proptest! {
                     })
                     .collect();
                 let owns: Vec<OwnRecord<'_>> =
-                    records.iter().enumerate().map(|(i, r)| own(i as u8, i as u64 + 1, at(1, 0), r)).collect();
+                    records.iter().enumerate().map(|(i, r)| own(i as u8, i as u64 + 1, r)).collect();
                 let counts = derive_own(&owns, period, true, at(28, 0), offset()).expect("sums");
                 direct_cases += incidents.len() as u64;
                 for (_, _, category, ..) in incidents {

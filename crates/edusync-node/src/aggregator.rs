@@ -1,0 +1,187 @@
+//! Keeping this node's aggregates current: whenever its own counted records
+//! or its children's aggregates change, derive the period again, roll up, and
+//! sign a new revision if anything differs.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, FixedOffset, Utc};
+use tokio::sync::watch;
+
+use edusync_core::{
+    Aggregate, Level, OrgId, Period, PeriodSpan, Record, RecordId, RecordKind, ValidationContext, LAYOUT_VERSION,
+};
+use edusync_envelope::EnvelopeView;
+use edusync_proto::decode_record;
+use edusync_rollup::{derive_own, roll_up, OwnRecord};
+use edusync_store::ListFilter;
+
+use crate::{Node, NodeError};
+
+/// Lets writes wake the aggregator, and lets callers ask whether it is done.
+#[derive(Debug, Default)]
+pub(crate) struct Aggregation {
+    wake: tokio::sync::Notify,
+    running: AtomicBool,
+}
+
+impl Aggregation {
+    pub(crate) fn wake(&self) {
+        self.wake.notify_one();
+    }
+}
+
+/// The aggregate periods a record counts in: its school year and both semesters.
+pub(crate) fn periods_affected_by(record: &Record, utc_offset: FixedOffset) -> Vec<Period> {
+    let counted = matches!(
+        record.kind(),
+        RecordKind::Incident | RecordKind::PeriodicReport | RecordKind::Commitment | RecordKind::RiskRegister
+    );
+    match record.period(utc_offset) {
+        Some(period) if counted => {
+            let year = period.school_year;
+            [PeriodSpan::SchoolYear, PeriodSpan::Semester1, PeriodSpan::Semester2]
+                .map(|span| Period { school_year: year, span })
+                .to_vec()
+        }
+        _ => Vec::new(),
+    }
+}
+
+impl Node {
+    /// True while some period still waits to be derived, or is being derived.
+    pub fn aggregation_pending(&self) -> Result<bool, NodeError> {
+        Ok(self.aggregation.running.load(Ordering::SeqCst) || !self.store().dirty_periods()?.is_empty())
+    }
+
+    /// Derives every period marked dirty, oldest first, clearing each once its
+    /// new aggregate (if any) is durable.
+    pub(crate) fn derive_dirty(&self, now: DateTime<Utc>) -> Result<(), NodeError> {
+        self.aggregation.running.store(true, Ordering::SeqCst);
+        let result = (|| {
+            for period in self.store().dirty_periods()? {
+                self.derive_aggregate(period, now)?;
+                self.store().clear_dirty(period)?;
+            }
+            self.store().flush()?;
+            Ok(())
+        })();
+        self.aggregation.running.store(false, Ordering::SeqCst);
+        result
+    }
+
+    /// Derives this node's aggregate for `period` from its own records and its
+    /// children's latest aggregates; signs and stores a new revision when it
+    /// differs from the latest one. Returns the new record's id.
+    #[tracing::instrument(skip_all, fields(org = %self.org(), period = %period))]
+    pub fn derive_aggregate(&self, period: Period, now: DateTime<Utc>) -> Result<Option<RecordId>, NodeError> {
+        let own_records = self.own_counted_records(period)?;
+        let owns: Vec<OwnRecord<'_>> =
+            own_records.iter().map(|(id, seq, record)| OwnRecord { id: *id, seq: *seq, record }).collect();
+        let is_school = self.organisation().level == Level::School;
+        let own = derive_own(&owns, period, is_school, now, self.utc_offset()).map_err(overflow)?;
+
+        let mut children = Vec::new();
+        for child in self.children() {
+            if let Some((id, aggregate)) = self.latest_aggregate(child, period)? {
+                children.push((child.clone(), id, aggregate.total));
+            }
+        }
+        let previous = self.latest_aggregate(self.org(), period)?.map(|(_, aggregate)| aggregate);
+        if previous.is_none() && owns.is_empty() && children.is_empty() {
+            return Ok(None);
+        }
+        let rolled = roll_up(&own, &children).map_err(overflow)?;
+        if let Some(previous) = &previous {
+            if previous.own == own
+                && previous.total == rolled.total
+                && previous.children_root == rolled.root
+                && previous.children == rolled.children
+            {
+                return Ok(None);
+            }
+        }
+        let aggregate = Aggregate {
+            org: self.org().clone(),
+            period,
+            revision: previous.map_or(1, |previous| previous.revision.saturating_add(1)),
+            layout_version: LAYOUT_VERSION,
+            own,
+            total: rolled.total,
+            children_root: rolled.root,
+            children: rolled.children,
+        };
+        let revision = aggregate.revision;
+        let checked = Record::Aggregate(aggregate).check(&ValidationContext::without_clock())?;
+        let written = self.write_checked(checked, now)?;
+        tracing::info!(record = %written.id, revision, children = rolled.children, "aggregate derived");
+        Ok(Some(written.id))
+    }
+
+    /// The latest aggregate an author signed for a period, as stored here.
+    pub fn latest_aggregate(&self, author: &OrgId, period: Period) -> Result<Option<(RecordId, Aggregate)>, NodeError> {
+        let Some(stored) = self.store().latest(author, RecordKind::Aggregate, period)? else { return Ok(None) };
+        let view = EnvelopeView::parse(&stored.bytes)?;
+        match decode_record(&view.header.payload_type, view.record)? {
+            Record::Aggregate(aggregate) => Ok(Some((stored.id, aggregate))),
+            _ => Err(NodeError::NotFound(format!("aggregate {} (the index points at another kind)", stored.id))),
+        }
+    }
+
+    /// This node's own raw records of the school year of `period`, decoded,
+    /// with their ids and log positions. Aggregates and other authors' records
+    /// are left out.
+    fn own_counted_records(&self, period: Period) -> Result<Vec<(RecordId, u64, Record)>, NodeError> {
+        let filter = ListFilter {
+            kind: None,
+            school_year_start: Some(period.school_year.start_year()),
+            org_prefix: Some(self.org().clone()),
+        };
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self.store().list(&filter, token.as_deref(), 1000)?;
+            for stored in page.records {
+                if stored.meta.author_org != *self.org() || stored.meta.kind == RecordKind::Aggregate {
+                    continue;
+                }
+                let view = EnvelopeView::parse(&stored.bytes)?;
+                let record = decode_record(&view.header.payload_type, view.record)?;
+                out.push((stored.id, stored.meta.seq.0, record));
+            }
+            match page.next {
+                Some(next) => token = Some(next),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn overflow(error: edusync_core::CountOverflow) -> NodeError {
+    NodeError::Invalid(edusync_core::ValidationError::new("counts", error.to_string()))
+}
+
+/// Derives dirty periods whenever woken, after a short pause that lets a burst
+/// of writes settle into one revision, and once at start for anything left
+/// dirty by a crash.
+pub(crate) async fn run(node: Arc<Node>, mut shutdown: watch::Receiver<bool>) {
+    const SETTLE: Duration = Duration::from_millis(50);
+    loop {
+        let worker = Arc::clone(&node);
+        match tokio::task::spawn_blocking(move || worker.derive_dirty(Utc::now())).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::error!(org = %node.org(), error = %error, "deriving aggregates failed"),
+            Err(_) => return,
+        }
+        tokio::select! {
+            _ = node.aggregation.wake.notified() => {}
+            _ = shutdown.changed() => return,
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+        tokio::time::sleep(SETTLE).await;
+    }
+}
