@@ -191,3 +191,83 @@ pub(crate) fn commitment(count: u32) -> wire::Record {
         })),
     }
 }
+
+/// A TCP proxy on 127.0.0.1 that forwards to `target` and keeps a copy of
+/// every byte it carries, both ways.
+pub(crate) struct RecordingProxy {
+    pub(crate) port: u16,
+    captured: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RecordingProxy {
+    pub(crate) async fn start(target_port: u16) -> RecordingProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        let captured = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = std::sync::Arc::clone(&captured);
+        let task = tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                let sink = std::sync::Arc::clone(&sink);
+                tokio::spawn(async move {
+                    let Ok(outbound) = tokio::net::TcpStream::connect(("127.0.0.1", target_port)).await else { return };
+                    let (inbound_read, inbound_write) = inbound.into_split();
+                    let (outbound_read, outbound_write) = outbound.into_split();
+                    let up = pump(inbound_read, outbound_write, std::sync::Arc::clone(&sink));
+                    let down = pump(outbound_read, inbound_write, sink);
+                    let _ = tokio::join!(up, down);
+                });
+            }
+        });
+        RecordingProxy { port, captured, task }
+    }
+
+    pub(crate) fn captured(&self) -> Vec<u8> {
+        self.captured.lock().map(|bytes| bytes.clone()).unwrap_or_default()
+    }
+}
+
+impl Drop for RecordingProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    sink: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        match from.read(&mut buffer).await {
+            Ok(0) | Err(_) => break,
+            Ok(count) => {
+                if let Ok(mut bytes) = sink.lock() {
+                    bytes.extend_from_slice(&buffer[..count]);
+                }
+                if to.write_all(&buffer[..count]).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = to.shutdown().await;
+}
+
+/// Every byte of every file below `dir`.
+pub(crate) fn bytes_below(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(path) = pending.pop() {
+        if path.is_dir() {
+            for entry in std::fs::read_dir(&path).expect("readable directory").map_while(Result::ok) {
+                pending.push(entry.path());
+            }
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            out.push((path, bytes));
+        }
+    }
+    out
+}

@@ -4,5 +4,6 @@
 mod audit;
 mod cli;
 mod harness;
+mod privacy;
 mod service;
 mod sync;
