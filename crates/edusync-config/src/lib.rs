@@ -37,6 +37,17 @@ pub struct NodeConfig {
     pub parent: Option<ParentConfig>,
     pub children: Vec<ChildConfig>,
     pub sync: SyncConfig,
+    pub privacy: PrivacyConfig,
+}
+
+/// Demographic crosses and their privacy budget. Epsilon is kept in
+/// millionths so that the ledger adds integers exactly.
+#[derive(Clone, Debug)]
+pub struct PrivacyConfig {
+    /// Release noisy demographic crosses at all.
+    pub demographic_crosses: bool,
+    pub epsilon_per_release_millionths: u64,
+    pub epsilon_per_school_year_millionths: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -84,6 +95,39 @@ struct File {
     children: Vec<ChildSection>,
     #[serde(default)]
     sync: SyncSection,
+    #[serde(default)]
+    privacy: PrivacySection,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PrivacySection {
+    #[serde(default = "default_crosses")]
+    demographic_crosses: bool,
+    #[serde(default = "default_epsilon_release")]
+    epsilon_per_release: f64,
+    #[serde(default = "default_epsilon_year")]
+    epsilon_per_school_year: f64,
+}
+
+impl Default for PrivacySection {
+    fn default() -> Self {
+        PrivacySection {
+            demographic_crosses: default_crosses(),
+            epsilon_per_release: default_epsilon_release(),
+            epsilon_per_school_year: default_epsilon_year(),
+        }
+    }
+}
+
+fn default_crosses() -> bool {
+    true
+}
+fn default_epsilon_release() -> f64 {
+    0.5
+}
+fn default_epsilon_year() -> f64 {
+    2.0
 }
 
 #[derive(Deserialize)]
@@ -264,7 +308,27 @@ impl NodeConfig {
             request_timeout: Duration::from_secs(sync.request_timeout_seconds.max(1)),
         };
 
+        let privacy = file.privacy;
+        let valid_epsilon = |value: f64| value.is_finite() && value > 0.0 && value <= 20.0;
+        if !valid_epsilon(privacy.epsilon_per_release) {
+            return Err(invalid("privacy.epsilon_per_release", "must be a number above 0 and at most 20".into()));
+        }
+        if !valid_epsilon(privacy.epsilon_per_school_year)
+            || privacy.epsilon_per_school_year < privacy.epsilon_per_release
+        {
+            return Err(invalid(
+                "privacy.epsilon_per_school_year",
+                "must be at least epsilon_per_release and at most 20".into(),
+            ));
+        }
+        let privacy = PrivacyConfig {
+            demographic_crosses: privacy.demographic_crosses,
+            epsilon_per_release_millionths: (privacy.epsilon_per_release * 1e6).round() as u64,
+            epsilon_per_school_year_millionths: (privacy.epsilon_per_school_year * 1e6).round() as u64,
+        };
+
         Ok(NodeConfig {
+            privacy,
             organisation,
             data_dir,
             utc_offset,
@@ -338,6 +402,11 @@ mod tests {
             (SCHOOL.replace("127.0.0.1:7401", "localhost"), "server.listen"),
             (SCHOOL.replace("http://127.0.0.1:7301", "127.0.0.1:7301"), "parent.endpoint"),
             (format!("{SCHOOL}\n[sync]\nbatch_size = 0\n"), "sync.batch_size"),
+            (
+                format!("{SCHOOL}\n[privacy]\nepsilon_per_release = 3.0\nepsilon_per_school_year = 1.0\n"),
+                "privacy.epsilon_per_school_year",
+            ),
+            (format!("{SCHOOL}\n[privacy]\nepsilon_per_release = -1\n"), "privacy.epsilon_per_release"),
             (
                 format!("{SCHOOL}\n[[children]]\norg_id = \"VN.BT.D03.S017.X\"\npublic_key = \"AAAA\"\n"),
                 "children[0].public_key",

@@ -322,6 +322,125 @@ impl fmt::Debug for Counts {
     }
 }
 
+/// A coarse grade band: how a child's grade may be described above the school.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum GradeBand {
+    PreSchool,
+    Primary,
+    LowerSecondary,
+    UpperSecondary,
+}
+
+impl GradeBand {
+    pub const ALL: [GradeBand; 4] =
+        [GradeBand::PreSchool, GradeBand::Primary, GradeBand::LowerSecondary, GradeBand::UpperSecondary];
+
+    /// Grade 0 is pre-school, 1-5 primary, 6-9 lower secondary, 10-12 upper secondary.
+    pub fn of_grade(grade: u8) -> GradeBand {
+        match grade {
+            0 => GradeBand::PreSchool,
+            1..=5 => GradeBand::Primary,
+            6..=9 => GradeBand::LowerSecondary,
+            _ => GradeBand::UpperSecondary,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GradeBand::PreSchool => "pre_school",
+            GradeBand::Primary => "primary",
+            GradeBand::LowerSecondary => "lower_secondary",
+            GradeBand::UpperSecondary => "upper_secondary",
+        }
+    }
+}
+
+/// Whose side of an incident a person was on, in the demographic crosses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CrossRole {
+    Victim,
+    Perpetrator,
+}
+
+/// One cell of the demographic cross grid: role x sex x grade band x at-risk
+/// group (or none). 2 x 3 x 4 x 8 = 192 cells, always all released.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CrossCell {
+    pub role: CrossRole,
+    pub sex: crate::Sex,
+    pub band: GradeBand,
+    pub group: Option<AtRiskGroup>,
+}
+
+/// Number of cells of the demographic cross grid.
+pub const CROSS_CELLS: usize = 2 * 3 * 4 * 8;
+
+impl CrossCell {
+    pub fn index(self) -> usize {
+        let role = match self.role {
+            CrossRole::Victim => 0,
+            CrossRole::Perpetrator => 1,
+        };
+        let sex = position(crate::Sex::ALL, &self.sex);
+        let band = position(&GradeBand::ALL, &self.band);
+        let group = self.group.map_or(0, |group| 1 + position(AtRiskGroup::ALL, &group));
+        ((role * 3 + sex) * 4 + band) * 8 + group
+    }
+
+    pub fn all() -> Vec<CrossCell> {
+        let mut cells = Vec::with_capacity(CROSS_CELLS);
+        for role in [CrossRole::Victim, CrossRole::Perpetrator] {
+            for sex in crate::Sex::ALL {
+                for band in GradeBand::ALL {
+                    for group in std::iter::once(None).chain(AtRiskGroup::ALL.iter().copied().map(Some)) {
+                        cells.push(CrossCell { role, sex: *sex, band, group });
+                    }
+                }
+            }
+        }
+        cells
+    }
+
+    pub fn name(self) -> String {
+        let role = match self.role {
+            CrossRole::Victim => "victims",
+            CrossRole::Perpetrator => "perpetrators",
+        };
+        let group = self.group.map_or("no_group", |group| group.as_str());
+        format!("{role}.{}.{}.{group}", self.sex, self.band.as_str())
+    }
+}
+
+crate::upward_struct! {
+    /// Demographic crosses as released: exact counts plus discrete Laplace
+    /// noise, one value per cell of the grid (zeros included), possibly
+    /// negative. Sums of released values stay unbiased up the hierarchy.
+    #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+    pub struct NoisyCross {
+        pub values: Vec<i64>,
+        /// True when data changed after the school year's privacy budget was
+        /// spent: these are the last values released, not current ones.
+        pub frozen: bool,
+    }
+}
+
+impl NoisyCross {
+    pub fn zero() -> Self {
+        NoisyCross { values: vec![0; CROSS_CELLS], frozen: false }
+    }
+
+    /// Cell-by-cell sum, overflow-checked; frozen if either part is.
+    pub fn checked_add(&self, other: &NoisyCross) -> Option<NoisyCross> {
+        let values = self
+            .values
+            .iter()
+            .zip(&other.values)
+            .map(|(left, right)| left.checked_add(*right))
+            .collect::<Option<Vec<i64>>>()?;
+        Some(NoisyCross { values, frozen: self.frozen || other.frozen })
+    }
+}
+
 crate::upward_struct! {
     /// One node's signed totals for one period: its own counts, derived from
     /// its own raw records, plus the exact sum of its children's latest
@@ -339,6 +458,10 @@ crate::upward_struct! {
         /// Root hash of the Merkle sum tree over the children's aggregates summed.
         pub children_root: [u8; 32],
         pub children: u32,
+        /// Noisy demographic crosses: this node's own release (schools only,
+        /// once the period has ended) plus its children's. Absent when there
+        /// is nothing released below.
+        pub cross: Option<NoisyCross>,
     }
 }
 
@@ -360,6 +483,9 @@ impl Aggregate {
             if counts.0.len() != CELLS {
                 return Err(ValidationError::new(field, format!("layout {LAYOUT_VERSION} has {CELLS} cells")));
             }
+        }
+        if self.cross.as_ref().is_some_and(|cross| cross.values.len() != CROSS_CELLS) {
+            return Err(ValidationError::new("cross", format!("the cross grid has {CROSS_CELLS} cells")));
         }
         if let Some(cell) = self.own.0.iter().zip(&self.total.0).position(|(own, total)| own > total) {
             return Err(ValidationError::new("total", format!("cell {cell} is smaller than the node's own count")));
@@ -383,6 +509,15 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), CELLS, "cell names are unique");
+    }
+
+    #[test]
+    fn every_cross_cell_has_its_own_index_in_grid_order() {
+        let cells = CrossCell::all();
+        assert_eq!(cells.len(), CROSS_CELLS);
+        for (index, cell) in cells.iter().enumerate() {
+            assert_eq!(cell.index(), index, "{}", cell.name());
+        }
     }
 
     #[test]

@@ -18,7 +18,8 @@ mod upward;
 mod validate;
 
 pub use aggregate::{
-    Aggregate, Cell, CountOverflow, Counts, Indicator, Investigation, Notified, CELLS, LAYOUT_VERSION,
+    Aggregate, Cell, CountOverflow, Counts, CrossCell, CrossRole, GradeBand, Indicator, Investigation, NoisyCross,
+    Notified, CELLS, CROSS_CELLS, LAYOUT_VERSION,
 };
 pub use error::ValidationError;
 pub use ids::{LogStream, RecordId, Seq};

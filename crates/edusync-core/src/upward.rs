@@ -20,7 +20,7 @@ macro_rules! upward_safe {
     ($($type:ty),+ $(,)?) => { $(impl UpwardSafe for $type {})+ };
 }
 
-upward_safe!(bool, u8, u16, u32, u64, [u8; 32], OrgId, Period, SchoolYear, RecordId);
+upward_safe!(bool, u8, u16, u32, u64, i64, [u8; 32], OrgId, Period, SchoolYear, RecordId);
 upward_safe!(
     IncidentCategory,
     Severity,

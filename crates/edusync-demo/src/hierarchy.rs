@@ -139,6 +139,8 @@ pub struct Totals {
     pub notified_within_12_hours: u64,
     pub investigations_overdue: u64,
     pub contributing_schools: u64,
+    /// The demographic crosses: "released", "frozen" (budget spent) or "none".
+    pub crosses: &'static str,
 }
 
 /// The check of the ministry's totals down to the schools' signed aggregates.
@@ -460,6 +462,11 @@ fn summarise(running: &RunningNode, planned: &[Planned], index: usize, period: P
                 investigations_overdue: total.get(Cell::Investigation(Investigation::OpenOverdue))
                     + total.get(Cell::Investigation(Investigation::ConcludedLate)),
                 contributing_schools: total.get(Cell::ContributingSchools),
+                crosses: match &aggregate.cross {
+                    None => "none",
+                    Some(cross) if cross.frozen => "frozen",
+                    Some(_) => "released",
+                },
             }
         }),
     })
@@ -513,6 +520,7 @@ fn verify_from_the_top(
         verification.signatures_checked += 1;
         let Ok(Some((_, aggregate))) = node.node().latest_aggregate(&planned_node.org, period) else { continue };
         let mut children = Vec::new();
+        let mut children_crosses = Vec::new();
         for (child_index, child) in planned.iter().enumerate().filter(|(_, child)| child.parent == Some(index)) {
             let child_key = running[child_index].node().public_key();
             match check_signature(node, &child.org, child_key) {
@@ -522,6 +530,7 @@ fn verify_from_the_top(
                     match child_latest {
                         Some((latest_id, child_aggregate)) if latest_id == held_id => {
                             children.push((child.org.clone(), held_id, child_aggregate.total));
+                            children_crosses.push(child_aggregate.cross);
                         }
                         _ => verification
                             .problems
@@ -532,7 +541,7 @@ fn verify_from_the_top(
                 Err(problem) => verification.problems.push(problem),
             }
         }
-        match edusync_rollup::verify_roll_up(&aggregate, &children) {
+        match edusync_rollup::verify_roll_up(&aggregate, &children, &children_crosses) {
             Ok(()) => verification.roll_ups_checked += 1,
             Err(error) => verification.problems.push(format!("{} ({own_id}): {error}", planned_node.org)),
         }

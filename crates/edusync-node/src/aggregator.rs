@@ -10,11 +10,14 @@ use chrono::{DateTime, FixedOffset, Utc};
 use tokio::sync::watch;
 
 use edusync_core::{
-    Aggregate, Level, OrgId, Period, PeriodSpan, Record, RecordId, RecordKind, ValidationContext, LAYOUT_VERSION,
+    Aggregate, Level, NoisyCross, OrgId, Period, PeriodSpan, Record, RecordId, RecordKind, ValidationContext,
+    LAYOUT_VERSION,
 };
 use edusync_envelope::EnvelopeView;
 use edusync_proto::decode_record;
-use edusync_rollup::{derive_own, roll_up, OwnRecord};
+use edusync_rollup::{
+    add_noise, cross_hash, decide_release, derive_own, exact_cross, roll_up, sum_crosses, OwnRecord, ReleaseDecision,
+};
 use edusync_store::ListFilter;
 
 use crate::{Node, NodeError};
@@ -82,10 +85,13 @@ impl Node {
         let is_school = self.organisation().level == Level::School;
         let own = derive_own(&owns, period, is_school, now, self.utc_offset()).map_err(overflow)?;
 
+        let own_cross = if is_school && !owns.is_empty() { self.own_cross(&owns, period, now)? } else { None };
         let mut children = Vec::new();
+        let mut children_crosses = Vec::new();
         for child in self.children() {
             if let Some((id, aggregate)) = self.latest_aggregate(child, period)? {
                 children.push((child.clone(), id, aggregate.total));
+                children_crosses.push(aggregate.cross);
             }
         }
         let previous = self.latest_aggregate(self.org(), period)?.map(|(_, aggregate)| aggregate);
@@ -93,11 +99,14 @@ impl Node {
             return Ok(None);
         }
         let rolled = roll_up(&own, &children).map_err(overflow)?;
+        let cross = sum_crosses(std::iter::once(own_cross.as_ref()).chain(children_crosses.iter().map(Option::as_ref)))
+            .map_err(overflow)?;
         if let Some(previous) = &previous {
             if previous.own == own
                 && previous.total == rolled.total
                 && previous.children_root == rolled.root
                 && previous.children == rolled.children
+                && previous.cross == cross
             {
                 return Ok(None);
             }
@@ -111,12 +120,50 @@ impl Node {
             total: rolled.total,
             children_root: rolled.root,
             children: rolled.children,
+            cross,
         };
         let revision = aggregate.revision;
         let checked = Record::Aggregate(aggregate).check(&ValidationContext::without_clock())?;
         let written = self.write_checked(checked, now)?;
         tracing::info!(record = %written.id, revision, children = rolled.children, "aggregate derived");
         Ok(Some(written.id))
+    }
+
+    /// This school's noisy demographic cross for a period, released through
+    /// the privacy ledger: nothing before the period has ended (a release per
+    /// new incident would spend the year's budget in weeks); the same answer
+    /// while the data is unchanged; a new release, paid for, when it changed;
+    /// and the last release, marked frozen, once the budget is spent.
+    fn own_cross(
+        &self,
+        owns: &[OwnRecord<'_>],
+        period: Period,
+        now: DateTime<Utc>,
+    ) -> Result<Option<NoisyCross>, NodeError> {
+        let today = now.with_timezone(&self.utc_offset()).date_naive();
+        if !self.privacy.demographic_crosses || period.last_day() >= today {
+            return Ok(None);
+        }
+        let exact = exact_cross(owns, period, self.utc_offset());
+        let hash = cross_hash(&exact);
+        let released = self.store().cross_release(period)?;
+        let year = period.school_year.start_year();
+        let spent = self.store().privacy_spent(year)?;
+        let cost = self.privacy.epsilon_per_release_millionths;
+        let cap = self.privacy.epsilon_per_school_year_millionths;
+        Ok(match decide_release(released.as_ref().map(|release| release.exact_hash), hash, spent, cost, cap) {
+            ReleaseDecision::Reuse => released.map(|release| NoisyCross { values: release.values, frozen: false }),
+            ReleaseDecision::Release { spent_after } => {
+                let values = add_noise(&exact, cost, &mut rand::rngs::OsRng);
+                self.store().record_cross_release(period, hash, &values, spent_after)?;
+                tracing::info!(period = %period, spent_after, cap, "demographic cross released");
+                Some(NoisyCross { values, frozen: false })
+            }
+            ReleaseDecision::Frozen => {
+                tracing::warn!(period = %period, spent, cap, "privacy budget spent; demographic cross frozen at its last release");
+                released.map(|release| NoisyCross { values: release.values, frozen: true })
+            }
+        })
     }
 
     /// The latest aggregate an author signed for a period, as stored here.

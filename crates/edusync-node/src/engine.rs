@@ -30,6 +30,7 @@ pub struct Node {
     /// Woken whenever a record lands in the shared log, so sync runs at once.
     shared_written: Arc<tokio::sync::Notify>,
     pub(crate) aggregation: crate::aggregator::Aggregation,
+    pub(crate) privacy: edusync_config::PrivacyConfig,
 }
 
 impl std::fmt::Debug for Node {
@@ -75,6 +76,7 @@ impl Node {
             children: config.children.iter().map(|child| (child.org_id.clone(), child.public_key)).collect(),
             shared_written: Arc::new(tokio::sync::Notify::new()),
             aggregation: crate::aggregator::Aggregation::default(),
+            privacy: config.privacy.clone(),
         })
     }
 

@@ -276,6 +276,8 @@ fn record_to_wire(record: &Record) -> wire::record::Kind {
             total_cells: aggregate.total.cells().to_vec(),
             children_root: aggregate.children_root.to_vec(),
             children: aggregate.children,
+            cross: aggregate.cross.as_ref().map(|cross| cross.values.clone()).unwrap_or_default(),
+            cross_frozen: aggregate.cross.as_ref().is_some_and(|cross| cross.frozen),
         }),
     }
 }
@@ -408,6 +410,16 @@ fn record_from_wire(kind: wire::record::Kind) -> Result<Record, ValidationError>
                 .try_into()
                 .map_err(|_| ValidationError::new("children_root", "a root hash is 32 bytes"))?,
             children: aggregate.children,
+            cross: match aggregate.cross.len() {
+                0 => None,
+                core::CROSS_CELLS => Some(core::NoisyCross { values: aggregate.cross, frozen: aggregate.cross_frozen }),
+                other => {
+                    return Err(ValidationError::new(
+                        "cross",
+                        format!("the cross grid has {} cells, got {other}", core::CROSS_CELLS),
+                    ))
+                }
+            },
         }),
     })
 }

@@ -14,9 +14,11 @@
 
 mod derive;
 mod merkle;
+mod noise;
 
 pub use derive::{derive_own, OwnRecord, INVESTIGATION_DEADLINE_DAYS};
 pub use merkle::{
-    leaf, prove_inclusion, roll_up, tree_root, verify_inclusion, verify_roll_up, InclusionProof, MerkleError, RolledUp,
-    SumNode,
+    leaf, prove_inclusion, roll_up, sum_crosses, tree_root, verify_inclusion, verify_roll_up, InclusionProof,
+    MerkleError, RolledUp, SumNode,
 };
+pub use noise::{add_noise, cross_hash, decide_release, discrete_laplace, exact_cross, MicroEpsilon, ReleaseDecision};

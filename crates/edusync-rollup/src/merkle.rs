@@ -12,7 +12,7 @@
 
 use sha2::{Digest, Sha256};
 
-use edusync_core::{Aggregate, CountOverflow, Counts, OrgId, RecordId};
+use edusync_core::{Aggregate, Cell, CountOverflow, Counts, NoisyCross, OrgId, RecordId};
 
 /// A node of a Merkle sum tree: its hash and the sum of the counts below it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,6 +37,22 @@ pub enum MerkleError {
     TotalMismatch { cell: usize },
     #[error("the aggregate says {claimed} children but {given} were given")]
     ChildCount { claimed: u32, given: usize },
+    #[error("the demographic crosses are not the sum of the children's")]
+    CrossMismatch,
+}
+
+/// Sums released crosses; `None` when none of the parts has one.
+pub fn sum_crosses<'a>(
+    parts: impl IntoIterator<Item = Option<&'a NoisyCross>>,
+) -> Result<Option<NoisyCross>, CountOverflow> {
+    let mut total: Option<NoisyCross> = None;
+    for part in parts.into_iter().flatten() {
+        total = Some(match total {
+            None => part.clone(),
+            Some(sum) => sum.checked_add(part).ok_or(CountOverflow { cell: 0 })?,
+        });
+    }
+    Ok(total)
 }
 
 pub fn leaf(envelope: RecordId, counts: &Counts) -> SumNode {
@@ -100,8 +116,20 @@ fn ordered_leaves(children: &[(OrgId, RecordId, Counts)]) -> Vec<SumNode> {
     sorted.into_iter().map(|(_, envelope, counts)| leaf(*envelope, counts)).collect()
 }
 
-/// Checks that an aggregate's total and root are exactly what its children give.
-pub fn verify_roll_up(aggregate: &Aggregate, children: &[(OrgId, RecordId, Counts)]) -> Result<(), MerkleError> {
+/// Checks that an aggregate's total and root are exactly what its children
+/// give, and — for a node that is not itself a school, and so releases no
+/// crosses of its own — that its crosses are exactly its children's summed.
+pub fn verify_roll_up(
+    aggregate: &Aggregate,
+    children: &[(OrgId, RecordId, Counts)],
+    children_crosses: &[Option<NoisyCross>],
+) -> Result<(), MerkleError> {
+    if aggregate.own.get(Cell::ContributingSchools) == 0 {
+        let summed = sum_crosses(children_crosses.iter().map(Option::as_ref))?;
+        if summed != aggregate.cross {
+            return Err(MerkleError::CrossMismatch);
+        }
+    }
     if aggregate.children as usize != children.len() {
         return Err(MerkleError::ChildCount { claimed: aggregate.children, given: children.len() });
     }

@@ -13,6 +13,8 @@
 //! s/ name                            -> u64 BE        sync cursors
 //! v/ kind period(3) org NUL          -> seq(u64 BE) id  latest record of a kind and period, per author
 //! d/ period(3)                       -> ()            periods whose aggregate must be derived again
+//! b/ school year(u16 BE)             -> u64 BE        privacy budget spent (millionths of epsilon)
+//! n/ period(3)                       -> hash(32) i64 BE...  the noisy cross released for the period
 //! ```
 
 use edusync_core::{LogStream, OrgId, Period, RecordId, RecordKind, Seq};
@@ -108,6 +110,14 @@ pub(crate) fn latest(kind: RecordKind, period: Period, org: &OrgId) -> Vec<u8> {
 
 pub(crate) fn dirty(period: Period) -> Vec<u8> {
     tagged(b"d/", &period.sort_key())
+}
+
+pub(crate) fn budget(school_year_start: u16) -> Vec<u8> {
+    tagged(b"b/", &school_year_start.to_be_bytes())
+}
+
+pub(crate) fn cross_release(period: Period) -> Vec<u8> {
+    tagged(b"n/", &period.sort_key())
 }
 
 pub(crate) fn content(hash: [u8; 32]) -> Vec<u8> {

@@ -16,5 +16,6 @@ mod store;
 
 pub use meta::RecordMeta;
 pub use store::{
-    Append, EquivocationEvidence, Indexing, ListFilter, LogSummary, OwnAppend, Page, Store, StoreError, StoredEnvelope,
+    Append, CrossRelease, EquivocationEvidence, Indexing, ListFilter, LogSummary, OwnAppend, Page, Store, StoreError,
+    StoredEnvelope,
 };

@@ -79,6 +79,14 @@ pub struct EquivocationEvidence {
     pub record_ids: Vec<RecordId>,
 }
 
+/// A demographic cross as released: the hash of the exact cross it was drawn
+/// for, and the noisy values.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CrossRelease {
+    pub exact_hash: [u8; 32],
+    pub values: Vec<i64>,
+}
+
 /// What the caller learned from decoding a record, for the store's indexes.
 #[derive(Clone, Copy, Debug)]
 pub struct Indexing {
@@ -433,6 +441,54 @@ impl Store {
 
     pub fn clear_dirty(&self, period: Period) -> Result<(), StoreError> {
         self.tree.remove(keys::dirty(period))?;
+        Ok(())
+    }
+
+    /// Privacy budget spent in a school year, in millionths of epsilon.
+    pub fn privacy_spent(&self, school_year_start: u16) -> Result<u64, StoreError> {
+        let key = keys::budget(school_year_start);
+        match self.tree.get(&key)? {
+            None => Ok(0),
+            Some(value) => {
+                let bytes: [u8; 8] = value.as_ref().try_into().map_err(|_| corrupt(&key))?;
+                Ok(u64::from_be_bytes(bytes))
+            }
+        }
+    }
+
+    /// The noisy cross last released for a period: the hash of the exact
+    /// cross it was drawn for, and the released values.
+    pub fn cross_release(&self, period: Period) -> Result<Option<CrossRelease>, StoreError> {
+        let key = keys::cross_release(period);
+        let Some(value) = self.tree.get(&key)? else { return Ok(None) };
+        let (hash, values) = value.split_at_checked(32).ok_or_else(|| corrupt(&key))?;
+        if values.len() % 8 != 0 {
+            return Err(corrupt(&key));
+        }
+        let hash: [u8; 32] = hash.try_into().map_err(|_| corrupt(&key))?;
+        let values =
+            values.chunks_exact(8).map(|chunk| i64::from_be_bytes(chunk.try_into().unwrap_or([0; 8]))).collect();
+        Ok(Some(CrossRelease { exact_hash: hash, values }))
+    }
+
+    /// Records a new release and what it cost, in one atomic batch, so the
+    /// ledger can never lag behind a release. Durable at the next flush,
+    /// which comes before the aggregate carrying the values is acknowledged.
+    pub fn record_cross_release(
+        &self,
+        period: Period,
+        exact_hash: [u8; 32],
+        values: &[i64],
+        spent_after: u64,
+    ) -> Result<(), StoreError> {
+        let mut release = exact_hash.to_vec();
+        for value in values {
+            release.extend_from_slice(&value.to_be_bytes());
+        }
+        let mut batch = sled::Batch::default();
+        batch.insert(keys::cross_release(period), release);
+        batch.insert(keys::budget(period.school_year.start_year()), &spent_after.to_be_bytes());
+        self.tree.apply_batch(batch)?;
         Ok(())
     }
 

@@ -125,7 +125,7 @@ fn print_tables(report: &DemoReport) {
     );
     println!("its own count plus the sum of its children's aggregates, committed to by a Merkle sum tree):");
     println!(
-        "{} {} {} {} {} {} {} {} REVISION",
+        "{} {} {} {} {} {} {} {} {} REVISION",
         pad("ORGANISATION", 20),
         pad("CASES", 6),
         pad("MINOR", 6),
@@ -134,12 +134,13 @@ fn print_tables(report: &DemoReport) {
         pad("NOTIFIED<=12H", 14),
         pad("OVERDUE", 8),
         pad("SCHOOLS", 8),
+        pad("CROSSES", 9),
     );
     for node in &report.nodes {
         let Some(totals) = &node.totals else { continue };
         let indent = "  ".repeat(node.org_id.matches('.').count());
         println!(
-            "{} {} {} {} {} {} {} {} {}",
+            "{} {} {} {} {} {} {} {} {} {}",
             pad(&format!("{indent}{}", node.org_id), 20),
             pad(&totals.incident_cases.to_string(), 6),
             pad(&totals.minor.to_string(), 6),
@@ -148,10 +149,15 @@ fn print_tables(report: &DemoReport) {
             pad(&totals.notified_within_12_hours.to_string(), 14),
             pad(&totals.investigations_overdue.to_string(), 8),
             pad(&totals.contributing_schools.to_string(), 8),
+            pad(totals.crosses, 9),
             totals.revision
         );
     }
     let verification = &report.verification;
+    println!(
+        "VICTIMS~ is the noisy demographic cross (discrete Laplace, epsilon 0.5 per release, 2.0 per school year):"
+    );
+    println!("never exact, unbiased when summed; the exact counts of children never leave a school.");
     println!();
     if verification.verified {
         println!(

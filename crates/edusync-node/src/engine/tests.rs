@@ -154,3 +154,86 @@ fn a_follow_up_must_point_at_an_incident_of_this_school() {
     let error = pair.school.submit(Record::Incident(follow_up), now()).expect_err("unknown first report");
     assert!(matches!(error, NodeError::Invalid(ref e) if e.field == "follow_up_of"), "{error}");
 }
+
+fn school_with_privacy(dir: &Path, privacy: &str) -> Node {
+    let mut config = config(dir, "VN.BT.D03.S017", "school", Some("VN.BT.D03"), &[]);
+    let text = format!(
+        "[node]\norg_id = \"VN.BT.D03.S017\"\nlevel = \"school\"\ndisplay_name = \"x\"\ndata_dir = \"{}\"\n[server]\nlisten = \"127.0.0.1:0\"\n{privacy}",
+        dir.display()
+    );
+    config.privacy = NodeConfig::from_toml(&text, dir, "test").expect("valid").privacy;
+    Node::open(&config, NodeKey::generate()).expect("opens")
+}
+
+fn semester1() -> Period {
+    Period { school_year: "2024-2025".parse().expect("valid"), span: edusync_core::PeriodSpan::Semester1 }
+}
+
+fn incident_with_victim(day: u32) -> Record {
+    let Record::Incident(mut incident) = incident() else { unreachable!() };
+    let at = Utc.with_ymd_and_hms(2024, 11, day, 2, 0, 0).single().expect("valid");
+    incident.occurred_at = at;
+    incident.detected_at = at;
+    incident.reported_to_school_at = at;
+    incident.people = vec![edusync_core::PersonInvolved {
+        role: edusync_core::PersonRole::Victim,
+        name: "Nguyễn Thị Lan".into(),
+        student_number: None,
+        sex: edusync_core::Sex::Female,
+        birth_date: None,
+        grade: 7,
+        at_risk_groups: vec![],
+    }];
+    Record::Incident(incident)
+}
+
+fn cross_of(node: &Node) -> Option<edusync_core::NoisyCross> {
+    node.latest_aggregate(node.org(), semester1()).expect("reads").and_then(|(_, aggregate)| aggregate.cross)
+}
+
+#[test]
+fn crosses_are_released_once_per_change_the_same_answer_repeats_and_a_spent_budget_freezes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = school_with_privacy(dir.path(), "[privacy]\nepsilon_per_release = 0.5\nepsilon_per_school_year = 1.0\n");
+    let during = Utc.with_ymd_and_hms(2024, 12, 1, 0, 0, 0).single().expect("valid");
+    let after = now();
+    node.submit(incident_with_victim(4), during).expect("submits");
+    node.derive_aggregate(semester1(), during).expect("derives");
+    assert_eq!(cross_of(&node), None, "nothing is released while the semester runs");
+
+    node.derive_aggregate(semester1(), after).expect("derives");
+    let first = cross_of(&node).expect("released after the semester");
+    assert_eq!(first.values.len(), edusync_core::CROSS_CELLS);
+    assert_eq!(node.store().privacy_spent(2024).expect("ledger"), 500_000);
+
+    // Deriving again with the same data gives the same answer and costs nothing.
+    node.store().mark_dirty(&[semester1()]).expect("mark");
+    node.derive_aggregate(semester1(), after).expect("derives");
+    assert_eq!(cross_of(&node).as_ref(), Some(&first));
+    assert_eq!(node.store().privacy_spent(2024).expect("ledger"), 500_000);
+
+    // A late record changes the data: one more release, which uses up the budget.
+    node.submit(incident_with_victim(5), after).expect("submits");
+    node.derive_aggregate(semester1(), after).expect("derives");
+    let second = cross_of(&node).expect("released");
+    assert!(!second.frozen);
+    assert_eq!(node.store().privacy_spent(2024).expect("ledger"), 1_000_000);
+
+    // Another change finds the budget spent: the last release stands, marked frozen.
+    node.submit(incident_with_victim(6), after).expect("submits");
+    node.derive_aggregate(semester1(), after).expect("derives");
+    let third = cross_of(&node).expect("still there");
+    assert!(third.frozen);
+    assert_eq!(third.values, second.values);
+    assert_eq!(node.store().privacy_spent(2024).expect("ledger"), 1_000_000);
+}
+
+#[test]
+fn crosses_can_be_turned_off() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = school_with_privacy(dir.path(), "[privacy]\ndemographic_crosses = false\n");
+    node.submit(incident_with_victim(4), now()).expect("submits");
+    node.derive_aggregate(semester1(), now()).expect("derives");
+    assert_eq!(cross_of(&node), None);
+    assert_eq!(node.store().privacy_spent(2024).expect("ledger"), 0);
+}
