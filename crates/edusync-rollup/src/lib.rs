@@ -13,10 +13,12 @@
 //! counts in, and gives counts and hashes out.
 
 mod derive;
+mod disclosure;
 mod merkle;
 mod noise;
 
 pub use derive::{derive_own, OwnRecord, INVESTIGATION_DEADLINE_DAYS};
+pub use disclosure::{attack, disclose, Shown, ShownRow, ShownTable, Unit, MIN_SCHOOLS};
 pub use merkle::{
     leaf, prove_inclusion, roll_up, sum_crosses, tree_root, verify_inclusion, verify_roll_up, InclusionProof,
     MerkleError, RolledUp, SumNode,

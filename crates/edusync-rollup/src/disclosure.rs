@@ -1,0 +1,384 @@
+//! Disclosure control for what is shown, exported or queried — never for what
+//! is summed.
+//!
+//! A reader sees a table: one row per child unit (plus an "unallocated" row),
+//! one column per chosen cell, with row totals, column totals (the parent's
+//! totals) and a grand total. Three rules protect it:
+//!
+//! 1. A unit with fewer than [`MIN_SCHOOLS`] contributing schools is never shown
+//!    on its own: it goes into the "unallocated" row, which itself is grown
+//!    until it holds none or at least [`MIN_SCHOOLS`] schools. Shown rows plus
+//!    "unallocated" always equal the parent total.
+//! 2. Primary suppression: a value from 1 to k-1 is hidden (k per column; margins
+//!    use the base k, or the column's k for a column total).
+//! 3. Complementary suppression: more values are hidden until no hidden value
+//!    can be narrowed, from everything shown plus the fact that counts are not
+//!    negative, to an interval narrower than its k.
+//!
+//! Rule 3 is checked by the attack itself. A table with its margins is a
+//! circulation: every inner cell is an edge from its row to its column, every
+//! row total an edge from a row hub to the row, every column total an edge
+//! from the column to a column hub, and the grand total an edge from the
+//! column hub back to the row hub; "totals add up" is flow conservation. What
+//! an attacker can learn about a hidden value is the range of flows that edge
+//! can carry in any non-negative circulation agreeing with every shown value
+//! — exact, because the constraint matrix of a network is totally unimodular
+//! — computed here with max-flow feasibility checks.
+
+use edusync_core::OrgId;
+
+/// The smallest number of contributing schools a unit may be shown with.
+pub const MIN_SCHOOLS: u64 = 3;
+
+/// One child unit's exact values for the table's columns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unit {
+    pub org: OrgId,
+    pub values: Vec<u64>,
+    pub schools: u64,
+}
+
+/// What a reader may see of one value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shown {
+    Value(u64),
+    Suppressed,
+}
+
+impl Shown {
+    pub fn value(self) -> Option<u64> {
+        match self {
+            Shown::Value(value) => Some(value),
+            Shown::Suppressed => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShownRow {
+    /// `None` for the "unallocated" row.
+    pub org: Option<OrgId>,
+    pub cells: Vec<Shown>,
+    pub total: Shown,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShownTable {
+    pub rows: Vec<ShownRow>,
+    pub column_totals: Vec<Shown>,
+    pub grand_total: Shown,
+    /// The threshold of each column, and of the margins (`base_k`), as applied.
+    pub column_k: Vec<u64>,
+    pub base_k: u64,
+}
+
+/// Builds what a reader may see. `column_k` holds each column's threshold
+/// (5 by default, 10 for sexual incidents and demographic cells); `parent_own`
+/// is the parent's own count, which goes to "unallocated".
+pub fn disclose(units: &[Unit], parent_own: &[u64], column_k: &[u64], base_k: u64) -> ShownTable {
+    let columns = column_k.len();
+    // Rule 1: small units into "unallocated", then grow it past MIN_SCHOOLS.
+    let mut shown: Vec<&Unit> = units.iter().filter(|unit| unit.schools >= MIN_SCHOOLS).collect();
+    let mut pooled: Vec<&Unit> = units.iter().filter(|unit| unit.schools < MIN_SCHOOLS).collect();
+    let pooled_schools = |pooled: &[&Unit]| pooled.iter().map(|unit| unit.schools).sum::<u64>();
+    while (1..MIN_SCHOOLS).contains(&pooled_schools(&pooled)) && !shown.is_empty() {
+        let smallest = (0..shown.len()).min_by_key(|index| (shown[*index].schools, shown[*index].org.clone()));
+        if let Some(index) = smallest {
+            pooled.push(shown.remove(index));
+        }
+    }
+    let mut rows: Vec<(Option<OrgId>, Vec<u64>)> =
+        shown.iter().map(|unit| (Some(unit.org.clone()), column_values(&unit.values, columns))).collect();
+    let mut unallocated = column_values(parent_own, columns);
+    for unit in &pooled {
+        for (cell, value) in unallocated.iter_mut().zip(column_values(&unit.values, columns)) {
+            *cell = cell.saturating_add(value);
+        }
+    }
+    rows.push((None, unallocated));
+
+    let table = Table::new(&rows, column_k, base_k);
+    let mut hidden: Vec<bool> = table.edges.iter().map(|edge| edge.value > 0 && edge.value < edge.k).collect();
+    complementary_suppression(&table, &mut hidden);
+    table.shown(&rows, hidden)
+}
+
+fn column_values(values: &[u64], columns: usize) -> Vec<u64> {
+    (0..columns).map(|index| values.get(index).copied().unwrap_or(0)).collect()
+}
+
+/// Every value the reader could be shown, as edges of the circulation.
+struct Table {
+    rows: usize,
+    columns: usize,
+    edges: Vec<Edge>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Edge {
+    from: usize,
+    to: usize,
+    value: u64,
+    k: u64,
+}
+
+// Node numbering: rows 0..R, columns R..R+C, row hub R+C, column hub R+C+1.
+impl Table {
+    fn new(rows: &[(Option<OrgId>, Vec<u64>)], column_k: &[u64], base_k: u64) -> Table {
+        let (row_count, columns) = (rows.len(), column_k.len());
+        let row_hub = row_count + columns;
+        let column_hub = row_hub + 1;
+        let mut edges = Vec::with_capacity(row_count * columns + row_count + columns + 1);
+        for (row, (_, values)) in rows.iter().enumerate() {
+            for (column, value) in values.iter().enumerate() {
+                edges.push(Edge { from: row, to: row_count + column, value: *value, k: column_k[column] });
+            }
+        }
+        for (row, (_, values)) in rows.iter().enumerate() {
+            edges.push(Edge { from: row_hub, to: row, value: values.iter().sum(), k: base_k });
+        }
+        for (column, k) in column_k.iter().enumerate() {
+            let total = rows.iter().map(|(_, values)| values[column]).sum();
+            edges.push(Edge { from: row_count + column, to: column_hub, value: total, k: (*k).max(base_k) });
+        }
+        let grand = rows.iter().flat_map(|(_, values)| values.iter()).sum();
+        edges.push(Edge { from: column_hub, to: row_hub, value: grand, k: base_k });
+        Table { rows: row_count, columns, edges }
+    }
+
+    fn nodes(&self) -> usize {
+        self.rows + self.columns + 2
+    }
+
+    fn shown(&self, rows: &[(Option<OrgId>, Vec<u64>)], hidden: Vec<bool>) -> ShownTable {
+        let show = |index: usize| if hidden[index] { Shown::Suppressed } else { Shown::Value(self.edges[index].value) };
+        let inner = self.rows * self.columns;
+        ShownTable {
+            rows: rows
+                .iter()
+                .enumerate()
+                .map(|(row, (org, _))| ShownRow {
+                    org: org.clone(),
+                    cells: (0..self.columns).map(|column| show(row * self.columns + column)).collect(),
+                    total: show(inner + row),
+                })
+                .collect(),
+            column_totals: (0..self.columns).map(|column| show(inner + self.rows + column)).collect(),
+            grand_total: show(self.edges.len() - 1),
+            column_k: self.edges[..self.columns.min(self.edges.len())].iter().map(|edge| edge.k).collect(),
+            base_k: self.edges.last().map_or(0, |edge| edge.k),
+        }
+    }
+}
+
+/// Hides more values until every hidden one keeps an interval at least its k
+/// wide. Greedy: for the first hidden value that is still too exposed, hide
+/// the shown neighbour (sharing a row, column or hub) that widens it most,
+/// preferring small values; with no neighbour left, hide everything.
+fn complementary_suppression(table: &Table, hidden: &mut [bool]) {
+    loop {
+        let exposed = (0..table.edges.len()).find(|index| {
+            hidden[*index] && {
+                let (low, high) = interval(table, hidden, *index);
+                high.saturating_sub(low) < table.edges[*index].k
+            }
+        });
+        let Some(exposed) = exposed else { return };
+        let edge = table.edges[exposed];
+        let candidates: Vec<usize> = (0..table.edges.len())
+            .filter(|index| !hidden[*index])
+            .filter(|index| {
+                let other = table.edges[*index];
+                [other.from, other.to].iter().any(|node| *node == edge.from || *node == edge.to)
+            })
+            .collect();
+        if candidates.is_empty() {
+            hidden.iter_mut().for_each(|flag| *flag = true);
+            return;
+        }
+        let best = candidates
+            .into_iter()
+            .map(|candidate| {
+                hidden[candidate] = true;
+                let (low, high) = interval(table, hidden, exposed);
+                hidden[candidate] = false;
+                (candidate, high.saturating_sub(low))
+            })
+            .max_by_key(|(candidate, width)| (*width, std::cmp::Reverse(table.edges[*candidate].value)));
+        if let Some((candidate, _)) = best {
+            hidden[candidate] = true;
+        }
+    }
+}
+
+/// What an attacker can learn of hidden edge `target`: the smallest and the
+/// largest flow it can carry in a non-negative circulation that agrees with
+/// every shown value. `u64::MAX` as the upper end means unbounded.
+fn interval(table: &Table, hidden: &[bool], target: usize) -> (u64, u64) {
+    let true_value = table.edges[target].value;
+    // Generous bound: past the sum of every value, flow is as good as unbounded.
+    let bound = table.edges.iter().map(|edge| edge.value).sum::<u64>().saturating_mul(2).saturating_add(64);
+    let feasible = |cap_on_target: Option<u64>, forced_on_target: u64| {
+        feasible_with(table, hidden, target, cap_on_target, forced_on_target)
+    };
+    // Smallest: lowest cap on the target that still admits a circulation.
+    let (mut low, mut high) = (0u64, true_value);
+    while low < high {
+        let middle = low + (high - low) / 2;
+        if feasible(Some(middle), 0) {
+            high = middle;
+        } else {
+            low = middle + 1;
+        }
+    }
+    let smallest = low;
+    // Largest: highest amount that can be forced through the target.
+    if feasible(None, bound) {
+        return (smallest, u64::MAX);
+    }
+    let (mut low, mut high) = (true_value, bound);
+    while low < high {
+        let middle = low + (high - low).div_ceil(2);
+        if feasible(None, middle) {
+            low = middle;
+        } else {
+            high = middle - 1;
+        }
+    }
+    (smallest, low)
+}
+
+/// Is there a non-negative circulation agreeing with every shown value, in
+/// which the target carries at least `forced` and at most `cap`?
+fn feasible_with(table: &Table, hidden: &[bool], target: usize, cap: Option<u64>, forced: u64) -> bool {
+    let nodes = table.nodes();
+    // need[v] > 0: hidden edges must carry that much net flow out of v.
+    let mut need = vec![0i128; nodes];
+    for (index, edge) in table.edges.iter().enumerate() {
+        let fixed = if hidden[index] {
+            if index == target {
+                forced
+            } else {
+                0
+            }
+        } else {
+            edge.value
+        };
+        need[edge.to] += i128::from(fixed);
+        need[edge.from] -= i128::from(fixed);
+    }
+    let source = nodes;
+    let sink = nodes + 1;
+    let mut flow = MaxFlow::new(nodes + 2);
+    let mut required = 0i128;
+    for (node, amount) in need.iter().enumerate() {
+        if *amount > 0 {
+            flow.add_edge(source, node, *amount);
+            required += amount;
+        } else if *amount < 0 {
+            flow.add_edge(node, sink, -amount);
+        }
+    }
+    let unbounded = i128::from(u64::MAX);
+    for (index, edge) in table.edges.iter().enumerate() {
+        if !hidden[index] {
+            continue;
+        }
+        let capacity = if index == target {
+            match cap {
+                Some(cap) => i128::from(cap.saturating_sub(forced)),
+                None => unbounded,
+            }
+        } else {
+            unbounded
+        };
+        flow.add_edge(edge.from, edge.to, capacity);
+    }
+    flow.run(source, sink) == required
+}
+
+/// Edmonds-Karp on a small graph.
+struct MaxFlow {
+    adjacency: Vec<Vec<usize>>,
+    to: Vec<usize>,
+    capacity: Vec<i128>,
+}
+
+impl MaxFlow {
+    fn new(nodes: usize) -> Self {
+        MaxFlow { adjacency: vec![Vec::new(); nodes], to: Vec::new(), capacity: Vec::new() }
+    }
+
+    fn add_edge(&mut self, from: usize, to: usize, capacity: i128) {
+        self.adjacency[from].push(self.to.len());
+        self.to.push(to);
+        self.capacity.push(capacity);
+        self.adjacency[to].push(self.to.len());
+        self.to.push(from);
+        self.capacity.push(0);
+    }
+
+    fn run(&mut self, source: usize, sink: usize) -> i128 {
+        let mut total = 0;
+        loop {
+            let mut parent_edge = vec![usize::MAX; self.adjacency.len()];
+            let mut queue = std::collections::VecDeque::from([source]);
+            let mut seen = vec![false; self.adjacency.len()];
+            seen[source] = true;
+            while let Some(node) = queue.pop_front() {
+                for &edge in &self.adjacency[node] {
+                    let next = self.to[edge];
+                    if !seen[next] && self.capacity[edge] > 0 {
+                        seen[next] = true;
+                        parent_edge[next] = edge;
+                        queue.push_back(next);
+                    }
+                }
+            }
+            if !seen[sink] {
+                return total;
+            }
+            let mut bottleneck = i128::MAX;
+            let mut node = sink;
+            while node != source {
+                let edge = parent_edge[node];
+                bottleneck = bottleneck.min(self.capacity[edge]);
+                node = self.to[edge ^ 1];
+            }
+            let mut node = sink;
+            while node != source {
+                let edge = parent_edge[node];
+                self.capacity[edge] -= bottleneck;
+                self.capacity[edge ^ 1] += bottleneck;
+                node = self.to[edge ^ 1];
+            }
+            total += bottleneck;
+        }
+    }
+}
+
+/// The attack, as a reader holding `shown` would run it: for every hidden
+/// value, the interval it is confined to by everything shown. Used by tests
+/// and by anyone who wants to audit a published table.
+pub fn attack(shown: &ShownTable, exact_rows: &[Vec<u64>]) -> Vec<(String, u64, u64, u64)> {
+    let rows: Vec<(Option<OrgId>, Vec<u64>)> =
+        shown.rows.iter().zip(exact_rows).map(|(row, values)| (row.org.clone(), values.clone())).collect();
+    let table = Table::new(&rows, &shown.column_k, shown.base_k);
+    let mut hidden = Vec::with_capacity(table.edges.len());
+    for row in &shown.rows {
+        hidden.extend(row.cells.iter().map(|cell| *cell == Shown::Suppressed));
+    }
+    hidden.extend(shown.rows.iter().map(|row| row.total == Shown::Suppressed));
+    hidden.extend(shown.column_totals.iter().map(|cell| *cell == Shown::Suppressed));
+    hidden.push(shown.grand_total == Shown::Suppressed);
+    (0..table.edges.len())
+        .filter(|index| hidden[*index])
+        .map(|index| {
+            let (low, high) = interval(&table, &hidden, index);
+            (format!("edge {index}"), low, high, table.edges[index].k)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;
