@@ -323,7 +323,8 @@ impl fmt::Debug for Counts {
 }
 
 /// A coarse grade band: how a child's grade may be described above the school.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum GradeBand {
     PreSchool,
     Primary,
@@ -438,6 +439,65 @@ impl NoisyCross {
             .map(|(left, right)| left.checked_add(*right))
             .collect::<Option<Vec<i64>>>()?;
         Some(NoisyCross { values, frozen: self.frozen || other.frozen })
+    }
+}
+
+/// How many students a severe incident involved, in bands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StudentsBand {
+    One,
+    TwoToThree,
+    FourToNine,
+    TenOrMore,
+}
+
+impl StudentsBand {
+    pub fn of_count(count: usize) -> StudentsBand {
+        match count {
+            0 | 1 => StudentsBand::One,
+            2..=3 => StudentsBand::TwoToThree,
+            4..=9 => StudentsBand::FourToNine,
+            _ => StudentsBand::TenOrMore,
+        }
+    }
+}
+
+impl UpwardSafe for StudentsBand {}
+impl UpwardSafe for GradeBand {}
+
+crate::upward_struct! {
+    /// The notice a school sends its supervising office, at once, when a case
+    /// becomes severe: enough to act on the 3-hour and 12-hour rules, nothing
+    /// that names or points at a child. It travels one hop only: a node pushes
+    /// only its own log, and no node copies a child's notice into its own.
+    #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+    pub struct SevereNotice {
+        pub school: OrgId,
+        /// Random, drawn for this notice; never derived from any id of a person or record.
+        pub pseudonym: [u8; 16],
+        pub category: IncidentCategory,
+        pub severity: Severity,
+        /// ISO 8601 week of the local date the incident occurred.
+        pub iso_year: u16,
+        pub iso_week: u8,
+        /// Grade band of the (first) victim, or of the first person when no victim is named.
+        pub grade_band: Option<GradeBand>,
+        pub students: StudentsBand,
+    }
+}
+
+impl UpwardSafe for [u8; 16] {}
+
+impl SevereNotice {
+    pub(crate) fn check(&self) -> Result<(), ValidationError> {
+        if !(1..=53).contains(&self.iso_week) {
+            return Err(ValidationError::new("iso_week", format!("week {} is outside 1 to 53", self.iso_week)));
+        }
+        if !(2000..=2101).contains(&self.iso_year) {
+            return Err(ValidationError::new("iso_year", format!("year {} is out of range", self.iso_year)));
+        }
+        Ok(())
     }
 }
 

@@ -19,7 +19,7 @@ mod validate;
 
 pub use aggregate::{
     Aggregate, Cell, CountOverflow, Counts, CrossCell, CrossRole, GradeBand, Indicator, Investigation, NoisyCross,
-    Notified, CELLS, CROSS_CELLS, LAYOUT_VERSION,
+    Notified, SevereNotice, StudentsBand, CELLS, CROSS_CELLS, LAYOUT_VERSION,
 };
 pub use error::ValidationError;
 pub use ids::{LogStream, RecordId, Seq};

@@ -57,6 +57,7 @@ domain_enum!(RecordKind {
     Commitment => "commitment",
     RiskRegister => "risk_register",
     Aggregate => "aggregate",
+    SevereNotice => "severe_notice",
 });
 
 impl RecordKind {
@@ -66,14 +67,16 @@ impl RecordKind {
     /// plans (public documents), its commitments (counts) and its aggregates.
     pub fn stream(self) -> LogStream {
         match self {
-            RecordKind::Plan | RecordKind::Commitment | RecordKind::Aggregate => LogStream::Shared,
+            RecordKind::Plan | RecordKind::Commitment | RecordKind::Aggregate | RecordKind::SevereNotice => {
+                LogStream::Shared
+            }
             RecordKind::Incident | RecordKind::RiskRegister | RecordKind::PeriodicReport => LogStream::Local,
         }
     }
 
-    /// Aggregates are derived by a node from what it holds; nobody writes one by hand.
+    /// Aggregates and notices are derived by a node from what it holds; nobody writes one by hand.
     pub fn is_derived(self) -> bool {
-        self == RecordKind::Aggregate
+        matches!(self, RecordKind::Aggregate | RecordKind::SevereNotice)
     }
 
     /// The envelope payload type of this kind: the protobuf message name.
@@ -85,6 +88,7 @@ impl RecordKind {
             RecordKind::Commitment => "edusync.v1.Commitment",
             RecordKind::RiskRegister => "edusync.v1.RiskRegister",
             RecordKind::Aggregate => "edusync.v1.Aggregate",
+            RecordKind::SevereNotice => "edusync.v1.SevereNotice",
         }
     }
 
@@ -100,6 +104,7 @@ impl RecordKind {
             RecordKind::Commitment => 4,
             RecordKind::RiskRegister => 5,
             RecordKind::Aggregate => 6,
+            RecordKind::SevereNotice => 7,
         }
     }
 
@@ -336,6 +341,7 @@ pub enum Record {
     Commitment(Commitment),
     RiskRegister(RiskRegister),
     Aggregate(crate::Aggregate),
+    SevereNotice(crate::SevereNotice),
 }
 
 impl Record {
@@ -347,6 +353,7 @@ impl Record {
             Record::Commitment(_) => RecordKind::Commitment,
             Record::RiskRegister(_) => RecordKind::RiskRegister,
             Record::Aggregate(_) => RecordKind::Aggregate,
+            Record::SevereNotice(_) => RecordKind::SevereNotice,
         }
     }
 
@@ -363,6 +370,7 @@ impl Record {
             Record::Commitment(commitment) => Some(Period::school_year(commitment.school_year)),
             Record::RiskRegister(register) => Some(register.period),
             Record::Aggregate(aggregate) => Some(aggregate.period),
+            Record::SevereNotice(_) => None,
         }
     }
 }

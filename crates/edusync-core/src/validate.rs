@@ -83,6 +83,10 @@ impl Record {
                 aggregate.check()?;
                 Record::Aggregate(aggregate)
             }
+            Record::SevereNotice(notice) => {
+                notice.check()?;
+                Record::SevereNotice(notice)
+            }
         };
         Ok(CheckedRecord(record))
     }

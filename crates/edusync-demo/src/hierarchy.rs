@@ -72,6 +72,7 @@ pub struct KindCounts {
     pub commitment: u64,
     pub risk_register: u64,
     pub aggregate: u64,
+    pub severe_notice: u64,
 }
 
 impl KindCounts {
@@ -83,11 +84,18 @@ impl KindCounts {
             RecordKind::Commitment => self.commitment += count,
             RecordKind::RiskRegister => self.risk_register += count,
             RecordKind::Aggregate => self.aggregate += count,
+            RecordKind::SevereNotice => self.severe_notice += count,
         }
     }
 
     pub fn total(&self) -> u64 {
-        self.plan + self.incident + self.periodic_report + self.commitment + self.risk_register + self.aggregate
+        self.plan
+            + self.incident
+            + self.periodic_report
+            + self.commitment
+            + self.risk_register
+            + self.aggregate
+            + self.severe_notice
     }
 }
 

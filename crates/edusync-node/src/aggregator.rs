@@ -85,6 +85,9 @@ impl Node {
         let is_school = self.organisation().level == Level::School;
         let own = derive_own(&owns, period, is_school, now, self.utc_offset()).map_err(overflow)?;
 
+        if period.is_semester() {
+            self.issue_severe_notices(&owns, period, now)?;
+        }
         let own_cross = if is_school && !owns.is_empty() { self.own_cross(&owns, period, now)? } else { None };
         let mut children = Vec::new();
         let mut children_crosses = Vec::new();
@@ -164,6 +167,70 @@ impl Node {
                 released.map(|release| NoisyCross { values: release.values, frozen: true })
             }
         })
+    }
+
+    /// Issues a notice for every severe case of the semester that has none yet.
+    /// The pseudonym is drawn at random and kept locally with the case, so a
+    /// retry after a crash writes the same notice, which the store keeps once.
+    fn issue_severe_notices(
+        &self,
+        owns: &[OwnRecord<'_>],
+        period: Period,
+        now: DateTime<Utc>,
+    ) -> Result<(), NodeError> {
+        use std::collections::BTreeMap;
+        let mut cases: BTreeMap<RecordId, (u64, &edusync_core::Incident, &edusync_core::Incident)> = BTreeMap::new();
+        let firsts: BTreeMap<RecordId, &edusync_core::Incident> = owns
+            .iter()
+            .filter_map(|own| match own.record {
+                Record::Incident(incident) if incident.follow_up_of.is_none() => Some((own.id, incident)),
+                _ => None,
+            })
+            .collect();
+        for own in owns {
+            let Record::Incident(incident) = own.record else { continue };
+            let case = incident.follow_up_of.filter(|first| firsts.contains_key(first)).unwrap_or(own.id);
+            let first = firsts.get(&case).copied().unwrap_or(incident);
+            if cases.get(&case).is_none_or(|(seq, _, _)| own.seq > *seq) {
+                cases.insert(case, (own.seq, first, incident));
+            }
+        }
+        for (case, (_, first, latest)) in cases {
+            let occurred = first.occurred_at.with_timezone(&self.utc_offset()).date_naive();
+            if latest.severity != edusync_core::Severity::Severe || !period.contains(occurred) {
+                continue;
+            }
+            let pseudonym = match self.store().notice_for_case(case)? {
+                Some(pseudonym) => pseudonym,
+                None => {
+                    let pseudonym: [u8; 16] = rand::random();
+                    self.store().set_notice_for_case(case, pseudonym)?;
+                    pseudonym
+                }
+            };
+            let subject = latest
+                .people
+                .iter()
+                .find(|person| person.role == edusync_core::PersonRole::Victim)
+                .or_else(|| latest.people.first());
+            let week = chrono::Datelike::iso_week(&occurred);
+            let notice = edusync_core::SevereNotice {
+                school: self.org().clone(),
+                pseudonym,
+                category: latest.category,
+                severity: latest.severity,
+                iso_year: u16::try_from(week.year()).unwrap_or(0),
+                iso_week: u8::try_from(week.week()).unwrap_or(0),
+                grade_band: subject.map(|person| edusync_core::GradeBand::of_grade(person.grade)),
+                students: edusync_core::StudentsBand::of_count(latest.people.len()),
+            };
+            let checked = Record::SevereNotice(notice).check(&ValidationContext::without_clock())?;
+            let written = self.write_checked(checked, now)?;
+            if !written.already_stored {
+                tracing::info!(record = %written.id, "severe-incident notice sent to the supervising office");
+            }
+        }
+        Ok(())
     }
 
     /// The latest aggregate an author signed for a period, as stored here.

@@ -72,7 +72,29 @@ wire_enum!(AtRiskGroup {
 });
 wire_enum!(CommitmentKind { StaffPledge, ParentStudentSchool, SchoolToAuthority });
 wire_enum!(SignerRole { Staff, Teacher, Parent, Student, Principal });
-wire_enum!(RecordKind { Plan, Incident, PeriodicReport, Commitment, RiskRegister, Aggregate });
+wire_enum!(RecordKind { Plan, Incident, PeriodicReport, Commitment, RiskRegister, Aggregate, SevereNotice });
+wire_enum!(StudentsBand { One, TwoToThree, FourToNine, TenOrMore });
+
+fn grade_band_to_wire(band: Option<core::GradeBand>) -> i32 {
+    match band {
+        None => wire::GradeBand::Unspecified as i32,
+        Some(core::GradeBand::PreSchool) => wire::GradeBand::PreSchool as i32,
+        Some(core::GradeBand::Primary) => wire::GradeBand::Primary as i32,
+        Some(core::GradeBand::LowerSecondary) => wire::GradeBand::LowerSecondary as i32,
+        Some(core::GradeBand::UpperSecondary) => wire::GradeBand::UpperSecondary as i32,
+    }
+}
+
+fn grade_band_from_wire(field: &str, value: i32) -> Result<Option<core::GradeBand>, ValidationError> {
+    match wire::GradeBand::try_from(value) {
+        Ok(wire::GradeBand::Unspecified) => Ok(None),
+        Ok(wire::GradeBand::PreSchool) => Ok(Some(core::GradeBand::PreSchool)),
+        Ok(wire::GradeBand::Primary) => Ok(Some(core::GradeBand::Primary)),
+        Ok(wire::GradeBand::LowerSecondary) => Ok(Some(core::GradeBand::LowerSecondary)),
+        Ok(wire::GradeBand::UpperSecondary) => Ok(Some(core::GradeBand::UpperSecondary)),
+        Err(_) => Err(ValidationError::new(field, format!("unknown grade band {value}"))),
+    }
+}
 
 pub fn kind_to_wire(kind: RecordKind) -> i32 {
     kind.to_wire()
@@ -279,6 +301,16 @@ fn record_to_wire(record: &Record) -> wire::record::Kind {
             cross: aggregate.cross.as_ref().map(|cross| cross.values.clone()).unwrap_or_default(),
             cross_frozen: aggregate.cross.as_ref().is_some_and(|cross| cross.frozen),
         }),
+        Record::SevereNotice(notice) => Kind::SevereNotice(wire::SevereNotice {
+            school: notice.school.to_string(),
+            pseudonym: notice.pseudonym.to_vec(),
+            category: notice.category.to_wire(),
+            severity: notice.severity.to_wire(),
+            iso_year: u32::from(notice.iso_year),
+            iso_week: u32::from(notice.iso_week),
+            grade_band: grade_band_to_wire(notice.grade_band),
+            students: notice.students.to_wire(),
+        }),
     }
 }
 
@@ -396,6 +428,20 @@ fn record_from_wire(kind: wire::record::Kind) -> Result<Record, ValidationError>
                 })
                 .collect::<Result<_, ValidationError>>()?,
         }),
+        Kind::SevereNotice(notice) => Record::SevereNotice(core::SevereNotice {
+            school: OrgId::parse("school", &notice.school)?,
+            pseudonym: notice
+                .pseudonym
+                .as_slice()
+                .try_into()
+                .map_err(|_| ValidationError::new("pseudonym", "a pseudonym is 16 bytes"))?,
+            category: WireEnum::from_wire("category", notice.category)?,
+            severity: WireEnum::from_wire("severity", notice.severity)?,
+            iso_year: u16::try_from(notice.iso_year).map_err(|_| ValidationError::new("iso_year", "out of range"))?,
+            iso_week: u8::try_from(notice.iso_week).map_err(|_| ValidationError::new("iso_week", "out of range"))?,
+            grade_band: grade_band_from_wire("grade_band", notice.grade_band)?,
+            students: WireEnum::from_wire("students", notice.students)?,
+        }),
         Kind::Aggregate(aggregate) => Record::Aggregate(core::Aggregate {
             org: OrgId::parse("org_id", &aggregate.org_id)?,
             period: period_from_wire("period", aggregate.period)?,
@@ -448,6 +494,7 @@ pub fn encode_record(record: &Record) -> (&'static str, Vec<u8>) {
         Kind::Commitment(message) => message.encode_to_vec(),
         Kind::RiskRegister(message) => message.encode_to_vec(),
         Kind::Aggregate(message) => message.encode_to_vec(),
+        Kind::SevereNotice(message) => message.encode_to_vec(),
     };
     (record.kind().payload_type(), bytes)
 }
@@ -467,6 +514,7 @@ pub fn decode_record(payload_type: &str, bytes: &[u8]) -> Result<Record, Validat
         RecordKind::Commitment => Kind::Commitment(wire::Commitment::decode(bytes).map_err(malformed)?),
         RecordKind::RiskRegister => Kind::RiskRegister(wire::RiskRegister::decode(bytes).map_err(malformed)?),
         RecordKind::Aggregate => Kind::Aggregate(wire::Aggregate::decode(bytes).map_err(malformed)?),
+        RecordKind::SevereNotice => Kind::SevereNotice(wire::SevereNotice::decode(bytes).map_err(malformed)?),
     };
     record_from_wire(wire_kind)
 }

@@ -15,6 +15,7 @@
 //! d/ period(3)                       -> ()            periods whose aggregate must be derived again
 //! b/ school year(u16 BE)             -> u64 BE        privacy budget spent (millionths of epsilon)
 //! n/ period(3)                       -> hash(32) i64 BE...  the noisy cross released for the period
+//! w/ case id                         -> pseudonym(16) the severe notice issued for an incident case
 //! ```
 
 use edusync_core::{LogStream, OrgId, Period, RecordId, RecordKind, Seq};
@@ -118,6 +119,10 @@ pub(crate) fn budget(school_year_start: u16) -> Vec<u8> {
 
 pub(crate) fn cross_release(period: Period) -> Vec<u8> {
     tagged(b"n/", &period.sort_key())
+}
+
+pub(crate) fn notice(case: RecordId) -> Vec<u8> {
+    tagged(b"w/", &case.0)
 }
 
 pub(crate) fn content(hash: [u8; 32]) -> Vec<u8> {

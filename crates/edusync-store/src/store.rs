@@ -492,6 +492,22 @@ impl Store {
         Ok(())
     }
 
+    /// The pseudonym of the severe notice issued for an incident case, if any.
+    pub fn notice_for_case(&self, case: RecordId) -> Result<Option<[u8; 16]>, StoreError> {
+        let key = keys::notice(case);
+        match self.tree.get(&key)? {
+            None => Ok(None),
+            Some(value) => Ok(Some(value.as_ref().try_into().map_err(|_| corrupt(&key))?)),
+        }
+    }
+
+    /// Remembers a case's notice pseudonym. Kept locally only: this is the one
+    /// place where a pseudonym meets the case it stands for.
+    pub fn set_notice_for_case(&self, case: RecordId, pseudonym: [u8; 16]) -> Result<(), StoreError> {
+        self.tree.insert(keys::notice(case), &pseudonym[..])?;
+        Ok(())
+    }
+
     pub fn cursor(&self, name: &str) -> Result<Option<u64>, StoreError> {
         let key = keys::cursor(name);
         match self.tree.get(&key)? {

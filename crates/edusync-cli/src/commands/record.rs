@@ -79,6 +79,10 @@ fn parse_json<T: DeserializeOwned>(source: &str, text: &str) -> Result<T, Failur
     })
 }
 
+fn derived(kind: RecordKind) -> Failure {
+    Failure::input(format!("kind: {kind} records are derived by the node from its own records; they cannot be added"))
+}
+
 async fn add(
     kind: &str,
     file: Option<PathBuf>,
@@ -87,6 +91,9 @@ async fn add(
     as_json: bool,
 ) -> Result<(), Failure> {
     let kind = parse_kind(kind)?;
+    if kind.is_derived() {
+        return Err(derived(kind));
+    }
     let (source, text) = match (file, stdin) {
         (Some(path), _) => {
             let text = std::fs::read_to_string(&path)
@@ -108,11 +115,7 @@ async fn add(
         RecordKind::PeriodicReport => Record::PeriodicReport(parse_json(&source, &text)?),
         RecordKind::Commitment => Record::Commitment(parse_json(&source, &text)?),
         RecordKind::RiskRegister => Record::RiskRegister(parse_json(&source, &text)?),
-        RecordKind::Aggregate => {
-            return Err(Failure::input(
-                "kind: aggregates are derived by the node from its records; they cannot be added",
-            ))
-        }
+        RecordKind::Aggregate | RecordKind::SevereNotice => return Err(derived(kind)),
     };
     // Checking here first gives the same answer as the node, before any connection.
     let checked = record

@@ -237,3 +237,47 @@ fn crosses_can_be_turned_off() {
     assert_eq!(cross_of(&node), None);
     assert_eq!(node.store().privacy_spent(2024).expect("ledger"), 0);
 }
+
+fn notices(node: &Node) -> Vec<edusync_core::SevereNotice> {
+    node.store()
+        .read_log(node.org(), LogStream::Shared, Seq(1), 1000)
+        .expect("log")
+        .into_iter()
+        .filter_map(|stored| {
+            let view = edusync_envelope::EnvelopeView::parse(&stored.bytes).expect("parses");
+            match decode_record(&view.header.payload_type, view.record).expect("decodes") {
+                Record::SevereNotice(notice) => Some(notice),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn a_severe_case_sends_one_notice_with_nothing_that_names_a_child() {
+    let pair = pair();
+    let Record::Incident(mut severe) = incident_with_victim(4) else { unreachable!() };
+    severe.severity = edusync_core::Severity::Severe;
+    let first = pair.school.submit(Record::Incident(severe.clone()), now()).expect("submits");
+    pair.school.submit(incident_with_victim(5), now()).expect("a minor case sends none");
+    pair.school.derive_aggregate(semester1(), now()).expect("derives");
+    let sent = notices(&pair.school);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].severity, edusync_core::Severity::Severe);
+    assert_eq!(sent[0].grade_band, Some(edusync_core::GradeBand::LowerSecondary));
+    assert_eq!(sent[0].students, edusync_core::StudentsBand::One);
+    assert_eq!((sent[0].iso_year, sent[0].iso_week), (2024, 45));
+
+    // A follow-up of the same case, and deriving again, send nothing more.
+    severe.follow_up_of = Some(first.id);
+    severe.status = edusync_core::IncidentStatus::Concluded;
+    pair.school.submit(Record::Incident(severe), now()).expect("follow-up");
+    pair.school.derive_aggregate(semester1(), now()).expect("derives");
+    pair.school.derive_aggregate(semester1(), now()).expect("derives");
+    assert_eq!(notices(&pair.school).len(), 1);
+
+    // The district takes the notice in with the rest of the school's shared log.
+    let report = pair.district.ingest(shared_log(&pair.school), now()).expect("ingests");
+    assert!(report.refused.is_empty(), "{:?}", report.refused);
+    assert_eq!(pair.district.store().count_by_kind(RecordKind::SevereNotice).expect("count"), 1);
+}
