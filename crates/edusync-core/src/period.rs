@@ -3,6 +3,7 @@
 //! Semester 1 runs from 1 September to 31 January, semester 2 from 1 February
 //! to 31 August: the split used by the Vietnamese school calendar, with the
 //! summer counted in semester 2 so that every date falls in exactly one period.
+//! Incidents are also counted by calendar month (`2024-2025/M10` is October 2024).
 
 use std::fmt;
 use std::str::FromStr;
@@ -99,6 +100,8 @@ pub enum PeriodSpan {
     SchoolYear,
     Semester1,
     Semester2,
+    /// A calendar month (1 to 12) of the school year.
+    Month(u8),
 }
 
 /// A reporting period: a whole school year or one of its semesters.
@@ -121,13 +124,29 @@ impl Period {
     }
 
     pub fn is_semester(self) -> bool {
-        self.span != PeriodSpan::SchoolYear
+        matches!(self.span, PeriodSpan::Semester1 | PeriodSpan::Semester2)
+    }
+
+    pub fn is_month(self) -> bool {
+        matches!(self.span, PeriodSpan::Month(_))
+    }
+
+    /// The month a date falls in.
+    pub fn month_containing(date: NaiveDate) -> Option<Self> {
+        let school_year = SchoolYear::containing(date)?;
+        Some(Period { school_year, span: PeriodSpan::Month(date.month() as u8) })
+    }
+
+    /// The calendar year of a month of this school year.
+    fn year_of_month(self, month: u8) -> i32 {
+        i32::from(self.school_year.0) + i32::from(month < 9)
     }
 
     pub fn first_day(self) -> NaiveDate {
         match self.span {
             PeriodSpan::SchoolYear | PeriodSpan::Semester1 => self.school_year.first_day(),
             PeriodSpan::Semester2 => ymd(i32::from(self.school_year.0) + 1, 2, 1),
+            PeriodSpan::Month(month) => ymd(self.year_of_month(month), u32::from(month), 1),
         }
     }
 
@@ -135,6 +154,14 @@ impl Period {
         match self.span {
             PeriodSpan::SchoolYear | PeriodSpan::Semester2 => self.school_year.last_day(),
             PeriodSpan::Semester1 => ymd(i32::from(self.school_year.0) + 1, 1, 31),
+            PeriodSpan::Month(month) => {
+                let (year, next) = if month == 12 {
+                    (self.year_of_month(month) + 1, 1)
+                } else {
+                    (self.year_of_month(month), u32::from(month) + 1)
+                };
+                ymd(year, next, 1).pred_opt().unwrap_or(NaiveDate::MIN)
+            }
         }
     }
 
@@ -149,6 +176,7 @@ impl Period {
             PeriodSpan::SchoolYear => 0,
             PeriodSpan::Semester1 => 1,
             PeriodSpan::Semester2 => 2,
+            PeriodSpan::Month(month) => 10 + month,
         };
         [high, low, span]
     }
@@ -159,6 +187,7 @@ impl Period {
             0 => PeriodSpan::SchoolYear,
             1 => PeriodSpan::Semester1,
             2 => PeriodSpan::Semester2,
+            11..=22 => PeriodSpan::Month(key[2] - 10),
             _ => return None,
         };
         Some(Period { school_year, span })
@@ -171,6 +200,7 @@ impl fmt::Display for Period {
             PeriodSpan::SchoolYear => write!(f, "{}", self.school_year),
             PeriodSpan::Semester1 => write!(f, "{}/S1", self.school_year),
             PeriodSpan::Semester2 => write!(f, "{}/S2", self.school_year),
+            PeriodSpan::Month(month) => write!(f, "{}/M{month:02}", self.school_year),
         }
     }
 }
@@ -182,10 +212,14 @@ impl FromStr for Period {
             None => (text, PeriodSpan::SchoolYear),
             Some((year, "S1")) => (year, PeriodSpan::Semester1),
             Some((year, "S2")) => (year, PeriodSpan::Semester2),
+            Some((year, month)) if month.len() == 3 && month.starts_with('M') => match month[1..].parse::<u8>() {
+                Ok(month) if (1..=12).contains(&month) => (year, PeriodSpan::Month(month)),
+                _ => return Err(ValidationError::new("period", format!("`{text}`: a month is M01 to M12"))),
+            },
             Some(_) => {
                 return Err(ValidationError::new(
                     "period",
-                    format!("`{text}` is not a period; write 2024-2025, 2024-2025/S1 or 2024-2025/S2"),
+                    format!("`{text}` is not a period; write 2024-2025, 2024-2025/S1, 2024-2025/S2 or 2024-2025/M10"),
                 ))
             }
         };
@@ -231,7 +265,7 @@ mod tests {
 
     #[test]
     fn malformed_school_years_are_rejected() {
-        for bad in ["2024", "2024-2026", "abcd-efgh", "1999-2000", "2024-2025/S3"] {
+        for bad in ["2024", "2024-2026", "abcd-efgh", "1999-2000", "2024-2025/S3", "2024-2025/M13", "2024-2025/M1"] {
             assert!(bad.parse::<Period>().is_err(), "{bad}");
         }
     }
@@ -247,6 +281,11 @@ mod tests {
                 prop_assert!(!other.contains(date));
                 prop_assert_eq!(Period::from_sort_key(semester.sort_key()), Some(semester));
                 prop_assert_eq!(semester.to_string().parse::<Period>().ok(), Some(semester));
+                let month = Period::month_containing(date).expect("same school year");
+                prop_assert!(month.contains(date) && month.first_day() <= date && date <= month.last_day());
+                prop_assert_eq!(month.school_year, semester.school_year);
+                prop_assert_eq!(Period::from_sort_key(month.sort_key()), Some(month));
+                prop_assert_eq!(month.to_string().parse::<Period>().ok(), Some(month));
             }
         }
     }

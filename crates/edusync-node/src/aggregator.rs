@@ -35,21 +35,25 @@ impl Aggregation {
     }
 }
 
-/// The aggregate periods a record counts in: its school year and both semesters.
+/// The aggregate periods a record counts in: its school year, both
+/// semesters, and the month it is dated in (incidents by the local date they
+/// occurred, commitments by the date they were signed).
 pub(crate) fn periods_affected_by(record: &Record, utc_offset: FixedOffset) -> Vec<Period> {
-    let counted = matches!(
-        record.kind(),
-        RecordKind::Incident | RecordKind::PeriodicReport | RecordKind::Commitment | RecordKind::RiskRegister
-    );
-    match record.period(utc_offset) {
-        Some(period) if counted => {
-            let year = period.school_year;
-            [PeriodSpan::SchoolYear, PeriodSpan::Semester1, PeriodSpan::Semester2]
-                .map(|span| Period { school_year: year, span })
-                .to_vec()
+    let month = match record {
+        Record::Incident(incident) => {
+            Period::month_containing(incident.occurred_at.with_timezone(&utc_offset).date_naive())
         }
-        _ => Vec::new(),
-    }
+        Record::Commitment(commitment) => Period::month_containing(commitment.signed_on),
+        Record::PeriodicReport(_) | Record::RiskRegister(_) => None,
+        _ => return Vec::new(),
+    };
+    let Some(period) = record.period(utc_offset) else { return Vec::new() };
+    let year = period.school_year;
+    let mut periods: Vec<Period> = [PeriodSpan::SchoolYear, PeriodSpan::Semester1, PeriodSpan::Semester2]
+        .map(|span| Period { school_year: year, span })
+        .to_vec();
+    periods.extend(month);
+    periods
 }
 
 impl Node {
@@ -88,7 +92,13 @@ impl Node {
         if period.is_semester() {
             self.issue_severe_notices(&owns, period, now)?;
         }
-        let own_cross = if is_school && !owns.is_empty() { self.own_cross(&owns, period, now)? } else { None };
+        // Crosses are released per semester and school year only: monthly
+        // releases would spend the year's budget for little use.
+        let own_cross = if is_school && !owns.is_empty() && !period.is_month() {
+            self.own_cross(&owns, period, now)?
+        } else {
+            None
+        };
         let mut children = Vec::new();
         let mut children_crosses = Vec::new();
         for child in self.children() {

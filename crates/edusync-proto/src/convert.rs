@@ -164,8 +164,13 @@ fn period_to_wire(period: Period) -> wire::Period {
         PeriodSpan::SchoolYear => wire::PeriodSpan::SchoolYear,
         PeriodSpan::Semester1 => wire::PeriodSpan::Semester1,
         PeriodSpan::Semester2 => wire::PeriodSpan::Semester2,
+        PeriodSpan::Month(_) => wire::PeriodSpan::Month,
     };
-    wire::Period { school_year_start: u32::from(period.school_year.start_year()), span: span as i32 }
+    let month = match period.span {
+        PeriodSpan::Month(month) => u32::from(month),
+        _ => 0,
+    };
+    wire::Period { school_year_start: u32::from(period.school_year.start_year()), span: span as i32, month }
 }
 
 fn period_from_wire(field: &str, period: Option<wire::Period>) -> Result<Period, ValidationError> {
@@ -174,6 +179,15 @@ fn period_from_wire(field: &str, period: Option<wire::Period>) -> Result<Period,
         Ok(wire::PeriodSpan::SchoolYear) => PeriodSpan::SchoolYear,
         Ok(wire::PeriodSpan::Semester1) => PeriodSpan::Semester1,
         Ok(wire::PeriodSpan::Semester2) => PeriodSpan::Semester2,
+        Ok(wire::PeriodSpan::Month) => match u8::try_from(period.month) {
+            Ok(month) if (1..=12).contains(&month) => PeriodSpan::Month(month),
+            _ => {
+                return Err(ValidationError::new(
+                    format!("{field}.month"),
+                    format!("month {} is outside 1 to 12", period.month),
+                ))
+            }
+        },
         _ => {
             return Err(ValidationError::new(
                 format!("{field}.span"),

@@ -37,7 +37,7 @@ pub struct OwnRecord<'a> {
 ///   from when they were typed in, so back-filled and imported records count
 ///   as they happened.
 /// - The latest periodic report for exactly this period gives the indicators.
-/// - Commitments count in their school year and in the semester they were signed.
+/// - Commitments count in their school year and in the semester and month they were signed.
 /// - The latest risk register of a semester gives that semester's at-risk counts.
 /// - A school counts itself once in `ContributingSchools`.
 pub fn derive_own(
@@ -77,10 +77,10 @@ pub fn derive_own(
 
     for own in records {
         if let Record::Commitment(commitment) = own.record {
-            let counted = if period.is_semester() {
-                period.contains(commitment.signed_on)
-            } else {
+            let counted = if period.span == edusync_core::PeriodSpan::SchoolYear {
                 commitment.school_year == period.school_year
+            } else {
+                period.contains(commitment.signed_on)
             };
             if counted {
                 counts.add_to(Cell::Commitments(commitment.kind), u64::from(commitment.count))?;

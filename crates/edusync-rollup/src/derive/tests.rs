@@ -223,3 +223,21 @@ proptest! {
         prop_assert_eq!(province.children as usize, districts.len());
     }
 }
+
+#[test]
+fn incidents_are_counted_in_the_local_month_they_occurred() {
+    // 18:00 UTC on 31 October is already 1 November in Vietnam.
+    let late_october = Utc.with_ymd_and_hms(2024, 10, 31, 18, 0, 0).single().expect("valid");
+    let mid_october = at(14, 3);
+    let november = Record::Incident(incident(late_october, None, IncidentStatus::Open));
+    let october = Record::Incident(incident(mid_october, None, IncidentStatus::Open));
+    let records = [own(1, 1, &november), own(2, 2, &october)];
+    let month = |number| Period { school_year: year(), span: PeriodSpan::Month(number) };
+    let count = |period| derive_own(&records, period, true, at(28, 0), offset()).expect("sums").incident_cases();
+    assert_eq!(count(month(10)), 1);
+    assert_eq!(count(month(11)), 1);
+    assert_eq!(count(month(12)), 0);
+    assert_eq!(count(semester1()), 2);
+    let reports = derive_own(&records, month(10), true, at(28, 0), offset()).expect("sums");
+    assert_eq!(reports.get(Cell::ReportsFiled), 0, "reports are never monthly");
+}
