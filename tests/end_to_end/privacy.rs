@@ -131,6 +131,16 @@ async fn names_numbers_dates_phones_and_narratives_never_leave_the_school() {
         async move { ministry_cases(&endpoint).await == Some(1) }
     })
     .await;
+
+    // An auditor checks the totals from each level down, with proofs, from the command line.
+    for node in [&nodes[2], &nodes[0]] {
+        let checked = run(&["rollup", "--period", "2025-2026", "--node", &node.endpoint(), "--json"]);
+        assert!(checked.status.success(), "rollup at {}: {}", node.endpoint(), text(&checked.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&checked.stdout).expect("JSON");
+        assert_eq!(report["verified"], true);
+        assert_eq!(report["incident_cases"], 1);
+        assert_eq!(report["children"].as_array().map(Vec::len), Some(1));
+    }
     drop(nodes);
 
     // Positive control: the search finds the canaries where they belong.

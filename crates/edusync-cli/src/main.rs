@@ -54,6 +54,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Fetch a node's aggregate for a period with what it summed, and verify it here.
+    Rollup {
+        /// e.g. 2024-2025, 2024-2025/S1 or 2024-2025/M10
+        #[arg(long)]
+        period: String,
+        #[command(flatten)]
+        target: commands::NodeTarget,
+        #[arg(long)]
+        json: bool,
+    },
     /// Run a whole hierarchy on this machine, fill it with a school year, sync it, and show each level.
     Demo(commands::demo::DemoArgs),
 }
@@ -91,6 +101,7 @@ fn main() -> ExitCode {
             }
             Command::Record { command } => commands::record::run(command).await,
             Command::Info { target, json } => commands::info::run(&target, json).await,
+            Command::Rollup { period, target, json } => commands::rollup::run(&period, &target, json).await,
             Command::Demo(args) => commands::demo::run(args).await,
         }
     });

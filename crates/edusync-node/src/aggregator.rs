@@ -22,6 +22,14 @@ use edusync_store::ListFilter;
 
 use crate::{Node, NodeError};
 
+/// A node's aggregate with what it summed and the proofs of each part.
+#[derive(Clone, Debug)]
+pub struct RollUpEvidence {
+    pub aggregate: Vec<u8>,
+    pub children: Vec<Vec<u8>>,
+    pub proofs: Vec<edusync_rollup::InclusionProof>,
+}
+
 /// Lets writes wake the aggregator, and lets callers ask whether it is done.
 #[derive(Debug, Default)]
 pub(crate) struct Aggregation {
@@ -56,7 +64,48 @@ pub(crate) fn periods_affected_by(record: &Record, utc_offset: FixedOffset) -> V
     periods
 }
 
+/// The store cursor that records which layout this node's aggregates were last derived under.
+const DERIVED_LAYOUT: &str = "derived-layout";
+
 impl Node {
+    /// On opening a store whose records were never derived under the current
+    /// layout (records written before aggregates existed, or before a layout
+    /// change), marks every period of the node's own school years dirty once.
+    pub(crate) fn rederive_after_upgrade(&self) -> Result<(), NodeError> {
+        if self.store().cursor(DERIVED_LAYOUT)? == Some(u64::from(LAYOUT_VERSION)) {
+            return Ok(());
+        }
+        let mut years = std::collections::BTreeSet::new();
+        let filter = ListFilter { kind: None, school_year_start: None, org_prefix: Some(self.org().clone()) };
+        let mut token: Option<String> = None;
+        loop {
+            let page = self.store().list(&filter, token.as_deref(), 1000)?;
+            for stored in &page.records {
+                if stored.meta.author_org == *self.org() && !stored.meta.kind.is_derived() {
+                    if let Some(period) = stored.meta.period {
+                        years.insert(period.school_year);
+                    }
+                }
+            }
+            match page.next {
+                Some(next) => token = Some(next),
+                None => break,
+            }
+        }
+        let mut periods = Vec::new();
+        for school_year in years {
+            periods.extend(
+                [PeriodSpan::SchoolYear, PeriodSpan::Semester1, PeriodSpan::Semester2]
+                    .map(|span| Period { school_year, span }),
+            );
+            periods.extend((1..=12).map(|month| Period { school_year, span: PeriodSpan::Month(month) }));
+        }
+        self.store().mark_dirty(&periods)?;
+        self.store().set_cursor(DERIVED_LAYOUT, u64::from(LAYOUT_VERSION))?;
+        self.store().flush()?;
+        Ok(())
+    }
+
     /// True while some period still waits to be derived, or is being derived.
     pub fn aggregation_pending(&self) -> Result<bool, NodeError> {
         Ok(self.aggregation.running.load(Ordering::SeqCst) || !self.store().dirty_periods()?.is_empty())
@@ -243,13 +292,61 @@ impl Node {
         Ok(())
     }
 
+    /// Everything needed to check this node's latest aggregate for a period:
+    /// its envelope, the envelopes of the children's aggregates it summed (in
+    /// leaf order), and an inclusion proof for each.
+    pub fn roll_up_evidence(&self, period: Period) -> Result<RollUpEvidence, NodeError> {
+        let own = self.store().latest(self.org(), RecordKind::Aggregate, period)?.ok_or_else(|| {
+            NodeError::NotFound(format!(
+                "{} has no aggregate for {period}: nothing has been counted for that period",
+                self.org()
+            ))
+        })?;
+        let (_, aggregate) = self.latest_aggregate(self.org(), period)?.ok_or_else(|| {
+            NodeError::NotFound(format!(
+                "{} has no aggregate for {period}: nothing has been counted for that period",
+                self.org()
+            ))
+        })?;
+        let mut children = Vec::new();
+        for child in self.children() {
+            if let Some(stored) = self.store().latest(child, RecordKind::Aggregate, period)? {
+                if let Some((_, child_aggregate)) = self.latest_aggregate(child, period)? {
+                    children.push((child.clone(), stored, child_aggregate.total));
+                }
+            }
+        }
+        children.sort_by(|left, right| left.0.cmp(&right.0));
+        let leaves: Vec<edusync_rollup::SumNode> =
+            children.iter().map(|(_, stored, total)| edusync_rollup::leaf(stored.id, total)).collect();
+        let root = edusync_rollup::tree_root(&leaves).map_err(overflow)?;
+        if root.hash != aggregate.children_root {
+            return Err(NodeError::Retry(format!(
+                "a newer aggregate from a child of {} is being summed for {period}",
+                self.org()
+            )));
+        }
+        let proofs = (0..leaves.len())
+            .map(|index| edusync_rollup::prove_inclusion(&leaves, index))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|error| NodeError::Invalid(edusync_core::ValidationError::new("proof", error.to_string())))?;
+        Ok(RollUpEvidence {
+            aggregate: own.bytes,
+            children: children.into_iter().map(|(_, stored, _)| stored.bytes).collect(),
+            proofs,
+        })
+    }
+
     /// The latest aggregate an author signed for a period, as stored here.
     pub fn latest_aggregate(&self, author: &OrgId, period: Period) -> Result<Option<(RecordId, Aggregate)>, NodeError> {
         let Some(stored) = self.store().latest(author, RecordKind::Aggregate, period)? else { return Ok(None) };
         let view = EnvelopeView::parse(&stored.bytes)?;
         match decode_record(&view.header.payload_type, view.record)? {
             Record::Aggregate(aggregate) => Ok(Some((stored.id, aggregate))),
-            _ => Err(NodeError::NotFound(format!("aggregate {} (the index points at another kind)", stored.id))),
+            _ => Err(NodeError::NotFound(format!(
+                "record {} is not an aggregate; the store's index is damaged",
+                stored.id
+            ))),
         }
     }
 

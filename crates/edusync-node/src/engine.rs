@@ -179,7 +179,8 @@ impl Node {
                 Submitted { id: envelope.id(), envelope: envelope.into_bytes(), already_stored: false }
             }
             OwnAppend::AlreadyStored(id) => {
-                let stored = self.store.get(id)?.ok_or_else(|| NodeError::NotFound(id.to_hex()))?;
+                let stored =
+                    self.store.get(id)?.ok_or_else(|| NodeError::NotFound(format!("no record {id} is stored here")))?;
                 Submitted { id, envelope: stored.bytes, already_stored: true }
             }
         };

@@ -6,7 +6,7 @@ use edusync_core::ValidationError;
 pub enum NodeError {
     #[error("invalid record: {0}")]
     Invalid(#[from] ValidationError),
-    #[error("no record {0} is stored here")]
+    #[error("{0}")]
     NotFound(String),
     #[error(transparent)]
     Store(#[from] edusync_store::StoreError),
@@ -18,4 +18,6 @@ pub enum NodeError {
     Startup(String),
     #[error("the node is shutting down; try again after it restarts")]
     ShuttingDown,
+    #[error("{0}; ask again in a moment")]
+    Retry(String),
 }

@@ -18,6 +18,7 @@ mod service;
 mod status;
 mod sync;
 
+pub use aggregator::RollUpEvidence;
 pub use engine::{IngestReport, Node, Refusal, Submitted};
 pub use error::NodeError;
 pub use keyfile::{init_key, load_key};

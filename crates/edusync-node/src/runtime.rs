@@ -47,9 +47,13 @@ impl RunningNode {
     pub async fn start_on(config: &NodeConfig, listener: TcpListener) -> Result<Self, NodeError> {
         let key = load_key(&config.data_dir)?;
         let config_for_open = config.clone();
-        let node = tokio::task::spawn_blocking(move || Node::open(&config_for_open, key))
-            .await
-            .map_err(|_| NodeError::ShuttingDown)??;
+        let node = tokio::task::spawn_blocking(move || {
+            let node = Node::open(&config_for_open, key)?;
+            node.rederive_after_upgrade()?;
+            Ok::<_, NodeError>(node)
+        })
+        .await
+        .map_err(|_| NodeError::ShuttingDown)??;
         let node = Arc::new(node);
         let address = listener
             .local_addr()

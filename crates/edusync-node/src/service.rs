@@ -77,7 +77,8 @@ impl wire::record_service_server::RecordService for RecordApi {
         tracing::Span::current().record("record", tracing::field::display(id));
         let node = Arc::clone(&self.node);
         let stored = blocking(move || {
-            let stored = node.store().get(id)?.ok_or_else(|| NodeError::NotFound(id.to_hex()))?;
+            let stored =
+                node.store().get(id)?.ok_or_else(|| NodeError::NotFound(format!("no record {id} is stored here")))?;
             stored_to_wire(stored)
         })
         .await?;
@@ -136,6 +137,29 @@ impl wire::record_service_server::RecordService for RecordApi {
         let envelopes = blocking(move || Ok(node.store().read_log(&author, stream, from, limit)?)).await?;
         Ok(Response::new(wire::ReadLogResponse {
             envelopes: envelopes.into_iter().map(|stored| wire::SignedEnvelope { envelope: stored.bytes }).collect(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(org = %self.node.org(), period))]
+    async fn get_roll_up(&self, request: Request<wire::GetRollUpRequest>) -> Result<Response<wire::RollUp>, Status> {
+        let period = edusync_proto::period_from_wire("period", request.into_inner().period).map_err(invalid)?;
+        tracing::Span::current().record("period", tracing::field::display(period));
+        let node = Arc::clone(&self.node);
+        let evidence = blocking(move || node.roll_up_evidence(period)).await?;
+        let sum_node =
+            |node: &edusync_rollup::SumNode| wire::SumNode { hash: node.hash.to_vec(), sum: node.sum.cells().to_vec() };
+        Ok(Response::new(wire::RollUp {
+            aggregate: Some(wire::SignedEnvelope { envelope: evidence.aggregate }),
+            children: evidence.children.into_iter().map(|envelope| wire::SignedEnvelope { envelope }).collect(),
+            proofs: evidence
+                .proofs
+                .iter()
+                .map(|proof| wire::InclusionProof {
+                    index: proof.index,
+                    size: proof.size,
+                    path: proof.path.iter().map(sum_node).collect(),
+                })
+                .collect(),
         }))
     }
 

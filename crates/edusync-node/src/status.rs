@@ -8,7 +8,7 @@ pub(crate) fn to_status(error: NodeError) -> Status {
     let code = match &error {
         NodeError::Invalid(_) => Code::InvalidArgument,
         NodeError::NotFound(_) => Code::NotFound,
-        NodeError::ShuttingDown => Code::Unavailable,
+        NodeError::ShuttingDown | NodeError::Retry(_) => Code::Unavailable,
         NodeError::Store(_) | NodeError::Envelope(_) | NodeError::Key(_) | NodeError::Startup(_) => Code::Internal,
     };
     if code == Code::Internal {

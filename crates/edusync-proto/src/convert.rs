@@ -159,7 +159,7 @@ fn time_from_wire(field: &str, time: Option<prost_types::Timestamp>) -> Result<D
         .ok_or_else(|| ValidationError::new(field, "the time is out of range"))
 }
 
-fn period_to_wire(period: Period) -> wire::Period {
+pub fn period_to_wire(period: Period) -> wire::Period {
     let span = match period.span {
         PeriodSpan::SchoolYear => wire::PeriodSpan::SchoolYear,
         PeriodSpan::Semester1 => wire::PeriodSpan::Semester1,
@@ -173,7 +173,7 @@ fn period_to_wire(period: Period) -> wire::Period {
     wire::Period { school_year_start: u32::from(period.school_year.start_year()), span: span as i32, month }
 }
 
-fn period_from_wire(field: &str, period: Option<wire::Period>) -> Result<Period, ValidationError> {
+pub fn period_from_wire(field: &str, period: Option<wire::Period>) -> Result<Period, ValidationError> {
     let period = period.ok_or_else(|| ValidationError::new(field, "a period is required"))?;
     let span = match wire::PeriodSpan::try_from(period.span) {
         Ok(wire::PeriodSpan::SchoolYear) => PeriodSpan::SchoolYear,

@@ -10,7 +10,8 @@
 mod convert;
 
 pub use convert::{
-    decode_record, encode_record, header_to_wire, kind_from_wire, kind_to_wire, stream_from_wire, stream_to_wire,
+    decode_record, encode_record, header_to_wire, kind_from_wire, kind_to_wire, period_from_wire, period_to_wire,
+    stream_from_wire, stream_to_wire,
 };
 
 /// The generated messages, clients and servers of package `edusync.v1`.

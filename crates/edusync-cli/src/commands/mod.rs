@@ -5,6 +5,7 @@ pub(crate) mod info;
 pub(crate) mod init;
 pub(crate) mod node;
 pub(crate) mod record;
+pub(crate) mod rollup;
 
 use std::path::PathBuf;
 
