@@ -134,6 +134,22 @@ pub struct DemoReport {
     /// record is held above the school that wrote it, and every total checks.
     pub converged: bool,
     pub verification: Verification,
+    /// The same totals as a data officer is shown them, after disclosure control.
+    pub reader_view: Vec<ReaderRow>,
+}
+
+/// One row of the reader's view: incident cases by severity, each value shown
+/// or suppressed (`None`), for a unit or for the "unallocated" remainder of a parent.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReaderRow {
+    /// The unit, or `None` for "unallocated" under `parent`.
+    pub org_id: Option<String>,
+    pub parent: Option<String>,
+    pub depth: usize,
+    pub minor: Option<u64>,
+    pub serious: Option<u64>,
+    pub severe: Option<u64>,
+    pub cases: Option<u64>,
 }
 
 /// Totals of one node's latest signed aggregate for the school year.
@@ -316,6 +332,7 @@ pub async fn run_demo(options: DemoOptions) -> Result<DemoReport, DemoError> {
         .filter(|node| node.level != "school")
         .all(|node| node.held.incident == 0 && node.held.risk_register == 0);
     let verification = verify_from_the_top(&running, &planned, Period::school_year(options.school_year))?;
+    let reader_view = reader_view(&running, &planned, Period::school_year(options.school_year));
     // Children first, so that no node is left trying to reach a parent that has gone.
     for node in running.into_iter().rev() {
         let org = node.node().org().clone();
@@ -332,6 +349,7 @@ pub async fn run_demo(options: DemoOptions) -> Result<DemoReport, DemoError> {
         total_seconds: started.elapsed().as_secs_f64(),
         converged: converged && clean && verification.verified,
         verification,
+        reader_view,
     };
     if !report.converged {
         return Err(DemoError::NoConvergence(CONVERGENCE_LIMIT));
@@ -571,6 +589,94 @@ fn verify_from_the_top(
     verification.verified =
         verification.problems.is_empty() && verification.ministry_incident_cases == verification.schools_incident_cases;
     Ok(verification)
+}
+
+/// Cases by severity in a node's latest aggregate for the period.
+fn by_severity(running: &RunningNode, org: &OrgId, period: Period) -> Option<(Vec<u64>, u64)> {
+    let (_, aggregate) = running.node().latest_aggregate(org, period).ok().flatten()?;
+    let total = &aggregate.total;
+    let values = Severity::ALL
+        .iter()
+        .map(|severity| {
+            Cell::all()
+                .into_iter()
+                .filter(|cell| matches!(cell, Cell::Cases(_, s, _) if s == severity))
+                .map(|cell| total.get(cell))
+                .sum()
+        })
+        .collect();
+    Some((values, total.get(Cell::ContributingSchools)))
+}
+
+/// What a data officer is shown: the top total, then, under each node, its
+/// children's table passed through disclosure control (k = 5 for every
+/// severity; units of fewer than 3 schools pooled as "unallocated").
+fn reader_view(running: &[RunningNode], planned: &[Planned], period: Period) -> Vec<ReaderRow> {
+    let shown = |value: edusync_rollup::Shown| value.value();
+    let mut rows = Vec::new();
+    let Some((top, _)) = by_severity(&running[0], &planned[0].org, period) else { return rows };
+    let top_table = edusync_rollup::disclose(
+        &[edusync_rollup::Unit { org: planned[0].org.clone(), values: top, schools: u64::MAX }],
+        &[0, 0, 0],
+        &[5, 5, 5],
+        5,
+    );
+    let top_row = top_table.rows.first().cloned();
+    if let Some(row) = &top_row {
+        rows.push(ReaderRow {
+            org_id: Some(planned[0].org.to_string()),
+            parent: None,
+            depth: 0,
+            minor: shown(row.cells[0]),
+            serious: shown(row.cells[1]),
+            severe: shown(row.cells[2]),
+            cases: shown(row.total),
+        });
+    }
+    fn walk(
+        index: usize,
+        depth: usize,
+        parent_row: Option<&edusync_rollup::ShownRow>,
+        running: &[RunningNode],
+        planned: &[Planned],
+        period: Period,
+        rows: &mut Vec<ReaderRow>,
+    ) {
+        let children: Vec<usize> = (0..planned.len()).filter(|child| planned[*child].parent == Some(index)).collect();
+        if children.is_empty() {
+            return;
+        }
+        let units: Vec<edusync_rollup::Unit> = children
+            .iter()
+            .filter_map(|child| {
+                let (values, schools) = by_severity(&running[index], &planned[*child].org, period)?;
+                Some(edusync_rollup::Unit { org: planned[*child].org.clone(), values, schools })
+            })
+            .collect();
+        let table = edusync_rollup::disclose_within(&units, &[0, 0, 0], &[5, 5, 5], 5, parent_row);
+        for row in &table.rows {
+            let unallocated = row.org.is_none();
+            if unallocated && row.total == edusync_rollup::Shown::Value(0) {
+                continue;
+            }
+            rows.push(ReaderRow {
+                org_id: row.org.as_ref().map(ToString::to_string),
+                parent: Some(planned[index].org.to_string()),
+                depth: depth + 1,
+                minor: row.cells[0].value(),
+                serious: row.cells[1].value(),
+                severe: row.cells[2].value(),
+                cases: row.total.value(),
+            });
+            if let Some(org) = &row.org {
+                if let Some(child) = children.iter().find(|child| planned[**child].org == *org) {
+                    walk(*child, depth + 1, Some(row), running, planned, period, rows);
+                }
+            }
+        }
+    }
+    walk(0, 0, top_row.as_ref(), running, planned, period, &mut rows);
+    rows
 }
 
 /// First reports of incidents that occurred in `period`, read from the raw log.

@@ -10,5 +10,7 @@
 mod hierarchy;
 mod synth;
 
-pub use hierarchy::{run_demo, DemoError, DemoOptions, DemoReport, KindCounts, NodeSummary, Totals, Verification};
+pub use hierarchy::{
+    run_demo, DemoError, DemoOptions, DemoReport, KindCounts, NodeSummary, ReaderRow, Totals, Verification,
+};
 pub use synth::{school_year_records, SchoolProfile};

@@ -76,6 +76,20 @@ pub struct ShownTable {
 /// (5 by default, 10 for sexual incidents and demographic cells); `parent_own`
 /// is the parent's own count, which goes to "unallocated".
 pub fn disclose(units: &[Unit], parent_own: &[u64], column_k: &[u64], base_k: u64) -> ShownTable {
+    disclose_within(units, parent_own, column_k, base_k, None)
+}
+
+/// As [`disclose`], for a table nested in another one: the parent's row as
+/// its own parent's table shows it. A value hidden there stays hidden here
+/// (as this table's column or grand total), and is protected here too, so
+/// that the nested tables cannot be combined to recover it.
+pub fn disclose_within(
+    units: &[Unit],
+    parent_own: &[u64],
+    column_k: &[u64],
+    base_k: u64,
+    parent_row: Option<&ShownRow>,
+) -> ShownTable {
     let columns = column_k.len();
     // Rule 1: small units into "unallocated", then grow it past MIN_SCHOOLS.
     let mut shown: Vec<&Unit> = units.iter().filter(|unit| unit.schools >= MIN_SCHOOLS).collect();
@@ -99,6 +113,16 @@ pub fn disclose(units: &[Unit], parent_own: &[u64], column_k: &[u64], base_k: u6
 
     let table = Table::new(&rows, column_k, base_k);
     let mut hidden: Vec<bool> = table.edges.iter().map(|edge| edge.value > 0 && edge.value < edge.k).collect();
+    if let Some(parent_row) = parent_row {
+        for (column, cell) in parent_row.cells.iter().enumerate().take(columns) {
+            if *cell == Shown::Suppressed {
+                hidden[table.at(table.rows, column)] = true;
+            }
+        }
+        if parent_row.total == Shown::Suppressed {
+            hidden[table.at(table.rows, table.columns)] = true;
+        }
+    }
     complementary_suppression(&table, &mut hidden);
     table.shown(&rows, hidden)
 }
@@ -150,6 +174,31 @@ impl Table {
         self.rows + self.columns + 2
     }
 
+    /// The edge at (row, column) of the table extended by its margins: row
+    /// `rows` is the column totals, column `columns` the row totals.
+    fn at(&self, row: usize, column: usize) -> usize {
+        let inner = self.rows * self.columns;
+        match (row == self.rows, column == self.columns) {
+            (false, false) => row * self.columns + column,
+            (false, true) => inner + row,
+            (true, false) => inner + self.rows + column,
+            (true, true) => self.edges.len() - 1,
+        }
+    }
+
+    fn position(&self, edge: usize) -> (usize, usize) {
+        let inner = self.rows * self.columns;
+        if edge < inner {
+            (edge / self.columns, edge % self.columns)
+        } else if edge < inner + self.rows {
+            (edge - inner, self.columns)
+        } else if edge < inner + self.rows + self.columns {
+            (self.rows, edge - inner - self.rows)
+        } else {
+            (self.rows, self.columns)
+        }
+    }
+
     fn shown(&self, rows: &[(Option<OrgId>, Vec<u64>)], hidden: Vec<bool>) -> ShownTable {
         let show = |index: usize| if hidden[index] { Shown::Suppressed } else { Shown::Value(self.edges[index].value) };
         let inner = self.rows * self.columns;
@@ -172,18 +221,22 @@ impl Table {
 }
 
 /// Hides more values until every hidden one keeps an interval at least its k
-/// wide. Greedy: for the first hidden value that is still too exposed, hide
-/// the shown neighbour (sharing a row, column or hub) that widens it most,
-/// preferring small values; with no neighbour left, hide everything.
+/// wide. For the first hidden value still too exposed, the cheapest rectangle
+/// through it is hidden — its row and column in the table extended by the
+/// margins (a total is one more row or column), as the hypercube method does —
+/// choosing the rectangle that adds the least shown value and that the attack
+/// confirms is enough. If no rectangle is, the neighbour that widens the
+/// interval most is hidden and the search goes on; with nothing left, all is hidden.
 fn complementary_suppression(table: &Table, hidden: &mut [bool]) {
     loop {
-        let exposed = (0..table.edges.len()).find(|index| {
-            hidden[*index] && {
-                let (low, high) = interval(table, hidden, *index);
-                high.saturating_sub(low) < table.edges[*index].k
-            }
-        });
+        let exposed = (0..table.edges.len()).find(|index| hidden[*index] && too_narrow(table, hidden, *index));
         let Some(exposed) = exposed else { return };
+        if let Some(rectangle) = cheapest_sufficient_rectangle(table, hidden, exposed) {
+            for corner in rectangle {
+                hidden[corner] = true;
+            }
+            continue;
+        }
         let edge = table.edges[exposed];
         let candidates: Vec<usize> = (0..table.edges.len())
             .filter(|index| !hidden[*index])
@@ -209,6 +262,42 @@ fn complementary_suppression(table: &Table, hidden: &mut [bool]) {
             hidden[candidate] = true;
         }
     }
+}
+
+fn too_narrow(table: &Table, hidden: &[bool], index: usize) -> bool {
+    let (low, high) = interval(table, hidden, index);
+    high.saturating_sub(low) < table.edges[index].k
+}
+
+/// The other three corners of the cheapest rectangle through `exposed` that,
+/// once hidden, leaves it at least k wide; `None` if no rectangle does.
+fn cheapest_sufficient_rectangle(table: &Table, hidden: &mut [bool], exposed: usize) -> Option<[usize; 3]> {
+    let (row, column) = table.position(exposed);
+    let mut rectangles: Vec<(u64, [usize; 3])> = Vec::new();
+    for other_row in 0..=table.rows {
+        for other_column in 0..=table.columns {
+            if other_row == row || other_column == column {
+                continue;
+            }
+            let corners = [table.at(row, other_column), table.at(other_row, column), table.at(other_row, other_column)];
+            let cost = corners.iter().filter(|corner| !hidden[**corner]).map(|corner| table.edges[*corner].value).sum();
+            rectangles.push((cost, corners));
+        }
+    }
+    rectangles.sort_by_key(|(cost, _)| *cost);
+    for (_, corners) in rectangles {
+        let newly: Vec<usize> = corners.iter().copied().filter(|corner| !hidden[*corner]).collect();
+        if newly.is_empty() {
+            continue;
+        }
+        newly.iter().for_each(|corner| hidden[*corner] = true);
+        let enough = !too_narrow(table, hidden, exposed);
+        newly.iter().for_each(|corner| hidden[*corner] = false);
+        if enough {
+            return Some(corners);
+        }
+    }
+    None
 }
 
 /// What an attacker can learn of hidden edge `target`: the smallest and the

@@ -153,11 +153,28 @@ fn print_tables(report: &DemoReport) {
             totals.revision
         );
     }
+    println!();
+    println!("The same, as a data officer is shown it (disclosure control: values of 1 to 4 hidden as \"x\", with");
+    println!("complements so that no hidden value can be worked out from totals; units of fewer than 3 schools");
+    println!("never shown alone, but pooled as \"unallocated\"):");
+    println!("{} {} {} {} SEVERE", pad("ORGANISATION", 20), pad("CASES", 6), pad("MINOR", 6), pad("SERIOUS", 8));
+    let cell = |value: Option<u64>| value.map_or_else(|| "x".to_owned(), |value| value.to_string());
+    for row in &report.reader_view {
+        let label = row.org_id.clone().unwrap_or_else(|| "(unallocated)".to_owned());
+        println!(
+            "{} {} {} {} {}",
+            pad(&format!("{}{label}", "  ".repeat(row.depth)), 20),
+            pad(&cell(row.cases), 6),
+            pad(&cell(row.minor), 6),
+            pad(&cell(row.serious), 8),
+            cell(row.severe)
+        );
+    }
     let verification = &report.verification;
     println!(
-        "VICTIMS~ is the noisy demographic cross (discrete Laplace, epsilon 0.5 per release, 2.0 per school year):"
+        "CROSSES: victims and perpetrators by sex x grade band x at-risk group leave each school only with discrete"
     );
-    println!("never exact, unbiased when summed; the exact counts of children never leave a school.");
+    println!("Laplace noise (epsilon 0.5 per release, 2.0 per school year by default), once the period has ended.");
     println!();
     if verification.verified {
         println!(

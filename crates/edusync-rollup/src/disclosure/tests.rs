@@ -91,6 +91,21 @@ fn random_units() -> impl Strategy<Value = (Vec<(u64, Vec<u64>)>, Vec<u64>)> {
     })
 }
 
+#[test]
+fn a_value_hidden_in_the_parent_table_stays_hidden_in_the_nested_one() {
+    // The parent's row hid "minor"; its only child table pools everything.
+    let parent_row =
+        ShownRow { org: Some(org(9)), cells: vec![Shown::Suppressed, Shown::Value(5)], total: Shown::Value(8) };
+    let units = vec![unit(1, 1, &[2, 2]), unit(2, 1, &[1, 3])];
+    let shown = disclose_within(&units, &[0, 0], &[5, 5], 5, Some(&parent_row));
+    assert_eq!(shown.column_totals[0], Shown::Suppressed);
+    assert_eq!(shown.rows.len(), 1, "both one-school units are pooled");
+    assert_eq!(shown.rows[0].cells[0], Shown::Suppressed, "the pooled row would give the hidden value away");
+    for (_, low, high, k) in attack(&shown, &exact_rows(&shown, &units, &[0, 0], 2)) {
+        assert!(high.saturating_sub(low) >= k);
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
 
