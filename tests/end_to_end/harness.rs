@@ -271,3 +271,118 @@ pub(crate) fn bytes_below(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     }
     out
 }
+
+/// What a [`FaultyProxy`] does to the link right now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Fault {
+    /// Forwards everything.
+    Pass,
+    /// Cuts each connection after a random number of bytes (up to `max_bytes`)
+    /// and delays every chunk by `delay_ms`.
+    Flaky { max_bytes: usize, delay_ms: u64 },
+    /// Refuses connections and cuts open ones.
+    Partitioned,
+}
+
+/// A TCP proxy on 127.0.0.1 whose faults can be switched while it runs.
+pub(crate) struct FaultyProxy {
+    pub(crate) port: u16,
+    fault: std::sync::Arc<std::sync::Mutex<Fault>>,
+    cuts: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FaultyProxy {
+    pub(crate) async fn start(target_port: u16) -> FaultyProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        let fault = std::sync::Arc::new(std::sync::Mutex::new(Fault::Pass));
+        let cuts = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (shared_fault, shared_cuts) = (std::sync::Arc::clone(&fault), std::sync::Arc::clone(&cuts));
+        let task = tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                let fault = std::sync::Arc::clone(&shared_fault);
+                let cuts = std::sync::Arc::clone(&shared_cuts);
+                tokio::spawn(async move {
+                    let now = || *fault.lock().expect("fault lock");
+                    if now() == Fault::Partitioned {
+                        cuts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        return;
+                    }
+                    let Ok(outbound) = tokio::net::TcpStream::connect(("127.0.0.1", target_port)).await else { return };
+                    let budget = match now() {
+                        Fault::Flaky { max_bytes, .. } => rand::random::<usize>() % max_bytes.max(1) + 512,
+                        _ => usize::MAX,
+                    };
+                    let carried = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+                    let (inbound_read, inbound_write) = inbound.into_split();
+                    let (outbound_read, outbound_write) = outbound.into_split();
+                    let up = faulty_pump(
+                        inbound_read,
+                        outbound_write,
+                        std::sync::Arc::clone(&fault),
+                        std::sync::Arc::clone(&carried),
+                        budget,
+                    );
+                    let down =
+                        faulty_pump(outbound_read, inbound_write, std::sync::Arc::clone(&fault), carried, budget);
+                    // The first side to stop (a cut, or a close) ends the connection both ways.
+                    let cut = tokio::select! { cut = up => cut, cut = down => cut };
+                    if cut {
+                        cuts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                });
+            }
+        });
+        FaultyProxy { port, fault, cuts, task }
+    }
+
+    pub(crate) fn set(&self, fault: Fault) {
+        *self.fault.lock().expect("fault lock") = fault;
+    }
+
+    /// Connections refused or cut so far.
+    pub(crate) fn cuts(&self) -> u64 {
+        self.cuts.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for FaultyProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Forwards one direction; true when it stopped because of a fault.
+async fn faulty_pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    fault: std::sync::Arc<std::sync::Mutex<Fault>>,
+    carried: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    budget: usize,
+) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        let count = match from.read(&mut buffer).await {
+            Ok(0) | Err(_) => return false,
+            Ok(count) => count,
+        };
+        let current = *fault.lock().expect("fault lock");
+        match current {
+            Fault::Partitioned => return true,
+            Fault::Flaky { delay_ms, .. } => tokio::time::sleep(Duration::from_millis(delay_ms)).await,
+            Fault::Pass => {}
+        }
+        let total = carried.fetch_add(count, std::sync::atomic::Ordering::SeqCst) + count;
+        if total > budget {
+            // Cut mid-stream: forward part of this chunk, then drop the connection.
+            let part = count.saturating_sub(total - budget).min(count);
+            let _ = to.write_all(&buffer[..part]).await;
+            return true;
+        }
+        if to.write_all(&buffer[..count]).await.is_err() {
+            return false;
+        }
+    }
+}

@@ -4,6 +4,7 @@
 mod audit;
 mod cli;
 mod harness;
+mod links;
 mod privacy;
 mod service;
 mod sync;

@@ -54,6 +54,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// At a glance: the link to the parent (last contact, outbox, checkpoints, refusals) and the children.
+    Status {
+        #[command(flatten)]
+        target: commands::NodeTarget,
+        #[arg(long)]
+        json: bool,
+    },
     /// Fetch a node's aggregate for a period with what it summed, and verify it here.
     Rollup {
         /// e.g. 2024-2025, 2024-2025/S1 or 2024-2025/M10
@@ -101,6 +108,7 @@ fn main() -> ExitCode {
             }
             Command::Record { command } => commands::record::run(command).await,
             Command::Info { target, json } => commands::info::run(&target, json).await,
+            Command::Status { target, json } => commands::status::run(&target, json).await,
             Command::Rollup { period, target, json } => commands::rollup::run(&period, &target, json).await,
             Command::Demo(args) => commands::demo::run(args).await,
         }

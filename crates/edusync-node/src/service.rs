@@ -170,9 +170,36 @@ impl wire::record_service_server::RecordService for RecordApi {
     ) -> Result<Response<wire::NodeInfo>, Status> {
         let node = Arc::clone(&self.node);
         let parent = self.parent_status.as_ref().map(|status| status.to_wire());
-        let info = blocking(move || node_info(&node)).await?;
-        Ok(Response::new(wire::NodeInfo { parent, ..info }))
+        let info = blocking(move || {
+            let mut info = node_info(&node)?;
+            info.parent = match parent {
+                Some(parent) => Some(with_outbox(&node, parent)?),
+                None => None,
+            };
+            Ok(info)
+        })
+        .await?;
+        Ok(Response::new(info))
     }
+}
+
+/// Fills in what is waiting for the parent, read from the store now rather
+/// than remembered from the last sync round.
+fn with_outbox(node: &Node, mut parent: wire::ParentStatus) -> Result<wire::ParentStatus, NodeError> {
+    let head = node.store().head(node.org(), LogStream::Shared)?.map_or(0, |(seq, _)| seq.0);
+    parent.local_head_seq = head;
+    parent.outbox_depth = head.saturating_sub(parent.acknowledged_seq);
+    if parent.outbox_depth > 0 {
+        let oldest = node.store().read_log(node.org(), LogStream::Shared, Seq(parent.acknowledged_seq + 1), 1)?;
+        if let Some(stored) = oldest.first() {
+            let view = EnvelopeView::parse(&stored.bytes)?;
+            parent.oldest_unsent_created_at = Some(prost_types::Timestamp {
+                seconds: view.header.created_unix_ms.div_euclid(1000),
+                nanos: (view.header.created_unix_ms.rem_euclid(1000) * 1_000_000) as i32,
+            });
+        }
+    }
+    Ok(parent)
 }
 
 fn node_info(node: &Node) -> Result<wire::NodeInfo, NodeError> {

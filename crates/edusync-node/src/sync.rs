@@ -74,6 +74,8 @@ impl ParentStatus {
             local_head_seq: state.local_head,
             last_error: state.last_error.unwrap_or_default(),
             refused: state.refused.into_iter().map(wire::Refusal::from).collect(),
+            oldest_unsent_created_at: None,
+            outbox_depth: 0,
         }
     }
 }
@@ -113,6 +115,9 @@ pub(crate) struct UpwardSync {
 impl UpwardSync {
     pub(crate) fn new(node: Arc<Node>, parent: ParentConfig, config: SyncConfig, max_message_bytes: usize) -> Self {
         let status = Arc::new(ParentStatus::new(parent.clone()));
+        // Until the parent answers, show what it last acknowledged, as kept on disk.
+        let remembered = node.store().cursor(&cursor_name(&parent)).ok().flatten().unwrap_or(0);
+        status.update(|state| state.acknowledged = remembered);
         UpwardSync { node, parent, config, max_message_bytes, status }
     }
 

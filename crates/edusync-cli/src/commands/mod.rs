@@ -6,6 +6,7 @@ pub(crate) mod init;
 pub(crate) mod node;
 pub(crate) mod record;
 pub(crate) mod rollup;
+pub(crate) mod status;
 
 use std::path::PathBuf;
 

@@ -1,0 +1,199 @@
+//! Links that come and go: a flaky, partitioned link; a school killed in the
+//! middle of a push; a school that was offline for a whole semester.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use edusync_proto::wire;
+
+use crate::harness::{
+    checkpoint, commitment, free_port, prepare, records_client, Fault, FaultyProxy, NodeProcess, NodeSpec,
+};
+
+const SCHOOL: &str = "VN.BT.D03.S017";
+const DISTRICT: &str = "VN.BT.D03";
+
+type Client = wire::record_service_client::RecordServiceClient<tonic::transport::Channel>;
+
+/// Writes commitments `from..=to` (distinct counts, so distinct records) with four writers.
+async fn write_commitments(endpoint: &str, from: u32, to: u32) {
+    let mut writers = tokio::task::JoinSet::new();
+    for worker in 0..4u32 {
+        let endpoint = endpoint.to_owned();
+        writers.spawn(async move {
+            let mut client = records_client(&endpoint).await;
+            for count in (from..=to).filter(|count| count % 4 == worker) {
+                let request = wire::SubmitRecordRequest { record: Some(commitment(count)) };
+                client.submit_record(request).await.expect("the school accepts the record");
+            }
+        });
+    }
+    while let Some(result) = writers.join_next().await {
+        result.expect("writer finished");
+    }
+}
+
+/// The school's shared-log head once it has stayed the same for half a second.
+async fn settled_head(client: &mut Client) -> u64 {
+    let (mut last, mut steady) = (None, 0);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let info = client.get_node_info(wire::GetNodeInfoRequest {}).await.expect("info").into_inner();
+        let head = info
+            .logs
+            .iter()
+            .find(|log| log.author_org == SCHOOL && log.stream == wire::LogStream::Shared as i32)
+            .map_or(0, |log| log.highest_contiguous_seq);
+        steady = if last == Some(head) { steady + 1 } else { 0 };
+        if steady >= 5 {
+            return head;
+        }
+        last = Some(head);
+        assert!(Instant::now() < deadline, "the school's shared log never settled");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn whole_log(client: &mut Client) -> Vec<Vec<u8>> {
+    let mut envelopes = Vec::new();
+    loop {
+        let request = wire::ReadLogRequest {
+            author_org: SCHOOL.into(),
+            stream: wire::LogStream::Shared as i32,
+            from_seq: envelopes.len() as u64 + 1,
+            limit: 1000,
+        };
+        let page = client.read_log(request).await.expect("read log").into_inner().envelopes;
+        if page.is_empty() {
+            break;
+        }
+        envelopes.extend(page.into_iter().map(|envelope| envelope.envelope));
+    }
+    envelopes
+}
+
+async fn wait_for(endpoint: &str, head: u64, limit: Duration) -> Duration {
+    let started = Instant::now();
+    while checkpoint(endpoint, SCHOOL).await != Some(head) {
+        assert!(started.elapsed() < limit, "the district did not reach seq {head} within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    started.elapsed()
+}
+
+/// Both sides hold the same shared log of the school, each envelope once, in order.
+async fn assert_same_records_once(school: &str, district: &str, head: u64) {
+    let school_log = whole_log(&mut records_client(school).await).await;
+    let district_log = whole_log(&mut records_client(district).await).await;
+    assert_eq!(school_log.len() as u64, head);
+    assert_eq!(district_log, school_log, "the district's copy differs from the school's log");
+    let distinct: BTreeSet<&Vec<u8>> = district_log.iter().collect();
+    assert_eq!(distinct.len(), district_log.len(), "an envelope is held twice");
+    let info = records_client(district).await.get_node_info(wire::GetNodeInfoRequest {}).await.expect("info");
+    assert!(info.into_inner().equivocations.is_empty(), "the district saw two histories");
+}
+
+fn pair(
+    root: &std::path::Path,
+    district_port: u16,
+    parent_port: u16,
+    batch: usize,
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (school, key) = prepare(
+        &root.join("school"),
+        &NodeSpec {
+            org: SCHOOL,
+            level: "school",
+            port: 0,
+            parent: Some((DISTRICT, parent_port)),
+            children: vec![],
+            batch_size: batch,
+        },
+    );
+    let (district, _) = prepare(
+        &root.join("district"),
+        &NodeSpec {
+            org: DISTRICT,
+            level: "district",
+            port: district_port,
+            parent: None,
+            children: vec![(SCHOOL, key)],
+            batch_size: 256,
+        },
+    );
+    (school, district)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flaky_partitioned_link_ends_with_both_sides_holding_the_same_records_once() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let district_port = free_port();
+    let proxy = FaultyProxy::start(district_port).await;
+    let (school_config, district_config) = pair(root.path(), district_port, proxy.port, 16);
+    let district = NodeProcess::start(&district_config);
+    let school = NodeProcess::start(&school_config);
+
+    // Cut connections mid-stream and delay every chunk while the school writes;
+    // partition the link for a while; then cut and delay again.
+    proxy.set(Fault::Flaky { max_bytes: 24 * 1024, delay_ms: 3 });
+    let school_endpoint = school.endpoint();
+    let writing = write_commitments(&school_endpoint, 1, 900);
+    let weather = async {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        proxy.set(Fault::Partitioned);
+        tokio::time::sleep(Duration::from_millis(2000)).await;
+        proxy.set(Fault::Flaky { max_bytes: 8 * 1024, delay_ms: 5 });
+        tokio::time::sleep(Duration::from_millis(2000)).await;
+    };
+    tokio::join!(writing, weather);
+    let head = settled_head(&mut records_client(&school.endpoint()).await).await;
+    assert!(proxy.cuts() >= 3, "the proxy cut only {} connections", proxy.cuts());
+
+    proxy.set(Fault::Pass);
+    wait_for(&district.endpoint(), head, Duration::from_secs(120)).await;
+    assert_same_records_once(&school.endpoint(), &district.endpoint(), head).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_school_killed_in_the_middle_of_a_push_loses_and_duplicates_nothing() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let district_port = free_port();
+    let (school_config, district_config) = pair(root.path(), district_port, district_port, 8);
+    let school = NodeProcess::start(&school_config);
+    write_commitments(&school.endpoint(), 1, 1500).await;
+    let head = settled_head(&mut records_client(&school.endpoint()).await).await;
+
+    let district = NodeProcess::start(&district_config);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match checkpoint(&district.endpoint(), SCHOOL).await {
+            Some(held) if held > 0 && held < head => break,
+            Some(held) => assert!(held < head, "the push finished before the kill; raise the record count"),
+            None => {}
+        }
+        assert!(Instant::now() < deadline, "the district never started receiving");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    school.kill9();
+
+    let school = NodeProcess::start(&school_config);
+    let head = settled_head(&mut records_client(&school.endpoint()).await).await;
+    wait_for(&district.endpoint(), head, Duration::from_secs(120)).await;
+    assert_same_records_once(&school.endpoint(), &district.endpoint(), head).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_school_offline_for_a_semester_catches_up_ten_thousand_records() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let district_port = free_port();
+    let (school_config, district_config) = pair(root.path(), district_port, district_port, 256);
+    let school = NodeProcess::start(&school_config);
+    write_commitments(&school.endpoint(), 1, 10_000).await;
+    let head = settled_head(&mut records_client(&school.endpoint()).await).await;
+    assert!(head >= 10_000);
+
+    let district = NodeProcess::start(&district_config);
+    let took = wait_for(&district.endpoint(), head, Duration::from_secs(180)).await;
+    eprintln!("caught up {head} records in {took:?}");
+    assert_same_records_once(&school.endpoint(), &district.endpoint(), head).await;
+}
