@@ -52,6 +52,8 @@ pub(crate) struct NodeSpec<'a> {
     pub(crate) parent: Option<(&'a str, u16)>,
     pub(crate) children: Vec<(&'a str, String)>,
     pub(crate) batch_size: usize,
+    /// Sync compression: "zstd" (the default) or "none".
+    pub(crate) compression: &'a str,
 }
 
 /// Writes `dir/node.toml` and runs `edusync init`; returns the config path
@@ -59,8 +61,8 @@ pub(crate) struct NodeSpec<'a> {
 pub(crate) fn prepare(dir: &Path, spec: &NodeSpec<'_>) -> (PathBuf, String) {
     std::fs::create_dir_all(dir).expect("mkdir");
     let mut config = format!(
-        "[node]\norg_id = \"{}\"\nlevel = \"{}\"\ndisplay_name = \"Đơn vị {}\"\ndata_dir = \"data\"\n\n[server]\nlisten = \"127.0.0.1:{}\"\n\n[sync]\nbatch_size = {}\ninterval_seconds = 1\nretry_initial_ms = 50\nretry_max_seconds = 1\nconnect_timeout_seconds = 2\nrequest_timeout_seconds = 10\n",
-        spec.org, spec.level, spec.org, spec.port, spec.batch_size
+        "[node]\norg_id = \"{}\"\nlevel = \"{}\"\ndisplay_name = \"Đơn vị {}\"\ndata_dir = \"data\"\n\n[server]\nlisten = \"127.0.0.1:{}\"\n\n[sync]\nbatch_size = {}\ninterval_seconds = 1\nretry_initial_ms = 50\nretry_max_seconds = 1\nconnect_timeout_seconds = 2\nrequest_timeout_seconds = 10\ncompression = \"{}\"\n",
+        spec.org, spec.level, spec.org, spec.port, spec.batch_size, spec.compression
     );
     if let Some((parent, port)) = spec.parent {
         config.push_str(&format!("\n[parent]\norg_id = \"{parent}\"\nendpoint = \"http://127.0.0.1:{port}\"\n"));
@@ -78,8 +80,10 @@ pub(crate) fn prepare(dir: &Path, spec: &NodeSpec<'_>) -> (PathBuf, String) {
 
 /// Prepares and starts a node with no parent and no children, in `dir`.
 pub(crate) fn start_lone_node(dir: &Path, org: &str, level: &str) -> (NodeProcess, String) {
-    let (config, public_key) =
-        prepare(dir, &NodeSpec { org, level, port: 0, parent: None, children: vec![], batch_size: 64 });
+    let (config, public_key) = prepare(
+        dir,
+        &NodeSpec { org, level, port: 0, parent: None, children: vec![], batch_size: 64, compression: "zstd" },
+    );
     (NodeProcess::start(&config), public_key)
 }
 

@@ -108,6 +108,7 @@ fn pair(
             parent: Some((DISTRICT, parent_port)),
             children: vec![],
             batch_size: batch,
+            compression: "zstd",
         },
     );
     let (district, _) = prepare(
@@ -119,6 +120,7 @@ fn pair(
             parent: None,
             children: vec![(SCHOOL, key)],
             batch_size: 256,
+            compression: "zstd",
         },
     );
     (school, district)
@@ -196,4 +198,48 @@ async fn a_school_offline_for_a_semester_catches_up_ten_thousand_records() {
     let took = wait_for(&district.endpoint(), head, Duration::from_secs(180)).await;
     eprintln!("caught up {head} records in {took:?}");
     assert_same_records_once(&school.endpoint(), &district.endpoint(), head).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_traffic_is_compressed_with_zstd() {
+    let mut carried = Vec::new();
+    for compression in ["none", "zstd"] {
+        let root = tempfile::tempdir().expect("tempdir");
+        let district_port = free_port();
+        let proxy = crate::harness::RecordingProxy::start(district_port).await;
+        let (school_config, key) = prepare(
+            &root.path().join("school"),
+            &NodeSpec {
+                org: SCHOOL,
+                level: "school",
+                port: 0,
+                parent: Some((DISTRICT, proxy.port)),
+                children: vec![],
+                batch_size: 256,
+                compression,
+            },
+        );
+        let (district_config, _) = prepare(
+            &root.path().join("district"),
+            &NodeSpec {
+                org: DISTRICT,
+                level: "district",
+                port: district_port,
+                parent: None,
+                children: vec![(SCHOOL, key)],
+                batch_size: 256,
+                compression,
+            },
+        );
+        let school = NodeProcess::start(&school_config);
+        write_commitments(&school.endpoint(), 1, 600).await;
+        let head = settled_head(&mut records_client(&school.endpoint()).await).await;
+        let district = NodeProcess::start(&district_config);
+        wait_for(&district.endpoint(), head, Duration::from_secs(60)).await;
+        // Per envelope, so that a different number of aggregate revisions does not skew it.
+        carried.push(proxy.captured().len() as f64 / head as f64);
+    }
+    let ratio = carried[1] / carried[0];
+    eprintln!("bytes per envelope on the wire: {:.0} plain, {:.0} zstd (ratio {ratio:.2})", carried[0], carried[1]);
+    assert!(ratio < 0.9, "zstd carried {ratio:.2} of the plain bytes");
 }

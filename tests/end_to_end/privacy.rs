@@ -67,7 +67,16 @@ async fn names_numbers_dates_phones_and_narratives_never_leave_the_school() {
     let to_province = RecordingProxy::start(province_port).await;
     let to_ministry = RecordingProxy::start(ministry_port).await;
 
-    let spec = |org, level, port, parent, children| NodeSpec { org, level, port, parent, children, batch_size: 64 };
+    // Uncompressed links, so that every byte on the wire can be searched.
+    let spec = |org, level, port, parent, children| NodeSpec {
+        org,
+        level,
+        port,
+        parent,
+        children,
+        batch_size: 64,
+        compression: "none",
+    };
     let (school_config, school_key) =
         prepare(&root.path().join("school"), &spec(SCHOOL, "school", 0, Some((DISTRICT, to_district.port)), vec![]));
     let (district_config, district_key) = prepare(

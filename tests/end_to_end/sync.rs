@@ -24,6 +24,7 @@ async fn district_killed_mid_sync_holds_every_record_exactly_once_after_restart(
             parent: Some((DISTRICT, district_port)),
             children: vec![],
             batch_size: 8,
+            compression: "zstd",
         },
     );
     let (district_config, _) = prepare(
@@ -35,6 +36,7 @@ async fn district_killed_mid_sync_holds_every_record_exactly_once_after_restart(
             parent: None,
             children: vec![(SCHOOL, school_key)],
             batch_size: 256,
+            compression: "zstd",
         },
     );
 

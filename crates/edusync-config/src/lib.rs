@@ -77,6 +77,8 @@ pub struct SyncConfig {
     pub retry_max: Duration,
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
+    /// Compress what this node sends upward with zstd.
+    pub compress: bool,
 }
 
 impl SyncConfig {
@@ -178,6 +180,8 @@ struct SyncSection {
     connect_timeout_seconds: u64,
     #[serde(default = "default_request_timeout")]
     request_timeout_seconds: u64,
+    #[serde(default = "default_compression")]
+    compression: String,
 }
 
 impl Default for SyncSection {
@@ -189,6 +193,7 @@ impl Default for SyncSection {
             retry_max_seconds: default_retry_max(),
             connect_timeout_seconds: default_connect_timeout(),
             request_timeout_seconds: default_request_timeout(),
+            compression: default_compression(),
         }
     }
 }
@@ -216,6 +221,9 @@ fn default_connect_timeout() -> u64 {
 }
 fn default_request_timeout() -> u64 {
     60
+}
+fn default_compression() -> String {
+    "zstd".into()
 }
 
 impl NodeConfig {
@@ -299,7 +307,13 @@ impl NodeConfig {
         if sync.retry_initial_ms == 0 || sync.retry_max_seconds == 0 || sync.interval_seconds == 0 {
             return Err(invalid("sync", "intervals and retry delays must be positive".into()));
         }
+        let compress = match sync.compression.as_str() {
+            "zstd" => true,
+            "none" => false,
+            other => return Err(invalid("sync.compression", format!("`{other}` is not zstd or none"))),
+        };
         let sync = SyncConfig {
+            compress,
             batch_size: sync.batch_size,
             interval: Duration::from_secs(sync.interval_seconds),
             retry_initial: Duration::from_millis(sync.retry_initial_ms),

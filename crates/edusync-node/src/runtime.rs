@@ -70,9 +70,13 @@ impl RunningNode {
             RecordServiceServer::new(RecordApi { node: Arc::clone(&node), parent_status: parent_status.clone() })
                 .max_decoding_message_size(limit)
                 .max_encoding_message_size(limit);
+        // Sync traffic is compressed with zstd when the peer offers it: envelopes
+        // of the same kind compress well, and school links are slow.
         let sync_service = SyncServiceServer::new(SyncApi { node: Arc::clone(&node) })
             .max_decoding_message_size(limit)
-            .max_encoding_message_size(limit);
+            .max_encoding_message_size(limit)
+            .accept_compressed(tonic::codec::CompressionEncoding::Zstd)
+            .send_compressed(tonic::codec::CompressionEncoding::Zstd);
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
         health_reporter.set_serving::<RecordServiceServer<RecordApi>>().await;
         health_reporter.set_serving::<SyncServiceServer<SyncApi>>().await;

@@ -174,9 +174,16 @@ impl UpwardSync {
             .connect()
             .await
             .map_err(|error| connect_error(error.to_string()))?;
-        Ok(SyncServiceClient::new(channel)
+        let client = SyncServiceClient::new(channel)
             .max_decoding_message_size(self.max_message_bytes)
-            .max_encoding_message_size(self.max_message_bytes))
+            .max_encoding_message_size(self.max_message_bytes);
+        Ok(if self.config.compress {
+            client
+                .send_compressed(tonic::codec::CompressionEncoding::Zstd)
+                .accept_compressed(tonic::codec::CompressionEncoding::Zstd)
+        } else {
+            client
+        })
     }
 
     /// One session: learn what the parent holds, send the rest in batches,
