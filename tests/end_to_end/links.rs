@@ -243,3 +243,74 @@ async fn sync_traffic_is_compressed_with_zstd() {
     eprintln!("bytes per envelope on the wire: {:.0} plain, {:.0} zstd (ratio {ratio:.2})", carried[0], carried[1]);
     assert!(ratio < 0.9, "zstd carried {ratio:.2} of the plain bytes");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sneakernet_round_trip_ends_in_the_same_state_as_online_sync() {
+    use crate::harness::{run, text};
+    let root = tempfile::tempdir().expect("tempdir");
+    let district_port = free_port();
+    let link = FaultyProxy::start(district_port).await;
+    link.set(Fault::Partitioned);
+    let (school_config, district_config) = pair(root.path(), district_port, link.port, 64);
+    // The school trusts acknowledgements signed with its district's key.
+    let district_key = std::fs::read_to_string(root.path().join("district/data/node.pub")).expect("district key");
+    let config = std::fs::read_to_string(&school_config).expect("config");
+    let endpoint_line = format!("endpoint = \"http://127.0.0.1:{}\"\n", link.port);
+    let config = config.replace(&endpoint_line, &format!("{endpoint_line}public_key = \"{}\"\n", district_key.trim()));
+    std::fs::write(&school_config, config).expect("write config");
+    let district = NodeProcess::start(&district_config);
+    let school = NodeProcess::start(&school_config);
+    let bundle = |name: &str| root.path().join(name).to_str().expect("utf-8").to_owned();
+    let ok = |output: std::process::Output| {
+        assert!(output.status.success(), "{}{}", text(&output.stdout), text(&output.stderr));
+        text(&output.stdout)
+    };
+
+    write_commitments(&school.endpoint(), 1, 400).await;
+    let head = settled_head(&mut records_client(&school.endpoint()).await).await;
+    ok(run(&["bundle", "export", "--to", DISTRICT, "--out", &bundle("up-1.bundle"), "--node", &school.endpoint()]));
+    let imported = ok(run(&["bundle", "import", &bundle("up-1.bundle"), "--node", &district.endpoint()]));
+    assert!(imported.contains(&format!("{head} stored")), "{imported}");
+    assert_eq!(checkpoint(&district.endpoint(), SCHOOL).await, Some(head));
+
+    // Importing the same bundle again stores nothing; a changed byte is refused and stores nothing.
+    let again = ok(run(&["bundle", "import", &bundle("up-1.bundle"), "--node", &district.endpoint()]));
+    assert!(again.contains(&format!("0 stored, {head} already held")), "{again}");
+    let mut tampered = std::fs::read(bundle("up-1.bundle")).expect("bundle");
+    let middle = tampered.len() / 2;
+    tampered[middle] ^= 0x01;
+    std::fs::write(bundle("tampered.bundle"), tampered).expect("write");
+    let refused = run(&["bundle", "import", &bundle("tampered.bundle"), "--node", &district.endpoint()]);
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused.stderr));
+
+    // The acknowledgement travels back the same way.
+    ok(run(&["bundle", "export", "--to", SCHOOL, "--out", &bundle("ack-1.bundle"), "--node", &district.endpoint()]));
+    let acknowledged = ok(run(&["bundle", "import", &bundle("ack-1.bundle"), "--node", &school.endpoint()]));
+    assert!(acknowledged.contains(&format!("up to seq {head}")), "{acknowledged}");
+    let status = ok(run(&["status", "--node", &school.endpoint(), "--json"]));
+    let status: serde_json::Value = serde_json::from_str(&status).expect("JSON");
+    assert_eq!(status["parent"]["acknowledged_seq"], head);
+    assert_eq!(status["parent"]["outbox_depth"], 0);
+
+    // The next bundle carries only what is new.
+    write_commitments(&school.endpoint(), 401, 450).await;
+    let new_head = settled_head(&mut records_client(&school.endpoint()).await).await;
+    let exported =
+        ok(run(&["bundle", "export", "--to", DISTRICT, "--out", &bundle("up-2.bundle"), "--node", &school.endpoint()]));
+    assert!(exported.contains(&format!("({} entries", new_head - head)), "{exported}");
+    ok(run(&["bundle", "import", &bundle("up-2.bundle"), "--node", &district.endpoint()]));
+    assert_same_records_once(&school.endpoint(), &district.endpoint(), new_head).await;
+
+    // When the link comes back, online sync finds nothing left to send.
+    let before =
+        records_client(&district.endpoint()).await.get_node_info(wire::GetNodeInfoRequest {}).await.expect("info");
+    link.set(Fault::Pass);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after =
+        records_client(&district.endpoint()).await.get_node_info(wire::GetNodeInfoRequest {}).await.expect("info");
+    assert_eq!(after.into_inner().total_records, before.into_inner().total_records);
+    assert_same_records_once(&school.endpoint(), &district.endpoint(), new_head).await;
+    let status = ok(run(&["status", "--node", &school.endpoint(), "--json"]));
+    let status: serde_json::Value = serde_json::from_str(&status).expect("JSON");
+    assert!(status["parent"]["last_contact"].is_string(), "the school reached its district online: {status}");
+}

@@ -54,6 +54,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Sneakernet: carry records up (and acknowledgements down) as files.
+    Bundle {
+        #[command(subcommand)]
+        command: commands::bundle::BundleCommand,
+    },
     /// At a glance: the link to the parent (last contact, outbox, checkpoints, refusals) and the children.
     Status {
         #[command(flatten)]
@@ -108,6 +113,7 @@ fn main() -> ExitCode {
             }
             Command::Record { command } => commands::record::run(command).await,
             Command::Info { target, json } => commands::info::run(&target, json).await,
+            Command::Bundle { command } => commands::bundle::run(command).await,
             Command::Status { target, json } => commands::status::run(&target, json).await,
             Command::Rollup { period, target, json } => commands::rollup::run(&period, &target, json).await,
             Command::Demo(args) => commands::demo::run(args).await,

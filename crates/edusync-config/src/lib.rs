@@ -61,6 +61,9 @@ pub struct ParentConfig {
     pub org_id: OrgId,
     /// `http://host:port`; TLS arrives with the trust issue.
     pub endpoint: String,
+    /// The parent's public key, needed to trust acknowledgements that come
+    /// back by sneakernet bundle. Certificates replace it with the trust issue.
+    pub public_key: Option<PublicKey>,
 }
 
 #[derive(Clone, Debug)]
@@ -156,6 +159,7 @@ struct ServerSection {
 struct ParentSection {
     org_id: String,
     endpoint: String,
+    public_key: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -278,7 +282,12 @@ impl NodeConfig {
                         format!("`{}` must start with http:// or https://", parent.endpoint),
                     ));
                 }
-                Some(ParentConfig { org_id: parent_org, endpoint: parent.endpoint })
+                let public_key = parent
+                    .public_key
+                    .map(|text| PublicKey::from_text(&text))
+                    .transpose()
+                    .map_err(|error| invalid("parent.public_key", error.to_string()))?;
+                Some(ParentConfig { org_id: parent_org, endpoint: parent.endpoint, public_key })
             }
         };
 

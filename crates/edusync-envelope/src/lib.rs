@@ -9,10 +9,12 @@
 //! clock. Key files are written by the node; records are decoded by the proto
 //! crate.
 
+mod bundle;
 mod chain;
 mod envelope;
 mod keys;
 
+pub use bundle::{sign_bundle, BundleCheckpoint, BundleEntries, VerifiedBundle, MAX_BUNDLE_BYTES};
 pub use chain::{classify_append, AppendDecision};
 pub use envelope::{
     sign_envelope, signed_bytes, EnvelopeDraft, EnvelopeError, EnvelopeHeader, EnvelopeView, VerifiedEnvelope,

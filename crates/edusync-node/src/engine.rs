@@ -12,7 +12,10 @@ use edusync_config::NodeConfig;
 use edusync_core::{
     LogStream, OrgId, Organisation, Period, Record, RecordId, RecordKind, Seq, ValidationContext, ValidationError,
 };
-use edusync_envelope::{sign_envelope, EnvelopeDraft, NodeKey, PublicKey, VerifiedEnvelope};
+use edusync_envelope::{
+    sign_bundle, sign_envelope, BundleCheckpoint, BundleEntries, EnvelopeDraft, NodeKey, PublicKey, VerifiedBundle,
+    VerifiedEnvelope,
+};
 use edusync_proto::{decode_record, encode_record};
 use edusync_store::{Append, Indexing, OwnAppend, Store};
 
@@ -31,6 +34,7 @@ pub struct Node {
     shared_written: Arc<tokio::sync::Notify>,
     pub(crate) aggregation: crate::aggregator::Aggregation,
     pub(crate) privacy: edusync_config::PrivacyConfig,
+    parent: Option<edusync_config::ParentConfig>,
 }
 
 impl std::fmt::Debug for Node {
@@ -55,6 +59,16 @@ pub struct Refusal {
     pub reason: String,
 }
 
+/// What importing a bundle did.
+#[derive(Clone, Debug)]
+pub enum BundleImport {
+    Ingested(IngestReport),
+    /// The parent acknowledged this node's shared log up to `seq`.
+    Acknowledged {
+        seq: u64,
+    },
+}
+
 /// What a batch did at the parent. Everything counted here is flushed.
 #[derive(Clone, Debug, Default)]
 pub struct IngestReport {
@@ -77,6 +91,7 @@ impl Node {
             shared_written: Arc::new(tokio::sync::Notify::new()),
             aggregation: crate::aggregator::Aggregation::default(),
             privacy: config.privacy.clone(),
+            parent: config.parent.clone(),
         })
     }
 
@@ -247,6 +262,90 @@ impl Node {
             }
         }
         Ok(report)
+    }
+
+    /// The store cursor holding what the parent last acknowledged.
+    pub(crate) fn parent_cursor(parent: &OrgId) -> String {
+        format!("parent-ack/{parent}")
+    }
+
+    /// Writes what this node owes `to` into one signed bundle: for its parent,
+    /// its shared log past what the parent last acknowledged; for a child, an
+    /// acknowledgement of that child's shared log as held here.
+    pub fn export_bundle(&self, to: &OrgId, now: DateTime<Utc>) -> Result<(Vec<u8>, usize), NodeError> {
+        let invalid = |reason: String| NodeError::Invalid(ValidationError::new("to", reason));
+        let entries = if self.parent.as_ref().is_some_and(|parent| parent.org_id == *to) {
+            let acknowledged = self.store.cursor(&Node::parent_cursor(to))?.unwrap_or(0);
+            let pending = self.store.read_log(self.org(), LogStream::Shared, Seq(acknowledged + 1), usize::MAX)?;
+            BundleEntries::Envelopes(pending.into_iter().map(|stored| stored.bytes).collect())
+        } else if self.children.contains_key(to) {
+            let head = self.store.head(to, LogStream::Shared)?;
+            BundleEntries::Checkpoints(
+                head.map(|(seq, head)| BundleCheckpoint { author: to.clone(), stream: LogStream::Shared, seq, head })
+                    .into_iter()
+                    .collect(),
+            )
+        } else {
+            return Err(invalid(format!("{to} is neither the parent nor a child of {}", self.org())));
+        };
+        let count = match &entries {
+            BundleEntries::Envelopes(envelopes) => envelopes.len(),
+            BundleEntries::Checkpoints(checkpoints) => checkpoints.len(),
+        };
+        let bytes = sign_bundle(&self.key, self.org(), to, now.timestamp_millis(), &entries)?;
+        Ok((bytes, count))
+    }
+
+    /// Takes in a bundle with exactly the checks of online sync. Envelopes
+    /// from a child go through `ingest`; an acknowledgement from the parent,
+    /// signed by the parent's configured key, advances this node's checkpoint.
+    pub fn import_bundle(&self, bytes: &[u8], now: DateTime<Utc>) -> Result<BundleImport, NodeError> {
+        let invalid = |field: &str, reason: String| NodeError::Invalid(ValidationError::new(field, reason));
+        let bundle = VerifiedBundle::verify(bytes).map_err(|error| invalid("bundle", error.to_string()))?;
+        if bundle.to != *self.org() {
+            return Err(invalid("bundle", format!("it is addressed to {}, not to {}", bundle.to, self.org())));
+        }
+        match bundle.entries {
+            BundleEntries::Envelopes(envelopes) => {
+                if self.children.get(&bundle.from) != Some(&bundle.signer) {
+                    return Err(invalid(
+                        "bundle",
+                        format!("not signed by the key registered for child {}", bundle.from),
+                    ));
+                }
+                Ok(BundleImport::Ingested(self.ingest(envelopes, now)?))
+            }
+            BundleEntries::Checkpoints(checkpoints) => {
+                let parent = self.parent.as_ref().filter(|parent| parent.org_id == bundle.from).ok_or_else(|| {
+                    invalid(
+                        "bundle",
+                        format!("an acknowledgement from {}, which is not this node's parent", bundle.from),
+                    )
+                })?;
+                let key = parent.public_key.ok_or_else(|| {
+                    invalid("parent.public_key", "set it in node-config to accept acknowledgements by bundle".into())
+                })?;
+                if key != bundle.signer {
+                    return Err(invalid("bundle", format!("not signed by {}'s key", parent.org_id)));
+                }
+                let own = checkpoints
+                    .iter()
+                    .find(|checkpoint| checkpoint.author == *self.org() && checkpoint.stream == LogStream::Shared)
+                    .ok_or_else(|| invalid("bundle", "it acknowledges nothing of this node's log".into()))?;
+                let held = self.store.read_log(self.org(), LogStream::Shared, own.seq, 1)?;
+                if held.first().map(|stored| stored.id) != Some(own.head) {
+                    return Err(invalid(
+                        "bundle",
+                        format!("it acknowledges seq {} as a record this node did not write there", own.seq),
+                    ));
+                }
+                let cursor = Node::parent_cursor(&parent.org_id);
+                let acknowledged = self.store.cursor(&cursor)?.unwrap_or(0).max(own.seq.0);
+                self.store.set_cursor(&cursor, acknowledged)?;
+                self.store.flush()?;
+                Ok(BundleImport::Acknowledged { seq: acknowledged })
+            }
+        }
     }
 
     /// Everything that must hold before an envelope may touch the store.

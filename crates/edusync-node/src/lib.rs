@@ -19,7 +19,7 @@ mod status;
 mod sync;
 
 pub use aggregator::RollUpEvidence;
-pub use engine::{IngestReport, Node, Refusal, Submitted};
+pub use engine::{BundleImport, IngestReport, Node, Refusal, Submitted};
 pub use error::NodeError;
 pub use keyfile::{init_key, load_key};
 pub use runtime::RunningNode;

@@ -140,6 +140,47 @@ impl wire::record_service_server::RecordService for RecordApi {
         }))
     }
 
+    #[tracing::instrument(skip_all, fields(org = %self.node.org(), to))]
+    async fn export_bundle(
+        &self,
+        request: Request<wire::ExportBundleRequest>,
+    ) -> Result<Response<wire::BundleFile>, Status> {
+        let to = org_field("to_org", &request.into_inner().to_org)?;
+        tracing::Span::current().record("to", tracing::field::display(&to));
+        let node = Arc::clone(&self.node);
+        let (bundle, entries) = blocking(move || node.export_bundle(&to, chrono::Utc::now())).await?;
+        Ok(Response::new(wire::BundleFile { bundle, entries: entries as u32 }))
+    }
+
+    #[tracing::instrument(skip_all, fields(org = %self.node.org()))]
+    async fn import_bundle(
+        &self,
+        request: Request<wire::BundleFile>,
+    ) -> Result<Response<wire::ImportBundleResponse>, Status> {
+        let bytes = request.into_inner().bundle;
+        let node = Arc::clone(&self.node);
+        let outcome = blocking(move || node.import_bundle(&bytes, chrono::Utc::now())).await?;
+        let outcome = match outcome {
+            crate::BundleImport::Ingested(report) => {
+                tracing::info!(
+                    stored = report.stored,
+                    duplicates = report.duplicates,
+                    refused = report.refused.len(),
+                    "bundle ingested"
+                );
+                wire::import_bundle_response::Outcome::Ingested(push_ack(0, report))
+            }
+            crate::BundleImport::Acknowledged { seq } => {
+                if let Some(status) = &self.parent_status {
+                    status.acknowledge(seq);
+                }
+                tracing::info!(seq, "acknowledgement imported from a bundle");
+                wire::import_bundle_response::Outcome::AcknowledgedSeq(seq)
+            }
+        };
+        Ok(Response::new(wire::ImportBundleResponse { outcome: Some(outcome) }))
+    }
+
     #[tracing::instrument(skip_all, fields(org = %self.node.org(), period))]
     async fn get_roll_up(&self, request: Request<wire::GetRollUpRequest>) -> Result<Response<wire::RollUp>, Status> {
         let period = edusync_proto::period_from_wire("period", request.into_inner().period).map_err(invalid)?;
@@ -305,17 +346,7 @@ impl wire::sync_service_server::SyncService for SyncApi {
                         refused = report.refused.len(),
                         "batch ingested"
                     );
-                    wire::PushAck {
-                        batch_number: number,
-                        stored: report.stored,
-                        duplicates: report.duplicates,
-                        refused: report.refused.into_iter().map(wire::Refusal::from).collect(),
-                        checkpoints: report
-                            .checkpoints
-                            .iter()
-                            .map(|(org, seq, id)| checkpoint(org, LogStream::Shared, Some((*seq, *id))))
-                            .collect(),
-                    }
+                    push_ack(number, report)
                 });
                 let failed = ack.is_err();
                 if sender.send(ack).await.is_err() || failed {
@@ -330,6 +361,21 @@ impl wire::sync_service_server::SyncService for SyncApi {
 impl From<crate::Refusal> for wire::Refusal {
     fn from(refusal: crate::Refusal) -> Self {
         wire::Refusal { record_id: refusal.record_id.0.to_vec(), seq: refusal.seq, reason: refusal.reason }
+    }
+}
+
+/// The answer to one ingested batch, online or from a bundle.
+fn push_ack(batch_number: u64, report: crate::IngestReport) -> wire::PushAck {
+    wire::PushAck {
+        batch_number,
+        stored: report.stored,
+        duplicates: report.duplicates,
+        refused: report.refused.into_iter().map(wire::Refusal::from).collect(),
+        checkpoints: report
+            .checkpoints
+            .iter()
+            .map(|(org, seq, id)| checkpoint(org, LogStream::Shared, Some((*seq, *id))))
+            .collect(),
     }
 }
 

@@ -52,6 +52,11 @@ impl ParentStatus {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
     }
 
+    /// Records an acknowledgement that came back another way (a bundle).
+    pub(crate) fn acknowledge(&self, seq: u64) {
+        self.update(|state| state.acknowledged = state.acknowledged.max(seq));
+    }
+
     /// The highest sequence of the shared log the parent has acknowledged.
     pub fn acknowledged(&self) -> u64 {
         self.snapshot().acknowledged
@@ -320,5 +325,5 @@ impl UpwardSync {
 }
 
 fn cursor_name(parent: &ParentConfig) -> String {
-    format!("parent-ack/{}", parent.org_id)
+    Node::parent_cursor(&parent.org_id)
 }
