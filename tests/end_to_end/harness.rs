@@ -390,3 +390,47 @@ async fn faulty_pump(
         }
     }
 }
+
+/// A gRPC client of the record service.
+pub(crate) type Client = RecordServiceClient<Channel>;
+
+/// An author's shared-log head once it has stayed the same for half a second.
+pub(crate) async fn settled_head(client: &mut Client, author: &str) -> u64 {
+    let (mut last, mut steady) = (None, 0);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let info = client.get_node_info(wire::GetNodeInfoRequest {}).await.expect("info").into_inner();
+        let head = info
+            .logs
+            .iter()
+            .find(|log| log.author_org == author && log.stream == wire::LogStream::Shared as i32)
+            .map_or(0, |log| log.highest_contiguous_seq);
+        steady = if last == Some(head) { steady + 1 } else { 0 };
+        if steady >= 5 {
+            return head;
+        }
+        last = Some(head);
+        assert!(Instant::now() < deadline, "the shared log never settled");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub(crate) async fn whole_log(client: &mut Client, author: &str) -> Vec<Vec<u8>> {
+    let mut envelopes = Vec::new();
+    loop {
+        let request = wire::ReadLogRequest {
+            author_org: author.into(),
+            stream: wire::LogStream::Shared as i32,
+            from_seq: envelopes.len() as u64 + 1,
+            limit: 1000,
+        };
+        let page = client.read_log(request).await.expect("read log").into_inner().envelopes;
+        if page.is_empty() {
+            break;
+        }
+        envelopes.extend(page.into_iter().map(|envelope| envelope.envelope));
+    }
+    let distinct: std::collections::BTreeSet<&Vec<u8>> = envelopes.iter().collect();
+    assert_eq!(distinct.len(), envelopes.len(), "an envelope appears twice in {author}'s log");
+    envelopes
+}

@@ -7,13 +7,12 @@ use std::time::{Duration, Instant};
 use edusync_proto::wire;
 
 use crate::harness::{
-    checkpoint, commitment, free_port, prepare, records_client, Fault, FaultyProxy, NodeProcess, NodeSpec,
+    checkpoint, commitment, free_port, prepare, records_client, settled_head, whole_log, Fault, FaultyProxy,
+    NodeProcess, NodeSpec,
 };
 
 const SCHOOL: &str = "VN.BT.D03.S017";
 const DISTRICT: &str = "VN.BT.D03";
-
-type Client = wire::record_service_client::RecordServiceClient<tonic::transport::Channel>;
 
 /// Writes commitments `from..=to` (distinct counts, so distinct records) with four writers.
 async fn write_commitments(endpoint: &str, from: u32, to: u32) {
@@ -33,45 +32,6 @@ async fn write_commitments(endpoint: &str, from: u32, to: u32) {
     }
 }
 
-/// The school's shared-log head once it has stayed the same for half a second.
-async fn settled_head(client: &mut Client) -> u64 {
-    let (mut last, mut steady) = (None, 0);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let info = client.get_node_info(wire::GetNodeInfoRequest {}).await.expect("info").into_inner();
-        let head = info
-            .logs
-            .iter()
-            .find(|log| log.author_org == SCHOOL && log.stream == wire::LogStream::Shared as i32)
-            .map_or(0, |log| log.highest_contiguous_seq);
-        steady = if last == Some(head) { steady + 1 } else { 0 };
-        if steady >= 5 {
-            return head;
-        }
-        last = Some(head);
-        assert!(Instant::now() < deadline, "the school's shared log never settled");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn whole_log(client: &mut Client) -> Vec<Vec<u8>> {
-    let mut envelopes = Vec::new();
-    loop {
-        let request = wire::ReadLogRequest {
-            author_org: SCHOOL.into(),
-            stream: wire::LogStream::Shared as i32,
-            from_seq: envelopes.len() as u64 + 1,
-            limit: 1000,
-        };
-        let page = client.read_log(request).await.expect("read log").into_inner().envelopes;
-        if page.is_empty() {
-            break;
-        }
-        envelopes.extend(page.into_iter().map(|envelope| envelope.envelope));
-    }
-    envelopes
-}
-
 async fn wait_for(endpoint: &str, head: u64, limit: Duration) -> Duration {
     let started = Instant::now();
     while checkpoint(endpoint, SCHOOL).await != Some(head) {
@@ -83,8 +43,8 @@ async fn wait_for(endpoint: &str, head: u64, limit: Duration) -> Duration {
 
 /// Both sides hold the same shared log of the school, each envelope once, in order.
 async fn assert_same_records_once(school: &str, district: &str, head: u64) {
-    let school_log = whole_log(&mut records_client(school).await).await;
-    let district_log = whole_log(&mut records_client(district).await).await;
+    let school_log = whole_log(&mut records_client(school).await, SCHOOL).await;
+    let district_log = whole_log(&mut records_client(district).await, SCHOOL).await;
     assert_eq!(school_log.len() as u64, head);
     assert_eq!(district_log, school_log, "the district's copy differs from the school's log");
     let distinct: BTreeSet<&Vec<u8>> = district_log.iter().collect();
@@ -148,7 +108,7 @@ async fn a_flaky_partitioned_link_ends_with_both_sides_holding_the_same_records_
         tokio::time::sleep(Duration::from_millis(2000)).await;
     };
     tokio::join!(writing, weather);
-    let head = settled_head(&mut records_client(&school.endpoint()).await).await;
+    let head = settled_head(&mut records_client(&school.endpoint()).await, SCHOOL).await;
     assert!(proxy.cuts() >= 3, "the proxy cut only {} connections", proxy.cuts());
 
     proxy.set(Fault::Pass);
@@ -163,7 +123,7 @@ async fn a_school_killed_in_the_middle_of_a_push_loses_and_duplicates_nothing() 
     let (school_config, district_config) = pair(root.path(), district_port, district_port, 8);
     let school = NodeProcess::start(&school_config);
     write_commitments(&school.endpoint(), 1, 1500).await;
-    let head = settled_head(&mut records_client(&school.endpoint()).await).await;
+    let head = settled_head(&mut records_client(&school.endpoint()).await, SCHOOL).await;
 
     let district = NodeProcess::start(&district_config);
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -179,7 +139,7 @@ async fn a_school_killed_in_the_middle_of_a_push_loses_and_duplicates_nothing() 
     school.kill9();
 
     let school = NodeProcess::start(&school_config);
-    let head = settled_head(&mut records_client(&school.endpoint()).await).await;
+    let head = settled_head(&mut records_client(&school.endpoint()).await, SCHOOL).await;
     wait_for(&district.endpoint(), head, Duration::from_secs(120)).await;
     assert_same_records_once(&school.endpoint(), &district.endpoint(), head).await;
 }
@@ -191,7 +151,7 @@ async fn a_school_offline_for_a_semester_catches_up_ten_thousand_records() {
     let (school_config, district_config) = pair(root.path(), district_port, district_port, 256);
     let school = NodeProcess::start(&school_config);
     write_commitments(&school.endpoint(), 1, 10_000).await;
-    let head = settled_head(&mut records_client(&school.endpoint()).await).await;
+    let head = settled_head(&mut records_client(&school.endpoint()).await, SCHOOL).await;
     assert!(head >= 10_000);
 
     let district = NodeProcess::start(&district_config);
@@ -233,7 +193,7 @@ async fn sync_traffic_is_compressed_with_zstd() {
         );
         let school = NodeProcess::start(&school_config);
         write_commitments(&school.endpoint(), 1, 600).await;
-        let head = settled_head(&mut records_client(&school.endpoint()).await).await;
+        let head = settled_head(&mut records_client(&school.endpoint()).await, SCHOOL).await;
         let district = NodeProcess::start(&district_config);
         wait_for(&district.endpoint(), head, Duration::from_secs(60)).await;
         // Per envelope, so that a different number of aggregate revisions does not skew it.
@@ -267,7 +227,7 @@ async fn a_sneakernet_round_trip_ends_in_the_same_state_as_online_sync() {
     };
 
     write_commitments(&school.endpoint(), 1, 400).await;
-    let head = settled_head(&mut records_client(&school.endpoint()).await).await;
+    let head = settled_head(&mut records_client(&school.endpoint()).await, SCHOOL).await;
     ok(run(&["bundle", "export", "--to", DISTRICT, "--out", &bundle("up-1.bundle"), "--node", &school.endpoint()]));
     let imported = ok(run(&["bundle", "import", &bundle("up-1.bundle"), "--node", &district.endpoint()]));
     assert!(imported.contains(&format!("{head} stored")), "{imported}");
@@ -294,7 +254,7 @@ async fn a_sneakernet_round_trip_ends_in_the_same_state_as_online_sync() {
 
     // The next bundle carries only what is new.
     write_commitments(&school.endpoint(), 401, 450).await;
-    let new_head = settled_head(&mut records_client(&school.endpoint()).await).await;
+    let new_head = settled_head(&mut records_client(&school.endpoint()).await, SCHOOL).await;
     let exported =
         ok(run(&["bundle", "export", "--to", DISTRICT, "--out", &bundle("up-2.bundle"), "--node", &school.endpoint()]));
     assert!(exported.contains(&format!("({} entries", new_head - head)), "{exported}");

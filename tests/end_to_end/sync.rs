@@ -1,12 +1,14 @@
 //! One hop of sync between real processes: a district killed with SIGKILL in
 //! the middle of ingesting, restarted, ends with every record exactly once.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use edusync_proto::wire;
 
-use crate::harness::{checkpoint, commitment, prepare, records_client, sync_client, wait_until, NodeProcess, NodeSpec};
+use crate::harness::{
+    checkpoint, commitment, prepare, records_client, settled_head, sync_client, wait_until, whole_log, NodeProcess,
+    NodeSpec,
+};
 
 const SCHOOL: &str = "VN.BT.D03.S017";
 const DISTRICT: &str = "VN.BT.D03";
@@ -69,7 +71,7 @@ async fn district_killed_mid_sync_holds_every_record_exactly_once_after_restart(
 
     // The school derives its aggregates from what was written; once its shared
     // log stops growing, its length is what the district must end up holding.
-    let shared_total = settled_shared_head(&mut school_client).await;
+    let shared_total = settled_head(&mut school_client, SCHOOL).await;
     assert!(shared_total > u64::from(total), "the school's aggregates are in its shared log");
 
     // The district comes up; kill it while it is part-way through the log.
@@ -101,8 +103,8 @@ async fn district_killed_mid_sync_holds_every_record_exactly_once_after_restart(
     // Exactly once: the district's copy of the log is 1..=total, every id
     // distinct, byte-identical to the school's own log.
     let mut district_client = records_client(&endpoint).await;
-    let district_log = read_whole_log(&mut district_client).await;
-    let school_log = read_whole_log(&mut school_client).await;
+    let district_log = whole_log(&mut district_client, SCHOOL).await;
+    let school_log = whole_log(&mut school_client, SCHOOL).await;
     assert_eq!(district_log.len() as u64, shared_total);
     assert_eq!(district_log, school_log, "the district's copy differs from the school's log");
     let info = district_client.get_node_info(wire::GetNodeInfoRequest {}).await.expect("info").into_inner();
@@ -127,54 +129,8 @@ async fn district_killed_mid_sync_holds_every_record_exactly_once_after_restart(
     drop(school);
 }
 
-/// The school's shared-log head once it has stayed the same for half a second.
-async fn settled_shared_head(
-    client: &mut wire::record_service_client::RecordServiceClient<tonic::transport::Channel>,
-) -> u64 {
-    let mut last = None;
-    let mut steady = 0;
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let info = client.get_node_info(wire::GetNodeInfoRequest {}).await.expect("info").into_inner();
-        let head = info
-            .logs
-            .iter()
-            .find(|log| log.author_org == SCHOOL && log.stream == wire::LogStream::Shared as i32)
-            .map_or(0, |log| log.highest_contiguous_seq);
-        steady = if last == Some(head) { steady + 1 } else { 0 };
-        if steady >= 5 {
-            return head;
-        }
-        last = Some(head);
-        assert!(std::time::Instant::now() < deadline, "the school's shared log never settled");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 fn tokio_stream_of(
     receiver: tokio::sync::mpsc::Receiver<wire::PushBatch>,
 ) -> tokio_stream::wrappers::ReceiverStream<wire::PushBatch> {
     tokio_stream::wrappers::ReceiverStream::new(receiver)
-}
-
-async fn read_whole_log(
-    client: &mut wire::record_service_client::RecordServiceClient<tonic::transport::Channel>,
-) -> Vec<Vec<u8>> {
-    let mut envelopes = Vec::new();
-    loop {
-        let request = wire::ReadLogRequest {
-            author_org: SCHOOL.into(),
-            stream: wire::LogStream::Shared as i32,
-            from_seq: envelopes.len() as u64 + 1,
-            limit: 500,
-        };
-        let page = client.read_log(request).await.expect("read log").into_inner().envelopes;
-        if page.is_empty() {
-            break;
-        }
-        envelopes.extend(page.into_iter().map(|envelope| envelope.envelope));
-    }
-    let distinct: BTreeSet<&Vec<u8>> = envelopes.iter().collect();
-    assert_eq!(distinct.len(), envelopes.len(), "an envelope appears twice in the log");
-    envelopes
 }

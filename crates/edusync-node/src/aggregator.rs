@@ -237,28 +237,13 @@ impl Node {
         period: Period,
         now: DateTime<Utc>,
     ) -> Result<(), NodeError> {
-        use std::collections::BTreeMap;
-        let mut cases: BTreeMap<RecordId, (u64, &edusync_core::Incident, &edusync_core::Incident)> = BTreeMap::new();
-        let firsts: BTreeMap<RecordId, &edusync_core::Incident> = owns
-            .iter()
-            .filter_map(|own| match own.record {
-                Record::Incident(incident) if incident.follow_up_of.is_none() => Some((own.id, incident)),
-                _ => None,
-            })
-            .collect();
-        for own in owns {
-            let Record::Incident(incident) = own.record else { continue };
-            let case = incident.follow_up_of.filter(|first| firsts.contains_key(first)).unwrap_or(own.id);
-            let first = firsts.get(&case).copied().unwrap_or(incident);
-            if cases.get(&case).is_none_or(|(seq, _, _)| own.seq > *seq) {
-                cases.insert(case, (own.seq, first, incident));
-            }
-        }
-        for (case, (_, first, latest)) in cases {
-            let occurred = first.occurred_at.with_timezone(&self.utc_offset()).date_naive();
+        for case in edusync_rollup::incident_cases(owns) {
+            let latest = case.latest();
+            let occurred = case.first.occurred_at.with_timezone(&self.utc_offset()).date_naive();
             if latest.severity != edusync_core::Severity::Severe || !period.contains(occurred) {
                 continue;
             }
+            let case = case.id;
             let pseudonym = match self.store().notice_for_case(case)? {
                 Some(pseudonym) => pseudonym,
                 None => {

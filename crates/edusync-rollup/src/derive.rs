@@ -109,10 +109,56 @@ pub fn derive_own(
     Ok(counts)
 }
 
-struct Case<'a> {
-    first: &'a Incident,
+/// One incident case: a first report and its follow-ups.
+#[derive(Clone, Debug)]
+pub struct IncidentCase<'a> {
+    /// The record id of the first report: the case's identity at the school.
+    pub id: RecordId,
+    pub first: &'a Incident,
     /// Every record of the case, first report included, in log order.
-    records: Vec<(&'a OwnRecord<'a>, &'a Incident)>,
+    pub records: Vec<(&'a OwnRecord<'a>, &'a Incident)>,
+}
+
+impl<'a> IncidentCase<'a> {
+    /// The case as its latest report describes it.
+    pub fn latest(&self) -> &'a Incident {
+        self.records.last().map_or(self.first, |(_, incident)| *incident)
+    }
+
+    /// Whether the case belongs to `period`, by the local date it occurred.
+    pub fn occurred_in(&self, period: Period, utc_offset: FixedOffset) -> bool {
+        period.contains(self.first.occurred_at.with_timezone(&utc_offset).date_naive())
+    }
+}
+
+/// Groups incident records into cases. A follow-up whose first report is not
+/// among `records` stands as its own case, so nothing written is ever left out.
+pub fn incident_cases<'a>(records: &'a [OwnRecord<'a>]) -> Vec<IncidentCase<'a>> {
+    let mut cases: BTreeMap<RecordId, IncidentCase<'a>> = BTreeMap::new();
+    let mut follow_ups = Vec::new();
+    for own in records {
+        if let Record::Incident(incident) = own.record {
+            match incident.follow_up_of {
+                Some(first) => follow_ups.push((first, own, incident)),
+                None => {
+                    cases.insert(own.id, IncidentCase { id: own.id, first: incident, records: vec![(own, incident)] });
+                }
+            }
+        }
+    }
+    for (first, own, incident) in follow_ups {
+        match cases.get_mut(&first) {
+            Some(case) => case.records.push((own, incident)),
+            None => {
+                cases.insert(own.id, IncidentCase { id: own.id, first: incident, records: vec![(own, incident)] });
+            }
+        }
+    }
+    let mut cases: Vec<IncidentCase<'a>> = cases.into_values().collect();
+    for case in &mut cases {
+        case.records.sort_by_key(|(own, _)| own.seq);
+    }
+    cases
 }
 
 fn count_incidents(
@@ -122,36 +168,11 @@ fn count_incidents(
     utc_offset: FixedOffset,
     counts: &mut Counts,
 ) -> Result<(), CountOverflow> {
-    let mut cases: BTreeMap<RecordId, Case<'_>> = BTreeMap::new();
-    let mut follow_ups = Vec::new();
-    for own in records {
-        if let Record::Incident(incident) = own.record {
-            match incident.follow_up_of {
-                Some(first) => follow_ups.push((first, own, incident)),
-                None => {
-                    cases.insert(own.id, Case { first: incident, records: vec![(own, incident)] });
-                }
-            }
-        }
-    }
-    for (first, own, incident) in follow_ups {
-        match cases.get_mut(&first) {
-            Some(case) => case.records.push((own, incident)),
-            // A follow-up whose first report is not here stands as its own case,
-            // so that nothing written is ever left out of a count.
-            None => {
-                cases.insert(own.id, Case { first: incident, records: vec![(own, incident)] });
-            }
-        }
-    }
-
-    for case in cases.values_mut() {
-        let occurred_on = case.first.occurred_at.with_timezone(&utc_offset).date_naive();
-        if !period.contains(occurred_on) {
+    for case in incident_cases(records) {
+        if !case.occurred_in(period, utc_offset) {
             continue;
         }
-        case.records.sort_by_key(|(own, _)| own.seq);
-        let (_, latest) = case.records[case.records.len() - 1];
+        let latest = case.latest();
         counts.add_to(Cell::Cases(latest.category, latest.severity, latest.status), 1)?;
         counts.add_to(Cell::Channel(case.first.intake_channel), 1)?;
         counts.add_to(Cell::Place(latest.place), 1)?;

@@ -17,7 +17,7 @@ mod disclosure;
 mod merkle;
 mod noise;
 
-pub use derive::{derive_own, OwnRecord, INVESTIGATION_DEADLINE_DAYS};
+pub use derive::{derive_own, incident_cases, IncidentCase, OwnRecord, INVESTIGATION_DEADLINE_DAYS};
 pub use disclosure::{attack, disclose, disclose_within, Shown, ShownRow, ShownTable, Unit, MIN_SCHOOLS};
 pub use merkle::{
     leaf, prove_inclusion, roll_up, sum_crosses, tree_root, verify_inclusion, verify_roll_up, InclusionProof,

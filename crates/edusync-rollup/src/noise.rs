@@ -16,9 +16,9 @@ use rand::Rng;
 use sha2::{Digest, Sha256};
 
 use chrono::FixedOffset;
-use edusync_core::{CrossCell, CrossRole, GradeBand, Period, PersonRole, Record, RecordId, CROSS_CELLS};
+use edusync_core::{CrossCell, CrossRole, GradeBand, Period, PersonRole, CROSS_CELLS};
 
-use crate::OwnRecord;
+use crate::{incident_cases, OwnRecord};
 
 /// Epsilon in millionths, so that the ledger adds integers exactly.
 pub type MicroEpsilon = u64;
@@ -27,30 +27,11 @@ pub type MicroEpsilon = u64;
 /// that occurred in the period.
 pub fn exact_cross(records: &[OwnRecord<'_>], period: Period, utc_offset: FixedOffset) -> Vec<u64> {
     let mut cells = vec![0u64; CROSS_CELLS];
-    let mut latest: std::collections::BTreeMap<RecordId, (u64, &edusync_core::Incident, &edusync_core::Incident)> =
-        std::collections::BTreeMap::new();
-    let firsts: std::collections::BTreeMap<RecordId, &edusync_core::Incident> = records
-        .iter()
-        .filter_map(|own| match own.record {
-            Record::Incident(incident) if incident.follow_up_of.is_none() => Some((own.id, incident)),
-            _ => None,
-        })
-        .collect();
-    for own in records {
-        let Record::Incident(incident) = own.record else { continue };
-        let case = incident.follow_up_of.filter(|first| firsts.contains_key(first)).unwrap_or(own.id);
-        let first = firsts.get(&case).copied().unwrap_or(incident);
-        match latest.get(&case) {
-            Some((seq, _, _)) if *seq > own.seq => {}
-            _ => {
-                latest.insert(case, (own.seq, first, incident));
-            }
-        }
-    }
-    for (_, first, incident) in latest.values() {
-        if !period.contains(first.occurred_at.with_timezone(&utc_offset).date_naive()) {
+    for case in incident_cases(records) {
+        if !case.occurred_in(period, utc_offset) {
             continue;
         }
+        let incident = case.latest();
         for person in &incident.people {
             let role = match person.role {
                 PersonRole::Victim => CrossRole::Victim,
