@@ -434,3 +434,40 @@ pub(crate) async fn whole_log(client: &mut Client, author: &str) -> Vec<Vec<u8>>
     assert_eq!(distinct.len(), envelopes.len(), "an envelope appears twice in {author}'s log");
     envelopes
 }
+
+/// A school (`VN.BT.D03.S017`) and its district (`VN.BT.D03`), prepared in
+/// `root`: the district listens on `district_port`, the school pushes to
+/// `parent_port` (the district's, or a proxy's in front of it).
+pub(crate) fn school_and_district(
+    root: &Path,
+    district_port: u16,
+    parent_port: u16,
+    school_batch: usize,
+    compression: &str,
+) -> (PathBuf, PathBuf) {
+    let (school, key) = prepare(
+        &root.join("school"),
+        &NodeSpec {
+            org: "VN.BT.D03.S017",
+            level: "school",
+            port: 0,
+            parent: Some(("VN.BT.D03", parent_port)),
+            children: vec![],
+            batch_size: school_batch,
+            compression,
+        },
+    );
+    let (district, _) = prepare(
+        &root.join("district"),
+        &NodeSpec {
+            org: "VN.BT.D03",
+            level: "district",
+            port: district_port,
+            parent: None,
+            children: vec![("VN.BT.D03.S017", key)],
+            batch_size: 256,
+            compression,
+        },
+    );
+    (school, district)
+}

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use edusync_proto::wire;
 
 use crate::harness::{
-    checkpoint, commitment, free_port, prepare, records_client, settled_head, whole_log, Fault, FaultyProxy,
-    NodeProcess, NodeSpec,
+    checkpoint, commitment, free_port, records_client, school_and_district, settled_head, whole_log, Fault,
+    FaultyProxy, NodeProcess,
 };
 
 const SCHOOL: &str = "VN.BT.D03.S017";
@@ -53,45 +53,12 @@ async fn assert_same_records_once(school: &str, district: &str, head: u64) {
     assert!(info.into_inner().equivocations.is_empty(), "the district saw two histories");
 }
 
-fn pair(
-    root: &std::path::Path,
-    district_port: u16,
-    parent_port: u16,
-    batch: usize,
-) -> (std::path::PathBuf, std::path::PathBuf) {
-    let (school, key) = prepare(
-        &root.join("school"),
-        &NodeSpec {
-            org: SCHOOL,
-            level: "school",
-            port: 0,
-            parent: Some((DISTRICT, parent_port)),
-            children: vec![],
-            batch_size: batch,
-            compression: "zstd",
-        },
-    );
-    let (district, _) = prepare(
-        &root.join("district"),
-        &NodeSpec {
-            org: DISTRICT,
-            level: "district",
-            port: district_port,
-            parent: None,
-            children: vec![(SCHOOL, key)],
-            batch_size: 256,
-            compression: "zstd",
-        },
-    );
-    (school, district)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flaky_partitioned_link_ends_with_both_sides_holding_the_same_records_once() {
     let root = tempfile::tempdir().expect("tempdir");
     let district_port = free_port();
     let proxy = FaultyProxy::start(district_port).await;
-    let (school_config, district_config) = pair(root.path(), district_port, proxy.port, 16);
+    let (school_config, district_config) = school_and_district(root.path(), district_port, proxy.port, 16, "zstd");
     let district = NodeProcess::start(&district_config);
     let school = NodeProcess::start(&school_config);
 
@@ -120,7 +87,7 @@ async fn a_flaky_partitioned_link_ends_with_both_sides_holding_the_same_records_
 async fn a_school_killed_in_the_middle_of_a_push_loses_and_duplicates_nothing() {
     let root = tempfile::tempdir().expect("tempdir");
     let district_port = free_port();
-    let (school_config, district_config) = pair(root.path(), district_port, district_port, 8);
+    let (school_config, district_config) = school_and_district(root.path(), district_port, district_port, 8, "zstd");
     let school = NodeProcess::start(&school_config);
     write_commitments(&school.endpoint(), 1, 1500).await;
     let head = settled_head(&mut records_client(&school.endpoint()).await, SCHOOL).await;
@@ -148,7 +115,7 @@ async fn a_school_killed_in_the_middle_of_a_push_loses_and_duplicates_nothing() 
 async fn a_school_offline_for_a_semester_catches_up_ten_thousand_records() {
     let root = tempfile::tempdir().expect("tempdir");
     let district_port = free_port();
-    let (school_config, district_config) = pair(root.path(), district_port, district_port, 256);
+    let (school_config, district_config) = school_and_district(root.path(), district_port, district_port, 256, "zstd");
     let school = NodeProcess::start(&school_config);
     write_commitments(&school.endpoint(), 1, 10_000).await;
     let head = settled_head(&mut records_client(&school.endpoint()).await, SCHOOL).await;
@@ -167,30 +134,8 @@ async fn sync_traffic_is_compressed_with_zstd() {
         let root = tempfile::tempdir().expect("tempdir");
         let district_port = free_port();
         let proxy = crate::harness::RecordingProxy::start(district_port).await;
-        let (school_config, key) = prepare(
-            &root.path().join("school"),
-            &NodeSpec {
-                org: SCHOOL,
-                level: "school",
-                port: 0,
-                parent: Some((DISTRICT, proxy.port)),
-                children: vec![],
-                batch_size: 256,
-                compression,
-            },
-        );
-        let (district_config, _) = prepare(
-            &root.path().join("district"),
-            &NodeSpec {
-                org: DISTRICT,
-                level: "district",
-                port: district_port,
-                parent: None,
-                children: vec![(SCHOOL, key)],
-                batch_size: 256,
-                compression,
-            },
-        );
+        let (school_config, district_config) =
+            school_and_district(root.path(), district_port, proxy.port, 256, compression);
         let school = NodeProcess::start(&school_config);
         write_commitments(&school.endpoint(), 1, 600).await;
         let head = settled_head(&mut records_client(&school.endpoint()).await, SCHOOL).await;
@@ -211,7 +156,7 @@ async fn a_sneakernet_round_trip_ends_in_the_same_state_as_online_sync() {
     let district_port = free_port();
     let link = FaultyProxy::start(district_port).await;
     link.set(Fault::Partitioned);
-    let (school_config, district_config) = pair(root.path(), district_port, link.port, 64);
+    let (school_config, district_config) = school_and_district(root.path(), district_port, link.port, 64, "zstd");
     // The school trusts acknowledgements signed with its district's key.
     let district_key = std::fs::read_to_string(root.path().join("district/data/node.pub")).expect("district key");
     let config = std::fs::read_to_string(&school_config).expect("config");

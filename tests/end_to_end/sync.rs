@@ -6,41 +6,17 @@ use std::time::Duration;
 use edusync_proto::wire;
 
 use crate::harness::{
-    checkpoint, commitment, prepare, records_client, settled_head, sync_client, wait_until, whole_log, NodeProcess,
-    NodeSpec,
+    checkpoint, commitment, records_client, school_and_district, settled_head, sync_client, wait_until, whole_log,
+    NodeProcess,
 };
 
 const SCHOOL: &str = "VN.BT.D03.S017";
-const DISTRICT: &str = "VN.BT.D03";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn district_killed_mid_sync_holds_every_record_exactly_once_after_restart() {
     let root = tempfile::tempdir().expect("tempdir");
     let district_port = crate::harness::free_port();
-    let (school_config, school_key) = prepare(
-        &root.path().join("school"),
-        &NodeSpec {
-            org: SCHOOL,
-            level: "school",
-            port: 0,
-            parent: Some((DISTRICT, district_port)),
-            children: vec![],
-            batch_size: 8,
-            compression: "zstd",
-        },
-    );
-    let (district_config, _) = prepare(
-        &root.path().join("district"),
-        &NodeSpec {
-            org: DISTRICT,
-            level: "district",
-            port: district_port,
-            parent: None,
-            children: vec![(SCHOOL, school_key)],
-            batch_size: 256,
-            compression: "zstd",
-        },
-    );
+    let (school_config, district_config) = school_and_district(root.path(), district_port, district_port, 8, "zstd");
 
     // The school works offline first: its district is not running yet.
     let school = NodeProcess::start(&school_config);
