@@ -13,6 +13,7 @@ mod bundle;
 mod chain;
 mod envelope;
 mod keys;
+mod many;
 
 pub use bundle::{sign_bundle, BundleCheckpoint, BundleEntries, VerifiedBundle, MAX_BUNDLE_BYTES};
 pub use chain::{classify_append, AppendDecision};
@@ -21,3 +22,4 @@ pub use envelope::{
     ENVELOPE_MAGIC, MAX_ENVELOPE_BYTES, SIGNING_CONTEXT,
 };
 pub use keys::{KeyError, NodeKey, PublicKey};
+pub use many::verify_many;

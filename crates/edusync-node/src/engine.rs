@@ -218,8 +218,11 @@ impl Node {
         let mut report = IngestReport::default();
         let mut authors = BTreeSet::new();
         let mut derive_again = false;
-        for bytes in envelopes {
-            let (envelope, kind, period) = match self.admit(bytes) {
+        // Record ids of what arrived, to name refusals even when nothing verifies.
+        let arrived: Vec<RecordId> = envelopes.iter().map(|bytes| RecordId(Sha256::digest(bytes).into())).collect();
+        // Signatures first, all at once, with the answers of verify_strict one by one.
+        for (verified, arrived_id) in edusync_envelope::verify_many(envelopes).into_iter().zip(arrived) {
+            let (envelope, kind, period) = match self.admit(verified, arrived_id) {
                 Ok(admitted) => admitted,
                 Err(refusal) => {
                     tracing::warn!(org = %self.org(), record = %refusal.record_id, reason = %refusal.reason, "envelope refused");
@@ -349,13 +352,13 @@ impl Node {
     }
 
     /// Everything that must hold before an envelope may touch the store.
-    fn admit(&self, bytes: Vec<u8>) -> Result<(VerifiedEnvelope, RecordKind, Option<Period>), Refusal> {
-        let unverified_id = RecordId(Sha256::digest(&bytes).into());
-        let envelope = VerifiedEnvelope::verify(bytes).map_err(|error| Refusal {
-            record_id: unverified_id,
-            seq: 0,
-            reason: error.to_string(),
-        })?;
+    fn admit(
+        &self,
+        verified: Result<VerifiedEnvelope, edusync_envelope::EnvelopeError>,
+        arrived_id: RecordId,
+    ) -> Result<(VerifiedEnvelope, RecordKind, Option<Period>), Refusal> {
+        let envelope =
+            verified.map_err(|error| Refusal { record_id: arrived_id, seq: 0, reason: error.to_string() })?;
         let header = envelope.header();
         let refuse = |reason: String| Refusal { record_id: envelope.id(), seq: header.seq.0, reason };
         match self.children.get(&header.author_org) {
