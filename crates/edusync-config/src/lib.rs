@@ -48,6 +48,9 @@ pub struct PrivacyConfig {
     pub demographic_crosses: bool,
     pub epsilon_per_release_millionths: u64,
     pub epsilon_per_school_year_millionths: u64,
+    /// A changed cross is released only after its exact counts have not
+    /// changed for this long, so that a burst of late records costs one release.
+    pub cross_quiet: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -113,6 +116,8 @@ struct PrivacySection {
     epsilon_per_release: f64,
     #[serde(default = "default_epsilon_year")]
     epsilon_per_school_year: f64,
+    #[serde(default = "default_cross_quiet")]
+    cross_quiet_seconds: u64,
 }
 
 impl Default for PrivacySection {
@@ -121,6 +126,7 @@ impl Default for PrivacySection {
             demographic_crosses: default_crosses(),
             epsilon_per_release: default_epsilon_release(),
             epsilon_per_school_year: default_epsilon_year(),
+            cross_quiet_seconds: default_cross_quiet(),
         }
     }
 }
@@ -133,6 +139,9 @@ fn default_epsilon_release() -> f64 {
 }
 fn default_epsilon_year() -> f64 {
     2.0
+}
+fn default_cross_quiet() -> u64 {
+    3600
 }
 
 #[derive(Deserialize)]
@@ -348,6 +357,7 @@ impl NodeConfig {
             demographic_crosses: privacy.demographic_crosses,
             epsilon_per_release_millionths: (privacy.epsilon_per_release * 1e6).round() as u64,
             epsilon_per_school_year_millionths: (privacy.epsilon_per_school_year * 1e6).round() as u64,
+            cross_quiet: Duration::from_secs(privacy.cross_quiet_seconds),
         };
 
         Ok(NodeConfig {

@@ -287,7 +287,7 @@ pub async fn run_demo(options: DemoOptions) -> Result<DemoReport, DemoError> {
         let dir = root.join(node.org.as_str());
         let address = addresses[index].ok_or_else(|| node_error(&node.org)("no local address".into()))?;
         let mut text = format!(
-            "# Written by `edusync demo`.\n[node]\norg_id = \"{}\"\nlevel = \"{}\"\ndisplay_name = \"{}\"\ndata_dir = \".\"\n\n[server]\nlisten = \"{address}\"\n\n[sync]\nbatch_size = 256\ninterval_seconds = 5\nretry_initial_ms = 100\nretry_max_seconds = 2\n",
+            "# Written by `edusync demo`.\n[node]\norg_id = \"{}\"\nlevel = \"{}\"\ndisplay_name = \"{}\"\ndata_dir = \".\"\n\n[server]\nlisten = \"{address}\"\n\n[sync]\nbatch_size = 256\ninterval_seconds = 5\nretry_initial_ms = 100\nretry_max_seconds = 2\n\n[privacy]\ncross_quiet_seconds = 1\n",
             node.org, node.level, node.display_name
         );
         if let Some(parent) = node.parent {

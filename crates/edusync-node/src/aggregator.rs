@@ -106,9 +106,12 @@ impl Node {
         Ok(())
     }
 
-    /// True while some period still waits to be derived, or is being derived.
+    /// True while some period still waits to be derived, or is being
+    /// derived, or holds a changed cross waiting to be released.
     pub fn aggregation_pending(&self) -> Result<bool, NodeError> {
-        Ok(self.aggregation.running.load(Ordering::SeqCst) || !self.store().dirty_periods()?.is_empty())
+        Ok(self.aggregation.running.load(Ordering::SeqCst)
+            || !self.store().dirty_periods()?.is_empty()
+            || !self.store().pending_cross_periods()?.is_empty())
     }
 
     /// Derives every period marked dirty, oldest first, clearing each once its
@@ -209,6 +212,24 @@ impl Node {
         let exact = exact_cross(owns, period, self.utc_offset());
         let hash = cross_hash(&exact);
         let released = self.store().cross_release(period)?;
+        if released.as_ref().is_some_and(|release| release.exact_hash == hash) {
+            self.store().clear_cross_pending(period)?;
+            return Ok(released.map(|release| NoisyCross { values: release.values, frozen: false }));
+        }
+        // Changed since the last release: wait until it has been quiet, so that
+        // a burst of late or imported records pays for one release, not many.
+        let quiet_ms = i64::try_from(self.privacy.cross_quiet.as_millis()).unwrap_or(i64::MAX);
+        let since = match self.store().cross_pending(period)? {
+            Some((pending, since)) if pending == hash => since,
+            _ => {
+                self.store().set_cross_pending(period, hash, now.timestamp_millis())?;
+                now.timestamp_millis()
+            }
+        };
+        if now.timestamp_millis().saturating_sub(since) < quiet_ms {
+            return Ok(released.map(|release| NoisyCross { values: release.values, frozen: false }));
+        }
+        self.store().clear_cross_pending(period)?;
         let year = period.school_year.start_year();
         let spent = self.store().privacy_spent(year)?;
         let cost = self.privacy.epsilon_per_release_millionths;
@@ -374,15 +395,36 @@ fn overflow(error: edusync_core::CountOverflow) -> NodeError {
 /// dirty by a crash.
 pub(crate) async fn run(node: Arc<Node>, mut shutdown: watch::Receiver<bool>) {
     const SETTLE: Duration = Duration::from_millis(50);
+    // After a failure (a full disk, say) the dirty periods are still marked;
+    // try again on a timer, not only when the next write happens.
+    const RETRY: Duration = Duration::from_secs(10);
     loop {
         let worker = Arc::clone(&node);
-        match tokio::task::spawn_blocking(move || worker.derive_dirty(Utc::now())).await {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => tracing::error!(org = %node.org(), error = %error, "deriving aggregates failed"),
+        let failed = match tokio::task::spawn_blocking(move || worker.derive_dirty(Utc::now())).await {
+            Ok(Ok(())) => false,
+            Ok(Err(error)) => {
+                tracing::error!(org = %node.org(), error = %error, "deriving aggregates failed; retrying");
+                true
+            }
             Err(_) => return,
-        }
+        };
+        // Crosses waiting to be quiet are looked at again when their time may have come.
+        let quiet = node.privacy.cross_quiet.max(Duration::from_millis(200));
+        let waiting = match node.store().pending_cross_periods() {
+            Ok(periods) => periods,
+            Err(error) => {
+                tracing::error!(org = %node.org(), error = %error, "cannot read pending crosses");
+                Vec::new()
+            }
+        };
         tokio::select! {
             _ = node.aggregation.wake.notified() => {}
+            _ = tokio::time::sleep(RETRY), if failed => {}
+            _ = tokio::time::sleep(quiet), if !waiting.is_empty() => {
+                if let Err(error) = node.store().mark_dirty(&waiting) {
+                    tracing::error!(org = %node.org(), error = %error, "cannot mark periods for derivation");
+                }
+            }
             _ = shutdown.changed() => return,
         }
         if *shutdown.borrow() {

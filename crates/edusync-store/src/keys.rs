@@ -16,6 +16,7 @@
 //! b/ school year(u16 BE)             -> u64 BE        privacy budget spent (millionths of epsilon)
 //! n/ period(3)                       -> hash(32) i64 BE...  the noisy cross released for the period
 //! w/ case id                         -> pseudonym(16) the severe notice issued for an incident case
+//! q/ period(3)                       -> hash(32) i64 BE  an exact cross waiting to be quiet before release
 //! ```
 
 use edusync_core::{LogStream, OrgId, Period, RecordId, RecordKind, Seq};
@@ -119,6 +120,10 @@ pub(crate) fn budget(school_year_start: u16) -> Vec<u8> {
 
 pub(crate) fn cross_release(period: Period) -> Vec<u8> {
     tagged(b"n/", &period.sort_key())
+}
+
+pub(crate) fn cross_pending(period: Period) -> Vec<u8> {
+    tagged(b"q/", &period.sort_key())
 }
 
 pub(crate) fn notice(case: RecordId) -> Vec<u8> {

@@ -492,6 +492,44 @@ impl Store {
         Ok(())
     }
 
+    /// An exact cross that changed and waits to be quiet before it is
+    /// released: its hash, and since when it has been unchanged.
+    pub fn cross_pending(&self, period: Period) -> Result<Option<([u8; 32], i64)>, StoreError> {
+        let key = keys::cross_pending(period);
+        let Some(value) = self.tree.get(&key)? else { return Ok(None) };
+        let hash: [u8; 32] = value.get(..32).and_then(|h| h.try_into().ok()).ok_or_else(|| corrupt(&key))?;
+        let since: [u8; 8] = value.get(32..40).and_then(|s| s.try_into().ok()).ok_or_else(|| corrupt(&key))?;
+        Ok(Some((hash, i64::from_be_bytes(since))))
+    }
+
+    pub fn set_cross_pending(
+        &self,
+        period: Period,
+        exact_hash: [u8; 32],
+        since_unix_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut value = exact_hash.to_vec();
+        value.extend_from_slice(&since_unix_ms.to_be_bytes());
+        self.tree.insert(keys::cross_pending(period), value)?;
+        Ok(())
+    }
+
+    pub fn clear_cross_pending(&self, period: Period) -> Result<(), StoreError> {
+        self.tree.remove(keys::cross_pending(period))?;
+        Ok(())
+    }
+
+    /// Periods with a cross change waiting to be released.
+    pub fn pending_cross_periods(&self) -> Result<Vec<Period>, StoreError> {
+        let mut periods = Vec::new();
+        for entry in self.tree.scan_prefix(b"q/") {
+            let (key, _) = entry?;
+            let sort_key: [u8; 3] = key.get(2..5).and_then(|k| k.try_into().ok()).ok_or_else(|| corrupt(&key))?;
+            periods.push(Period::from_sort_key(sort_key).ok_or_else(|| corrupt(&key))?);
+        }
+        Ok(periods)
+    }
+
     /// The pseudonym of the severe notice issued for an incident case, if any.
     pub fn notice_for_case(&self, case: RecordId) -> Result<Option<[u8; 16]>, StoreError> {
         let key = keys::notice(case);

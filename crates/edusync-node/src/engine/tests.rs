@@ -194,7 +194,10 @@ fn cross_of(node: &Node) -> Option<edusync_core::NoisyCross> {
 #[test]
 fn crosses_are_released_once_per_change_the_same_answer_repeats_and_a_spent_budget_freezes() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let node = school_with_privacy(dir.path(), "[privacy]\nepsilon_per_release = 0.5\nepsilon_per_school_year = 1.0\n");
+    let node = school_with_privacy(
+        dir.path(),
+        "[privacy]\nepsilon_per_release = 0.5\nepsilon_per_school_year = 1.0\ncross_quiet_seconds = 0\n",
+    );
     let during = Utc.with_ymd_and_hms(2024, 12, 1, 0, 0, 0).single().expect("valid");
     let after = now();
     node.submit(incident_with_victim(4), during).expect("submits");
@@ -280,4 +283,25 @@ fn a_severe_case_sends_one_notice_with_nothing_that_names_a_child() {
     let report = pair.district.ingest(shared_log(&pair.school), now()).expect("ingests");
     assert!(report.refused.is_empty(), "{:?}", report.refused);
     assert_eq!(pair.district.store().count_by_kind(RecordKind::SevereNotice).expect("count"), 1);
+}
+
+#[test]
+fn a_burst_of_late_records_costs_one_release_once_it_has_been_quiet() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = school_with_privacy(dir.path(), "[privacy]\ncross_quiet_seconds = 3600\n");
+    let start = now();
+    for (day, minutes) in [(4, 0), (5, 1), (6, 2), (7, 3)] {
+        let at = start + chrono::Duration::minutes(minutes);
+        node.submit(incident_with_victim(day), at).expect("submits");
+        node.derive_aggregate(semester1(), at).expect("derives");
+        assert_eq!(cross_of(&node), None, "nothing is released while records keep arriving");
+    }
+    assert_eq!(node.store().privacy_spent(2024).expect("ledger"), 0);
+    assert!(node.aggregation_pending().expect("reads"), "a change waits to be released");
+
+    let quiet = start + chrono::Duration::minutes(3) + chrono::Duration::hours(1);
+    node.derive_aggregate(semester1(), quiet).expect("derives");
+    assert!(cross_of(&node).is_some(), "released once quiet");
+    assert_eq!(node.store().privacy_spent(2024).expect("ledger"), 500_000, "one release for the whole burst");
+    assert!(node.store().pending_cross_periods().expect("reads").is_empty());
 }
