@@ -119,9 +119,18 @@ impl Node {
     pub(crate) fn derive_dirty(&self, now: DateTime<Utc>) -> Result<(), NodeError> {
         self.aggregation.running.store(true, Ordering::SeqCst);
         let result = (|| {
+            // A school year's records are read and decoded once for all its dirty periods.
+            let mut by_year: std::collections::BTreeMap<edusync_core::SchoolYear, Vec<Period>> =
+                std::collections::BTreeMap::new();
             for period in self.store().dirty_periods()? {
-                self.derive_aggregate(period, now)?;
-                self.store().clear_dirty(period)?;
+                by_year.entry(period.school_year).or_default().push(period);
+            }
+            for (school_year, periods) in by_year {
+                let own_records = self.own_counted_records(school_year)?;
+                for period in periods {
+                    self.derive_from(period, &own_records, now)?;
+                    self.store().clear_dirty(period)?;
+                }
             }
             self.store().flush()?;
             Ok(())
@@ -135,7 +144,17 @@ impl Node {
     /// differs from the latest one. Returns the new record's id.
     #[tracing::instrument(skip_all, fields(org = %self.org(), period = %period))]
     pub fn derive_aggregate(&self, period: Period, now: DateTime<Utc>) -> Result<Option<RecordId>, NodeError> {
-        let own_records = self.own_counted_records(period)?;
+        let own_records = self.own_counted_records(period.school_year)?;
+        self.derive_from(period, &own_records, now)
+    }
+
+    /// `derive_aggregate`, given the node's own records of the period's school year.
+    fn derive_from(
+        &self,
+        period: Period,
+        own_records: &[(RecordId, u64, Record)],
+        now: DateTime<Utc>,
+    ) -> Result<Option<RecordId>, NodeError> {
         let owns: Vec<OwnRecord<'_>> =
             own_records.iter().map(|(id, seq, record)| OwnRecord { id: *id, seq: *seq, record }).collect();
         let is_school = self.organisation().level == Level::School;
@@ -308,18 +327,12 @@ impl Node {
                 self.org()
             ))
         })?;
-        let (_, aggregate) = self.latest_aggregate(self.org(), period)?.ok_or_else(|| {
-            NodeError::NotFound(format!(
-                "{} has no aggregate for {period}: nothing has been counted for that period",
-                self.org()
-            ))
-        })?;
+        let aggregate = aggregate_in(&own)?;
         let mut children = Vec::new();
         for child in self.children() {
             if let Some(stored) = self.store().latest(child, RecordKind::Aggregate, period)? {
-                if let Some((_, child_aggregate)) = self.latest_aggregate(child, period)? {
-                    children.push((child.clone(), stored, child_aggregate.total));
-                }
+                let total = aggregate_in(&stored)?.total;
+                children.push((child.clone(), stored, total));
             }
         }
         children.sort_by(|left, right| left.0.cmp(&right.0));
@@ -346,23 +359,19 @@ impl Node {
     /// The latest aggregate an author signed for a period, as stored here.
     pub fn latest_aggregate(&self, author: &OrgId, period: Period) -> Result<Option<(RecordId, Aggregate)>, NodeError> {
         let Some(stored) = self.store().latest(author, RecordKind::Aggregate, period)? else { return Ok(None) };
-        let view = EnvelopeView::parse(&stored.bytes)?;
-        match decode_record(&view.header.payload_type, view.record)? {
-            Record::Aggregate(aggregate) => Ok(Some((stored.id, aggregate))),
-            _ => Err(NodeError::NotFound(format!(
-                "record {} is not an aggregate; the store's index is damaged",
-                stored.id
-            ))),
-        }
+        Ok(Some((stored.id, aggregate_in(&stored)?)))
     }
 
     /// This node's own raw records of the school year of `period`, decoded,
     /// with their ids and log positions. Aggregates and other authors' records
     /// are left out.
-    fn own_counted_records(&self, period: Period) -> Result<Vec<(RecordId, u64, Record)>, NodeError> {
+    fn own_counted_records(
+        &self,
+        school_year: edusync_core::SchoolYear,
+    ) -> Result<Vec<(RecordId, u64, Record)>, NodeError> {
         let filter = ListFilter {
             kind: None,
-            school_year_start: Some(period.school_year.start_year()),
+            school_year_start: Some(school_year.start_year()),
             org_prefix: Some(self.org().clone()),
         };
         let mut out = Vec::new();
@@ -383,6 +392,17 @@ impl Node {
             }
         }
         Ok(out)
+    }
+}
+
+/// Decodes an aggregate this node stored (and so verified) earlier.
+fn aggregate_in(stored: &edusync_store::StoredEnvelope) -> Result<Aggregate, NodeError> {
+    let view = EnvelopeView::parse(&stored.bytes)?;
+    match decode_record(&view.header.payload_type, view.record)? {
+        Record::Aggregate(aggregate) => Ok(aggregate),
+        _ => {
+            Err(NodeError::NotFound(format!("record {} is not an aggregate; the store's index is damaged", stored.id)))
+        }
     }
 }
 
