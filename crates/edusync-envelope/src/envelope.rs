@@ -197,11 +197,7 @@ pub fn sign_envelope(key: &NodeKey, draft: &EnvelopeDraft<'_>) -> Result<Verifie
 
 /// The exact bytes an envelope signature covers.
 pub fn signed_bytes(payload_type: &str, body: &[u8]) -> Vec<u8> {
-    let prefix = format!("{SIGNING_CONTEXT} {} {payload_type} {} ", payload_type.len(), body.len());
-    let mut message = Vec::with_capacity(prefix.len() + body.len());
-    message.extend_from_slice(prefix.as_bytes());
-    message.extend_from_slice(body);
-    message
+    crate::keys::pae(SIGNING_CONTEXT, payload_type, body)
 }
 
 pub(crate) struct Framing<'a> {

@@ -68,6 +68,25 @@ impl PublicKey {
     pub(crate) fn verifying_key(&self) -> Result<VerifyingKey, KeyError> {
         VerifyingKey::from_bytes(&self.0).map_err(|_| KeyError::InvalidPoint)
     }
+
+    /// `verify_strict` of a signature over [`pae`]`(context, kind, body)`.
+    pub fn verify_pae(&self, context: &str, kind: &str, body: &[u8], signature: &[u8; 64]) -> bool {
+        self.verifying_key().is_ok_and(|key| {
+            key.verify_strict(&pae(context, kind, body), &ed25519_dalek::Signature::from_bytes(signature)).is_ok()
+        })
+    }
+}
+
+/// DSSE's pre-authentication encoding with an edusync context first:
+/// `CONTEXT SP LEN(kind) SP kind SP LEN(body) SP body`. Every edusync
+/// signature covers such a message, each use under its own context, so a
+/// signature made for one purpose never verifies for another.
+pub fn pae(context: &str, kind: &str, body: &[u8]) -> Vec<u8> {
+    let prefix = format!("{context} {} {kind} {} ", kind.len(), body.len());
+    let mut message = Vec::with_capacity(prefix.len() + body.len());
+    message.extend_from_slice(prefix.as_bytes());
+    message.extend_from_slice(body);
+    message
 }
 
 impl std::fmt::Debug for PublicKey {
@@ -113,6 +132,13 @@ impl NodeKey {
 
     pub(crate) fn sign(&self, message: &[u8]) -> [u8; 64] {
         self.0.sign(message).to_bytes()
+    }
+
+    /// Signs [`pae`]`(context, kind, body)`. Contexts must name an edusync
+    /// purpose (`EDUSYNC-...-V1`) so that no two uses share one.
+    pub fn sign_pae(&self, context: &str, kind: &str, body: &[u8]) -> [u8; 64] {
+        debug_assert!(context.starts_with("EDUSYNC-") && context != crate::SIGNING_CONTEXT);
+        self.sign(&pae(context, kind, body))
     }
 }
 

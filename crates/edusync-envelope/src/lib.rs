@@ -21,5 +21,5 @@ pub use envelope::{
     sign_envelope, signed_bytes, EnvelopeDraft, EnvelopeError, EnvelopeHeader, EnvelopeView, VerifiedEnvelope,
     ENVELOPE_MAGIC, MAX_ENVELOPE_BYTES, SIGNING_CONTEXT,
 };
-pub use keys::{KeyError, NodeKey, PublicKey};
+pub use keys::{pae, KeyError, NodeKey, PublicKey};
 pub use many::verify_many;
