@@ -35,7 +35,7 @@ pub struct NodeConfig {
     pub utc_offset: chrono::FixedOffset,
     pub server: ServerConfig,
     pub parent: Option<ParentConfig>,
-    pub children: Vec<ChildConfig>,
+    pub trust: TrustConfig,
     pub sync: SyncConfig,
     pub privacy: PrivacyConfig,
 }
@@ -62,17 +62,26 @@ pub struct ServerConfig {
 #[derive(Clone, Debug)]
 pub struct ParentConfig {
     pub org_id: OrgId,
-    /// `http://host:port`; TLS arrives with the trust issue.
+    /// `http://host:port`.
     pub endpoint: String,
-    /// The parent's public key, needed to trust acknowledgements that come
-    /// back by sneakernet bundle. Certificates replace it with the trust issue.
-    pub public_key: Option<PublicKey>,
 }
 
+/// The roots of trust and how much clock error to forgive.
 #[derive(Clone, Debug)]
-pub struct ChildConfig {
+pub struct TrustConfig {
+    pub anchors: Vec<AnchorConfig>,
+    /// Certificate windows are widened by this much on both sides, because
+    /// offline schools keep bad time.
+    pub clock_skew: Duration,
+}
+
+/// A root of trust: `threshold` of `keys` must sign a certificate directly
+/// under `org_id` (the ministry's root, or a provincial root).
+#[derive(Clone, Debug)]
+pub struct AnchorConfig {
     pub org_id: OrgId,
-    pub public_key: PublicKey,
+    pub keys: Vec<PublicKey>,
+    pub threshold: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -99,8 +108,7 @@ struct File {
     node: NodeSection,
     server: ServerSection,
     parent: Option<ParentSection>,
-    #[serde(default)]
-    children: Vec<ChildSection>,
+    trust: TrustSection,
     #[serde(default)]
     sync: SyncSection,
     #[serde(default)]
@@ -168,14 +176,31 @@ struct ServerSection {
 struct ParentSection {
     org_id: String,
     endpoint: String,
-    public_key: Option<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ChildSection {
+struct TrustSection {
+    #[serde(default = "default_clock_skew")]
+    clock_skew_seconds: u64,
+    #[serde(default)]
+    anchors: Vec<AnchorSection>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AnchorSection {
     org_id: String,
-    public_key: String,
+    #[serde(default = "default_threshold")]
+    threshold: usize,
+    keys: Vec<String>,
+}
+
+fn default_clock_skew() -> u64 {
+    600
+}
+fn default_threshold() -> usize {
+    1
 }
 
 #[derive(Deserialize)]
@@ -291,32 +316,38 @@ impl NodeConfig {
                         format!("`{}` must start with http:// or https://", parent.endpoint),
                     ));
                 }
-                let public_key = parent
-                    .public_key
-                    .map(|text| PublicKey::from_text(&text))
-                    .transpose()
-                    .map_err(|error| invalid("parent.public_key", error.to_string()))?;
-                Some(ParentConfig { org_id: parent_org, endpoint: parent.endpoint, public_key })
+                Some(ParentConfig { org_id: parent_org, endpoint: parent.endpoint })
             }
         };
 
-        let mut children = Vec::with_capacity(file.children.len());
-        for (index, child) in file.children.into_iter().enumerate() {
-            let field = |name: &str| format!("children[{index}].{name}");
-            let child_org = OrgId::parse(&field("org_id"), &child.org_id).map_err(|e| invalid(&e.field, e.reason))?;
-            if !child_org.is_within(&organisation.id) || child_org == organisation.id {
+        if file.trust.anchors.is_empty() {
+            return Err(invalid(
+                "trust.anchors",
+                "at least one trust anchor is required: the ministry's root key (see `edusync keys generate`)".into(),
+            ));
+        }
+        let mut anchors = Vec::with_capacity(file.trust.anchors.len());
+        for (index, anchor) in file.trust.anchors.into_iter().enumerate() {
+            let field = |name: &str| format!("trust.anchors[{index}].{name}");
+            let org_id = OrgId::parse(&field("org_id"), &anchor.org_id).map_err(|e| invalid(&e.field, e.reason))?;
+            let mut keys: Vec<PublicKey> = Vec::with_capacity(anchor.keys.len());
+            for (key_index, text) in anchor.keys.iter().enumerate() {
+                let key = PublicKey::from_text(text)
+                    .map_err(|error| invalid(&format!("{}[{key_index}]", field("keys")), error.to_string()))?;
+                if keys.contains(&key) {
+                    return Err(invalid(&field("keys"), format!("key {key} is listed twice; keys must be distinct")));
+                }
+                keys.push(key);
+            }
+            if anchor.threshold == 0 || anchor.threshold > keys.len() {
                 return Err(invalid(
-                    &field("org_id"),
-                    format!("{child_org} is not below this node ({})", organisation.id),
+                    &field("threshold"),
+                    format!("must be between 1 and the number of keys ({})", keys.len()),
                 ));
             }
-            let public_key = PublicKey::from_text(&child.public_key)
-                .map_err(|error| invalid(&field("public_key"), error.to_string()))?;
-            if children.iter().any(|known: &ChildConfig| known.org_id == child_org) {
-                return Err(invalid(&field("org_id"), format!("{child_org} is listed twice")));
-            }
-            children.push(ChildConfig { org_id: child_org, public_key });
+            anchors.push(AnchorConfig { org_id, keys, threshold: anchor.threshold });
         }
+        let trust = TrustConfig { anchors, clock_skew: Duration::from_secs(file.trust.clock_skew_seconds) };
 
         let sync = file.sync;
         if sync.batch_size == 0 || sync.batch_size > SyncConfig::MAX_BATCH {
@@ -367,7 +398,7 @@ impl NodeConfig {
             utc_offset,
             server: ServerConfig { listen, max_message_bytes: file.server.max_message_bytes },
             parent,
-            children,
+            trust,
             sync,
         })
     }
@@ -402,6 +433,10 @@ mod tests {
         [parent]
         org_id = "VN.BT.D03"
         endpoint = "http://127.0.0.1:7301"
+
+        [[trust.anchors]]
+        org_id = "VN"
+        keys = ["Eb/BKZNsdNjGsDuEu5JR+d/qsO9xtC/7YPx05hyszVE="]
     "#;
 
     #[test]
@@ -440,10 +475,8 @@ mod tests {
                 "privacy.epsilon_per_school_year",
             ),
             (format!("{SCHOOL}\n[privacy]\nepsilon_per_release = -1\n"), "privacy.epsilon_per_release"),
-            (
-                format!("{SCHOOL}\n[[children]]\norg_id = \"VN.BT.D03.S017.X\"\npublic_key = \"AAAA\"\n"),
-                "children[0].public_key",
-            ),
+            (SCHOOL.replace("keys = [", "threshold = 2\nkeys = ["), "trust.anchors[0].threshold"),
+            (SCHOOL.replace("Eb/BKZNsdNjGsDuEu5JR", "AAAA"), "trust.anchors[0].keys[0]"),
         ];
         for (text, field) in cases {
             match NodeConfig::from_toml(&text, Path::new("."), "test.toml") {

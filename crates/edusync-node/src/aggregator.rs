@@ -172,7 +172,7 @@ impl Node {
         };
         let mut children = Vec::new();
         let mut children_crosses = Vec::new();
-        for child in self.children() {
+        for child in &self.children() {
             if let Some((id, aggregate)) = self.latest_aggregate(child, period)? {
                 children.push((child.clone(), id, aggregate.total));
                 children_crosses.push(aggregate.cross);
@@ -329,7 +329,7 @@ impl Node {
         })?;
         let aggregate = aggregate_in(&own)?;
         let mut children = Vec::new();
-        for child in self.children() {
+        for child in &self.children() {
             if let Some(stored) = self.store().latest(child, RecordKind::Aggregate, period)? {
                 let total = aggregate_in(&stored)?.total;
                 children.push((child.clone(), stored, total));

@@ -2,7 +2,7 @@
 //! children's. Every method here may block on storage; callers in async code
 //! run it on the blocking pool.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -24,17 +24,20 @@ use crate::NodeError;
 /// One node: its identity, key, store, and the children it accepts.
 pub struct Node {
     organisation: Organisation,
-    key: NodeKey,
-    store: Store,
+    pub(crate) key: NodeKey,
+    pub(crate) store: Store,
     utc_offset: chrono::FixedOffset,
-    /// Which key may sign for which child. Certificates replace this table
-    /// when the trust hierarchy lands; until then it comes from node-config.
-    children: BTreeMap<OrgId, PublicKey>,
+    /// Anchors and every certificate, revocation and rotation held: who may
+    /// sign for whom. Rebuilt from the store at start.
+    pub(crate) trust: std::sync::RwLock<edusync_trust::TrustSet>,
     /// Woken whenever a record lands in the shared log, so sync runs at once.
     shared_written: Arc<tokio::sync::Notify>,
     pub(crate) aggregation: crate::aggregator::Aggregation,
     pub(crate) privacy: edusync_config::PrivacyConfig,
-    parent: Option<edusync_config::ParentConfig>,
+    pub(crate) parent: Option<edusync_config::ParentConfig>,
+    /// This node's enrolment request, made once per run so that asking
+    /// again online is idempotent.
+    pub(crate) enrolment_request: std::sync::Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for Node {
@@ -82,17 +85,20 @@ pub struct IngestReport {
 impl Node {
     pub fn open(config: &NodeConfig, key: NodeKey) -> Result<Self, NodeError> {
         let store = Store::open(&config.store_path())?;
-        Ok(Node {
+        let node = Node {
             organisation: config.organisation.clone(),
             key,
             store,
             utc_offset: config.utc_offset,
-            children: config.children.iter().map(|child| (child.org_id.clone(), child.public_key)).collect(),
+            trust: std::sync::RwLock::new(crate::trust::trust_set(config)),
             shared_written: Arc::new(tokio::sync::Notify::new()),
             aggregation: crate::aggregator::Aggregation::default(),
             privacy: config.privacy.clone(),
             parent: config.parent.clone(),
-        })
+            enrolment_request: std::sync::Mutex::new(None),
+        };
+        node.load_trust()?;
+        Ok(node)
     }
 
     pub fn organisation(&self) -> &Organisation {
@@ -118,10 +124,6 @@ impl Node {
     /// The node's local time zone, which places incidents in semesters.
     pub fn utc_offset(&self) -> chrono::FixedOffset {
         self.utc_offset
-    }
-
-    pub(crate) fn children(&self) -> impl Iterator<Item = &OrgId> {
-        self.children.keys()
     }
 
     /// Validates, signs, appends and flushes one of this node's own records.
@@ -281,7 +283,7 @@ impl Node {
             let acknowledged = self.store.cursor(&Node::parent_cursor(to))?.unwrap_or(0);
             let pending = self.store.read_log(self.org(), LogStream::Shared, Seq(acknowledged + 1), usize::MAX)?;
             BundleEntries::Envelopes(pending.into_iter().map(|stored| stored.bytes).collect())
-        } else if self.children.contains_key(to) {
+        } else if self.children().contains(to) {
             let head = self.store.head(to, LogStream::Shared)?;
             BundleEntries::Checkpoints(
                 head.map(|(seq, head)| BundleCheckpoint { author: to.clone(), stream: LogStream::Shared, seq, head })
@@ -310,11 +312,19 @@ impl Node {
         }
         match bundle.entries {
             BundleEntries::Envelopes(envelopes) => {
-                if self.children.get(&bundle.from) != Some(&bundle.signer) {
-                    return Err(invalid(
-                        "bundle",
-                        format!("not signed by the key registered for child {}", bundle.from),
-                    ));
+                self.child_standing(&bundle.from, &bundle.signer, now.timestamp_millis())
+                    .map_err(|reason| invalid("bundle", format!("its signer does not speak for {}: {reason}", bundle.from)))?;
+                for (index, bytes) in envelopes.iter().enumerate() {
+                    let author = edusync_envelope::EnvelopeView::parse(bytes)
+                        .map_err(|error| invalid("bundle", format!("envelope {index}: {error}")))?
+                        .header
+                        .author_org;
+                    if author != bundle.from {
+                        return Err(invalid(
+                            "bundle",
+                            format!("envelope {index} was written by {author}; a child carries only its own records"),
+                        ));
+                    }
                 }
                 Ok(BundleImport::Ingested(self.ingest(envelopes, now)?))
             }
@@ -325,12 +335,9 @@ impl Node {
                         format!("an acknowledgement from {}, which is not this node's parent", bundle.from),
                     )
                 })?;
-                let key = parent.public_key.ok_or_else(|| {
-                    invalid("parent.public_key", "set it in node-config to accept acknowledgements by bundle".into())
+                self.trust().standing(&parent.org_id, &bundle.signer, now.timestamp_millis()).map_err(|error| {
+                    invalid("bundle", format!("its signer does not speak for {}: {error}", parent.org_id))
                 })?;
-                if key != bundle.signer {
-                    return Err(invalid("bundle", format!("not signed by {}'s key", parent.org_id)));
-                }
                 let own = checkpoints
                     .iter()
                     .find(|checkpoint| checkpoint.author == *self.org() && checkpoint.stream == LogStream::Shared)
@@ -361,13 +368,10 @@ impl Node {
             verified.map_err(|error| Refusal { record_id: arrived_id, seq: 0, reason: error.to_string() })?;
         let header = envelope.header();
         let refuse = |reason: String| Refusal { record_id: envelope.id(), seq: header.seq.0, reason };
-        match self.children.get(&header.author_org) {
-            None => return Err(refuse(format!("{} is not a child of {}", header.author_org, self.org()))),
-            Some(key) if *key != header.author_key => {
-                return Err(refuse(format!("not signed by the key registered for {}", header.author_org)))
-            }
-            Some(_) => {}
-        }
+        // Judged at the time the record says it was signed: a revocation or a
+        // rotation refuses what the key signed after it, never what came before.
+        self.child_standing(&header.author_org, &header.author_key, header.created_unix_ms)
+            .map_err(|reason| refuse(format!("signer not trusted: {reason}")))?;
         if header.stream != LogStream::Shared {
             return Err(refuse("a record of the local log never leaves the node that wrote it".into()));
         }

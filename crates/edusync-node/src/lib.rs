@@ -10,6 +10,8 @@
 //! never on the async reactor.
 
 mod aggregator;
+mod auth;
+mod client;
 mod engine;
 mod error;
 mod keyfile;
@@ -17,10 +19,14 @@ mod runtime;
 mod service;
 mod status;
 mod sync;
+mod trust;
+mod trust_service;
 
 pub use aggregator::RollUpEvidence;
+pub use client::{open_session, Bearer, OpenedSession, SessionChannel};
 pub use engine::{BundleImport, IngestReport, Node, Refusal, Submitted};
 pub use error::NodeError;
 pub use keyfile::{init_key, load_key};
 pub use runtime::RunningNode;
 pub use sync::ParentStatus;
+pub use trust::{certify_by_anchor, enrol_in_process, StatementReport};

@@ -13,7 +13,13 @@ use edusync_config::NodeConfig;
 use edusync_proto::wire::record_service_server::RecordServiceServer;
 use edusync_proto::wire::sync_service_server::SyncServiceServer;
 
+use edusync_proto::wire::auth_service_server::AuthServiceServer;
+use edusync_proto::wire::trust_service_server::TrustServiceServer;
+use tonic::service::interceptor::InterceptedService;
+
+use crate::auth::{Authenticator, SessionCheck};
 use crate::service::{RecordApi, SyncApi};
+use crate::trust_service::{AuthApi, TrustApi};
 use crate::sync::{ParentStatus, UpwardSync};
 use crate::{load_key, Node, NodeError};
 
@@ -66,10 +72,20 @@ impl RunningNode {
         let parent_status = upward.as_ref().map(UpwardSync::status);
 
         let limit = config.server.max_message_bytes;
+        let sessions = Arc::new(Authenticator::new(Arc::clone(&node)));
+        let check = SessionCheck(Arc::clone(&sessions));
         let records =
             RecordServiceServer::new(RecordApi { node: Arc::clone(&node), parent_status: parent_status.clone() })
                 .max_decoding_message_size(limit)
                 .max_encoding_message_size(limit);
+        let records = InterceptedService::new(records, check.clone());
+        let auth = AuthServiceServer::new(AuthApi { node: Arc::clone(&node), sessions });
+        let trust = TrustServiceServer::new(TrustApi { node: Arc::clone(&node) })
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(limit)
+            .accept_compressed(tonic::codec::CompressionEncoding::Zstd)
+            .send_compressed(tonic::codec::CompressionEncoding::Zstd);
+        let trust = InterceptedService::new(trust, check.clone());
         // Sync traffic is compressed with zstd when the peer offers it: envelopes
         // of the same kind compress well, and school links are slow.
         let sync_service = SyncServiceServer::new(SyncApi { node: Arc::clone(&node) })
@@ -77,6 +93,7 @@ impl RunningNode {
             .max_encoding_message_size(limit)
             .accept_compressed(tonic::codec::CompressionEncoding::Zstd)
             .send_compressed(tonic::codec::CompressionEncoding::Zstd);
+        let sync_service = InterceptedService::new(sync_service, check);
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
         health_reporter.set_serving::<RecordServiceServer<RecordApi>>().await;
         health_reporter.set_serving::<SyncServiceServer<SyncApi>>().await;
@@ -95,6 +112,8 @@ impl RunningNode {
                 .concurrency_limit_per_connection(64)
                 .add_service(health_service)
                 .add_service(reflection)
+                .add_service(auth)
+                .add_service(trust)
                 .add_service(records)
                 .add_service(sync_service)
                 .serve_with_incoming_shutdown(incoming, async move {

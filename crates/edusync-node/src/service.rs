@@ -20,7 +20,7 @@ use crate::{Node, NodeError};
 const DEFAULT_PAGE: usize = 100;
 const MAX_PAGE: usize = 1000;
 
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, NodeError> + Send + 'static,
 ) -> Result<T, Status> {
     tokio::task::spawn_blocking(work).await.map_err(|_| to_status(NodeError::ShuttingDown))?.map_err(to_status)
@@ -53,6 +53,7 @@ impl wire::record_service_server::RecordService for RecordApi {
         &self,
         request: Request<wire::SubmitRecordRequest>,
     ) -> Result<Response<wire::SubmitRecordResponse>, Status> {
+        crate::auth::operator_only(&self.node, &request, "SubmitRecord")?;
         let record = request
             .into_inner()
             .record
@@ -73,6 +74,7 @@ impl wire::record_service_server::RecordService for RecordApi {
         &self,
         request: Request<wire::GetRecordRequest>,
     ) -> Result<Response<wire::StoredRecord>, Status> {
+        crate::auth::operator_only(&self.node, &request, "GetRecord")?;
         let id: RecordId = request.into_inner().record_id.parse().map_err(invalid)?;
         tracing::Span::current().record("record", tracing::field::display(id));
         let node = Arc::clone(&self.node);
@@ -90,6 +92,7 @@ impl wire::record_service_server::RecordService for RecordApi {
         &self,
         request: Request<wire::ListRecordsRequest>,
     ) -> Result<Response<wire::ListRecordsResponse>, Status> {
+        crate::auth::operator_only(&self.node, &request, "ListRecords")?;
         let request = request.into_inner();
         let filter = ListFilter {
             kind: kind_from_wire("kind", request.kind).map_err(invalid)?,
@@ -125,9 +128,18 @@ impl wire::record_service_server::RecordService for RecordApi {
         &self,
         request: Request<wire::ReadLogRequest>,
     ) -> Result<Response<wire::ReadLogResponse>, Status> {
+        let caller = crate::auth::reader_or_operator(&self.node, &request, "ReadLog")?;
         let request = request.into_inner();
         let author = org_field("author_org", &request.author_org)?;
         let stream = stream_from_wire("stream", request.stream).map_err(invalid)?;
+        if let crate::auth::Caller::Reader { scope, .. } = &caller {
+            // Readers see shared logs inside their scope: never a school's local log.
+            if stream != LogStream::Shared || !author.is_within(scope) {
+                return Err(Status::permission_denied(format!(
+                    "a reader for {scope} may read only shared logs of orgs inside it"
+                )));
+            }
+        }
         let from = Seq(request.from_seq.max(1));
         let limit = match request.limit as usize {
             0 => DEFAULT_PAGE,
@@ -145,6 +157,7 @@ impl wire::record_service_server::RecordService for RecordApi {
         &self,
         request: Request<wire::ExportBundleRequest>,
     ) -> Result<Response<wire::BundleFile>, Status> {
+        crate::auth::operator_only(&self.node, &request, "ExportBundle")?;
         let to = org_field("to_org", &request.into_inner().to_org)?;
         tracing::Span::current().record("to", tracing::field::display(&to));
         let node = Arc::clone(&self.node);
@@ -157,6 +170,7 @@ impl wire::record_service_server::RecordService for RecordApi {
         &self,
         request: Request<wire::BundleFile>,
     ) -> Result<Response<wire::ImportBundleResponse>, Status> {
+        crate::auth::operator_only(&self.node, &request, "ImportBundle")?;
         let bytes = request.into_inner().bundle;
         let node = Arc::clone(&self.node);
         let outcome = blocking(move || node.import_bundle(&bytes, chrono::Utc::now())).await?;
@@ -183,6 +197,7 @@ impl wire::record_service_server::RecordService for RecordApi {
 
     #[tracing::instrument(skip_all, fields(org = %self.node.org(), period))]
     async fn get_roll_up(&self, request: Request<wire::GetRollUpRequest>) -> Result<Response<wire::RollUp>, Status> {
+        crate::auth::reader_or_operator(&self.node, &request, "GetRollUp")?;
         let period = edusync_proto::period_from_wire("period", request.into_inner().period).map_err(invalid)?;
         tracing::Span::current().record("period", tracing::field::display(period));
         let node = Arc::clone(&self.node);
@@ -209,6 +224,7 @@ impl wire::record_service_server::RecordService for RecordApi {
         &self,
         _request: Request<wire::GetNodeInfoRequest>,
     ) -> Result<Response<wire::NodeInfo>, Status> {
+        crate::auth::reader_or_operator(&self.node, &_request, "GetNodeInfo")?;
         let node = Arc::clone(&self.node);
         let parent = self.parent_status.as_ref().map(|status| status.to_wire());
         let info = blocking(move || {
@@ -300,9 +316,13 @@ impl wire::sync_service_server::SyncService for SyncApi {
         &self,
         request: Request<wire::GetCheckpointRequest>,
     ) -> Result<Response<wire::Checkpoint>, Status> {
+        let child = crate::auth::child_only(&self.node, &request, "GetCheckpoint")?;
         let request = request.into_inner();
         let author = org_field("author_org", &request.author_org)?;
         tracing::Span::current().record("author", tracing::field::display(&author));
+        if author != child {
+            return Err(Status::permission_denied(format!("{child} may ask only for its own checkpoint, not {author}'s")));
+        }
         let stream = stream_from_wire("stream", request.stream).map_err(invalid)?;
         let node = Arc::clone(&self.node);
         let query = author.clone();
@@ -317,6 +337,7 @@ impl wire::sync_service_server::SyncService for SyncApi {
         &self,
         request: Request<Streaming<wire::PushBatch>>,
     ) -> Result<Response<Self::PushEnvelopesStream>, Status> {
+        let child = crate::auth::child_only(&self.node, &request, "PushEnvelopes")?;
         let mut batches = request.into_inner();
         let node = Arc::clone(&self.node);
         let (sender, receiver) = tokio::sync::mpsc::channel::<Result<wire::PushAck, Status>>(4);
@@ -335,6 +356,20 @@ impl wire::sync_service_server::SyncService for SyncApi {
                 };
                 let number = batch.batch_number;
                 let envelopes: Vec<Vec<u8>> = batch.envelopes.into_iter().map(|envelope| envelope.envelope).collect();
+                // A child pushes only what it wrote itself: one envelope of
+                // anyone else's refuses the whole batch, before anything is stored.
+                if let Some(stranger) = envelopes.iter().find_map(|bytes| {
+                    let author = EnvelopeView::parse(bytes).ok()?.header.author_org;
+                    (author != child).then_some(author)
+                }) {
+                    tracing::warn!(caller = %child, author = %stranger, "push refused: not the caller's own records");
+                    let _ = sender
+                        .send(Err(Status::permission_denied(format!(
+                            "batch {number}: {child} may push only records it wrote itself, not {stranger}'s; nothing was stored"
+                        ))))
+                        .await;
+                    break;
+                }
                 let count = envelopes.len();
                 let ingest_node = Arc::clone(&node);
                 let ack = blocking(move || ingest_node.ingest(envelopes, chrono::Utc::now())).await.map(|report| {

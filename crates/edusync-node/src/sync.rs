@@ -15,6 +15,9 @@ use edusync_core::{LogStream, RecordId, Seq};
 use edusync_proto::stream_to_wire;
 use edusync_proto::wire;
 use edusync_proto::wire::sync_service_client::SyncServiceClient;
+use edusync_proto::wire::trust_service_client::TrustServiceClient;
+
+use crate::client::SessionChannel;
 
 use crate::{Node, NodeError, Refusal};
 
@@ -99,6 +102,8 @@ enum SyncError {
     Refused { seq: u64, reason: String },
     #[error("the parent holds seq {parent} of this node's log but this node's head is {local}; this node may have been restored from an old backup, so it will not push until an operator checks it")]
     ParentAhead { parent: u64, local: u64 },
+    #[error("not enrolled yet: {0}")]
+    NotEnrolled(String),
     #[error(transparent)]
     Node(#[from] NodeError),
 }
@@ -170,7 +175,9 @@ impl UpwardSync {
         Duration::from_millis(rand::thread_rng().gen_range(millis / 10..=millis))
     }
 
-    async fn connect(&self) -> Result<SyncServiceClient<Channel>, SyncError> {
+    /// Connects, makes sure this node holds a certificate (enrolling online
+    /// when it does not), and opens a session as this node.
+    async fn connect(&self) -> Result<(SyncServiceClient<SessionChannel>, TrustServiceClient<SessionChannel>), SyncError> {
         let connect_error = |reason: String| SyncError::Connect { endpoint: self.parent.endpoint.clone(), reason };
         let channel = Endpoint::from_shared(self.parent.endpoint.clone())
             .map_err(|error| connect_error(error.to_string()))?
@@ -179,16 +186,104 @@ impl UpwardSync {
             .connect()
             .await
             .map_err(|error| connect_error(error.to_string()))?;
-        let client = SyncServiceClient::new(channel)
+        if let Err(problem) = self.node.own_standing(Utc::now()) {
+            self.enrol_online(channel.clone(), problem).await?;
+        }
+        let chain = self.node.own_chain(Utc::now());
+        let session = self
+            .within_deadline(crate::client::open_session(channel.clone(), self.node.org(), &self.node.key, chain))
+            .await??;
+        let trust = TrustServiceClient::with_interceptor(channel.clone(), session.bearer.clone())
+            .max_decoding_message_size(self.max_message_bytes)
+            .max_encoding_message_size(self.max_message_bytes);
+        let client = SyncServiceClient::with_interceptor(channel, session.bearer)
             .max_decoding_message_size(self.max_message_bytes)
             .max_encoding_message_size(self.max_message_bytes);
         Ok(if self.config.compress {
-            client
-                .send_compressed(tonic::codec::CompressionEncoding::Zstd)
-                .accept_compressed(tonic::codec::CompressionEncoding::Zstd)
+            (
+                client
+                    .send_compressed(tonic::codec::CompressionEncoding::Zstd)
+                    .accept_compressed(tonic::codec::CompressionEncoding::Zstd),
+                trust.accept_compressed(tonic::codec::CompressionEncoding::Zstd),
+            )
         } else {
-            client
+            (client, trust)
         })
+    }
+
+    /// Leaves an enrolment request with the parent (the same request each
+    /// time: it is content-addressed) and installs the answer once an
+    /// operator there has signed it.
+    async fn enrol_online(&self, channel: Channel, problem: edusync_trust::TrustError) -> Result<(), SyncError> {
+        let request = self.node.enrolment_request_cached()?;
+        let mut trust = TrustServiceClient::new(channel);
+        let receipt = self
+            .within_deadline(trust.submit_enrolment(wire::StatementFile { text: request }))
+            .await??
+            .into_inner();
+        let answer = self
+            .within_deadline(trust.fetch_enrolment(wire::FetchEnrolmentRequest { request_id: receipt.request_id.clone() }))
+            .await??
+            .into_inner();
+        if !answer.signed {
+            return Err(SyncError::NotEnrolled(format!(
+                "{problem}; enrolment request {} is waiting at {} for an operator (`edusync enroll approve`), or install a certificate file with `edusync enroll install`",
+                receipt.request_id, self.parent.org_id
+            )));
+        }
+        let node = Arc::clone(&self.node);
+        tokio::task::spawn_blocking(move || node.install_certificate(&answer.certificate_chain, Utc::now()))
+            .await
+            .map_err(|_| NodeError::ShuttingDown)??;
+        Ok(())
+    }
+
+    /// Takes in the parent's downward feed from this node's cursor:
+    /// certificates and revocations from above, checked like any others.
+    async fn pull_down(&self, trust: &mut TrustServiceClient<SessionChannel>) -> Result<(), SyncError> {
+        let cursor = format!("down-from/{}", self.parent.org_id);
+        loop {
+            let after = self.node.store().cursor(&cursor).map_err(NodeError::from)?.unwrap_or(0);
+            let page = self
+                .within_deadline(trust.pull_down(wire::PullDownRequest { after, limit: 500 }))
+                .await??
+                .into_inner();
+            let Some(last) = page.items.last().map(|item| item.seq) else { return Ok(()) };
+            let items: Vec<Vec<u8>> = page.items.into_iter().map(|item| item.item).collect();
+            let node = Arc::clone(&self.node);
+            let name = cursor.clone();
+            tokio::task::spawn_blocking(move || {
+                node.take_from_above(&items)?;
+                node.store().set_cursor(&name, last)?;
+                node.store().flush()?;
+                Ok::<_, NodeError>(())
+            })
+            .await
+            .map_err(|_| NodeError::ShuttingDown)??;
+            if last >= page.head {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Sends the parent the statements it should hold: the certificates and
+    /// revocations this node and its subtree issued.
+    async fn push_statements(&self, trust: &mut TrustServiceClient<SessionChannel>) -> Result<(), SyncError> {
+        let cursor = format!("statements-to/{}", self.parent.org_id);
+        loop {
+            let after = self.node.store().cursor(&cursor).map_err(NodeError::from)?.unwrap_or(0);
+            let pending = self.node.store().read_up(after, 200).map_err(NodeError::from)?;
+            let Some(last) = pending.last().map(|(seq, _)| *seq) else { return Ok(()) };
+            let statements = pending.into_iter().map(|(_, bytes)| bytes).collect();
+            let answer = self
+                .within_deadline(trust.push_statements(wire::PushStatementsRequest { statements }))
+                .await??
+                .into_inner();
+            for refusal in &answer.refused {
+                tracing::warn!(org = %self.node.org(), reason = %refusal.reason, "the parent refused a trust statement");
+            }
+            self.node.store().set_cursor(&cursor, last).map_err(NodeError::from)?;
+        }
     }
 
     /// One session: learn what the parent holds, send the rest in batches,
@@ -196,7 +291,9 @@ impl UpwardSync {
     #[tracing::instrument(skip_all, fields(org = %self.node.org(), parent = %self.parent.org_id))]
     async fn round(&self, shutdown: &mut watch::Receiver<bool>) -> Result<(), SyncError> {
         let org = self.node.org().clone();
-        let mut client = self.connect().await?;
+        let (mut client, mut trust) = self.connect().await?;
+        self.pull_down(&mut trust).await?;
+        self.push_statements(&mut trust).await?;
         // Deadlines apply to each exchange, not to the push stream as a whole,
         // which may rightly run for minutes when a school catches up.
         let checkpoint = self

@@ -10,10 +10,12 @@
 //! Writes are not durable until [`Store::flush`] returns; callers flush before
 //! they acknowledge anything to anyone.
 
+mod feeds;
 mod keys;
 mod meta;
 mod store;
 
+pub use feeds::Feeds;
 pub use meta::RecordMeta;
 pub use store::{
     Append, CrossRelease, EquivocationEvidence, Indexing, ListFilter, LogSummary, OwnAppend, Page, Store, StoreError,

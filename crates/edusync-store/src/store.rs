@@ -156,7 +156,11 @@ impl Store {
         Ok(())
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+    pub(crate) fn tree(&self) -> &sled::Tree {
+        &self.tree
+    }
+
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
         // A panic while holding the lock cannot leave sled half-written (each
         // append is one atomic batch), so a poisoned lock is safe to reuse.
         self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner())

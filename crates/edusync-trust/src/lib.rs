@@ -8,11 +8,13 @@
 //! connected to whom: callers pass "now", the statements they hold and the
 //! anchors from their config, and get a decision with a reason back.
 
+mod armor;
 mod codec;
 mod session;
 mod set;
 mod statement;
 
+pub use armor::{armor, dearmor, STATEMENT_LABEL};
 pub use session::{session_proof_message, sign_session, verify_session, SESSION_CONTEXT};
 pub use set::{Admission, Anchor, Standing, TrustSet};
 pub use statement::{
@@ -71,3 +73,57 @@ pub fn format_ms(ms: i64) -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// Certifies a verified request with one or more keys (an anchor's offline
+/// keys, for a root certificate). The caller has checked scope and version.
+pub fn issue_certificate(
+    request: &EnrolmentRequest,
+    issuer_org: &edusync_core::OrgId,
+    version: u64,
+    not_before_ms: i64,
+    not_after_ms: i64,
+    issued_ms: i64,
+    keys: &[&edusync_envelope::NodeKey],
+) -> Vec<u8> {
+    Statement::Certificate(Certificate {
+        subject_key: request.subject_key,
+        subject_org: request.subject_org.clone(),
+        role: request.role,
+        issuer_org: issuer_org.clone(),
+        version,
+        not_before_ms,
+        not_after_ms,
+        issued_ms,
+    })
+    .sign(keys)
+}
+
+/// Adds one more signature to a statement (a second root key signing a
+/// root certificate on another machine). Existing signatures must verify.
+pub fn cosign(bytes: &[u8], key: &edusync_envelope::NodeKey) -> Result<Vec<u8>, TrustError> {
+    let verified = VerifiedStatement::verify(bytes)?;
+    if verified.signed_by(&key.public_key()) {
+        return Err(TrustError::Refused {
+            reason: format!(
+                "key {} has already signed this statement; a second signature by it counts for nothing",
+                key.public_key()
+            ),
+        });
+    }
+    // Framing was checked by `verify`: magic(4) kind(1) length(4) body count(1) signatures.
+    let body_len = u32::from_be_bytes([bytes[5], bytes[6], bytes[7], bytes[8]]) as usize;
+    let body = &bytes[9..9 + body_len];
+    let count = bytes[9 + body_len];
+    let kind_name = match bytes[4] {
+        1 => "certificate",
+        2 => "revocation",
+        3 => "rotation",
+        _ => "enrolment-request",
+    };
+    let mut out = bytes.to_vec();
+    out[9 + body_len] = count.checked_add(1).ok_or_else(|| TrustError::Refused { reason: "too many signatures".into() })?;
+    out.extend_from_slice(&key.public_key().0);
+    out.extend_from_slice(&key.sign_pae(TRUST_CONTEXT, kind_name, body));
+    VerifiedStatement::verify(&out)?;
+    Ok(out)
+}

@@ -37,6 +37,7 @@ pub struct Anchor {
 struct Held<T> {
     value: T,
     signers: Vec<PublicKey>,
+    bytes: Vec<u8>,
 }
 
 /// What a key is, once its chain holds.
@@ -107,7 +108,7 @@ impl TrustSet {
                 self.check_issuer(certificate, &signers, certificate.issued_ms, 0)?;
                 let index = self.certificates.len();
                 self.by_key.entry(certificate.subject_key).or_default().push(index);
-                self.certificates.push(Held { value: certificate.clone(), signers });
+                self.certificates.push(Held { value: certificate.clone(), signers, bytes: statement.bytes().to_vec() });
             }
             Statement::Revocation(revocation) => {
                 if !revocation.subject_org.is_within(&revocation.issuer_org) {
@@ -127,7 +128,7 @@ impl TrustSet {
                     });
                 }
                 self.check_authority(&revocation.issuer_org, &signers, revocation.issued_ms, "revocation")?;
-                self.revocations.push(Held { value: revocation.clone(), signers });
+                self.revocations.push(Held { value: revocation.clone(), signers, bytes: statement.bytes().to_vec() });
             }
             Statement::Rotation(rotation) => {
                 for (key, which) in [(&rotation.old_key, "old"), (&rotation.new_key, "new")] {
@@ -142,7 +143,7 @@ impl TrustSet {
                         });
                     }
                 }
-                self.rotations.push(Held { value: rotation.clone(), signers });
+                self.rotations.push(Held { value: rotation.clone(), signers, bytes: statement.bytes().to_vec() });
             }
             Statement::EnrolmentRequest(_) => {
                 return Err(TrustError::Refused {
@@ -185,11 +186,20 @@ impl TrustSet {
     /// The certificates that make up `key`'s chain for `org`, root first:
     /// what a certificate file or a session carries so others can verify.
     pub fn chain_certificates(&self, org: &OrgId, key: &PublicKey, at_ms: i64) -> Vec<&Certificate> {
+        self.chain(org, key, at_ms).into_iter().map(|held| &held.value).collect()
+    }
+
+    /// The signed bytes of the same chain, root first.
+    pub fn chain_statements(&self, org: &OrgId, key: &PublicKey, at_ms: i64) -> Vec<Vec<u8>> {
+        self.chain(org, key, at_ms).into_iter().map(|held| held.bytes.clone()).collect()
+    }
+
+    fn chain(&self, org: &OrgId, key: &PublicKey, at_ms: i64) -> Vec<&Held<Certificate>> {
         let mut chain = Vec::new();
         let (mut org, mut key) = (org.clone(), *key);
         for _ in 0..MAX_CHAIN {
             let Some(held) = self.best_certificate(&org, &key, at_ms) else { break };
-            chain.push(&held.value);
+            chain.push(held);
             let anchored = self.anchors.iter().any(|anchor| {
                 anchor.org == held.value.issuer_org
                     && anchor.keys.iter().filter(|key| held.signers.contains(key)).count() >= anchor.threshold.max(1)

@@ -12,7 +12,12 @@ fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2025, 3, 1, 8, 0, 0).single().expect("valid")
 }
 
-fn config(dir: &Path, org: &str, level: &str, parent: Option<&str>, children: &[(&str, PublicKey)]) -> NodeConfig {
+/// The test root: one anchor key for VN.
+fn root() -> NodeKey {
+    NodeKey::from_seed([42; 32])
+}
+
+fn config(dir: &Path, org: &str, level: &str, parent: Option<&str>) -> NodeConfig {
     let mut text = format!(
         "[node]\norg_id = \"{org}\"\nlevel = \"{level}\"\ndisplay_name = \"{org}\"\ndata_dir = \"{}\"\n\n[server]\nlisten = \"127.0.0.1:0\"\n",
         dir.display()
@@ -20,9 +25,10 @@ fn config(dir: &Path, org: &str, level: &str, parent: Option<&str>, children: &[
     if let Some(parent) = parent {
         text.push_str(&format!("\n[parent]\norg_id = \"{parent}\"\nendpoint = \"http://127.0.0.1:1\"\n"));
     }
-    for (child, key) in children {
-        text.push_str(&format!("\n[[children]]\norg_id = \"{child}\"\npublic_key = \"{}\"\n", key.to_base64()));
-    }
+    text.push_str(&format!(
+        "\n[trust]\nclock_skew_seconds = 600\n\n[[trust.anchors]]\norg_id = \"VN\"\nkeys = [\"{}\"]\n",
+        root().public_key().to_base64()
+    ));
     NodeConfig::from_toml(&text, dir, "test").expect("valid test config")
 }
 
@@ -65,15 +71,13 @@ struct Pair {
 fn pair() -> Pair {
     let school_dir = tempfile::tempdir().expect("tempdir");
     let district_dir = tempfile::tempdir().expect("tempdir");
-    let school_key = NodeKey::generate();
-    let school_public = school_key.public_key();
-    let school = Node::open(&config(school_dir.path(), "VN.BT.D03.S017", "school", Some("VN.BT.D03"), &[]), school_key)
+    let school = Node::open(&config(school_dir.path(), "VN.BT.D03.S017", "school", Some("VN.BT.D03")), NodeKey::generate())
         .expect("school opens");
-    let district = Node::open(
-        &config(district_dir.path(), "VN.BT.D03", "district", None, &[("VN.BT.D03.S017", school_public)]),
-        NodeKey::generate(),
-    )
-    .expect("district opens");
+    let district = Node::open(&config(district_dir.path(), "VN.BT.D03", "district", None), NodeKey::generate())
+        .expect("district opens");
+    crate::certify_by_anchor(&district, &OrgId::parse("org", "VN").expect("valid"), &[&root()], now())
+        .expect("district certified by the root");
+    crate::enrol_in_process(&district, &school, now()).expect("school certified by the district");
     Pair { _dirs: [school_dir, district_dir], school, district }
 }
 
@@ -127,7 +131,7 @@ fn bad_envelopes_are_refused_with_a_reason_and_the_rest_still_go_in() {
 
     // A stranger signs a record claiming to be the school.
     let stranger_dir = tempfile::tempdir().expect("tempdir");
-    let stranger = Node::open(&config(stranger_dir.path(), "VN.BT.D03.S017", "school", None, &[]), NodeKey::generate())
+    let stranger = Node::open(&config(stranger_dir.path(), "VN.BT.D03.S017", "school", None), NodeKey::generate())
         .expect("opens");
     stranger.submit(commitment(9), now()).expect("submits");
     let impostor = shared_log(&stranger).remove(0);
@@ -139,7 +143,7 @@ fn bad_envelopes_are_refused_with_a_reason_and_the_rest_still_go_in() {
     assert_eq!(reasons.len(), 3, "{reasons:?}");
     assert!(reasons[0].contains("signature"), "{reasons:?}");
     assert!(reasons[1].contains("local log"), "{reasons:?}");
-    assert!(reasons[2].contains("registered"), "{reasons:?}");
+    assert!(reasons[2].contains("no certificate binds"), "{reasons:?}");
 }
 
 #[test]
@@ -156,10 +160,11 @@ fn a_follow_up_must_point_at_an_incident_of_this_school() {
 }
 
 fn school_with_privacy(dir: &Path, privacy: &str) -> Node {
-    let mut config = config(dir, "VN.BT.D03.S017", "school", Some("VN.BT.D03"), &[]);
+    let mut config = config(dir, "VN.BT.D03.S017", "school", Some("VN.BT.D03"));
     let text = format!(
-        "[node]\norg_id = \"VN.BT.D03.S017\"\nlevel = \"school\"\ndisplay_name = \"x\"\ndata_dir = \"{}\"\n[server]\nlisten = \"127.0.0.1:0\"\n{privacy}",
-        dir.display()
+        "[node]\norg_id = \"VN.BT.D03.S017\"\nlevel = \"school\"\ndisplay_name = \"x\"\ndata_dir = \"{}\"\n[server]\nlisten = \"127.0.0.1:0\"\n[[trust.anchors]]\norg_id = \"VN\"\nkeys = [\"{}\"]\n{privacy}",
+        dir.display(),
+        root().public_key().to_base64()
     );
     config.privacy = NodeConfig::from_toml(&text, dir, "test").expect("valid").privacy;
     Node::open(&config, NodeKey::generate()).expect("opens")

@@ -1,0 +1,406 @@
+//! The node's side of the trust hierarchy: the statements it holds (rebuilt
+//! from the store at start), whether a key speaks for an org, and the
+//! operator's acts: certify a child, install this node's own chain, revoke.
+
+use chrono::{DateTime, Utc};
+
+use edusync_core::{OrgId, ValidationError};
+use edusync_envelope::PublicKey;
+use edusync_store::Feeds;
+use edusync_trust::{
+    armor, dearmor, verify_enrolment_request, Admission, Anchor, Certificate, Revocation, RevocationReason, Role,
+    Standing, Statement, TrustError, TrustSet, VerifiedStatement,
+};
+
+use crate::{Node, NodeError};
+
+/// Statements that come from a child go up; from the parent, down; a node's
+/// own statements go both ways.
+pub(crate) const FROM_CHILD: Feeds = Feeds { up: true, down: false };
+pub(crate) const FROM_PARENT: Feeds = Feeds { up: false, down: true };
+pub(crate) const OWN: Feeds = Feeds { up: true, down: true };
+
+const DEFAULT_VALIDITY_MS: i64 = 365 * 86_400_000;
+
+/// What a batch of statements did.
+#[derive(Clone, Debug, Default)]
+pub struct StatementReport {
+    pub added: u32,
+    pub known: u32,
+    /// (index in the batch, reason)
+    pub refused: Vec<(usize, String)>,
+}
+
+pub(crate) fn trust_set(config: &edusync_config::NodeConfig) -> TrustSet {
+    let anchors = config
+        .trust
+        .anchors
+        .iter()
+        .map(|anchor| Anchor { org: anchor.org_id.clone(), keys: anchor.keys.clone(), threshold: anchor.threshold })
+        .collect();
+    TrustSet::new(anchors, i64::try_from(config.trust.clock_skew.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn invalid(field: &str, reason: impl Into<String>) -> NodeError {
+    NodeError::Invalid(ValidationError::new(field, reason))
+}
+
+impl Node {
+    pub(crate) fn trust(&self) -> std::sync::RwLockReadGuard<'_, TrustSet> {
+        self.trust.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn trust_mut(&self) -> std::sync::RwLockWriteGuard<'_, TrustSet> {
+        self.trust.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Rebuilds the trust set from the store, in admission order.
+    pub(crate) fn load_trust(&self) -> Result<(), NodeError> {
+        let mut trust = self.trust_mut();
+        for bytes in self.store.statements()? {
+            let admitted = VerifiedStatement::verify(&bytes).and_then(|statement| trust.admit(&statement));
+            if let Err(error) = admitted {
+                tracing::warn!(org = %self.org(), error = %error, "a stored trust statement no longer holds");
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether this node's own key has standing now.
+    pub fn own_standing(&self, now: DateTime<Utc>) -> Result<Standing, TrustError> {
+        self.trust().standing(self.org(), &self.public_key(), now.timestamp_millis())
+    }
+
+    /// This node's certificate chain, root first, as signed bytes.
+    pub fn own_chain(&self, now: DateTime<Utc>) -> Vec<Vec<u8>> {
+        self.trust().chain_statements(self.org(), &self.public_key(), now.timestamp_millis())
+    }
+
+    /// `key` speaks for `org` at `at_ms` and `org` is a node this one certified.
+    pub(crate) fn child_standing(&self, org: &OrgId, key: &PublicKey, at_ms: i64) -> Result<Standing, String> {
+        let standing = self.trust().standing(org, key, at_ms).map_err(|error| error.to_string())?;
+        if !matches!(standing.role, Role::Node(_)) {
+            return Err(format!("{org} is certified as a {}, not as a node", standing.role));
+        }
+        if standing.chain.first() != Some(self.org()) {
+            return Err(format!("{org} was not certified by {}; it is not a child of this node", self.org()));
+        }
+        Ok(standing)
+    }
+
+    /// The orgs this node certified as nodes: its children, past and present.
+    pub(crate) fn children(&self) -> Vec<OrgId> {
+        let mut children: Vec<OrgId> = self
+            .trust()
+            .certificates()
+            .filter(|certificate| {
+                certificate.issuer_org == *self.org() && matches!(certificate.role, Role::Node(_))
+            })
+            .map(|certificate| certificate.subject_org.clone())
+            .collect();
+        children.sort();
+        children.dedup();
+        children
+    }
+
+    /// Verifies and admits statements, keeps the new ones in the store (on
+    /// the given feeds) and flushes. Each statement stands alone.
+    pub fn admit_statements(&self, items: &[Vec<u8>], feeds: Feeds) -> Result<StatementReport, NodeError> {
+        let mut report = StatementReport::default();
+        for (index, bytes) in items.iter().enumerate() {
+            let verified = match VerifiedStatement::verify(bytes) {
+                Ok(verified) => verified,
+                Err(error) => {
+                    report.refused.push((index, error.to_string()));
+                    continue;
+                }
+            };
+            if matches!(verified.statement, Statement::EnrolmentRequest(_)) {
+                report.refused.push((index, "an enrolment request is not a trust statement".into()));
+                continue;
+            }
+            let admitted = self.trust_mut().admit(&verified);
+            match admitted {
+                Ok(Admission::Known) => report.known += 1,
+                Ok(Admission::New) => {
+                    self.store.add_statement(verified.id, verified.bytes(), feeds)?;
+                    report.added += 1;
+                }
+                Err(error) => {
+                    tracing::warn!(org = %self.org(), statement = %verified.id_hex(), error = %error, "statement refused");
+                    report.refused.push((index, error.to_string()));
+                }
+            }
+        }
+        if report.added > 0 {
+            self.store.flush()?;
+        }
+        Ok(report)
+    }
+
+    /// An enrolment request for this node's own key, as a request file.
+    pub fn enrolment_request(&self, now: DateTime<Utc>) -> Result<String, NodeError> {
+        let parent = self.parent.as_ref().map(|parent| parent.org_id.clone()).or_else(|| {
+            self.trust().anchors().iter().find(|anchor| self.org().is_within(&anchor.org)).map(|a| a.org.clone())
+        });
+        let parent = parent.ok_or_else(|| invalid("parent", "this node has no parent and no anchor above it"))?;
+        let request = Statement::EnrolmentRequest(edusync_trust::EnrolmentRequest {
+            subject_org: self.org().clone(),
+            role: Role::Node(self.organisation().level),
+            parent_org: parent,
+            subject_key: self.public_key(),
+            previous_key: None,
+            created_ms: now.timestamp_millis(),
+        });
+        Ok(armor(&[request.sign(&[&self.key])]))
+    }
+
+    /// Certifies a child's (or a reader's) request. The answer is the whole
+    /// chain, root first, so that the requester can verify it to its anchor.
+    pub fn sign_enrolment(
+        &self,
+        request_text: &str,
+        not_after: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<(String, Certificate), NodeError> {
+        let bytes = dearmor(request_text).map_err(|error| invalid("request", error.to_string()))?;
+        let [request_bytes] = bytes.as_slice() else {
+            return Err(invalid("request", format!("a request file holds one statement, this one {}", bytes.len())));
+        };
+        let (_, request) =
+            verify_enrolment_request(request_bytes).map_err(|error| invalid("request", error.to_string()))?;
+        if request.parent_org != *self.org() {
+            return Err(invalid("request", format!("it asks {} to certify it, not {}", request.parent_org, self.org())));
+        }
+        if !request.subject_org.is_within(self.org()) || request.subject_org == *self.org() {
+            return Err(invalid(
+                "request",
+                format!("{} is outside this node's scope {}; it may certify only org ids below it", request.subject_org, self.org()),
+            ));
+        }
+        if let Role::Node(level) = request.role {
+            if level <= self.organisation().level {
+                return Err(invalid(
+                    "request",
+                    format!("a {} may certify only lower levels, not a {level}", self.organisation().level),
+                ));
+            }
+        }
+        if let Some(previous) = &request.previous_key {
+            self.trust()
+                .standing(&request.subject_org, previous, now.timestamp_millis())
+                .map_err(|error| invalid("request", format!("the key it replaces has no standing: {error}")))?;
+        }
+        let standing = self
+            .own_standing(now)
+            .map_err(|error| invalid("request", format!("this node cannot certify anyone yet: {error}")))?;
+        let now_ms = now.timestamp_millis();
+        let not_after_ms = not_after.map_or(now_ms + DEFAULT_VALIDITY_MS, |time| time.timestamp_millis());
+        let certificate = Certificate {
+            subject_key: request.subject_key,
+            subject_org: request.subject_org.clone(),
+            role: request.role,
+            issuer_org: self.org().clone(),
+            version: self.trust().next_version(&request.subject_org, request.role, &request.subject_key),
+            // Offline clocks drift: a certificate is valid from a day before it was issued.
+            not_before_ms: now_ms - 86_400_000,
+            not_after_ms,
+            issued_ms: now_ms,
+        };
+        let statement = Statement::Certificate(certificate.clone()).sign(&[&self.key]);
+        let report = self.admit_statements(std::slice::from_ref(&statement), OWN)?;
+        if let Some((_, reason)) = report.refused.first() {
+            return Err(invalid("request", reason.clone()));
+        }
+        tracing::info!(org = %self.org(), subject = %certificate.subject_org, role = %certificate.role, version = certificate.version, "certificate issued");
+        let mut chain = self.trust().chain_statements(self.org(), &self.public_key(), now_ms);
+        chain.push(statement);
+        drop(standing);
+        Ok((armor(&chain), certificate))
+    }
+
+    /// Installs this node's certificate chain (root first). Every statement
+    /// is checked; the last must certify this node's own key.
+    pub fn install_certificate(&self, text: &str, now: DateTime<Utc>) -> Result<(Certificate, u32), NodeError> {
+        let statements = dearmor(text).map_err(|error| invalid("certificate", error.to_string()))?;
+        let last = statements.last().ok_or_else(|| invalid("certificate", "the file holds no statement"))?;
+        let last = VerifiedStatement::verify(last).map_err(|error| invalid("certificate", error.to_string()))?;
+        let Statement::Certificate(certificate) = &last.statement else {
+            return Err(invalid("certificate", "the last statement of the file is not a certificate"));
+        };
+        if certificate.subject_org != *self.org() || certificate.subject_key != self.public_key() {
+            return Err(invalid(
+                "certificate",
+                format!(
+                    "it certifies {} for {}, but this node is {} with key {}",
+                    certificate.subject_key,
+                    certificate.subject_org,
+                    self.org(),
+                    self.public_key()
+                ),
+            ));
+        }
+        if let Some(held) = self.trust().highest_version(certificate) {
+            if held > certificate.version {
+                return Err(invalid(
+                    "certificate",
+                    format!("it is version {}, older than the installed version {held}", certificate.version),
+                ));
+            }
+        }
+        let report = self.admit_statements(&statements, FROM_PARENT)?;
+        if let Some((index, reason)) = report.refused.first() {
+            return Err(invalid("certificate", format!("statement {} of the file: {reason}", index + 1)));
+        }
+        self.own_standing(now).map_err(|error| invalid("certificate", format!("installed, but: {error}")))?;
+        tracing::info!(org = %self.org(), version = certificate.version, "certificate installed");
+        Ok((certificate.clone(), report.added))
+    }
+
+    /// Revokes a key this node (or a node below it) certified.
+    pub fn revoke(
+        &self,
+        subject_org: &OrgId,
+        subject_key: &PublicKey,
+        reason: RevocationReason,
+        effective: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<String, NodeError> {
+        if !subject_org.is_within(self.org()) || subject_org == self.org() {
+            return Err(invalid("subject_org", format!("{subject_org} is not below {}", self.org())));
+        }
+        let statement = Statement::Revocation(Revocation {
+            issuer_org: self.org().clone(),
+            subject_org: subject_org.clone(),
+            subject_key: *subject_key,
+            reason,
+            effective_ms: effective.timestamp_millis(),
+            issued_ms: now.timestamp_millis(),
+        })
+        .sign(&[&self.key]);
+        let report = self.admit_statements(std::slice::from_ref(&statement), OWN)?;
+        if let Some((_, reason)) = report.refused.first() {
+            return Err(invalid("subject_key", reason.clone()));
+        }
+        tracing::warn!(org = %self.org(), subject = %subject_org, key = %subject_key, "key revoked");
+        Ok(armor(&[statement]))
+    }
+
+    /// Keeps a request that arrived online for an operator to approve.
+    pub fn queue_enrolment(&self, text: &str) -> Result<String, NodeError> {
+        let bytes = dearmor(text).map_err(|error| invalid("request", error.to_string()))?;
+        let [request_bytes] = bytes.as_slice() else {
+            return Err(invalid("request", "a request file holds exactly one statement"));
+        };
+        let (verified, request) =
+            verify_enrolment_request(request_bytes).map_err(|error| invalid("request", error.to_string()))?;
+        if request.parent_org != *self.org() || !request.subject_org.is_within(self.org()) {
+            return Err(invalid("request", format!("{} is not for {} to certify", request.subject_org, self.org())));
+        }
+        if self.store.enrolment_answer(&verified.id)?.is_none() {
+            self.store.add_enrolment_request(verified.id, request_bytes)?;
+            self.store.flush()?;
+            tracing::info!(org = %self.org(), subject = %request.subject_org, request = %verified.id_hex(), "enrolment request waiting for an operator");
+        }
+        Ok(verified.id_hex())
+    }
+
+    pub fn pending_enrolments(&self) -> Result<Vec<(String, edusync_trust::EnrolmentRequest)>, NodeError> {
+        let mut out = Vec::new();
+        for (_, bytes) in self.store.enrolment_requests()? {
+            if let Ok((verified, request)) = verify_enrolment_request(&bytes) {
+                out.push((verified.id_hex(), request));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Signs a pending request by id and keeps the answer for the requester.
+    pub fn approve_enrolment(
+        &self,
+        id_hex: &str,
+        not_after: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<(String, Certificate), NodeError> {
+        let id = parse_request_id(id_hex)?;
+        let bytes = self
+            .store
+            .enrolment_request(&id)?
+            .ok_or_else(|| NodeError::NotFound(format!("no pending enrolment request {id_hex}")))?;
+        let (chain, certificate) = self.sign_enrolment(&armor(&[bytes]), not_after, now)?;
+        self.store.answer_enrolment_request(&id, chain.as_bytes())?;
+        self.store.flush()?;
+        Ok((chain, certificate))
+    }
+
+    pub fn enrolment_answer(&self, id_hex: &str) -> Result<Option<String>, NodeError> {
+        let id = parse_request_id(id_hex)?;
+        Ok(self.store.enrolment_answer(&id)?.map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
+    }
+}
+
+fn parse_request_id(text: &str) -> Result<[u8; 32], NodeError> {
+    let bytes: Vec<u8> = (0..text.len())
+        .step_by(2)
+        .map(|index| text.get(index..index + 2).and_then(|pair| u8::from_str_radix(pair, 16).ok()))
+        .collect::<Option<_>>()
+        .ok_or_else(|| invalid("request_id", "not a hexadecimal request id"))?;
+    bytes.try_into().map_err(|_| invalid("request_id", "a request id is 64 hexadecimal digits"))
+}
+
+impl Node {
+    /// The same request bytes every time for the same key, so that asking
+    /// again online finds the pending request instead of queueing another.
+    pub(crate) fn enrolment_request_cached(&self) -> Result<String, NodeError> {
+        let mut cached = self.enrolment_request.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(text) = cached.as_ref() {
+            return Ok(text.clone());
+        }
+        let text = self.enrolment_request(chrono::Utc::now())?;
+        *cached = Some(text.clone());
+        Ok(text)
+    }
+
+    /// Items of the parent's downward feed: trust statements are admitted
+    /// and passed on down.
+    pub(crate) fn take_from_above(&self, items: &[Vec<u8>]) -> Result<(), NodeError> {
+        let statements: Vec<Vec<u8>> =
+            items.iter().filter(|item| item.starts_with(edusync_trust::STATEMENT_MAGIC)).cloned().collect();
+        let report = self.admit_statements(&statements, FROM_PARENT)?;
+        for (index, reason) in report.refused {
+            tracing::warn!(org = %self.org(), index, reason = %reason, "a statement from above was refused");
+        }
+        Ok(())
+    }
+}
+
+/// Enrolment without files or network, for a hierarchy in one process (the
+/// demo and tests): the parent certifies the child's request exactly as
+/// `edusync enroll sign` would, and the child installs the answer.
+pub fn enrol_in_process(parent: &Node, child: &Node, now: DateTime<Utc>) -> Result<Certificate, NodeError> {
+    let request = child.enrolment_request(now)?;
+    let (chain, _) = parent.sign_enrolment(&request, None, now)?;
+    Ok(child.install_certificate(&chain, now)?.0)
+}
+
+/// Certifies a top node with an anchor's keys, as `edusync keys certify`
+/// does with offline root keys, and installs it.
+pub fn certify_by_anchor(
+    node: &Node,
+    anchor_org: &OrgId,
+    keys: &[&edusync_envelope::NodeKey],
+    now: DateTime<Utc>,
+) -> Result<Certificate, NodeError> {
+    let now_ms = now.timestamp_millis();
+    let request = edusync_trust::EnrolmentRequest {
+        subject_org: node.org().clone(),
+        role: Role::Node(node.organisation().level),
+        parent_org: anchor_org.clone(),
+        subject_key: node.public_key(),
+        previous_key: None,
+        created_ms: now_ms,
+    };
+    let certificate =
+        edusync_trust::issue_certificate(&request, anchor_org, 1, now_ms - 86_400_000, now_ms + DEFAULT_VALIDITY_MS * 10, now_ms, keys);
+    Ok(node.install_certificate(&armor(&[certificate]), now)?.0)
+}
