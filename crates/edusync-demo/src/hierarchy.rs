@@ -13,8 +13,9 @@ use edusync_config::NodeConfig;
 use edusync_core::{
     Cell, Investigation, Level, LogStream, Notified, OrgId, Period, Record, RecordId, RecordKind, SchoolYear, Severity,
 };
+use edusync_envelope::NodeKey;
 use edusync_envelope::VerifiedEnvelope;
-use edusync_node::{init_key, RunningNode};
+use edusync_node::{certify_by_anchor, enrol_in_process, init_key, load_key, open_session, RunningNode};
 use edusync_proto::wire;
 use edusync_proto::wire::record_service_client::RecordServiceClient;
 
@@ -46,6 +47,8 @@ pub enum DemoError {
     Options(String),
     #[error("cannot prepare the demo directory {path}: {reason}")]
     Directory { path: String, reason: String },
+    #[error("the hierarchy synced but does not verify: {0}")]
+    Unverified(String),
     #[error("node {org}: {reason}")]
     Node { org: String, reason: String },
     #[error("the hierarchy did not converge within {0:?}; see the log lines above for the failing link")]
@@ -276,11 +279,20 @@ pub async fn run_demo(options: DemoOptions) -> Result<DemoReport, DemoError> {
                 reason: "already holds a node; pass an empty --dir".into(),
             });
         }
-        keys.push(init_key(&dir).map_err(|error| node_error(&node.org)(error.to_string()))?);
+        init_key(&dir).map_err(|error| node_error(&node.org)(error.to_string()))?;
+        keys.push(std::sync::Arc::new(load_key(&dir).map_err(|error| node_error(&node.org)(error.to_string()))?));
         listeners
             .push(TcpListener::bind("127.0.0.1:0").await.map_err(|error| node_error(&node.org)(error.to_string()))?);
     }
     let addresses: Vec<_> = listeners.iter().map(|listener| listener.local_addr().ok()).collect();
+    // The ministry's root: three offline keys, any two of which certify the
+    // ministry's node. In a real deployment they never meet a running node.
+    let roots = [NodeKey::generate(), NodeKey::generate(), NodeKey::generate()];
+    let anchors = format!(
+        "\n[trust]\nclock_skew_seconds = 600\n\n[[trust.anchors]]\norg_id = \"{}\"\nthreshold = 2\nkeys = [{}]\n",
+        planned[0].org,
+        roots.iter().map(|key| format!("\"{}\"", key.public_key().to_base64())).collect::<Vec<_>>().join(", ")
+    );
 
     let mut running = Vec::with_capacity(planned.len());
     for (index, (node, listener)) in planned.iter().zip(listeners).enumerate() {
@@ -297,13 +309,7 @@ pub async fn run_demo(options: DemoOptions) -> Result<DemoReport, DemoError> {
                 planned[parent].org
             ));
         }
-        for (child_index, child) in planned.iter().enumerate().filter(|(_, child)| child.parent == Some(index)) {
-            text.push_str(&format!(
-                "\n[[children]]\norg_id = \"{}\"\npublic_key = \"{}\"\n",
-                child.org,
-                keys[child_index].to_base64()
-            ));
-        }
+        text.push_str(&anchors);
         let config_path = dir.join("node.toml");
         std::fs::write(&config_path, &text).map_err(io_error(&config_path))?;
         let config = NodeConfig::load(&config_path).map_err(|error| node_error(&node.org)(error.to_string()))?;
@@ -312,8 +318,21 @@ pub async fn run_demo(options: DemoOptions) -> Result<DemoReport, DemoError> {
         running.push(node_handle);
     }
 
+    // Enrolment, top down: the roots certify the ministry, and every parent
+    // certifies its children exactly as `edusync enroll sign` would.
+    let now = chrono::Utc::now();
+    let top = &running[0];
+    certify_by_anchor(top.node(), &planned[0].org, &[&roots[0], &roots[2]], now)
+        .map_err(|error| node_error(&planned[0].org)(error.to_string()))?;
+    for (index, node) in planned.iter().enumerate() {
+        if let Some(parent) = node.parent {
+            enrol_in_process(running[parent].node(), running[index].node(), now)
+                .map_err(|error| node_error(&node.org)(error.to_string()))?;
+        }
+    }
+
     let fill_started = Instant::now();
-    let records_written = fill(&options, &planned, &running).await?;
+    let records_written = fill(&options, &planned, &running, &keys).await?;
     let fill_seconds = fill_started.elapsed().as_secs_f64();
 
     let sync_started = Instant::now();
@@ -351,14 +370,26 @@ pub async fn run_demo(options: DemoOptions) -> Result<DemoReport, DemoError> {
         verification,
         reader_view,
     };
-    if !report.converged {
+    if !converged {
         return Err(DemoError::NoConvergence(CONVERGENCE_LIMIT));
+    }
+    if !report.converged {
+        let mut problems = report.verification.problems.clone();
+        if !clean {
+            problems.push("an office holds raw incidents or risk registers".into());
+        }
+        return Err(DemoError::Unverified(problems.join("; ")));
     }
     Ok(report)
 }
 
 /// Every node writes its year through its own gRPC API, all schools at once.
-async fn fill(options: &DemoOptions, planned: &[Planned], running: &[RunningNode]) -> Result<u64, DemoError> {
+async fn fill(
+    options: &DemoOptions,
+    planned: &[Planned],
+    running: &[RunningNode],
+    keys: &[std::sync::Arc<NodeKey>],
+) -> Result<u64, DemoError> {
     let year = options.school_year;
     let start = i32::from(year.start_year());
     let mut rng = StdRng::seed_from_u64(options.seed);
@@ -387,9 +418,18 @@ async fn fill(options: &DemoOptions, planned: &[Planned], running: &[RunningNode
     for (index, records) in work {
         let endpoint = format!("http://{}", running[index].address());
         let org = planned[index].org.clone();
+        let key = std::sync::Arc::clone(&keys[index]);
         tasks.spawn(async move {
-            let mut client =
-                RecordServiceClient::connect(endpoint).await.map_err(|error| node_error(&org)(error.to_string()))?;
+            let channel = tonic::transport::Endpoint::from_shared(endpoint)
+                .map_err(|error| node_error(&org)(error.to_string()))?
+                .connect()
+                .await
+                .map_err(|error| node_error(&org)(error.to_string()))?;
+            // The operator's session: the node's own key, as `edusync record add --config` uses.
+            let session = open_session(channel.clone(), &org, &key, Vec::new())
+                .await
+                .map_err(|status| node_error(&org)(status.message().to_owned()))?;
+            let mut client = RecordServiceClient::with_interceptor(channel, session.bearer);
             let mut written = 0u64;
             for record in records {
                 let request = wire::SubmitRecordRequest { record: Some(wire::Record::from(&record)) };

@@ -120,16 +120,16 @@ impl Node {
         self.aggregation.running.store(true, Ordering::SeqCst);
         let result = (|| {
             // A school year's records are read and decoded once for all its dirty periods.
-            let mut by_year: std::collections::BTreeMap<edusync_core::SchoolYear, Vec<Period>> =
+            let mut by_year: std::collections::BTreeMap<edusync_core::SchoolYear, Vec<(Period, Vec<u8>)>> =
                 std::collections::BTreeMap::new();
-            for period in self.store().dirty_periods()? {
-                by_year.entry(period.school_year).or_default().push(period);
+            for (period, mark) in self.store().dirty_marks()? {
+                by_year.entry(period.school_year).or_default().push((period, mark));
             }
             for (school_year, periods) in by_year {
                 let own_records = self.own_counted_records(school_year)?;
-                for period in periods {
+                for (period, mark) in periods {
                     self.derive_from(period, &own_records, now)?;
-                    self.store().clear_dirty(period)?;
+                    self.store().clear_dirty(period, &mark)?;
                 }
             }
             self.store().flush()?;

@@ -167,11 +167,9 @@ impl Authenticator {
             }
         }?;
         Ok(match standing.role {
-            Role::Node(_) => Caller::Node {
-                org: org.clone(),
-                key: *key,
-                child: standing.chain.first() == Some(self.node.org()),
-            },
+            Role::Node(_) => {
+                Caller::Node { org: org.clone(), key: *key, child: standing.chain.first() == Some(self.node.org()) }
+            }
             role => Caller::Reader { role, scope: org.clone(), key: *key },
         })
     }
@@ -233,7 +231,9 @@ fn denied(org: &OrgId, caller: &Caller, method: &str, reason: String) -> Status 
 pub(crate) fn operator_only<T>(node: &Node, request: &Request<T>, method: &str) -> Result<(), Status> {
     match caller(request)? {
         Caller::Operator => Ok(()),
-        other => Err(denied(node.org(), &other, method, format!("{method} is for this node's operator only, not {other}"))),
+        other => {
+            Err(denied(node.org(), &other, method, format!("{method} is for this node's operator only, not {other}")))
+        }
     }
 }
 
@@ -262,12 +262,9 @@ pub(crate) fn reader_or_operator<T>(node: &Node, request: &Request<T>, method: &
     match &caller {
         Caller::Operator => Ok(caller),
         Caller::Reader { scope, .. } if node.org().is_within(scope) => Ok(caller),
-        Caller::Reader { scope, .. } => Err(denied(
-            node.org(),
-            &caller,
-            method,
-            format!("{} lies outside the reader's scope {scope}", node.org()),
-        )),
+        Caller::Reader { scope, .. } => {
+            Err(denied(node.org(), &caller, method, format!("{} lies outside the reader's scope {scope}", node.org())))
+        }
         Caller::Node { .. } => Err(denied(
             node.org(),
             &caller,

@@ -312,8 +312,9 @@ impl Node {
         }
         match bundle.entries {
             BundleEntries::Envelopes(envelopes) => {
-                self.child_standing(&bundle.from, &bundle.signer, now.timestamp_millis())
-                    .map_err(|reason| invalid("bundle", format!("its signer does not speak for {}: {reason}", bundle.from)))?;
+                self.child_standing(&bundle.from, &bundle.signer, now.timestamp_millis()).map_err(|reason| {
+                    invalid("bundle", format!("its signer does not speak for {}: {reason}", bundle.from))
+                })?;
                 for (index, bytes) in envelopes.iter().enumerate() {
                     let author = edusync_envelope::EnvelopeView::parse(bytes)
                         .map_err(|error| invalid("bundle", format!("envelope {index}: {error}")))?

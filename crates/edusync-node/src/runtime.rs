@@ -19,8 +19,8 @@ use tonic::service::interceptor::InterceptedService;
 
 use crate::auth::{Authenticator, SessionCheck};
 use crate::service::{RecordApi, SyncApi};
-use crate::trust_service::{AuthApi, TrustApi};
 use crate::sync::{ParentStatus, UpwardSync};
+use crate::trust_service::{AuthApi, TrustApi};
 use crate::{load_key, Node, NodeError};
 
 /// A node serving gRPC on `address`, syncing upward if it has a parent.

@@ -321,7 +321,9 @@ impl wire::sync_service_server::SyncService for SyncApi {
         let author = org_field("author_org", &request.author_org)?;
         tracing::Span::current().record("author", tracing::field::display(&author));
         if author != child {
-            return Err(Status::permission_denied(format!("{child} may ask only for its own checkpoint, not {author}'s")));
+            return Err(Status::permission_denied(format!(
+                "{child} may ask only for its own checkpoint, not {author}'s"
+            )));
         }
         let stream = stream_from_wire("stream", request.stream).map_err(invalid)?;
         let node = Arc::clone(&self.node);

@@ -153,7 +153,12 @@ impl UpwardSync {
                 }
                 Err(error) => {
                     failures = failures.saturating_add(1);
-                    tracing::warn!(org = %self.node.org(), parent = %self.parent.org_id, error = %error, failures, "sync round failed");
+                    if matches!(error, SyncError::NotEnrolled(_)) {
+                        // Expected until an operator acts; `edusync status` shows it.
+                        tracing::info!(org = %self.node.org(), parent = %self.parent.org_id, error = %error, "waiting for a certificate");
+                    } else {
+                        tracing::warn!(org = %self.node.org(), parent = %self.parent.org_id, error = %error, failures, "sync round failed");
+                    }
                     self.status.update(|state| state.last_error = Some(error.to_string()));
                     self.backoff(failures)
                 }
@@ -177,7 +182,9 @@ impl UpwardSync {
 
     /// Connects, makes sure this node holds a certificate (enrolling online
     /// when it does not), and opens a session as this node.
-    async fn connect(&self) -> Result<(SyncServiceClient<SessionChannel>, TrustServiceClient<SessionChannel>), SyncError> {
+    async fn connect(
+        &self,
+    ) -> Result<(SyncServiceClient<SessionChannel>, TrustServiceClient<SessionChannel>), SyncError> {
         let connect_error = |reason: String| SyncError::Connect { endpoint: self.parent.endpoint.clone(), reason };
         let channel = Endpoint::from_shared(self.parent.endpoint.clone())
             .map_err(|error| connect_error(error.to_string()))?
@@ -217,12 +224,12 @@ impl UpwardSync {
     async fn enrol_online(&self, channel: Channel, problem: edusync_trust::TrustError) -> Result<(), SyncError> {
         let request = self.node.enrolment_request_cached()?;
         let mut trust = TrustServiceClient::new(channel);
-        let receipt = self
-            .within_deadline(trust.submit_enrolment(wire::StatementFile { text: request }))
-            .await??
-            .into_inner();
+        let receipt =
+            self.within_deadline(trust.submit_enrolment(wire::StatementFile { text: request })).await??.into_inner();
         let answer = self
-            .within_deadline(trust.fetch_enrolment(wire::FetchEnrolmentRequest { request_id: receipt.request_id.clone() }))
+            .within_deadline(
+                trust.fetch_enrolment(wire::FetchEnrolmentRequest { request_id: receipt.request_id.clone() }),
+            )
             .await??
             .into_inner();
         if !answer.signed {
@@ -244,10 +251,8 @@ impl UpwardSync {
         let cursor = format!("down-from/{}", self.parent.org_id);
         loop {
             let after = self.node.store().cursor(&cursor).map_err(NodeError::from)?.unwrap_or(0);
-            let page = self
-                .within_deadline(trust.pull_down(wire::PullDownRequest { after, limit: 500 }))
-                .await??
-                .into_inner();
+            let page =
+                self.within_deadline(trust.pull_down(wire::PullDownRequest { after, limit: 500 })).await??.into_inner();
             let Some(last) = page.items.last().map(|item| item.seq) else { return Ok(()) };
             let items: Vec<Vec<u8>> = page.items.into_iter().map(|item| item.item).collect();
             let node = Arc::clone(&self.node);

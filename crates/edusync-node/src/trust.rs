@@ -94,7 +94,9 @@ impl Node {
             .trust()
             .certificates()
             .filter(|certificate| {
-                certificate.issuer_org == *self.org() && matches!(certificate.role, Role::Node(_))
+                certificate.issuer_org == *self.org()
+                    && certificate.subject_org != *self.org()
+                    && matches!(certificate.role, Role::Node(_))
             })
             .map(|certificate| certificate.subject_org.clone())
             .collect();
@@ -170,12 +172,19 @@ impl Node {
         let (_, request) =
             verify_enrolment_request(request_bytes).map_err(|error| invalid("request", error.to_string()))?;
         if request.parent_org != *self.org() {
-            return Err(invalid("request", format!("it asks {} to certify it, not {}", request.parent_org, self.org())));
+            return Err(invalid(
+                "request",
+                format!("it asks {} to certify it, not {}", request.parent_org, self.org()),
+            ));
         }
         if !request.subject_org.is_within(self.org()) || request.subject_org == *self.org() {
             return Err(invalid(
                 "request",
-                format!("{} is outside this node's scope {}; it may certify only org ids below it", request.subject_org, self.org()),
+                format!(
+                    "{} is outside this node's scope {}; it may certify only org ids below it",
+                    request.subject_org,
+                    self.org()
+                ),
             ));
         }
         if let Role::Node(level) = request.role {
@@ -400,7 +409,14 @@ pub fn certify_by_anchor(
         previous_key: None,
         created_ms: now_ms,
     };
-    let certificate =
-        edusync_trust::issue_certificate(&request, anchor_org, 1, now_ms - 86_400_000, now_ms + DEFAULT_VALIDITY_MS * 10, now_ms, keys);
+    let certificate = edusync_trust::issue_certificate(
+        &request,
+        anchor_org,
+        1,
+        now_ms - 86_400_000,
+        now_ms + DEFAULT_VALIDITY_MS * 10,
+        now_ms,
+        keys,
+    );
     Ok(node.install_certificate(&armor(&[certificate]), now)?.0)
 }

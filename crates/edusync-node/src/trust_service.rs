@@ -26,12 +26,14 @@ fn from_ms(ms: i64) -> Option<prost_types::Timestamp> {
     chrono::DateTime::from_timestamp_millis(ms).map(timestamp)
 }
 
-fn to_time(field: &str, value: Option<prost_types::Timestamp>) -> Result<Option<chrono::DateTime<chrono::Utc>>, Status> {
+fn to_time(
+    field: &str,
+    value: Option<prost_types::Timestamp>,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, Status> {
     value
         .map(|value| {
-            chrono::DateTime::from_timestamp(value.seconds, value.nanos.max(0) as u32).ok_or_else(|| {
-                invalid(edusync_core::ValidationError::new(field, "not a representable time"))
-            })
+            chrono::DateTime::from_timestamp(value.seconds, value.nanos.max(0) as u32)
+                .ok_or_else(|| invalid(edusync_core::ValidationError::new(field, "not a representable time")))
         })
         .transpose()
 }
@@ -180,9 +182,8 @@ impl wire::trust_service_server::TrustService for TrustApi {
         operator_only(&self.node, &request, "Revoke")?;
         let request = request.into_inner();
         let subject_org = OrgId::parse("subject_org", &request.subject_org).map_err(invalid)?;
-        let subject_key = PublicKey::from_bytes(&request.subject_key).map_err(|error| {
-            invalid(edusync_core::ValidationError::new("subject_key", error.to_string()))
-        })?;
+        let subject_key = PublicKey::from_bytes(&request.subject_key)
+            .map_err(|error| invalid(edusync_core::ValidationError::new("subject_key", error.to_string())))?;
         let reason = RevocationReason::parse(if request.reason.is_empty() { "unspecified" } else { &request.reason })
             .map_err(|error| invalid(edusync_core::ValidationError::new("reason", error.to_string())))?;
         let now = chrono::Utc::now();

@@ -32,9 +32,10 @@ impl Store {
             None => Ok(1),
             Some(entry) => {
                 let (key, _) = entry?;
-                let seq: [u8; 8] = key.get(2..10).and_then(|bytes| bytes.try_into().ok()).ok_or_else(|| {
-                    StoreError::Corrupt { key: String::from_utf8_lossy(&key).into_owned() }
-                })?;
+                let seq: [u8; 8] = key
+                    .get(2..10)
+                    .and_then(|bytes| bytes.try_into().ok())
+                    .ok_or_else(|| StoreError::Corrupt { key: String::from_utf8_lossy(&key).into_owned() })?;
                 Ok(u64::from_be_bytes(seq) + 1)
             }
         }
@@ -92,9 +93,10 @@ impl Store {
         let mut out = Vec::new();
         for entry in self.tree().range(start..=end).take(limit) {
             let (key, value) = entry?;
-            let seq: [u8; 8] = key.get(2..10).and_then(|bytes| bytes.try_into().ok()).ok_or_else(|| {
-                StoreError::Corrupt { key: String::from_utf8_lossy(&key).into_owned() }
-            })?;
+            let seq: [u8; 8] = key
+                .get(2..10)
+                .and_then(|bytes| bytes.try_into().ok())
+                .ok_or_else(|| StoreError::Corrupt { key: String::from_utf8_lossy(&key).into_owned() })?;
             out.push((u64::from_be_bytes(seq), value.to_vec()));
         }
         Ok(out)

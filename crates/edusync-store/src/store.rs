@@ -425,26 +425,36 @@ impl Store {
     /// Call it before writing what changes them, so that a crash in between
     /// leaves a spare derivation, never a stale aggregate.
     pub fn mark_dirty(&self, periods: &[Period]) -> Result<(), StoreError> {
+        // Each mark is unique, so that a derivation clears only the mark it
+        // saw: a change that lands while it runs marks the period again.
+        let stamp = self.db.generate_id()?.to_be_bytes();
         let mut batch = sled::Batch::default();
         for period in periods {
-            batch.insert(keys::dirty(*period), &[][..]);
+            batch.insert(keys::dirty(*period), &stamp[..]);
         }
         self.tree.apply_batch(batch)?;
         Ok(())
     }
 
     pub fn dirty_periods(&self) -> Result<Vec<Period>, StoreError> {
+        Ok(self.dirty_marks()?.into_iter().map(|(period, _)| period).collect())
+    }
+
+    /// Dirty periods with the mark each carries now, for [`Store::clear_dirty`].
+    pub fn dirty_marks(&self) -> Result<Vec<(Period, Vec<u8>)>, StoreError> {
         let mut periods = Vec::new();
         for entry in self.tree.scan_prefix(b"d/") {
-            let (key, _) = entry?;
+            let (key, mark) = entry?;
             let sort_key: [u8; 3] = key.get(2..5).and_then(|k| k.try_into().ok()).ok_or_else(|| corrupt(&key))?;
-            periods.push(Period::from_sort_key(sort_key).ok_or_else(|| corrupt(&key))?);
+            periods.push((Period::from_sort_key(sort_key).ok_or_else(|| corrupt(&key))?, mark.to_vec()));
         }
         Ok(periods)
     }
 
-    pub fn clear_dirty(&self, period: Period) -> Result<(), StoreError> {
-        self.tree.remove(keys::dirty(period))?;
+    /// Clears a period's mark if it is still the one the caller saw; a newer
+    /// mark stays, and the period is derived again.
+    pub fn clear_dirty(&self, period: Period, seen: &[u8]) -> Result<(), StoreError> {
+        let _ = self.tree.compare_and_swap(keys::dirty(period), Some(seen), None as Option<&[u8]>)?;
         Ok(())
     }
 

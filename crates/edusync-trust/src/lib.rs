@@ -121,7 +121,8 @@ pub fn cosign(bytes: &[u8], key: &edusync_envelope::NodeKey) -> Result<Vec<u8>, 
         _ => "enrolment-request",
     };
     let mut out = bytes.to_vec();
-    out[9 + body_len] = count.checked_add(1).ok_or_else(|| TrustError::Refused { reason: "too many signatures".into() })?;
+    out[9 + body_len] =
+        count.checked_add(1).ok_or_else(|| TrustError::Refused { reason: "too many signatures".into() })?;
     out.extend_from_slice(&key.public_key().0);
     out.extend_from_slice(&key.sign_pae(TRUST_CONTEXT, kind_name, body));
     VerifiedStatement::verify(&out)?;

@@ -274,9 +274,14 @@ proptest! {
 
 #[test]
 fn cosigning_adds_a_distinct_key_and_refuses_the_same_key_twice() {
-    let anchor = Anchor { org: org("VN"), keys: vec![key(1).public_key(), key(2).public_key(), key(3).public_key()], threshold: 2 };
+    let anchor = Anchor {
+        org: org("VN"),
+        keys: vec![key(1).public_key(), key(2).public_key(), key(3).public_key()],
+        threshold: 2,
+    };
     let mut set = TrustSet::new(vec![anchor], 0);
-    let once = Statement::Certificate(certificate(&key(10), "VN", Role::Node(Level::Ministry), "VN", 1)).sign(&[&key(1)]);
+    let once =
+        Statement::Certificate(certificate(&key(10), "VN", Role::Node(Level::Ministry), "VN", 1)).sign(&[&key(1)]);
     let error = cosign(&once, &key(1)).expect_err("same key");
     assert!(error.to_string().contains("already signed"), "{error}");
     admit(&mut set, &once).expect_err("one of three is not enough");

@@ -71,8 +71,9 @@ struct Pair {
 fn pair() -> Pair {
     let school_dir = tempfile::tempdir().expect("tempdir");
     let district_dir = tempfile::tempdir().expect("tempdir");
-    let school = Node::open(&config(school_dir.path(), "VN.BT.D03.S017", "school", Some("VN.BT.D03")), NodeKey::generate())
-        .expect("school opens");
+    let school =
+        Node::open(&config(school_dir.path(), "VN.BT.D03.S017", "school", Some("VN.BT.D03")), NodeKey::generate())
+            .expect("school opens");
     let district = Node::open(&config(district_dir.path(), "VN.BT.D03", "district", None), NodeKey::generate())
         .expect("district opens");
     crate::certify_by_anchor(&district, &OrgId::parse("org", "VN").expect("valid"), &[&root()], now())
@@ -131,8 +132,8 @@ fn bad_envelopes_are_refused_with_a_reason_and_the_rest_still_go_in() {
 
     // A stranger signs a record claiming to be the school.
     let stranger_dir = tempfile::tempdir().expect("tempdir");
-    let stranger = Node::open(&config(stranger_dir.path(), "VN.BT.D03.S017", "school", None), NodeKey::generate())
-        .expect("opens");
+    let stranger =
+        Node::open(&config(stranger_dir.path(), "VN.BT.D03.S017", "school", None), NodeKey::generate()).expect("opens");
     stranger.submit(commitment(9), now()).expect("submits");
     let impostor = shared_log(&stranger).remove(0);
 
