@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use edusync_proto::wire;
 use edusync_proto::wire::record_service_client::RecordServiceClient;
-use edusync_proto::wire::sync_service_client::SyncServiceClient;
 use tonic::transport::Channel;
 
 /// The `edusync` binary, built once per test run (a no-op when up to date).
@@ -32,8 +31,23 @@ pub(crate) fn edusync_bin() -> &'static Path {
     })
 }
 
+/// Runs the command line. Pointed at a node the harness started (`--node
+/// URL`), it acts as that node's operator, as `--config` does on the node's
+/// own machine.
 pub(crate) fn run(args: &[&str]) -> Output {
-    Command::new(edusync_bin()).args(args).stdin(Stdio::null()).output().expect("edusync runs")
+    let mut args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
+    let operator = args
+        .iter()
+        .position(|arg| arg == "--node")
+        .and_then(|index| args.get(index + 1))
+        .and_then(|endpoint| operators().lock().ok()?.get(endpoint).cloned());
+    if let Some(config) = operator {
+        if !args.iter().any(|arg| arg == "--config" || arg == "--identity") {
+            args.push("--config".into());
+            args.push(config.display().to_string());
+        }
+    }
+    Command::new(edusync_bin()).args(&args).stdin(Stdio::null()).output().expect("edusync runs")
 }
 
 pub(crate) fn text(bytes: &[u8]) -> String {
@@ -50,14 +64,72 @@ pub(crate) struct NodeSpec<'a> {
     pub(crate) level: &'a str,
     pub(crate) port: u16,
     pub(crate) parent: Option<(&'a str, u16)>,
-    pub(crate) children: Vec<(&'a str, String)>,
     pub(crate) batch_size: usize,
     /// Sync compression: "zstd" (the default) or "none".
     pub(crate) compression: &'a str,
 }
 
+/// The tests' root of trust: one anchor key for VN, kept in a file as an
+/// offline root key would be.
+pub(crate) fn root_key_file() -> &'static Path {
+    static FILE: OnceLock<PathBuf> = OnceLock::new();
+    FILE.get_or_init(|| {
+        let path = std::env::temp_dir().join(format!("edusync-test-root-{}.key", std::process::id()));
+        std::fs::write(&path, root_key().to_pkcs8_pem()).expect("root key written");
+        path
+    })
+}
+
+pub(crate) fn root_key() -> edusync_envelope::NodeKey {
+    edusync_envelope::NodeKey::from_seed([77; 32])
+}
+
+/// Certifies a node that has no parent in the test directly under the root,
+/// by files, as `edusync keys certify` does for a ministry.
+pub(crate) fn certify_top(config: &Path) {
+    let dir = config.parent().expect("config dir");
+    let request = dir.join("top.req");
+    let certificate = dir.join("top.cert");
+    expect_ok(&["enroll", "request", "--config", path(config), "--out", path(&request)]);
+    expect_ok(&[
+        "keys",
+        "certify",
+        "--request",
+        path(&request),
+        "--anchor",
+        "VN",
+        "--key",
+        path(root_key_file()),
+        "--out",
+        path(&certificate),
+    ]);
+    expect_ok(&["enroll", "install", "--config", path(config), "--file", path(&certificate)]);
+}
+
+/// Offline enrolment by files: the child writes a request, the parent signs
+/// it, the child installs the chain. Works whether the nodes run or not.
+pub(crate) fn enrol(child: &Path, parent: &Path) {
+    let dir = child.parent().expect("config dir");
+    let request = dir.join("enrol.req");
+    let certificate = dir.join("enrol.cert");
+    expect_ok(&["enroll", "request", "--config", path(child), "--out", path(&request)]);
+    expect_ok(&["enroll", "sign", "--config", path(parent), "--request", path(&request), "--out", path(&certificate)]);
+    expect_ok(&["enroll", "install", "--config", path(child), "--file", path(&certificate)]);
+}
+
+pub(crate) fn path(path: &Path) -> &str {
+    path.to_str().expect("utf-8 path")
+}
+
+pub(crate) fn expect_ok(args: &[&str]) -> Output {
+    let output = run(args);
+    assert!(output.status.success(), "edusync {args:?} failed: {}{}", text(&output.stdout), text(&output.stderr));
+    output
+}
+
 /// Writes `dir/node.toml` and runs `edusync init`; returns the config path
-/// and the node's public key.
+/// and the node's public key. A node without a parent is certified by the
+/// test root at once; others need [`enrol`] once their parent is prepared.
 pub(crate) fn prepare(dir: &Path, spec: &NodeSpec<'_>) -> (PathBuf, String) {
     std::fs::create_dir_all(dir).expect("mkdir");
     let mut config = format!(
@@ -67,23 +139,25 @@ pub(crate) fn prepare(dir: &Path, spec: &NodeSpec<'_>) -> (PathBuf, String) {
     if let Some((parent, port)) = spec.parent {
         config.push_str(&format!("\n[parent]\norg_id = \"{parent}\"\nendpoint = \"http://127.0.0.1:{port}\"\n"));
     }
-    for (child, key) in &spec.children {
-        config.push_str(&format!("\n[[children]]\norg_id = \"{child}\"\npublic_key = \"{key}\"\n"));
-    }
-    let path = dir.join("node.toml");
-    std::fs::write(&path, config).expect("write config");
-    let output = run(&["init", "--config", path.to_str().expect("utf-8 path")]);
+    config.push_str(&format!(
+        "\n[trust]\nclock_skew_seconds = 300\n\n[[trust.anchors]]\norg_id = \"VN\"\nkeys = [\"{}\"]\n",
+        root_key().public_key().to_base64()
+    ));
+    let config_path = dir.join("node.toml");
+    std::fs::write(&config_path, config).expect("write config");
+    let output = run(&["init", "--config", path(&config_path)]);
     assert!(output.status.success(), "init failed: {}", text(&output.stderr));
     let key = std::fs::read_to_string(dir.join("data/node.pub")).expect("public key written");
-    (path, key.trim().to_owned())
+    if spec.parent.is_none() {
+        certify_top(&config_path);
+    }
+    (config_path, key.trim().to_owned())
 }
 
 /// Prepares and starts a node with no parent and no children, in `dir`.
 pub(crate) fn start_lone_node(dir: &Path, org: &str, level: &str) -> (NodeProcess, String) {
-    let (config, public_key) = prepare(
-        dir,
-        &NodeSpec { org, level, port: 0, parent: None, children: vec![], batch_size: 64, compression: "zstd" },
-    );
+    let (config, public_key) =
+        prepare(dir, &NodeSpec { org, level, port: 0, parent: None, batch_size: 64, compression: "zstd" });
     (NodeProcess::start(&config), public_key)
 }
 
@@ -120,7 +194,9 @@ impl NodeProcess {
             }
         });
         let address = receiver.recv_timeout(Duration::from_secs(30)).expect("node printed its address in time");
-        NodeProcess { child, address: address.parse().expect("a socket address") }
+        let address: SocketAddr = address.parse().expect("a socket address");
+        operators().lock().expect("registry").insert(format!("http://{address}"), config.to_path_buf());
+        NodeProcess { child, address }
     }
 
     pub(crate) fn endpoint(&self) -> String {
@@ -157,19 +233,44 @@ impl Drop for NodeProcess {
     }
 }
 
-pub(crate) async fn records_client(endpoint: &str) -> RecordServiceClient<Channel> {
-    RecordServiceClient::connect(endpoint.to_owned()).await.expect("connects").max_decoding_message_size(64 << 20)
+/// Which config each running node (by endpoint) was started from, so that a
+/// test can speak to it as its operator, with the node's own key.
+fn operators() -> &'static std::sync::Mutex<std::collections::HashMap<String, PathBuf>> {
+    static MAP: OnceLock<std::sync::Mutex<std::collections::HashMap<String, PathBuf>>> = OnceLock::new();
+    MAP.get_or_init(Default::default)
 }
 
-pub(crate) async fn sync_client(endpoint: &str) -> SyncServiceClient<Channel> {
-    SyncServiceClient::connect(endpoint.to_owned()).await.expect("connects")
+/// A session as the operator of the node at `endpoint`.
+pub(crate) async fn operator_session(endpoint: &str) -> Result<(Channel, edusync_node::Bearer), tonic::Status> {
+    let config = operators().lock().expect("registry").get(endpoint).cloned().expect("a node started by the harness");
+    let config = edusync_config::NodeConfig::load(&config).expect("config loads");
+    let key = edusync_node::load_key(&config.data_dir).expect("key loads");
+    let channel = tonic::transport::Endpoint::from_shared(endpoint.to_owned())
+        .expect("endpoint")
+        .connect()
+        .await
+        .map_err(|error| tonic::Status::unavailable(error.to_string()))?;
+    let session = edusync_node::open_session(channel.clone(), &config.organisation.id, &key, Vec::new()).await?;
+    Ok((channel, session.bearer))
 }
 
-/// The parent's checkpoint for an author's shared log, or `None` if unreachable.
+pub(crate) async fn records_client(endpoint: &str) -> Client {
+    let (channel, bearer) = operator_session(endpoint).await.expect("operator session");
+    RecordServiceClient::with_interceptor(channel, bearer).max_decoding_message_size(64 << 20)
+}
+
+/// What the node at `endpoint` holds of an author's shared log (its
+/// highest contiguous seq), or `None` if unreachable.
 pub(crate) async fn checkpoint(endpoint: &str, author: &str) -> Option<u64> {
-    let mut client = SyncServiceClient::connect(endpoint.to_owned()).await.ok()?;
-    let request = wire::GetCheckpointRequest { author_org: author.into(), stream: wire::LogStream::Shared as i32 };
-    Some(client.get_checkpoint(request).await.ok()?.into_inner().highest_contiguous_seq)
+    let (channel, bearer) = operator_session(endpoint).await.ok()?;
+    let mut client = RecordServiceClient::with_interceptor(channel, bearer);
+    let info = client.get_node_info(wire::GetNodeInfoRequest {}).await.ok()?.into_inner();
+    Some(
+        info.logs
+            .iter()
+            .find(|log| log.author_org == author && log.stream == wire::LogStream::Shared as i32)
+            .map_or(0, |log| log.highest_contiguous_seq),
+    )
 }
 
 pub(crate) async fn wait_until<F, Fut>(limit: Duration, what: &str, mut condition: F)
@@ -391,8 +492,8 @@ async fn faulty_pump(
     }
 }
 
-/// A gRPC client of the record service.
-pub(crate) type Client = RecordServiceClient<Channel>;
+/// A gRPC client of the record service, in an operator's session.
+pub(crate) type Client = RecordServiceClient<edusync_node::SessionChannel>;
 
 /// An author's shared-log head once it has stayed the same for half a second.
 pub(crate) async fn settled_head(client: &mut Client, author: &str) -> u64 {
@@ -445,18 +546,6 @@ pub(crate) fn school_and_district(
     school_batch: usize,
     compression: &str,
 ) -> (PathBuf, PathBuf) {
-    let (school, key) = prepare(
-        &root.join("school"),
-        &NodeSpec {
-            org: "VN.BT.D03.S017",
-            level: "school",
-            port: 0,
-            parent: Some(("VN.BT.D03", parent_port)),
-            children: vec![],
-            batch_size: school_batch,
-            compression,
-        },
-    );
     let (district, _) = prepare(
         &root.join("district"),
         &NodeSpec {
@@ -464,10 +553,46 @@ pub(crate) fn school_and_district(
             level: "district",
             port: district_port,
             parent: None,
-            children: vec![("VN.BT.D03.S017", key)],
             batch_size: 256,
             compression,
         },
     );
+    let (school, _) = prepare(
+        &root.join("school"),
+        &NodeSpec {
+            org: "VN.BT.D03.S017",
+            level: "school",
+            port: 0,
+            parent: Some(("VN.BT.D03", parent_port)),
+            batch_size: school_batch,
+            compression,
+        },
+    );
+    enrol(&school, &district);
     (school, district)
+}
+
+/// A session at `endpoint` as the node whose config is `as_node` (a child
+/// pushing to its parent, say).
+pub(crate) async fn session_as(
+    endpoint: &str,
+    as_node: &Path,
+) -> Result<(Channel, edusync_node::Bearer), tonic::Status> {
+    let config = edusync_config::NodeConfig::load(as_node).expect("config loads");
+    let key = edusync_node::load_key(&config.data_dir).expect("key loads");
+    let channel = tonic::transport::Endpoint::from_shared(endpoint.to_owned())
+        .expect("endpoint")
+        .connect()
+        .await
+        .map_err(|error| tonic::Status::unavailable(error.to_string()))?;
+    let session = edusync_node::open_session(channel.clone(), &config.organisation.id, &key, Vec::new()).await?;
+    Ok((channel, session.bearer))
+}
+
+pub(crate) async fn sync_client_as(
+    endpoint: &str,
+    as_node: &Path,
+) -> edusync_proto::wire::sync_service_client::SyncServiceClient<edusync_node::SessionChannel> {
+    let (channel, bearer) = session_as(endpoint, as_node).await.expect("session");
+    edusync_proto::wire::sync_service_client::SyncServiceClient::with_interceptor(channel, bearer)
 }

@@ -13,7 +13,8 @@ use edusync_core::Record;
 use edusync_proto::wire;
 
 use crate::harness::{
-    bytes_below, free_port, prepare, records_client, run, text, wait_until, NodeProcess, NodeSpec, RecordingProxy,
+    bytes_below, enrol, free_port, prepare, records_client, run, text, wait_until, NodeProcess, NodeSpec,
+    RecordingProxy,
 };
 
 const SCHOOL: &str = "VN.BT.D03.S017";
@@ -68,29 +69,21 @@ async fn names_numbers_dates_phones_and_narratives_never_leave_the_school() {
     let to_ministry = RecordingProxy::start(ministry_port).await;
 
     // Uncompressed links, so that every byte on the wire can be searched.
-    let spec = |org, level, port, parent, children| NodeSpec {
-        org,
-        level,
-        port,
-        parent,
-        children,
-        batch_size: 64,
-        compression: "none",
-    };
-    let (school_config, school_key) =
-        prepare(&root.path().join("school"), &spec(SCHOOL, "school", 0, Some((DISTRICT, to_district.port)), vec![]));
-    let (district_config, district_key) = prepare(
-        &root.path().join("district"),
-        &spec(DISTRICT, "district", district_port, Some((PROVINCE, to_province.port)), vec![(SCHOOL, school_key)]),
-    );
-    let (province_config, province_key) = prepare(
+    let spec = |org, level, port, parent| NodeSpec { org, level, port, parent, batch_size: 64, compression: "none" };
+    let (ministry_config, _) = prepare(&root.path().join("ministry"), &spec(MINISTRY, "ministry", ministry_port, None));
+    let (province_config, _) = prepare(
         &root.path().join("province"),
-        &spec(PROVINCE, "province", province_port, Some((MINISTRY, to_ministry.port)), vec![(DISTRICT, district_key)]),
+        &spec(PROVINCE, "province", province_port, Some((MINISTRY, to_ministry.port))),
     );
-    let (ministry_config, _) = prepare(
-        &root.path().join("ministry"),
-        &spec(MINISTRY, "ministry", ministry_port, None, vec![(PROVINCE, province_key)]),
+    let (district_config, _) = prepare(
+        &root.path().join("district"),
+        &spec(DISTRICT, "district", district_port, Some((PROVINCE, to_province.port))),
     );
+    let (school_config, _) =
+        prepare(&root.path().join("school"), &spec(SCHOOL, "school", 0, Some((DISTRICT, to_district.port))));
+    enrol(&province_config, &ministry_config);
+    enrol(&district_config, &province_config);
+    enrol(&school_config, &district_config);
     let nodes = [
         NodeProcess::start(&ministry_config),
         NodeProcess::start(&province_config),

@@ -6,7 +6,7 @@ use std::time::Duration;
 use edusync_proto::wire;
 
 use crate::harness::{
-    checkpoint, commitment, records_client, school_and_district, settled_head, sync_client, wait_until, whole_log,
+    checkpoint, commitment, records_client, school_and_district, settled_head, sync_client_as, wait_until, whole_log,
     NodeProcess,
 };
 
@@ -93,7 +93,7 @@ async fn district_killed_mid_sync_holds_every_record_exactly_once_after_restart(
     assert!(info.equivocations.is_empty());
 
     // A replayed batch changes nothing.
-    let mut sync = sync_client(&endpoint).await;
+    let mut sync = sync_client_as(&endpoint, &school_config).await;
     let replay: Vec<wire::SignedEnvelope> =
         school_log.iter().take(50).cloned().map(|envelope| wire::SignedEnvelope { envelope }).collect();
     let (sender, receiver) = tokio::sync::mpsc::channel(1);

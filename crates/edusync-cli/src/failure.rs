@@ -13,6 +13,8 @@ enum FailureKind {
     Other,
     Input,
     Unreachable,
+    /// The node refused who the caller is or what it asked (UNAUTHENTICATED, PERMISSION_DENIED).
+    Refused,
 }
 
 impl Failure {
@@ -36,6 +38,9 @@ impl Failure {
                 Failure::input(message)
             }
             tonic::Code::Unavailable | tonic::Code::DeadlineExceeded => Failure::unreachable(message),
+            tonic::Code::Unauthenticated | tonic::Code::PermissionDenied => {
+                Failure { kind: FailureKind::Refused, error: anyhow::Error::msg(message) }
+            }
             _ => Failure::other(anyhow::Error::msg(message)),
         }
     }
@@ -46,6 +51,7 @@ impl Failure {
             FailureKind::Other => 1,
             FailureKind::Input => 2,
             FailureKind::Unreachable => 3,
+            FailureKind::Refused => 4,
         })
     }
 }

@@ -3,7 +3,8 @@
 //! and calls into the library crates; no domain logic lives here.
 //!
 //! Exit status: 0 success, 1 failure, 2 bad input (arguments, config, record),
-//! 3 the node could not be reached.
+//! 3 the node could not be reached, 4 the node refused the caller
+//! (unauthenticated, or not permitted).
 
 mod commands;
 mod failure;
@@ -76,6 +77,18 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Certificates: request one, sign a child's, install this node's, approve online requests.
+    Enroll {
+        #[command(subcommand)]
+        command: commands::trust::EnrollCommand,
+    },
+    /// Offline keys: generate root and reader keys, certify a top node with root keys.
+    Keys {
+        #[command(subcommand)]
+        command: commands::trust::KeysCommand,
+    },
+    /// Revoke a key this node (or one below it) certified.
+    Revoke(commands::trust::RevokeArgs),
     /// Run a whole hierarchy on this machine, fill it with a school year, sync it, and show each level.
     Demo(commands::demo::DemoArgs),
 }
@@ -117,6 +130,9 @@ fn main() -> ExitCode {
             Command::Status { target, json } => commands::status::run(&target, json).await,
             Command::Rollup { period, target, json } => commands::rollup::run(&period, &target, json).await,
             Command::Demo(args) => commands::demo::run(args).await,
+            Command::Enroll { command } => commands::trust::enroll(command).await,
+            Command::Keys { command } => commands::trust::keys(command),
+            Command::Revoke(args) => commands::trust::revoke(args).await,
         }
     });
     match result {

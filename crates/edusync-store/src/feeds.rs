@@ -13,6 +13,9 @@
 
 use crate::store::{Store, StoreError};
 
+/// An enrolment request waiting for an operator: its id and signed bytes.
+pub type PendingRequest = ([u8; 32], Vec<u8>);
+
 /// Which feeds a newly admitted statement joins.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Feeds {
@@ -126,7 +129,7 @@ impl Store {
         Ok(())
     }
 
-    pub fn enrolment_requests(&self) -> Result<Vec<([u8; 32], Vec<u8>)>, StoreError> {
+    pub fn enrolment_requests(&self) -> Result<Vec<PendingRequest>, StoreError> {
         let mut out = Vec::new();
         for entry in self.tree().scan_prefix(b"g/") {
             let (key, value) = entry?;

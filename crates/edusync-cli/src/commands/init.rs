@@ -13,14 +13,18 @@ pub(crate) fn run(config_path: &Path) -> Result<(), Failure> {
     println!("  private key: {} (mode 0600; never copy it off this machine)", config.key_path().display());
     println!("  public key:  {}", config.public_key_path().display());
     println!("  public key (base64): {}", public.to_base64());
-    if let Some(parent) = &config.parent {
-        println!();
-        println!("Give the public key to {} so it can add this node to its config:", parent.org_id);
-        println!(
-            "  [[children]]\n  org_id = \"{}\"\n  public_key = \"{}\"",
-            config.organisation.id,
-            public.to_base64()
-        );
+    println!();
+    match &config.parent {
+        Some(parent) => println!(
+            "Next, enrol with {}: start the node and an operator there approves it (`edusync enroll approve`),\nor carry `edusync enroll request --config {}` to {} and install the answer with `edusync enroll install`.",
+            parent.org_id,
+            config_path.display(),
+            parent.org_id
+        ),
+        None => println!(
+            "Next, certify this node with the root keys: `edusync enroll request --config {}`, then `edusync keys certify`.",
+            config_path.display()
+        ),
     }
     Ok(())
 }

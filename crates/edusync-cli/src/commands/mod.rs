@@ -8,24 +8,37 @@ pub(crate) mod node;
 pub(crate) mod record;
 pub(crate) mod rollup;
 pub(crate) mod status;
+pub(crate) mod trust;
 
 use std::path::PathBuf;
 
 use edusync_config::NodeConfig;
+use edusync_core::OrgId;
+use edusync_envelope::NodeKey;
+use edusync_node::SessionChannel;
 use edusync_proto::wire::record_service_client::RecordServiceClient;
+use edusync_proto::wire::trust_service_client::TrustServiceClient;
 use tonic::transport::Channel;
 
 use crate::failure::Failure;
 
-/// Which running node a command talks to.
+/// Which running node a command talks to, and as whom.
 #[derive(clap::Args, Clone)]
 pub(crate) struct NodeTarget {
-    /// The node's gRPC address, e.g. http://127.0.0.1:7401.
-    #[arg(long, env = "EDUSYNC_NODE", conflicts_with = "config")]
+    /// The node's gRPC address, e.g. http://127.0.0.1:7401 (default: the
+    /// config's server.listen).
+    #[arg(long, env = "EDUSYNC_NODE")]
     node: Option<String>,
-    /// The node's config file; its server.listen address is used.
-    #[arg(long)]
+    /// The node's config file: the command acts as that node's operator,
+    /// with the node's own key.
+    #[arg(long, conflicts_with = "identity")]
     config: Option<PathBuf>,
+    /// With --node: a reader's private key file (PKCS#8 PEM) ...
+    #[arg(long, requires = "certificate")]
+    identity: Option<PathBuf>,
+    /// ... and the certificate file its issuer signed for it.
+    #[arg(long, requires = "identity")]
+    certificate: Option<PathBuf>,
 }
 
 impl NodeTarget {
@@ -44,7 +57,39 @@ impl NodeTarget {
         }
     }
 
-    pub(crate) async fn connect(&self) -> Result<RecordServiceClient<Channel>, Failure> {
+    pub(crate) fn config_path(&self) -> Option<&std::path::Path> {
+        self.config.as_deref()
+    }
+
+    /// Who the command speaks as: the node's own key (operator) or a reader.
+    fn credentials(&self) -> Result<(OrgId, NodeKey, Vec<Vec<u8>>), Failure> {
+        if let Some(path) = &self.config {
+            let config = NodeConfig::load(path)?;
+            let key = edusync_node::load_key(&config.data_dir).map_err(|error| Failure::input(error.to_string()))?;
+            return Ok((config.organisation.id, key, Vec::new()));
+        }
+        let (Some(identity), Some(certificate)) = (&self.identity, &self.certificate) else {
+            return Err(Failure::input(
+                "--node needs --identity KEY --certificate CERT (a reader's); an operator uses --config FILE",
+            ));
+        };
+        let key = read_key(identity)?;
+        let text = read_text(certificate, "--certificate")?;
+        let chain = edusync_trust::dearmor(&text).map_err(|error| Failure::input(format!("--certificate: {error}")))?;
+        let last = chain.last().ok_or_else(|| Failure::input("--certificate: the file holds no certificate"))?;
+        let verified = edusync_trust::VerifiedStatement::verify(last)
+            .map_err(|error| Failure::input(format!("--certificate: {error}")))?;
+        let edusync_trust::Statement::Certificate(certificate) = &verified.statement else {
+            return Err(Failure::input("--certificate: its last statement is not a certificate"));
+        };
+        if certificate.subject_key != key.public_key() {
+            return Err(Failure::input("--certificate: it certifies another key than --identity's"));
+        }
+        Ok((certificate.subject_org.clone(), key, chain))
+    }
+
+    /// A channel to the node with an open session.
+    pub(crate) async fn session(&self) -> Result<(Channel, edusync_node::Bearer), Failure> {
         let endpoint = self.endpoint()?;
         let channel = tonic::transport::Endpoint::from_shared(endpoint.clone())
             .map_err(|error| Failure::input(format!("--node: `{endpoint}` is not a URL: {error}")))?
@@ -56,6 +101,29 @@ impl NodeTarget {
                     "cannot reach the node at {endpoint}: {error}; is `edusync node run` running?"
                 ))
             })?;
-        Ok(RecordServiceClient::new(channel).max_decoding_message_size(64 * 1024 * 1024))
+        let (org, key, chain) = self.credentials()?;
+        let session =
+            edusync_node::open_session(channel.clone(), &org, &key, chain).await.map_err(Failure::from_status)?;
+        Ok((channel, session.bearer))
     }
+
+    pub(crate) async fn connect(&self) -> Result<RecordServiceClient<SessionChannel>, Failure> {
+        let (channel, bearer) = self.session().await?;
+        Ok(RecordServiceClient::with_interceptor(channel, bearer).max_decoding_message_size(64 * 1024 * 1024))
+    }
+
+    pub(crate) async fn trust(&self) -> Result<TrustServiceClient<SessionChannel>, Failure> {
+        let (channel, bearer) = self.session().await?;
+        Ok(TrustServiceClient::with_interceptor(channel, bearer))
+    }
+}
+
+pub(crate) fn read_text(path: &std::path::Path, what: &str) -> Result<String, Failure> {
+    std::fs::read_to_string(path)
+        .map_err(|error| Failure::input(format!("{what}: cannot read {}: {error}", path.display())))
+}
+
+pub(crate) fn read_key(path: &std::path::Path) -> Result<NodeKey, Failure> {
+    let text = read_text(path, "key file")?;
+    NodeKey::from_pkcs8_pem(&text).map_err(|error| Failure::input(format!("{}: {error}", path.display())))
 }

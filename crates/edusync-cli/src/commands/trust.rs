@@ -1,0 +1,410 @@
+//! `edusync enroll`, `edusync keys` and `edusync revoke`: certificates made,
+//! carried as files, installed; offline root keys; revocation.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use clap::Subcommand;
+
+use edusync_config::NodeConfig;
+use edusync_core::OrgId;
+use edusync_envelope::{NodeKey, PublicKey};
+use edusync_proto::wire;
+use edusync_trust::{armor, dearmor, issue_certificate, verify_enrolment_request, EnrolmentRequest, Role, Statement};
+
+use super::{read_key, read_text, NodeTarget};
+use crate::failure::Failure;
+
+#[derive(Subcommand)]
+pub(crate) enum EnrollCommand {
+    /// Write a request to certify this node's key (or a reader's key), to carry to the parent.
+    Request {
+        /// This node's config: the request is for its own key and org.
+        #[arg(long, conflicts_with_all = ["key", "org", "role", "parent"])]
+        config: Option<PathBuf>,
+        /// A reader's key file (see `edusync keys generate`) ...
+        #[arg(long, requires_all = ["org", "role", "parent"])]
+        key: Option<PathBuf>,
+        /// ... the scope it asks to read (an org id and everything below it) ...
+        #[arg(long)]
+        org: Option<String>,
+        /// ... data-officer or auditor ...
+        #[arg(long)]
+        role: Option<String>,
+        /// ... and the node asked to certify it.
+        #[arg(long)]
+        parent: Option<String>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// At the parent: certify a request file; writes the certificate chain file.
+    Sign {
+        #[command(flatten)]
+        target: NodeTarget,
+        #[arg(long)]
+        request: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// End of validity (RFC 3339); default one year from now.
+        #[arg(long)]
+        not_after: Option<String>,
+    },
+    /// At the child: install the certificate chain file the parent signed.
+    Install {
+        #[command(flatten)]
+        target: NodeTarget,
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// At the parent: requests that arrived online and wait for an operator.
+    Pending {
+        #[command(flatten)]
+        target: NodeTarget,
+    },
+    /// At the parent: certify a pending online request by its id.
+    Approve {
+        #[command(flatten)]
+        target: NodeTarget,
+        id: String,
+        #[arg(long)]
+        not_after: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum KeysCommand {
+    /// Create an offline key (a root key, or a reader's key): PKCS#8 PEM, mode 0600.
+    Generate {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// With root keys: certify a top node's request directly under an anchor.
+    /// Pass --key once per root key present; a root that needs 2 of 3 keys
+    /// takes two here, or one here and one more with `keys cosign`.
+    Certify {
+        #[arg(long)]
+        request: PathBuf,
+        /// The anchor's org id, as in node-config's [[trust.anchors]].
+        #[arg(long)]
+        anchor: String,
+        #[arg(long = "key", required = true)]
+        keys: Vec<PathBuf>,
+        #[arg(long, default_value_t = 3650)]
+        valid_days: i64,
+        #[arg(long, default_value_t = 1)]
+        version: u64,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Add one more root key's signature to a certificate file, in place.
+    Cosign {
+        #[arg(long)]
+        file: PathBuf,
+        #[arg(long)]
+        key: PathBuf,
+    },
+}
+
+#[derive(clap::Args)]
+pub(crate) struct RevokeArgs {
+    #[command(flatten)]
+    target: NodeTarget,
+    /// The org whose key is revoked.
+    #[arg(long)]
+    org: String,
+    /// The revoked public key (base64).
+    #[arg(long)]
+    key: String,
+    /// key-compromise, superseded, decommissioned or unspecified.
+    #[arg(long, default_value = "unspecified")]
+    reason: String,
+    /// From when (RFC 3339); default now. What the key signed before stays valid.
+    #[arg(long)]
+    effective: Option<String>,
+    /// Also write the signed revocation here.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+/// With --config and no node running there, the node's store opened here,
+/// so that enrolment works on a machine whose node is stopped.
+async fn offline_node(target: &NodeTarget) -> Result<Option<edusync_node::Node>, Failure> {
+    let Some(path) = target.config_path() else { return Ok(None) };
+    let config = NodeConfig::load(path)?;
+    let mut address = config.server.listen;
+    if address.ip().is_unspecified() {
+        address.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let running = tokio::time::timeout(std::time::Duration::from_secs(2), tokio::net::TcpStream::connect(address))
+        .await
+        .is_ok_and(|connected| connected.is_ok());
+    if running && config.server.listen.port() != 0 {
+        return Ok(None);
+    }
+    let key = edusync_node::load_key(&config.data_dir).map_err(|error| Failure::input(error.to_string()))?;
+    let node = edusync_node::Node::open(&config, key).map_err(|error| Failure::other(anyhow::anyhow!("{error}")))?;
+    Ok(Some(node))
+}
+
+fn parse_time(field: &str, text: &str) -> Result<DateTime<Utc>, Failure> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|time| time.with_timezone(&Utc))
+        .map_err(|error| Failure::input(format!("{field}: `{text}` is not an RFC 3339 time: {error}")))
+}
+
+fn timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp { seconds: time.timestamp(), nanos: time.timestamp_subsec_nanos() as i32 }
+}
+
+fn write(path: &Path, text: &str) -> Result<(), Failure> {
+    std::fs::write(path, text).map_err(|error| Failure::input(format!("cannot write {}: {error}", path.display())))
+}
+
+pub(crate) async fn enroll(command: EnrollCommand) -> Result<(), Failure> {
+    match command {
+        EnrollCommand::Request { config, key, org, role, parent, out } => {
+            let (request, key) = match (config, key, org, role, parent) {
+                (Some(path), ..) => {
+                    let config = NodeConfig::load(&path)?;
+                    let key =
+                        edusync_node::load_key(&config.data_dir).map_err(|error| Failure::input(error.to_string()))?;
+                    let parent = match &config.parent {
+                        Some(parent) => parent.org_id.clone(),
+                        None => config
+                            .trust
+                            .anchors
+                            .iter()
+                            .find(|anchor| config.organisation.id.is_within(&anchor.org_id))
+                            .map(|anchor| anchor.org_id.clone())
+                            .ok_or_else(|| Failure::input("trust.anchors: no anchor lies above this node"))?,
+                    };
+                    let request = EnrolmentRequest {
+                        subject_org: config.organisation.id.clone(),
+                        role: Role::Node(config.organisation.level),
+                        parent_org: parent,
+                        subject_key: key.public_key(),
+                        previous_key: None,
+                        created_ms: Utc::now().timestamp_millis(),
+                    };
+                    (request, key)
+                }
+                (None, Some(key_path), Some(org), Some(role), Some(parent)) => {
+                    let key = read_key(&key_path)?;
+                    let role = Role::parse(&role).map_err(|error| Failure::input(format!("--role: {error}")))?;
+                    if !role.is_reader() {
+                        return Err(Failure::input(
+                            "--role: a node requests with --config; --key is for data-officer or auditor",
+                        ));
+                    }
+                    let request = EnrolmentRequest {
+                        subject_org: OrgId::parse("--org", &org).map_err(|error| Failure::input(error.to_string()))?,
+                        role,
+                        parent_org: OrgId::parse("--parent", &parent)
+                            .map_err(|error| Failure::input(error.to_string()))?,
+                        subject_key: key.public_key(),
+                        previous_key: None,
+                        created_ms: Utc::now().timestamp_millis(),
+                    };
+                    (request, key)
+                }
+                _ => {
+                    return Err(Failure::input(
+                        "name the key to certify: --config FILE, or --key --org --role --parent",
+                    ))
+                }
+            };
+            let bytes = Statement::EnrolmentRequest(request.clone()).sign(&[&key]);
+            write(&out, &armor(&[bytes]))?;
+            println!(
+                "wrote {}: {} asks {} to certify key {} as a {}",
+                out.display(),
+                request.subject_org,
+                request.parent_org,
+                request.subject_key,
+                request.role
+            );
+            Ok(())
+        }
+        EnrollCommand::Sign { target, request, out, not_after } => {
+            let text = read_text(&request, "--request")?;
+            let not_after = not_after.map(|text| parse_time("--not-after", &text)).transpose()?;
+            if let Some(node) = offline_node(&target).await? {
+                let (chain, certificate) = node
+                    .sign_enrolment(&text, not_after, Utc::now())
+                    .map_err(|error| Failure::input(error.to_string()))?;
+                write(&out, &chain)?;
+                println!(
+                    "wrote {}: certificate v{} for {} (the node is not running; signed with its key directly)",
+                    out.display(),
+                    certificate.version,
+                    certificate.subject_org
+                );
+                return Ok(());
+            }
+            let mut client = target.trust().await?;
+            let answer = client
+                .sign_enrolment(wire::SignEnrolmentRequest {
+                    request: text,
+                    request_id: String::new(),
+                    not_after: not_after.map(timestamp),
+                })
+                .await
+                .map_err(Failure::from_status)?
+                .into_inner();
+            write(&out, &answer.text)?;
+            println!(
+                "wrote {}: the certificate chain to carry back and install with `edusync enroll install`",
+                out.display()
+            );
+            Ok(())
+        }
+        EnrollCommand::Install { target, file } => {
+            let text = read_text(&file, "--file")?;
+            if let Some(node) = offline_node(&target).await? {
+                let (certificate, added) =
+                    node.install_certificate(&text, Utc::now()).map_err(|error| Failure::input(error.to_string()))?;
+                println!(
+                    "installed certificate version {} for {} ({added} new statements; the node was not running)",
+                    certificate.version, certificate.subject_org
+                );
+                return Ok(());
+            }
+            let mut client = target.trust().await?;
+            let answer = client
+                .install_certificate(wire::StatementFile { text })
+                .await
+                .map_err(Failure::from_status)?
+                .into_inner();
+            println!(
+                "installed certificate version {} for {} ({} new statements)",
+                answer.version, answer.org, answer.statements_added
+            );
+            Ok(())
+        }
+        EnrollCommand::Pending { target } => {
+            let mut client = target.trust().await?;
+            let answer = client
+                .list_enrolments(wire::ListEnrolmentsRequest {})
+                .await
+                .map_err(Failure::from_status)?
+                .into_inner();
+            if answer.pending.is_empty() {
+                println!("no enrolment request is waiting");
+            }
+            for pending in answer.pending {
+                let key = PublicKey::from_bytes(&pending.subject_key).map(|key| key.to_base64()).unwrap_or_default();
+                println!(
+                    "{}  {}  {}  key {}{}",
+                    pending.request_id,
+                    pending.subject_org,
+                    pending.role,
+                    key,
+                    if pending.replaces_key { "  (replaces a key)" } else { "" }
+                );
+            }
+            Ok(())
+        }
+        EnrollCommand::Approve { target, id, not_after } => {
+            let not_after = not_after.map(|text| parse_time("--not-after", &text)).transpose()?;
+            let mut client = target.trust().await?;
+            client
+                .sign_enrolment(wire::SignEnrolmentRequest {
+                    request: String::new(),
+                    request_id: id.clone(),
+                    not_after: not_after.map(timestamp),
+                })
+                .await
+                .map_err(Failure::from_status)?;
+            println!("approved {id}: the child picks its certificate up at its next sync");
+            Ok(())
+        }
+    }
+}
+
+pub(crate) fn keys(command: KeysCommand) -> Result<(), Failure> {
+    match command {
+        KeysCommand::Generate { out } => {
+            if out.exists() {
+                return Err(Failure::input(format!("--out: {} exists; a key is never overwritten", out.display())));
+            }
+            let key = NodeKey::generate();
+            write(&out, &key.to_pkcs8_pem())?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o600))
+                    .map_err(|error| Failure::input(format!("cannot restrict {}: {error}", out.display())))?;
+            }
+            println!("wrote {} (keep it offline)", out.display());
+            println!("public key (base64): {}", key.public_key().to_base64());
+            Ok(())
+        }
+        KeysCommand::Certify { request, anchor, keys, valid_days, version, out } => {
+            let text = read_text(&request, "--request")?;
+            let statements = dearmor(&text).map_err(|error| Failure::input(format!("--request: {error}")))?;
+            let [bytes] = statements.as_slice() else {
+                return Err(Failure::input("--request: a request file holds exactly one statement"));
+            };
+            let (_, request) =
+                verify_enrolment_request(bytes).map_err(|error| Failure::input(format!("--request: {error}")))?;
+            let anchor = OrgId::parse("--anchor", &anchor).map_err(|error| Failure::input(error.to_string()))?;
+            if !request.subject_org.is_within(&anchor) {
+                return Err(Failure::input(format!("--anchor: {} lies outside {anchor}", request.subject_org)));
+            }
+            let keys = keys.iter().map(|path| read_key(path)).collect::<Result<Vec<_>, _>>()?;
+            let key_refs: Vec<&NodeKey> = keys.iter().collect();
+            let now = Utc::now().timestamp_millis();
+            let certificate = issue_certificate(
+                &request,
+                &anchor,
+                version,
+                now - 86_400_000,
+                now + valid_days.max(1) * 86_400_000,
+                now,
+                &key_refs,
+            );
+            write(&out, &armor(&[certificate]))?;
+            println!(
+                "wrote {}: {} certified under {anchor} by {} root key(s)",
+                out.display(),
+                request.subject_org,
+                keys.len()
+            );
+            Ok(())
+        }
+        KeysCommand::Cosign { file, key } => {
+            let text = read_text(&file, "--file")?;
+            let mut statements = dearmor(&text).map_err(|error| Failure::input(format!("--file: {error}")))?;
+            let last = statements.pop().ok_or_else(|| Failure::input("--file: no statement"))?;
+            let key = read_key(&key)?;
+            let signed =
+                edusync_trust::cosign(&last, &key).map_err(|error| Failure::input(format!("--file: {error}")))?;
+            statements.push(signed);
+            write(&file, &armor(&statements))?;
+            println!("added the signature of {} to {}", key.public_key(), file.display());
+            Ok(())
+        }
+    }
+}
+
+pub(crate) async fn revoke(args: RevokeArgs) -> Result<(), Failure> {
+    let key = PublicKey::from_text(&args.key).map_err(|error| Failure::input(format!("--key: {error}")))?;
+    OrgId::parse("--org", &args.org).map_err(|error| Failure::input(error.to_string()))?;
+    let effective = args.effective.map(|text| parse_time("--effective", &text)).transpose()?;
+    let mut client = args.target.trust().await?;
+    let answer = client
+        .revoke(wire::RevokeRequest {
+            subject_org: args.org.clone(),
+            subject_key: key.0.to_vec(),
+            reason: args.reason,
+            effective_at: effective.map(timestamp),
+        })
+        .await
+        .map_err(Failure::from_status)?
+        .into_inner();
+    if let Some(out) = &args.out {
+        write(out, &answer.text)?;
+    }
+    println!("revoked key {key} of {}; it travels to the whole hierarchy with the next syncs", args.org);
+    Ok(())
+}
