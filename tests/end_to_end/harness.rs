@@ -243,15 +243,7 @@ fn operators() -> &'static std::sync::Mutex<std::collections::HashMap<String, Pa
 /// A session as the operator of the node at `endpoint`.
 pub(crate) async fn operator_session(endpoint: &str) -> Result<(Channel, edusync_node::Bearer), tonic::Status> {
     let config = operators().lock().expect("registry").get(endpoint).cloned().expect("a node started by the harness");
-    let config = edusync_config::NodeConfig::load(&config).expect("config loads");
-    let key = edusync_node::load_key(&config.data_dir).expect("key loads");
-    let channel = tonic::transport::Endpoint::from_shared(endpoint.to_owned())
-        .expect("endpoint")
-        .connect()
-        .await
-        .map_err(|error| tonic::Status::unavailable(error.to_string()))?;
-    let session = edusync_node::open_session(channel.clone(), &config.organisation.id, &key, Vec::new()).await?;
-    Ok((channel, session.bearer))
+    session_as(endpoint, &config).await
 }
 
 pub(crate) async fn records_client(endpoint: &str) -> Client {

@@ -8,3 +8,4 @@ mod links;
 mod privacy;
 mod service;
 mod sync;
+mod trust;
