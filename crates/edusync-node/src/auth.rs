@@ -192,7 +192,7 @@ impl tonic::service::Interceptor for SessionCheck {
         let text = value.to_str().map_err(|_| Status::unauthenticated("authorization: not ASCII"))?;
         let token = text
             .strip_prefix("Bearer ")
-            .and_then(|hex| decode_token(hex.trim()))
+            .and_then(|digits| decode_hex32(digits.trim()))
             .ok_or_else(|| Status::unauthenticated("authorization: expected `Bearer <64 hex digits>`"))?;
         let caller = self.0.resolve(&token).ok_or_else(|| {
             Status::unauthenticated("session: unknown or expired; open a new one (GetChallenge, OpenSession)")
@@ -202,17 +202,9 @@ impl tonic::service::Interceptor for SessionCheck {
     }
 }
 
-pub(crate) fn encode_token(token: &[u8; 32]) -> String {
-    token.iter().map(|byte| format!("{byte:02x}")).collect()
-}
-
-fn decode_token(text: &str) -> Option<[u8; 32]> {
-    if text.len() != 64 {
-        return None;
-    }
-    let bytes: Option<Vec<u8>> =
-        (0..64).step_by(2).map(|index| u8::from_str_radix(text.get(index..index + 2)?, 16).ok()).collect();
-    bytes?.try_into().ok()
+/// 32 bytes as 64 hexadecimal digits, or `None`.
+pub(crate) fn decode_hex32(text: &str) -> Option<[u8; 32]> {
+    hex::decode(text).ok()?.try_into().ok()
 }
 
 /// The caller of a request, or UNAUTHENTICATED.

@@ -4,7 +4,7 @@ use edusync_core::ValidationError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
-    #[error("invalid record: {0}")]
+    #[error("invalid input: {0}")]
     Invalid(#[from] ValidationError),
     #[error("{0}")]
     NotFound(String),

@@ -29,4 +29,4 @@ pub use error::NodeError;
 pub use keyfile::{init_key, load_key};
 pub use runtime::RunningNode;
 pub use sync::ParentStatus;
-pub use trust::{certify_by_anchor, enrol_in_process, StatementReport};
+pub use trust::{certify_by_anchor, enrol_in_process, issuer_of, own_enrolment_request, StatementReport};

@@ -142,19 +142,13 @@ impl Node {
 
     /// An enrolment request for this node's own key, as a request file.
     pub fn enrolment_request(&self, now: DateTime<Utc>) -> Result<String, NodeError> {
-        let parent = self.parent.as_ref().map(|parent| parent.org_id.clone()).or_else(|| {
-            self.trust().anchors().iter().find(|anchor| self.org().is_within(&anchor.org)).map(|a| a.org.clone())
-        });
-        let parent = parent.ok_or_else(|| invalid("parent", "this node has no parent and no anchor above it"))?;
-        let request = Statement::EnrolmentRequest(edusync_trust::EnrolmentRequest {
-            subject_org: self.org().clone(),
-            role: Role::Node(self.organisation().level),
-            parent_org: parent,
-            subject_key: self.public_key(),
-            previous_key: None,
-            created_ms: now.timestamp_millis(),
-        });
-        Ok(armor(&[request.sign(&[&self.key])]))
+        let issuer = issuer_of(
+            self.org(),
+            self.parent.as_ref().map(|parent| &parent.org_id),
+            self.trust().anchors().iter().map(|anchor| &anchor.org),
+        )?;
+        let request = own_enrolment_request(self.organisation(), issuer, self.public_key(), now);
+        Ok(armor(&[Statement::EnrolmentRequest(request).sign(&[&self.key])]))
     }
 
     /// Certifies a child's (or a reader's) request. The answer is the whole
@@ -200,8 +194,7 @@ impl Node {
                 .standing(&request.subject_org, previous, now.timestamp_millis())
                 .map_err(|error| invalid("request", format!("the key it replaces has no standing: {error}")))?;
         }
-        let standing = self
-            .own_standing(now)
+        self.own_standing(now)
             .map_err(|error| invalid("request", format!("this node cannot certify anyone yet: {error}")))?;
         let now_ms = now.timestamp_millis();
         let not_after_ms = not_after.map_or(now_ms + DEFAULT_VALIDITY_MS, |time| time.timestamp_millis());
@@ -224,7 +217,6 @@ impl Node {
         tracing::info!(org = %self.org(), subject = %certificate.subject_org, role = %certificate.role, version = certificate.version, "certificate issued");
         let mut chain = self.trust().chain_statements(self.org(), &self.public_key(), now_ms);
         chain.push(statement);
-        drop(standing);
         Ok((armor(&chain), certificate))
     }
 
@@ -349,12 +341,7 @@ impl Node {
 }
 
 fn parse_request_id(text: &str) -> Result<[u8; 32], NodeError> {
-    let bytes: Vec<u8> = (0..text.len())
-        .step_by(2)
-        .map(|index| text.get(index..index + 2).and_then(|pair| u8::from_str_radix(pair, 16).ok()))
-        .collect::<Option<_>>()
-        .ok_or_else(|| invalid("request_id", "not a hexadecimal request id"))?;
-    bytes.try_into().map_err(|_| invalid("request_id", "a request id is 64 hexadecimal digits"))
+    crate::auth::decode_hex32(text).ok_or_else(|| invalid("request_id", "a request id is 64 hexadecimal digits"))
 }
 
 impl Node {
@@ -383,6 +370,36 @@ impl Node {
     }
 }
 
+/// Who certifies a node: its parent, or for a node without one, the trust
+/// anchor whose org id lies above it.
+pub fn issuer_of<'a>(
+    org: &OrgId,
+    parent: Option<&OrgId>,
+    mut anchors: impl Iterator<Item = &'a OrgId>,
+) -> Result<OrgId, NodeError> {
+    parent
+        .or_else(|| anchors.find(|anchor| org.is_within(anchor)))
+        .cloned()
+        .ok_or_else(|| invalid("parent", format!("{org} has no parent and no trust anchor above it")))
+}
+
+/// The request a node makes to have its own key certified by `issuer`.
+pub fn own_enrolment_request(
+    organisation: &edusync_core::Organisation,
+    issuer: OrgId,
+    key: PublicKey,
+    now: DateTime<Utc>,
+) -> edusync_trust::EnrolmentRequest {
+    edusync_trust::EnrolmentRequest {
+        subject_org: organisation.id.clone(),
+        role: Role::Node(organisation.level),
+        parent_org: issuer,
+        subject_key: key,
+        previous_key: None,
+        created_ms: now.timestamp_millis(),
+    }
+}
+
 /// Enrolment without files or network, for a hierarchy in one process (the
 /// demo and tests): the parent certifies the child's request exactly as
 /// `edusync enroll sign` would, and the child installs the answer.
@@ -401,14 +418,7 @@ pub fn certify_by_anchor(
     now: DateTime<Utc>,
 ) -> Result<Certificate, NodeError> {
     let now_ms = now.timestamp_millis();
-    let request = edusync_trust::EnrolmentRequest {
-        subject_org: node.org().clone(),
-        role: Role::Node(node.organisation().level),
-        parent_org: anchor_org.clone(),
-        subject_key: node.public_key(),
-        previous_key: None,
-        created_ms: now_ms,
-    };
+    let request = own_enrolment_request(node.organisation(), anchor_org.clone(), node.public_key(), now);
     let certificate = edusync_trust::issue_certificate(
         &request,
         anchor_org,

@@ -10,7 +10,7 @@ use edusync_envelope::PublicKey;
 use edusync_proto::wire;
 use edusync_trust::RevocationReason;
 
-use crate::auth::{child_only, encode_token, operator_only, Authenticator, SESSION_LIFETIME};
+use crate::auth::{child_only, operator_only, Authenticator, SESSION_LIFETIME};
 use crate::service::blocking;
 use crate::status::invalid;
 use crate::trust::FROM_CHILD;
@@ -79,7 +79,7 @@ impl wire::auth_service_server::AuthService for AuthApi {
         .map_err(|_| Status::unavailable("the node is shutting down"))??;
         let expires = now + chrono::Duration::from_std(SESSION_LIFETIME).unwrap_or_default();
         Ok(Response::new(wire::Session {
-            token: encode_token(&token),
+            token: hex::encode(token),
             expires_at: Some(timestamp(expires)),
             role: caller.role_name().into(),
             org: caller.org().map(ToString::to_string).unwrap_or_else(|| self.node.org().to_string()),
@@ -260,7 +260,7 @@ impl wire::trust_service_server::TrustService for TrustApi {
         let node = Arc::clone(&self.node);
         let (items, head) = blocking(move || {
             let items = node.store().read_down(request.after, limit)?;
-            let (_, head) = node.store().feed_heads()?;
+            let head = node.store().down_head()?;
             Ok((items, head))
         })
         .await?;

@@ -65,10 +65,6 @@ impl Store {
         Ok(true)
     }
 
-    pub fn has_statement(&self, id: &[u8; 32]) -> Result<bool, StoreError> {
-        Ok(self.tree().contains_key(tagged(b"t/", id))?)
-    }
-
     /// Every statement, in the order it was admitted, to rebuild trust at start.
     pub fn statements(&self) -> Result<Vec<Vec<u8>>, StoreError> {
         let mut out = Vec::new();
@@ -120,8 +116,9 @@ impl Store {
         Ok(out)
     }
 
-    pub fn feed_heads(&self) -> Result<(u64, u64), StoreError> {
-        Ok((self.next_seq(b"u/")? - 1, self.next_seq(b"y/")? - 1))
+    /// The position of the last item in the downward feed (0 when empty).
+    pub fn down_head(&self) -> Result<u64, StoreError> {
+        Ok(self.next_seq(b"y/")? - 1)
     }
 
     pub fn add_enrolment_request(&self, id: [u8; 32], bytes: &[u8]) -> Result<(), StoreError> {

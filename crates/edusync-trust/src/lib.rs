@@ -114,12 +114,8 @@ pub fn cosign(bytes: &[u8], key: &edusync_envelope::NodeKey) -> Result<Vec<u8>, 
     let body_len = u32::from_be_bytes([bytes[5], bytes[6], bytes[7], bytes[8]]) as usize;
     let body = &bytes[9..9 + body_len];
     let count = bytes[9 + body_len];
-    let kind_name = match bytes[4] {
-        1 => "certificate",
-        2 => "revocation",
-        3 => "rotation",
-        _ => "enrolment-request",
-    };
+    let kind_name = Statement::kind_name(bytes[4])
+        .ok_or_else(|| TrustError::Malformed { what: "statement", reason: "unknown kind".into() })?;
     let mut out = bytes.to_vec();
     out[9 + body_len] =
         count.checked_add(1).ok_or_else(|| TrustError::Refused { reason: "too many signatures".into() })?;

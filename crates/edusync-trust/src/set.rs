@@ -33,6 +33,17 @@ pub struct Anchor {
     pub threshold: usize,
 }
 
+impl Anchor {
+    /// How many of the anchor's keys are among `signers` (each counted once).
+    fn distinct_signers(&self, signers: &[PublicKey]) -> usize {
+        self.keys.iter().filter(|key| signers.contains(key)).count()
+    }
+
+    fn signed_by_enough(&self, signers: &[PublicKey]) -> bool {
+        self.distinct_signers(signers) >= self.threshold.max(1)
+    }
+}
+
 #[derive(Clone, Debug)]
 struct Held<T> {
     value: T,
@@ -76,14 +87,6 @@ impl TrustSet {
 
     pub fn anchors(&self) -> &[Anchor] {
         &self.anchors
-    }
-
-    pub fn grace_ms(&self) -> i64 {
-        self.grace_ms
-    }
-
-    pub fn contains(&self, id: &[u8; 32]) -> bool {
-        self.ids.contains(id)
     }
 
     /// Takes a verified statement in if its issuer had the authority to make
@@ -165,14 +168,7 @@ impl TrustSet {
     /// The standing of a key whatever org it holds, for a caller that names
     /// only its key (readers).
     pub fn standing_of_key(&self, key: &PublicKey, at_ms: i64) -> Result<Standing, TrustError> {
-        let orgs: BTreeSet<&OrgId> = self
-            .by_key
-            .get(key)
-            .into_iter()
-            .flatten()
-            .filter_map(|&index| self.certificates.get(index))
-            .map(|held| &held.value.subject_org)
-            .collect();
+        let orgs: BTreeSet<&OrgId> = self.certificates_of(key).map(|held| &held.value.subject_org).collect();
         let mut last = TrustError::Untrusted { reason: format!("no certificate names key {key}") };
         for org in orgs {
             match self.standing(org, key, at_ms) {
@@ -200,10 +196,10 @@ impl TrustSet {
         for _ in 0..MAX_CHAIN {
             let Some(held) = self.best_certificate(&org, &key, at_ms) else { break };
             chain.push(held);
-            let anchored = self.anchors.iter().any(|anchor| {
-                anchor.org == held.value.issuer_org
-                    && anchor.keys.iter().filter(|key| held.signers.contains(key)).count() >= anchor.threshold.max(1)
-            });
+            let anchored = self
+                .anchors
+                .iter()
+                .any(|anchor| anchor.org == held.value.issuer_org && anchor.signed_by_enough(&held.signers));
             let issuer_signer = held.signers.iter().find(|signer| self.certified(&held.value.issuer_org, signer));
             match issuer_signer {
                 Some(signer) if !anchored => {
@@ -238,36 +234,36 @@ impl TrustSet {
 
     /// The next version for a certificate of `org` in `role` for `key`.
     pub fn next_version(&self, org: &OrgId, role: Role, key: &PublicKey) -> u64 {
+        let lineage = |c: &Certificate| {
+            c.role == role && if role.is_reader() { c.subject_key == *key } else { c.subject_org == *org }
+        };
         self.certificates
             .iter()
-            .filter(|held| {
-                let c = &held.value;
-                c.role == role && if role.is_reader() { c.subject_key == *key } else { c.subject_org == *org }
-            })
+            .filter(|held| lineage(&held.value))
             .map(|held| held.value.version)
             .max()
             .map_or(1, |version| version.saturating_add(1))
     }
 
+    /// Every certificate held for `key`, whatever org it names.
+    fn certificates_of(&self, key: &PublicKey) -> impl Iterator<Item = &Held<Certificate>> {
+        self.by_key.get(key).into_iter().flatten().filter_map(|&index| self.certificates.get(index))
+    }
+
+    /// The certificates binding `key` to `org`, newest version first.
+    fn candidates(&self, org: &OrgId, key: &PublicKey) -> Vec<&Held<Certificate>> {
+        let mut candidates: Vec<&Held<Certificate>> =
+            self.certificates_of(key).filter(|held| held.value.subject_org == *org).collect();
+        candidates.sort_by_key(|held| std::cmp::Reverse(held.value.version));
+        candidates
+    }
+
     fn certified(&self, org: &OrgId, key: &PublicKey) -> bool {
-        self.by_key
-            .get(key)
-            .into_iter()
-            .flatten()
-            .filter_map(|&index| self.certificates.get(index))
-            .any(|held| held.value.subject_org == *org)
+        self.certificates_of(key).any(|held| held.value.subject_org == *org)
     }
 
     fn best_certificate(&self, org: &OrgId, key: &PublicKey, at_ms: i64) -> Option<&Held<Certificate>> {
-        let mut candidates: Vec<&Held<Certificate>> = self
-            .by_key
-            .get(key)
-            .into_iter()
-            .flatten()
-            .filter_map(|&index| self.certificates.get(index))
-            .filter(|held| held.value.subject_org == *org)
-            .collect();
-        candidates.sort_by_key(|held| std::cmp::Reverse(held.value.version));
+        let candidates = self.candidates(org, key);
         candidates
             .iter()
             .find(|held| self.check_certificate(held, key, at_ms, at_ms, 0).is_ok())
@@ -288,18 +284,10 @@ impl TrustSet {
         if depth >= MAX_CHAIN {
             return Err(TrustError::Untrusted { reason: format!("the chain of {org} is longer than {MAX_CHAIN}") });
         }
-        let mut candidates: Vec<&Held<Certificate>> = self
-            .by_key
-            .get(key)
-            .into_iter()
-            .flatten()
-            .filter_map(|&index| self.certificates.get(index))
-            .filter(|held| held.value.subject_org == *org)
-            .collect();
+        let candidates = self.candidates(org, key);
         if candidates.is_empty() {
             return Err(TrustError::Untrusted { reason: format!("no certificate binds key {key} to {org}") });
         }
-        candidates.sort_by_key(|held| std::cmp::Reverse(held.value.version));
         let mut last = None;
         for held in candidates {
             match self.check_certificate(held, key, at_ms, signed_at_ms, depth) {
@@ -403,10 +391,10 @@ impl TrustSet {
         }
         let mut last = None;
         for anchor in self.anchors.iter().filter(|anchor| anchor.org == certificate.issuer_org) {
-            let distinct = anchor.keys.iter().filter(|key| signers.contains(key)).count();
-            if distinct >= anchor.threshold.max(1) {
+            if anchor.signed_by_enough(signers) {
                 return Ok(vec![anchor.org.clone()]);
             }
+            let distinct = anchor.distinct_signers(signers);
             last = Some(TrustError::Untrusted {
                 reason: format!(
                     "anchor {} needs {} of its {} keys; the certificate for {} carries {distinct}",
@@ -469,7 +457,7 @@ impl TrustSet {
     /// A key with standing for `org` (or the anchor of `org`) signed this.
     fn check_authority(&self, org: &OrgId, signers: &[PublicKey], at_ms: i64, what: &str) -> Result<(), TrustError> {
         for anchor in self.anchors.iter().filter(|anchor| anchor.org == *org) {
-            if anchor.keys.iter().filter(|key| signers.contains(key)).count() >= anchor.threshold.max(1) {
+            if anchor.signed_by_enough(signers) {
                 return Ok(());
             }
         }

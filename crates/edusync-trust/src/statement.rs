@@ -208,7 +208,7 @@ impl Statement {
         }
     }
 
-    fn kind_name(code: u8) -> Option<&'static str> {
+    pub(crate) fn kind_name(code: u8) -> Option<&'static str> {
         Some(match code {
             1 => "certificate",
             2 => "revocation",
@@ -406,7 +406,7 @@ impl VerifiedStatement {
     }
 
     pub fn id_hex(&self) -> String {
-        self.id.iter().map(|byte| format!("{byte:02x}")).collect()
+        hex::encode(self.id)
     }
 
     pub fn signed_by(&self, key: &PublicKey) -> bool {

@@ -168,24 +168,14 @@ pub(crate) async fn enroll(command: EnrollCommand) -> Result<(), Failure> {
                     let config = NodeConfig::load(&path)?;
                     let key =
                         edusync_node::load_key(&config.data_dir).map_err(|error| Failure::input(error.to_string()))?;
-                    let parent = match &config.parent {
-                        Some(parent) => parent.org_id.clone(),
-                        None => config
-                            .trust
-                            .anchors
-                            .iter()
-                            .find(|anchor| config.organisation.id.is_within(&anchor.org_id))
-                            .map(|anchor| anchor.org_id.clone())
-                            .ok_or_else(|| Failure::input("trust.anchors: no anchor lies above this node"))?,
-                    };
-                    let request = EnrolmentRequest {
-                        subject_org: config.organisation.id.clone(),
-                        role: Role::Node(config.organisation.level),
-                        parent_org: parent,
-                        subject_key: key.public_key(),
-                        previous_key: None,
-                        created_ms: Utc::now().timestamp_millis(),
-                    };
+                    let issuer = edusync_node::issuer_of(
+                        &config.organisation.id,
+                        config.parent.as_ref().map(|parent| &parent.org_id),
+                        config.trust.anchors.iter().map(|anchor| &anchor.org_id),
+                    )
+                    .map_err(|error| Failure::input(error.to_string()))?;
+                    let request =
+                        edusync_node::own_enrolment_request(&config.organisation, issuer, key.public_key(), Utc::now());
                     (request, key)
                 }
                 (None, Some(key_path), Some(org), Some(role), Some(parent)) => {
