@@ -5,7 +5,8 @@ use edusync_proto::wire;
 use edusync_proto::wire::auth_service_client::AuthServiceClient;
 
 use crate::harness::{
-    commitment, enrol, free_port, prepare, records_client, settled_head, sync_client_as, NodeProcess, NodeSpec,
+    commitment, enrol, expect_ok, free_port, path, prepare, records_client, run, settled_head, sync_client_as, text,
+    NodeProcess, NodeSpec,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -69,4 +70,396 @@ async fn a_school_pushing_another_schools_records_and_a_replayed_session_are_ref
     let status = auth.open_session(request).await.expect_err("the replay is refused");
     assert_eq!(status.code(), tonic::Code::Unauthenticated, "{status:?}");
     assert!(status.message().contains("already used"), "{}", status.message());
+}
+
+fn school_spec<'a>(org: &'a str, parent_port: u16) -> NodeSpec<'a> {
+    NodeSpec {
+        org,
+        level: "school",
+        port: 0,
+        parent: Some(("VN.BT.D03", parent_port)),
+        batch_size: 64,
+        compression: "zstd",
+    }
+}
+
+fn district_spec(port: u16) -> NodeSpec<'static> {
+    NodeSpec { org: "VN.BT.D03", level: "district", port, parent: None, batch_size: 64, compression: "zstd" }
+}
+
+fn rfc3339(time: chrono::DateTime<chrono::Utc>) -> String {
+    time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+async fn sync_statements_client(
+    endpoint: &str,
+    as_node: &std::path::Path,
+) -> wire::trust_service_client::TrustServiceClient<edusync_node::SessionChannel> {
+    let (channel, bearer) = crate::harness::session_as(endpoint, as_node).await.expect("session");
+    wire::trust_service_client::TrustServiceClient::with_interceptor(channel, bearer)
+}
+
+async fn session_refusal(endpoint: &str, as_node: &std::path::Path) -> tonic::Status {
+    match crate::harness::session_as(endpoint, as_node).await {
+        Ok(_) => panic!("a session was opened for {}", as_node.display()),
+        Err(status) => status,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_signed_after_its_keys_revocation_is_refused_while_one_signed_before_is_kept() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (district_config, _) = prepare(&root.path().join("district"), &district_spec(free_port()));
+    let dead = free_port();
+    let (school_config, school_key) = prepare(&root.path().join("school"), &school_spec("VN.BT.D03.S017", dead));
+    enrol(&school_config, &district_config);
+    let district = NodeProcess::start(&district_config);
+    let school = NodeProcess::start(&school_config);
+    let mut school_client = records_client(&school.endpoint()).await;
+
+    school_client.submit_record(wire::SubmitRecordRequest { record: Some(commitment(3)) }).await.expect("written");
+    let signed_before = settled_head(&mut school_client, "VN.BT.D03.S017").await;
+    assert!(signed_before > 0);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let effective = rfc3339(chrono::Utc::now());
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    school_client.submit_record(wire::SubmitRecordRequest { record: Some(commitment(4)) }).await.expect("written");
+    let signed_after = settled_head(&mut school_client, "VN.BT.D03.S017").await;
+    assert!(signed_after > signed_before);
+
+    // The school's records travel by file; meanwhile the district learns
+    // that the school's key was stolen at `effective`.
+    let bundle = root.path().join("school-to-district.bundle");
+    let school_url = school.endpoint();
+    expect_ok(&["bundle", "export", "--to", "VN.BT.D03", "--out", path(&bundle), "--node", &school_url]);
+    let district_url = district.endpoint();
+    expect_ok(&[
+        "revoke",
+        "--node",
+        &district_url,
+        "--org",
+        "VN.BT.D03.S017",
+        "--key",
+        &school_key,
+        "--reason",
+        "key-compromise",
+        "--effective",
+        &effective,
+    ]);
+
+    let import = run(&["bundle", "import", path(&bundle), "--node", &district_url]);
+    let stdout = text(&import.stdout);
+    assert_eq!(import.status.code(), Some(2), "refusals make the import fail: {stdout}{}", text(&import.stderr));
+    assert!(stdout.contains(&format!("refused seq {}:", signed_before + 1)), "{stdout}");
+    assert!(stdout.contains("was revoked by VN.BT.D03"), "{stdout}");
+    assert!(stdout.contains("(key compromise)"), "{stdout}");
+    assert_eq!(
+        crate::harness::checkpoint(&district_url, "VN.BT.D03.S017").await,
+        Some(signed_before),
+        "what was signed before the revocation is kept; nothing signed after it is stored"
+    );
+
+    // Online, the revoked key opens no session at all.
+    let status = session_refusal(&district_url, &school_config).await;
+    assert_eq!(status.code(), tonic::Code::Unauthenticated, "{status:?}");
+    assert!(status.message().contains("was revoked"), "{}", status.message());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_outside_its_issuers_scope_is_refused_everywhere() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let province_port = free_port();
+    let (province_config, _) = prepare(
+        &root.path().join("province"),
+        &NodeSpec {
+            org: "VN.BT",
+            level: "province",
+            port: province_port,
+            parent: None,
+            batch_size: 64,
+            compression: "zstd",
+        },
+    );
+    let (district_config, _) = prepare(
+        &root.path().join("district"),
+        &NodeSpec {
+            org: "VN.BT.D03",
+            level: "district",
+            port: 0,
+            parent: Some(("VN.BT", province_port)),
+            batch_size: 64,
+            compression: "zstd",
+        },
+    );
+    enrol(&district_config, &province_config);
+    // An auditor for a school of another district asks D03 to certify it.
+    let stranger_reader = root.path().join("stranger-reader.key");
+    expect_ok(&["keys", "generate", "--out", path(&stranger_reader)]);
+    let request = root.path().join("stranger.req");
+    expect_ok(&[
+        "enroll",
+        "request",
+        "--key",
+        path(&stranger_reader),
+        "--org",
+        "VN.BT.D04.S099",
+        "--role",
+        "auditor",
+        "--parent",
+        "VN.BT.D03",
+        "--out",
+        path(&request),
+    ]);
+    let signed = run(&[
+        "enroll",
+        "sign",
+        "--config",
+        path(&district_config),
+        "--request",
+        path(&request),
+        "--out",
+        path(&root.path().join("never.cert")),
+    ]);
+    assert_eq!(signed.status.code(), Some(2), "{}", text(&signed.stderr));
+    assert!(text(&signed.stderr).contains("outside this node's scope VN.BT.D03"), "{}", text(&signed.stderr));
+    assert!(!root.path().join("never.cert").exists());
+
+    // A district that forges a node certificate anyway (its own key, by
+    // hand) for a school of another district convinces nobody.
+    let (stranger_config, _) = prepare(
+        &root.path().join("stranger"),
+        &NodeSpec {
+            org: "VN.BT.D04.S099",
+            level: "school",
+            port: 0,
+            parent: Some(("VN.BT.D04", free_port())),
+            batch_size: 64,
+            compression: "zstd",
+        },
+    );
+    let district_key = {
+        let config = edusync_config::NodeConfig::load(&district_config).expect("config");
+        edusync_node::load_key(&config.data_dir).expect("key")
+    };
+    let stranger = edusync_config::NodeConfig::load(&stranger_config).expect("config");
+    let stranger_key = edusync_node::load_key(&stranger.data_dir).expect("key");
+    let now = chrono::Utc::now().timestamp_millis();
+    let forged = edusync_trust::Statement::Certificate(edusync_trust::Certificate {
+        subject_key: stranger_key.public_key(),
+        subject_org: stranger.organisation.id.clone(),
+        role: edusync_trust::Role::Node(edusync_core::Level::School),
+        issuer_org: edusync_core::OrgId::parse("issuer", "VN.BT.D03").expect("org"),
+        version: 1,
+        not_before_ms: now - 60_000,
+        not_after_ms: now + 86_400_000,
+        issued_ms: now,
+    })
+    .sign(&[&district_key]);
+    let province = NodeProcess::start(&province_config);
+    let mut pushed = sync_statements_client(&province.endpoint(), &district_config).await;
+    let answer = pushed
+        .push_statements(wire::PushStatementsRequest { statements: vec![forged.clone()] })
+        .await
+        .expect("the call itself is allowed to a child")
+        .into_inner();
+    assert_eq!(answer.added, 0);
+    let [refusal] = answer.refused.as_slice() else { panic!("one refusal expected: {answer:?}") };
+    assert!(refusal.reason.contains("lies outside its issuer's scope"), "{}", refusal.reason);
+
+    // The stranger presenting the forged chain gets no session either.
+    let district_chain = {
+        let file = std::fs::read_to_string(root.path().join("district/enrol.cert")).expect("district chain");
+        edusync_trust::dearmor(&file).expect("armored")
+    };
+    let mut certificates = district_chain;
+    certificates.push(forged);
+    let channel = tonic::transport::Endpoint::from_shared(province.endpoint())
+        .expect("url")
+        .connect()
+        .await
+        .expect("province up");
+    let status = edusync_node::open_session(channel, &stranger.organisation.id, &stranger_key, certificates)
+        .await
+        .expect_err("no session for an out-of-scope certificate");
+    assert_eq!(status.code(), tonic::Code::Unauthenticated, "{status:?}");
+    assert!(status.message().contains("lies outside its issuer's scope"), "{}", status.message());
+
+    // Nothing of it was kept: the province knows two certificates, the district's and its own.
+    let (channel, bearer) = crate::harness::operator_session(&province.endpoint()).await.expect("operator");
+    let mut trust = wire::trust_service_client::TrustServiceClient::with_interceptor(channel, bearer);
+    let held = trust.get_trust(wire::GetTrustRequest {}).await.expect("trust").into_inner();
+    assert!(
+        held.certificates.iter().all(|certificate| certificate.subject_org != "VN.BT.D04.S099"),
+        "{:?}",
+        held.certificates
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_certificate_is_refused_outside_the_clock_skew_grace_and_accepted_inside_it() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let district_port = free_port();
+    let (district_config, _) = prepare(&root.path().join("district"), &district_spec(district_port));
+    // The harness's nodes allow 300 s of clock skew.
+    let (inside, _) = prepare(&root.path().join("s17"), &school_spec("VN.BT.D03.S017", district_port));
+    let (outside, _) = prepare(&root.path().join("s18"), &school_spec("VN.BT.D03.S018", free_port()));
+    let district = NodeProcess::start(&district_config);
+    let district_url = district.endpoint();
+    let certify = |config: &std::path::Path, not_after: chrono::DateTime<chrono::Utc>| {
+        let dir = config.parent().expect("dir");
+        let (request, certificate) = (dir.join("enrol.req"), dir.join("enrol.cert"));
+        expect_ok(&["enroll", "request", "--config", path(config), "--out", path(&request)]);
+        expect_ok(&[
+            "enroll",
+            "sign",
+            "--node",
+            &district_url,
+            "--request",
+            path(&request),
+            "--out",
+            path(&certificate),
+            "--not-after",
+            &rfc3339(not_after),
+        ]);
+        run(&["enroll", "install", "--config", path(config), "--file", path(&certificate)])
+    };
+    let now = chrono::Utc::now();
+    let installed = certify(&inside, now - chrono::Duration::seconds(60));
+    assert!(installed.status.success(), "expired 60 s ago, inside the grace: {}", text(&installed.stderr));
+    let installed = certify(&outside, now - chrono::Duration::hours(1));
+    assert_eq!(installed.status.code(), Some(2), "{}", text(&installed.stderr));
+    assert!(text(&installed.stderr).contains("expired at"), "{}", text(&installed.stderr));
+    assert!(text(&installed.stderr).contains("grace 300 s"), "{}", text(&installed.stderr));
+
+    // Inside the grace: the school syncs and its records are stored.
+    let school = NodeProcess::start(&inside);
+    let mut school_client = records_client(&school.endpoint()).await;
+    school_client.submit_record(wire::SubmitRecordRequest { record: Some(commitment(2)) }).await.expect("written");
+    let head = settled_head(&mut school_client, "VN.BT.D03.S017").await;
+    crate::harness::wait_until(std::time::Duration::from_secs(60), "the school's records at the district", || {
+        let url = district_url.clone();
+        async move { crate::harness::checkpoint(&url, "VN.BT.D03.S017").await == Some(head) }
+    })
+    .await;
+
+    // Outside it: no session, and a bundle from that key stores nothing.
+    let status = session_refusal(&district_url, &outside).await;
+    assert_eq!(status.code(), tonic::Code::Unauthenticated, "{status:?}");
+    assert!(status.message().contains("expired at"), "{}", status.message());
+    let stale = NodeProcess::start(&outside);
+    let mut stale_client = records_client(&stale.endpoint()).await;
+    stale_client.submit_record(wire::SubmitRecordRequest { record: Some(commitment(2)) }).await.expect("written");
+    settled_head(&mut stale_client, "VN.BT.D03.S018").await;
+    let bundle = root.path().join("s18.bundle");
+    expect_ok(&["bundle", "export", "--to", "VN.BT.D03", "--out", path(&bundle), "--node", &stale.endpoint()]);
+    let import = run(&["bundle", "import", path(&bundle), "--node", &district_url]);
+    assert_eq!(import.status.code(), Some(2), "{}", text(&import.stdout));
+    assert!(text(&import.stderr).contains("expired at"), "{}", text(&import.stderr));
+    assert_eq!(crate::harness::checkpoint(&district_url, "VN.BT.D03.S018").await, Some(0), "nothing stored");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_reads_inside_its_scope_and_may_never_push() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let district_port = free_port();
+    let (district_config, _) = prepare(&root.path().join("district"), &district_spec(district_port));
+    let (school_config, _) = prepare(&root.path().join("school"), &school_spec("VN.BT.D03.S017", district_port));
+    enrol(&school_config, &district_config);
+    let district = NodeProcess::start(&district_config);
+    let district_url = district.endpoint();
+
+    // A data officer for the whole district, and one for a single school.
+    let reader = |name: &str, scope: &str| {
+        let (key, request, certificate) = (
+            root.path().join(format!("{name}.key")),
+            root.path().join(format!("{name}.req")),
+            root.path().join(format!("{name}.cert")),
+        );
+        expect_ok(&["keys", "generate", "--out", path(&key)]);
+        expect_ok(&[
+            "enroll",
+            "request",
+            "--key",
+            path(&key),
+            "--org",
+            scope,
+            "--role",
+            "data-officer",
+            "--parent",
+            "VN.BT.D03",
+            "--out",
+            path(&request),
+        ]);
+        expect_ok(&[
+            "enroll",
+            "sign",
+            "--node",
+            &district_url,
+            "--request",
+            path(&request),
+            "--out",
+            path(&certificate),
+        ]);
+        (key, certificate)
+    };
+    let (officer_key, officer_cert) = reader("officer", "VN.BT.D03");
+    let (narrow_key, narrow_cert) = reader("narrow", "VN.BT.D03.S017");
+
+    let as_reader = |key: &std::path::Path, certificate: &std::path::Path| {
+        vec![
+            "status".to_owned(),
+            "--node".to_owned(),
+            district_url.clone(),
+            "--identity".to_owned(),
+            path(key).to_owned(),
+            "--certificate".to_owned(),
+            path(certificate).to_owned(),
+        ]
+    };
+    let args = as_reader(&officer_key, &officer_cert);
+    let read = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(read.status.success(), "the district's officer reads it: {}", text(&read.stderr));
+    let args = as_reader(&narrow_key, &narrow_cert);
+    let read = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(read.status.code(), Some(4), "{}", text(&read.stderr));
+    assert!(text(&read.stderr).contains("outside the reader's scope VN.BT.D03.S017"), "{}", text(&read.stderr));
+
+    // The officer, with a valid session, tries every way in.
+    let key =
+        edusync_envelope::NodeKey::from_pkcs8_pem(&std::fs::read_to_string(&officer_key).expect("key")).expect("pem");
+    let chain = edusync_trust::dearmor(&std::fs::read_to_string(&officer_cert).expect("cert")).expect("armored");
+    let channel =
+        tonic::transport::Endpoint::from_shared(district_url.clone()).expect("url").connect().await.expect("up");
+    let scope = edusync_core::OrgId::parse("scope", "VN.BT.D03").expect("org");
+    let session = edusync_node::open_session(channel.clone(), &scope, &key, chain).await.expect("reader session");
+
+    let mut sync =
+        wire::sync_service_client::SyncServiceClient::with_interceptor(channel.clone(), session.bearer.clone());
+    let (sender, receiver) = tokio::sync::mpsc::channel(1);
+    sender.send(wire::PushBatch { batch_number: 1, envelopes: vec![] }).await.expect("send");
+    drop(sender);
+    let pushed = match sync.push_envelopes(tokio_stream::wrappers::ReceiverStream::new(receiver)).await {
+        Err(status) => Err(status),
+        Ok(response) => response.into_inner().message().await.map(|_| ()),
+    };
+    let status = pushed.expect_err("a reader cannot push");
+    assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
+    assert!(status.message().contains("may read, never push"), "{}", status.message());
+
+    let mut trust =
+        wire::trust_service_client::TrustServiceClient::with_interceptor(channel.clone(), session.bearer.clone());
+    let status = trust
+        .push_statements(wire::PushStatementsRequest { statements: vec![] })
+        .await
+        .expect_err("nor push statements");
+    assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
+
+    let mut records = wire::record_service_client::RecordServiceClient::with_interceptor(channel, session.bearer);
+    let status = records
+        .submit_record(wire::SubmitRecordRequest { record: Some(commitment(1)) })
+        .await
+        .expect_err("nor write records");
+    assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
+    let info = records.get_node_info(wire::GetNodeInfoRequest {}).await.expect("but it reads").into_inner();
+    assert_eq!(info.org_id, "VN.BT.D03");
 }

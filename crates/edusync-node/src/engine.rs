@@ -312,21 +312,34 @@ impl Node {
         }
         match bundle.entries {
             BundleEntries::Envelopes(envelopes) => {
-                self.child_standing(&bundle.from, &bundle.signer, now.timestamp_millis()).map_err(|reason| {
-                    invalid("bundle", format!("its signer does not speak for {}: {reason}", bundle.from))
-                })?;
+                let mut earliest_ms = bundle.created_unix_ms;
                 for (index, bytes) in envelopes.iter().enumerate() {
-                    let author = edusync_envelope::EnvelopeView::parse(bytes)
+                    let header = edusync_envelope::EnvelopeView::parse(bytes)
                         .map_err(|error| invalid("bundle", format!("envelope {index}: {error}")))?
-                        .header
-                        .author_org;
-                    if author != bundle.from {
+                        .header;
+                    if header.author_org != bundle.from {
                         return Err(invalid(
                             "bundle",
-                            format!("envelope {index} was written by {author}; a child carries only its own records"),
+                            format!(
+                                "envelope {index} was written by {}; a child carries only its own records",
+                                header.author_org
+                            ),
                         ));
                     }
+                    earliest_ms = earliest_ms.min(header.created_unix_ms);
                 }
+                // The bundle is only the wrapping; each record inside is judged
+                // at its own signing time below. Its signer must speak for the
+                // child when the bundle was made, or at least when the oldest
+                // record in it was signed: a school that exports after its key
+                // was revoked still delivers what it signed before.
+                self.child_standing(&bundle.from, &bundle.signer, bundle.created_unix_ms)
+                    .or_else(|reason| {
+                        self.child_standing(&bundle.from, &bundle.signer, earliest_ms).map_err(|_| reason)
+                    })
+                    .map_err(|reason| {
+                        invalid("bundle", format!("its signer does not speak for {}: {reason}", bundle.from))
+                    })?;
                 Ok(BundleImport::Ingested(self.ingest(envelopes, now)?))
             }
             BundleEntries::Checkpoints(checkpoints) => {

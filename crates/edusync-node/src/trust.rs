@@ -171,7 +171,9 @@ impl Node {
                 format!("it asks {} to certify it, not {}", request.parent_org, self.org()),
             ));
         }
-        if !request.subject_org.is_within(self.org()) || request.subject_org == *self.org() {
+        // A reader may read this node's own org; a node is always below it.
+        let own_org_allowed = request.role.is_reader();
+        if !request.subject_org.is_within(self.org()) || (request.subject_org == *self.org() && !own_org_allowed) {
             return Err(invalid(
                 "request",
                 format!(
@@ -249,11 +251,21 @@ impl Node {
                 ));
             }
         }
+        // Tried on a copy first: a chain that would not give this node
+        // standing now (expired, revoked, out of scope) leaves nothing behind.
+        let mut trial = self.trust().clone();
+        for (index, bytes) in statements.iter().enumerate() {
+            VerifiedStatement::verify(bytes)
+                .and_then(|statement| trial.admit(&statement))
+                .map_err(|error| invalid("certificate", format!("statement {} of the file: {error}", index + 1)))?;
+        }
+        trial.standing(self.org(), &self.public_key(), now.timestamp_millis()).map_err(|error| {
+            invalid("certificate", format!("not installed: {error}; ask the parent for a new certificate"))
+        })?;
         let report = self.admit_statements(&statements, FROM_PARENT)?;
         if let Some((index, reason)) = report.refused.first() {
             return Err(invalid("certificate", format!("statement {} of the file: {reason}", index + 1)));
         }
-        self.own_standing(now).map_err(|error| invalid("certificate", format!("installed, but: {error}")))?;
         tracing::info!(org = %self.org(), version = certificate.version, "certificate installed");
         Ok((certificate.clone(), report.added))
     }

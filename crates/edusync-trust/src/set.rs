@@ -409,7 +409,7 @@ impl TrustSet {
         if let (Some(anchor_error), false) = (&last, any_issuer_key) {
             return Err(anchor_error.clone());
         }
-        if certificate.subject_org == certificate.issuer_org {
+        if certificate.subject_org == certificate.issuer_org && !certificate.role.is_reader() {
             return Err(TrustError::OutOfScope {
                 reason: format!("{} cannot certify itself; its parent or an anchor must", certificate.subject_org),
             });

@@ -206,8 +206,12 @@ fn a_district_rotation_does_not_undo_the_school_certificates_it_issued_before() 
 #[test]
 fn readers_have_a_scope_and_certify_nobody() {
     let mut set = hierarchy();
-    let officer = Statement::Certificate(certificate(&key(40), "VN.BT", Role::DataOfficer, "VN.BT", 1));
-    let error = admit(&mut set, &officer.sign(&[&key(11)])).expect_err("a reader at the issuer's own id");
+    // A province certifies its own data officers for the whole province; a
+    // node, though, never certifies its own org.
+    let own = Statement::Certificate(certificate(&key(42), "VN.BT", Role::DataOfficer, "VN.BT", 1));
+    admit(&mut set, &own.sign(&[&key(11)])).expect("a reader at the issuer's own id");
+    let itself = Statement::Certificate(certificate(&key(43), "VN.BT", Role::Node(Level::Province), "VN.BT", 9));
+    let error = admit(&mut set, &itself.sign(&[&key(11)])).expect_err("a node at the issuer's own id");
     assert!(error.to_string().contains("cannot certify itself"), "{error}");
     let officer = Statement::Certificate(certificate(&key(40), "VN.BT.D03", Role::DataOfficer, "VN.BT", 1));
     admit(&mut set, &officer.sign(&[&key(11)])).expect("officer for D03");
