@@ -463,3 +463,69 @@ async fn a_reader_reads_inside_its_scope_and_may_never_push() {
     let info = records.get_node_info(wire::GetNodeInfoRequest {}).await.expect("but it reads").into_inner();
     assert_eq!(info.org_id, "VN.BT.D03");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_key_signs_on_while_what_the_old_key_signed_before_stays_valid() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let district_port = free_port();
+    let (district_config, _) = prepare(&root.path().join("district"), &district_spec(district_port));
+    let (school_config, old_key) = prepare(&root.path().join("school"), &school_spec("VN.BT.D03.S017", district_port));
+    enrol(&school_config, &district_config);
+    let district = NodeProcess::start(&district_config);
+    let district_url = district.endpoint();
+    let synced = |head: u64| {
+        let url = district_url.clone();
+        async move { crate::harness::checkpoint(&url, "VN.BT.D03.S017").await == Some(head) }
+    };
+
+    let school = NodeProcess::start(&school_config);
+    let mut school_client = records_client(&school.endpoint()).await;
+    school_client.submit_record(wire::SubmitRecordRequest { record: Some(commitment(5)) }).await.expect("written");
+    let before = settled_head(&mut school_client, "VN.BT.D03.S017").await;
+    crate::harness::wait_until(std::time::Duration::from_secs(60), "the old key's records", || synced(before)).await;
+    school.kill9();
+
+    let dir = root.path().join("school");
+    let (request, certificate) = (dir.join("rotate.req"), dir.join("rotate.cert"));
+    expect_ok(&["keys", "rotate", "--config", path(&school_config), "--out", path(&request)]);
+    expect_ok(&["enroll", "sign", "--node", &district_url, "--request", path(&request), "--out", path(&certificate)]);
+    let installed = expect_ok(&["enroll", "install", "--config", path(&school_config), "--file", path(&certificate)]);
+    assert!(text(&installed.stdout).contains("certificate version 2"), "{}", text(&installed.stdout));
+    let new_key = std::fs::read_to_string(dir.join("data/node.pub")).expect("public key").trim().to_owned();
+    assert_ne!(new_key, old_key, "the node's key changed");
+
+    // The new key signs on; the district keeps what the old key signed before.
+    let school = NodeProcess::start(&school_config);
+    let mut school_client = records_client(&school.endpoint()).await;
+    school_client.submit_record(wire::SubmitRecordRequest { record: Some(commitment(6)) }).await.expect("written");
+    let after = settled_head(&mut school_client, "VN.BT.D03.S017").await;
+    assert!(after > before);
+    crate::harness::wait_until(std::time::Duration::from_secs(60), "the new key's records", || synced(after)).await;
+    let envelopes = crate::harness::whole_log(&mut school_client, "VN.BT.D03.S017").await;
+    let signers: std::collections::BTreeSet<String> = envelopes
+        .iter()
+        .map(|bytes| edusync_envelope::EnvelopeView::parse(bytes).expect("envelope").header.author_key.to_base64())
+        .collect();
+    assert_eq!(signers, [old_key.clone(), new_key].into_iter().collect(), "both keys' records are in the log");
+
+    // The old key, retired, opens nothing; the old certificate cannot be reinstalled.
+    let retired = std::fs::read_dir(dir.join("data"))
+        .expect("data dir")
+        .map_while(Result::ok)
+        .find(|entry| entry.file_name().to_string_lossy().starts_with("node.key.retired-"))
+        .expect("the old key is kept for the operator to destroy");
+    let retired_key =
+        edusync_envelope::NodeKey::from_pkcs8_pem(&std::fs::read_to_string(retired.path()).expect("read"))
+            .expect("pem");
+    assert_eq!(retired_key.public_key().to_base64(), old_key);
+    let channel =
+        tonic::transport::Endpoint::from_shared(district_url.clone()).expect("url").connect().await.expect("up");
+    let org = edusync_core::OrgId::parse("org", "VN.BT.D03.S017").expect("org");
+    let status =
+        edusync_node::open_session(channel, &org, &retired_key, vec![]).await.expect_err("the old key is retired");
+    assert_eq!(status.code(), tonic::Code::Unauthenticated, "{status:?}");
+    assert!(status.message().contains("rotated out"), "{}", status.message());
+    let school_url = school.endpoint();
+    let reinstalled = run(&["enroll", "install", "--node", &school_url, "--file", path(&dir.join("enrol.cert"))]);
+    assert_eq!(reinstalled.status.code(), Some(2), "{}", text(&reinstalled.stderr));
+}

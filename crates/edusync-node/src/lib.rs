@@ -26,7 +26,9 @@ pub use aggregator::RollUpEvidence;
 pub use client::{open_session, Bearer, OpenedSession, SessionChannel};
 pub use engine::{BundleImport, IngestReport, Node, Refusal, Submitted};
 pub use error::NodeError;
-pub use keyfile::{init_key, load_key};
+pub use keyfile::{init_key, load_key, next_key, pending_next_key, promote_next_key};
 pub use runtime::RunningNode;
 pub use sync::ParentStatus;
-pub use trust::{certify_by_anchor, enrol_in_process, issuer_of, own_enrolment_request, StatementReport};
+pub use trust::{
+    certify_by_anchor, enrol_in_process, issuer_of, own_enrolment_request, rotation_request, StatementReport,
+};

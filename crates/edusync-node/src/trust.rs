@@ -9,7 +9,7 @@ use edusync_envelope::PublicKey;
 use edusync_store::Feeds;
 use edusync_trust::{
     armor, dearmor, verify_enrolment_request, Admission, Anchor, Certificate, Revocation, RevocationReason, Role,
-    Standing, Statement, TrustError, TrustSet, VerifiedStatement,
+    Rotation, Standing, Statement, TrustError, TrustSet, VerifiedStatement,
 };
 
 use crate::{Node, NodeError};
@@ -235,11 +235,17 @@ impl Node {
             return Err(invalid(
                 "certificate",
                 format!(
-                    "it certifies {} for {}, but this node is {} with key {}",
+                    "it certifies {} for {}, but this node is {} with key {}{}",
                     certificate.subject_key,
                     certificate.subject_org,
                     self.org(),
-                    self.public_key()
+                    self.public_key(),
+                    if certificate.subject_org == *self.org() {
+                        "; a certificate for the key of `edusync keys rotate` is installed with the node stopped, \
+                         by `edusync enroll install --config`"
+                    } else {
+                        ""
+                    }
                 ),
             ));
         }
@@ -268,6 +274,72 @@ impl Node {
         }
         tracing::info!(org = %self.org(), version = certificate.version, "certificate installed");
         Ok((certificate.clone(), report.added))
+    }
+
+    /// Takes in the certificate for `next` (the key of `edusync keys rotate`)
+    /// and signs, with both keys, the rotation that retires the current key
+    /// from now on. What the current key signed before stays valid. Run with
+    /// the node stopped; the caller then puts `next` in place of the node key
+    /// ([`crate::promote_next_key`]). Running it again after a crash finds
+    /// what is already held and signs no second rotation.
+    pub fn install_rotation(
+        &self,
+        text: &str,
+        next: &edusync_envelope::NodeKey,
+        now: DateTime<Utc>,
+    ) -> Result<(Certificate, u32), NodeError> {
+        let statements = dearmor(text).map_err(|error| invalid("certificate", error.to_string()))?;
+        let last = statements.last().ok_or_else(|| invalid("certificate", "the file holds no statement"))?;
+        let last = VerifiedStatement::verify(last).map_err(|error| invalid("certificate", error.to_string()))?;
+        let Statement::Certificate(certificate) = &last.statement else {
+            return Err(invalid("certificate", "the last statement of the file is not a certificate"));
+        };
+        if certificate.subject_org != *self.org() || certificate.subject_key != next.public_key() {
+            return Err(invalid(
+                "certificate",
+                format!(
+                    "it certifies {} for {}, but the key being rotated to is {} for {}",
+                    certificate.subject_key,
+                    certificate.subject_org,
+                    next.public_key(),
+                    self.org()
+                ),
+            ));
+        }
+        let old_key = self.public_key();
+        let held = self.trust().rotation_of(&old_key).cloned();
+        let rotation = match held {
+            Some(rotation) if rotation.new_key == next.public_key() => rotation,
+            Some(rotation) => {
+                return Err(invalid(
+                    "certificate",
+                    format!("key {old_key} was already rotated to {}, not to {}", rotation.new_key, next.public_key()),
+                ))
+            }
+            None => Rotation {
+                org: self.org().clone(),
+                old_key,
+                new_key: next.public_key(),
+                effective_ms: now.timestamp_millis(),
+            },
+        };
+        let rotation = Statement::Rotation(rotation).sign(&[&self.key, next]);
+        let mut trial = self.trust().clone();
+        for (index, bytes) in statements.iter().chain(std::iter::once(&rotation)).enumerate() {
+            VerifiedStatement::verify(bytes)
+                .and_then(|statement| trial.admit(&statement))
+                .map_err(|error| invalid("certificate", format!("statement {} of the rotation: {error}", index + 1)))?;
+        }
+        trial.standing(self.org(), &next.public_key(), now.timestamp_millis()).map_err(|error| {
+            invalid("certificate", format!("not installed: {error}; ask the parent for a new certificate"))
+        })?;
+        let from_parent = self.admit_statements(&statements, FROM_PARENT)?;
+        let own = self.admit_statements(std::slice::from_ref(&rotation), OWN)?;
+        if let Some((_, reason)) = from_parent.refused.first().or(own.refused.first()) {
+            return Err(invalid("certificate", reason.clone()));
+        }
+        tracing::warn!(org = %self.org(), old = %old_key, new = %next.public_key(), version = certificate.version, "key rotated");
+        Ok((certificate.clone(), from_parent.added + own.added))
     }
 
     /// Revokes a key this node (or a node below it) certified.
@@ -410,6 +482,22 @@ pub fn own_enrolment_request(
         previous_key: None,
         created_ms: now.timestamp_millis(),
     }
+}
+
+/// The request to certify `next` in place of `current`, signed by both: the
+/// new key proves possession, the old one that the rotation is wanted.
+pub fn rotation_request(
+    organisation: &edusync_core::Organisation,
+    issuer: OrgId,
+    current: &edusync_envelope::NodeKey,
+    next: &edusync_envelope::NodeKey,
+    now: DateTime<Utc>,
+) -> String {
+    let request = edusync_trust::EnrolmentRequest {
+        previous_key: Some(current.public_key()),
+        ..own_enrolment_request(organisation, issuer, next.public_key(), now)
+    };
+    armor(&[Statement::EnrolmentRequest(request).sign(&[next, current])])
 }
 
 /// Enrolment without files or network, for a hierarchy in one process (the

@@ -218,6 +218,11 @@ impl TrustSet {
         self.certificates.iter().map(|held| &held.value)
     }
 
+    /// The rotation that retired `old_key`, if one is held.
+    pub fn rotation_of(&self, old_key: &PublicKey) -> Option<&Rotation> {
+        self.rotations.iter().map(|held| &held.value).find(|rotation| rotation.old_key == *old_key)
+    }
+
     pub fn revocations(&self) -> impl Iterator<Item = &Revocation> {
         self.revocations.iter().map(|held| &held.value)
     }

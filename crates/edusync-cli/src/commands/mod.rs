@@ -61,6 +61,12 @@ impl NodeTarget {
         self.config.as_deref()
     }
 
+    /// The config, when the command was not pointed at a node's address: the
+    /// only case in which it may open the node's store itself.
+    pub(crate) fn local_config_path(&self) -> Option<&std::path::Path> {
+        self.config.as_deref().filter(|_| self.node.is_none())
+    }
+
     /// Who the command speaks as: the node's own key (operator) or a reader.
     fn credentials(&self) -> Result<(OrgId, NodeKey, Vec<Vec<u8>>), Failure> {
         if let Some(path) = &self.config {

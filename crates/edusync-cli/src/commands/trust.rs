@@ -96,6 +96,16 @@ pub(crate) enum KeysCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Start a key rotation: make this node's next key (kept beside the
+    /// current one) and write the request for it, signed by both keys. The
+    /// parent signs it with `enroll sign`; install the answer with the node
+    /// stopped (`enroll install --config`), and the next key takes over.
+    Rotate {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Add one more root key's signature to a certificate file, in place.
     Cosign {
         #[arg(long)]
@@ -129,7 +139,7 @@ pub(crate) struct RevokeArgs {
 /// With --config and no node running there, the node's store opened here,
 /// so that enrolment works on a machine whose node is stopped.
 async fn offline_node(target: &NodeTarget) -> Result<Option<edusync_node::Node>, Failure> {
-    let Some(path) = target.config_path() else { return Ok(None) };
+    let Some(path) = target.local_config_path() else { return Ok(None) };
     let config = NodeConfig::load(path)?;
     let mut address = config.server.listen;
     if address.ip().is_unspecified() {
@@ -250,6 +260,9 @@ pub(crate) async fn enroll(command: EnrollCommand) -> Result<(), Failure> {
         }
         EnrollCommand::Install { target, file } => {
             let text = read_text(&file, "--file")?;
+            if let Some((config, next)) = rotation_under_way(&target, &text)? {
+                return install_rotation(&target, &config, &next, &text).await;
+            }
             if let Some(node) = offline_node(&target).await? {
                 let (certificate, added) =
                     node.install_certificate(&text, Utc::now()).map_err(|error| Failure::input(error.to_string()))?;
@@ -311,6 +324,45 @@ pub(crate) async fn enroll(command: EnrollCommand) -> Result<(), Failure> {
     }
 }
 
+/// With --config, whether `text` certifies the next key of a rotation under
+/// way at that node.
+fn rotation_under_way(target: &NodeTarget, text: &str) -> Result<Option<(NodeConfig, NodeKey)>, Failure> {
+    let Some(path) = target.config_path() else { return Ok(None) };
+    let config = NodeConfig::load(path)?;
+    let next = edusync_node::pending_next_key(&config.data_dir).map_err(|error| Failure::input(error.to_string()))?;
+    let Some(next) = next else { return Ok(None) };
+    let certified = dearmor(text)
+        .ok()
+        .and_then(|statements| statements.last().cloned())
+        .and_then(|last| edusync_trust::VerifiedStatement::verify(&last).ok())
+        .is_some_and(|last| matches!(&last.statement, Statement::Certificate(c) if c.subject_key == next.public_key()));
+    Ok(certified.then_some((config, next)))
+}
+
+async fn install_rotation(target: &NodeTarget, config: &NodeConfig, next: &NodeKey, text: &str) -> Result<(), Failure> {
+    let Some(node) = offline_node(target).await? else {
+        return Err(Failure::input(
+            "this certificate is for the next key of a rotation: stop the node, run this again, then start it",
+        ));
+    };
+    let now = Utc::now();
+    let (certificate, added) =
+        node.install_rotation(text, next, now).map_err(|error| Failure::input(error.to_string()))?;
+    drop(node);
+    let public = edusync_node::promote_next_key(&config.data_dir, now.timestamp_millis())
+        .map_err(|error| Failure::other(anyhow::anyhow!("{error}")))?;
+    println!(
+        "rotated {} to key {public} (certificate version {}, {added} new statements)",
+        certificate.subject_org, certificate.version
+    );
+    println!(
+        "the old key was kept as node.key.retired-{} in {}; destroy it once the node runs with the new one",
+        now.timestamp_millis(),
+        config.data_dir.display()
+    );
+    Ok(())
+}
+
 pub(crate) fn keys(command: KeysCommand) -> Result<(), Failure> {
     match command {
         KeysCommand::Generate { out } => {
@@ -359,6 +411,33 @@ pub(crate) fn keys(command: KeysCommand) -> Result<(), Failure> {
                 out.display(),
                 request.subject_org,
                 keys.len()
+            );
+            Ok(())
+        }
+        KeysCommand::Rotate { config, out } => {
+            let config = NodeConfig::load(&config)?;
+            let current =
+                edusync_node::load_key(&config.data_dir).map_err(|error| Failure::input(error.to_string()))?;
+            let next = edusync_node::next_key(&config.data_dir).map_err(|error| Failure::input(error.to_string()))?;
+            let issuer = edusync_node::issuer_of(
+                &config.organisation.id,
+                config.parent.as_ref().map(|parent| &parent.org_id),
+                config.trust.anchors.iter().map(|anchor| &anchor.org_id),
+            )
+            .map_err(|error| Failure::input(error.to_string()))?;
+            let text =
+                edusync_node::rotation_request(&config.organisation, issuer.clone(), &current, &next, Utc::now());
+            write(&out, &text)?;
+            println!(
+                "wrote {}: {} asks {issuer} to certify its next key {} in place of {}",
+                out.display(),
+                config.organisation.id,
+                next.public_key(),
+                current.public_key()
+            );
+            println!(
+                "the next key waits in {}; the node signs with the current key until the certificate is installed",
+                config.data_dir.join("node.key.next").display()
             );
             Ok(())
         }
