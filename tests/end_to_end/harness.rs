@@ -133,11 +133,13 @@ pub(crate) fn expect_ok(args: &[&str]) -> Output {
 pub(crate) fn prepare(dir: &Path, spec: &NodeSpec<'_>) -> (PathBuf, String) {
     std::fs::create_dir_all(dir).expect("mkdir");
     let mut config = format!(
-        "[node]\norg_id = \"{}\"\nlevel = \"{}\"\ndisplay_name = \"Đơn vị {}\"\ndata_dir = \"data\"\n\n[server]\nlisten = \"127.0.0.1:{}\"\n\n[sync]\nbatch_size = {}\ninterval_seconds = 1\nretry_initial_ms = 50\nretry_max_seconds = 1\nconnect_timeout_seconds = 2\nrequest_timeout_seconds = 10\ncompression = \"{}\"\n",
+        "[node]\norg_id = \"{}\"\nlevel = \"{}\"\ndisplay_name = \"Đơn vị {}\"\ndata_dir = \"data\"\n\n[server]\nlisten = \"127.0.0.1:{}\"\nplaintext = true\n\n[sync]\nbatch_size = {}\ninterval_seconds = 1\nretry_initial_ms = 50\nretry_max_seconds = 1\nconnect_timeout_seconds = 2\nrequest_timeout_seconds = 10\ncompression = \"{}\"\n",
         spec.org, spec.level, spec.org, spec.port, spec.batch_size, spec.compression
     );
     if let Some((parent, port)) = spec.parent {
-        config.push_str(&format!("\n[parent]\norg_id = \"{parent}\"\nendpoint = \"http://127.0.0.1:{port}\"\n"));
+        config.push_str(&format!(
+            "\n[parent]\norg_id = \"{parent}\"\nendpoint = \"http://127.0.0.1:{port}\"\nplaintext = true\n"
+        ));
     }
     config.push_str(&format!(
         "\n[trust]\nclock_skew_seconds = 300\n\n[[trust.anchors]]\norg_id = \"VN\"\nkeys = [\"{}\"]\n",

@@ -529,3 +529,80 @@ async fn a_rotated_key_signs_on_while_what_the_old_key_signed_before_stays_valid
     let reinstalled = run(&["enroll", "install", "--node", &school_url, "--file", path(&dir.join("enrol.cert"))]);
     assert_eq!(reinstalled.status.code(), Some(2), "{}", text(&reinstalled.stderr));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_school_syncs_over_tls_and_nothing_readable_crosses_the_wire() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let district_port = free_port();
+    let (district_config, _) = prepare(&root.path().join("district"), &district_spec(district_port));
+    let proxy = crate::harness::RecordingProxy::start(district_port).await;
+    let (school_config, _) = prepare(&root.path().join("school"), &school_spec("VN.BT.D03.S017", proxy.port));
+    enrol(&school_config, &district_config);
+    let tls = root.path().join("district/tls");
+    expect_ok(&["tls", "generate", "--out-dir", path(&tls)]);
+    // The district serves TLS only; the school trusts the district's ca.crt.
+    let edit = |config: &std::path::Path, from: &str, to: &str| {
+        let text = std::fs::read_to_string(config).expect("config");
+        assert!(text.contains(from), "{text}");
+        std::fs::write(config, text.replacen(from, to, 1)).expect("config written");
+    };
+    let served = format!("127.0.0.1:{district_port}\"\nplaintext = true\n");
+    edit(&district_config, &served, &format!("127.0.0.1:{district_port}\"\n"));
+    let mut served_config = std::fs::read_to_string(&district_config).expect("config");
+    served_config.push_str(
+        "\n[server.tls]\ncertificate = \"tls/server.crt\"\nkey = \"tls/server.key\"\nca_certificate = \"tls/ca.crt\"\n",
+    );
+    std::fs::write(&district_config, served_config).expect("config written");
+    let reached = format!("endpoint = \"http://127.0.0.1:{}\"\nplaintext = true\n", proxy.port);
+    let ca = tls.join("ca.crt");
+    edit(
+        &school_config,
+        &reached,
+        &format!("endpoint = \"https://127.0.0.1:{}\"\nca_certificate = \"{}\"\n", proxy.port, path(&ca)),
+    );
+
+    let _district = NodeProcess::start(&district_config);
+    let school = NodeProcess::start(&school_config);
+    let mut school_client = records_client(&school.endpoint()).await;
+    school_client.submit_record(wire::SubmitRecordRequest { record: Some(commitment(7)) }).await.expect("written");
+    let head = settled_head(&mut school_client, "VN.BT.D03.S017").await;
+    let district_status = || run(&["status", "--config", path(&district_config)]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let status = run(&["status", "--node", &school.endpoint()]);
+        if text(&status.stdout).contains(&format!("acknowledged   seq {head} of {head}")) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never synced over TLS: {}", text(&status.stdout));
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let status = district_status();
+    assert!(status.status.success(), "the operator reaches its TLS node by its config: {}", text(&status.stderr));
+
+    // On the wire: no org id, no record, only TLS.
+    let captured = proxy.captured();
+    assert!(captured.len() > 1000, "the sync went through the proxy");
+    let readable = |needle: &[u8]| captured.windows(needle.len()).any(|window| window == needle);
+    assert!(!readable(b"VN.BT.D03.S017"), "an org id crossed the wire in the clear");
+    assert!(!readable(b"edusync.v1"), "a gRPC method name crossed the wire in the clear");
+
+    // A plaintext client gets no answer from a TLS-only node.
+    let plaintext =
+        run(&["status", "--node", &format!("http://127.0.0.1:{district_port}"), "--config", path(&district_config)]);
+    assert_eq!(plaintext.status.code(), Some(3), "{}", text(&plaintext.stderr));
+    assert!(text(&plaintext.stderr).contains("use https://"), "{}", text(&plaintext.stderr));
+    // And a client that trusts another CA refuses the node's certificate.
+    let other = root.path().join("other-tls");
+    expect_ok(&["tls", "generate", "--out-dir", path(&other)]);
+    let wrong = run(&[
+        "status",
+        "--node",
+        &format!("https://127.0.0.1:{district_port}"),
+        "--config",
+        path(&district_config),
+        "--ca",
+        path(&other.join("ca.crt")),
+    ]);
+    assert_eq!(wrong.status.code(), Some(3), "{}", text(&wrong.stderr));
+    assert!(text(&wrong.stderr).contains("invalid peer certificate"), "{}", text(&wrong.stderr));
+}

@@ -89,6 +89,11 @@ enum Command {
     },
     /// Revoke a key this node (or one below it) certified.
     Revoke(commands::trust::RevokeArgs),
+    /// TLS files for a node's gRPC server.
+    Tls {
+        #[command(subcommand)]
+        command: commands::tls::TlsCommand,
+    },
     /// Run a whole hierarchy on this machine, fill it with a school year, sync it, and show each level.
     Demo(commands::demo::DemoArgs),
 }
@@ -133,6 +138,7 @@ fn main() -> ExitCode {
             Command::Enroll { command } => commands::trust::enroll(command).await,
             Command::Keys { command } => commands::trust::keys(command),
             Command::Revoke(args) => commands::trust::revoke(args).await,
+            Command::Tls { command } => commands::tls::run(command),
         }
     });
     match result {

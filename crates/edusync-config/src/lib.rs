@@ -57,13 +57,43 @@ pub struct PrivacyConfig {
 pub struct ServerConfig {
     pub listen: SocketAddr,
     pub max_message_bytes: usize,
+    pub transport: ServerTransport,
+}
+
+/// How the gRPC server speaks: TLS, or plaintext where the config says so.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServerTransport {
+    /// Only on loopback or a network trusted by other means (the demo).
+    Plaintext,
+    Tls {
+        /// PEM certificate chain, leaf first.
+        certificate: PathBuf,
+        /// PEM private key of the leaf.
+        key: PathBuf,
+        /// The CA that signed `certificate`, for commands run on this machine.
+        ca_certificate: Option<PathBuf>,
+    },
 }
 
 #[derive(Clone, Debug)]
 pub struct ParentConfig {
     pub org_id: OrgId,
-    /// `http://host:port`.
+    /// `https://host:port`, or `http://host:port` with `plaintext = true`.
     pub endpoint: String,
+    pub transport: ClientTransport,
+}
+
+/// How a client reaches a node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientTransport {
+    Plaintext,
+    Tls {
+        /// The CA (or the pinned self-signed certificate) that the peer's
+        /// TLS certificate must chain to.
+        ca_certificate: PathBuf,
+        /// The name to check the certificate for; default: the endpoint's host.
+        domain: Option<String>,
+    },
 }
 
 /// The roots of trust and how much clock error to forgive.
@@ -169,6 +199,17 @@ struct ServerSection {
     listen: String,
     #[serde(default = "default_max_message")]
     max_message_bytes: usize,
+    #[serde(default)]
+    plaintext: bool,
+    tls: Option<ServerTlsSection>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServerTlsSection {
+    certificate: PathBuf,
+    key: PathBuf,
+    ca_certificate: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -176,6 +217,10 @@ struct ServerSection {
 struct ParentSection {
     org_id: String,
     endpoint: String,
+    #[serde(default)]
+    plaintext: bool,
+    ca_certificate: Option<PathBuf>,
+    tls_domain: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -295,6 +340,28 @@ impl NodeConfig {
         if !(64 * 1024..=256 * 1024 * 1024).contains(&file.server.max_message_bytes) {
             return Err(invalid("server.max_message_bytes", "must be between 64 KiB and 256 MiB".into()));
         }
+        let relative = |path: PathBuf| if path.is_absolute() { path } else { base_dir.join(path) };
+        let transport =
+            match (file.server.plaintext, file.server.tls) {
+                (false, Some(tls)) => ServerTransport::Tls {
+                    certificate: relative(tls.certificate),
+                    key: relative(tls.key),
+                    ca_certificate: tls.ca_certificate.map(relative),
+                },
+                (true, None) => ServerTransport::Plaintext,
+                (true, Some(_)) => {
+                    return Err(invalid(
+                        "server.plaintext",
+                        "both `plaintext = true` and [server.tls] are set; keep one".into(),
+                    ))
+                }
+                (false, None) => return Err(invalid(
+                    "server.tls",
+                    "set [server.tls] certificate and key (`edusync tls generate` makes them), or `plaintext = true` \
+                     to serve without TLS on a network you trust"
+                        .into(),
+                )),
+            };
 
         let parent = match file.parent {
             None => None,
@@ -310,13 +377,39 @@ impl NodeConfig {
                         ),
                     ));
                 }
-                if !(parent.endpoint.starts_with("http://") || parent.endpoint.starts_with("https://")) {
+                let transport = if parent.endpoint.starts_with("https://") {
+                    let ca_certificate = parent.ca_certificate.map(relative).ok_or_else(|| {
+                        invalid(
+                            "parent.ca_certificate",
+                            "an https:// parent needs the CA its TLS certificate chains to (the parent's ca.crt)"
+                                .into(),
+                        )
+                    })?;
+                    if parent.plaintext {
+                        return Err(invalid(
+                            "parent.plaintext",
+                            "`plaintext = true` with an https:// endpoint; keep one".into(),
+                        ));
+                    }
+                    ClientTransport::Tls { ca_certificate, domain: parent.tls_domain }
+                } else if parent.endpoint.starts_with("http://") {
+                    if !parent.plaintext {
+                        return Err(invalid(
+                            "parent.endpoint",
+                            format!(
+                                "`{}` is plaintext; use https:// with ca_certificate, or say `plaintext = true`",
+                                parent.endpoint
+                            ),
+                        ));
+                    }
+                    ClientTransport::Plaintext
+                } else {
                     return Err(invalid(
                         "parent.endpoint",
-                        format!("`{}` must start with http:// or https://", parent.endpoint),
+                        format!("`{}` must start with https:// (or http://)", parent.endpoint),
                     ));
-                }
-                Some(ParentConfig { org_id: parent_org, endpoint: parent.endpoint })
+                };
+                Some(ParentConfig { org_id: parent_org, endpoint: parent.endpoint, transport })
             }
         };
 
@@ -396,7 +489,7 @@ impl NodeConfig {
             organisation,
             data_dir,
             utc_offset,
-            server: ServerConfig { listen, max_message_bytes: file.server.max_message_bytes },
+            server: ServerConfig { listen, max_message_bytes: file.server.max_message_bytes, transport },
             parent,
             trust,
             sync,
@@ -429,10 +522,12 @@ mod tests {
 
         [server]
         listen = "127.0.0.1:7401"
+        plaintext = true
 
         [parent]
         org_id = "VN.BT.D03"
         endpoint = "http://127.0.0.1:7301"
+        plaintext = true
 
         [[trust.anchors]]
         org_id = "VN"
@@ -445,6 +540,28 @@ mod tests {
         assert_eq!(config.data_dir, PathBuf::from("/etc/edusync/data"));
         assert_eq!(config.sync.batch_size, 256);
         assert_eq!(config.organisation.display_name, "Trường THCS Phú Hưng");
+    }
+
+    #[test]
+    fn tls_files_are_taken_relative_to_the_config_file() {
+        let text = SCHOOL.replacen("plaintext = true\n", "", 1).replace(
+            "endpoint = \"http://127.0.0.1:7301\"\n        plaintext = true",
+            "endpoint = \"https://district.example:7301\"\n        ca_certificate = \"tls/district-ca.crt\"",
+        ) + "\n[server.tls]\ncertificate = \"tls/server.crt\"\nkey = \"/keys/server.key\"\n";
+        let config = NodeConfig::from_toml(&text, Path::new("/etc/edusync"), "school.toml").expect("valid");
+        assert_eq!(
+            config.server.transport,
+            ServerTransport::Tls {
+                certificate: PathBuf::from("/etc/edusync/tls/server.crt"),
+                key: PathBuf::from("/keys/server.key"),
+                ca_certificate: None,
+            }
+        );
+        let parent = config.parent.expect("parent");
+        assert_eq!(
+            parent.transport,
+            ClientTransport::Tls { ca_certificate: PathBuf::from("/etc/edusync/tls/district-ca.crt"), domain: None }
+        );
     }
 
     #[test]
@@ -469,6 +586,22 @@ mod tests {
             (SCHOOL.replace("VN.BT.D03\"\n", "VN.QN\"\n"), "parent.org_id"),
             (SCHOOL.replace("127.0.0.1:7401", "localhost"), "server.listen"),
             (SCHOOL.replace("http://127.0.0.1:7301", "127.0.0.1:7301"), "parent.endpoint"),
+            (SCHOOL.replacen("plaintext = true\n", "", 1), "server.tls"),
+            (format!("{SCHOOL}\n[server.tls]\ncertificate = \"a\"\nkey = \"b\"\n"), "server.plaintext"),
+            (
+                SCHOOL.replace(
+                    "endpoint = \"http://127.0.0.1:7301\"\n        plaintext = true",
+                    "endpoint = \"http://x:1\"",
+                ),
+                "parent.endpoint",
+            ),
+            (
+                SCHOOL.replace(
+                    "endpoint = \"http://127.0.0.1:7301\"\n        plaintext = true",
+                    "endpoint = \"https://x:1\"",
+                ),
+                "parent.ca_certificate",
+            ),
             (format!("{SCHOOL}\n[sync]\nbatch_size = 0\n"), "sync.batch_size"),
             (
                 format!("{SCHOOL}\n[privacy]\nepsilon_per_release = 3.0\nepsilon_per_school_year = 1.0\n"),

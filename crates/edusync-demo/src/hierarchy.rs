@@ -299,13 +299,13 @@ pub async fn run_demo(options: DemoOptions) -> Result<DemoReport, DemoError> {
         let dir = root.join(node.org.as_str());
         let address = addresses[index].ok_or_else(|| node_error(&node.org)("no local address".into()))?;
         let mut text = format!(
-            "# Written by `edusync demo`.\n[node]\norg_id = \"{}\"\nlevel = \"{}\"\ndisplay_name = \"{}\"\ndata_dir = \".\"\n\n[server]\nlisten = \"{address}\"\n\n[sync]\nbatch_size = 256\ninterval_seconds = 5\nretry_initial_ms = 100\nretry_max_seconds = 2\n\n[privacy]\ncross_quiet_seconds = 1\n",
+            "# Written by `edusync demo`.\n[node]\norg_id = \"{}\"\nlevel = \"{}\"\ndisplay_name = \"{}\"\ndata_dir = \".\"\n\n[server]\nlisten = \"{address}\"\n# The demo runs on loopback only.\nplaintext = true\n\n[sync]\nbatch_size = 256\ninterval_seconds = 5\nretry_initial_ms = 100\nretry_max_seconds = 2\n\n[privacy]\ncross_quiet_seconds = 1\n",
             node.org, node.level, node.display_name
         );
         if let Some(parent) = node.parent {
             let parent_address = addresses[parent].ok_or_else(|| node_error(&node.org)("no parent address".into()))?;
             text.push_str(&format!(
-                "\n[parent]\norg_id = \"{}\"\nendpoint = \"http://{parent_address}\"\n",
+                "\n[parent]\norg_id = \"{}\"\nendpoint = \"http://{parent_address}\"\nplaintext = true\n",
                 planned[parent].org
             ));
         }

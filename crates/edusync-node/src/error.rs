@@ -16,6 +16,9 @@ pub enum NodeError {
     Key(String),
     #[error("cannot start the node: {0}")]
     Startup(String),
+    /// TLS or endpoint settings that cannot work: names the field and the file.
+    #[error("{0}")]
+    Transport(String),
     #[error("the node is shutting down; try again after it restarts")]
     ShuttingDown,
     #[error("{0}; ask again in a moment")]

@@ -105,8 +105,14 @@ impl RunningNode {
 
         let mut server_shutdown = shutdown_signal.clone();
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = crate::server_tls(&config.server.transport)? {
+            builder = builder.tls_config(tls).map_err(|error| {
+                NodeError::Startup(format!("server.tls: the certificate or key is unusable: {error}"))
+            })?;
+        }
         let server = tokio::spawn(
-            tonic::transport::Server::builder()
+            builder
                 .tcp_nodelay(true)
                 .http2_keepalive_interval(Some(Duration::from_secs(30)))
                 .concurrency_limit_per_connection(64)

@@ -9,7 +9,11 @@ pub(crate) fn to_status(error: NodeError) -> Status {
         NodeError::Invalid(_) => Code::InvalidArgument,
         NodeError::NotFound(_) => Code::NotFound,
         NodeError::ShuttingDown | NodeError::Retry(_) => Code::Unavailable,
-        NodeError::Store(_) | NodeError::Envelope(_) | NodeError::Key(_) | NodeError::Startup(_) => Code::Internal,
+        NodeError::Store(_)
+        | NodeError::Envelope(_)
+        | NodeError::Key(_)
+        | NodeError::Startup(_)
+        | NodeError::Transport(_) => Code::Internal,
     };
     if code == Code::Internal {
         tracing::error!(error = %error, "request failed");

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use rand::Rng;
 use tokio::sync::watch;
 use tokio_stream::StreamExt;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use edusync_config::{ParentConfig, SyncConfig};
 use edusync_core::{LogStream, RecordId, Seq};
@@ -186,7 +186,7 @@ impl UpwardSync {
         &self,
     ) -> Result<(SyncServiceClient<SessionChannel>, TrustServiceClient<SessionChannel>), SyncError> {
         let connect_error = |reason: String| SyncError::Connect { endpoint: self.parent.endpoint.clone(), reason };
-        let channel = Endpoint::from_shared(self.parent.endpoint.clone())
+        let channel = crate::client_endpoint(&self.parent.endpoint, &self.parent.transport)
             .map_err(|error| connect_error(error.to_string()))?
             .connect_timeout(self.config.connect_timeout)
             .tcp_nodelay(true)

@@ -8,11 +8,12 @@ pub(crate) mod node;
 pub(crate) mod record;
 pub(crate) mod rollup;
 pub(crate) mod status;
+pub(crate) mod tls;
 pub(crate) mod trust;
 
 use std::path::PathBuf;
 
-use edusync_config::NodeConfig;
+use edusync_config::{ClientTransport, NodeConfig, ServerTransport};
 use edusync_core::OrgId;
 use edusync_envelope::NodeKey;
 use edusync_node::SessionChannel;
@@ -39,22 +40,45 @@ pub(crate) struct NodeTarget {
     /// ... and the certificate file its issuer signed for it.
     #[arg(long, requires = "identity")]
     certificate: Option<PathBuf>,
+    /// For an https:// node: the CA its TLS certificate chains to (the
+    /// node's ca.crt). With --config, default: the config's server.tls.ca_certificate.
+    #[arg(long, env = "EDUSYNC_CA")]
+    ca: Option<PathBuf>,
+    /// For an https:// node: the name its TLS certificate is checked for
+    /// (default: the host in the URL).
+    #[arg(long)]
+    tls_domain: Option<String>,
 }
 
 impl NodeTarget {
-    fn endpoint(&self) -> Result<String, Failure> {
-        match (&self.node, &self.config) {
-            (Some(node), _) => Ok(node.clone()),
-            (None, Some(path)) => {
-                let config = NodeConfig::load(path)?;
+    /// The node's URL and how to speak to it.
+    fn endpoint(&self) -> Result<(String, ClientTransport), Failure> {
+        let config = self.config.as_deref().map(NodeConfig::load).transpose()?;
+        let local_ca = config.as_ref().and_then(|config| match &config.server.transport {
+            ServerTransport::Tls { ca_certificate, .. } => ca_certificate.clone(),
+            ServerTransport::Plaintext => None,
+        });
+        let url = match (&self.node, &config) {
+            (Some(node), _) => node.clone(),
+            (None, Some(config)) => {
                 let mut address = config.server.listen;
                 if address.ip().is_unspecified() {
                     address.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
                 }
-                Ok(format!("http://{address}"))
+                match config.server.transport {
+                    ServerTransport::Plaintext => format!("http://{address}"),
+                    ServerTransport::Tls { .. } => format!("https://{address}"),
+                }
             }
-            (None, None) => Err(Failure::input("name the node with --node URL, --config FILE or EDUSYNC_NODE")),
+            (None, None) => return Err(Failure::input("name the node with --node URL, --config FILE or EDUSYNC_NODE")),
+        };
+        if !url.starts_with("https://") {
+            return Ok((url, ClientTransport::Plaintext));
         }
+        let ca_certificate = self.ca.clone().or(local_ca).ok_or_else(|| {
+            Failure::input(format!("--ca: `{url}` speaks TLS; name the CA certificate its certificate chains to"))
+        })?;
+        Ok((url, ClientTransport::Tls { ca_certificate, domain: self.tls_domain.clone() }))
     }
 
     pub(crate) fn config_path(&self) -> Option<&std::path::Path> {
@@ -96,20 +120,34 @@ impl NodeTarget {
 
     /// A channel to the node with an open session.
     pub(crate) async fn session(&self) -> Result<(Channel, edusync_node::Bearer), Failure> {
-        let endpoint = self.endpoint()?;
-        let channel = tonic::transport::Endpoint::from_shared(endpoint.clone())
-            .map_err(|error| Failure::input(format!("--node: `{endpoint}` is not a URL: {error}")))?
+        let (endpoint, transport) = self.endpoint()?;
+        let channel = edusync_node::client_endpoint(&endpoint, &transport)
+            .map_err(|error| Failure::input(format!("--node: {error}")))?
             .connect_timeout(std::time::Duration::from_secs(5))
             .connect()
             .await
             .map_err(|error| {
                 Failure::unreachable(format!(
-                    "cannot reach the node at {endpoint}: {error}; is `edusync node run` running?"
+                    "cannot reach the node at {endpoint}: {}; is `edusync node run` running, and is --ca its CA?",
+                    error_chain(&error)
                 ))
             })?;
         let (org, key, chain) = self.credentials()?;
-        let session =
-            edusync_node::open_session(channel.clone(), &org, &key, chain).await.map_err(Failure::from_status)?;
+        let session = edusync_node::open_session(channel.clone(), &org, &key, chain).await.map_err(|status| {
+            match status.code() {
+                // A TLS server hangs up on a plaintext request before any gRPC
+                // answer; opening a session answers none of these otherwise.
+                tonic::Code::Cancelled | tonic::Code::Unknown | tonic::Code::Unavailable | tonic::Code::Internal
+                    if endpoint.starts_with("http://") =>
+                {
+                    Failure::unreachable(format!(
+                        "{endpoint} gave no gRPC answer ({}); if the node serves TLS, use https:// and --ca",
+                        status.message()
+                    ))
+                }
+                _ => Failure::from_status(status),
+            }
+        })?;
         Ok((channel, session.bearer))
     }
 
@@ -122,6 +160,22 @@ impl NodeTarget {
         let (channel, bearer) = self.session().await?;
         Ok(TrustServiceClient::with_interceptor(channel, bearer))
     }
+}
+
+/// An error with its causes, for transport errors whose top line alone
+/// ("transport error") says nothing.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 pub(crate) fn read_text(path: &std::path::Path, what: &str) -> Result<String, Failure> {

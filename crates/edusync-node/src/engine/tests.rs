@@ -19,11 +19,13 @@ fn root() -> NodeKey {
 
 fn config(dir: &Path, org: &str, level: &str, parent: Option<&str>) -> NodeConfig {
     let mut text = format!(
-        "[node]\norg_id = \"{org}\"\nlevel = \"{level}\"\ndisplay_name = \"{org}\"\ndata_dir = \"{}\"\n\n[server]\nlisten = \"127.0.0.1:0\"\n",
+        "[node]\norg_id = \"{org}\"\nlevel = \"{level}\"\ndisplay_name = \"{org}\"\ndata_dir = \"{}\"\n\n[server]\nlisten = \"127.0.0.1:0\"\nplaintext = true\n",
         dir.display()
     );
     if let Some(parent) = parent {
-        text.push_str(&format!("\n[parent]\norg_id = \"{parent}\"\nendpoint = \"http://127.0.0.1:1\"\n"));
+        text.push_str(&format!(
+            "\n[parent]\norg_id = \"{parent}\"\nendpoint = \"http://127.0.0.1:1\"\nplaintext = true\n"
+        ));
     }
     text.push_str(&format!(
         "\n[trust]\nclock_skew_seconds = 600\n\n[[trust.anchors]]\norg_id = \"VN\"\nkeys = [\"{}\"]\n",
@@ -163,7 +165,7 @@ fn a_follow_up_must_point_at_an_incident_of_this_school() {
 fn school_with_privacy(dir: &Path, privacy: &str) -> Node {
     let mut config = config(dir, "VN.BT.D03.S017", "school", Some("VN.BT.D03"));
     let text = format!(
-        "[node]\norg_id = \"VN.BT.D03.S017\"\nlevel = \"school\"\ndisplay_name = \"x\"\ndata_dir = \"{}\"\n[server]\nlisten = \"127.0.0.1:0\"\n[[trust.anchors]]\norg_id = \"VN\"\nkeys = [\"{}\"]\n{privacy}",
+        "[node]\norg_id = \"VN.BT.D03.S017\"\nlevel = \"school\"\ndisplay_name = \"x\"\ndata_dir = \"{}\"\n[server]\nlisten = \"127.0.0.1:0\"\nplaintext = true\n[[trust.anchors]]\norg_id = \"VN\"\nkeys = [\"{}\"]\n{privacy}",
         dir.display(),
         root().public_key().to_base64()
     );
