@@ -606,3 +606,96 @@ async fn a_school_syncs_over_tls_and_nothing_readable_crosses_the_wire() {
     assert_eq!(wrong.status.code(), Some(3), "{}", text(&wrong.stderr));
     assert!(text(&wrong.stderr).contains("invalid peer certificate"), "{}", text(&wrong.stderr));
 }
+
+/// The number of revocations the node at `endpoint` holds (as its operator).
+async fn revocations_held(endpoint: &str) -> u32 {
+    let Ok((channel, bearer)) = crate::harness::operator_session(endpoint).await else { return 0 };
+    let mut trust = wire::trust_service_client::TrustServiceClient::with_interceptor(channel, bearer);
+    trust.get_trust(wire::GetTrustRequest {}).await.map_or(0, |info| info.into_inner().revocations)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_school_enrols_online_with_an_operators_approval_and_a_revocation_travels_up_and_down() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (province_port, district_port) = (free_port(), free_port());
+    let (province_config, _) = prepare(
+        &root.path().join("province"),
+        &NodeSpec {
+            org: "VN.BT",
+            level: "province",
+            port: province_port,
+            parent: None,
+            batch_size: 64,
+            compression: "zstd",
+        },
+    );
+    let (district_config, _) = prepare(
+        &root.path().join("district"),
+        &NodeSpec {
+            org: "VN.BT.D03",
+            level: "district",
+            port: district_port,
+            parent: Some(("VN.BT", province_port)),
+            batch_size: 64,
+            compression: "zstd",
+        },
+    );
+    enrol(&district_config, &province_config);
+    let (online, _) = prepare(&root.path().join("s17"), &school_spec("VN.BT.D03.S017", district_port));
+    let (by_file, by_file_key) = prepare(&root.path().join("s18"), &school_spec("VN.BT.D03.S018", district_port));
+    enrol(&by_file, &district_config);
+    let province = NodeProcess::start(&province_config);
+    let district = NodeProcess::start(&district_config);
+    let district_url = district.endpoint();
+    let school = NodeProcess::start(&online);
+
+    // The school leaves its request at the district by itself; nothing of it is accepted yet.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let request_id = loop {
+        let listed = expect_ok(&["enroll", "pending", "--node", &district_url]);
+        let line = text(&listed.stdout).lines().find(|line| line.contains("VN.BT.D03.S017")).map(str::to_owned);
+        if let Some(id) = line.and_then(|line| line.split_whitespace().next().map(str::to_owned)) {
+            break id;
+        }
+        assert!(std::time::Instant::now() < deadline, "the school's request never reached the district");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(request_id.len(), 64, "a request id: {request_id}");
+    let mut school_client = records_client(&school.endpoint()).await;
+    school_client.submit_record(wire::SubmitRecordRequest { record: Some(commitment(3)) }).await.expect("written");
+    assert_eq!(crate::harness::checkpoint(&district_url, "VN.BT.D03.S017").await, Some(0), "not before approval");
+
+    expect_ok(&["enroll", "approve", &request_id, "--node", &district_url]);
+    let head = settled_head(&mut school_client, "VN.BT.D03.S017").await;
+    crate::harness::wait_until(std::time::Duration::from_secs(60), "the approved school's records", || {
+        let url = district_url.clone();
+        async move { crate::harness::checkpoint(&url, "VN.BT.D03.S017").await == Some(head) }
+    })
+    .await;
+
+    // The district revokes S018's key: the province (up) and S017 (down) learn it by sync.
+    expect_ok(&[
+        "revoke",
+        "--node",
+        &district_url,
+        "--org",
+        "VN.BT.D03.S018",
+        "--key",
+        &by_file_key,
+        "--reason",
+        "decommissioned",
+    ]);
+    let (province_url, school_url) = (province.endpoint(), school.endpoint());
+    crate::harness::wait_until(std::time::Duration::from_secs(60), "the revocation at the province", || {
+        let url = province_url.clone();
+        async move { revocations_held(&url).await == 1 }
+    })
+    .await;
+    crate::harness::wait_until(std::time::Duration::from_secs(60), "the revocation at the sibling school", || {
+        let url = school_url.clone();
+        async move { revocations_held(&url).await == 1 }
+    })
+    .await;
+    let status = session_refusal(&district_url, &by_file).await;
+    assert!(status.message().contains("was revoked"), "{}", status.message());
+}
