@@ -38,6 +38,8 @@ pub struct Node {
     /// This node's enrolment request, made once per run so that asking
     /// again online is idempotent.
     pub(crate) enrolment_request: std::sync::Mutex<Option<String>>,
+    /// Anyone may leave an enrolment request, so the queue is bounded.
+    pub(crate) pending_enrolment_limit: usize,
 }
 
 impl std::fmt::Debug for Node {
@@ -96,6 +98,7 @@ impl Node {
             privacy: config.privacy.clone(),
             parent: config.parent.clone(),
             enrolment_request: std::sync::Mutex::new(None),
+            pending_enrolment_limit: crate::trust::MAX_PENDING_ENROLMENTS,
         };
         node.load_trust()?;
         Ok(node)

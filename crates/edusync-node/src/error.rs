@@ -23,4 +23,7 @@ pub enum NodeError {
     ShuttingDown,
     #[error("{0}; ask again in a moment")]
     Retry(String),
+    /// A bounded queue is full; nothing was stored.
+    #[error("{0}")]
+    Exhausted(String),
 }

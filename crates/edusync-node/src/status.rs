@@ -9,6 +9,7 @@ pub(crate) fn to_status(error: NodeError) -> Status {
         NodeError::Invalid(_) => Code::InvalidArgument,
         NodeError::NotFound(_) => Code::NotFound,
         NodeError::ShuttingDown | NodeError::Retry(_) => Code::Unavailable,
+        NodeError::Exhausted(_) => Code::ResourceExhausted,
         NodeError::Store(_)
         | NodeError::Envelope(_)
         | NodeError::Key(_)

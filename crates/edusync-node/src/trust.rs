@@ -21,6 +21,8 @@ pub(crate) const FROM_PARENT: Feeds = Feeds { up: false, down: true };
 pub(crate) const OWN: Feeds = Feeds { up: true, down: true };
 
 const DEFAULT_VALIDITY_MS: i64 = 365 * 86_400_000;
+/// More than any parent has children and readers waiting at once.
+pub(crate) const MAX_PENDING_ENROLMENTS: usize = 1000;
 
 /// What a batch of statements did.
 #[derive(Clone, Debug, Default)]
@@ -381,6 +383,25 @@ impl Node {
             verify_enrolment_request(request_bytes).map_err(|error| invalid("request", error.to_string()))?;
         if request.parent_org != *self.org() || !request.subject_org.is_within(self.org()) {
             return Err(invalid("request", format!("{} is not for {} to certify", request.subject_org, self.org())));
+        }
+        // A child that restarted asks again with a new timestamp: the same
+        // key for the same org is one request for the operator, not two.
+        let same = |other: &edusync_trust::EnrolmentRequest| {
+            other.subject_org == request.subject_org
+                && other.subject_key == request.subject_key
+                && other.role == request.role
+                && other.previous_key == request.previous_key
+        };
+        let pending = self.pending_enrolments()?;
+        if let Some((id, _)) = pending.iter().find(|(_, other)| same(other)) {
+            return Ok(id.clone());
+        }
+        if pending.len() >= self.pending_enrolment_limit {
+            return Err(NodeError::Exhausted(format!(
+                "{} enrolment requests already wait for an operator at {}; nothing was queued",
+                pending.len(),
+                self.org()
+            )));
         }
         if self.store.enrolment_answer(&verified.id)?.is_none() {
             self.store.add_enrolment_request(verified.id, request_bytes)?;

@@ -313,3 +313,45 @@ fn a_burst_of_late_records_costs_one_release_once_it_has_been_quiet() {
     assert_eq!(node.store().privacy_spent(2024).expect("ledger"), 500_000, "one release for the whole burst");
     assert!(node.store().pending_cross_periods().expect("reads").is_empty());
 }
+
+#[test]
+fn a_child_asking_again_after_a_restart_is_one_pending_request_and_the_queue_is_bounded() {
+    let mut pair = pair();
+    pair.district.pending_enrolment_limit = 4;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let newcomer = Node::open(&config(dir.path(), "VN.BT.D03.S018", "school", Some("VN.BT.D03")), NodeKey::generate())
+        .expect("opens");
+    let first = pair.district.queue_enrolment(&newcomer.enrolment_request(now()).expect("request")).expect("queued");
+    let later = now() + chrono::Duration::minutes(5);
+    let again = pair.district.queue_enrolment(&newcomer.enrolment_request(later).expect("request")).expect("queued");
+    assert_eq!(first, again, "the same key for the same org is one request");
+    assert_eq!(pair.district.pending_enrolments().expect("pending").len(), 1);
+
+    for index in 0..(4 - 1) {
+        let request = edusync_trust::EnrolmentRequest {
+            subject_org: OrgId::parse("org", &format!("VN.BT.D03.R{index}")).expect("valid"),
+            role: edusync_trust::Role::DataOfficer,
+            parent_org: pair.district.org().clone(),
+            subject_key: NodeKey::from_seed([7; 32]).public_key(),
+            previous_key: None,
+            created_ms: 0,
+        };
+        let text = edusync_trust::armor(&[
+            edusync_trust::Statement::EnrolmentRequest(request).sign(&[&NodeKey::from_seed([7; 32])])
+        ]);
+        pair.district.queue_enrolment(&text).expect("room left");
+    }
+    let one_too_many = NodeKey::generate();
+    let request = edusync_trust::EnrolmentRequest {
+        subject_org: OrgId::parse("org", "VN.BT.D03.S999").expect("valid"),
+        role: edusync_trust::Role::Node(edusync_core::Level::School),
+        parent_org: pair.district.org().clone(),
+        subject_key: one_too_many.public_key(),
+        previous_key: None,
+        created_ms: 0,
+    };
+    let text = edusync_trust::armor(&[edusync_trust::Statement::EnrolmentRequest(request).sign(&[&one_too_many])]);
+    let error = pair.district.queue_enrolment(&text).expect_err("the queue is full");
+    assert!(matches!(error, NodeError::Exhausted(_)), "{error}");
+    assert_eq!(pair.district.pending_enrolments().expect("pending").len(), 4);
+}
