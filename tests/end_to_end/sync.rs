@@ -110,3 +110,58 @@ fn tokio_stream_of(
 ) -> tokio_stream::wrappers::ReceiverStream<wire::PushBatch> {
     tokio_stream::wrappers::ReceiverStream::new(receiver)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_issued_at_the_province_reaches_every_school_below_it_verified() {
+    use crate::harness::{enrol, expect_ok, free_port, path, prepare, text, NodeProcess, NodeSpec};
+    let root = tempfile::tempdir().expect("tempdir");
+    let (province_port, district_port) = (free_port(), free_port());
+    let spec = |org, level, port, parent| NodeSpec { org, level, port, parent, batch_size: 64, compression: "zstd" };
+    let (province, _) = prepare(&root.path().join("province"), &spec("VN.BT", "province", province_port, None));
+    let (district, _) = prepare(
+        &root.path().join("district"),
+        &spec("VN.BT.D03", "district", district_port, Some(("VN.BT", province_port))),
+    );
+    enrol(&district, &province);
+    let schools: Vec<_> = ["VN.BT.D03.S017", "VN.BT.D03.S018"]
+        .into_iter()
+        .map(|org| {
+            let (config, _) =
+                prepare(&root.path().join(org), &spec(org, "school", 0, Some(("VN.BT.D03", district_port))));
+            enrol(&config, &district);
+            config
+        })
+        .collect();
+    let _province = NodeProcess::start(&province);
+    let _district = NodeProcess::start(&district);
+    let running: Vec<NodeProcess> = schools.iter().map(|config| NodeProcess::start(config)).collect();
+
+    let plan = root.path().join("plan.json");
+    let fixture = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/records/plan.json"))
+        .expect("plan fixture");
+    std::fs::write(&plan, fixture.replace("\"VN.BT.D03.S017\"", "\"VN.BT\"").replace("137/KH-THCSPH", "88/KH-SGDĐT"))
+        .expect("plan written");
+    let issued = expect_ok(&["record", "add", "plan", "--config", path(&province), "--file", path(&plan)]);
+    assert!(text(&issued.stdout).contains("stored plan"), "{}", text(&issued.stdout));
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut endpoints: Vec<String> = running.iter().map(NodeProcess::endpoint).collect();
+    endpoints.push(format!("http://127.0.0.1:{district_port}"));
+    for endpoint in &endpoints {
+        loop {
+            let listed = crate::harness::run(&["record", "list", "--from-above", "--node", endpoint]);
+            let out = text(&listed.stdout);
+            if listed.status.success() && out.contains("plan") && out.contains("VN.BT ") {
+                assert!(out.contains("1 record(s) issued above this node; every signature verified here"), "{out}");
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "the plan never reached {endpoint}: {out}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    // The school reads the province's plan itself, not a copy re-signed on the way.
+    let shown = expect_ok(&["record", "list", "--from-above", "--json", "--node", &endpoints[0]]);
+    let listed: serde_json::Value = serde_json::from_slice(&shown.stdout).expect("json");
+    assert_eq!(listed[0]["header"]["author_org"], "VN.BT", "{listed}");
+    assert_eq!(listed[0]["record"]["record"]["number"], "88/KH-SGDĐT", "{listed}");
+}

@@ -144,6 +144,14 @@ impl Node {
                 self.check_follow_up(first)?;
             }
         }
+        if let Record::Plan(plan) = checked.record() {
+            if plan.issuing_org != *self.org() {
+                return Err(NodeError::Invalid(ValidationError::new(
+                    "issuing_org",
+                    format!("this node issues plans in its own name, {}, not {}", self.org(), plan.issuing_org),
+                )));
+            }
+        }
         let counted = crate::aggregator::periods_affected_by(checked.record(), self.utc_offset);
         if !counted.is_empty() {
             // Before the write: a crash in between leaves a spare derivation, never a stale aggregate.
@@ -175,7 +183,10 @@ impl Node {
         };
         let now_ms = now.timestamp_millis();
         let indexing = Indexing { kind, period, stored_unix_ms: now_ms };
-        let outcome = self.store.append_own(self.org(), content_hash, &indexing, |head| {
+        // A plan is for the units below too: it joins the downward feed
+        // atomically with its own log entry.
+        let publish_down = kind == RecordKind::Plan;
+        let outcome = self.store.append_own(self.org(), content_hash, &indexing, publish_down, |head| {
             sign_envelope(
                 &self.key,
                 &EnvelopeDraft {
@@ -375,6 +386,62 @@ impl Node {
         }
     }
 
+    /// Takes in one record issued above this node (a plan of its parent, or
+    /// of any office above it), passed down the parent's feed. It is kept
+    /// and passed on down only if it verifies (`verify_strict`), its author
+    /// is an ancestor whose key had standing when it signed, and it is a
+    /// kind that flows down. True if it was new; not durable until `flush`.
+    pub(crate) fn take_record_from_above(&self, bytes: &[u8]) -> Result<Result<bool, String>, NodeError> {
+        let envelope = match self.check_record_from_above(bytes) {
+            Ok(envelope) => envelope,
+            Err(reason) => return Ok(Err(reason)),
+        };
+        let new = self.store.add_from_above(envelope.id().0, envelope.bytes())?;
+        if new {
+            let header = envelope.header();
+            tracing::info!(org = %self.org(), record = %envelope.id(), author = %header.author_org, "record from above kept");
+        }
+        Ok(Ok(new))
+    }
+
+    fn check_record_from_above(&self, bytes: &[u8]) -> Result<VerifiedEnvelope, String> {
+        let envelope = VerifiedEnvelope::verify(bytes.to_vec()).map_err(|error| error.to_string())?;
+        let header = envelope.header();
+        if !self.org().is_within(&header.author_org) || header.author_org == *self.org() {
+            return Err(format!(
+                "{} is not above {}; only offices above send records down",
+                header.author_org,
+                self.org()
+            ));
+        }
+        let standing = self
+            .trust()
+            .standing(&header.author_org, &header.author_key, header.created_unix_ms)
+            .map_err(|error| format!("signer not trusted: {error}"))?;
+        if !matches!(standing.role, edusync_trust::Role::Node(_)) {
+            return Err(format!("{} signed as a {}, not as an office", header.author_org, standing.role));
+        }
+        let kind = RecordKind::from_payload_type(&header.payload_type)
+            .ok_or_else(|| format!("unknown payload type {}", header.payload_type))?;
+        if kind != RecordKind::Plan {
+            return Err(format!("a {kind} does not flow down"));
+        }
+        let record = decode_record(&header.payload_type, envelope.record_bytes())
+            .and_then(|record| record.check(&ValidationContext::without_clock()))
+            .map_err(|error| format!("invalid record: {error}"))?;
+        if let Record::Plan(plan) = record.record() {
+            if plan.issuing_org != header.author_org {
+                return Err(format!("a plan of {} signed by {}", plan.issuing_org, header.author_org));
+            }
+        }
+        Ok(envelope)
+    }
+
+    /// Records issued above this node, verified when they arrived, in arrival order.
+    pub fn records_from_above(&self) -> Result<Vec<(RecordId, Vec<u8>)>, NodeError> {
+        Ok(self.store.from_above()?.into_iter().map(|(id, bytes)| (RecordId(id), bytes)).collect())
+    }
+
     /// Everything that must hold before an envelope may touch the store.
     fn admit(
         &self,
@@ -403,6 +470,11 @@ impl Node {
         if let Record::Aggregate(aggregate) = record.record() {
             if aggregate.org != header.author_org {
                 return Err(refuse(format!("an aggregate of {} signed by {}", aggregate.org, header.author_org)));
+            }
+        }
+        if let Record::Plan(plan) = record.record() {
+            if plan.issuing_org != header.author_org {
+                return Err(refuse(format!("a plan of {} signed by {}", plan.issuing_org, header.author_org)));
             }
         }
         let period = record.record().period(self.utc_offset);

@@ -31,12 +31,16 @@ fn org_field(field: &str, text: &str) -> Result<OrgId, Status> {
 }
 
 pub(crate) fn stored_to_wire(stored: StoredEnvelope) -> Result<wire::StoredRecord, NodeError> {
-    let view = EnvelopeView::parse(&stored.bytes)?;
+    envelope_to_wire(stored.id, stored.bytes)
+}
+
+fn envelope_to_wire(id: RecordId, bytes: Vec<u8>) -> Result<wire::StoredRecord, NodeError> {
+    let view = EnvelopeView::parse(&bytes)?;
     let record = decode_record(&view.header.payload_type, view.record)?;
     Ok(wire::StoredRecord {
-        header: Some(header_to_wire(stored.id, &view.header)),
+        header: Some(header_to_wire(id, &view.header)),
         record: Some(wire::Record::from(&record)),
-        envelope: Some(wire::SignedEnvelope { envelope: stored.bytes.clone() }),
+        envelope: Some(wire::SignedEnvelope { envelope: bytes.clone() }),
     })
 }
 
@@ -114,6 +118,28 @@ impl wire::record_service_server::RecordService for RecordApi {
             return Err(invalid(edusync_core::ValidationError::new("page_token", "not a token this node issued")));
         }
         let node = Arc::clone(&self.node);
+        if request.from_above {
+            let response = blocking(move || {
+                let mut records = Vec::new();
+                for (id, bytes) in node.records_from_above()?.into_iter().rev() {
+                    let record = envelope_to_wire(id, bytes)?;
+                    let header = record.header.as_ref();
+                    let author = header.map(|header| header.author_org.as_str()).unwrap_or_default();
+                    let kind_matches = filter
+                        .kind
+                        .is_none_or(|kind| header.is_some_and(|header| header.payload_type == kind.payload_type()));
+                    let org_matches = filter.org_prefix.as_ref().is_none_or(|prefix| {
+                        OrgId::parse("author_org", author).is_ok_and(|author| author.is_within(prefix))
+                    });
+                    if kind_matches && org_matches && records.len() < limit {
+                        records.push(record);
+                    }
+                }
+                Ok(wire::ListRecordsResponse { records, next_page_token: String::new() })
+            })
+            .await?;
+            return Ok(Response::new(response));
+        }
         let response = blocking(move || {
             let page = node.store().list(&filter, token.as_deref(), limit)?;
             let records = page.records.into_iter().map(stored_to_wire).collect::<Result<_, _>>()?;

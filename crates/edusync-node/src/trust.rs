@@ -462,15 +462,21 @@ impl Node {
         Ok(text)
     }
 
-    /// Items of the parent's downward feed: trust statements are admitted
-    /// and passed on down.
+    /// Items of the parent's downward feed, in order: trust statements are
+    /// admitted, plans from above verified and kept; both are passed on down.
+    /// A refused item is logged and skipped: the feed goes on.
     pub(crate) fn take_from_above(&self, items: &[Vec<u8>]) -> Result<(), NodeError> {
-        let statements: Vec<Vec<u8>> =
-            items.iter().filter(|item| item.starts_with(edusync_trust::STATEMENT_MAGIC)).cloned().collect();
-        let report = self.admit_statements(&statements, FROM_PARENT)?;
-        for (index, reason) in report.refused {
-            tracing::warn!(org = %self.org(), index, reason = %reason, "a statement from above was refused");
+        for item in items {
+            if item.starts_with(edusync_trust::STATEMENT_MAGIC) {
+                let report = self.admit_statements(std::slice::from_ref(item), FROM_PARENT)?;
+                for (_, reason) in report.refused {
+                    tracing::warn!(org = %self.org(), reason = %reason, "a statement from above was refused");
+                }
+            } else if let Err(reason) = self.take_record_from_above(item)? {
+                tracing::warn!(org = %self.org(), reason = %reason, "a record from above was refused");
+            }
         }
+        self.store.flush()?;
         Ok(())
     }
 }

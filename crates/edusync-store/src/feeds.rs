@@ -9,12 +9,17 @@
 //! y/ seq(u64 BE)      -> item bytes   the downward feed: statements and envelopes for the children
 //! g/ id(32)           -> request bytes   enrolment requests waiting for an operator
 //! h/ id(32)           -> answer bytes    the signed certificate chain for a request
+//! a/ id(32)           -> envelope bytes  records issued above this node (plans), verified on arrival
+//! f/ seq(u64 BE)      -> id           the same, in the order they arrived
 //! ```
 
 use crate::store::{Store, StoreError};
 
 /// An enrolment request waiting for an operator: its id and signed bytes.
 pub type PendingRequest = ([u8; 32], Vec<u8>);
+
+/// A record issued above this node: its id and envelope bytes.
+pub type RecordFromAbove = ([u8; 32], Vec<u8>);
 
 /// Which feeds a newly admitted statement joins.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,7 +34,17 @@ fn tagged(tag: &[u8; 2], rest: &[u8]) -> Vec<u8> {
     key
 }
 
+/// The key of position `seq` in the downward feed.
+pub(crate) fn down_key(seq: u64) -> Vec<u8> {
+    tagged(b"y/", &seq.to_be_bytes())
+}
+
 impl Store {
+    /// The next free position of the downward feed; the caller holds the writer lock.
+    pub(crate) fn next_down_seq(&self) -> Result<u64, StoreError> {
+        self.next_seq(b"y/")
+    }
+
     fn next_seq(&self, tag: &[u8; 2]) -> Result<u64, StoreError> {
         match self.tree().scan_prefix(tag).next_back() {
             None => Ok(1),
@@ -63,6 +78,36 @@ impl Store {
         }
         self.tree().apply_batch(batch)?;
         Ok(true)
+    }
+
+    /// Keeps a record issued above this node, which the caller verified, and
+    /// passes it on down the downward feed; true if it was new. Not durable
+    /// until `flush`.
+    pub fn add_from_above(&self, id: [u8; 32], bytes: &[u8]) -> Result<bool, StoreError> {
+        let _guard = self.lock();
+        let key = tagged(b"a/", &id);
+        if self.tree().contains_key(&key)? {
+            return Ok(false);
+        }
+        let mut batch = sled::Batch::default();
+        batch.insert(key, bytes);
+        batch.insert(tagged(b"f/", &self.next_seq(b"f/")?.to_be_bytes()), &id[..]);
+        batch.insert(tagged(b"y/", &self.next_seq(b"y/")?.to_be_bytes()), bytes);
+        self.tree().apply_batch(batch)?;
+        Ok(true)
+    }
+
+    /// Records issued above this node, as (id, envelope bytes), in the order they arrived.
+    pub fn from_above(&self) -> Result<Vec<RecordFromAbove>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.tree().scan_prefix(b"f/") {
+            let (_, id) = entry?;
+            let Ok(id) = <[u8; 32]>::try_from(id.as_ref()) else { continue };
+            if let Some(bytes) = self.tree().get(tagged(b"a/", &id))? {
+                out.push((id, bytes.to_vec()));
+            }
+        }
+        Ok(out)
     }
 
     /// Every statement, in the order it was admitted, to rebuild trust at start.

@@ -15,7 +15,7 @@ mod keys;
 mod meta;
 mod store;
 
-pub use feeds::{Feeds, PendingRequest};
+pub use feeds::{Feeds, PendingRequest, RecordFromAbove};
 pub use meta::RecordMeta;
 pub use store::{
     Append, CrossRelease, EquivocationEvidence, Indexing, ListFilter, LogSummary, OwnAppend, Page, Store, StoreError,

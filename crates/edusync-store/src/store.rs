@@ -176,12 +176,14 @@ impl Store {
     /// Writes one of this node's own records. Under the writer lock, looks up
     /// `content_hash` (so that the same record submitted twice is stored
     /// once), then hands the head of the author's log for the record's kind
-    /// to `sign` and appends its envelope.
+    /// to `sign` and appends its envelope. With `publish_down`, the envelope
+    /// joins the downward feed in the same atomic batch.
     pub fn append_own<E>(
         &self,
         author: &OrgId,
         content_hash: [u8; 32],
         indexing: &Indexing,
+        publish_down: bool,
         sign: impl FnOnce(Option<(Seq, RecordId)>) -> Result<VerifiedEnvelope, E>,
     ) -> Result<Result<OwnAppend, E>, StoreError> {
         let _guard = self.lock();
@@ -194,7 +196,7 @@ impl Store {
             Ok(envelope) => envelope,
             Err(error) => return Ok(Err(error)),
         };
-        match self.append_locked(&envelope, indexing, Some(content_hash))? {
+        match self.append_locked(&envelope, indexing, Some((content_hash, publish_down)))? {
             Append::Stored => Ok(Ok(OwnAppend::Stored(envelope))),
             other => Err(StoreError::Io(format!("own append was not stored: {other:?}"))),
         }
@@ -204,7 +206,7 @@ impl Store {
         &self,
         envelope: &VerifiedEnvelope,
         indexing: &Indexing,
-        content_hash: Option<[u8; 32]>,
+        own: Option<([u8; 32], bool)>,
     ) -> Result<Append, StoreError> {
         let Indexing { kind, period, stored_unix_ms } = *indexing;
         let header = envelope.header();
@@ -236,8 +238,11 @@ impl Store {
                 if let Some(period) = period {
                     batch.insert(keys::by_period(period, id), &[][..]);
                 }
-                if let Some(hash) = content_hash {
+                if let Some((hash, publish_down)) = own {
                     batch.insert(keys::content(hash), &id.0[..]);
+                    if publish_down {
+                        batch.insert(crate::feeds::down_key(self.next_down_seq()?), envelope.bytes());
+                    }
                 }
                 if let Some(period) = period {
                     // Logs only grow, so the record just appended is the latest of its kind and period.

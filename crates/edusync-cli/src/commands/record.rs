@@ -40,6 +40,10 @@ pub(crate) enum RecordCommand {
         org: Option<String>,
         #[arg(long, default_value_t = 100)]
         limit: u32,
+        /// Plans issued above this node (by its parent and the offices above),
+        /// as they came down; each signature is verified again here.
+        #[arg(long)]
+        from_above: bool,
         #[command(flatten)]
         target: NodeTarget,
         #[arg(long)]
@@ -59,8 +63,9 @@ pub(crate) enum RecordCommand {
 pub(crate) async fn run(command: RecordCommand) -> Result<(), Failure> {
     match command {
         RecordCommand::Add { kind, file, stdin, target, json } => add(&kind, file, stdin, &target, json).await,
-        RecordCommand::List { kind, school_year, org, limit, target, json } => {
-            list(kind, school_year, org, limit, &target, json).await
+        RecordCommand::List { kind, school_year, org, limit, from_above, target, json } => {
+            let filter = Listing { kind, school_year, org, limit, from_above };
+            list(filter, &target, json).await
         }
         RecordCommand::Show { id, target, json } => show(&id, &target, json).await,
     }
@@ -138,14 +143,17 @@ async fn add(
     Ok(())
 }
 
-async fn list(
+/// What `record list` asks for.
+struct Listing {
     kind: Option<String>,
     school_year: Option<String>,
     org: Option<String>,
     limit: u32,
-    target: &NodeTarget,
-    as_json: bool,
-) -> Result<(), Failure> {
+    from_above: bool,
+}
+
+async fn list(listing: Listing, target: &NodeTarget, as_json: bool) -> Result<(), Failure> {
+    let Listing { kind, school_year, org, limit, from_above } = listing;
     let kind = kind.as_deref().map(parse_kind).transpose()?;
     let school_year = school_year
         .as_deref()
@@ -168,10 +176,19 @@ async fn list(
                 org_prefix: org.as_ref().map(|org| org.to_string()).unwrap_or_default(),
                 limit: (limit as usize - views.len()).min(1000) as u32,
                 page_token: token,
+                from_above,
             })
             .await
             .map_err(Failure::from_status)?
             .into_inner();
+        if from_above {
+            for record in &page.records {
+                let bytes = record.envelope.as_ref().map(|envelope| envelope.envelope.clone()).unwrap_or_default();
+                edusync_envelope::VerifiedEnvelope::verify(bytes).map_err(|error| {
+                    Failure::other(anyhow::anyhow!("a record from above does not verify here: {error}"))
+                })?;
+            }
+        }
         views.extend(page.records.into_iter().map(record_view));
         if page.next_page_token.is_empty() {
             break;
@@ -194,7 +211,11 @@ async fn list(
             view.header.created_at
         );
     }
-    println!("{} record(s)", views.len());
+    if from_above {
+        println!("{} record(s) issued above this node; every signature verified here", views.len());
+    } else {
+        println!("{} record(s)", views.len());
+    }
     Ok(())
 }
 

@@ -355,3 +355,52 @@ fn a_child_asking_again_after_a_restart_is_one_pending_request_and_the_queue_is_
     assert!(matches!(error, NodeError::Exhausted(_)), "{error}");
     assert_eq!(pair.district.pending_enrolments().expect("pending").len(), 4);
 }
+
+fn plan_of(org: &str) -> Record {
+    Record::Plan(edusync_core::Plan {
+        number: "45/KH-PGDĐT".into(),
+        issued_on: chrono::NaiveDate::from_ymd_opt(2024, 9, 15).expect("valid"),
+        issuing_org: OrgId::parse("issuing_org", org).expect("valid"),
+        title: "Kế hoạch phòng, chống bạo lực học đường".into(),
+        school_year: "2024-2025".parse().expect("valid"),
+        implements_plan: None,
+        goals: vec!["Môi trường giáo dục an toàn".into()],
+        activities: vec![],
+        recipients: vec![],
+    })
+}
+
+#[test]
+fn a_plan_from_above_is_kept_once_and_passed_down_while_forged_or_sideways_ones_are_refused() {
+    let pair = pair();
+    let issued = pair.district.submit(plan_of("VN.BT.D03"), now()).expect("the district issues a plan");
+    let down = pair.district.store().read_down(0, 100).expect("feed");
+    assert!(down.iter().any(|(_, item)| *item == issued.envelope), "the plan joins the district's downward feed");
+
+    assert_eq!(pair.school.take_record_from_above(&issued.envelope).expect("store"), Ok(true));
+    assert_eq!(pair.school.take_record_from_above(&issued.envelope).expect("store"), Ok(false), "kept once");
+    let kept = pair.school.records_from_above().expect("list");
+    assert_eq!(kept, vec![(issued.id, issued.envelope.clone())]);
+    let passed_on = pair.school.store().read_down(0, 100).expect("feed");
+    assert!(passed_on.iter().any(|(_, item)| *item == issued.envelope), "passed on to the school's own children");
+
+    let mut forged = issued.envelope.clone();
+    let last = forged.len() - 70;
+    forged[last] ^= 1;
+    let refused = pair.school.take_record_from_above(&forged).expect("store");
+    assert!(refused.is_err(), "{refused:?}");
+
+    // A district beside this school's own, certified by the same root, is not above it.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sideways = Node::open(&config(dir.path(), "VN.BT.D04", "district", None), NodeKey::generate()).expect("opens");
+    crate::certify_by_anchor(&sideways, &OrgId::parse("org", "VN").expect("valid"), &[&root()], now())
+        .expect("certified");
+    let other = sideways.submit(plan_of("VN.BT.D04"), now()).expect("issues");
+    let refused = pair.school.take_record_from_above(&other.envelope).expect("store");
+    assert!(refused.as_ref().is_err_and(|reason| reason.contains("is not above")), "{refused:?}");
+
+    // A school issues plans in its own name only.
+    let error = pair.school.submit(plan_of("VN.BT.D03"), now()).expect_err("not in another's name");
+    assert!(error.to_string().contains("issuing_org"), "{error}");
+    assert_eq!(pair.school.records_from_above().expect("list").len(), 1, "nothing else was kept");
+}

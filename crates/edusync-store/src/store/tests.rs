@@ -122,6 +122,7 @@ fn own_records_with_identical_content_are_stored_once() {
                 &org(),
                 [7; 32],
                 &Indexing { kind: RecordKind::Plan, period: None, stored_unix_ms: 0 },
+                true,
                 |head| {
                     let seq = head.map_or(1, |(seq, _)| seq.0 + 1);
                     Ok::<_, std::convert::Infallible>(signed(&key, seq, head.map(|(_, id)| id), b"same"))
@@ -133,6 +134,8 @@ fn own_records_with_identical_content_are_stored_once() {
     let OwnAppend::Stored(first) = write() else { panic!("first write must store") };
     let OwnAppend::AlreadyStored(again) = write() else { panic!("second write must not store") };
     assert_eq!(first.id(), again);
+    let down = store.read_down(0, 10).expect("feed");
+    assert_eq!(down, vec![(1, first.bytes().to_vec())], "published down once, with the record");
 }
 
 #[test]
