@@ -212,3 +212,69 @@ async fn a_sneakernet_round_trip_ends_in_the_same_state_as_online_sync() {
     let status: serde_json::Value = serde_json::from_str(&status).expect("JSON");
     assert!(status["parent"]["last_contact"].is_string(), "the school reached its district online: {status}");
 }
+
+/// The district's view of the school's severe notices: (seq held of the
+/// school's log, notices shown, how many of them ahead of the log).
+async fn district_notice_view(endpoint: &str) -> (u64, usize, usize) {
+    let (channel, bearer) = crate::harness::operator_session(endpoint).await.expect("operator");
+    let mut client = edusync_proto::wire::record_service_client::RecordServiceClient::with_interceptor(channel, bearer);
+    let info = client.get_node_info(wire::GetNodeInfoRequest {}).await.expect("info").into_inner();
+    let held = info
+        .logs
+        .iter()
+        .find(|log| log.author_org == SCHOOL && log.stream == wire::LogStream::Shared as i32)
+        .map_or(0, |log| log.highest_contiguous_seq);
+    let notices: Vec<_> = info.severe_notices.iter().filter(|notice| notice.author_org == SCHOOL).collect();
+    (held, notices.len(), notices.iter().filter(|notice| notice.ahead_of_log).count())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_severe_incident_notice_overtakes_a_backlog_on_a_slow_link() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let district_port = free_port();
+    let proxy = FaultyProxy::start(district_port).await;
+    proxy.set(Fault::Partitioned);
+    // Small batches on a slow link: the backlog takes many round trips.
+    let (school_config, district_config) = school_and_district(root.path(), district_port, proxy.port, 8, "zstd");
+    let district = NodeProcess::start(&district_config);
+    let school = NodeProcess::start(&school_config);
+    write_commitments(&school.endpoint(), 1, 800).await;
+    let incident = root.path().join("severe.json");
+    let fixture = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/records/incident.json"))
+        .expect("fixture");
+    std::fs::write(&incident, fixture.replace("\"serious\"", "\"severe\"")).expect("written");
+    let school_url = school.endpoint();
+    crate::harness::expect_ok(&[
+        "record",
+        "add",
+        "incident",
+        "--node",
+        &school_url,
+        "--file",
+        crate::harness::path(&incident),
+    ]);
+    let head = settled_head(&mut records_client(&school_url).await, SCHOOL).await;
+    assert!(head > 800, "the notice (and aggregates) follow the backlog in the log: head {head}");
+
+    proxy.set(Fault::Flaky { max_bytes: usize::MAX / 2, delay_ms: 40 });
+    let district_url = district.endpoint();
+    let started = Instant::now();
+    let (held, shown, ahead) = loop {
+        let view = district_notice_view(&district_url).await;
+        if view.1 > 0 {
+            break view;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "the notice never reached the district");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    eprintln!("the notice reached the district after {:?}, holding {held} of {head} records", started.elapsed());
+    assert_eq!((shown, ahead), (1, 1), "one notice, held ahead of its log");
+    assert!(held < head / 2, "the notice arrived while most of the backlog had not: held {held} of {head}");
+
+    // Once the log catches up, the notice is held in order, once.
+    proxy.set(Fault::Pass);
+    wait_for(&district_url, head, Duration::from_secs(120)).await;
+    let (_, shown, ahead) = district_notice_view(&district_url).await;
+    assert_eq!((shown, ahead), (1, 0), "held once, in its log now");
+    assert_same_records_once(&school_url, &district_url, head).await;
+}

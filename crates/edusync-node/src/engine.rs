@@ -48,6 +48,14 @@ impl std::fmt::Debug for Node {
     }
 }
 
+/// What a delivery of notices ahead of their log did.
+#[derive(Clone, Debug, Default)]
+pub struct NoticesAhead {
+    pub stored: u32,
+    pub known: u32,
+    pub refused: Vec<Refusal>,
+}
+
 /// The outcome of writing one record.
 #[derive(Clone, Debug)]
 pub struct Submitted {
@@ -255,7 +263,13 @@ impl Node {
             let refuse = |reason: String| Refusal { record_id: envelope.id(), seq: header.seq.0, reason };
             let indexing = Indexing { kind, period, stored_unix_ms: now.timestamp_millis() };
             match self.store.append(&envelope, &indexing)? {
-                Append::Stored => report.stored += 1,
+                Append::Stored => {
+                    report.stored += 1;
+                    if kind == RecordKind::SevereNotice {
+                        // Its log has caught up with it: it is held in order now.
+                        self.store.drop_notice_ahead(envelope.id().0)?;
+                    }
+                }
                 Append::Duplicate => report.duplicates += 1,
                 Append::Gap { expected } => report
                     .refused
@@ -435,6 +449,97 @@ impl Node {
             }
         }
         Ok(envelope)
+    }
+
+    /// Takes in a child's severe-incident notices ahead of the rest of its
+    /// log, with every check `ingest` makes except the log position (which
+    /// the notice takes when the log catches up). Anything else is refused.
+    pub fn take_notices_ahead(&self, envelopes: Vec<Vec<u8>>) -> Result<NoticesAhead, NodeError> {
+        let mut report = NoticesAhead::default();
+        let arrived: Vec<RecordId> = envelopes.iter().map(|bytes| RecordId(Sha256::digest(bytes).into())).collect();
+        for (verified, arrived_id) in edusync_envelope::verify_many(envelopes).into_iter().zip(arrived) {
+            let (envelope, kind, _) = match self.admit(verified, arrived_id) {
+                Ok(admitted) => admitted,
+                Err(refusal) => {
+                    report.refused.push(refusal);
+                    continue;
+                }
+            };
+            let header = envelope.header();
+            if kind != RecordKind::SevereNotice {
+                report.refused.push(Refusal {
+                    record_id: envelope.id(),
+                    seq: header.seq.0,
+                    reason: format!("only severe-incident notices travel ahead of their log, not a {kind}"),
+                });
+                continue;
+            }
+            if self.store.get(envelope.id())?.is_some()
+                || !self.store.add_notice_ahead(envelope.id().0, envelope.bytes())?
+            {
+                report.known += 1;
+                continue;
+            }
+            tracing::warn!(org = %self.org(), author = %header.author_org, record = %envelope.id(), "severe-incident notice received ahead of its log");
+            report.stored += 1;
+        }
+        self.store.flush()?;
+        Ok(report)
+    }
+
+    /// This node's own severe-incident notices after `after_seq` in its
+    /// shared log (not yet acknowledged by the parent), oldest first, at most 100.
+    pub(crate) fn unsent_notices(&self, after_seq: u64) -> Result<Vec<(RecordId, Vec<u8>)>, NodeError> {
+        let filter = edusync_store::ListFilter {
+            kind: Some(RecordKind::SevereNotice),
+            org_prefix: Some(self.org().clone()),
+            ..Default::default()
+        };
+        let mut unsent = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self.store.list(&filter, token.as_deref(), 1000)?;
+            unsent.extend(
+                page.records
+                    .into_iter()
+                    .filter(|stored| stored.meta.author_org == *self.org() && stored.meta.seq.0 > after_seq)
+                    .map(|stored| (stored.meta.seq, stored.id, stored.bytes)),
+            );
+            match page.next {
+                Some(next) => token = Some(next),
+                None => break,
+            }
+        }
+        unsent.sort_by_key(|(seq, _, _)| *seq);
+        Ok(unsent.into_iter().take(100).map(|(_, id, bytes)| (id, bytes)).collect())
+    }
+
+    /// Children's severe-incident notices, newest first, at most `limit`:
+    /// (author, record id, created ms, still ahead of its log).
+    pub fn severe_notices(&self, limit: usize) -> Result<Vec<(OrgId, RecordId, i64, bool)>, NodeError> {
+        let mut notices = Vec::new();
+        for (id, bytes) in self.store.notices_ahead()? {
+            let header = edusync_envelope::EnvelopeView::parse(&bytes)?.header;
+            notices.push((header.author_org, RecordId(id), header.created_unix_ms, true));
+        }
+        let filter = edusync_store::ListFilter { kind: Some(RecordKind::SevereNotice), ..Default::default() };
+        let mut token = None;
+        loop {
+            let page = self.store.list(&filter, token.as_deref(), 1000)?;
+            for stored in page.records {
+                if stored.meta.author_org != *self.org() {
+                    let header = edusync_envelope::EnvelopeView::parse(&stored.bytes)?.header;
+                    notices.push((header.author_org, stored.id, header.created_unix_ms, false));
+                }
+            }
+            match page.next {
+                Some(next) => token = Some(next),
+                None => break,
+            }
+        }
+        notices.sort_by_key(|notice| std::cmp::Reverse(notice.2));
+        notices.truncate(limit);
+        Ok(notices)
     }
 
     /// Records issued above this node, verified when they arrived, in arrival order.

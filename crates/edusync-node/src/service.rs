@@ -325,8 +325,33 @@ fn node_info(node: &Node) -> Result<wire::NodeInfo, NodeError> {
         equivocations,
         total_records: total,
         parent: None,
+        severe_notices: node
+            .severe_notices(50)?
+            .into_iter()
+            .map(|(author, id, created_ms, ahead_of_log)| wire::NoticeSummary {
+                author_org: author.to_string(),
+                record_id: id.0.to_vec(),
+                created_at: Some(prost_types::Timestamp {
+                    seconds: created_ms.div_euclid(1000),
+                    nanos: (created_ms.rem_euclid(1000) * 1_000_000) as i32,
+                }),
+                ahead_of_log,
+            })
+            .collect(),
     })
 }
+
+/// The first author among `envelopes` other than `child`: a child sends only
+/// what it wrote itself. Unparsable envelopes are left to the verifier.
+fn first_stranger(envelopes: &[Vec<u8>], child: &OrgId) -> Option<OrgId> {
+    envelopes.iter().find_map(|bytes| {
+        let author = EnvelopeView::parse(bytes).ok()?.header.author_org;
+        (author != *child).then_some(author)
+    })
+}
+
+/// Severe notices are few; a call carrying more is not a child catching up.
+const MAX_NOTICES_AHEAD: usize = 100;
 
 #[derive(Clone)]
 pub(crate) struct SyncApi {
@@ -358,6 +383,36 @@ impl wire::sync_service_server::SyncService for SyncApi {
         Ok(Response::new(checkpoint(&author, stream, head)))
     }
 
+    #[tracing::instrument(skip_all, fields(org = %self.node.org(), child))]
+    async fn deliver_notices(
+        &self,
+        request: Request<wire::DeliverNoticesRequest>,
+    ) -> Result<Response<wire::DeliverNoticesResponse>, Status> {
+        let child = crate::auth::child_only(&self.node, &request, "DeliverNotices")?;
+        tracing::Span::current().record("child", tracing::field::display(&child));
+        let envelopes: Vec<Vec<u8>> =
+            request.into_inner().envelopes.into_iter().map(|envelope| envelope.envelope).collect();
+        if envelopes.len() > MAX_NOTICES_AHEAD {
+            return Err(invalid(edusync_core::ValidationError::new(
+                "envelopes",
+                format!("at most {MAX_NOTICES_AHEAD} notices per call, not {}", envelopes.len()),
+            )));
+        }
+        if let Some(stranger) = first_stranger(&envelopes, &child) {
+            tracing::warn!(caller = %child, author = %stranger, "notices refused: not the caller's own");
+            return Err(Status::permission_denied(format!(
+                "{child} may deliver only notices it wrote itself, not {stranger}'s; nothing was stored"
+            )));
+        }
+        let node = Arc::clone(&self.node);
+        let report = blocking(move || node.take_notices_ahead(envelopes)).await?;
+        Ok(Response::new(wire::DeliverNoticesResponse {
+            stored: report.stored,
+            known: report.known,
+            refused: report.refused.into_iter().map(wire::Refusal::from).collect(),
+        }))
+    }
+
     type PushEnvelopesStream = AckStream;
 
     #[tracing::instrument(skip_all, fields(org = %self.node.org()))]
@@ -386,10 +441,7 @@ impl wire::sync_service_server::SyncService for SyncApi {
                 let envelopes: Vec<Vec<u8>> = batch.envelopes.into_iter().map(|envelope| envelope.envelope).collect();
                 // A child pushes only what it wrote itself: one envelope of
                 // anyone else's refuses the whole batch, before anything is stored.
-                if let Some(stranger) = envelopes.iter().find_map(|bytes| {
-                    let author = EnvelopeView::parse(bytes).ok()?.header.author_org;
-                    (author != child).then_some(author)
-                }) {
+                if let Some(stranger) = first_stranger(&envelopes, &child) {
                     tracing::warn!(caller = %child, author = %stranger, "push refused: not the caller's own records");
                     let _ = sender
                         .send(Err(Status::permission_denied(format!(

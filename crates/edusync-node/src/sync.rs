@@ -1,6 +1,7 @@
 //! Upward sync: push this node's shared log to its parent, resuming from what
 //! the parent says it durably holds, and back off when the link is down.
 
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -319,6 +320,10 @@ impl UpwardSync {
             return Ok(());
         }
 
+        // Severe-incident notices go first, ahead of any backlog.
+        let mut delivered = BTreeSet::new();
+        self.deliver_notices_ahead(&mut client, acknowledged, &mut delivered).await?;
+
         let (sender, receiver) = tokio::sync::mpsc::channel::<wire::PushBatch>(2);
         let mut acks = self
             .within_deadline(client.push_envelopes(tokio_stream::wrappers::ReceiverStream::new(receiver)))
@@ -368,12 +373,43 @@ impl UpwardSync {
                 "batch acknowledged"
             );
             self.record_contact(held)?;
+            // A notice written while a long backlog goes up overtakes the rest of it.
+            self.deliver_notices_ahead(&mut client, held, &mut delivered).await?;
             if held < last_seq {
                 let reason = ack.refused.first().map_or_else(|| "no reason given".to_owned(), |r| r.reason.clone());
                 return Err(SyncError::Refused { seq: held + 1, reason });
             }
             acknowledged = held;
         }
+        Ok(())
+    }
+
+    /// Sends the parent this node's severe-incident notices that it does not
+    /// hold yet (after `acknowledged` in the log), once per round each.
+    async fn deliver_notices_ahead(
+        &self,
+        client: &mut SyncServiceClient<SessionChannel>,
+        acknowledged: u64,
+        delivered: &mut BTreeSet<RecordId>,
+    ) -> Result<(), SyncError> {
+        let node = Arc::clone(&self.node);
+        let unsent = tokio::task::spawn_blocking(move || node.unsent_notices(acknowledged))
+            .await
+            .map_err(|_| NodeError::ShuttingDown)??;
+        let fresh: Vec<(RecordId, Vec<u8>)> = unsent.into_iter().filter(|(id, _)| !delivered.contains(id)).collect();
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        let envelopes = fresh.iter().map(|(_, bytes)| wire::SignedEnvelope { envelope: bytes.clone() }).collect();
+        let answer = self
+            .within_deadline(client.deliver_notices(wire::DeliverNoticesRequest { envelopes }))
+            .await??
+            .into_inner();
+        tracing::info!(org = %self.node.org(), stored = answer.stored, known = answer.known, "severe-incident notices delivered ahead of the log");
+        for refusal in &answer.refused {
+            tracing::warn!(org = %self.node.org(), seq = refusal.seq, reason = %refusal.reason, "the parent refused a notice");
+        }
+        delivered.extend(fresh.into_iter().map(|(id, _)| id));
         Ok(())
     }
 

@@ -11,6 +11,7 @@
 //! h/ id(32)           -> answer bytes    the signed certificate chain for a request
 //! a/ id(32)           -> envelope bytes  records issued above this node (plans), verified on arrival
 //! f/ seq(u64 BE)      -> id           the same, in the order they arrived
+//! r/ id(32)           -> envelope bytes  severe-incident notices a child sent ahead of its log
 //! ```
 
 use crate::store::{Store, StoreError};
@@ -18,7 +19,8 @@ use crate::store::{Store, StoreError};
 /// An enrolment request waiting for an operator: its id and signed bytes.
 pub type PendingRequest = ([u8; 32], Vec<u8>);
 
-/// A record issued above this node: its id and envelope bytes.
+/// A record held outside the logs (issued above this node, or a notice
+/// ahead of its log): its id and envelope bytes.
 pub type RecordFromAbove = ([u8; 32], Vec<u8>);
 
 /// Which feeds a newly admitted statement joins.
@@ -108,6 +110,35 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// Keeps a child's severe-incident notice that arrived ahead of the rest
+    /// of its log (verified by the caller); true if new. Not durable until `flush`.
+    pub fn add_notice_ahead(&self, id: [u8; 32], bytes: &[u8]) -> Result<bool, StoreError> {
+        let key = tagged(b"r/", &id);
+        if self.tree().contains_key(&key)? {
+            return Ok(false);
+        }
+        self.tree().insert(key, bytes)?;
+        Ok(true)
+    }
+
+    /// Notices held ahead of their logs, as (id, envelope bytes).
+    pub fn notices_ahead(&self) -> Result<Vec<RecordFromAbove>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.tree().scan_prefix(b"r/") {
+            let (key, bytes) = entry?;
+            if let Some(id) = key.get(2..34).and_then(|bytes| <[u8; 32]>::try_from(bytes).ok()) {
+                out.push((id, bytes.to_vec()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Forgets a notice held ahead once its log has caught up with it.
+    pub fn drop_notice_ahead(&self, id: [u8; 32]) -> Result<(), StoreError> {
+        self.tree().remove(tagged(b"r/", &id))?;
+        Ok(())
     }
 
     /// Every statement, in the order it was admitted, to rebuild trust at start.

@@ -17,7 +17,7 @@
 //! n/ period(3)                       -> hash(32) i64 BE...  the noisy cross released for the period
 //! w/ case id                         -> pseudonym(16) the severe notice issued for an incident case
 //! q/ period(3)                       -> hash(32) i64 BE  an exact cross waiting to be quiet before release
-//! t/ z/ u/ y/ g/ h/ a/ f/            trust statements, feeds, records from above: see feeds.rs
+//! t/ z/ u/ y/ g/ h/ a/ f/ r/         trust statements, feeds, records from above, notices ahead: see feeds.rs
 //! ```
 
 use edusync_core::{LogStream, OrgId, Period, RecordId, RecordKind, Seq};

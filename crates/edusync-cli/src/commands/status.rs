@@ -51,6 +51,12 @@ pub(crate) async fn run(target: &NodeTarget, as_json: bool) -> Result<(), Failur
             })),
             "children": children.iter().map(|(org, seq)| serde_json::json!({"org_id": org, "held_up_to_seq": seq})).collect::<Vec<_>>(),
             "equivocations": info.equivocations.len(),
+            "severe_notices": info.severe_notices.iter().map(|notice| serde_json::json!({
+                "author_org": notice.author_org,
+                "record_id": hex::encode(&notice.record_id),
+                "created_at": time(notice.created_at).map(|t| t.to_rfc3339()),
+                "ahead_of_log": notice.ahead_of_log,
+            })).collect::<Vec<_>>(),
         });
         println!("{}", json(&document));
         return Ok(());
@@ -89,6 +95,19 @@ pub(crate) async fn run(target: &NodeTarget, as_json: bool) -> Result<(), Failur
         println!("children (what this node holds of each one's shared log):");
         for (org, seq) in &children {
             println!("  {org:<20} up to seq {seq}");
+        }
+    }
+    if !info.severe_notices.is_empty() {
+        println!("severe-incident notices from children (newest first):");
+        for notice in &info.severe_notices {
+            let created = time(notice.created_at);
+            println!(
+                "  {:<20} {}  written {}{}",
+                notice.author_org,
+                hex::encode(notice.record_id.get(..6).unwrap_or_default()),
+                created.map_or_else(|| "-".to_owned(), |t| format!("{} ({})", ago(t, now), t.to_rfc3339())),
+                if notice.ahead_of_log { "  [ahead of its log]" } else { "" }
+            );
         }
     }
     if !info.equivocations.is_empty() {

@@ -404,3 +404,15 @@ fn a_plan_from_above_is_kept_once_and_passed_down_while_forged_or_sideways_ones_
     assert!(error.to_string().contains("issuing_org"), "{error}");
     assert_eq!(pair.school.records_from_above().expect("list").len(), 1, "nothing else was kept");
 }
+
+#[test]
+fn only_severe_notices_may_travel_ahead_of_their_log() {
+    let pair = pair();
+    pair.school.submit(commitment(1), now()).expect("submits");
+    let second = pair.school.submit(commitment(2), now()).expect("submits");
+    let report = pair.district.take_notices_ahead(vec![second.envelope.clone()]).expect("store");
+    assert_eq!((report.stored, report.known), (0, 0));
+    assert!(report.refused[0].reason.contains("only severe-incident notices"), "{:?}", report.refused);
+    assert!(pair.district.store().notices_ahead().expect("read").is_empty());
+    assert!(pair.district.store().get(second.id).expect("read").is_none(), "nothing stored");
+}
