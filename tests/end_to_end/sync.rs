@@ -51,19 +51,21 @@ async fn district_killed_mid_sync_holds_every_record_exactly_once_after_restart(
     assert!(shared_total > u64::from(total), "the school's aggregates are in its shared log");
 
     // The district comes up; kill it while it is part-way through the log.
+    // "Acknowledged" is what the school was told, not what the district's
+    // store shows mid-batch (a read may see records not flushed yet).
     let district = NodeProcess::start(&district_config);
-    let endpoint = district.endpoint();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let held_at_kill = loop {
-        match checkpoint(&endpoint, SCHOOL).await {
-            Some(held) if held > 0 && held < shared_total => break held,
-            Some(held) => assert!(held < shared_total, "sync finished before the kill; raise the record count"),
-            None => {}
+    loop {
+        let held = acknowledged_by_parent(&mut school_client).await;
+        assert!(held < shared_total, "sync finished before the kill; raise the record count");
+        if held > 0 {
+            break;
         }
-        assert!(std::time::Instant::now() < deadline, "the district never started ingesting");
+        assert!(std::time::Instant::now() < deadline, "the district never acknowledged a batch");
         tokio::time::sleep(Duration::from_millis(5)).await;
-    };
+    }
     district.kill9();
+    let held_at_kill = acknowledged_by_parent(&mut school_client).await;
 
     // Restart on the same port; the school resumes from what the district holds.
     let district = NodeProcess::start(&district_config);
@@ -105,6 +107,12 @@ async fn district_killed_mid_sync_holds_every_record_exactly_once_after_restart(
     drop(school);
 }
 
+/// What the school's parent has acknowledged to it: flushed before it was sent.
+async fn acknowledged_by_parent(client: &mut crate::harness::Client) -> u64 {
+    let info = client.get_node_info(wire::GetNodeInfoRequest {}).await.expect("school info").into_inner();
+    info.parent.map_or(0, |parent| parent.acknowledged_seq)
+}
+
 fn tokio_stream_of(
     receiver: tokio::sync::mpsc::Receiver<wire::PushBatch>,
 ) -> tokio_stream::wrappers::ReceiverStream<wire::PushBatch> {
@@ -112,7 +120,7 @@ fn tokio_stream_of(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_plan_issued_at_the_province_reaches_every_school_below_it_verified() {
+async fn a_plan_and_a_policy_issued_at_the_province_reach_every_school_below_it_verified() {
     use crate::harness::{enrol, expect_ok, free_port, path, prepare, text, NodeProcess, NodeSpec};
     let root = tempfile::tempdir().expect("tempdir");
     let (province_port, district_port) = (free_port(), free_port());
@@ -164,4 +172,43 @@ async fn a_plan_issued_at_the_province_reaches_every_school_below_it_verified() 
     let listed: serde_json::Value = serde_json::from_slice(&shown.stdout).expect("json");
     assert_eq!(listed[0]["header"]["author_org"], "VN.BT", "{listed}");
     assert_eq!(listed[0]["record"]["record"]["number"], "88/KH-SGDĐT", "{listed}");
+
+    // A policy for this school year: the province turns demographic crosses
+    // off and sets deadlines; every unit below works under it.
+    let today = chrono::Utc::now().date_naive();
+    let year = edusync_core::SchoolYear::containing(today).expect("a school year").start_year();
+    let policy = root.path().join("policy.json");
+    let fixture = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/records/policy.json"))
+        .expect("policy fixture");
+    let this_year = fixture
+        .replace("2025-2026", &format!("{year}-{}", year + 1))
+        .replace("2025-09-05", &today.to_string())
+        .replace("2026-08-", &format!("{}-08-", year + 1))
+        .replace("2025-09-30", &format!("{year}-09-30"));
+    std::fs::write(&policy, this_year).expect("policy written");
+    expect_ok(&["record", "add", "policy", "--config", path(&province), "--file", path(&policy)]);
+    for endpoint in &endpoints {
+        loop {
+            let status = crate::harness::run(&["status", "--json", "--node", endpoint]);
+            let document: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap_or_default();
+            let in_force = &document["policy"];
+            if in_force["policies_from_above"] == 1 {
+                assert_eq!(in_force["privacy"]["demographic_crosses"], false, "{document}");
+                assert_eq!(in_force["privacy"]["epsilon_per_release_millionths"], 250_000, "{document}");
+                let deadlines = in_force["deadlines"].as_array().expect("deadlines");
+                assert!(
+                    deadlines.iter().any(|deadline| deadline["report"] == "school-year report"
+                        && deadline["level"] == "schools"
+                        && deadline["due_on"] == format!("{}-08-01", year + 1)
+                        && deadline["issuing_org"] == "VN.BT"),
+                    "{document}"
+                );
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "the policy never reached {endpoint}: {document}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    let human = expect_ok(&["status", "--node", &endpoints[0]]);
+    assert!(text(&human.stdout).contains("demographic crosses off"), "{}", text(&human.stdout));
 }

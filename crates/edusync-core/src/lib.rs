@@ -12,6 +12,7 @@ mod error;
 mod ids;
 mod org;
 mod period;
+mod policy;
 mod record;
 mod text;
 mod upward;
@@ -25,10 +26,12 @@ pub use error::ValidationError;
 pub use ids::{LogStream, RecordId, Seq};
 pub use org::{Level, OrgId, Organisation};
 pub use period::{Period, PeriodSpan, SchoolYear};
+pub use policy::{PolicyInForce, Sourced};
 pub use record::{
-    AtRiskCount, AtRiskGroup, AtRiskStudent, Commitment, CommitmentKind, Incident, IncidentCategory, IncidentStatus,
-    IntakeChannel, PeriodicReport, PersonInvolved, PersonRole, PlaceCategory, Plan, PlanActivity, Record, RecordKind,
-    RiskRegister, Severity, Sex, SignerRole, Timestamp,
+    AtRiskCount, AtRiskGroup, AtRiskStudent, Commitment, CommitmentKind, Deadline, DeadlineKind, Incident,
+    IncidentCategory, IncidentStatus, IncidentTimeliness, IntakeChannel, PeriodicReport, PersonInvolved, PersonRole,
+    PlaceCategory, Plan, PlanActivity, Policy, PrivacyPolicy, Record, RecordKind, RiskRegister, Severity, Sex,
+    SignerRole, Timestamp,
 };
 pub use text::normalize_text;
 pub use upward::UpwardSafe;

@@ -58,6 +58,7 @@ domain_enum!(RecordKind {
     RiskRegister => "risk_register",
     Aggregate => "aggregate",
     SevereNotice => "severe_notice",
+    Policy => "policy",
 });
 
 impl RecordKind {
@@ -67,11 +68,19 @@ impl RecordKind {
     /// plans (public documents), its commitments (counts) and its aggregates.
     pub fn stream(self) -> LogStream {
         match self {
-            RecordKind::Plan | RecordKind::Commitment | RecordKind::Aggregate | RecordKind::SevereNotice => {
-                LogStream::Shared
-            }
+            RecordKind::Plan
+            | RecordKind::Commitment
+            | RecordKind::Aggregate
+            | RecordKind::SevereNotice
+            | RecordKind::Policy => LogStream::Shared,
             RecordKind::Incident | RecordKind::RiskRegister | RecordKind::PeriodicReport => LogStream::Local,
         }
+    }
+
+    /// Whether an office's record of this kind is also for the units below
+    /// it, and flows down to them.
+    pub fn flows_down(self) -> bool {
+        matches!(self, RecordKind::Plan | RecordKind::Policy)
     }
 
     /// Aggregates and notices are derived by a node from what it holds; nobody writes one by hand.
@@ -89,6 +98,7 @@ impl RecordKind {
             RecordKind::RiskRegister => "edusync.v1.RiskRegister",
             RecordKind::Aggregate => "edusync.v1.Aggregate",
             RecordKind::SevereNotice => "edusync.v1.SevereNotice",
+            RecordKind::Policy => "edusync.v1.Policy",
         }
     }
 
@@ -105,6 +115,7 @@ impl RecordKind {
             RecordKind::RiskRegister => 5,
             RecordKind::Aggregate => 6,
             RecordKind::SevereNotice => 7,
+            RecordKind::Policy => 8,
         }
     }
 
@@ -292,6 +303,64 @@ pub struct PeriodicReport {
     pub remarks: String,
 }
 
+domain_enum!(
+    /// A report or collection that a policy sets a date for.
+    DeadlineKind {
+        Semester1Report => "semester_1_report",
+        SchoolYearReport => "school_year_report",
+        StaffCommitments => "staff_commitments",
+    }
+);
+
+/// When the units of one level must have filed one kind of report.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Deadline {
+    pub report: DeadlineKind,
+    /// Who files it: schools, districts or provinces.
+    pub level: crate::Level,
+    pub due_on: NaiveDate,
+}
+
+/// How much a unit may spend on privacy when it releases noisy demographic
+/// crosses. A unit applies the stricter of this and its own settings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacyPolicy {
+    pub demographic_crosses: bool,
+    /// In millionths of epsilon, as everywhere in signed records: no floats.
+    pub epsilon_per_release_millionths: u64,
+    pub epsilon_per_school_year_millionths: u64,
+}
+
+/// Hours and days allowed for an incident's notices and investigation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentTimeliness {
+    pub phone_within_hours: u8,
+    pub written_within_hours: u8,
+    pub investigation_within_days: u8,
+}
+
+/// Rules an office sets for every unit below it for a school year: reporting
+/// deadlines, incident timeliness and privacy limits. It flows down; each unit
+/// applies what its offices above set, the stricter where they differ.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// The document that sets it, e.g. "12/QĐ-SGDĐT".
+    pub number: String,
+    pub issued_on: NaiveDate,
+    pub issuing_org: OrgId,
+    pub school_year: SchoolYear,
+    #[serde(default)]
+    pub deadlines: Vec<Deadline>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident_timeliness: Option<IncidentTimeliness>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privacy: Option<PrivacyPolicy>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Commitment {
@@ -342,6 +411,7 @@ pub enum Record {
     RiskRegister(RiskRegister),
     Aggregate(crate::Aggregate),
     SevereNotice(crate::SevereNotice),
+    Policy(Policy),
 }
 
 impl Record {
@@ -354,6 +424,7 @@ impl Record {
             Record::RiskRegister(_) => RecordKind::RiskRegister,
             Record::Aggregate(_) => RecordKind::Aggregate,
             Record::SevereNotice(_) => RecordKind::SevereNotice,
+            Record::Policy(_) => RecordKind::Policy,
         }
     }
 
@@ -371,6 +442,7 @@ impl Record {
             Record::RiskRegister(register) => Some(register.period),
             Record::Aggregate(aggregate) => Some(aggregate.period),
             Record::SevereNotice(_) => None,
+            Record::Policy(policy) => Some(Period::school_year(policy.school_year)),
         }
     }
 }

@@ -10,8 +10,8 @@ use chrono::{Duration, NaiveDate};
 
 use crate::text::normalize_text;
 use crate::{
-    AtRiskGroup, Commitment, CommitmentKind, Incident, PeriodicReport, PersonInvolved, Plan, Record, RecordKind,
-    RiskRegister, SignerRole, Timestamp, ValidationError,
+    AtRiskGroup, Commitment, CommitmentKind, Incident, IncidentTimeliness, PeriodicReport, PersonInvolved, Plan,
+    Policy, Record, RecordKind, RiskRegister, SignerRole, Timestamp, ValidationError,
 };
 
 const SHORT_TEXT: usize = 200;
@@ -87,6 +87,7 @@ impl Record {
                 notice.check()?;
                 Record::SevereNotice(notice)
             }
+            Record::Policy(policy) => Record::Policy(check_policy(policy, context)?),
         };
         Ok(CheckedRecord(record))
     }
@@ -153,20 +154,97 @@ fn grade(field: &str, value: u8) -> Result<(), ValidationError> {
     Ok(())
 }
 
-fn check_plan(plan: Plan, context: &ValidationContext) -> Result<Plan, ValidationError> {
-    let earliest = plan.school_year.first_day() - Duration::days(PLAN_LEAD_DAYS);
-    if plan.issued_on < earliest || plan.issued_on > plan.school_year.last_day() {
+/// Most a unit may spend on one release, and in one school year: a policy
+/// that allows more protects nobody.
+const MAX_EPSILON_MILLIONTHS: u64 = 10_000_000;
+
+/// A plan or policy is issued during the school year it covers, or up to
+/// `PLAN_LEAD_DAYS` before it, and not in the future.
+fn issued_for(
+    what: &str,
+    issued_on: NaiveDate,
+    school_year: crate::SchoolYear,
+    context: &ValidationContext,
+) -> Result<(), ValidationError> {
+    let earliest = school_year.first_day() - Duration::days(PLAN_LEAD_DAYS);
+    if issued_on < earliest || issued_on > school_year.last_day() {
         return Err(ValidationError::new(
             "issued_on",
             format!(
-                "{} is outside school year {} (a plan may be issued from {earliest} to {})",
-                plan.issued_on,
-                plan.school_year,
-                plan.school_year.last_day()
+                "{issued_on} is outside school year {school_year} (a {what} may be issued from {earliest} to {})",
+                school_year.last_day()
             ),
         ));
     }
-    not_in_future("issued_on", plan.issued_on, context)?;
+    not_in_future("issued_on", issued_on, context)
+}
+
+fn check_policy(policy: Policy, context: &ValidationContext) -> Result<Policy, ValidationError> {
+    issued_for("policy", policy.issued_on, policy.school_year, context)?;
+    list("deadlines", &policy.deadlines, MAX_LIST)?;
+    let mut seen = BTreeSet::new();
+    for (index, deadline) in policy.deadlines.iter().enumerate() {
+        let at = |name: &str| format!("deadlines[{index}].{name}");
+        if !seen.insert((deadline.report, deadline.level)) {
+            return Err(ValidationError::new(
+                at("report"),
+                format!("{} of the {} level is set twice", deadline.report, deadline.level),
+            ));
+        }
+        let latest = policy.school_year.last_day() + Duration::days(92);
+        if deadline.due_on < policy.school_year.first_day() || deadline.due_on > latest {
+            return Err(ValidationError::new(
+                at("due_on"),
+                format!(
+                    "{} is not within school year {} (or the summer after it)",
+                    deadline.due_on, policy.school_year
+                ),
+            ));
+        }
+    }
+    if let Some(timeliness) = &policy.incident_timeliness {
+        let IncidentTimeliness { phone_within_hours, written_within_hours, investigation_within_days } = *timeliness;
+        if !(1..=72).contains(&phone_within_hours) {
+            return Err(ValidationError::new(
+                "incident_timeliness.phone_within_hours",
+                format!("{phone_within_hours} is not between 1 and 72"),
+            ));
+        }
+        if written_within_hours < phone_within_hours || written_within_hours > 168 {
+            return Err(ValidationError::new(
+                "incident_timeliness.written_within_hours",
+                format!(
+                    "{written_within_hours} must be at least the phone delay ({phone_within_hours}) and at most 168"
+                ),
+            ));
+        }
+        if !(1..=90).contains(&investigation_within_days) {
+            return Err(ValidationError::new(
+                "incident_timeliness.investigation_within_days",
+                format!("{investigation_within_days} is not between 1 and 90"),
+            ));
+        }
+    }
+    if let Some(privacy) = &policy.privacy {
+        let (release, year) = (privacy.epsilon_per_release_millionths, privacy.epsilon_per_school_year_millionths);
+        if release == 0 || release > MAX_EPSILON_MILLIONTHS {
+            return Err(ValidationError::new(
+                "privacy.epsilon_per_release_millionths",
+                format!("{release} is not between 1 and {MAX_EPSILON_MILLIONTHS}"),
+            ));
+        }
+        if year < release || year > MAX_EPSILON_MILLIONTHS * 10 {
+            return Err(ValidationError::new(
+                "privacy.epsilon_per_school_year_millionths",
+                format!("{year} must be at least one release ({release}) and at most {}", MAX_EPSILON_MILLIONTHS * 10),
+            ));
+        }
+    }
+    Ok(Policy { number: short("number", &policy.number)?, ..policy })
+}
+
+fn check_plan(plan: Plan, context: &ValidationContext) -> Result<Plan, ValidationError> {
+    issued_for("plan", plan.issued_on, plan.school_year, context)?;
     list("goals", &plan.goals, MAX_LIST)?;
     list("activities", &plan.activities, MAX_LIST)?;
     list("recipients", &plan.recipients, MAX_LIST)?;

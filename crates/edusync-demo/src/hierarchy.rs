@@ -76,6 +76,7 @@ pub struct KindCounts {
     pub risk_register: u64,
     pub aggregate: u64,
     pub severe_notice: u64,
+    pub policy: u64,
 }
 
 impl KindCounts {
@@ -88,6 +89,7 @@ impl KindCounts {
             RecordKind::RiskRegister => self.risk_register += count,
             RecordKind::Aggregate => self.aggregate += count,
             RecordKind::SevereNotice => self.severe_notice += count,
+            RecordKind::Policy => self.policy += count,
         }
     }
 
@@ -99,6 +101,7 @@ impl KindCounts {
             + self.risk_register
             + self.aggregate
             + self.severe_notice
+            + self.policy
     }
 }
 

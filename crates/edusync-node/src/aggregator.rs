@@ -225,7 +225,8 @@ impl Node {
         now: DateTime<Utc>,
     ) -> Result<Option<NoisyCross>, NodeError> {
         let today = now.with_timezone(&self.utc_offset()).date_naive();
-        if !self.privacy.demographic_crosses || period.last_day() >= today {
+        let privacy = self.privacy_in_force(period.school_year)?;
+        if !privacy.demographic_crosses || period.last_day() >= today {
             return Ok(None);
         }
         let exact = exact_cross(owns, period, self.utc_offset());
@@ -251,8 +252,8 @@ impl Node {
         self.store().clear_cross_pending(period)?;
         let year = period.school_year.start_year();
         let spent = self.store().privacy_spent(year)?;
-        let cost = self.privacy.epsilon_per_release_millionths;
-        let cap = self.privacy.epsilon_per_school_year_millionths;
+        let cost = privacy.epsilon_per_release_millionths;
+        let cap = privacy.epsilon_per_school_year_millionths;
         Ok(match decide_release(released.as_ref().map(|release| release.exact_hash), hash, spent, cost, cap) {
             ReleaseDecision::Reuse => released.map(|release| NoisyCross { values: release.values, frozen: false }),
             ReleaseDecision::Release { spent_after } => {

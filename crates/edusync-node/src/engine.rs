@@ -48,6 +48,15 @@ impl std::fmt::Debug for Node {
     }
 }
 
+/// The office a plan or policy names as its issuer: only that office signs it.
+fn issuing_org(record: &Record) -> Option<&OrgId> {
+    match record {
+        Record::Plan(plan) => Some(&plan.issuing_org),
+        Record::Policy(policy) => Some(&policy.issuing_org),
+        _ => None,
+    }
+}
+
 /// What a delivery of notices ahead of their log did.
 #[derive(Clone, Debug, Default)]
 pub struct NoticesAhead {
@@ -152,11 +161,11 @@ impl Node {
                 self.check_follow_up(first)?;
             }
         }
-        if let Record::Plan(plan) = checked.record() {
-            if plan.issuing_org != *self.org() {
+        if let Some(issuer) = issuing_org(checked.record()) {
+            if issuer != self.org() {
                 return Err(NodeError::Invalid(ValidationError::new(
                     "issuing_org",
-                    format!("this node issues plans in its own name, {}, not {}", self.org(), plan.issuing_org),
+                    format!("this node issues {}s in its own name, {}, not {issuer}", checked.kind(), self.org()),
                 )));
             }
         }
@@ -193,7 +202,7 @@ impl Node {
         let indexing = Indexing { kind, period, stored_unix_ms: now_ms };
         // A plan is for the units below too: it joins the downward feed
         // atomically with its own log entry.
-        let publish_down = kind == RecordKind::Plan;
+        let publish_down = kind.flows_down();
         let outcome = self.store.append_own(self.org(), content_hash, &indexing, publish_down, |head| {
             sign_envelope(
                 &self.key,
@@ -437,15 +446,15 @@ impl Node {
         }
         let kind = RecordKind::from_payload_type(&header.payload_type)
             .ok_or_else(|| format!("unknown payload type {}", header.payload_type))?;
-        if kind != RecordKind::Plan {
+        if !kind.flows_down() {
             return Err(format!("a {kind} does not flow down"));
         }
         let record = decode_record(&header.payload_type, envelope.record_bytes())
             .and_then(|record| record.check(&ValidationContext::without_clock()))
             .map_err(|error| format!("invalid record: {error}"))?;
-        if let Record::Plan(plan) = record.record() {
-            if plan.issuing_org != header.author_org {
-                return Err(format!("a plan of {} signed by {}", plan.issuing_org, header.author_org));
+        if let Some(issuer) = issuing_org(record.record()) {
+            if *issuer != header.author_org {
+                return Err(format!("a {kind} of {issuer} signed by {}", header.author_org));
             }
         }
         Ok(envelope)
@@ -542,6 +551,56 @@ impl Node {
         Ok(notices)
     }
 
+    /// What the policies issued above this node set for a school year.
+    pub fn policy_in_force(
+        &self,
+        school_year: edusync_core::SchoolYear,
+    ) -> Result<edusync_core::PolicyInForce, NodeError> {
+        let policies = self.policies_from_above()?;
+        Ok(edusync_core::PolicyInForce::of(policies.iter().filter(|policy| policy.school_year == school_year)))
+    }
+
+    /// Every policy issued above this node, as it came down.
+    fn policies_from_above(&self) -> Result<Vec<edusync_core::Policy>, NodeError> {
+        let mut policies = Vec::new();
+        for (_, bytes) in self.store.from_above()? {
+            let view = edusync_envelope::EnvelopeView::parse(&bytes)?;
+            if view.header.payload_type != RecordKind::Policy.payload_type() {
+                continue;
+            }
+            if let Record::Policy(policy) = decode_record(&view.header.payload_type, view.record)? {
+                policies.push(policy);
+            }
+        }
+        Ok(policies)
+    }
+
+    /// The school year whose policy an operator most likely wants to see:
+    /// `current` if any policy governs it, else the latest one that has a
+    /// policy, else `current`.
+    pub fn policy_year(&self, current: edusync_core::SchoolYear) -> Result<edusync_core::SchoolYear, NodeError> {
+        let years: BTreeSet<edusync_core::SchoolYear> =
+            self.policies_from_above()?.into_iter().map(|policy| policy.school_year).collect();
+        Ok(if years.contains(&current) { current } else { years.last().copied().unwrap_or(current) })
+    }
+
+    /// This node's privacy limits for a school year: its own settings,
+    /// tightened by whatever the offices above set.
+    pub(crate) fn privacy_in_force(
+        &self,
+        school_year: edusync_core::SchoolYear,
+    ) -> Result<edusync_core::PrivacyPolicy, NodeError> {
+        let own = edusync_core::PrivacyPolicy {
+            demographic_crosses: self.privacy.demographic_crosses,
+            epsilon_per_release_millionths: self.privacy.epsilon_per_release_millionths,
+            epsilon_per_school_year_millionths: self.privacy.epsilon_per_school_year_millionths,
+        };
+        Ok(match self.policy_in_force(school_year)?.privacy {
+            Some(above) => own.stricter(&above),
+            None => own,
+        })
+    }
+
     /// Records issued above this node, verified when they arrived, in arrival order.
     pub fn records_from_above(&self) -> Result<Vec<(RecordId, Vec<u8>)>, NodeError> {
         Ok(self.store.from_above()?.into_iter().map(|(id, bytes)| (RecordId(id), bytes)).collect())
@@ -577,9 +636,9 @@ impl Node {
                 return Err(refuse(format!("an aggregate of {} signed by {}", aggregate.org, header.author_org)));
             }
         }
-        if let Record::Plan(plan) = record.record() {
-            if plan.issuing_org != header.author_org {
-                return Err(refuse(format!("a plan of {} signed by {}", plan.issuing_org, header.author_org)));
+        if let Some(issuer) = issuing_org(record.record()) {
+            if *issuer != header.author_org {
+                return Err(refuse(format!("a {kind} of {issuer} signed by {}", header.author_org)));
             }
         }
         let period = record.record().period(self.utc_offset);

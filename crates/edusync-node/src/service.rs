@@ -325,6 +325,17 @@ fn node_info(node: &Node) -> Result<wire::NodeInfo, NodeError> {
         equivocations,
         total_records: total,
         parent: None,
+        policy: {
+            let today = chrono::Utc::now().with_timezone(&node.utc_offset()).date_naive();
+            match edusync_core::SchoolYear::containing(today).map(|year| node.policy_year(year)).transpose()? {
+                Some(year) => Some(edusync_proto::policy_in_force_to_wire(
+                    year,
+                    &node.privacy_in_force(year)?,
+                    &node.policy_in_force(year)?,
+                )),
+                None => None,
+            }
+        },
         severe_notices: node
             .severe_notices(50)?
             .into_iter()

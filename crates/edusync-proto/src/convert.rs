@@ -72,7 +72,9 @@ wire_enum!(AtRiskGroup {
 });
 wire_enum!(CommitmentKind { StaffPledge, ParentStudentSchool, SchoolToAuthority });
 wire_enum!(SignerRole { Staff, Teacher, Parent, Student, Principal });
-wire_enum!(RecordKind { Plan, Incident, PeriodicReport, Commitment, RiskRegister, Aggregate, SevereNotice });
+wire_enum!(RecordKind { Plan, Incident, PeriodicReport, Commitment, RiskRegister, Aggregate, SevereNotice, Policy });
+wire_enum!(DeadlineKind { Semester1Report, SchoolYearReport, StaffCommitments });
+wire_enum!(Level { Ministry, Province, District, School });
 wire_enum!(StudentsBand { One, TwoToThree, FourToNine, TenOrMore });
 
 fn grade_band_to_wire(band: Option<core::GradeBand>) -> i32 {
@@ -210,9 +212,124 @@ fn grade_from_wire(field: &str, grade: u32) -> Result<u8, ValidationError> {
     u8::try_from(grade).map_err(|_| ValidationError::new(field, format!("grade {grade} is out of range")))
 }
 
+fn policy_to_wire(policy: &core::Policy) -> wire::Policy {
+    wire::Policy {
+        number: policy.number.clone(),
+        issued_on: Some(date_to_wire(policy.issued_on)),
+        issuing_org: policy.issuing_org.to_string(),
+        school_year_start: u32::from(policy.school_year.start_year()),
+        deadlines: policy
+            .deadlines
+            .iter()
+            .map(|deadline| wire::Deadline {
+                report: deadline.report.to_wire(),
+                level: deadline.level.to_wire(),
+                due_on: Some(date_to_wire(deadline.due_on)),
+            })
+            .collect(),
+        incident_timeliness: policy.incident_timeliness.as_ref().map(|timeliness| wire::IncidentTimeliness {
+            phone_within_hours: u32::from(timeliness.phone_within_hours),
+            written_within_hours: u32::from(timeliness.written_within_hours),
+            investigation_within_days: u32::from(timeliness.investigation_within_days),
+        }),
+        privacy: policy.privacy.as_ref().map(|privacy| wire::PrivacyPolicy {
+            demographic_crosses: privacy.demographic_crosses,
+            epsilon_per_release_millionths: privacy.epsilon_per_release_millionths,
+            epsilon_per_school_year_millionths: privacy.epsilon_per_school_year_millionths,
+        }),
+    }
+}
+
+/// The rules a node works under for a school year, for `NodeInfo`.
+pub fn policy_in_force_to_wire(
+    school_year: SchoolYear,
+    privacy: &core::PrivacyPolicy,
+    in_force: &core::PolicyInForce,
+) -> wire::PolicyInForce {
+    wire::PolicyInForce {
+        school_year_start: u32::from(school_year.start_year()),
+        privacy: Some(wire::PrivacyPolicy {
+            demographic_crosses: privacy.demographic_crosses,
+            epsilon_per_release_millionths: privacy.epsilon_per_release_millionths,
+            epsilon_per_school_year_millionths: privacy.epsilon_per_school_year_millionths,
+        }),
+        deadlines: in_force
+            .deadlines
+            .iter()
+            .map(|sourced| wire::SourcedDeadline {
+                deadline: Some(wire::Deadline {
+                    report: sourced.rule.report.to_wire(),
+                    level: sourced.rule.level.to_wire(),
+                    due_on: Some(date_to_wire(sourced.rule.due_on)),
+                }),
+                issuing_org: sourced.issuing_org.to_string(),
+                number: sourced.number.clone(),
+            })
+            .collect(),
+        incident_timeliness: in_force.incident_timeliness.as_ref().map(|sourced| wire::IncidentTimeliness {
+            phone_within_hours: u32::from(sourced.rule.phone_within_hours),
+            written_within_hours: u32::from(sourced.rule.written_within_hours),
+            investigation_within_days: u32::from(sourced.rule.investigation_within_days),
+        }),
+        incident_timeliness_from: in_force
+            .incident_timeliness
+            .as_ref()
+            .map(|sourced| format!("{} ({})", sourced.issuing_org, sourced.number))
+            .unwrap_or_default(),
+        policies_from_above: u32::try_from(in_force.policies).unwrap_or(u32::MAX),
+    }
+}
+
+fn small(field: &str, value: u32) -> Result<u8, ValidationError> {
+    u8::try_from(value).map_err(|_| ValidationError::new(field, format!("{value} is out of range")))
+}
+
+fn policy_from_wire(policy: wire::Policy) -> Result<core::Policy, ValidationError> {
+    Ok(core::Policy {
+        number: policy.number,
+        issued_on: date_from_wire("issued_on", policy.issued_on)?,
+        issuing_org: OrgId::parse("issuing_org", &policy.issuing_org)?,
+        school_year: SchoolYear::new("school_year_start", policy.school_year_start)?,
+        deadlines: policy
+            .deadlines
+            .into_iter()
+            .enumerate()
+            .map(|(index, deadline)| {
+                Ok(core::Deadline {
+                    report: core::DeadlineKind::from_wire(&format!("deadlines[{index}].report"), deadline.report)?,
+                    level: core::Level::from_wire(&format!("deadlines[{index}].level"), deadline.level)?,
+                    due_on: date_from_wire(&format!("deadlines[{index}].due_on"), deadline.due_on)?,
+                })
+            })
+            .collect::<Result<_, ValidationError>>()?,
+        incident_timeliness: policy
+            .incident_timeliness
+            .map(|timeliness| {
+                Ok::<_, ValidationError>(core::IncidentTimeliness {
+                    phone_within_hours: small("incident_timeliness.phone_within_hours", timeliness.phone_within_hours)?,
+                    written_within_hours: small(
+                        "incident_timeliness.written_within_hours",
+                        timeliness.written_within_hours,
+                    )?,
+                    investigation_within_days: small(
+                        "incident_timeliness.investigation_within_days",
+                        timeliness.investigation_within_days,
+                    )?,
+                })
+            })
+            .transpose()?,
+        privacy: policy.privacy.map(|privacy| core::PrivacyPolicy {
+            demographic_crosses: privacy.demographic_crosses,
+            epsilon_per_release_millionths: privacy.epsilon_per_release_millionths,
+            epsilon_per_school_year_millionths: privacy.epsilon_per_school_year_millionths,
+        }),
+    })
+}
+
 fn record_to_wire(record: &Record) -> wire::record::Kind {
     use wire::record::Kind;
     match record {
+        Record::Policy(policy) => Kind::Policy(policy_to_wire(policy)),
         Record::Plan(plan) => Kind::Plan(wire::Plan {
             number: plan.number.clone(),
             issued_on: Some(date_to_wire(plan.issued_on)),
@@ -331,6 +448,7 @@ fn record_to_wire(record: &Record) -> wire::record::Kind {
 fn record_from_wire(kind: wire::record::Kind) -> Result<Record, ValidationError> {
     use wire::record::Kind;
     Ok(match kind {
+        Kind::Policy(policy) => Record::Policy(policy_from_wire(policy)?),
         Kind::Plan(plan) => Record::Plan(core::Plan {
             number: plan.number,
             issued_on: date_from_wire("issued_on", plan.issued_on)?,
@@ -509,6 +627,7 @@ pub fn encode_record(record: &Record) -> (&'static str, Vec<u8>) {
         Kind::RiskRegister(message) => message.encode_to_vec(),
         Kind::Aggregate(message) => message.encode_to_vec(),
         Kind::SevereNotice(message) => message.encode_to_vec(),
+        Kind::Policy(message) => message.encode_to_vec(),
     };
     (record.kind().payload_type(), bytes)
 }
@@ -529,6 +648,7 @@ pub fn decode_record(payload_type: &str, bytes: &[u8]) -> Result<Record, Validat
         RecordKind::RiskRegister => Kind::RiskRegister(wire::RiskRegister::decode(bytes).map_err(malformed)?),
         RecordKind::Aggregate => Kind::Aggregate(wire::Aggregate::decode(bytes).map_err(malformed)?),
         RecordKind::SevereNotice => Kind::SevereNotice(wire::SevereNotice::decode(bytes).map_err(malformed)?),
+        RecordKind::Policy => Kind::Policy(wire::Policy::decode(bytes).map_err(malformed)?),
     };
     record_from_wire(wire_kind)
 }

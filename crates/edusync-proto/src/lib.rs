@@ -11,7 +11,7 @@ mod convert;
 
 pub use convert::{
     decode_record, encode_record, header_to_wire, kind_from_wire, kind_to_wire, period_from_wire, period_to_wire,
-    stream_from_wire, stream_to_wire,
+    policy_in_force_to_wire, stream_from_wire, stream_to_wire,
 };
 
 /// The generated messages, clients and servers of package `edusync.v1`.

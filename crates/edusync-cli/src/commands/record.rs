@@ -120,6 +120,7 @@ async fn add(
         RecordKind::PeriodicReport => Record::PeriodicReport(parse_json(&source, &text)?),
         RecordKind::Commitment => Record::Commitment(parse_json(&source, &text)?),
         RecordKind::RiskRegister => Record::RiskRegister(parse_json(&source, &text)?),
+        RecordKind::Policy => Record::Policy(parse_json(&source, &text)?),
         RecordKind::Aggregate | RecordKind::SevereNotice => return Err(derived(kind)),
     };
     // Checking here first gives the same answer as the node, before any connection.

@@ -22,6 +22,61 @@ fn ago(time: DateTime<Utc>, now: DateTime<Utc>) -> String {
     }
 }
 
+fn deadline_name(report: i32) -> &'static str {
+    match wire::DeadlineKind::try_from(report) {
+        Ok(wire::DeadlineKind::Semester1Report) => "semester 1 report",
+        Ok(wire::DeadlineKind::SchoolYearReport) => "school-year report",
+        Ok(wire::DeadlineKind::StaffCommitments) => "staff commitments",
+        _ => "?",
+    }
+}
+
+fn level_name(level: i32) -> &'static str {
+    match wire::Level::try_from(level) {
+        Ok(wire::Level::Ministry) => "the ministry",
+        Ok(wire::Level::Province) => "provinces",
+        Ok(wire::Level::District) => "districts",
+        Ok(wire::Level::School) => "schools",
+        _ => "?",
+    }
+}
+
+fn print_policy(policy: &wire::PolicyInForce) {
+    let year = policy.school_year_start;
+    println!("policy for {year}-{} ({} from the offices above)", year + 1, policy.policies_from_above);
+    if let Some(privacy) = &policy.privacy {
+        println!(
+            "  privacy        demographic crosses {}; epsilon {} per release, {} per school year",
+            if privacy.demographic_crosses { "on" } else { "off" },
+            privacy.epsilon_per_release_millionths as f64 / 1e6,
+            privacy.epsilon_per_school_year_millionths as f64 / 1e6
+        );
+    }
+    for sourced in &policy.deadlines {
+        let Some(deadline) = &sourced.deadline else { continue };
+        let due = deadline
+            .due_on
+            .as_ref()
+            .map_or_else(|| "?".to_owned(), |d| format!("{}-{:02}-{:02}", d.year, d.month, d.day));
+        println!(
+            "  deadline       {} from {}: {due} ({}, {})",
+            deadline_name(deadline.report),
+            level_name(deadline.level),
+            sourced.issuing_org,
+            sourced.number
+        );
+    }
+    if let Some(timeliness) = &policy.incident_timeliness {
+        println!(
+            "  incidents      by phone within {} h, in writing within {} h, investigated within {} days ({})",
+            timeliness.phone_within_hours,
+            timeliness.written_within_hours,
+            timeliness.investigation_within_days,
+            policy.incident_timeliness_from
+        );
+    }
+}
+
 pub(crate) async fn run(target: &NodeTarget, as_json: bool) -> Result<(), Failure> {
     let mut client = target.connect().await?;
     let info = client.get_node_info(wire::GetNodeInfoRequest {}).await.map_err(Failure::from_status)?.into_inner();
@@ -51,6 +106,26 @@ pub(crate) async fn run(target: &NodeTarget, as_json: bool) -> Result<(), Failur
             })),
             "children": children.iter().map(|(org, seq)| serde_json::json!({"org_id": org, "held_up_to_seq": seq})).collect::<Vec<_>>(),
             "equivocations": info.equivocations.len(),
+            "policy": info.policy.as_ref().map(|policy| serde_json::json!({
+                "school_year_start": policy.school_year_start,
+                "policies_from_above": policy.policies_from_above,
+                "privacy": policy.privacy.as_ref().map(|privacy| serde_json::json!({
+                    "demographic_crosses": privacy.demographic_crosses,
+                    "epsilon_per_release_millionths": privacy.epsilon_per_release_millionths,
+                    "epsilon_per_school_year_millionths": privacy.epsilon_per_school_year_millionths,
+                })),
+                "deadlines": policy.deadlines.iter().filter_map(|sourced| {
+                    let deadline = sourced.deadline.as_ref()?;
+                    let due = deadline.due_on.as_ref()?;
+                    Some(serde_json::json!({
+                        "report": deadline_name(deadline.report),
+                        "level": level_name(deadline.level),
+                        "due_on": format!("{}-{:02}-{:02}", due.year, due.month, due.day),
+                        "issuing_org": sourced.issuing_org,
+                        "number": sourced.number,
+                    }))
+                }).collect::<Vec<_>>(),
+            })),
             "severe_notices": info.severe_notices.iter().map(|notice| serde_json::json!({
                 "author_org": notice.author_org,
                 "record_id": hex::encode(&notice.record_id),
@@ -96,6 +171,9 @@ pub(crate) async fn run(target: &NodeTarget, as_json: bool) -> Result<(), Failur
         for (org, seq) in &children {
             println!("  {org:<20} up to seq {seq}");
         }
+    }
+    if let Some(policy) = &info.policy {
+        print_policy(policy);
     }
     if !info.severe_notices.is_empty() {
         println!("severe-incident notices from children (newest first):");

@@ -157,3 +157,36 @@ fn signer_role_must_fit_the_commitment_kind() {
     });
     assert_eq!(record.check(&ValidationContext::at(now())).expect_err("wrong signer").field, "signer_role");
 }
+
+fn policy() -> serde_json::Value {
+    json!({
+        "kind": "policy", "number": "12/QĐ-SGDĐT", "issued_on": "2024-09-05", "issuing_org": "VN.BT",
+        "school_year": "2024-2025",
+        "deadlines": [{"report": "school_year_report", "level": "school", "due_on": "2025-08-01"}],
+        "incident_timeliness": {"phone_within_hours": 3, "written_within_hours": 12, "investigation_within_days": 15},
+        "privacy": {"demographic_crosses": true, "epsilon_per_release_millionths": 500000,
+                    "epsilon_per_school_year_millionths": 2000000}
+    })
+}
+
+#[test]
+fn a_policy_with_impossible_rules_is_refused_naming_the_field() {
+    check(policy()).expect("the example policy is valid");
+    let cases: [(&str, serde_json::Value, &str); 5] = [
+        ("/incident_timeliness/written_within_hours", json!(2), "incident_timeliness.written_within_hours"),
+        ("/privacy/epsilon_per_release_millionths", json!(0), "privacy.epsilon_per_release_millionths"),
+        ("/privacy/epsilon_per_school_year_millionths", json!(1000), "privacy.epsilon_per_school_year_millionths"),
+        ("/deadlines/0/due_on", json!("2027-01-01"), "deadlines[0].due_on"),
+        ("/issued_on", json!("2025-07-01"), "issued_on"),
+    ];
+    for (pointer, value, field) in cases {
+        let mut bad = policy();
+        *bad.pointer_mut(pointer).expect("pointer exists") = value;
+        let error = check(bad).expect_err(field);
+        assert_eq!(error.field, field, "{error}");
+    }
+    let mut twice = policy();
+    let again = twice["deadlines"][0].clone();
+    twice["deadlines"].as_array_mut().expect("array").push(again);
+    assert_eq!(check(twice).expect_err("set twice").field, "deadlines[1].report");
+}

@@ -416,3 +416,36 @@ fn only_severe_notices_may_travel_ahead_of_their_log() {
     assert!(pair.district.store().notices_ahead().expect("read").is_empty());
     assert!(pair.district.store().get(second.id).expect("read").is_none(), "nothing stored");
 }
+
+#[test]
+fn a_policy_from_above_tightens_the_schools_own_privacy_settings_and_never_loosens_them() {
+    let pair = pair();
+    let year: edusync_core::SchoolYear = "2024-2025".parse().expect("valid");
+    let own = pair.school.privacy_in_force(year).expect("in force");
+    let policy = |crosses: bool, release: u64| {
+        Record::Policy(edusync_core::Policy {
+            number: format!("{release}/QĐ-PGDĐT"),
+            issued_on: chrono::NaiveDate::from_ymd_opt(2024, 9, 10).expect("valid"),
+            issuing_org: OrgId::parse("issuing_org", "VN.BT.D03").expect("valid"),
+            school_year: year,
+            deadlines: vec![],
+            incident_timeliness: None,
+            privacy: Some(edusync_core::PrivacyPolicy {
+                demographic_crosses: crosses,
+                epsilon_per_release_millionths: release,
+                epsilon_per_school_year_millionths: release * 4,
+            }),
+        })
+    };
+    let loose = pair.district.submit(policy(true, own.epsilon_per_release_millionths * 10), now()).expect("issued");
+    assert_eq!(pair.school.take_record_from_above(&loose.envelope).expect("store"), Ok(true));
+    assert_eq!(pair.school.privacy_in_force(year).expect("in force"), own, "a looser policy changes nothing");
+
+    let tight = pair.district.submit(policy(false, 1000), now()).expect("issued");
+    assert_eq!(pair.school.take_record_from_above(&tight.envelope).expect("store"), Ok(true));
+    let in_force = pair.school.privacy_in_force(year).expect("in force");
+    assert!(!in_force.demographic_crosses);
+    assert_eq!(in_force.epsilon_per_release_millionths, 1000);
+    let other_year: edusync_core::SchoolYear = "2023-2024".parse().expect("valid");
+    assert_eq!(pair.school.privacy_in_force(other_year).expect("in force"), own, "a policy governs its own year");
+}
