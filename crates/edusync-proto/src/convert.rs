@@ -274,7 +274,7 @@ pub fn policy_in_force_to_wire(
         incident_timeliness_from: in_force
             .incident_timeliness
             .as_ref()
-            .map(|sourced| format!("{} ({})", sourced.issuing_org, sourced.number))
+            .map(|sourced| format!("{}, {}", sourced.issuing_org, sourced.number))
             .unwrap_or_default(),
         policies_from_above: u32::try_from(in_force.policies).unwrap_or(u32::MAX),
     }
