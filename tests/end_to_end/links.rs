@@ -184,10 +184,19 @@ async fn a_sneakernet_round_trip_ends_in_the_same_state_as_online_sync() {
     let refused = run(&["bundle", "import", &bundle("tampered.bundle"), "--node", &district.endpoint()]);
     assert_eq!(refused.status.code(), Some(2), "{}", text(&refused.stderr));
 
-    // The acknowledgement travels back the same way.
+    // The acknowledgement travels back the same way, and with it the
+    // district's downward feed: here, a plan it issued for its schools.
+    let plan = root.path().join("plan.json");
+    let fixture = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/records/plan.json"))
+        .expect("plan fixture");
+    std::fs::write(&plan, fixture.replace("\"VN.BT.D03.S017\"", "\"VN.BT.D03\"")).expect("plan written");
+    ok(run(&["record", "add", "plan", "--file", plan.to_str().expect("utf-8"), "--node", &district.endpoint()]));
     ok(run(&["bundle", "export", "--to", SCHOOL, "--out", &bundle("ack-1.bundle"), "--node", &district.endpoint()]));
     let acknowledged = ok(run(&["bundle", "import", &bundle("ack-1.bundle"), "--node", &school.endpoint()]));
     assert!(acknowledged.contains(&format!("up to seq {head}")), "{acknowledged}");
+    let from_above = ok(run(&["record", "list", "--from-above", "--node", &school.endpoint()]));
+    assert!(from_above.contains("plan") && from_above.contains(DISTRICT), "{from_above}");
+    assert!(from_above.contains("1 record(s) issued above"), "{from_above}");
     let status = ok(run(&["status", "--node", &school.endpoint(), "--json"]));
     let status: serde_json::Value = serde_json::from_str(&status).expect("JSON");
     assert_eq!(status["parent"]["acknowledged_seq"], head);

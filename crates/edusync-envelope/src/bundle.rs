@@ -3,13 +3,15 @@
 //!
 //! ```text
 //! bundle   = "ESB1"
-//!            u8 kind (1 envelopes, 2 checkpoints)
+//!            u8 kind (1 envelopes, 2 checkpoints, 3 checkpoints and downward items)
 //!            u16 len | from org   u16 len | to org
 //!            i64 created_unix_ms
 //!            signer key (32 bytes)
 //!            u32 count, then per entry:
 //!              envelopes:   u32 len | envelope bytes
 //!              checkpoints: u16 len | author org | u8 stream | u64 seq | head id (32 bytes)
+//!            kind 3 then: u32 count, then per item: u32 len | item bytes
+//!              (the parent's downward feed: trust statements, plans, policies)
 //!            signature (64 bytes)
 //! signed   = "EDUSYNC-BUNDLE-V1" SP LEN("edusync.bundle") SP "edusync.bundle" SP LEN(rest) SP rest
 //!            where rest is every byte before the signature
@@ -43,6 +45,12 @@ pub struct BundleCheckpoint {
 pub enum BundleEntries {
     Envelopes(Vec<Vec<u8>>),
     Checkpoints(Vec<BundleCheckpoint>),
+    /// From a parent to a child: its acknowledgement (possibly of nothing
+    /// yet) and its downward feed, for a child reached only by file.
+    Downward {
+        checkpoints: Vec<BundleCheckpoint>,
+        items: Vec<Vec<u8>>,
+    },
 }
 
 /// A bundle whose signature has been checked under the key it names.
@@ -77,6 +85,7 @@ pub fn sign_bundle(
     bytes.push(match entries {
         BundleEntries::Envelopes(_) => 1,
         BundleEntries::Checkpoints(_) => 2,
+        BundleEntries::Downward { .. } => 3,
     });
     for org in [from, to] {
         bytes.extend_from_slice(&(org.as_str().len() as u16).to_be_bytes());
@@ -85,23 +94,11 @@ pub fn sign_bundle(
     bytes.extend_from_slice(&created_unix_ms.to_be_bytes());
     bytes.extend_from_slice(&key.public_key().0);
     match entries {
-        BundleEntries::Envelopes(envelopes) => {
-            bytes.extend_from_slice(&(envelopes.len() as u32).to_be_bytes());
-            for envelope in envelopes {
-                let len = u32::try_from(envelope.len()).map_err(|_| field("an envelope is too large"))?;
-                bytes.extend_from_slice(&len.to_be_bytes());
-                bytes.extend_from_slice(envelope);
-            }
-        }
-        BundleEntries::Checkpoints(checkpoints) => {
-            bytes.extend_from_slice(&(checkpoints.len() as u32).to_be_bytes());
-            for checkpoint in checkpoints {
-                bytes.extend_from_slice(&(checkpoint.author.as_str().len() as u16).to_be_bytes());
-                bytes.extend_from_slice(checkpoint.author.as_str().as_bytes());
-                bytes.push(checkpoint.stream.as_byte());
-                bytes.extend_from_slice(&checkpoint.seq.0.to_be_bytes());
-                bytes.extend_from_slice(&checkpoint.head.0);
-            }
+        BundleEntries::Envelopes(envelopes) => write_items(&mut bytes, envelopes)?,
+        BundleEntries::Checkpoints(checkpoints) => write_checkpoints(&mut bytes, checkpoints),
+        BundleEntries::Downward { checkpoints, items } => {
+            write_checkpoints(&mut bytes, checkpoints);
+            write_items(&mut bytes, items)?;
         }
     }
     if bytes.len() + 64 > MAX_BUNDLE_BYTES {
@@ -110,6 +107,27 @@ pub fn sign_bundle(
     let signature = key.sign(&pae(&bytes));
     bytes.extend_from_slice(&signature);
     Ok(bytes)
+}
+
+fn write_items(bytes: &mut Vec<u8>, items: &[Vec<u8>]) -> Result<(), EnvelopeError> {
+    bytes.extend_from_slice(&(items.len() as u32).to_be_bytes());
+    for item in items {
+        let len = u32::try_from(item.len()).map_err(|_| field("an entry is too large"))?;
+        bytes.extend_from_slice(&len.to_be_bytes());
+        bytes.extend_from_slice(item);
+    }
+    Ok(())
+}
+
+fn write_checkpoints(bytes: &mut Vec<u8>, checkpoints: &[BundleCheckpoint]) {
+    bytes.extend_from_slice(&(checkpoints.len() as u32).to_be_bytes());
+    for checkpoint in checkpoints {
+        bytes.extend_from_slice(&(checkpoint.author.as_str().len() as u16).to_be_bytes());
+        bytes.extend_from_slice(checkpoint.author.as_str().as_bytes());
+        bytes.push(checkpoint.stream.as_byte());
+        bytes.extend_from_slice(&checkpoint.seq.0.to_be_bytes());
+        bytes.extend_from_slice(&checkpoint.head.0);
+    }
 }
 
 struct Cursor<'a> {
@@ -132,6 +150,29 @@ impl<'a> Cursor<'a> {
 
     fn u32(&mut self, what: &str) -> Result<usize, EnvelopeError> {
         Ok(u32::from_be_bytes(self.take(4, what)?.try_into().unwrap_or([0; 4])) as usize)
+    }
+
+    fn items(&mut self, what: &str) -> Result<Vec<Vec<u8>>, EnvelopeError> {
+        let count = self.u32(&format!("{what} count"))?;
+        let mut items = Vec::with_capacity(count.min(1 << 20));
+        for _ in 0..count {
+            let len = self.u32(&format!("{what} length"))?;
+            items.push(self.take(len, what)?.to_vec());
+        }
+        Ok(items)
+    }
+
+    fn checkpoints(&mut self) -> Result<Vec<BundleCheckpoint>, EnvelopeError> {
+        let count = self.u32("checkpoint count")?;
+        let mut checkpoints = Vec::with_capacity(count.min(1 << 16));
+        for _ in 0..count {
+            let author = self.org("checkpoint author")?;
+            let stream = LogStream::from_byte(self.take(1, "stream")?[0]).ok_or_else(|| field("unknown stream"))?;
+            let seq = Seq(u64::from_be_bytes(self.take(8, "seq")?.try_into().unwrap_or([0; 8])));
+            let head = RecordId(self.take(32, "head id")?.try_into().unwrap_or([0; 32]));
+            checkpoints.push(BundleCheckpoint { author, stream, seq, head });
+        }
+        Ok(checkpoints)
     }
 
     fn org(&mut self, what: &str) -> Result<OrgId, EnvelopeError> {
@@ -165,27 +206,12 @@ impl VerifiedBundle {
             .verify_strict(&pae(body), &Signature::from_bytes(&signature))
             .map_err(|_| EnvelopeError::BadSignature)?;
 
-        let count = cursor.u32("entry count")?;
         let entries = match kind {
-            1 => {
-                let mut envelopes = Vec::with_capacity(count.min(1 << 20));
-                for _ in 0..count {
-                    let len = cursor.u32("envelope length")?;
-                    envelopes.push(cursor.take(len, "envelope")?.to_vec());
-                }
-                BundleEntries::Envelopes(envelopes)
-            }
-            2 => {
-                let mut checkpoints = Vec::with_capacity(count.min(1 << 16));
-                for _ in 0..count {
-                    let author = cursor.org("checkpoint author")?;
-                    let stream =
-                        LogStream::from_byte(cursor.take(1, "stream")?[0]).ok_or_else(|| field("unknown stream"))?;
-                    let seq = Seq(u64::from_be_bytes(cursor.take(8, "seq")?.try_into().unwrap_or([0; 8])));
-                    let head = RecordId(cursor.take(32, "head id")?.try_into().unwrap_or([0; 32]));
-                    checkpoints.push(BundleCheckpoint { author, stream, seq, head });
-                }
-                BundleEntries::Checkpoints(checkpoints)
+            1 => BundleEntries::Envelopes(cursor.items("envelope")?),
+            2 => BundleEntries::Checkpoints(cursor.checkpoints()?),
+            3 => {
+                let checkpoints = cursor.checkpoints()?;
+                BundleEntries::Downward { checkpoints, items: cursor.items("downward item")? }
             }
             other => return Err(field(format!("unknown bundle kind {other}"))),
         };
@@ -225,5 +251,16 @@ mod tests {
         }]);
         let bytes = sign_bundle(&key, &org("VN.BT.D03"), &org("VN.BT.D03.S017"), 6, &acks).expect("signs");
         assert_eq!(VerifiedBundle::verify(&bytes).expect("verifies").entries, acks);
+        let BundleEntries::Checkpoints(checkpoints) = acks else { unreachable!("built above") };
+        for checkpoints in [vec![], checkpoints] {
+            let down = BundleEntries::Downward { checkpoints, items: vec![b"EST1 a".to_vec(), b"ESE1 b".to_vec()] };
+            let bytes = sign_bundle(&key, &org("VN.BT.D03"), &org("VN.BT.D03.S017"), 7, &down).expect("signs");
+            assert_eq!(VerifiedBundle::verify(&bytes).expect("verifies").entries, down);
+            for position in 0..bytes.len() {
+                let mut tampered = bytes.clone();
+                tampered[position] ^= 0x01;
+                assert!(VerifiedBundle::verify(&tampered).is_err(), "byte {position}");
+            }
+        }
     }
 }

@@ -322,25 +322,32 @@ impl Node {
             BundleEntries::Envelopes(pending.into_iter().map(|stored| stored.bytes).collect())
         } else if self.children().contains(to) {
             let head = self.store.head(to, LogStream::Shared)?;
-            BundleEntries::Checkpoints(
-                head.map(|(seq, head)| BundleCheckpoint { author: to.clone(), stream: LogStream::Shared, seq, head })
+            // The whole downward feed: the child keeps what it lacks and
+            // recognises the rest, so no cursor is needed on this side.
+            let items = self.store.read_down(0, usize::MAX)?.into_iter().map(|(_, item)| item).collect();
+            BundleEntries::Downward {
+                checkpoints: head
+                    .map(|(seq, head)| BundleCheckpoint { author: to.clone(), stream: LogStream::Shared, seq, head })
                     .into_iter()
                     .collect(),
-            )
+                items,
+            }
         } else {
             return Err(invalid(format!("{to} is neither the parent nor a child of {}", self.org())));
         };
         let count = match &entries {
             BundleEntries::Envelopes(envelopes) => envelopes.len(),
             BundleEntries::Checkpoints(checkpoints) => checkpoints.len(),
+            BundleEntries::Downward { checkpoints, items } => checkpoints.len() + items.len(),
         };
         let bytes = sign_bundle(&self.key, self.org(), to, now.timestamp_millis(), &entries)?;
         Ok((bytes, count))
     }
 
     /// Takes in a bundle with exactly the checks of online sync. Envelopes
-    /// from a child go through `ingest`; an acknowledgement from the parent,
-    /// signed by the parent's configured key, advances this node's checkpoint.
+    /// from a child go through `ingest`; from the parent, its downward feed
+    /// goes through `take_from_above` and its acknowledgement, signed by a key
+    /// that speaks for the parent, advances this node's checkpoint.
     pub fn import_bundle(&self, bytes: &[u8], now: DateTime<Utc>) -> Result<BundleImport, NodeError> {
         let invalid = |field: &str, reason: String| NodeError::Invalid(ValidationError::new(field, reason));
         let bundle = VerifiedBundle::verify(bytes).map_err(|error| invalid("bundle", error.to_string()))?;
@@ -380,33 +387,65 @@ impl Node {
                 Ok(BundleImport::Ingested(self.ingest(envelopes, now)?))
             }
             BundleEntries::Checkpoints(checkpoints) => {
-                let parent = self.parent.as_ref().filter(|parent| parent.org_id == bundle.from).ok_or_else(|| {
-                    invalid(
-                        "bundle",
-                        format!("an acknowledgement from {}, which is not this node's parent", bundle.from),
-                    )
-                })?;
-                self.trust().standing(&parent.org_id, &bundle.signer, now.timestamp_millis()).map_err(|error| {
-                    invalid("bundle", format!("its signer does not speak for {}: {error}", parent.org_id))
-                })?;
+                self.check_parent_bundle(&bundle.from, &bundle.signer, now)?;
                 let own = checkpoints
                     .iter()
                     .find(|checkpoint| checkpoint.author == *self.org() && checkpoint.stream == LogStream::Shared)
                     .ok_or_else(|| invalid("bundle", "it acknowledges nothing of this node's log".into()))?;
-                let held = self.store.read_log(self.org(), LogStream::Shared, own.seq, 1)?;
-                if held.first().map(|stored| stored.id) != Some(own.head) {
-                    return Err(invalid(
-                        "bundle",
-                        format!("it acknowledges seq {} as a record this node did not write there", own.seq),
-                    ));
+                self.take_acknowledgement(own)
+            }
+            BundleEntries::Downward { checkpoints, items } => {
+                self.check_parent_bundle(&bundle.from, &bundle.signer, now)?;
+                // Statements first in feed order, so that the chain of what
+                // follows is known by the time it is checked.
+                self.take_from_above(&items)?;
+                match checkpoints
+                    .iter()
+                    .find(|checkpoint| checkpoint.author == *self.org() && checkpoint.stream == LogStream::Shared)
+                {
+                    Some(own) => self.take_acknowledgement(own),
+                    None => {
+                        let cursor = Node::parent_cursor(&bundle.from);
+                        Ok(BundleImport::Acknowledged { seq: self.store.cursor(&cursor)?.unwrap_or(0) })
+                    }
                 }
-                let cursor = Node::parent_cursor(&parent.org_id);
-                let acknowledged = self.store.cursor(&cursor)?.unwrap_or(0).max(own.seq.0);
-                self.store.set_cursor(&cursor, acknowledged)?;
-                self.store.flush()?;
-                Ok(BundleImport::Acknowledged { seq: acknowledged })
             }
         }
+    }
+
+    /// A bundle from `from` must come from this node's parent, signed by a
+    /// key that speaks for it.
+    fn check_parent_bundle(&self, from: &OrgId, signer: &PublicKey, now: DateTime<Utc>) -> Result<(), NodeError> {
+        let invalid = |reason: String| NodeError::Invalid(ValidationError::new("bundle", reason));
+        let parent = self
+            .parent
+            .as_ref()
+            .filter(|parent| parent.org_id == *from)
+            .ok_or_else(|| invalid(format!("a bundle from {from}, which is not this node's parent")))?;
+        self.trust()
+            .standing(&parent.org_id, signer, now.timestamp_millis())
+            .map_err(|error| invalid(format!("its signer does not speak for {}: {error}", parent.org_id)))?;
+        Ok(())
+    }
+
+    /// The parent's checkpoint of this node's shared log, from a bundle.
+    fn take_acknowledgement(&self, own: &BundleCheckpoint) -> Result<BundleImport, NodeError> {
+        let invalid = |field: &str, reason: String| NodeError::Invalid(ValidationError::new(field, reason));
+        let Some(parent) = self.parent.as_ref() else {
+            return Err(invalid("bundle", "this node has no parent to acknowledge anything".into()));
+        };
+        let held = self.store.read_log(self.org(), LogStream::Shared, own.seq, 1)?;
+        if held.first().map(|stored| stored.id) != Some(own.head) {
+            return Err(invalid(
+                "bundle",
+                format!("it acknowledges seq {} as a record this node did not write there", own.seq),
+            ));
+        }
+        let cursor = Node::parent_cursor(&parent.org_id);
+        let acknowledged = self.store.cursor(&cursor)?.unwrap_or(0).max(own.seq.0);
+        self.store.set_cursor(&cursor, acknowledged)?;
+        self.store.flush()?;
+        Ok(BundleImport::Acknowledged { seq: acknowledged })
     }
 
     /// Takes in one record issued above this node (a plan of its parent, or
