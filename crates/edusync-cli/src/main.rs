@@ -89,6 +89,11 @@ enum Command {
     },
     /// Revoke a key this node (or one below it) certified.
     Revoke(commands::trust::RevokeArgs),
+    /// Measurements on this machine, each against a limit measured in the same run.
+    Bench {
+        #[command(subcommand)]
+        command: commands::bench::BenchCommand,
+    },
     /// TLS files for a node's gRPC server.
     Tls {
         #[command(subcommand)]
@@ -139,6 +144,7 @@ fn main() -> ExitCode {
             Command::Keys { command } => commands::trust::keys(command),
             Command::Revoke(args) => commands::trust::revoke(args).await,
             Command::Tls { command } => commands::tls::run(command),
+            Command::Bench { command } => commands::bench::run(command).await,
         }
     });
     match result {

@@ -22,4 +22,4 @@ pub use envelope::{
     ENVELOPE_MAGIC, MAX_ENVELOPE_BYTES, SIGNING_CONTEXT,
 };
 pub use keys::{pae, KeyError, NodeKey, PublicKey};
-pub use many::verify_many;
+pub use many::{verify_many, verify_parallel};

@@ -26,6 +26,31 @@ fn batch_safe(signature: &[u8; 64], key: &[u8; 32]) -> bool {
     bool::from(Scalar::from_canonical_bytes(s).is_some()) && torsion_free(&signature[..32]) && torsion_free(key)
 }
 
+/// `verify_strict` on every envelope, spread over `threads` threads (the
+/// caller passes what it measured pays); answers in input order.
+pub fn verify_parallel(envelopes: Vec<Vec<u8>>, threads: usize) -> Vec<Result<VerifiedEnvelope, EnvelopeError>> {
+    let threads = threads.clamp(1, 64);
+    if threads == 1 || envelopes.len() < 2 * threads {
+        return envelopes.into_iter().map(VerifiedEnvelope::verify).collect();
+    }
+    let chunk = envelopes.len().div_ceil(threads);
+    let mut chunks: Vec<Vec<Vec<u8>>> = Vec::with_capacity(threads);
+    let mut rest = envelopes.into_iter().peekable();
+    while rest.peek().is_some() {
+        chunks.push(rest.by_ref().take(chunk).collect());
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| scope.spawn(move || chunk.into_iter().map(VerifiedEnvelope::verify).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|handle| handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .collect()
+    })
+}
+
 /// Verifies every envelope; the answer for each is what
 /// `VerifiedEnvelope::verify` would give it alone.
 pub fn verify_many(envelopes: Vec<Vec<u8>>) -> Vec<Result<VerifiedEnvelope, EnvelopeError>> {
@@ -135,6 +160,50 @@ mod tests {
             let alone: Vec<Result<RecordId, EnvelopeError>> =
                 envelopes.into_iter().map(|bytes| VerifiedEnvelope::verify(bytes).map(|e| e.id())).collect();
             prop_assert_eq!(together, alone);
+        }
+    }
+}
+
+#[cfg(test)]
+mod parallel_tests {
+    use super::*;
+    use crate::{sign_envelope, EnvelopeDraft, NodeKey};
+    use edusync_core::{LogStream, OrgId, Seq};
+
+    #[test]
+    fn parallel_answers_are_the_one_by_one_answers_in_order() {
+        let key = NodeKey::from_seed([3; 32]);
+        let org = OrgId::parse("org", "VN.BT").expect("valid");
+        let mut envelopes: Vec<Vec<u8>> = (0..40u64)
+            .map(|index| {
+                let record = index.to_be_bytes();
+                let draft = EnvelopeDraft {
+                    payload_type: "edusync.v1.Commitment",
+                    author_org: &org,
+                    stream: LogStream::Shared,
+                    seq: Seq::FIRST,
+                    prev: None,
+                    created_unix_ms: 0,
+                    record: &record,
+                };
+                sign_envelope(&key, &draft).expect("signs").into_bytes()
+            })
+            .collect();
+        for bad in [3, 17, 39] {
+            let last = envelopes[bad].len() - 1;
+            envelopes[bad][last] ^= 1;
+        }
+        envelopes[8].truncate(10);
+        let one_by_one: Vec<String> = envelopes
+            .iter()
+            .map(|bytes| format!("{:?}", VerifiedEnvelope::verify(bytes.clone()).map(|e| e.id())))
+            .collect();
+        for threads in [1, 2, 3, 7] {
+            let parallel: Vec<String> = verify_parallel(envelopes.clone(), threads)
+                .into_iter()
+                .map(|result| format!("{:?}", result.map(|e| e.id())))
+                .collect();
+            assert_eq!(parallel, one_by_one, "{threads} threads");
         }
     }
 }

@@ -40,6 +40,9 @@ pub struct Node {
     pub(crate) enrolment_request: std::sync::Mutex<Option<String>>,
     /// Anyone may leave an enrolment request, so the queue is bounded.
     pub(crate) pending_enrolment_limit: usize,
+    /// Threads that verify an arriving batch: `verify_strict` spread over the
+    /// cores measured faster than strict batch verification (`edusync bench sync`).
+    verify_threads: usize,
 }
 
 impl std::fmt::Debug for Node {
@@ -116,6 +119,7 @@ impl Node {
             parent: config.parent.clone(),
             enrolment_request: std::sync::Mutex::new(None),
             pending_enrolment_limit: crate::trust::MAX_PENDING_ENROLMENTS,
+            verify_threads: std::thread::available_parallelism().map_or(1, usize::from),
         };
         node.load_trust()?;
         Ok(node)
@@ -253,8 +257,10 @@ impl Node {
         let mut derive_again = false;
         // Record ids of what arrived, to name refusals even when nothing verifies.
         let arrived: Vec<RecordId> = envelopes.iter().map(|bytes| RecordId(Sha256::digest(bytes).into())).collect();
-        // Signatures first, all at once, with the answers of verify_strict one by one.
-        for (verified, arrived_id) in edusync_envelope::verify_many(envelopes).into_iter().zip(arrived) {
+        // Signatures first, before any decoding: verify_strict on every envelope, over all cores.
+        for (verified, arrived_id) in
+            edusync_envelope::verify_parallel(envelopes, self.verify_threads).into_iter().zip(arrived)
+        {
             let (envelope, kind, period) = match self.admit(verified, arrived_id) {
                 Ok(admitted) => admitted,
                 Err(refusal) => {
@@ -505,7 +511,9 @@ impl Node {
     pub fn take_notices_ahead(&self, envelopes: Vec<Vec<u8>>) -> Result<NoticesAhead, NodeError> {
         let mut report = NoticesAhead::default();
         let arrived: Vec<RecordId> = envelopes.iter().map(|bytes| RecordId(Sha256::digest(bytes).into())).collect();
-        for (verified, arrived_id) in edusync_envelope::verify_many(envelopes).into_iter().zip(arrived) {
+        for (verified, arrived_id) in
+            edusync_envelope::verify_parallel(envelopes, self.verify_threads).into_iter().zip(arrived)
+        {
             let (envelope, kind, _) = match self.admit(verified, arrived_id) {
                 Ok(admitted) => admitted,
                 Err(refusal) => {

@@ -1,0 +1,21 @@
+//! Measurements behind edusync's settings and performance claims. Each
+//! figure is taken on this machine, in one run, next to a limit measured in
+//! the same run (Ed25519 verifications per second), so that a report reads
+//! as a ratio rather than as a number from somewhere else.
+//!
+//! This crate is not part of the test suite and asserts nothing: it runs
+//! real nodes (in process, over real gRPC on loopback) and reports.
+
+mod limit;
+mod sync_batch;
+
+pub use limit::{measure_verification_limit, VerificationLimit};
+pub use sync_batch::{measure_batch_sizes, BatchPoint, BatchReport};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error("setting up the measurement: {0}")]
+    Setup(String),
+    #[error("the measurement did not finish: {0}")]
+    Stalled(String),
+}
