@@ -60,6 +60,10 @@ fn issuing_org(record: &Record) -> Option<&OrgId> {
     }
 }
 
+/// Severe notices are rare; more than this many from one child ahead of its
+/// log is not a school catching up.
+const MAX_NOTICES_AHEAD_PER_CHILD: usize = 200;
+
 /// What a delivery of notices ahead of their log did.
 #[derive(Clone, Debug, Default)]
 pub struct NoticesAhead {
@@ -530,9 +534,32 @@ impl Node {
                 });
                 continue;
             }
-            if self.store.get(envelope.id())?.is_some()
-                || !self.store.add_notice_ahead(envelope.id().0, envelope.bytes())?
-            {
+            if self.store.get(envelope.id())?.is_some() {
+                report.known += 1;
+                continue;
+            }
+            // Held ahead only until the log catches up; a child cannot pile up more.
+            let held_ahead = self
+                .store
+                .notices_ahead()?
+                .iter()
+                .filter(|(_, bytes)| {
+                    edusync_envelope::EnvelopeView::parse(bytes)
+                        .is_ok_and(|view| view.header.author_org == header.author_org)
+                })
+                .count();
+            if held_ahead >= MAX_NOTICES_AHEAD_PER_CHILD {
+                report.refused.push(Refusal {
+                    record_id: envelope.id(),
+                    seq: header.seq.0,
+                    reason: format!(
+                        "{held_ahead} notices of {} already wait for its log to catch up; send the log first",
+                        header.author_org
+                    ),
+                });
+                continue;
+            }
+            if !self.store.add_notice_ahead(envelope.id().0, envelope.bytes())? {
                 report.known += 1;
                 continue;
             }
