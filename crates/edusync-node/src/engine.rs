@@ -60,6 +60,13 @@ fn issuing_org(record: &Record) -> Option<&OrgId> {
     }
 }
 
+/// Why an envelope was not stored, and, when it is authentic but its content
+/// was refused, the envelope that may hold its place in its log.
+struct Refused {
+    refusal: Refusal,
+    hold: Option<Box<(VerifiedEnvelope, RecordKind)>>,
+}
+
 /// Severe notices are rare; more than this many from one child ahead of its
 /// log is not a school catching up.
 const MAX_NOTICES_AHEAD_PER_CHILD: usize = 200;
@@ -104,6 +111,9 @@ pub struct IngestReport {
     pub stored: u32,
     pub duplicates: u32,
     pub refused: Vec<Refusal>,
+    /// Refused for their content, but authentic: kept at their place in the
+    /// log (never counted or listed) so that what follows them goes in.
+    pub held: u32,
     /// Highest contiguous (seq, head id) per author log touched by the batch.
     pub checkpoints: Vec<(OrgId, Seq, RecordId)>,
 }
@@ -267,7 +277,26 @@ impl Node {
         {
             let (envelope, kind, period) = match self.admit(verified, arrived_id) {
                 Ok(admitted) => admitted,
-                Err(refusal) => {
+                Err(Refused { mut refusal, hold }) => {
+                    if let Some(held) = hold {
+                        let (envelope, kind) = *held;
+                        let indexing = Indexing { kind, period: None, stored_unix_ms: now.timestamp_millis() };
+                        match self.store.hold(&envelope, &indexing)? {
+                            Append::Stored | Append::Duplicate => {
+                                report.held += 1;
+                                authors.insert(envelope.header().author_org.clone());
+                                refusal.reason.push_str(
+                                    "; held at its place in the log, not counted, so that the records after it go in",
+                                );
+                            }
+                            Append::Gap { expected } => refusal
+                                .reason
+                                .push_str(&format!("; and out of order: this log continues at seq {expected}")),
+                            Append::Equivocation { .. } | Append::Fork { .. } => {
+                                refusal.reason.push_str("; and its log position is taken: kept as evidence")
+                            }
+                        }
+                    }
                     tracing::warn!(org = %self.org(), record = %refusal.record_id, reason = %refusal.reason, "envelope refused");
                     report.refused.push(refusal);
                     continue;
@@ -520,7 +549,8 @@ impl Node {
         {
             let (envelope, kind, _) = match self.admit(verified, arrived_id) {
                 Ok(admitted) => admitted,
-                Err(refusal) => {
+                // Ahead of its log there is no place to hold anything.
+                Err(Refused { refusal, .. }) => {
                     report.refused.push(refusal);
                     continue;
                 }
@@ -685,11 +715,23 @@ impl Node {
         &self,
         verified: Result<VerifiedEnvelope, edusync_envelope::EnvelopeError>,
         arrived_id: RecordId,
-    ) -> Result<(VerifiedEnvelope, RecordKind, Option<Period>), Refusal> {
-        let envelope =
-            verified.map_err(|error| Refusal { record_id: arrived_id, seq: 0, reason: error.to_string() })?;
+    ) -> Result<(VerifiedEnvelope, RecordKind, Option<Period>), Refused> {
+        let envelope = verified.map_err(|error| Refused {
+            refusal: Refusal { record_id: arrived_id, seq: 0, reason: error.to_string() },
+            hold: None,
+        })?;
         let header = envelope.header();
-        let refuse = |reason: String| Refusal { record_id: envelope.id(), seq: header.seq.0, reason };
+        let refuse = |reason: String| Refused {
+            refusal: Refusal { record_id: envelope.id(), seq: header.seq.0, reason },
+            hold: None,
+        };
+        // From here on the envelope is authentic, from a trusted child, in its
+        // shared log, and of a kind that may travel: refused for its content, it
+        // can hold its place so that the log goes on.
+        let refuse_content = |reason: String, kind: RecordKind| Refused {
+            refusal: Refusal { record_id: envelope.id(), seq: header.seq.0, reason },
+            hold: Some(Box::new((envelope.clone(), kind))),
+        };
         // Judged at the time the record says it was signed: a revocation or a
         // rotation refuses what the key signed after it, never what came before.
         self.child_standing(&header.author_org, &header.author_key, header.created_unix_ms)
@@ -702,17 +744,24 @@ impl Node {
         if kind.stream() != LogStream::Shared {
             return Err(refuse(format!("a {kind} record never travels upward in raw form")));
         }
+        // Bytes that do not decode as the typed record they claim to be are
+        // never kept, not even as evidence: only typed records, which carry no
+        // free text about people, may rest at a parent.
         let record = decode_record(&header.payload_type, envelope.record_bytes())
-            .and_then(|record| record.check(&ValidationContext::without_clock()))
-            .map_err(|error| refuse(format!("invalid record: {error}")))?;
+            .map_err(|error| refuse(format!("malformed record: {error}")))?
+            .check(&ValidationContext::without_clock())
+            .map_err(|error| refuse_content(format!("invalid record: {error}"), kind))?;
         if let Record::Aggregate(aggregate) = record.record() {
             if aggregate.org != header.author_org {
-                return Err(refuse(format!("an aggregate of {} signed by {}", aggregate.org, header.author_org)));
+                return Err(refuse_content(
+                    format!("an aggregate of {} signed by {}", aggregate.org, header.author_org),
+                    kind,
+                ));
             }
         }
         if let Some(issuer) = issuing_org(record.record()) {
             if *issuer != header.author_org {
-                return Err(refuse(format!("a {kind} of {issuer} signed by {}", header.author_org)));
+                return Err(refuse_content(format!("a {kind} of {issuer} signed by {}", header.author_org), kind));
             }
         }
         let period = record.record().period(self.utc_offset);

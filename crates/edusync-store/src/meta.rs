@@ -15,8 +15,10 @@ pub struct RecordMeta {
     pub kind: RecordKind,
     pub period: Option<Period>,
     pub stored_unix_ms: i64,
-    /// True when this envelope is kept only as evidence of equivocation: it
-    /// is not part of the author's log and is never sent on or summed.
+    /// True when this envelope is kept only as evidence: of equivocation
+    /// (then it is not part of the author's log), or because its content was
+    /// refused (then it holds its place in the log so the log goes on). Either
+    /// way it is never listed, sent on or summed.
     pub evidence_only: bool,
 }
 

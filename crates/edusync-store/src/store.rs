@@ -170,7 +170,16 @@ impl Store {
     /// `kind` and `period` come from the decoded record. Not yet durable.
     pub fn append(&self, envelope: &VerifiedEnvelope, indexing: &Indexing) -> Result<Append, StoreError> {
         let _guard = self.lock();
-        self.append_locked(envelope, indexing, None)
+        self.append_locked(envelope, indexing, None, false)
+    }
+
+    /// Holds an authentic envelope whose content the caller refused, at its
+    /// place in its author's log, so that the log goes on after it. It is
+    /// kept as evidence only: in no index by kind, period or org, so nothing
+    /// counts or lists it. Not yet durable.
+    pub fn hold(&self, envelope: &VerifiedEnvelope, indexing: &Indexing) -> Result<Append, StoreError> {
+        let _guard = self.lock();
+        self.append_locked(envelope, indexing, None, true)
     }
 
     /// Writes one of this node's own records. Under the writer lock, looks up
@@ -196,7 +205,7 @@ impl Store {
             Ok(envelope) => envelope,
             Err(error) => return Ok(Err(error)),
         };
-        match self.append_locked(&envelope, indexing, Some((content_hash, publish_down)))? {
+        match self.append_locked(&envelope, indexing, Some((content_hash, publish_down)), false)? {
             Append::Stored => Ok(Ok(OwnAppend::Stored(envelope))),
             other => Err(StoreError::Io(format!("own append was not stored: {other:?}"))),
         }
@@ -207,6 +216,7 @@ impl Store {
         envelope: &VerifiedEnvelope,
         indexing: &Indexing,
         own: Option<([u8; 32], bool)>,
+        held: bool,
     ) -> Result<Append, StoreError> {
         let Indexing { kind, period, stored_unix_ms } = *indexing;
         let header = envelope.header();
@@ -225,12 +235,16 @@ impl Store {
             kind,
             period,
             stored_unix_ms,
-            evidence_only: false,
+            evidence_only: held,
         };
         let mut batch = sled::Batch::default();
         let outcome = match decision {
             AppendDecision::Duplicate => return Ok(Append::Duplicate),
             AppendDecision::Gap { expected } => return Ok(Append::Gap { expected }),
+            AppendDecision::Append if held => {
+                batch.insert(keys::log(org, header.stream, header.seq), &id.0[..]);
+                Append::Stored
+            }
             AppendDecision::Append => {
                 batch.insert(keys::log(org, header.stream, header.seq), &id.0[..]);
                 batch.insert(keys::by_kind(kind, id), &[][..]);

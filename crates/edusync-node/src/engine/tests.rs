@@ -449,3 +449,42 @@ fn a_policy_from_above_tightens_the_schools_own_privacy_settings_and_never_loose
     let other_year: edusync_core::SchoolYear = "2023-2024".parse().expect("valid");
     assert_eq!(pair.school.privacy_in_force(other_year).expect("in force"), own, "a policy governs its own year");
 }
+
+#[test]
+fn an_authentic_record_refused_for_its_content_holds_its_place_and_the_rest_goes_in() {
+    let pair = pair();
+    let school_org = pair.school.org().clone();
+    let mut prev = None;
+    let mut batch = Vec::new();
+    for (seq, count) in [(1u64, 1u32), (2, 0), (3, 3)] {
+        // Count 0 is refused by validation; the school signs it anyway (a
+        // newer or buggy version), and signs on after it.
+        let (payload_type, record) = encode_record(&commitment(count));
+        let envelope = sign_envelope(
+            &pair.school.key,
+            &EnvelopeDraft {
+                payload_type,
+                author_org: &school_org,
+                stream: LogStream::Shared,
+                seq: Seq(seq),
+                prev,
+                created_unix_ms: now().timestamp_millis(),
+                record: &record,
+            },
+        )
+        .expect("signs");
+        prev = Some(envelope.id());
+        batch.push(envelope.into_bytes());
+    }
+    let report = pair.district.ingest(batch.clone(), now()).expect("ingests");
+    assert_eq!((report.stored, report.held, report.refused.len()), (2, 1, 1));
+    assert_eq!(report.refused[0].seq, 2);
+    assert!(report.refused[0].reason.contains("invalid record: count"), "{}", report.refused[0].reason);
+    assert!(report.refused[0].reason.contains("held at its place in the log"), "{}", report.refused[0].reason);
+    assert_eq!(report.checkpoints[0].1, Seq(3), "the log goes on after the held record");
+    assert_eq!(pair.district.store().count_by_kind(RecordKind::Commitment).expect("count"), 2, "never counted");
+
+    let replay = pair.district.ingest(batch, now()).expect("ingests");
+    assert_eq!((replay.stored, replay.duplicates, replay.held), (0, 2, 1));
+    assert_eq!(pair.district.store().count_by_kind(RecordKind::Commitment).expect("count"), 2);
+}
