@@ -566,6 +566,19 @@ pub(crate) fn school_and_district(
     (school, district)
 }
 
+/// A province (`VN.BT`, certified by the test root) and its district
+/// (`VN.BT.D03`, enrolled by files), prepared in `root`; the district listens
+/// on `district_port` (0: any). Returns the configs and the province's port.
+pub(crate) fn province_and_district(root: &Path, district_port: u16) -> (PathBuf, PathBuf, u16) {
+    let province_port = free_port();
+    let spec = |org, level, port, parent| NodeSpec { org, level, port, parent, batch_size: 64, compression: "zstd" };
+    let (province, _) = prepare(&root.join("province"), &spec("VN.BT", "province", province_port, None));
+    let (district, _) =
+        prepare(&root.join("district"), &spec("VN.BT.D03", "district", district_port, Some(("VN.BT", province_port))));
+    enrol(&district, &province);
+    (province, district, province_port)
+}
+
 /// A session at `endpoint` as the node whose config is `as_node` (a child
 /// pushing to its parent, say).
 pub(crate) async fn session_as(

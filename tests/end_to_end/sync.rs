@@ -123,14 +123,9 @@ fn tokio_stream_of(
 async fn a_plan_and_a_policy_issued_at_the_province_reach_every_school_below_it_verified() {
     use crate::harness::{enrol, expect_ok, free_port, path, prepare, text, NodeProcess, NodeSpec};
     let root = tempfile::tempdir().expect("tempdir");
-    let (province_port, district_port) = (free_port(), free_port());
+    let district_port = free_port();
     let spec = |org, level, port, parent| NodeSpec { org, level, port, parent, batch_size: 64, compression: "zstd" };
-    let (province, _) = prepare(&root.path().join("province"), &spec("VN.BT", "province", province_port, None));
-    let (district, _) = prepare(
-        &root.path().join("district"),
-        &spec("VN.BT.D03", "district", district_port, Some(("VN.BT", province_port))),
-    );
-    enrol(&district, &province);
+    let (province, district, _) = crate::harness::province_and_district(root.path(), district_port);
     let schools: Vec<_> = ["VN.BT.D03.S017", "VN.BT.D03.S018"]
         .into_iter()
         .map(|org| {

@@ -168,30 +168,7 @@ async fn a_record_signed_after_its_keys_revocation_is_refused_while_one_signed_b
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_certificate_outside_its_issuers_scope_is_refused_everywhere() {
     let root = tempfile::tempdir().expect("tempdir");
-    let province_port = free_port();
-    let (province_config, _) = prepare(
-        &root.path().join("province"),
-        &NodeSpec {
-            org: "VN.BT",
-            level: "province",
-            port: province_port,
-            parent: None,
-            batch_size: 64,
-            compression: "zstd",
-        },
-    );
-    let (district_config, _) = prepare(
-        &root.path().join("district"),
-        &NodeSpec {
-            org: "VN.BT.D03",
-            level: "district",
-            port: 0,
-            parent: Some(("VN.BT", province_port)),
-            batch_size: 64,
-            compression: "zstd",
-        },
-    );
-    enrol(&district_config, &province_config);
+    let (province_config, district_config, _) = crate::harness::province_and_district(root.path(), 0);
     // An auditor for a school of another district asks D03 to certify it.
     let stranger_reader = root.path().join("stranger-reader.key");
     expect_ok(&["keys", "generate", "--out", path(&stranger_reader)]);
@@ -617,30 +594,8 @@ async fn revocations_held(endpoint: &str) -> u32 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_school_enrols_online_with_an_operators_approval_and_a_revocation_travels_up_and_down() {
     let root = tempfile::tempdir().expect("tempdir");
-    let (province_port, district_port) = (free_port(), free_port());
-    let (province_config, _) = prepare(
-        &root.path().join("province"),
-        &NodeSpec {
-            org: "VN.BT",
-            level: "province",
-            port: province_port,
-            parent: None,
-            batch_size: 64,
-            compression: "zstd",
-        },
-    );
-    let (district_config, _) = prepare(
-        &root.path().join("district"),
-        &NodeSpec {
-            org: "VN.BT.D03",
-            level: "district",
-            port: district_port,
-            parent: Some(("VN.BT", province_port)),
-            batch_size: 64,
-            compression: "zstd",
-        },
-    );
-    enrol(&district_config, &province_config);
+    let district_port = free_port();
+    let (province_config, district_config, _) = crate::harness::province_and_district(root.path(), district_port);
     let (online, _) = prepare(&root.path().join("s17"), &school_spec("VN.BT.D03.S017", district_port));
     let (by_file, by_file_key) = prepare(&root.path().join("s18"), &school_spec("VN.BT.D03.S018", district_port));
     enrol(&by_file, &district_config);
