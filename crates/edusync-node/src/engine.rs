@@ -679,13 +679,18 @@ impl Node {
         Ok(policies)
     }
 
-    /// The school year whose policy an operator most likely wants to see:
-    /// `current` if any policy governs it, else the latest one that has a
-    /// policy, else `current`.
-    pub fn policy_year(&self, current: edusync_core::SchoolYear) -> Result<edusync_core::SchoolYear, NodeError> {
-        let years: BTreeSet<edusync_core::SchoolYear> =
-            self.policies_from_above()?.into_iter().map(|policy| policy.school_year).collect();
-        Ok(if years.contains(&current) { current } else { years.last().copied().unwrap_or(current) })
+    /// The school year whose policy an operator most likely wants to see
+    /// (`current` if any policy governs it, else the latest one that has a
+    /// policy, else `current`)…
+    /// …with what the policies set for it.
+    pub fn policy_to_show(
+        &self,
+        current: edusync_core::SchoolYear,
+    ) -> Result<(edusync_core::SchoolYear, edusync_core::PolicyInForce), NodeError> {
+        let policies = self.policies_from_above()?;
+        let years: BTreeSet<edusync_core::SchoolYear> = policies.iter().map(|policy| policy.school_year).collect();
+        let year = if years.contains(&current) { current } else { years.last().copied().unwrap_or(current) };
+        Ok((year, edusync_core::PolicyInForce::of(policies.iter().filter(|policy| policy.school_year == year))))
     }
 
     /// This node's privacy limits for a school year: its own settings,
@@ -694,15 +699,20 @@ impl Node {
         &self,
         school_year: edusync_core::SchoolYear,
     ) -> Result<edusync_core::PrivacyPolicy, NodeError> {
+        Ok(self.privacy_under(&self.policy_in_force(school_year)?))
+    }
+
+    /// This node's own privacy settings, tightened by `in_force`.
+    pub(crate) fn privacy_under(&self, in_force: &edusync_core::PolicyInForce) -> edusync_core::PrivacyPolicy {
         let own = edusync_core::PrivacyPolicy {
             demographic_crosses: self.privacy.demographic_crosses,
             epsilon_per_release_millionths: self.privacy.epsilon_per_release_millionths,
             epsilon_per_school_year_millionths: self.privacy.epsilon_per_school_year_millionths,
         };
-        Ok(match self.policy_in_force(school_year)?.privacy {
-            Some(above) => own.stricter(&above),
+        match &in_force.privacy {
+            Some(above) => own.stricter(above),
             None => own,
-        })
+        }
     }
 
     /// Records issued above this node, verified when they arrived, in arrival order.

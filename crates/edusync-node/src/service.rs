@@ -327,12 +327,10 @@ fn node_info(node: &Node) -> Result<wire::NodeInfo, NodeError> {
         parent: None,
         policy: {
             let today = chrono::Utc::now().with_timezone(&node.utc_offset()).date_naive();
-            match edusync_core::SchoolYear::containing(today).map(|year| node.policy_year(year)).transpose()? {
-                Some(year) => Some(edusync_proto::policy_in_force_to_wire(
-                    year,
-                    &node.privacy_in_force(year)?,
-                    &node.policy_in_force(year)?,
-                )),
+            match edusync_core::SchoolYear::containing(today).map(|year| node.policy_to_show(year)).transpose()? {
+                Some((year, in_force)) => {
+                    Some(edusync_proto::policy_in_force_to_wire(year, &node.privacy_under(&in_force), &in_force))
+                }
                 None => None,
             }
         },
