@@ -327,12 +327,11 @@ fn node_info(node: &Node) -> Result<wire::NodeInfo, NodeError> {
         parent: None,
         policy: {
             let today = chrono::Utc::now().with_timezone(&node.utc_offset()).date_naive();
-            match edusync_core::SchoolYear::containing(today).map(|year| node.policy_to_show(year)).transpose()? {
-                Some((year, in_force)) => {
-                    Some(edusync_proto::policy_in_force_to_wire(year, &node.privacy_under(&in_force), &in_force))
-                }
-                None => None,
-            }
+            edusync_core::SchoolYear::containing(today).map(|year| node.policy_to_show(year)).transpose()?.map(
+                |(year, in_force)| {
+                    edusync_proto::policy_in_force_to_wire(year, &node.privacy_under(&in_force), &in_force)
+                },
+            )
         },
         severe_notices: node
             .severe_notices(50)?
