@@ -61,3 +61,68 @@ fn sigterm_stops_a_node_cleanly_with_exit_status_0() {
     let exit = node.wait_for_exit(Duration::from_secs(20));
     assert_eq!(exit, Some(0), "the node did not exit 0 after SIGTERM");
 }
+
+/// `GET path` on 127.0.0.1:`port`, the whole answer as text.
+async fn http_get(port: u16, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("metrics port open");
+    stream.write_all(format!("GET {path} HTTP/1.1\r\nhost: localhost\r\n\r\n").as_bytes()).await.expect("send");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.expect("answer");
+    answer
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_metrics_endpoint_reports_the_outbox_depth_that_status_shows() {
+    use crate::harness::{commitment, free_port, prepare, records_client, run, settled_head, NodeProcess, NodeSpec};
+    let root = tempfile::tempdir().expect("tempdir");
+    // The district is not running: everything the school writes waits in its outbox.
+    let spec = NodeSpec {
+        org: "VN.BT.D03.S017",
+        level: "school",
+        port: 0,
+        parent: Some(("VN.BT.D03", free_port())),
+        batch_size: 64,
+        compression: "zstd",
+    };
+    let (district, _) = prepare(
+        &root.path().join("district"),
+        &NodeSpec { org: "VN.BT.D03", level: "district", port: 0, parent: None, batch_size: 64, compression: "zstd" },
+    );
+    let (school, _) = prepare(&root.path().join("school"), &spec);
+    crate::harness::enrol(&school, &district);
+    let metrics_port = free_port();
+    let mut config = std::fs::read_to_string(&school).expect("config");
+    config.push_str(&format!("\n[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n"));
+    std::fs::write(&school, config).expect("config written");
+    let node = NodeProcess::start(&school);
+    let mut client = records_client(&node.endpoint()).await;
+    for count in 1..=5 {
+        let request = edusync_proto::wire::SubmitRecordRequest { record: Some(commitment(count)) };
+        client.submit_record(request).await.expect("written");
+    }
+    let head = settled_head(&mut client, "VN.BT.D03.S017").await;
+
+    let status = run(&["status", "--json", "--node", &node.endpoint()]);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).expect("status JSON");
+    let depth = status["parent"]["outbox_depth"].as_u64().expect("outbox depth");
+    assert_eq!(depth, head, "nothing reached the absent district");
+
+    let page = http_get(metrics_port, "/metrics").await;
+    assert!(page.starts_with("HTTP/1.1 200 OK"), "{page}");
+    assert!(page.contains("content-type: text/plain; version=0.0.4"), "{page}");
+    let reported = page
+        .lines()
+        .find_map(|line| line.strip_prefix("edusync_outbox_depth{org=\"VN.BT.D03.S017\"} "))
+        .and_then(|value| value.trim().parse::<u64>().ok());
+    assert_eq!(reported, Some(depth), "{page}");
+    assert!(page.contains("edusync_records{org=\"VN.BT.D03.S017\",kind=\"commitment\"} 5"), "{page}");
+    assert!(page.contains("edusync_sync_failures_total{org=\"VN.BT.D03.S017\"}"), "{page}");
+    let age = page
+        .lines()
+        .find_map(|line| line.strip_prefix("edusync_oldest_unsent_age_seconds{org=\"VN.BT.D03.S017\"} "))
+        .and_then(|value| value.trim().parse::<f64>().ok())
+        .expect("age reported");
+    assert!(age >= 0.0, "{page}");
+    assert!(http_get(metrics_port, "/").await.starts_with("HTTP/1.1 404"), "only /metrics is served");
+}

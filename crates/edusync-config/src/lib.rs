@@ -38,6 +38,8 @@ pub struct NodeConfig {
     pub trust: TrustConfig,
     pub sync: SyncConfig,
     pub privacy: PrivacyConfig,
+    /// Where Prometheus metrics are served (`GET /metrics`); none when unset.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Demographic crosses and their privacy budget. Epsilon is kept in
@@ -143,6 +145,13 @@ struct File {
     sync: SyncSection,
     #[serde(default)]
     privacy: PrivacySection,
+    metrics: Option<MetricsSection>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MetricsSection {
+    listen: String,
 }
 
 #[derive(Deserialize)]
@@ -487,7 +496,16 @@ impl NodeConfig {
             cross_quiet: Duration::from_secs(privacy.cross_quiet_seconds),
         };
 
+        let metrics_listen = file
+            .metrics
+            .map(|metrics| {
+                metrics.listen.parse::<SocketAddr>().map_err(|_| {
+                    invalid("metrics.listen", format!("`{}` is not an address like 127.0.0.1:9464", metrics.listen))
+                })
+            })
+            .transpose()?;
         Ok(NodeConfig {
+            metrics_listen,
             privacy,
             organisation,
             data_dir,
@@ -606,6 +624,7 @@ mod tests {
                 "parent.ca_certificate",
             ),
             (format!("{SCHOOL}\n[sync]\nbatch_size = 0\n"), "sync.batch_size"),
+            (format!("{SCHOOL}\n[metrics]\nlisten = \"localhost\"\n"), "metrics.listen"),
             (
                 format!("{SCHOOL}\n[privacy]\nepsilon_per_release = 3.0\nepsilon_per_school_year = 1.0\n"),
                 "privacy.epsilon_per_school_year",

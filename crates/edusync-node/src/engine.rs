@@ -43,6 +43,8 @@ pub struct Node {
     /// Threads that verify an arriving batch: `verify_strict` spread over the
     /// cores measured faster than strict batch verification (`edusync bench sync`).
     verify_threads: usize,
+    /// Refusals of children's records since start, by class, for metrics.
+    refusals: std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>,
 }
 
 impl std::fmt::Debug for Node {
@@ -134,6 +136,7 @@ impl Node {
             enrolment_request: std::sync::Mutex::new(None),
             pending_enrolment_limit: crate::trust::MAX_PENDING_ENROLMENTS,
             verify_threads: std::thread::available_parallelism().map_or(1, usize::from),
+            refusals: std::sync::Mutex::new(std::collections::BTreeMap::new()),
         };
         node.load_trust()?;
         Ok(node)
@@ -334,6 +337,12 @@ impl Node {
         }
         // Durable before anyone hears that it was stored.
         self.store.flush()?;
+        if !report.refused.is_empty() {
+            let mut counts = self.refusals.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            for refusal in &report.refused {
+                *counts.entry(crate::metrics::refusal_class(&refusal.reason)).or_default() += 1;
+            }
+        }
         if derive_again {
             self.aggregation.wake();
         }
@@ -713,6 +722,12 @@ impl Node {
             Some(above) => own.stricter(above),
             None => own,
         }
+    }
+
+    /// Refusals of children's records since start, by class.
+    pub(crate) fn refusal_counts(&self) -> Vec<(&'static str, u64)> {
+        let counts = self.refusals.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        counts.iter().map(|(class, count)| (*class, *count)).collect()
     }
 
     /// Records issued above this node, verified when they arrived, in arrival order.

@@ -15,6 +15,7 @@ mod client;
 mod engine;
 mod error;
 mod keyfile;
+mod metrics;
 mod runtime;
 mod service;
 mod status;

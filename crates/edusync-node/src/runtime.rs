@@ -32,6 +32,7 @@ pub struct RunningNode {
     server: JoinHandle<Result<(), tonic::transport::Error>>,
     sync: Option<JoinHandle<()>>,
     aggregator: JoinHandle<()>,
+    metrics: Option<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for RunningNode {
@@ -126,10 +127,25 @@ impl RunningNode {
                     let _ = server_shutdown.wait_for(|stop| *stop).await;
                 }),
         );
+        let metrics = match config.metrics_listen {
+            None => None,
+            Some(address) => {
+                let listener = TcpListener::bind(address).await.map_err(|error| {
+                    NodeError::Startup(format!("metrics.listen: cannot listen on {address}: {error}"))
+                })?;
+                tracing::info!(org = %node.org(), address = %address, "metrics served at /metrics");
+                Some(tokio::spawn(crate::metrics::serve(
+                    listener,
+                    Arc::clone(&node),
+                    parent_status.clone(),
+                    shutdown_signal.clone(),
+                )))
+            }
+        };
         let sync = upward.map(|upward| tokio::spawn(upward.run(shutdown_signal.clone())));
         let aggregator = tokio::spawn(crate::aggregator::run(Arc::clone(&node), shutdown_signal.clone()));
         tracing::info!(org = %node.org(), address = %address, "node serving");
-        Ok(RunningNode { address, node, parent_status, shutdown, server, sync, aggregator })
+        Ok(RunningNode { address, node, parent_status, shutdown, server, sync, aggregator, metrics })
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -151,6 +167,9 @@ impl RunningNode {
             let _ = sync.await;
         }
         let _ = self.aggregator.await;
+        if let Some(metrics) = self.metrics {
+            let _ = metrics.await;
+        }
         let served = self.server.await.map_err(|_| NodeError::ShuttingDown)?;
         served.map_err(|error| NodeError::Startup(format!("server stopped with an error: {error}")))?;
         let node = self.node;

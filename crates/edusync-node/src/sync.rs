@@ -40,6 +40,9 @@ struct ParentState {
     local_head: u64,
     last_error: Option<String>,
     refused: Vec<Refusal>,
+    /// Sync rounds since start, and how many failed, for metrics.
+    rounds: u64,
+    failed_rounds: u64,
 }
 
 impl ParentStatus {
@@ -68,6 +71,12 @@ impl ParentStatus {
 
     pub fn last_error(&self) -> Option<String> {
         self.snapshot().last_error
+    }
+
+    /// (sync rounds since start, of which failed).
+    pub fn rounds(&self) -> (u64, u64) {
+        let state = self.snapshot();
+        (state.rounds, state.failed_rounds)
     }
 
     pub(crate) fn to_wire(&self) -> wire::ParentStatus {
@@ -146,7 +155,12 @@ impl UpwardSync {
             if *shutdown.borrow() {
                 return;
             }
-            let wait = match self.round(&mut shutdown).await {
+            let outcome = self.round(&mut shutdown).await;
+            self.status.update(|state| {
+                state.rounds += 1;
+                state.failed_rounds += u64::from(outcome.is_err());
+            });
+            let wait = match outcome {
                 Ok(()) => {
                     failures = 0;
                     self.status.update(|state| state.last_error = None);

@@ -1,0 +1,143 @@
+//! Prometheus metrics in the text exposition format, served on their own
+//! address (`[metrics] listen`) for `GET /metrics`. Read from the store and
+//! the sync status at scrape time, so they agree with `edusync status`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use edusync_core::{LogStream, RecordKind, Seq};
+
+use crate::{Node, NodeError, ParentStatus};
+
+/// Which refusals are counted together, by the start of their reason.
+pub(crate) fn refusal_class(reason: &str) -> &'static str {
+    const CLASSES: [(&str, &str); 8] = [
+        ("signer not trusted", "untrusted_signer"),
+        ("gap", "gap"),
+        ("invalid record", "invalid_record"),
+        ("malformed record", "malformed_record"),
+        ("equivocation", "equivocation"),
+        ("fork", "fork"),
+        ("unknown payload type", "unknown_kind"),
+        ("a record of the local log", "local_record"),
+    ];
+    CLASSES
+        .iter()
+        .find(|(start, _)| reason.starts_with(start))
+        .map_or(if reason.contains("signature") { "bad_signature" } else { "other" }, |(_, class)| class)
+}
+
+/// The metrics page, now.
+pub(crate) fn render(node: &Node, parent: Option<&ParentStatus>) -> Result<String, NodeError> {
+    let mut out = String::new();
+    let org = node.org().as_str();
+    let mut line = |text: String| {
+        out.push_str(&text);
+        out.push('\n');
+    };
+    line("# HELP edusync_records Records this node holds, by kind (its own and its children's).".into());
+    line("# TYPE edusync_records gauge".into());
+    for kind in RecordKind::ALL {
+        let count = node.store().count_by_kind(*kind)?;
+        line(format!("edusync_records{{org=\"{org}\",kind=\"{kind}\"}} {count}"));
+    }
+    if let Some(parent) = parent {
+        let head = node.store().head(node.org(), LogStream::Shared)?.map_or(0, |(seq, _)| seq.0);
+        let acknowledged = parent.acknowledged();
+        let depth = head.saturating_sub(acknowledged);
+        line("# HELP edusync_outbox_depth Records of the shared log the parent has not acknowledged.".into());
+        line("# TYPE edusync_outbox_depth gauge".into());
+        line(format!("edusync_outbox_depth{{org=\"{org}\"}} {depth}"));
+        let oldest = if depth > 0 {
+            node.store().read_log(node.org(), LogStream::Shared, Seq(acknowledged + 1), 1)?.first().map(|stored| {
+                edusync_envelope::EnvelopeView::parse(&stored.bytes)
+                    .map(|view| view.header.created_unix_ms)
+                    .unwrap_or_default()
+            })
+        } else {
+            None
+        };
+        let age = oldest.map_or(0.0, |created| {
+            (chrono::Utc::now().timestamp_millis().saturating_sub(created)).max(0) as f64 / 1000.0
+        });
+        line("# HELP edusync_oldest_unsent_age_seconds Age of the oldest record waiting for the parent.".into());
+        line("# TYPE edusync_oldest_unsent_age_seconds gauge".into());
+        line(format!("edusync_oldest_unsent_age_seconds{{org=\"{org}\"}} {age}"));
+        let (rounds, failed) = parent.rounds();
+        line("# HELP edusync_sync_rounds_total Sync rounds with the parent since start.".into());
+        line("# TYPE edusync_sync_rounds_total counter".into());
+        line(format!("edusync_sync_rounds_total{{org=\"{org}\"}} {rounds}"));
+        line("# HELP edusync_sync_failures_total Sync rounds that failed.".into());
+        line("# TYPE edusync_sync_failures_total counter".into());
+        line(format!("edusync_sync_failures_total{{org=\"{org}\"}} {failed}"));
+    }
+    line("# HELP edusync_refused_records_total Records from children refused since start, by reason.".into());
+    line("# TYPE edusync_refused_records_total counter".into());
+    for (class, count) in node.refusal_counts() {
+        line(format!("edusync_refused_records_total{{org=\"{org}\",reason=\"{class}\"}} {count}"));
+    }
+    let ahead = node.store().notices_ahead()?.len();
+    line("# HELP edusync_severe_notices_ahead Severe-incident notices from children held ahead of their logs.".into());
+    line("# TYPE edusync_severe_notices_ahead gauge".into());
+    line(format!("edusync_severe_notices_ahead{{org=\"{org}\"}} {ahead}"));
+    Ok(out)
+}
+
+/// Serves `GET /metrics` until shutdown; anything else gets 404.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    node: Arc<Node>,
+    parent: Option<Arc<ParentStatus>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        };
+        let Ok((mut stream, _)) = accepted else { continue };
+        let (node, parent) = (Arc::clone(&node), parent.clone());
+        tokio::spawn(async move {
+            let mut request = vec![0u8; 2048];
+            let Ok(Ok(read)) = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut request)).await else {
+                return;
+            };
+            let wanted = request[..read].starts_with(b"GET /metrics ") || request[..read].starts_with(b"GET /metrics?");
+            let response = if wanted {
+                match tokio::task::spawn_blocking(move || render(&node, parent.as_deref())).await {
+                    Ok(Ok(body)) => format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    ),
+                    _ => "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".into(),
+                }
+            } else {
+                let body = "only GET /metrics is served here\n";
+                format!(
+                    "HTTP/1.1 404 Not Found\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+            };
+            let _ = stream.write_all(response.as_bytes()).await;
+            let _ = stream.shutdown().await;
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refusal_class;
+
+    #[test]
+    fn refusals_are_counted_by_the_start_of_their_reason() {
+        assert_eq!(refusal_class("signer not trusted: revoked: key …"), "untrusted_signer");
+        assert_eq!(refusal_class("gap: this log continues at seq 4, not 9"), "gap");
+        assert_eq!(refusal_class("invalid record: count: …; held at its place"), "invalid_record");
+        assert_eq!(refusal_class("signature does not verify"), "bad_signature");
+        assert_eq!(refusal_class("something new"), "other");
+    }
+}
