@@ -118,6 +118,10 @@ async fn the_metrics_endpoint_reports_the_outbox_depth_that_status_shows() {
     assert_eq!(reported, Some(depth), "{page}");
     assert!(page.contains("edusync_records{org=\"VN.BT.D03.S017\",kind=\"commitment\"} 5"), "{page}");
     assert!(page.contains("edusync_sync_failures_total{org=\"VN.BT.D03.S017\"}"), "{page}");
+    assert!(
+        page.contains("edusync_incident_reports{org=\"VN.BT.D03.S017\",report=\"phone\",state=\"due\"} 0"),
+        "deadlines at risk are reported (none here): {page}"
+    );
     let age = page
         .lines()
         .find_map(|line| line.strip_prefix("edusync_oldest_unsent_age_seconds{org=\"VN.BT.D03.S017\"} "))

@@ -454,3 +454,69 @@ pub(crate) async fn run(node: Arc<Node>, mut shutdown: watch::Receiver<bool>) {
         tokio::time::sleep(SETTLE).await;
     }
 }
+
+/// Incident reports a school owes its office under the timeliness rules (by
+/// phone within 3 h, in writing within 12 h of detection, unless a policy from
+/// above sets other hours): serious and severe cases not yet reported upward.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IncidentDeadlines {
+    pub phone_due: u64,
+    pub phone_overdue: u64,
+    pub written_due: u64,
+    pub written_overdue: u64,
+}
+
+impl Node {
+    pub fn incident_deadlines(&self, now: DateTime<Utc>) -> Result<IncidentDeadlines, NodeError> {
+        let filter = ListFilter {
+            kind: Some(RecordKind::Incident),
+            school_year_start: None,
+            org_prefix: Some(self.org().clone()),
+        };
+        let mut own_records = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self.store().list(&filter, token.as_deref(), 1000)?;
+            for stored in page.records {
+                if stored.meta.author_org != *self.org() {
+                    continue;
+                }
+                let view = edusync_envelope::EnvelopeView::parse(&stored.bytes)?;
+                let record = edusync_proto::decode_record(&view.header.payload_type, view.record)?;
+                own_records.push((stored.id, stored.meta.seq.0, record));
+            }
+            match page.next {
+                Some(next) => token = Some(next),
+                None => break,
+            }
+        }
+        let owns: Vec<OwnRecord<'_>> =
+            own_records.iter().map(|(id, seq, record)| OwnRecord { id: *id, seq: *seq, record }).collect();
+        let today = now.with_timezone(&self.utc_offset()).date_naive();
+        let timeliness = edusync_core::SchoolYear::containing(today)
+            .map(|year| self.policy_in_force(year))
+            .transpose()?
+            .and_then(|in_force| in_force.incident_timeliness.map(|sourced| sourced.rule));
+        let (phone_hours, written_hours) = timeliness
+            .map_or((3, 12), |rule| (i64::from(rule.phone_within_hours), i64::from(rule.written_within_hours)));
+        let mut deadlines = IncidentDeadlines::default();
+        for case in edusync_rollup::incident_cases(&owns) {
+            let latest = case.latest();
+            if latest.reported_upward_at.is_some() || latest.severity == edusync_core::Severity::Minor {
+                continue;
+            }
+            let detected = case.first.detected_at;
+            if now < detected + chrono::Duration::hours(phone_hours) {
+                deadlines.phone_due += 1;
+            } else {
+                deadlines.phone_overdue += 1;
+            }
+            if now < detected + chrono::Duration::hours(written_hours) {
+                deadlines.written_due += 1;
+            } else {
+                deadlines.written_overdue += 1;
+            }
+        }
+        Ok(deadlines)
+    }
+}

@@ -80,6 +80,21 @@ pub(crate) fn render(node: &Node, parent: Option<&ParentStatus>) -> Result<Strin
     for (class, count) in node.refusal_counts() {
         line(format!("edusync_refused_records_total{{org=\"{org}\",reason=\"{class}\"}} {count}"));
     }
+    let deadlines = node.incident_deadlines(chrono::Utc::now())?;
+    line(
+        "# HELP edusync_incident_reports Serious and severe incidents not yet reported upward: the report owed \
+         (by phone, in writing) and whether its deadline is still ahead (due) or passed (overdue)."
+            .into(),
+    );
+    line("# TYPE edusync_incident_reports gauge".into());
+    for (report, state, count) in [
+        ("phone", "due", deadlines.phone_due),
+        ("phone", "overdue", deadlines.phone_overdue),
+        ("written", "due", deadlines.written_due),
+        ("written", "overdue", deadlines.written_overdue),
+    ] {
+        line(format!("edusync_incident_reports{{org=\"{org}\",report=\"{report}\",state=\"{state}\"}} {count}"));
+    }
     let ahead = node.store().notices_ahead()?.len();
     line("# HELP edusync_severe_notices_ahead Severe-incident notices from children held ahead of their logs.".into());
     line("# TYPE edusync_severe_notices_ahead gauge".into());

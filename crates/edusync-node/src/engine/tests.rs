@@ -488,3 +488,31 @@ fn an_authentic_record_refused_for_its_content_holds_its_place_and_the_rest_goes
     assert_eq!((replay.stored, replay.duplicates, replay.held), (0, 2, 1));
     assert_eq!(pair.district.store().count_by_kind(RecordKind::Commitment).expect("count"), 2);
 }
+
+#[test]
+fn serious_incidents_not_reported_upward_are_due_then_overdue_by_the_hour() {
+    let pair = pair();
+    let incident_at = |hours_before: i64, severity: edusync_core::Severity, reported: bool| {
+        let Record::Incident(mut incident) = incident() else { unreachable!("an incident") };
+        let at = now() - chrono::Duration::hours(hours_before);
+        incident.occurred_at = at;
+        incident.detected_at = at;
+        incident.reported_to_school_at = at;
+        incident.reported_upward_at = reported.then_some(at);
+        incident.severity = severity;
+        incident.narrative = format!("{hours_before} {severity:?} {reported}");
+        Record::Incident(incident)
+    };
+    use edusync_core::Severity::{Minor, Serious, Severe};
+    for (hours, severity, reported) in
+        [(1, Serious, false), (5, Severe, false), (20, Serious, false), (1, Minor, false), (1, Severe, true)]
+    {
+        pair.school.submit(incident_at(hours, severity, reported), now()).expect("written");
+    }
+    let deadlines = pair.school.incident_deadlines(now()).expect("computed");
+    assert_eq!(
+        deadlines,
+        crate::aggregator::IncidentDeadlines { phone_due: 1, phone_overdue: 2, written_due: 2, written_overdue: 1 },
+        "minor ones and ones already reported owe nothing"
+    );
+}
