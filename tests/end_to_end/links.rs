@@ -287,3 +287,43 @@ async fn a_severe_incident_notice_overtakes_a_backlog_on_a_slow_link() {
     assert_eq!((shown, ahead), (1, 0), "held once, in its log now");
     assert_same_records_once(&school_url, &district_url, head).await;
 }
+
+fn sigterm(node: NodeProcess) -> Option<i32> {
+    let status = std::process::Command::new("kill").args(["-TERM", &node.pid().to_string()]).status().expect("kill");
+    assert!(status.success());
+    node.wait_for_exit(Duration::from_secs(30))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_sync_loses_and_duplicates_nothing() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let district_port = free_port();
+    let (school_config, district_config) = school_and_district(root.path(), district_port, district_port, 8, "zstd");
+    let school = NodeProcess::start(&school_config);
+    write_commitments(&school.endpoint(), 1, 1200).await;
+    let head = settled_head(&mut records_client(&school.endpoint()).await, SCHOOL).await;
+
+    // The school is stopped with SIGTERM in the middle of its push ...
+    let district = NodeProcess::start(&district_config);
+    let started = Instant::now();
+    while checkpoint(&district.endpoint(), SCHOOL).await.unwrap_or(0) == 0 {
+        assert!(started.elapsed() < Duration::from_secs(60), "the push never started");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(sigterm(school), Some(0), "the school exits 0 on SIGTERM");
+    let held = checkpoint(&district.endpoint(), SCHOOL).await.expect("district answers");
+    assert!(held < head, "stopped part-way ({held} of {head}); raise the record count");
+
+    // ... and, once it runs again, the district with SIGTERM in the middle of its ingest.
+    let school = NodeProcess::start(&school_config);
+    let started = Instant::now();
+    while checkpoint(&district.endpoint(), SCHOOL).await.unwrap_or(0) <= held {
+        assert!(started.elapsed() < Duration::from_secs(60), "the push never resumed");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(sigterm(district), Some(0), "the district exits 0 on SIGTERM");
+
+    let district = NodeProcess::start(&district_config);
+    wait_for(&district.endpoint(), head, Duration::from_secs(120)).await;
+    assert_same_records_once(&school.endpoint(), &district.endpoint(), head).await;
+}
