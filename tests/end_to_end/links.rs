@@ -327,3 +327,60 @@ async fn sigterm_during_a_sync_loses_and_duplicates_nothing() {
     wait_for(&district.endpoint(), head, Duration::from_secs(120)).await;
     assert_same_records_once(&school.endpoint(), &district.endpoint(), head).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_from_a_stale_backup_never_forks_the_schools_log_at_its_parent() {
+    use crate::harness::{expect_ok, path};
+    let root = tempfile::tempdir().expect("tempdir");
+    let district_port = free_port();
+    let (school_config, district_config) = school_and_district(root.path(), district_port, district_port, 64, "zstd");
+    let district = NodeProcess::start(&district_config);
+    let school = NodeProcess::start(&school_config);
+    write_commitments(&school.endpoint(), 1, 3).await;
+    let at_backup = settled_head(&mut records_client(&school.endpoint()).await, SCHOOL).await;
+    wait_for(&district.endpoint(), at_backup, Duration::from_secs(60)).await;
+    let backup = root.path().join("school.backup");
+    expect_ok(&["backup", "--out", path(&backup), "--node", &school.endpoint()]);
+
+    // The school signs on after the backup, and its district takes it all in ...
+    write_commitments(&school.endpoint(), 4, 9).await;
+    let before_loss = settled_head(&mut records_client(&school.endpoint()).await, SCHOOL).await;
+    assert!(before_loss > at_backup);
+    wait_for(&district.endpoint(), before_loss, Duration::from_secs(60)).await;
+
+    // ... then its disk dies and it is restored from the stale backup while
+    // the district is unreachable.
+    school.kill9();
+    district.kill9();
+    std::fs::remove_dir_all(root.path().join("school/data")).expect("the school's data is lost");
+    expect_ok(&["restore", path(&backup), "--config", path(&school_config)]);
+    let school = NodeProcess::start(&school_config);
+    let mut school_client = records_client(&school.endpoint()).await;
+    let refused = school_client
+        .submit_record(wire::SubmitRecordRequest { record: Some(crate::harness::commitment(100)) })
+        .await
+        .expect_err("a restored node signs nothing before its parent has answered");
+    assert_eq!(refused.code(), tonic::Code::FailedPrecondition, "{refused:?}");
+    assert!(refused.message().contains("restored from a backup"), "{}", refused.message());
+
+    // The district comes back: the school takes back what it had signed after
+    // the backup, and signs on after it.
+    let district = NodeProcess::start(&district_config);
+    let started = Instant::now();
+    loop {
+        let request = wire::SubmitRecordRequest { record: Some(crate::harness::commitment(100)) };
+        match school_client.submit_record(request).await {
+            Ok(written) => {
+                let seq = written.into_inner().header.map_or(0, |header| header.seq);
+                assert!(seq > before_loss, "the new record continues after seq {before_loss}, at {seq}");
+                break;
+            }
+            Err(status) => assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{status:?}"),
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "the school never reconciled with its district");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let head = settled_head(&mut school_client, SCHOOL).await;
+    wait_for(&district.endpoint(), head, Duration::from_secs(60)).await;
+    assert_same_records_once(&school.endpoint(), &district.endpoint(), head).await;
+}

@@ -89,6 +89,10 @@ enum Command {
     },
     /// Revoke a key this node (or one below it) certified.
     Revoke(commands::trust::RevokeArgs),
+    /// A consistent snapshot of a running node (its store and key) in one file.
+    Backup(commands::backup::BackupArgs),
+    /// Restore a backup into an empty data directory; the node then signs nothing until its parent has answered.
+    Restore(commands::backup::RestoreArgs),
     /// Measurements on this machine, each against a limit measured in the same run.
     Bench {
         #[command(subcommand)]
@@ -145,6 +149,8 @@ fn main() -> ExitCode {
             Command::Revoke(args) => commands::trust::revoke(args).await,
             Command::Tls { command } => commands::tls::run(command),
             Command::Bench { command } => commands::bench::run(command).await,
+            Command::Backup(args) => commands::backup::backup(args).await,
+            Command::Restore(args) => commands::backup::restore(args),
         }
     });
     match result {

@@ -139,6 +139,10 @@ impl Node {
             refusals: std::sync::Mutex::new(std::collections::BTreeMap::new()),
         };
         node.load_trust()?;
+        // A node with no parent has no one who could hold more of its log.
+        if node.parent.is_none() && node.store.cursor(crate::backup::RESTORED)?.is_some() {
+            node.reconciled()?;
+        }
         Ok(node)
     }
 
@@ -208,6 +212,8 @@ impl Node {
         checked: edusync_core::CheckedRecord,
         now: DateTime<Utc>,
     ) -> Result<Submitted, NodeError> {
+        // Nothing is signed at a sequence number a restored node may have used already.
+        self.refuse_if_restored()?;
         let kind = checked.kind();
         let stream = kind.stream();
         let period = checked.record().period(self.utc_offset);

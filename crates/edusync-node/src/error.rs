@@ -23,6 +23,9 @@ pub enum NodeError {
     ShuttingDown,
     #[error("{0}; ask again in a moment")]
     Retry(String),
+    /// Restored from a backup and not yet reconciled with the parent.
+    #[error("{0}")]
+    Restored(String),
     /// A bounded queue is full; nothing was stored.
     #[error("{0}")]
     Exhausted(String),

@@ -11,6 +11,7 @@
 
 mod aggregator;
 mod auth;
+mod backup;
 mod client;
 mod engine;
 mod error;
@@ -25,6 +26,7 @@ mod trust;
 mod trust_service;
 
 pub use aggregator::RollUpEvidence;
+pub use backup::Backup;
 pub use client::{open_session, Bearer, OpenedSession, SessionChannel};
 pub use engine::{BundleImport, IngestReport, Node, NoticesAhead, Refusal, Submitted};
 pub use error::NodeError;

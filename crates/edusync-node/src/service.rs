@@ -154,10 +154,25 @@ impl wire::record_service_server::RecordService for RecordApi {
         &self,
         request: Request<wire::ReadLogRequest>,
     ) -> Result<Response<wire::ReadLogResponse>, Status> {
-        let caller = crate::auth::reader_or_operator(&self.node, &request, "ReadLog")?;
+        let own_log_of_child = match crate::auth::caller(&request)? {
+            crate::auth::Caller::Node { org, child: true, .. } => Some(org),
+            _ => None,
+        };
+        let caller = match own_log_of_child {
+            // A child restored from a backup takes its own shared log back.
+            Some(_) => crate::auth::Caller::Operator,
+            None => crate::auth::reader_or_operator(&self.node, &request, "ReadLog")?,
+        };
         let request = request.into_inner();
         let author = org_field("author_org", &request.author_org)?;
         let stream = stream_from_wire("stream", request.stream).map_err(invalid)?;
+        if let Some(child) = own_log_of_child {
+            if author != child || stream != LogStream::Shared {
+                return Err(Status::permission_denied(format!(
+                    "{child} may read back only its own shared log, not {author}'s {stream} log"
+                )));
+            }
+        }
         if let crate::auth::Caller::Reader { scope, .. } = &caller {
             // Readers see shared logs inside their scope: never a school's local log.
             if stream != LogStream::Shared || !author.is_within(scope) {
@@ -176,6 +191,18 @@ impl wire::record_service_server::RecordService for RecordApi {
         Ok(Response::new(wire::ReadLogResponse {
             envelopes: envelopes.into_iter().map(|stored| wire::SignedEnvelope { envelope: stored.bytes }).collect(),
         }))
+    }
+
+    type BackupStream = Pin<Box<dyn Stream<Item = Result<wire::BackupChunk, Status>> + Send>>;
+
+    #[tracing::instrument(skip_all, fields(org = %self.node.org()))]
+    async fn backup(&self, request: Request<wire::BackupRequest>) -> Result<Response<Self::BackupStream>, Status> {
+        crate::auth::operator_only(&self.node, &request, "Backup")?;
+        let node = Arc::clone(&self.node);
+        let bytes = blocking(move || node.backup()).await?;
+        let chunks: Vec<Result<wire::BackupChunk, Status>> =
+            bytes.chunks(1 << 20).map(|chunk| Ok(wire::BackupChunk { data: chunk.to_vec() })).collect();
+        Ok(Response::new(Box::pin(tokio_stream::iter(chunks))))
     }
 
     #[tracing::instrument(skip_all, fields(org = %self.node.org(), to))]

@@ -10,6 +10,7 @@ pub(crate) fn to_status(error: NodeError) -> Status {
         NodeError::NotFound(_) => Code::NotFound,
         NodeError::ShuttingDown | NodeError::Retry(_) => Code::Unavailable,
         NodeError::Exhausted(_) => Code::ResourceExhausted,
+        NodeError::Restored(_) => Code::FailedPrecondition,
         NodeError::Store(_)
         | NodeError::Envelope(_)
         | NodeError::Key(_)

@@ -15,12 +15,17 @@ use edusync_config::{ParentConfig, SyncConfig};
 use edusync_core::{LogStream, RecordId, Seq};
 use edusync_proto::stream_to_wire;
 use edusync_proto::wire;
+use edusync_proto::wire::record_service_client::RecordServiceClient;
 use edusync_proto::wire::sync_service_client::SyncServiceClient;
 use edusync_proto::wire::trust_service_client::TrustServiceClient;
 
 use crate::client::SessionChannel;
 
 use crate::{Node, NodeError, Refusal};
+
+/// The clients of one session with the parent.
+type Clients =
+    (SyncServiceClient<SessionChannel>, TrustServiceClient<SessionChannel>, RecordServiceClient<SessionChannel>);
 
 /// How many refusals the status keeps, newest last.
 const KEPT_REFUSALS: usize = 100;
@@ -197,9 +202,7 @@ impl UpwardSync {
 
     /// Connects, makes sure this node holds a certificate (enrolling online
     /// when it does not), and opens a session as this node.
-    async fn connect(
-        &self,
-    ) -> Result<(SyncServiceClient<SessionChannel>, TrustServiceClient<SessionChannel>), SyncError> {
+    async fn connect(&self) -> Result<Clients, SyncError> {
         let connect_error = |reason: String| SyncError::Connect { endpoint: self.parent.endpoint.clone(), reason };
         let channel = crate::client_endpoint(&self.parent.endpoint, &self.parent.transport)
             .map_err(|error| connect_error(error.to_string()))?
@@ -215,6 +218,8 @@ impl UpwardSync {
         let session = self
             .within_deadline(crate::client::open_session(channel.clone(), self.node.org(), &self.node.key, chain))
             .await??;
+        let records = RecordServiceClient::with_interceptor(channel.clone(), session.bearer.clone())
+            .max_decoding_message_size(self.max_message_bytes);
         let trust = TrustServiceClient::with_interceptor(channel.clone(), session.bearer.clone())
             .max_decoding_message_size(self.max_message_bytes)
             .max_encoding_message_size(self.max_message_bytes);
@@ -227,10 +232,51 @@ impl UpwardSync {
                     .send_compressed(tonic::codec::CompressionEncoding::Zstd)
                     .accept_compressed(tonic::codec::CompressionEncoding::Zstd),
                 trust.accept_compressed(tonic::codec::CompressionEncoding::Zstd),
+                records.accept_compressed(tonic::codec::CompressionEncoding::Zstd),
             )
         } else {
-            (client, trust)
+            (client, trust, records)
         })
+    }
+
+    /// A node restored from a backup takes back from its parent whatever of
+    /// its own log the parent holds beyond the restored head (records it
+    /// signed after the backup was taken), checking each as its own, then
+    /// signs again. Until then it signs nothing.
+    async fn reconcile_after_restore(
+        &self,
+        records: &mut RecordServiceClient<SessionChannel>,
+        parent_holds: u64,
+    ) -> Result<(), SyncError> {
+        loop {
+            let local = self.local_head().await?;
+            if local >= parent_holds {
+                break;
+            }
+            let page = self
+                .within_deadline(records.read_log(wire::ReadLogRequest {
+                    author_org: self.node.org().to_string(),
+                    stream: stream_to_wire(LogStream::Shared),
+                    from_seq: local + 1,
+                    limit: 1000,
+                }))
+                .await??
+                .into_inner();
+            if page.envelopes.is_empty() {
+                return Err(SyncError::Refused {
+                    seq: local + 1,
+                    reason: "the parent claims more of this log than it serves back".into(),
+                });
+            }
+            let node = Arc::clone(&self.node);
+            let envelopes: Vec<Vec<u8>> = page.envelopes.into_iter().map(|envelope| envelope.envelope).collect();
+            tokio::task::spawn_blocking(move || node.take_back_own(envelopes))
+                .await
+                .map_err(|_| NodeError::ShuttingDown)??;
+        }
+        let node = Arc::clone(&self.node);
+        tokio::task::spawn_blocking(move || node.reconciled()).await.map_err(|_| NodeError::ShuttingDown)??;
+        Ok(())
     }
 
     /// Leaves an enrolment request with the parent (the same request each
@@ -311,7 +357,7 @@ impl UpwardSync {
     #[tracing::instrument(skip_all, fields(org = %self.node.org(), parent = %self.parent.org_id))]
     async fn round(&self, shutdown: &mut watch::Receiver<bool>) -> Result<(), SyncError> {
         let org = self.node.org().clone();
-        let (mut client, mut trust) = self.connect().await?;
+        let (mut client, mut trust, mut records) = self.connect().await?;
         self.pull_down(&mut trust).await?;
         self.push_statements(&mut trust).await?;
         // Deadlines apply to each exchange, not to the push stream as a whole,
@@ -324,6 +370,9 @@ impl UpwardSync {
             .await??
             .into_inner();
         let mut acknowledged = checkpoint.highest_contiguous_seq;
+        if self.node.awaiting_reconciliation()? {
+            self.reconcile_after_restore(&mut records, acknowledged).await?;
+        }
         self.record_contact(acknowledged)?;
         let local_head = self.local_head().await?;
         self.status.update(|state| state.local_head = local_head);

@@ -95,6 +95,9 @@ pub struct Indexing {
     pub stored_unix_ms: i64,
 }
 
+/// One raw key and value of the store, as a snapshot carries it.
+pub type StoreEntry = (Vec<u8>, Vec<u8>);
+
 #[derive(Clone, Debug, Default)]
 pub struct ListFilter {
     pub kind: Option<RecordKind>,
@@ -593,6 +596,38 @@ impl Store {
     /// Records a cursor. Like every write, durable only after `flush`.
     pub fn set_cursor(&self, name: &str, value: u64) -> Result<(), StoreError> {
         self.tree.insert(keys::cursor(name), &value.to_be_bytes())?;
+        Ok(())
+    }
+
+    pub fn remove_cursor(&self, name: &str) -> Result<(), StoreError> {
+        self.tree.remove(keys::cursor(name))?;
+        Ok(())
+    }
+
+    /// Every entry of the store, read under the writer lock so that no
+    /// append is half in it: a consistent snapshot of a running node.
+    pub fn snapshot(&self) -> Result<Vec<StoreEntry>, StoreError> {
+        let _guard = self.lock();
+        let mut entries = Vec::new();
+        for entry in self.tree.iter() {
+            let (key, value) = entry?;
+            entries.push((key.to_vec(), value.to_vec()));
+        }
+        Ok(entries)
+    }
+
+    /// Fills an empty store with a snapshot's entries and flushes.
+    pub fn restore(&self, entries: &[StoreEntry]) -> Result<(), StoreError> {
+        let _guard = self.lock();
+        if !self.tree.is_empty() {
+            return Err(StoreError::Io("the store is not empty; restore only into a new data directory".into()));
+        }
+        let mut batch = sled::Batch::default();
+        for (key, value) in entries {
+            batch.insert(key.as_slice(), value.as_slice());
+        }
+        self.tree.apply_batch(batch)?;
+        self.tree.flush()?;
         Ok(())
     }
 }

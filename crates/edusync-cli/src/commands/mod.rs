@@ -1,5 +1,6 @@
 //! One module per subcommand, and how a command finds its node.
 
+pub(crate) mod backup;
 pub(crate) mod bench;
 pub(crate) mod bundle;
 pub(crate) mod demo;
@@ -177,6 +178,24 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// Writes a file that must not exist yet, with `mode` on Unix, and syncs it:
+/// keys, certificates and backups are never overwritten.
+pub(crate) fn write_new(path: &std::path::Path, bytes: &[u8], mode: u32) -> Result<(), Failure> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(mode);
+    }
+    let _ = mode;
+    options
+        .open(path)
+        .and_then(|mut file| file.write_all(bytes).and_then(|()| file.sync_all()))
+        .map_err(|error| Failure::input(format!("cannot write {}: {error}", path.display())))
 }
 
 pub(crate) fn read_text(path: &std::path::Path, what: &str) -> Result<String, Failure> {

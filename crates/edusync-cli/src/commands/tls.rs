@@ -12,6 +12,7 @@ use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
 };
 
+use super::write_new;
 use crate::failure::Failure;
 
 #[derive(Subcommand)]
@@ -77,9 +78,9 @@ fn generate(mut names: Vec<String>, out_dir: &Path, valid_days: i64) -> Result<(
     std::fs::create_dir_all(out_dir)
         .map_err(|error| Failure::input(format!("--out-dir: cannot create {}: {error}", out_dir.display())))?;
     let [ca_path, certificate_path, key_path] = &files;
-    write(ca_path, ca_certificate.pem().as_bytes(), 0o644)?;
-    write(certificate_path, server_certificate.pem().as_bytes(), 0o644)?;
-    write(key_path, server_key.serialize_pem().as_bytes(), 0o600)?;
+    write_new(ca_path, ca_certificate.pem().as_bytes(), 0o644)?;
+    write_new(certificate_path, server_certificate.pem().as_bytes(), 0o644)?;
+    write_new(key_path, server_key.serialize_pem().as_bytes(), 0o600)?;
     println!("wrote {}, {} and {}", ca_path.display(), certificate_path.display(), key_path.display());
     println!("valid for {} until {}", names.join(", "), not_after.date());
     println!(
@@ -96,20 +97,4 @@ fn time_now() -> Result<time::OffsetDateTime, Failure> {
     let seconds = chrono::Utc::now().timestamp();
     time::OffsetDateTime::from_unix_timestamp(seconds)
         .map_err(|error| Failure::other(anyhow::anyhow!("clock: {error}")))
-}
-
-fn write(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Failure> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(mode);
-    }
-    let _ = mode;
-    options
-        .open(path)
-        .and_then(|mut file| file.write_all(bytes).and_then(|()| file.sync_all()))
-        .map_err(|error| Failure::input(format!("cannot write {}: {error}", path.display())))
 }

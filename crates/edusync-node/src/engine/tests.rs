@@ -516,3 +516,21 @@ fn serious_incidents_not_reported_upward_are_due_then_overdue_by_the_hour() {
         "minor ones and ones already reported owe nothing"
     );
 }
+
+#[test]
+fn a_backup_round_trips_and_a_damaged_one_is_refused() {
+    let pair = pair();
+    pair.school.submit(commitment(1), now()).expect("written");
+    let bytes = pair.school.backup().expect("backup");
+    let backup = crate::Backup::parse(&bytes).expect("parses");
+    assert_eq!(backup.org, *pair.school.org());
+    for position in [0, bytes.len() / 2, bytes.len() - 1] {
+        let mut damaged = bytes.clone();
+        damaged[position] ^= 1;
+        assert!(crate::Backup::parse(&damaged).is_err(), "byte {position}");
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let entries = backup.restore_store(&dir.path().join("store")).expect("restores");
+    assert!(entries > 0);
+    assert!(backup.restore_store(&dir.path().join("store")).is_err(), "never over a store that holds data");
+}
