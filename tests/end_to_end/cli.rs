@@ -161,3 +161,69 @@ fn the_demo_runs_a_whole_hierarchy_in_under_30_seconds() {
         assert_eq!(node["held"]["incident"], 0, "{} holds raw incidents", node["org_id"]);
     }
 }
+
+#[test]
+fn a_vietnamese_spreadsheet_imports_once_and_a_file_with_three_bad_rows_stores_nothing() {
+    use crate::harness::{expect_ok, path, run, start_lone_node, text};
+    let root = tempfile::tempdir().expect("tempdir");
+    let (node, _) = start_lone_node(&root.path().join("school"), "VN.BT.D03.S017", "school");
+    let url = node.endpoint();
+    let commitments = || {
+        let listed = expect_ok(&["record", "list", "--kind", "commitment", "--node", &url]);
+        text(&listed.stdout).lines().last().unwrap_or_default().to_owned()
+    };
+
+    // The XLSX template, headers in Vietnamese, with its example row, imports; again, nothing new.
+    let template = root.path().join("cam-ket.xlsx");
+    expect_ok(&["template", "commitment", "--format", "xlsx", "--lang", "vi", "--out", path(&template)]);
+    let imported = expect_ok(&["import", path(&template), "--kind", "commitment", "--node", &url]);
+    assert!(text(&imported.stdout).contains("1 stored, 0 already held"), "{}", text(&imported.stdout));
+    let again = expect_ok(&["import", path(&template), "--kind", "commitment", "--node", &url]);
+    assert!(text(&again.stdout).contains("0 stored, 1 already held"), "{}", text(&again.stdout));
+    assert_eq!(commitments(), "1 record(s)");
+
+    // Three bad rows among five: all three named, nothing stored.
+    let sheet = root.path().join("cam-ket.csv");
+    // A comma inside a label is quoted, as a spreadsheet program writes it.
+    std::fs::write(
+        &sheet,
+        "Loại cam kết,Người ký,Số chữ ký,Ngày ký,Năm học\n\
+         \"Cam kết của cán bộ, giáo viên, nhân viên\",Giáo viên,10,2025-09-08,2025-2026\n\
+         staff_pledge,Giáo viên,mười,2025-09-08,2025-2026\n\
+         staff_pledge,Nhân viên,11,2025-09-09,2025-2026\n\
+         staff_pledge,Hiệu phó,12,2025-09-08,2025-2026\n\
+         staff_pledge,Giáo viên,13,2024-09-08,2025-2026\n",
+    )
+    .expect("written");
+    let refused = run(&["import", path(&sheet), "--kind", "commitment", "--node", &url]);
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused.stderr));
+    let stderr = text(&refused.stderr);
+    for named in [
+        "row 3, column `Số chữ ký`, value `mười`",
+        "row 5, column `Người ký`, value `Hiệu phó`",
+        "row 6, column `Ngày ký`",
+    ] {
+        assert!(stderr.contains(named), "{named} in {stderr}");
+    }
+    assert!(stderr.contains("nothing was stored"), "{stderr}");
+    assert_eq!(commitments(), "1 record(s)", "nothing stored");
+
+    // With --skip-invalid the two good rows go in and the three bad ones wait in a rejects file.
+    let rejects = root.path().join("rejects.csv");
+    let partial = expect_ok(&[
+        "import",
+        path(&sheet),
+        "--kind",
+        "commitment",
+        "--skip-invalid",
+        "--rejects",
+        path(&rejects),
+        "--node",
+        &url,
+    ]);
+    assert!(text(&partial.stdout).contains("2 stored"), "{}", text(&partial.stdout));
+    let rejected = std::fs::read_to_string(&rejects).expect("rejects written");
+    assert_eq!(rejected.lines().count(), 4, "a header and the three bad rows: {rejected}");
+    assert!(rejected.lines().next().is_some_and(|header| header.ends_with(",reason")), "{rejected}");
+    assert_eq!(commitments(), "3 record(s)");
+}

@@ -89,6 +89,10 @@ enum Command {
     },
     /// Revoke a key this node (or one below it) certified.
     Revoke(commands::trust::RevokeArgs),
+    /// An empty spreadsheet (CSV or XLSX) for a kind, headers in vi, zh or en, with an example row.
+    Template(commands::sheet::TemplateArgs),
+    /// Records from a CSV or XLSX file (headers in any language); checked whole before anything is stored.
+    Import(commands::sheet::ImportArgs),
     /// A consistent snapshot of a running node (its store and key) in one file.
     Backup(commands::backup::BackupArgs),
     /// Restore a backup into an empty data directory; the node then signs nothing until its parent has answered.
@@ -150,6 +154,8 @@ fn main() -> ExitCode {
             Command::Tls { command } => commands::tls::run(command),
             Command::Bench { command } => commands::bench::run(command).await,
             Command::Backup(args) => commands::backup::backup(args).await,
+            Command::Template(args) => commands::sheet::template(args),
+            Command::Import(args) => commands::sheet::import(args).await,
             Command::Restore(args) => commands::backup::restore(args),
         }
     });

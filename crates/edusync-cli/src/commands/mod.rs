@@ -9,6 +9,7 @@ pub(crate) mod init;
 pub(crate) mod node;
 pub(crate) mod record;
 pub(crate) mod rollup;
+pub(crate) mod sheet;
 pub(crate) mod status;
 pub(crate) mod tls;
 pub(crate) mod trust;

@@ -1,0 +1,221 @@
+//! `edusync template` and `edusync import`: records kept in spreadsheets.
+//! The whole file is checked before anything is stored.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use calamine::{DataType, Reader};
+use edusync_core::RecordKind;
+use edusync_proto::wire;
+use edusync_sheet::{Lang, RowProblem};
+
+use super::NodeTarget;
+use crate::failure::Failure;
+
+#[derive(clap::Args)]
+pub(crate) struct TemplateArgs {
+    /// commitment or periodic_report
+    kind: String,
+    /// csv or xlsx
+    #[arg(long, default_value = "xlsx")]
+    format: String,
+    /// Header language: vi, zh or en.
+    #[arg(long, default_value = "vi")]
+    lang: String,
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct ImportArgs {
+    /// A .csv or .xlsx file whose first row holds the headers (any language).
+    file: PathBuf,
+    /// commitment or periodic_report
+    #[arg(long)]
+    kind: String,
+    /// Store the good rows and write the bad ones to --rejects, instead of
+    /// storing nothing unless every row is good.
+    #[arg(long, requires = "rejects")]
+    skip_invalid: bool,
+    /// Where --skip-invalid writes the bad rows (CSV, with a reason column).
+    #[arg(long)]
+    rejects: Option<PathBuf>,
+    #[command(flatten)]
+    target: NodeTarget,
+}
+
+fn parse_kind(text: &str) -> Result<RecordKind, Failure> {
+    text.parse::<RecordKind>().map_err(|error| Failure::input(format!("kind: {}", error.reason)))
+}
+
+fn is_xlsx(path: &Path) -> bool {
+    path.extension().is_some_and(|extension| extension.eq_ignore_ascii_case("xlsx"))
+}
+
+pub(crate) fn template(args: TemplateArgs) -> Result<(), Failure> {
+    let kind = parse_kind(&args.kind)?;
+    let lang = Lang::parse(&args.lang).ok_or_else(|| Failure::input("--lang: vi, zh or en"))?;
+    let (header, example) = edusync_sheet::template(kind, lang).map_err(|error| Failure::input(error.to_string()))?;
+    if args.out.exists() {
+        return Err(Failure::input(format!("--out: {} exists; it is not overwritten", args.out.display())));
+    }
+    match args.format.as_str() {
+        "csv" => {
+            let mut writer = csv::Writer::from_path(&args.out)
+                .map_err(|error| Failure::input(format!("cannot write {}: {error}", args.out.display())))?;
+            for row in [&header, &example] {
+                writer.write_record(row).map_err(|error| Failure::other(anyhow::anyhow!("{error}")))?;
+            }
+            writer.flush().map_err(|error| Failure::other(anyhow::anyhow!("{error}")))?;
+        }
+        "xlsx" => {
+            let mut workbook = rust_xlsxwriter::Workbook::new();
+            let sheet = workbook.add_worksheet();
+            let bold = rust_xlsxwriter::Format::new().set_bold();
+            for (column, (title, value)) in header.iter().zip(&example).enumerate() {
+                let column = u16::try_from(column).map_err(|_| Failure::input("too many columns"))?;
+                let written = sheet
+                    .write_string_with_format(0, column, title, &bold)
+                    .and_then(|sheet| sheet.write_string(1, column, value))
+                    .and_then(|sheet| sheet.set_column_width(column, (title.chars().count().max(12) + 2) as f64));
+                written.map_err(|error| Failure::other(anyhow::anyhow!("{error}")))?;
+            }
+            workbook
+                .save(&args.out)
+                .map_err(|error| Failure::input(format!("cannot write {}: {error}", args.out.display())))?;
+        }
+        other => return Err(Failure::input(format!("--format: `{other}` is not csv or xlsx"))),
+    }
+    println!(
+        "wrote {}: the headers and one example row of a {kind}; replace the example with your rows",
+        args.out.display()
+    );
+    Ok(())
+}
+
+/// Every cell of the first sheet (XLSX) or of the file (CSV), as text.
+fn read_cells(path: &Path) -> Result<Vec<Vec<String>>, Failure> {
+    let unreadable = |error: String| Failure::input(format!("cannot read {}: {error}", path.display()));
+    if is_xlsx(path) {
+        let mut workbook = calamine::open_workbook_auto(path).map_err(|error| unreadable(error.to_string()))?;
+        let range = workbook
+            .worksheet_range_at(0)
+            .ok_or_else(|| unreadable("the workbook has no sheet".into()))?
+            .map_err(|error| unreadable(error.to_string()))?;
+        Ok(range
+            .rows()
+            .map(|row| {
+                row.iter()
+                    .map(|cell| match cell.as_date() {
+                        Some(date) if cell.is_datetime() => date.to_string(),
+                        _ => cell.to_string(),
+                    })
+                    .collect()
+            })
+            .collect())
+    } else {
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_path(path)
+            .map_err(|error| unreadable(error.to_string()))?;
+        let mut rows = Vec::new();
+        for record in reader.records() {
+            let record = record.map_err(|error| unreadable(error.to_string()))?;
+            rows.push(record.iter().map(|cell| cell.trim_start_matches('\u{feff}').to_owned()).collect());
+        }
+        Ok(rows)
+    }
+}
+
+fn print_problems(problems: &[RowProblem]) {
+    for problem in problems {
+        eprintln!("  row {}, column `{}`, value `{}`: {}", problem.row, problem.column, problem.value, problem.reason);
+    }
+}
+
+fn write_rejects(path: &Path, cells: &[Vec<String>], problems: &[RowProblem]) -> Result<(), Failure> {
+    let mut writer = csv::Writer::from_path(path)
+        .map_err(|error| Failure::input(format!("--rejects: cannot write {}: {error}", path.display())))?;
+    let failed = |error: csv::Error| Failure::other(anyhow::anyhow!("{error}"));
+    let mut header = cells.first().cloned().unwrap_or_default();
+    header.push("reason".into());
+    writer.write_record(&header).map_err(failed)?;
+    let mut rows: Vec<usize> = problems.iter().map(|problem| problem.row).collect();
+    rows.dedup();
+    for row in rows {
+        let mut line = cells.get(row - 1).cloned().unwrap_or_default();
+        let reasons: Vec<String> = problems
+            .iter()
+            .filter(|problem| problem.row == row)
+            .map(|problem| format!("{}: {}", problem.column, problem.reason))
+            .collect();
+        line.push(reasons.join("; "));
+        writer.write_record(&line).map_err(failed)?;
+    }
+    writer.flush().map_err(|error| Failure::other(anyhow::anyhow!("{error}")))
+}
+
+pub(crate) async fn import(args: ImportArgs) -> Result<(), Failure> {
+    let kind = parse_kind(&args.kind)?;
+    let cells = read_cells(&args.file)?;
+    let (records, problems) = edusync_sheet::read_rows(kind, &cells, chrono::Utc::now())
+        .map_err(|error| Failure::input(format!("{}: {error}", args.file.display())))?;
+    if !problems.is_empty() {
+        let rows = {
+            let mut rows: Vec<usize> = problems.iter().map(|problem| problem.row).collect();
+            rows.dedup();
+            rows.len()
+        };
+        eprintln!("{}: {rows} bad rows of {}:", args.file.display(), rows + records.len());
+        print_problems(&problems);
+        match (&args.rejects, args.skip_invalid) {
+            (Some(rejects), true) => {
+                write_rejects(rejects, &cells, &problems)?;
+                eprintln!("the bad rows are in {}: fix them there and import that file", rejects.display());
+            }
+            _ => {
+                return Err(Failure::input(format!(
+                    "nothing was stored; fix the {rows} rows above, or store the good ones with --skip-invalid --rejects FILE"
+                )))
+            }
+        }
+    }
+    let mut client = args.target.connect().await?;
+    let terminal = std::io::stderr().is_terminal();
+    let (mut stored, mut already) = (0usize, 0usize);
+    let total = records.len();
+    for (done, (row, record)) in records.into_iter().enumerate() {
+        let answer = client
+            .submit_record(wire::SubmitRecordRequest { record: Some(wire::Record::from(&record)) })
+            .await
+            .map_err(|status| {
+                Failure::from_status(tonic::Status::new(status.code(), format!("row {row}: {}", status.message())))
+            })?
+            .into_inner();
+        if answer.already_stored {
+            already += 1;
+        } else {
+            stored += 1;
+        }
+        let done = done + 1;
+        if terminal {
+            eprint!(
+                "\r{done}/{total} rows [{}{}]",
+                "#".repeat(done * 30 / total.max(1)),
+                " ".repeat(30 - done * 30 / total.max(1))
+            );
+            if done == total {
+                eprintln!();
+            }
+        } else if done % 100 == 0 || done == total {
+            eprintln!("{done}/{total} rows");
+        }
+    }
+    println!(
+        "imported {}: {stored} stored, {already} already held{}",
+        args.file.display(),
+        if problems.is_empty() { String::new() } else { format!(", {} rows rejected", problems.len()) }
+    );
+    Ok(())
+}

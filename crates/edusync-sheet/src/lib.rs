@@ -1,0 +1,163 @@
+//! Spreadsheets in and out for the people who keep records in them: the
+//! columns of the tabular record kinds (commitments, periodic reports) with
+//! headers and value labels in Vietnamese, Chinese and English, a template
+//! row, and rows turned into checked records with every problem named by row,
+//! column, value and reason.
+//!
+//! This crate is not a file reader: callers pass cells as text (from CSV or
+//! XLSX), so every rule here is tested without files.
+
+use edusync_core::{Record, RecordKind, ValidationContext};
+
+mod columns;
+
+pub use columns::{columns, Column, ValueKind};
+
+/// The language of headers and labels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lang {
+    Vi,
+    Zh,
+    En,
+}
+
+impl Lang {
+    pub fn parse(text: &str) -> Option<Lang> {
+        match text.to_ascii_lowercase().as_str() {
+            "vi" => Some(Lang::Vi),
+            "zh" => Some(Lang::Zh),
+            "en" => Some(Lang::En),
+            _ => None,
+        }
+    }
+
+    fn pick<'a>(self, [en, vi, zh]: &[&'a str; 3]) -> &'a str {
+        match self {
+            Lang::En => en,
+            Lang::Vi => vi,
+            Lang::Zh => zh,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SheetError {
+    #[error("{0} records are not kept in spreadsheets here; use `edusync record add` with JSON")]
+    NotTabular(RecordKind),
+    #[error("the file is empty: the first row must hold the column headers")]
+    Empty,
+    #[error("column {column} (`{header}`) is not a column of a {kind}; expected one of: {expected}")]
+    UnknownColumn { column: usize, header: String, kind: RecordKind, expected: String },
+    #[error("no column for `{field}` (header `{header}`); every column of the template is needed")]
+    MissingColumn { field: &'static str, header: String },
+}
+
+/// A checked record and the spreadsheet row it came from.
+pub type SheetRecord = (usize, Record);
+
+/// One bad cell or row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RowProblem {
+    /// As the spreadsheet numbers it: the header is row 1.
+    pub row: usize,
+    /// The header of the column, as the file wrote it.
+    pub column: String,
+    pub value: String,
+    pub reason: String,
+}
+
+/// The headers and one example row of a kind, in a language.
+pub fn template(kind: RecordKind, lang: Lang) -> Result<(Vec<String>, Vec<String>), SheetError> {
+    let columns = columns(kind).ok_or(SheetError::NotTabular(kind))?;
+    Ok((
+        columns.iter().map(|column| lang.pick(&column.headers).to_owned()).collect(),
+        columns.iter().map(|column| column.example(lang)).collect(),
+    ))
+}
+
+/// Rows (the first is the header, in any of the languages) turned into
+/// checked records. Every bad row is reported, not only the first; a record
+/// is returned with its spreadsheet row number.
+pub fn read_rows(
+    kind: RecordKind,
+    rows: &[Vec<String>],
+    now: edusync_core::Timestamp,
+) -> Result<(Vec<SheetRecord>, Vec<RowProblem>), SheetError> {
+    let columns = columns(kind).ok_or(SheetError::NotTabular(kind))?;
+    let (header, body) = rows.split_first().ok_or(SheetError::Empty)?;
+    let mut positions = vec![None; columns.len()];
+    for (index, cell) in header.iter().enumerate() {
+        let cell = cell.trim();
+        if cell.is_empty() {
+            continue;
+        }
+        let found = columns.iter().position(|column| column.matches_header(cell));
+        match found {
+            Some(field) => positions[field] = Some(index),
+            None => {
+                return Err(SheetError::UnknownColumn {
+                    column: index + 1,
+                    header: cell.to_owned(),
+                    kind,
+                    expected: columns.iter().map(|column| column.headers[0]).collect::<Vec<_>>().join(", "),
+                })
+            }
+        }
+    }
+    let mut at = Vec::with_capacity(columns.len());
+    for (column, position) in columns.iter().zip(&positions) {
+        let index = position
+            .ok_or_else(|| SheetError::MissingColumn { field: column.field, header: column.headers[0].to_owned() })?;
+        at.push(index);
+    }
+    let context = ValidationContext::at(now);
+    let (mut records, mut problems) = (Vec::new(), Vec::new());
+    for (offset, row) in body.iter().enumerate() {
+        let row_number = offset + 2;
+        if row.iter().all(|cell| cell.trim().is_empty()) {
+            continue;
+        }
+        let cell = |index: usize| row.get(index).map(|text| text.trim()).unwrap_or_default();
+        let mut object = serde_json::Map::new();
+        let mut row_ok = true;
+        for (column, &index) in columns.iter().zip(&at) {
+            match column.value(cell(index)) {
+                Ok(value) => {
+                    object.insert(column.field.to_owned(), value);
+                }
+                Err(reason) => {
+                    row_ok = false;
+                    problems.push(RowProblem {
+                        row: row_number,
+                        column: header[index].trim().to_owned(),
+                        value: cell(index).to_owned(),
+                        reason,
+                    });
+                }
+            }
+        }
+        if !row_ok {
+            continue;
+        }
+        let json = serde_json::json!({ "kind": kind.as_str(), "record": object });
+        let checked = serde_json::from_value::<Record>(json)
+            .map_err(|error| (String::new(), error.to_string()))
+            .and_then(|record| record.check(&context).map_err(|error| (error.field.clone(), error.reason.clone())));
+        match checked {
+            Ok(checked) => records.push((row_number, checked.into_record())),
+            Err((field, reason)) => {
+                let place = columns.iter().zip(&at).find(|(column, _)| column.field == field);
+                problems.push(RowProblem {
+                    row: row_number,
+                    column: place.map_or_else(|| field.clone(), |(_, &index)| header[index].trim().to_owned()),
+                    value: place.map_or_else(String::new, |(_, &index)| cell(index).to_owned()),
+                    reason,
+                });
+            }
+        }
+    }
+    Ok((records, problems))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,68 @@
+use chrono::TimeZone;
+
+use super::*;
+
+fn now() -> edusync_core::Timestamp {
+    chrono::Utc.with_ymd_and_hms(2026, 2, 1, 0, 0, 0).single().expect("valid")
+}
+
+fn rows(lines: &[&[&str]]) -> Vec<Vec<String>> {
+    lines.iter().map(|line| line.iter().map(|cell| (*cell).to_owned()).collect()).collect()
+}
+
+#[test]
+fn every_template_reads_back_as_a_valid_record_in_every_language() {
+    for kind in [RecordKind::Commitment, RecordKind::PeriodicReport] {
+        for lang in [Lang::Vi, Lang::Zh, Lang::En] {
+            let (header, example) = template(kind, lang).expect("tabular");
+            let (records, problems) = read_rows(kind, &[header, example], now()).expect("headers known");
+            assert!(problems.is_empty(), "{kind} {lang:?}: {problems:?}");
+            assert_eq!(records.len(), 1);
+            assert_eq!(records[0].0, 2);
+        }
+    }
+}
+
+#[test]
+fn vietnamese_headers_and_labels_make_a_commitment() {
+    let sheet = rows(&[
+        &["Loại cam kết", "Người ký", "Số chữ ký", "Ngày ký", "Năm học"],
+        &["Cam kết của cán bộ, giáo viên, nhân viên", "Giáo viên", "38", "2025-09-08", "2025-2026"],
+    ]);
+    let (records, problems) = read_rows(RecordKind::Commitment, &sheet, now()).expect("read");
+    assert!(problems.is_empty(), "{problems:?}");
+    let Record::Commitment(commitment) = &records[0].1 else { panic!("a commitment") };
+    assert_eq!((commitment.count, commitment.signer_role.as_str()), (38, "teacher"));
+}
+
+#[test]
+fn every_bad_row_is_named_with_its_column_value_and_reason() {
+    let sheet = rows(&[
+        &["Loại cam kết", "Người ký", "Số chữ ký", "Ngày ký", "Năm học"],
+        &["staff_pledge", "Giáo viên", "mười", "2025-09-08", "2025-2026"],
+        &["staff_pledge", "Giáo viên", "10", "2025-09-08", "2025-2026"],
+        &["staff_pledge", "Hiệu phó", "10", "2025-09-08", "2025-2026"],
+        &["staff_pledge", "Giáo viên", "10", "2024-09-08", "2025-2026"],
+    ]);
+    let (records, problems) = read_rows(RecordKind::Commitment, &sheet, now()).expect("read");
+    assert_eq!(records.len(), 1);
+    let named: Vec<(usize, &str, &str)> =
+        problems.iter().map(|problem| (problem.row, problem.column.as_str(), problem.value.as_str())).collect();
+    assert_eq!(named, vec![(2, "Số chữ ký", "mười"), (4, "Người ký", "Hiệu phó"), (5, "Ngày ký", "2024-09-08")]);
+    assert!(problems[2].reason.contains("outside school year"), "{}", problems[2].reason);
+}
+
+#[test]
+fn an_unknown_or_missing_column_is_refused_before_any_row() {
+    let unknown = rows(&[&["Loại cam kết", "Họ tên", "Số chữ ký", "Ngày ký", "Năm học"]]);
+    assert!(matches!(
+        read_rows(RecordKind::Commitment, &unknown, now()),
+        Err(SheetError::UnknownColumn { column: 2, .. })
+    ));
+    let missing = rows(&[&["Loại cam kết", "Số chữ ký", "Ngày ký", "Năm học"]]);
+    assert!(matches!(
+        read_rows(RecordKind::Commitment, &missing, now()),
+        Err(SheetError::MissingColumn { field: "signer_role", .. })
+    ));
+    assert_eq!(template(RecordKind::Incident, Lang::En), Err(SheetError::NotTabular(RecordKind::Incident)));
+}
