@@ -55,12 +55,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Sneakernet: carry records up (and acknowledgements down) as files.
+    /// Sneakernet: carry records up, and acknowledgements, plans and policies down, as files.
     Bundle {
         #[command(subcommand)]
         command: commands::bundle::BundleCommand,
     },
-    /// At a glance: the link to the parent (last contact, outbox, checkpoints, refusals) and the children.
+    /// At a glance: the link to the parent (last contact, outbox, refusals), the children, notices and the policy in force.
     Status {
         #[command(flatten)]
         target: commands::NodeTarget,
@@ -82,7 +82,7 @@ enum Command {
         #[command(subcommand)]
         command: commands::trust::EnrollCommand,
     },
-    /// Offline keys: generate root and reader keys, certify a top node with root keys.
+    /// Keys: generate root and reader keys, certify a top node with root keys, rotate a node's key.
     Keys {
         #[command(subcommand)]
         command: commands::trust::KeysCommand,
