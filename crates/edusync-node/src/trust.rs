@@ -227,12 +227,8 @@ impl Node {
     /// Installs this node's certificate chain (root first). Every statement
     /// is checked; the last must certify this node's own key.
     pub fn install_certificate(&self, text: &str, now: DateTime<Utc>) -> Result<(Certificate, u32), NodeError> {
-        let statements = dearmor(text).map_err(|error| invalid("certificate", error.to_string()))?;
-        let last = statements.last().ok_or_else(|| invalid("certificate", "the file holds no statement"))?;
-        let last = VerifiedStatement::verify(last).map_err(|error| invalid("certificate", error.to_string()))?;
-        let Statement::Certificate(certificate) = &last.statement else {
-            return Err(invalid("certificate", "the last statement of the file is not a certificate"));
-        };
+        let (statements, certificate) = certificate_file(text)?;
+        let certificate = &certificate;
         if certificate.subject_org != *self.org() || certificate.subject_key != self.public_key() {
             return Err(invalid(
                 "certificate",
@@ -259,17 +255,7 @@ impl Node {
                 ));
             }
         }
-        // Tried on a copy first: a chain that would not give this node
-        // standing now (expired, revoked, out of scope) leaves nothing behind.
-        let mut trial = self.trust().clone();
-        for (index, bytes) in statements.iter().enumerate() {
-            VerifiedStatement::verify(bytes)
-                .and_then(|statement| trial.admit(&statement))
-                .map_err(|error| invalid("certificate", format!("statement {} of the file: {error}", index + 1)))?;
-        }
-        trial.standing(self.org(), &self.public_key(), now.timestamp_millis()).map_err(|error| {
-            invalid("certificate", format!("not installed: {error}; ask the parent for a new certificate"))
-        })?;
+        self.would_stand(statements.iter(), &self.public_key(), now)?;
         let report = self.admit_statements(&statements, FROM_PARENT)?;
         if let Some((index, reason)) = report.refused.first() {
             return Err(invalid("certificate", format!("statement {} of the file: {reason}", index + 1)));
@@ -290,12 +276,8 @@ impl Node {
         next: &edusync_envelope::NodeKey,
         now: DateTime<Utc>,
     ) -> Result<(Certificate, u32), NodeError> {
-        let statements = dearmor(text).map_err(|error| invalid("certificate", error.to_string()))?;
-        let last = statements.last().ok_or_else(|| invalid("certificate", "the file holds no statement"))?;
-        let last = VerifiedStatement::verify(last).map_err(|error| invalid("certificate", error.to_string()))?;
-        let Statement::Certificate(certificate) = &last.statement else {
-            return Err(invalid("certificate", "the last statement of the file is not a certificate"));
-        };
+        let (statements, certificate) = certificate_file(text)?;
+        let certificate = &certificate;
         if certificate.subject_org != *self.org() || certificate.subject_key != next.public_key() {
             return Err(invalid(
                 "certificate",
@@ -326,15 +308,7 @@ impl Node {
             },
         };
         let rotation = Statement::Rotation(rotation).sign(&[&self.key, next]);
-        let mut trial = self.trust().clone();
-        for (index, bytes) in statements.iter().chain(std::iter::once(&rotation)).enumerate() {
-            VerifiedStatement::verify(bytes)
-                .and_then(|statement| trial.admit(&statement))
-                .map_err(|error| invalid("certificate", format!("statement {} of the rotation: {error}", index + 1)))?;
-        }
-        trial.standing(self.org(), &next.public_key(), now.timestamp_millis()).map_err(|error| {
-            invalid("certificate", format!("not installed: {error}; ask the parent for a new certificate"))
-        })?;
+        self.would_stand(statements.iter().chain(std::iter::once(&rotation)), &next.public_key(), now)?;
         let from_parent = self.admit_statements(&statements, FROM_PARENT)?;
         let own = self.admit_statements(std::slice::from_ref(&rotation), OWN)?;
         if let Some((_, reason)) = from_parent.refused.first().or(own.refused.first()) {
@@ -342,6 +316,27 @@ impl Node {
         }
         tracing::warn!(org = %self.org(), old = %old_key, new = %next.public_key(), version = certificate.version, "key rotated");
         Ok((certificate.clone(), from_parent.added + own.added))
+    }
+
+    /// Whether `key` would speak for this node now once `statements` were
+    /// admitted, tried on a copy of the trust set: a chain that would not give
+    /// standing (expired, revoked, out of scope) leaves nothing behind.
+    fn would_stand<'a>(
+        &self,
+        statements: impl Iterator<Item = &'a Vec<u8>>,
+        key: &PublicKey,
+        now: DateTime<Utc>,
+    ) -> Result<(), NodeError> {
+        let mut trial = self.trust().clone();
+        for (index, bytes) in statements.enumerate() {
+            VerifiedStatement::verify(bytes)
+                .and_then(|statement| trial.admit(&statement))
+                .map_err(|error| invalid("certificate", format!("statement {} of the file: {error}", index + 1)))?;
+        }
+        trial.standing(self.org(), key, now.timestamp_millis()).map_err(|error| {
+            invalid("certificate", format!("not installed: {error}; ask the parent for a new certificate"))
+        })?;
+        Ok(())
     }
 
     /// Revokes a key this node (or a node below it) certified.
@@ -443,6 +438,17 @@ impl Node {
         let id = parse_request_id(id_hex)?;
         Ok(self.store.enrolment_answer(&id)?.map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
     }
+}
+
+/// A certificate file's statements (root first) and the certificate it ends with.
+fn certificate_file(text: &str) -> Result<(Vec<Vec<u8>>, Certificate), NodeError> {
+    let statements = dearmor(text).map_err(|error| invalid("certificate", error.to_string()))?;
+    let last = statements.last().ok_or_else(|| invalid("certificate", "the file holds no statement"))?;
+    let last = VerifiedStatement::verify(last).map_err(|error| invalid("certificate", error.to_string()))?;
+    let Statement::Certificate(certificate) = last.statement else {
+        return Err(invalid("certificate", "the last statement of the file is not a certificate"));
+    };
+    Ok((statements, certificate))
 }
 
 fn parse_request_id(text: &str) -> Result<[u8; 32], NodeError> {
