@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use edusync_proto::wire;
 
-use crate::harness::{records_client, run, start_lone_node, text};
+use crate::harness::{records_client, run, run_with_environment, start_lone_node, text};
 
 pub(crate) fn incident_json() -> Value {
     json!({
@@ -226,4 +226,74 @@ fn a_vietnamese_spreadsheet_imports_once_and_a_file_with_three_bad_rows_stores_n
     assert_eq!(rejected.lines().count(), 4, "a header and the three bad rows: {rejected}");
     assert!(rejected.lines().next().is_some_and(|header| header.ends_with(",reason")), "{rejected}");
     assert_eq!(commitments(), "3 record(s)");
+}
+
+/// The reasons a school's operator reads, whoever found them (this command
+/// or the node), in the language of the locale, of the node's config, or of
+/// `--language`, in that order of strength from weakest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_read_in_vietnamese_chinese_or_english_as_the_locale_config_or_flag_says() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (node, _) = start_lone_node(&root.path().join("school"), "VN.BT.D03.S017", "school");
+    let url = node.endpoint();
+    let sheet = root.path().join("cam-ket.csv");
+    std::fs::write(
+        &sheet,
+        "Loại cam kết,Người ký,Số chữ ký,Ngày ký,Năm học\nstaff_pledge,Giáo viên,mười,2025-09-08,2025-2026\n",
+    )
+    .expect("written");
+    let import = ["import", sheet.to_str().expect("utf-8"), "--kind", "commitment", "--node", &url];
+    let refused_in = |environment: &[(&str, &str)], extra: &[&str]| {
+        let args: Vec<&str> = import.iter().chain(extra).copied().collect();
+        let output = run_with_environment(&args, environment);
+        assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+        text(&output.stderr)
+    };
+
+    let vietnamese = refused_in(&[("LANG", "vi_VN.UTF-8")], &[]);
+    assert!(
+        vietnamese.contains("dòng 2, cột `Số chữ ký`, giá trị `mười`: `mười` không phải là số nguyên"),
+        "{vietnamese}"
+    );
+    assert!(vietnamese.contains("lỗi: chưa lưu gì; hãy sửa 1 dòng ở trên"), "{vietnamese}");
+
+    let chinese = refused_in(&[("LANG", "vi_VN.UTF-8"), ("LC_ALL", "zh_CN.UTF-8")], &[]);
+    assert!(chinese.contains("第 2 行，列“Số chữ ký”，值“mười”：“mười”不是整数"), "{chinese}");
+    assert!(chinese.contains("错误：") || chinese.contains("错误: "), "{chinese}");
+
+    let english = refused_in(&[("LANG", "vi_VN.UTF-8")], &["--language", "en"]);
+    assert!(english.contains("row 2, column `Số chữ ký`, value `mười`: `mười` is not a whole number"), "{english}");
+    assert!(english.contains("error: nothing was stored"), "{english}");
+
+    let unknown_locale = refused_in(&[("LANG", "fr_FR.UTF-8")], &[]);
+    assert!(unknown_locale.contains("is not a whole number"), "English is the fallback: {unknown_locale}");
+
+    // A refusal only the node can find (the follow-up names a record it does
+    // not hold) travels as a value and reads in the caller's language.
+    let mut follow_up = incident_json();
+    let missing = "ab".repeat(32);
+    follow_up["follow_up_of"] = json!(missing);
+    let input = root.path().join("follow-up.json");
+    std::fs::write(&input, follow_up.to_string()).expect("written");
+    let add = ["record", "add", "incident", "--file", input.to_str().expect("utf-8"), "--node", &url];
+    let output = run_with_environment(&add, &[("LANG", "vi_VN.UTF-8")]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains(&format!("nút trả lời: follow_up_of: không có bản ghi {missing} được lưu ở đây")),
+        "{}",
+        text(&output.stderr)
+    );
+    let output = run_with_environment(&add, &[("LANG", "zh_CN.UTF-8")]);
+    assert!(text(&output.stderr).contains(&format!("此处没有存储记录 {missing}")), "{}", text(&output.stderr));
+
+    // The node's config names a language: it wins over the locale, and
+    // --language still wins over it.
+    let config = root.path().join("school/node.toml");
+    let written = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(&config, written.replacen("[node]\n", "[node]\nlanguage = \"zh\"\n", 1)).expect("config");
+    let configured = refused_in(&[("LANG", "vi_VN.UTF-8")], &[]);
+    assert!(configured.contains("“mười”不是整数"), "{configured}");
+    let flagged = refused_in(&[("LANG", "vi_VN.UTF-8")], &["--language", "vi"]);
+    assert!(flagged.contains("không phải là số nguyên"), "{flagged}");
+    drop(node);
 }

@@ -35,6 +35,13 @@ pub(crate) fn edusync_bin() -> &'static Path {
 /// URL`), it acts as that node's operator, as `--config` does on the node's
 /// own machine.
 pub(crate) fn run(args: &[&str]) -> Output {
+    run_with_environment(args, &[])
+}
+
+/// As `run`, with these environment variables. The locale variables of the
+/// test's own environment are not passed on, so messages are English unless
+/// a test sets them.
+pub(crate) fn run_with_environment(args: &[&str], environment: &[(&str, &str)]) -> Output {
     let mut args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
     let operator = args
         .iter()
@@ -47,7 +54,11 @@ pub(crate) fn run(args: &[&str]) -> Output {
             args.push(config.display().to_string());
         }
     }
-    Command::new(edusync_bin()).args(&args).stdin(Stdio::null()).output().expect("edusync runs")
+    let mut command = Command::new(edusync_bin());
+    for variable in ["LC_ALL", "LC_MESSAGES", "LANG", "EDUSYNC_LANGUAGE"] {
+        command.env_remove(variable);
+    }
+    command.args(&args).envs(environment.iter().copied()).stdin(Stdio::null()).output().expect("edusync runs")
 }
 
 pub(crate) fn text(bytes: &[u8]) -> String {

@@ -1,11 +1,15 @@
-//! How the command fails: a message on standard error and an exit status that
-//! scripts can act on.
+//! How the command fails: a message on standard error, in the user's
+//! language where it is meant for them, and an exit status that scripts can
+//! act on.
 
 use std::process::ExitCode;
 
+use edusync_core::ValidationError;
+use edusync_i18n::{Language, Message};
+
 pub(crate) struct Failure {
     kind: FailureKind,
-    error: anyhow::Error,
+    said: Said,
 }
 
 #[derive(Clone, Copy)]
@@ -17,36 +21,93 @@ enum FailureKind {
     Refused,
 }
 
+/// What to tell the user, kept as a value until the language is known.
+enum Said {
+    /// For operators and engineers (files, config, TLS, transport): English.
+    Plain(anyhow::Error),
+    Message(Message),
+    /// A value refused here, before anything was sent; `place` says where
+    /// (a file, a spreadsheet row).
+    Invalid {
+        place: Option<String>,
+        error: ValidationError,
+    },
+    /// A node's answer; the reason is rendered here when the node sent it as
+    /// a value, so it reads in this user's language, not the node's.
+    Answered {
+        place: Option<String>,
+        message: String,
+        invalid: Option<ValidationError>,
+    },
+}
+
 impl Failure {
     pub(crate) fn other(error: impl Into<anyhow::Error>) -> Self {
-        Failure { kind: FailureKind::Other, error: error.into() }
+        Failure { kind: FailureKind::Other, said: Said::Plain(error.into()) }
     }
 
     pub(crate) fn input(message: impl Into<String>) -> Self {
-        Failure { kind: FailureKind::Input, error: anyhow::Error::msg(message.into()) }
+        Failure { kind: FailureKind::Input, said: Said::Plain(anyhow::Error::msg(message.into())) }
+    }
+
+    pub(crate) fn input_message(message: Message) -> Self {
+        Failure { kind: FailureKind::Input, said: Said::Message(message) }
+    }
+
+    pub(crate) fn invalid(place: Option<String>, error: ValidationError) -> Self {
+        Failure { kind: FailureKind::Input, said: Said::Invalid { place, error } }
+    }
+
+    pub(crate) fn unreachable_message(message: Message) -> Self {
+        Failure { kind: FailureKind::Unreachable, said: Said::Message(message) }
     }
 
     pub(crate) fn unreachable(message: impl Into<String>) -> Self {
-        Failure { kind: FailureKind::Unreachable, error: anyhow::Error::msg(message.into()) }
+        Failure { kind: FailureKind::Unreachable, said: Said::Plain(anyhow::Error::msg(message.into())) }
     }
 
     /// Maps a gRPC status from a node to the matching exit status.
     pub(crate) fn from_status(status: tonic::Status) -> Self {
-        let message = format!("the node answered: {}", status.message());
-        match status.code() {
+        Failure::from_status_at(None, status)
+    }
+
+    /// As `from_status`, for an answer about one part of the input (`row 7`).
+    pub(crate) fn from_status_at(place: Option<String>, status: tonic::Status) -> Self {
+        let invalid = edusync_proto::validation_error_of(&status);
+        let said = Said::Answered { place, message: status.message().to_owned(), invalid };
+        let kind = match status.code() {
             tonic::Code::InvalidArgument | tonic::Code::NotFound | tonic::Code::FailedPrecondition => {
-                Failure::input(message)
+                FailureKind::Input
             }
-            tonic::Code::Unavailable | tonic::Code::DeadlineExceeded => Failure::unreachable(message),
-            tonic::Code::Unauthenticated | tonic::Code::PermissionDenied => {
-                Failure { kind: FailureKind::Refused, error: anyhow::Error::msg(message) }
+            tonic::Code::Unavailable | tonic::Code::DeadlineExceeded => FailureKind::Unreachable,
+            tonic::Code::Unauthenticated | tonic::Code::PermissionDenied => FailureKind::Refused,
+            _ => FailureKind::Other,
+        };
+        Failure { kind, said }
+    }
+
+    /// The message as the user reads it.
+    pub(crate) fn text(&self, language: Language) -> String {
+        let placed = |place: &Option<String>, text: String| match place {
+            Some(place) => format!("{place}: {text}"),
+            None => text,
+        };
+        match &self.said {
+            Said::Plain(error) => format!("{error:#}"),
+            Said::Message(message) => message.text(language),
+            Said::Invalid { place, error } => placed(place, edusync_i18n::validation_error(error, language)),
+            Said::Answered { place, message, invalid } => {
+                let message = match invalid {
+                    Some(error) => edusync_i18n::validation_error(error, language),
+                    None => message.clone(),
+                };
+                placed(place, Message::NodeAnswered { message }.text(language))
             }
-            _ => Failure::other(anyhow::Error::msg(message)),
         }
     }
 
-    pub(crate) fn report(self) -> ExitCode {
-        eprintln!("error: {:#}", self.error);
+    pub(crate) fn report(self, language: Language) -> ExitCode {
+        eprintln!("{}: {}", Message::ErrorPrefix.text(language), self.text(language));
         ExitCode::from(match self.kind {
             FailureKind::Other => 1,
             FailureKind::Input => 2,

@@ -10,10 +10,12 @@ mod commands;
 mod failure;
 mod output;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+use edusync_i18n::Language;
 
 use crate::failure::Failure;
 
@@ -27,6 +29,11 @@ struct Cli {
     /// Log format on standard error: plain or json.
     #[arg(long, global = true, env = "EDUSYNC_LOG_FORMAT", default_value = "plain")]
     log_format: String,
+    /// Language of messages: vi, zh or en (default: the config's
+    /// node.language, else the locale from LC_ALL, LC_MESSAGES or LANG,
+    /// else English).
+    #[arg(long, global = true, env = "EDUSYNC_LANGUAGE")]
+    language: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -61,12 +68,7 @@ enum Command {
         command: commands::bundle::BundleCommand,
     },
     /// At a glance: the link to the parent (last contact, outbox, refusals), the children, notices and the policy in force.
-    Status {
-        #[command(flatten)]
-        target: commands::NodeTarget,
-        #[arg(long)]
-        json: bool,
-    },
+    Status(commands::status::StatusArgs),
     /// Fetch a node's aggregate for a period with what it summed, and verify it here.
     Rollup {
         /// e.g. 2024-2025, 2024-2025/S1 or 2024-2025/M10
@@ -128,13 +130,19 @@ enum NodeCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let language = match language(cli.language.as_deref(), config_of(&cli.command)) {
+        Ok(language) => language,
+        Err(failure) => return failure.report(Language::English),
+    };
     let default_level = if matches!(cli.command, Command::Demo(_)) { "warn" } else { "info" };
     if let Err(failure) = install_logging(&cli.log_format, default_level) {
-        return failure.report();
+        return failure.report(language);
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
-        Err(error) => return Failure::other(anyhow::anyhow!("cannot start the async runtime: {error}")).report(),
+        Err(error) => {
+            return Failure::other(anyhow::anyhow!("cannot start the async runtime: {error}")).report(language)
+        }
     };
     let result = runtime.block_on(async move {
         match cli.command {
@@ -142,10 +150,10 @@ fn main() -> ExitCode {
             Command::Node { command: NodeCommand::Run { config, listen, parent_endpoint } } => {
                 commands::node::run(&config, listen, parent_endpoint).await
             }
-            Command::Record { command } => commands::record::run(command).await,
+            Command::Record { command } => commands::record::run(command, language).await,
             Command::Info { target, json } => commands::info::run(&target, json).await,
             Command::Bundle { command } => commands::bundle::run(command).await,
-            Command::Status { target, json } => commands::status::run(&target, json).await,
+            Command::Status(args) => commands::status::run(args, language).await,
             Command::Rollup { period, target, json } => commands::rollup::run(&period, &target, json).await,
             Command::Demo(args) => commands::demo::run(args).await,
             Command::Enroll { command } => commands::trust::enroll(command).await,
@@ -153,15 +161,42 @@ fn main() -> ExitCode {
             Command::Revoke(args) => commands::trust::revoke(args).await,
             Command::Tls { command } => commands::tls::run(command),
             Command::Bench { command } => commands::bench::run(command).await,
-            Command::Backup(args) => commands::backup::backup(args).await,
-            Command::Template(args) => commands::sheet::template(args),
-            Command::Import(args) => commands::sheet::import(args).await,
-            Command::Restore(args) => commands::backup::restore(args),
+            Command::Backup(args) => commands::backup::backup(args, language).await,
+            Command::Template(args) => commands::sheet::template(args, language),
+            Command::Import(args) => commands::sheet::import(args, language).await,
+            Command::Restore(args) => commands::backup::restore(args, language),
         }
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(failure) => failure.report(),
+        Err(failure) => failure.report(language),
+    }
+}
+
+/// The language of messages: `--language` (or `EDUSYNC_LANGUAGE`), else the
+/// config's `node.language` when the command names a config, else the
+/// locale, else English. A config that does not load is left for the
+/// command itself to report.
+fn language(explicit: Option<&str>, config: Option<&Path>) -> Result<Language, Failure> {
+    if let Some(text) = explicit {
+        return Language::parse(text)
+            .ok_or_else(|| Failure::input(format!("--language: `{text}` is not vi, zh or en")));
+    }
+    let configured = config.and_then(|path| edusync_config::NodeConfig::load(path).ok()).and_then(|c| c.language);
+    Ok(configured.or_else(|| Language::from_locale(|name| std::env::var(name).ok())).unwrap_or_default())
+}
+
+/// The config file a command acts on, if it names one.
+fn config_of(command: &Command) -> Option<&Path> {
+    match command {
+        Command::Init { config } | Command::Node { command: NodeCommand::Run { config, .. } } => Some(config),
+        Command::Info { target, .. } | Command::Rollup { target, .. } => target.config_path(),
+        Command::Status(args) => args.target.config_path(),
+        Command::Record { command } => command.target().config_path(),
+        Command::Import(args) => args.target.config_path(),
+        Command::Backup(args) => args.target.config_path(),
+        Command::Restore(args) => Some(args.config.as_path()),
+        _ => None,
     }
 }
 

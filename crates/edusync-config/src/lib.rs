@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use edusync_core::{Level, OrgId, Organisation};
 use edusync_envelope::PublicKey;
+use edusync_i18n::Language;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -33,6 +34,9 @@ pub struct NodeConfig {
     pub data_dir: PathBuf,
     /// Used to place incidents in semesters by local date.
     pub utc_offset: chrono::FixedOffset,
+    /// The language of the command line's messages for this node's
+    /// operators (`node.language`: vi, zh or en); unset: the locale decides.
+    pub language: Option<Language>,
     pub server: ServerConfig,
     pub parent: Option<ParentConfig>,
     pub trust: TrustConfig,
@@ -200,6 +204,8 @@ struct NodeSection {
     data_dir: PathBuf,
     #[serde(default = "default_offset")]
     utc_offset: String,
+    #[serde(default)]
+    language: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -336,15 +342,24 @@ impl NodeConfig {
             .map_err(|error| ConfigError::Parse { path: name.into(), reason: error.to_string() })?;
         let invalid =
             |field: &str, reason: String| ConfigError::Invalid { path: name.into(), field: field.into(), reason };
-        let org_id = OrgId::parse("node.org_id", &file.node.org_id).map_err(|e| invalid(&e.field, e.reason))?;
-        let level = file.node.level.parse::<Level>().map_err(|e| invalid("node.level", e.reason))?;
+        let org_id =
+            OrgId::parse("node.org_id", &file.node.org_id).map_err(|e| invalid(&e.field, e.reason.to_string()))?;
+        let level = file.node.level.parse::<Level>().map_err(|e| invalid("node.level", e.reason.to_string()))?;
         let organisation = Organisation::new(org_id, level, &file.node.display_name)
-            .map_err(|e| invalid("node.display_name", e.reason))?;
+            .map_err(|e| invalid("node.display_name", e.reason.to_string()))?;
         let data_dir =
             if file.node.data_dir.is_absolute() { file.node.data_dir } else { base_dir.join(file.node.data_dir) };
         let utc_offset = file.node.utc_offset.parse::<chrono::FixedOffset>().map_err(|_| {
             invalid("node.utc_offset", format!("`{}` is not an offset like +07:00", file.node.utc_offset))
         })?;
+        let language = file
+            .node
+            .language
+            .as_deref()
+            .map(|text| {
+                Language::parse(text).ok_or_else(|| invalid("node.language", format!("`{text}` is not vi, zh or en")))
+            })
+            .transpose()?;
 
         let listen = file.server.listen.parse::<SocketAddr>().map_err(|_| {
             invalid("server.listen", format!("`{}` is not an address like 127.0.0.1:7401", file.server.listen))
@@ -378,8 +393,8 @@ impl NodeConfig {
         let parent = match file.parent {
             None => None,
             Some(parent) => {
-                let parent_org =
-                    OrgId::parse("parent.org_id", &parent.org_id).map_err(|e| invalid(&e.field, e.reason))?;
+                let parent_org = OrgId::parse("parent.org_id", &parent.org_id)
+                    .map_err(|e| invalid(&e.field, e.reason.to_string()))?;
                 if !organisation.id.is_within(&parent_org) || organisation.id == parent_org {
                     return Err(invalid(
                         "parent.org_id",
@@ -434,7 +449,8 @@ impl NodeConfig {
         let mut anchors = Vec::with_capacity(file.trust.anchors.len());
         for (index, anchor) in file.trust.anchors.into_iter().enumerate() {
             let field = |name: &str| format!("trust.anchors[{index}].{name}");
-            let org_id = OrgId::parse(&field("org_id"), &anchor.org_id).map_err(|e| invalid(&e.field, e.reason))?;
+            let org_id =
+                OrgId::parse(&field("org_id"), &anchor.org_id).map_err(|e| invalid(&e.field, e.reason.to_string()))?;
             let mut keys: Vec<PublicKey> = Vec::with_capacity(anchor.keys.len());
             for (key_index, text) in anchor.keys.iter().enumerate() {
                 let key = PublicKey::from_text(text)
@@ -510,6 +526,7 @@ impl NodeConfig {
             organisation,
             data_dir,
             utc_offset,
+            language,
             server: ServerConfig { listen, max_message_bytes: file.server.max_message_bytes, transport },
             parent,
             trust,
@@ -561,6 +578,10 @@ mod tests {
         assert_eq!(config.data_dir, PathBuf::from("/etc/edusync/data"));
         assert_eq!(config.sync.batch_size, 1024);
         assert_eq!(config.organisation.display_name, "Trường THCS Phú Hưng");
+        assert_eq!(config.language, None, "unset: the locale decides");
+        let chinese = SCHOOL.replace("data_dir = \"data\"", "data_dir = \"data\"\nlanguage = \"zh\"");
+        let config = NodeConfig::from_toml(&chinese, Path::new("/etc/edusync"), "school.toml").expect("valid");
+        assert_eq!(config.language, Some(Language::Chinese));
     }
 
     #[test]
@@ -632,6 +653,7 @@ mod tests {
             (format!("{SCHOOL}\n[privacy]\nepsilon_per_release = -1\n"), "privacy.epsilon_per_release"),
             (SCHOOL.replace("keys = [", "threshold = 2\nkeys = ["), "trust.anchors[0].threshold"),
             (SCHOOL.replace("Eb/BKZNsdNjGsDuEu5JR", "AAAA"), "trust.anchors[0].keys[0]"),
+            (SCHOOL.replace("data_dir = \"data\"", "data_dir = \"data\"\nlanguage = \"fr\""), "node.language"),
         ];
         for (text, field) in cases {
             match NodeConfig::from_toml(&text, Path::new("."), "test.toml") {

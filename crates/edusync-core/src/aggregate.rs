@@ -23,7 +23,7 @@
 use std::fmt;
 
 use crate::{
-    AtRiskGroup, CommitmentKind, IncidentCategory, IncidentStatus, IntakeChannel, OrgId, Period, PlaceCategory,
+    AtRiskGroup, CommitmentKind, IncidentCategory, IncidentStatus, IntakeChannel, OrgId, Period, PlaceCategory, Reason,
     Severity, UpwardSafe, ValidationError,
 };
 
@@ -256,7 +256,7 @@ impl Counts {
         if cells.len() != CELLS {
             return Err(ValidationError::new(
                 field,
-                format!("layout {LAYOUT_VERSION} has {CELLS} cells, got {}", cells.len()),
+                Reason::malformed(format!("layout {LAYOUT_VERSION} has {CELLS} cells, got {}", cells.len())),
             ));
         }
         Ok(Counts(cells))
@@ -492,10 +492,13 @@ impl UpwardSafe for [u8; 16] {}
 impl SevereNotice {
     pub(crate) fn check(&self) -> Result<(), ValidationError> {
         if !(1..=53).contains(&self.iso_week) {
-            return Err(ValidationError::new("iso_week", format!("week {} is outside 1 to 53", self.iso_week)));
+            return Err(ValidationError::new(
+                "iso_week",
+                Reason::NotBetween { value: self.iso_week.into(), min: 1, max: 53 },
+            ));
         }
         if !(2000..=2101).contains(&self.iso_year) {
-            return Err(ValidationError::new("iso_year", format!("year {} is out of range", self.iso_year)));
+            return Err(ValidationError::new("iso_year", Reason::OutOfRange { value: self.iso_year.to_string() }));
         }
         Ok(())
     }
@@ -530,25 +533,34 @@ impl Aggregate {
         if self.layout_version != LAYOUT_VERSION {
             return Err(ValidationError::new(
                 "layout_version",
-                format!(
+                Reason::malformed(format!(
                     "layout {} is not known to this node (it knows {LAYOUT_VERSION}); upgrade edusync",
                     self.layout_version
-                ),
+                )),
             ));
         }
         if self.revision == 0 {
-            return Err(ValidationError::new("revision", "revisions start at 1"));
+            return Err(ValidationError::new("revision", Reason::malformed("revisions start at 1")));
         }
         for (field, counts) in [("own", &self.own), ("total", &self.total)] {
             if counts.0.len() != CELLS {
-                return Err(ValidationError::new(field, format!("layout {LAYOUT_VERSION} has {CELLS} cells")));
+                return Err(ValidationError::new(
+                    field,
+                    Reason::malformed(format!("layout {LAYOUT_VERSION} has {CELLS} cells")),
+                ));
             }
         }
         if self.cross.as_ref().is_some_and(|cross| cross.values.len() != CROSS_CELLS) {
-            return Err(ValidationError::new("cross", format!("the cross grid has {CROSS_CELLS} cells")));
+            return Err(ValidationError::new(
+                "cross",
+                Reason::malformed(format!("the cross grid has {CROSS_CELLS} cells")),
+            ));
         }
         if let Some(cell) = self.own.0.iter().zip(&self.total.0).position(|(own, total)| own > total) {
-            return Err(ValidationError::new("total", format!("cell {cell} is smaller than the node's own count")));
+            return Err(ValidationError::new(
+                "total",
+                Reason::malformed(format!("cell {cell} is smaller than the node's own count")),
+            ));
         }
         Ok(())
     }

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::ValidationError;
+use crate::{Reason, ValidationError};
 
 /// The SHA-256 of a signed envelope's exact bytes. Computing it is the
 /// envelope crate's job; this type only carries and prints it.
@@ -16,7 +16,7 @@ impl RecordId {
     pub fn from_slice(field: &str, bytes: &[u8]) -> Result<Self, ValidationError> {
         let array: [u8; 32] = bytes
             .try_into()
-            .map_err(|_| ValidationError::new(field, format!("a record id is 32 bytes, got {}", bytes.len())))?;
+            .map_err(|_| ValidationError::new(field, Reason::RecordIdLength { got: bytes.len() as u64 }))?;
         Ok(RecordId(array))
     }
 
@@ -45,8 +45,7 @@ impl fmt::Debug for RecordId {
 impl FromStr for RecordId {
     type Err = ValidationError;
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let bytes = hex::decode(text.trim())
-            .map_err(|_| ValidationError::new("record_id", "a record id is 64 hexadecimal digits"))?;
+        let bytes = hex::decode(text.trim()).map_err(|_| ValidationError::new("record_id", Reason::RecordIdHex))?;
         RecordId::from_slice("record_id", &bytes)
     }
 }

@@ -22,7 +22,7 @@ pub use aggregate::{
     Aggregate, Cell, CountOverflow, Counts, CrossCell, CrossRole, GradeBand, Indicator, Investigation, NoisyCross,
     Notified, SevereNotice, StudentsBand, CELLS, CROSS_CELLS, LAYOUT_VERSION,
 };
-pub use error::ValidationError;
+pub use error::{Reason, ValidationError};
 pub use ids::{LogStream, RecordId, Seq};
 pub use org::{Level, OrgId, Organisation};
 pub use period::{Period, PeriodSpan, SchoolYear};

@@ -4,7 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::text::normalize_text;
-use crate::ValidationError;
+use crate::{Reason, ValidationError};
 
 const MAX_SEGMENTS: usize = 8;
 const MAX_SEGMENT_LEN: usize = 32;
@@ -18,27 +18,24 @@ pub struct OrgId(String);
 impl OrgId {
     pub fn parse(field: &str, text: &str) -> Result<Self, ValidationError> {
         if text.is_empty() {
-            return Err(ValidationError::new(field, "an organisation id is required, e.g. VN.BT.D03.S017"));
+            return Err(ValidationError::new(field, Reason::OrganisationRequired));
         }
         let segments: Vec<&str> = text.split('.').collect();
         if segments.len() > MAX_SEGMENTS {
             return Err(ValidationError::new(
                 field,
-                format!("an organisation id has at most {MAX_SEGMENTS} segments, got {}", segments.len()),
+                Reason::TooManySegments { max: MAX_SEGMENTS as u64, got: segments.len() as u64 },
             ));
         }
         for segment in &segments {
             if segment.is_empty() || segment.len() > MAX_SEGMENT_LEN {
                 return Err(ValidationError::new(
                     field,
-                    format!("`{text}` has an empty or over-long segment (1 to {MAX_SEGMENT_LEN} characters each)"),
+                    Reason::BadSegment { text: text.to_owned(), max: MAX_SEGMENT_LEN as u64 },
                 ));
             }
             if !segment.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-                return Err(ValidationError::new(
-                    field,
-                    format!("`{text}` may hold only ASCII letters, digits, '-', '_' and '.' between segments"),
-                ));
+                return Err(ValidationError::new(field, Reason::BadCharacters { text: text.to_owned() }));
             }
         }
         Ok(OrgId(text.to_owned()))
@@ -138,12 +135,10 @@ impl fmt::Display for Level {
 impl FromStr for Level {
     type Err = ValidationError;
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        Level::ALL.into_iter().find(|level| level.as_str() == text).ok_or_else(|| {
-            ValidationError::new(
-                "level",
-                format!("unknown level `{text}`; expected ministry, province, district or school"),
-            )
-        })
+        Level::ALL
+            .into_iter()
+            .find(|level| level.as_str() == text)
+            .ok_or_else(|| ValidationError::new("level", Reason::UnknownLevel { text: text.to_owned() }))
     }
 }
 

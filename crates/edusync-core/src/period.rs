@@ -10,7 +10,7 @@ use std::str::FromStr;
 
 use chrono::{Datelike, NaiveDate};
 
-use crate::ValidationError;
+use crate::{Reason, ValidationError};
 
 const FIRST_YEAR: u16 = 2000;
 const LAST_YEAR: u16 = 2100;
@@ -24,7 +24,7 @@ impl SchoolYear {
         if !(u32::from(FIRST_YEAR)..=u32::from(LAST_YEAR)).contains(&start_year) {
             return Err(ValidationError::new(
                 field,
-                format!("school year must start between {FIRST_YEAR} and {LAST_YEAR}, got {start_year}"),
+                Reason::SchoolYearOutOfRange { first: FIRST_YEAR.into(), last: LAST_YEAR.into(), got: start_year },
             ));
         }
         Ok(SchoolYear(start_year as u16))
@@ -68,15 +68,12 @@ impl fmt::Display for SchoolYear {
 impl FromStr for SchoolYear {
     type Err = ValidationError;
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let bad = || ValidationError::new("school_year", format!("`{text}` is not a school year like 2024-2025"));
+        let bad = || ValidationError::new("school_year", Reason::NotASchoolYear { text: text.to_owned() });
         let (first, second) = text.split_once('-').ok_or_else(bad)?;
         let first: u32 = first.parse().map_err(|_| bad())?;
         let second: u32 = second.parse().map_err(|_| bad())?;
         if second != first + 1 {
-            return Err(ValidationError::new(
-                "school_year",
-                format!("`{text}`: the second year must follow the first (2024-2025)"),
-            ));
+            return Err(ValidationError::new("school_year", Reason::SecondYearMustFollow { text: text.to_owned() }));
         }
         SchoolYear::new("school_year", first)
     }
@@ -214,17 +211,12 @@ impl FromStr for Period {
             Some((year, "S2")) => (year, PeriodSpan::Semester2),
             Some((year, month)) if month.len() == 3 && month.starts_with('M') => match month[1..].parse::<u8>() {
                 Ok(month) if (1..=12).contains(&month) => (year, PeriodSpan::Month(month)),
-                _ => return Err(ValidationError::new("period", format!("`{text}`: a month is M01 to M12"))),
+                _ => return Err(ValidationError::new("period", Reason::NotAMonth { text: text.to_owned() })),
             },
-            Some(_) => {
-                return Err(ValidationError::new(
-                    "period",
-                    format!("`{text}` is not a period; write 2024-2025, 2024-2025/S1, 2024-2025/S2 or 2024-2025/M10"),
-                ))
-            }
+            Some(_) => return Err(ValidationError::new("period", Reason::NotAPeriod { text: text.to_owned() })),
         };
         let school_year =
-            year.parse().map_err(|error: ValidationError| ValidationError::new("period", error.reason))?;
+            year.parse().map_err(|error: ValidationError| ValidationError { field: "period".into(), ..error })?;
         Ok(Period { school_year, span })
     }
 }

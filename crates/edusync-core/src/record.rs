@@ -10,7 +10,7 @@ use std::str::FromStr;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use crate::{LogStream, OrgId, Period, RecordId, SchoolYear, ValidationError};
+use crate::{LogStream, OrgId, Period, Reason, RecordId, SchoolYear, ValidationError};
 
 /// A moment in time, in UTC. JSON accepts any RFC 3339 offset and converts.
 pub type Timestamp = chrono::DateTime<chrono::Utc>;
@@ -42,8 +42,8 @@ macro_rules! domain_enum {
             type Err = ValidationError;
             fn from_str(text: &str) -> Result<Self, Self::Err> {
                 $name::ALL.iter().copied().find(|value| value.as_str() == text).ok_or_else(|| {
-                    let known: Vec<&str> = $name::ALL.iter().map(|value| value.as_str()).collect();
-                    ValidationError::new(stringify!($name), format!("unknown value `{text}`; expected one of {}", known.join(", ")))
+                    let expected = $name::ALL.iter().map(|value| value.as_str().to_owned()).collect();
+                    ValidationError::new(stringify!($name), Reason::UnknownValue { value: text.to_owned(), expected })
                 })
             }
         }

@@ -2,7 +2,7 @@
 
 use unicode_normalization::UnicodeNormalization;
 
-use crate::ValidationError;
+use crate::{Reason, ValidationError};
 
 /// Normalises `text` to NFC and checks its length in characters and its
 /// characters: no control characters except, where `multiline`, newline and
@@ -21,19 +21,15 @@ pub fn normalize_text(
     if trimmed_len < min_chars {
         return Err(ValidationError::new(
             field,
-            if min_chars == 1 {
-                "must not be empty".to_owned()
-            } else {
-                format!("needs at least {min_chars} characters")
-            },
+            if min_chars == 1 { Reason::Empty } else { Reason::TooShort { min: min_chars as u64 } },
         ));
     }
     let length = normalized.chars().count();
     if length > max_chars {
-        return Err(ValidationError::new(field, format!("is {length} characters long; the limit is {max_chars}")));
+        return Err(ValidationError::new(field, Reason::TooLong { length: length as u64, max: max_chars as u64 }));
     }
     if let Some(bad) = normalized.chars().find(|c| c.is_control() && !(multiline && (*c == '\n' || *c == '\t'))) {
-        return Err(ValidationError::new(field, format!("contains the control character U+{:04X}", bad as u32)));
+        return Err(ValidationError::new(field, Reason::ControlCharacter { code_point: bad as u32 }));
     }
     Ok(normalized)
 }

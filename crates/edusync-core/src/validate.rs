@@ -11,7 +11,7 @@ use chrono::{Duration, NaiveDate};
 use crate::text::normalize_text;
 use crate::{
     AtRiskGroup, Commitment, CommitmentKind, Incident, IncidentTimeliness, PeriodicReport, PersonInvolved, Plan,
-    Policy, Record, RecordKind, RiskRegister, SignerRole, Timestamp, ValidationError,
+    Policy, Reason, Record, RecordKind, RiskRegister, SignerRole, Timestamp, ValidationError,
 };
 
 const SHORT_TEXT: usize = 200;
@@ -110,21 +110,23 @@ fn long(field: &str, text: &str, max: usize) -> Result<String, ValidationError> 
 
 fn list<T>(field: &str, items: &[T], max: usize) -> Result<(), ValidationError> {
     if items.len() > max {
-        return Err(ValidationError::new(field, format!("has {} entries; the limit is {max}", items.len())));
+        return Err(ValidationError::new(field, Reason::TooManyEntries { count: items.len() as u64, max: max as u64 }));
     }
     Ok(())
 }
 
 fn count(field: &str, value: u32) -> Result<(), ValidationError> {
     if value > MAX_COUNT {
-        return Err(ValidationError::new(field, format!("{value} is more than the limit of {MAX_COUNT}")));
+        return Err(ValidationError::new(field, Reason::OverLimit { value: value.into(), max: MAX_COUNT.into() }));
     }
     Ok(())
 }
 
 fn not_in_future(field: &str, date: NaiveDate, context: &ValidationContext) -> Result<(), ValidationError> {
     match context.latest_allowed_date() {
-        Some(latest) if date > latest => Err(ValidationError::new(field, format!("{date} is in the future"))),
+        Some(latest) if date > latest => {
+            Err(ValidationError::new(field, Reason::InTheFuture { value: date.to_string() }))
+        }
         _ => Ok(()),
     }
 }
@@ -133,7 +135,7 @@ fn unique<T: Ord + Copy + std::fmt::Display>(field: &str, values: &[T]) -> Resul
     let mut seen = BTreeSet::new();
     for value in values {
         if !seen.insert(*value) {
-            return Err(ValidationError::new(field, format!("`{value}` is listed twice")));
+            return Err(ValidationError::new(field, Reason::ListedTwice { value: value.to_string() }));
         }
     }
     Ok(())
@@ -142,14 +144,17 @@ fn unique<T: Ord + Copy + std::fmt::Display>(field: &str, values: &[T]) -> Resul
 fn student_number(field: &str, value: Option<String>) -> Result<Option<String>, ValidationError> {
     let Some(value) = optional_short(field, value)? else { return Ok(None) };
     if value.chars().count() > 32 || !value.chars().all(|c| c.is_alphanumeric() || "-/._".contains(c)) {
-        return Err(ValidationError::new(field, "a student number is up to 32 letters, digits, '-', '/', '.' or '_'"));
+        return Err(ValidationError::new(field, Reason::StudentNumberFormat));
     }
     Ok(Some(value))
 }
 
 fn grade(field: &str, value: u8) -> Result<(), ValidationError> {
     if value > MAX_GRADE {
-        return Err(ValidationError::new(field, format!("grade {value} is outside 0 (pre-school) to {MAX_GRADE}")));
+        return Err(ValidationError::new(
+            field,
+            Reason::GradeOutOfRange { value: value.into(), max: MAX_GRADE.into() },
+        ));
     }
     Ok(())
 }
@@ -170,10 +175,13 @@ fn issued_for(
     if issued_on < earliest || issued_on > school_year.last_day() {
         return Err(ValidationError::new(
             "issued_on",
-            format!(
-                "{issued_on} is outside school year {school_year} (a {what} may be issued from {earliest} to {})",
-                school_year.last_day()
-            ),
+            Reason::IssuedOutsideSchoolYear {
+                date: issued_on.to_string(),
+                school_year: school_year.to_string(),
+                kind: what.to_owned(),
+                earliest: earliest.to_string(),
+                latest: school_year.last_day().to_string(),
+            },
         ));
     }
     not_in_future("issued_on", issued_on, context)
@@ -188,17 +196,17 @@ fn check_policy(policy: Policy, context: &ValidationContext) -> Result<Policy, V
         if !seen.insert((deadline.report, deadline.level)) {
             return Err(ValidationError::new(
                 at("report"),
-                format!("{} of the {} level is set twice", deadline.report, deadline.level),
+                Reason::DeadlineSetTwice { report: deadline.report.to_string(), level: deadline.level.to_string() },
             ));
         }
         let latest = policy.school_year.last_day() + Duration::days(92);
         if deadline.due_on < policy.school_year.first_day() || deadline.due_on > latest {
             return Err(ValidationError::new(
                 at("due_on"),
-                format!(
-                    "{} is not within school year {} (or the summer after it)",
-                    deadline.due_on, policy.school_year
-                ),
+                Reason::DueOutsideSchoolYear {
+                    date: deadline.due_on.to_string(),
+                    school_year: policy.school_year.to_string(),
+                },
             ));
         }
     }
@@ -207,21 +215,24 @@ fn check_policy(policy: Policy, context: &ValidationContext) -> Result<Policy, V
         if !(1..=72).contains(&phone_within_hours) {
             return Err(ValidationError::new(
                 "incident_timeliness.phone_within_hours",
-                format!("{phone_within_hours} is not between 1 and 72"),
+                Reason::NotBetween { value: phone_within_hours.into(), min: 1, max: 72 },
             ));
         }
         if written_within_hours < phone_within_hours || written_within_hours > 168 {
             return Err(ValidationError::new(
                 "incident_timeliness.written_within_hours",
-                format!(
-                    "{written_within_hours} must be at least the phone delay ({phone_within_hours}) and at most 168"
-                ),
+                Reason::AtLeastAtMost {
+                    value: written_within_hours.into(),
+                    least_field: "phone_within_hours".into(),
+                    least: phone_within_hours.into(),
+                    max: 168,
+                },
             ));
         }
         if !(1..=90).contains(&investigation_within_days) {
             return Err(ValidationError::new(
                 "incident_timeliness.investigation_within_days",
-                format!("{investigation_within_days} is not between 1 and 90"),
+                Reason::NotBetween { value: investigation_within_days.into(), min: 1, max: 90 },
             ));
         }
     }
@@ -230,13 +241,18 @@ fn check_policy(policy: Policy, context: &ValidationContext) -> Result<Policy, V
         if release == 0 || release > MAX_EPSILON_MILLIONTHS {
             return Err(ValidationError::new(
                 "privacy.epsilon_per_release_millionths",
-                format!("{release} is not between 1 and {MAX_EPSILON_MILLIONTHS}"),
+                Reason::NotBetween { value: release as i64, min: 1, max: MAX_EPSILON_MILLIONTHS as i64 },
             ));
         }
         if year < release || year > MAX_EPSILON_MILLIONTHS * 10 {
             return Err(ValidationError::new(
                 "privacy.epsilon_per_school_year_millionths",
-                format!("{year} must be at least one release ({release}) and at most {}", MAX_EPSILON_MILLIONTHS * 10),
+                Reason::AtLeastAtMost {
+                    value: year as i64,
+                    least_field: "epsilon_per_release_millionths".into(),
+                    least: release as i64,
+                    max: (MAX_EPSILON_MILLIONTHS * 10) as i64,
+                },
             ));
         }
     }
@@ -259,7 +275,7 @@ fn check_plan(plan: Plan, context: &ValidationContext) -> Result<Plan, Validatio
     for (index, activity) in plan.activities.into_iter().enumerate() {
         let at = |name: &str| format!("activities[{index}].{name}");
         if !items.insert(activity.item) {
-            return Err(ValidationError::new(at("item"), format!("item number {} is used twice", activity.item)));
+            return Err(ValidationError::new(at("item"), Reason::ItemNumberTwice { item: activity.item.into() }));
         }
         list(&at("coordinating_units"), &activity.coordinating_units, MAX_LIST)?;
         activities.push(crate::PlanActivity {
@@ -296,7 +312,14 @@ fn check_plan(plan: Plan, context: &ValidationContext) -> Result<Plan, Validatio
 fn check_incident(incident: Incident, context: &ValidationContext) -> Result<Incident, ValidationError> {
     let order = |field: &str, later: Timestamp, earlier_name: &str, earlier: Timestamp| {
         if later < earlier {
-            Err(ValidationError::new(field, format!("{later} is before {earlier_name} ({earlier})")))
+            Err(ValidationError::new(
+                field,
+                Reason::Before {
+                    later: later.to_rfc3339(),
+                    earlier_field: earlier_name.to_owned(),
+                    earlier: earlier.to_rfc3339(),
+                },
+            ))
         } else {
             Ok(())
         }
@@ -310,7 +333,7 @@ fn check_incident(incident: Incident, context: &ValidationContext) -> Result<Inc
         let latest_time = incident.reported_upward_at.unwrap_or(incident.reported_to_school_at);
         let field = if incident.reported_upward_at.is_some() { "reported_upward_at" } else { "reported_to_school_at" };
         if latest_time > latest {
-            return Err(ValidationError::new(field, format!("{latest_time} is in the future")));
+            return Err(ValidationError::new(field, Reason::InTheFuture { value: latest_time.to_rfc3339() }));
         }
     }
     list("people", &incident.people, MAX_PEOPLE)?;
@@ -322,7 +345,7 @@ fn check_incident(incident: Incident, context: &ValidationContext) -> Result<Inc
         .map(|(index, person)| check_person(person, occurred_on).map_err(|e| e.within(&format!("people[{index}]"))))
         .collect::<Result<_, _>>()?;
     if incident.follow_up_of == Some(crate::RecordId::ZERO) {
-        return Err(ValidationError::new("follow_up_of", "the all-zero id names no record"));
+        return Err(ValidationError::new("follow_up_of", Reason::AllZeroId));
     }
     Ok(Incident {
         people,
@@ -339,14 +362,11 @@ fn check_person(person: PersonInvolved, occurred_on: NaiveDate) -> Result<Person
         if birth >= occurred_on {
             return Err(ValidationError::new(
                 "birth_date",
-                format!("{birth} is not before the incident ({occurred_on})"),
+                Reason::BirthNotBeforeIncident { birth: birth.to_string(), occurred: occurred_on.to_string() },
             ));
         }
         if occurred_on.years_since(birth).unwrap_or(0) > 30 {
-            return Err(ValidationError::new(
-                "birth_date",
-                format!("{birth} makes the person over 30 at the incident"),
-            ));
+            return Err(ValidationError::new("birth_date", Reason::OlderThanThirty { birth: birth.to_string() }));
         }
     }
     Ok(PersonInvolved {
@@ -363,18 +383,20 @@ fn check_periodic_report(
     if report.submitted_on < report.period.first_day() {
         return Err(ValidationError::new(
             "submitted_on",
-            format!(
-                "{} is before the period {} begins ({})",
-                report.submitted_on,
-                report.period,
-                report.period.first_day()
-            ),
+            Reason::SubmittedBeforePeriod {
+                date: report.submitted_on.to_string(),
+                period: report.period.to_string(),
+                begins: report.period.first_day().to_string(),
+            },
         ));
     }
     if report.submitted_on > report.period.last_day() + Duration::days(183) {
         return Err(ValidationError::new(
             "submitted_on",
-            format!("{} is more than six months after the period {} ends", report.submitted_on, report.period),
+            Reason::SubmittedLongAfterPeriod {
+                date: report.submitted_on.to_string(),
+                period: report.period.to_string(),
+            },
         ));
     }
     not_in_future("submitted_on", report.submitted_on, context)?;
@@ -394,7 +416,7 @@ fn check_periodic_report(
         if value > report.staff_total {
             return Err(ValidationError::new(
                 field,
-                format!("{value} is more than staff_total ({})", report.staff_total),
+                Reason::MoreThanStaffTotal { value: value.into(), staff_total: report.staff_total.into() },
             ));
         }
     }
@@ -404,13 +426,16 @@ fn check_periodic_report(
 
 fn check_commitment(commitment: Commitment, context: &ValidationContext) -> Result<Commitment, ValidationError> {
     if commitment.count == 0 {
-        return Err(ValidationError::new("count", "a commitment record counts at least one signature"));
+        return Err(ValidationError::new("count", Reason::CommitmentCountsNone));
     }
     count("count", commitment.count)?;
     if !commitment.school_year.contains(commitment.signed_on) {
         return Err(ValidationError::new(
             "signed_on",
-            format!("{} is outside school year {}", commitment.signed_on, commitment.school_year),
+            Reason::OutsideSchoolYear {
+                date: commitment.signed_on.to_string(),
+                school_year: commitment.school_year.to_string(),
+            },
         ));
     }
     not_in_future("signed_on", commitment.signed_on, context)?;
@@ -420,10 +445,13 @@ fn check_commitment(commitment: Commitment, context: &ValidationContext) -> Resu
         CommitmentKind::SchoolToAuthority => &[SignerRole::Principal],
     };
     if !allowed.contains(&commitment.signer_role) {
-        let names: Vec<&str> = allowed.iter().map(|role| role.as_str()).collect();
         return Err(ValidationError::new(
             "signer_role",
-            format!("a {} is signed by {}, not {}", commitment.kind, names.join(" or "), commitment.signer_role),
+            Reason::WrongSigner {
+                kind: commitment.kind.to_string(),
+                allowed: allowed.iter().map(|role| role.as_str().to_owned()).collect(),
+                got: commitment.signer_role.to_string(),
+            },
         ));
     }
     Ok(commitment)
@@ -431,15 +459,12 @@ fn check_commitment(commitment: Commitment, context: &ValidationContext) -> Resu
 
 fn check_risk_register(register: RiskRegister, context: &ValidationContext) -> Result<RiskRegister, ValidationError> {
     if !register.period.is_semester() {
-        return Err(ValidationError::new(
-            "period",
-            format!("a risk register covers one semester, not {}", register.period),
-        ));
+        return Err(ValidationError::new("period", Reason::NotOneSemester { period: register.period.to_string() }));
     }
     if !register.period.contains(register.screened_on) {
         return Err(ValidationError::new(
             "screened_on",
-            format!("{} is outside the semester {}", register.screened_on, register.period),
+            Reason::OutsideSemester { date: register.screened_on.to_string(), period: register.period.to_string() },
         ));
     }
     not_in_future("screened_on", register.screened_on, context)?;
@@ -466,7 +491,7 @@ fn check_risk_register(register: RiskRegister, context: &ValidationContext) -> R
         if named > counted {
             return Err(ValidationError::new(
                 "counts",
-                format!("{named} students are named in group {group} but the count for it is {counted}"),
+                Reason::NamedMoreThanCounted { named, group: group.to_string(), counted },
             ));
         }
     }

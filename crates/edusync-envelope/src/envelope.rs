@@ -279,7 +279,7 @@ fn decode_body(payload_type: &str, body: &[u8]) -> Result<(EnvelopeHeader, Range
     let org = std::str::from_utf8(org)
         .map_err(|_| EnvelopeError::BadField { field: "author_org", reason: "not UTF-8".into() })?;
     let author_org = OrgId::parse("author_org", org)
-        .map_err(|error| EnvelopeError::BadField { field: "author_org", reason: error.reason })?;
+        .map_err(|error| EnvelopeError::BadField { field: "author_org", reason: error.reason.to_string() })?;
     let record_len = u32::from_be_bytes(reader.array("record length")?) as usize;
     let start = reader.position;
     reader.take(record_len, "record")?;

@@ -349,7 +349,12 @@ impl Node {
         let proofs = (0..leaves.len())
             .map(|index| edusync_rollup::prove_inclusion(&leaves, index))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|error| NodeError::Invalid(edusync_core::ValidationError::new("proof", error.to_string())))?;
+            .map_err(|error| {
+                NodeError::Invalid(edusync_core::ValidationError::new(
+                    "proof",
+                    edusync_core::Reason::malformed(error.to_string()),
+                ))
+            })?;
         Ok(RollUpEvidence {
             aggregate: own.bytes,
             children: children.into_iter().map(|(_, stored, _)| stored.bytes).collect(),
@@ -408,7 +413,7 @@ fn aggregate_in(stored: &edusync_store::StoredEnvelope) -> Result<Aggregate, Nod
 }
 
 fn overflow(error: edusync_core::CountOverflow) -> NodeError {
-    NodeError::Invalid(edusync_core::ValidationError::new("counts", error.to_string()))
+    NodeError::Invalid(edusync_core::ValidationError::new("counts", edusync_core::Reason::malformed(error.to_string())))
 }
 
 /// Derives dirty periods whenever woken, after a short pause that lets a burst

@@ -20,7 +20,7 @@ const MAGIC: &[u8] = b"EDUSYNC-BACKUP-1\n";
 pub(crate) const RESTORED: &str = "restored-from-backup";
 
 fn invalid(reason: impl Into<String>) -> NodeError {
-    NodeError::Invalid(ValidationError::new("backup", reason))
+    NodeError::Invalid(ValidationError::new("backup", edusync_core::Reason::Malformed { detail: reason.into() }))
 }
 
 impl Node {

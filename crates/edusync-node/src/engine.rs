@@ -10,7 +10,8 @@ use sha2::{Digest, Sha256};
 
 use edusync_config::NodeConfig;
 use edusync_core::{
-    LogStream, OrgId, Organisation, Period, Record, RecordId, RecordKind, Seq, ValidationContext, ValidationError,
+    LogStream, OrgId, Organisation, Period, Reason, Record, RecordId, RecordKind, Seq, ValidationContext,
+    ValidationError,
 };
 use edusync_envelope::{
     sign_bundle, sign_envelope, BundleCheckpoint, BundleEntries, EnvelopeDraft, NodeKey, PublicKey, VerifiedBundle,
@@ -177,7 +178,7 @@ impl Node {
         if record.kind().is_derived() {
             return Err(NodeError::Invalid(ValidationError::new(
                 "kind",
-                "aggregates are derived by the node from its records; they cannot be submitted",
+                Reason::DerivedKind { kind: record.kind().to_string() },
             )));
         }
         let checked = record.check(&ValidationContext::at(now))?;
@@ -190,7 +191,11 @@ impl Node {
             if issuer != self.org() {
                 return Err(NodeError::Invalid(ValidationError::new(
                     "issuing_org",
-                    format!("this node issues {}s in its own name, {}, not {issuer}", checked.kind(), self.org()),
+                    Reason::IssuedInOwnName {
+                        kind: checked.kind().to_string(),
+                        own: self.org().to_string(),
+                        got: issuer.to_string(),
+                    },
                 )));
             }
         }
@@ -263,10 +268,10 @@ impl Node {
     }
 
     fn check_follow_up(&self, first: RecordId) -> Result<(), NodeError> {
-        let invalid = |reason: String| NodeError::Invalid(ValidationError::new("follow_up_of", reason));
-        let stored = self.store.get(first)?.ok_or_else(|| invalid(format!("no record {first} is stored here")))?;
+        let invalid = |reason: Reason| NodeError::Invalid(ValidationError::new("follow_up_of", reason));
+        let stored = self.store.get(first)?.ok_or_else(|| invalid(Reason::NoSuchRecord { id: first.to_string() }))?;
         if stored.meta.kind != RecordKind::Incident || stored.meta.author_org != *self.org() {
-            return Err(invalid(format!("{first} is not an incident reported by this school")));
+            return Err(invalid(Reason::NotAnIncidentOfThisSchool { id: first.to_string() }));
         }
         Ok(())
     }
@@ -369,7 +374,8 @@ impl Node {
     /// its shared log past what the parent last acknowledged; for a child, an
     /// acknowledgement of that child's shared log as held here.
     pub fn export_bundle(&self, to: &OrgId, now: DateTime<Utc>) -> Result<(Vec<u8>, usize), NodeError> {
-        let invalid = |reason: String| NodeError::Invalid(ValidationError::new("to", reason));
+        let invalid =
+            |reason: String| NodeError::Invalid(ValidationError::new("to", Reason::Malformed { detail: reason }));
         let entries = if self.parent.as_ref().is_some_and(|parent| parent.org_id == *to) {
             let acknowledged = self.store.cursor(&Node::parent_cursor(to))?.unwrap_or(0);
             let pending = self.store.read_log(self.org(), LogStream::Shared, Seq(acknowledged + 1), usize::MAX)?;
@@ -403,7 +409,9 @@ impl Node {
     /// goes through `take_from_above` and its acknowledgement, signed by a key
     /// that speaks for the parent, advances this node's checkpoint.
     pub fn import_bundle(&self, bytes: &[u8], now: DateTime<Utc>) -> Result<BundleImport, NodeError> {
-        let invalid = |field: &str, reason: String| NodeError::Invalid(ValidationError::new(field, reason));
+        let invalid = |field: &str, reason: String| {
+            NodeError::Invalid(ValidationError::new(field, Reason::Malformed { detail: reason }))
+        };
         let bundle = VerifiedBundle::verify(bytes).map_err(|error| invalid("bundle", error.to_string()))?;
         if bundle.to != *self.org() {
             return Err(invalid("bundle", format!("it is addressed to {}, not to {}", bundle.to, self.org())));
@@ -470,7 +478,8 @@ impl Node {
     /// A bundle from `from` must come from this node's parent, signed by a
     /// key that speaks for it.
     fn check_parent_bundle(&self, from: &OrgId, signer: &PublicKey, now: DateTime<Utc>) -> Result<(), NodeError> {
-        let invalid = |reason: String| NodeError::Invalid(ValidationError::new("bundle", reason));
+        let invalid =
+            |reason: String| NodeError::Invalid(ValidationError::new("bundle", Reason::Malformed { detail: reason }));
         let parent = self
             .parent
             .as_ref()
@@ -484,7 +493,9 @@ impl Node {
 
     /// The parent's checkpoint of this node's shared log, from a bundle.
     fn take_acknowledgement(&self, own: &BundleCheckpoint) -> Result<BundleImport, NodeError> {
-        let invalid = |field: &str, reason: String| NodeError::Invalid(ValidationError::new(field, reason));
+        let invalid = |field: &str, reason: String| {
+            NodeError::Invalid(ValidationError::new(field, Reason::Malformed { detail: reason }))
+        };
         let Some(parent) = self.parent.as_ref() else {
             return Err(invalid("bundle", "this node has no parent to acknowledge anything".into()));
         };

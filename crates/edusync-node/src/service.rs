@@ -61,7 +61,7 @@ impl wire::record_service_server::RecordService for RecordApi {
         let record = request
             .into_inner()
             .record
-            .ok_or_else(|| invalid(edusync_core::ValidationError::new("record", "a record is required")))?;
+            .ok_or_else(|| invalid(edusync_core::ValidationError::new("record", edusync_core::Reason::Required)))?;
         let record = Record::try_from(record).map_err(invalid)?;
         let node = Arc::clone(&self.node);
         let submitted = blocking(move || node.submit(record, chrono::Utc::now())).await?;
@@ -115,7 +115,10 @@ impl wire::record_service_server::RecordService for RecordApi {
         };
         let token = (!request.page_token.is_empty()).then_some(request.page_token);
         if token.as_deref().is_some_and(|token| token.len() > 1024 || !token.bytes().all(|b| b.is_ascii_hexdigit())) {
-            return Err(invalid(edusync_core::ValidationError::new("page_token", "not a token this node issued")));
+            return Err(invalid(edusync_core::ValidationError::new(
+                "page_token",
+                edusync_core::Reason::malformed("not a token this node issued"),
+            )));
         }
         let node = Arc::clone(&self.node);
         if request.from_above {
@@ -430,7 +433,7 @@ impl wire::sync_service_server::SyncService for SyncApi {
         if envelopes.len() > MAX_NOTICES_AHEAD {
             return Err(invalid(edusync_core::ValidationError::new(
                 "envelopes",
-                format!("at most {MAX_NOTICES_AHEAD} notices per call, not {}", envelopes.len()),
+                edusync_core::Reason::TooManyEntries { count: envelopes.len() as u64, max: MAX_NOTICES_AHEAD as u64 },
             )));
         }
         if let Some(stranger) = first_stranger(&envelopes, &child) {

@@ -20,7 +20,10 @@ pub(crate) fn to_status(error: NodeError) -> Status {
     if code == Code::Internal {
         tracing::error!(error = %error, "request failed");
     }
-    Status::new(code, error.to_string())
+    match &error {
+        NodeError::Invalid(invalid) => edusync_proto::validation_status(code, error.to_string(), invalid),
+        _ => Status::new(code, error.to_string()),
+    }
 }
 
 pub(crate) fn invalid(error: edusync_core::ValidationError) -> Status {

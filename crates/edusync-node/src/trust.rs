@@ -44,7 +44,7 @@ pub(crate) fn trust_set(config: &edusync_config::NodeConfig) -> TrustSet {
 }
 
 fn invalid(field: &str, reason: impl Into<String>) -> NodeError {
-    NodeError::Invalid(ValidationError::new(field, reason))
+    NodeError::Invalid(ValidationError::new(field, edusync_core::Reason::Malformed { detail: reason.into() }))
 }
 
 impl Node {

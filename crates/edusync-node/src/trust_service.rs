@@ -32,8 +32,12 @@ fn to_time(
 ) -> Result<Option<chrono::DateTime<chrono::Utc>>, Status> {
     value
         .map(|value| {
-            chrono::DateTime::from_timestamp(value.seconds, value.nanos.max(0) as u32)
-                .ok_or_else(|| invalid(edusync_core::ValidationError::new(field, "not a representable time")))
+            chrono::DateTime::from_timestamp(value.seconds, value.nanos.max(0) as u32).ok_or_else(|| {
+                invalid(edusync_core::ValidationError::new(
+                    field,
+                    edusync_core::Reason::malformed("not a representable time"),
+                ))
+            })
         })
         .transpose()
 }
@@ -182,10 +186,16 @@ impl wire::trust_service_server::TrustService for TrustApi {
         operator_only(&self.node, &request, "Revoke")?;
         let request = request.into_inner();
         let subject_org = OrgId::parse("subject_org", &request.subject_org).map_err(invalid)?;
-        let subject_key = PublicKey::from_bytes(&request.subject_key)
-            .map_err(|error| invalid(edusync_core::ValidationError::new("subject_key", error.to_string())))?;
+        let subject_key = PublicKey::from_bytes(&request.subject_key).map_err(|error| {
+            invalid(edusync_core::ValidationError::new(
+                "subject_key",
+                edusync_core::Reason::malformed(error.to_string()),
+            ))
+        })?;
         let reason = RevocationReason::parse(if request.reason.is_empty() { "unspecified" } else { &request.reason })
-            .map_err(|error| invalid(edusync_core::ValidationError::new("reason", error.to_string())))?;
+            .map_err(|error| {
+            invalid(edusync_core::ValidationError::new("reason", edusync_core::Reason::malformed(error.to_string())))
+        })?;
         let now = chrono::Utc::now();
         let effective = to_time("effective_at", request.effective_at)?.unwrap_or(now);
         let node = Arc::clone(&self.node);

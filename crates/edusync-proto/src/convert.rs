@@ -4,7 +4,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use prost::Message;
 
 use edusync_core as core;
-use edusync_core::{LogStream, OrgId, Period, PeriodSpan, Record, RecordId, RecordKind, SchoolYear, ValidationError};
+use edusync_core::{
+    LogStream, OrgId, Period, PeriodSpan, Reason, Record, RecordId, RecordKind, SchoolYear, ValidationError,
+};
 use edusync_envelope::EnvelopeHeader;
 
 use crate::wire;
@@ -20,7 +22,7 @@ macro_rules! wire_enum {
             fn from_wire(field: &str, value: i32) -> Result<Self, ValidationError> {
                 match wire::$domain::try_from(value) {
                     $(Ok(wire::$domain::$variant) => Ok(core::$domain::$variant),)+
-                    _ => Err(ValidationError::new(field, format!("missing or unknown {} value {value}", stringify!($domain)))),
+                    _ => Err(ValidationError::new(field, Reason::malformed(format!("missing or unknown {} value {value}", stringify!($domain))))),
                 }
             }
         }
@@ -94,7 +96,7 @@ fn grade_band_from_wire(field: &str, value: i32) -> Result<Option<core::GradeBan
         Ok(wire::GradeBand::Primary) => Ok(Some(core::GradeBand::Primary)),
         Ok(wire::GradeBand::LowerSecondary) => Ok(Some(core::GradeBand::LowerSecondary)),
         Ok(wire::GradeBand::UpperSecondary) => Ok(Some(core::GradeBand::UpperSecondary)),
-        Err(_) => Err(ValidationError::new(field, format!("unknown grade band {value}"))),
+        Err(_) => Err(ValidationError::new(field, Reason::malformed(format!("unknown grade band {value}")))),
     }
 }
 
@@ -121,7 +123,10 @@ pub fn stream_from_wire(field: &str, value: i32) -> Result<LogStream, Validation
     match wire::LogStream::try_from(value) {
         Ok(wire::LogStream::Local) => Ok(LogStream::Local),
         Ok(wire::LogStream::Shared) => Ok(LogStream::Shared),
-        _ => Err(ValidationError::new(field, format!("missing or unknown log stream {value}; use LOCAL or SHARED"))),
+        _ => Err(ValidationError::new(
+            field,
+            Reason::malformed(format!("missing or unknown log stream {value}; use LOCAL or SHARED")),
+        )),
     }
 }
 
@@ -139,9 +144,12 @@ fn date_to_wire(date: NaiveDate) -> wire::Date {
 }
 
 fn date_from_wire(field: &str, date: Option<wire::Date>) -> Result<NaiveDate, ValidationError> {
-    let date = date.ok_or_else(|| ValidationError::new(field, "a date is required"))?;
+    let date = date.ok_or_else(|| ValidationError::new(field, Reason::Required))?;
     NaiveDate::from_ymd_opt(date.year, date.month, date.day).ok_or_else(|| {
-        ValidationError::new(field, format!("{}-{:02}-{:02} is not a calendar date", date.year, date.month, date.day))
+        ValidationError::new(
+            field,
+            Reason::NotADate { text: format!("{}-{:02}-{:02}", date.year, date.month, date.day) },
+        )
     })
 }
 
@@ -154,11 +162,11 @@ fn time_to_wire(time: DateTime<Utc>) -> prost_types::Timestamp {
 }
 
 fn time_from_wire(field: &str, time: Option<prost_types::Timestamp>) -> Result<DateTime<Utc>, ValidationError> {
-    let time = time.ok_or_else(|| ValidationError::new(field, "a time is required"))?;
+    let time = time.ok_or_else(|| ValidationError::new(field, Reason::Required))?;
     u32::try_from(time.nanos)
         .ok()
         .and_then(|nanos| DateTime::from_timestamp(time.seconds, nanos))
-        .ok_or_else(|| ValidationError::new(field, "the time is out of range"))
+        .ok_or_else(|| ValidationError::new(field, Reason::OutOfRange { value: format!("{}s", time.seconds) }))
 }
 
 pub fn period_to_wire(period: Period) -> wire::Period {
@@ -176,7 +184,7 @@ pub fn period_to_wire(period: Period) -> wire::Period {
 }
 
 pub fn period_from_wire(field: &str, period: Option<wire::Period>) -> Result<Period, ValidationError> {
-    let period = period.ok_or_else(|| ValidationError::new(field, "a period is required"))?;
+    let period = period.ok_or_else(|| ValidationError::new(field, Reason::Required))?;
     let span = match wire::PeriodSpan::try_from(period.span) {
         Ok(wire::PeriodSpan::SchoolYear) => PeriodSpan::SchoolYear,
         Ok(wire::PeriodSpan::Semester1) => PeriodSpan::Semester1,
@@ -186,14 +194,14 @@ pub fn period_from_wire(field: &str, period: Option<wire::Period>) -> Result<Per
             _ => {
                 return Err(ValidationError::new(
                     format!("{field}.month"),
-                    format!("month {} is outside 1 to 12", period.month),
+                    Reason::NotBetween { value: period.month.into(), min: 1, max: 12 },
                 ))
             }
         },
         _ => {
             return Err(ValidationError::new(
                 format!("{field}.span"),
-                format!("missing or unknown period span {}", period.span),
+                Reason::malformed(format!("missing or unknown period span {}", period.span)),
             ))
         }
     };
@@ -209,7 +217,7 @@ fn text_or_none(text: String) -> Option<String> {
 }
 
 fn grade_from_wire(field: &str, grade: u32) -> Result<u8, ValidationError> {
-    u8::try_from(grade).map_err(|_| ValidationError::new(field, format!("grade {grade} is out of range")))
+    u8::try_from(grade).map_err(|_| ValidationError::new(field, Reason::OutOfRange { value: grade.to_string() }))
 }
 
 fn policy_to_wire(policy: &core::Policy) -> wire::Policy {
@@ -281,7 +289,7 @@ pub fn policy_in_force_to_wire(
 }
 
 fn small(field: &str, value: u32) -> Result<u8, ValidationError> {
-    u8::try_from(value).map_err(|_| ValidationError::new(field, format!("{value} is out of range")))
+    u8::try_from(value).map_err(|_| ValidationError::new(field, Reason::OutOfRange { value: value.to_string() }))
 }
 
 fn policy_from_wire(policy: wire::Policy) -> Result<core::Policy, ValidationError> {
@@ -566,11 +574,15 @@ fn record_from_wire(kind: wire::record::Kind) -> Result<Record, ValidationError>
                 .pseudonym
                 .as_slice()
                 .try_into()
-                .map_err(|_| ValidationError::new("pseudonym", "a pseudonym is 16 bytes"))?,
+                .map_err(|_| ValidationError::new("pseudonym", Reason::malformed("a pseudonym is 16 bytes")))?,
             category: WireEnum::from_wire("category", notice.category)?,
             severity: WireEnum::from_wire("severity", notice.severity)?,
-            iso_year: u16::try_from(notice.iso_year).map_err(|_| ValidationError::new("iso_year", "out of range"))?,
-            iso_week: u8::try_from(notice.iso_week).map_err(|_| ValidationError::new("iso_week", "out of range"))?,
+            iso_year: u16::try_from(notice.iso_year).map_err(|_| {
+                ValidationError::new("iso_year", Reason::OutOfRange { value: notice.iso_year.to_string() })
+            })?,
+            iso_week: u8::try_from(notice.iso_week).map_err(|_| {
+                ValidationError::new("iso_week", Reason::OutOfRange { value: notice.iso_week.to_string() })
+            })?,
             grade_band: grade_band_from_wire("grade_band", notice.grade_band)?,
             students: WireEnum::from_wire("students", notice.students)?,
         }),
@@ -578,15 +590,19 @@ fn record_from_wire(kind: wire::record::Kind) -> Result<Record, ValidationError>
             org: OrgId::parse("org_id", &aggregate.org_id)?,
             period: period_from_wire("period", aggregate.period)?,
             revision: aggregate.revision,
-            layout_version: u16::try_from(aggregate.layout_version)
-                .map_err(|_| ValidationError::new("layout_version", "out of range"))?,
+            layout_version: u16::try_from(aggregate.layout_version).map_err(|_| {
+                ValidationError::new(
+                    "layout_version",
+                    Reason::OutOfRange { value: aggregate.layout_version.to_string() },
+                )
+            })?,
             own: core::Counts::from_cells("own_cells", aggregate.own_cells)?,
             total: core::Counts::from_cells("total_cells", aggregate.total_cells)?,
             children_root: aggregate
                 .children_root
                 .as_slice()
                 .try_into()
-                .map_err(|_| ValidationError::new("children_root", "a root hash is 32 bytes"))?,
+                .map_err(|_| ValidationError::new("children_root", Reason::malformed("a root hash is 32 bytes")))?,
             children: aggregate.children,
             cross: match aggregate.cross.len() {
                 0 => None,
@@ -594,7 +610,7 @@ fn record_from_wire(kind: wire::record::Kind) -> Result<Record, ValidationError>
                 other => {
                     return Err(ValidationError::new(
                         "cross",
-                        format!("the cross grid has {} cells, got {other}", core::CROSS_CELLS),
+                        Reason::malformed(format!("the cross grid has {} cells, got {other}", core::CROSS_CELLS)),
                     ))
                 }
             },
@@ -611,7 +627,7 @@ impl From<&Record> for wire::Record {
 impl TryFrom<wire::Record> for Record {
     type Error = ValidationError;
     fn try_from(record: wire::Record) -> Result<Self, Self::Error> {
-        record_from_wire(record.kind.ok_or_else(|| ValidationError::new("record", "no record kind is set"))?)
+        record_from_wire(record.kind.ok_or_else(|| ValidationError::new("record", Reason::Required))?)
     }
 }
 
@@ -636,10 +652,14 @@ pub fn encode_record(record: &Record) -> (&'static str, Vec<u8>) {
 pub fn decode_record(payload_type: &str, bytes: &[u8]) -> Result<Record, ValidationError> {
     use wire::record::Kind;
     let kind = RecordKind::from_payload_type(payload_type).ok_or_else(|| {
-        ValidationError::new("payload_type", format!("`{payload_type}` is not a record type this node knows"))
+        ValidationError::new(
+            "payload_type",
+            Reason::malformed(format!("`{payload_type}` is not a record type this node knows")),
+        )
     })?;
-    let malformed =
-        |error: prost::DecodeError| ValidationError::new("payload", format!("malformed {payload_type}: {error}"));
+    let malformed = |error: prost::DecodeError| {
+        ValidationError::new("payload", Reason::malformed(format!("malformed {payload_type}: {error}")))
+    };
     let wire_kind = match kind {
         RecordKind::Plan => Kind::Plan(wire::Plan::decode(bytes).map_err(malformed)?),
         RecordKind::Incident => Kind::Incident(wire::Incident::decode(bytes).map_err(malformed)?),

@@ -3,7 +3,9 @@
 
 use edusync_core::RecordKind;
 
-use crate::Lang;
+use edusync_core::Reason;
+
+use crate::Language;
 
 /// How a cell's text becomes a field value.
 #[derive(Clone, Copy, Debug)]
@@ -166,48 +168,51 @@ impl Column {
     }
 
     /// The example value, with labels in `lang`.
-    pub(crate) fn example(&self, lang: Lang) -> String {
+    pub(crate) fn example(&self, language: Language) -> String {
         match self.kind {
             ValueKind::Choice(choices) => choices
                 .iter()
                 .find(|(value, _)| *value == self.example)
-                .map_or(self.example, |(_, labels)| lang.pick(labels))
+                .map_or(self.example, |(_, labels)| language.pick(*labels))
                 .to_owned(),
-            ValueKind::YesNo => lang.pick(&["yes", "có", "是"]).to_owned(),
+            ValueKind::YesNo => language.pick(["yes", "có", "是"]).to_owned(),
             _ => self.example.to_owned(),
         }
     }
 
     /// The JSON value of a cell, or why it cannot be one.
-    pub(crate) fn value(&self, text: &str) -> Result<serde_json::Value, String> {
+    pub(crate) fn value(&self, text: &str) -> Result<serde_json::Value, Reason> {
         if text.is_empty() {
-            return Err("empty: every column needs a value".into());
+            return Err(Reason::Empty);
         }
         match self.kind {
             ValueKind::Count => {
                 // Spreadsheets often store whole numbers as "12.0".
                 let whole = text.strip_suffix(".0").unwrap_or(text);
-                whole.parse::<u32>().map(serde_json::Value::from).map_err(|_| format!("`{text}` is not a whole number"))
+                whole
+                    .parse::<u32>()
+                    .map(serde_json::Value::from)
+                    .map_err(|_| Reason::NotAWholeNumber { text: text.to_owned() })
             }
             ValueKind::Date => {
                 let date = text.get(..10).unwrap_or(text);
                 chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d")
                     .map(|date| serde_json::Value::from(date.to_string()))
-                    .map_err(|_| format!("`{text}` is not a date like 2025-09-08"))
+                    .map_err(|_| Reason::NotADate { text: text.to_owned() })
             }
             ValueKind::SchoolYear | ValueKind::Period => Ok(serde_json::Value::from(text)),
             ValueKind::YesNo => match text.to_lowercase().as_str() {
                 "yes" | "y" | "true" | "1" | "có" | "co" | "是" | "有" => Ok(serde_json::Value::from(true)),
                 "no" | "n" | "false" | "0" | "không" | "khong" | "否" | "无" => Ok(serde_json::Value::from(false)),
-                _ => Err(format!("`{text}` is neither yes nor no (có/không, 是/否)")),
+                _ => Err(Reason::NotYesOrNo { text: text.to_owned() }),
             },
             ValueKind::Choice(choices) => choices
                 .iter()
                 .find(|(value, labels)| same(text, value) || labels.iter().any(|label| same(text, label)))
                 .map(|(value, _)| serde_json::Value::from(*value))
                 .ok_or_else(|| {
-                    let known: Vec<&str> = choices.iter().map(|(value, _)| *value).collect();
-                    format!("`{text}` is not one of {} (or their labels)", known.join(", "))
+                    let expected = choices.iter().map(|(value, _)| (*value).to_owned()).collect();
+                    Reason::UnknownValue { value: text.to_owned(), expected }
                 }),
         }
     }

@@ -7,38 +7,12 @@
 //! This crate is not a file reader: callers pass cells as text (from CSV or
 //! XLSX), so every rule here is tested without files.
 
-use edusync_core::{Record, RecordKind, ValidationContext};
+use edusync_core::{Reason, Record, RecordKind, ValidationContext, ValidationError};
+pub use edusync_i18n::Language;
 
 mod columns;
 
 pub use columns::{columns, Column, ValueKind};
-
-/// The language of headers and labels.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Lang {
-    Vi,
-    Zh,
-    En,
-}
-
-impl Lang {
-    pub fn parse(text: &str) -> Option<Lang> {
-        match text.to_ascii_lowercase().as_str() {
-            "vi" => Some(Lang::Vi),
-            "zh" => Some(Lang::Zh),
-            "en" => Some(Lang::En),
-            _ => None,
-        }
-    }
-
-    fn pick<'a>(self, [en, vi, zh]: &[&'a str; 3]) -> &'a str {
-        match self {
-            Lang::En => en,
-            Lang::Vi => vi,
-            Lang::Zh => zh,
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SheetError {
@@ -63,15 +37,15 @@ pub struct RowProblem {
     /// The header of the column, as the file wrote it.
     pub column: String,
     pub value: String,
-    pub reason: String,
+    pub reason: Reason,
 }
 
 /// The headers and one example row of a kind, in a language.
-pub fn template(kind: RecordKind, lang: Lang) -> Result<(Vec<String>, Vec<String>), SheetError> {
+pub fn template(kind: RecordKind, language: Language) -> Result<(Vec<String>, Vec<String>), SheetError> {
     let columns = columns(kind).ok_or(SheetError::NotTabular(kind))?;
     Ok((
-        columns.iter().map(|column| lang.pick(&column.headers).to_owned()).collect(),
-        columns.iter().map(|column| column.example(lang)).collect(),
+        columns.iter().map(|column| language.pick(column.headers).to_owned()).collect(),
+        columns.iter().map(|column| column.example(language)).collect(),
     ))
 }
 
@@ -141,17 +115,17 @@ pub fn read_rows(
         }
         let json = serde_json::json!({ "kind": kind.as_str(), "record": object });
         let checked = serde_json::from_value::<Record>(json)
-            .map_err(|error| (String::new(), error.to_string()))
-            .and_then(|record| record.check(&context).map_err(|error| (error.field.clone(), error.reason.clone())));
+            .map_err(|error| ValidationError::new("", Reason::malformed(error.to_string())))
+            .and_then(|record| record.check(&context));
         match checked {
             Ok(checked) => records.push((row_number, checked.into_record())),
-            Err((field, reason)) => {
+            Err(ValidationError { field, reason }) => {
                 let place = columns.iter().zip(&at).find(|(column, _)| column.field == field);
                 problems.push(RowProblem {
                     row: row_number,
                     column: place.map_or_else(|| field.clone(), |(_, &index)| header[index].trim().to_owned()),
                     value: place.map_or_else(String::new, |(_, &index)| cell(index).to_owned()),
-                    reason,
+                    reason: *reason,
                 });
             }
         }

@@ -79,7 +79,7 @@ impl<'a> Reader<'a> {
         let len = usize::from(self.u8(field)?);
         let bytes = self.take(len, field)?;
         let text = std::str::from_utf8(bytes).map_err(|_| self.bad(field, "not ASCII"))?;
-        OrgId::parse(field, text).map_err(|error| self.bad(field, &error.reason))
+        OrgId::parse(field, text).map_err(|error| self.bad(field, &error.reason.to_string()))
     }
     pub(crate) fn optional_key(&mut self, field: &'static str) -> Result<Option<PublicKey>, TrustError> {
         match self.u8(field)? {

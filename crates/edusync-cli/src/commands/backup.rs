@@ -7,6 +7,7 @@ use edusync_proto::wire;
 
 use super::{write_new, NodeTarget};
 use crate::failure::Failure;
+use edusync_i18n::{Language, Message};
 
 #[derive(clap::Args)]
 pub(crate) struct BackupArgs {
@@ -14,7 +15,7 @@ pub(crate) struct BackupArgs {
     #[arg(long)]
     out: PathBuf,
     #[command(flatten)]
-    target: NodeTarget,
+    pub(crate) target: NodeTarget,
 }
 
 #[derive(clap::Args)]
@@ -23,10 +24,10 @@ pub(crate) struct RestoreArgs {
     file: PathBuf,
     /// The config of the node to restore; its data directory must hold no store yet.
     #[arg(long)]
-    config: PathBuf,
+    pub(crate) config: PathBuf,
 }
 
-pub(crate) async fn backup(args: BackupArgs) -> Result<(), Failure> {
+pub(crate) async fn backup(args: BackupArgs, language: Language) -> Result<(), Failure> {
     if args.out.exists() {
         return Err(Failure::input(format!("--out: {} exists; a backup is never overwritten", args.out.display())));
     }
@@ -38,15 +39,11 @@ pub(crate) async fn backup(args: BackupArgs) -> Result<(), Failure> {
     }
     edusync_node::Backup::parse(&bytes).map_err(|error| Failure::other(anyhow::anyhow!("{error}")))?;
     write_new(&args.out, &bytes, 0o600)?;
-    println!(
-        "wrote {} ({} bytes): the store and the node key; keep it as safe as the key",
-        args.out.display(),
-        bytes.len()
-    );
+    println!("{}", Message::BackupWritten { path: args.out.display().to_string(), bytes: bytes.len() }.text(language));
     Ok(())
 }
 
-pub(crate) fn restore(args: RestoreArgs) -> Result<(), Failure> {
+pub(crate) fn restore(args: RestoreArgs, language: Language) -> Result<(), Failure> {
     let config = NodeConfig::load(&args.config)?;
     let bytes = std::fs::read(&args.file)
         .map_err(|error| Failure::input(format!("cannot read {}: {error}", args.file.display())))?;
@@ -84,9 +81,8 @@ pub(crate) fn restore(args: RestoreArgs) -> Result<(), Failure> {
         }
     }
     let entries = backup.restore_store(&store).map_err(|error| Failure::other(anyhow::anyhow!("{error}")))?;
-    println!("restored {} ({entries} store entries) into {}", backup.org, config.data_dir.display());
-    println!(
-        "it signs nothing until it has learned from its parent how much of its log the parent holds; start it with its parent reachable"
-    );
+    let data_dir = config.data_dir.display().to_string();
+    println!("{}", Message::Restored { org: backup.org.to_string(), entries, data_dir }.text(language));
+    println!("{}", Message::RestoredSignsNothingYet.text(language));
     Ok(())
 }

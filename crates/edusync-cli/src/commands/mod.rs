@@ -73,7 +73,7 @@ impl NodeTarget {
                     ServerTransport::Tls { .. } => format!("https://{address}"),
                 }
             }
-            (None, None) => return Err(Failure::input("name the node with --node URL, --config FILE or EDUSYNC_NODE")),
+            (None, None) => return Err(Failure::input_message(edusync_i18n::Message::NameTheNode)),
         };
         if !url.starts_with("https://") {
             return Ok((url, ClientTransport::Plaintext));

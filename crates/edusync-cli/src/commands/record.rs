@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use clap::Subcommand;
 use serde::de::DeserializeOwned;
 
-use edusync_core::{Record, RecordKind, ValidationContext};
+use edusync_core::{Reason, Record, RecordKind, ValidationContext, ValidationError};
+use edusync_i18n::{Language, Message};
 use edusync_proto::wire;
 
 use super::NodeTarget;
@@ -60,9 +61,21 @@ pub(crate) enum RecordCommand {
     },
 }
 
-pub(crate) async fn run(command: RecordCommand) -> Result<(), Failure> {
+impl RecordCommand {
+    pub(crate) fn target(&self) -> &NodeTarget {
+        match self {
+            RecordCommand::Add { target, .. }
+            | RecordCommand::List { target, .. }
+            | RecordCommand::Show { target, .. } => target,
+        }
+    }
+}
+
+pub(crate) async fn run(command: RecordCommand, language: Language) -> Result<(), Failure> {
     match command {
-        RecordCommand::Add { kind, file, stdin, target, json } => add(&kind, file, stdin, &target, json).await,
+        RecordCommand::Add { kind, file, stdin, target, json } => {
+            add(&kind, file, stdin, &target, json, language).await
+        }
         RecordCommand::List { kind, school_year, org, limit, from_above, target, json } => {
             let filter = Listing { kind, school_year, org, limit, from_above };
             list(filter, &target, json).await
@@ -72,7 +85,8 @@ pub(crate) async fn run(command: RecordCommand) -> Result<(), Failure> {
 }
 
 fn parse_kind(text: &str) -> Result<RecordKind, Failure> {
-    text.parse::<RecordKind>().map_err(|error| Failure::input(format!("kind: {}", error.reason)))
+    text.parse::<RecordKind>()
+        .map_err(|error| Failure::invalid(None, ValidationError { field: "kind".into(), ..error }))
 }
 
 fn parse_json<T: DeserializeOwned>(source: &str, text: &str) -> Result<T, Failure> {
@@ -85,7 +99,7 @@ fn parse_json<T: DeserializeOwned>(source: &str, text: &str) -> Result<T, Failur
 }
 
 fn derived(kind: RecordKind) -> Failure {
-    Failure::input(format!("kind: {kind} records are derived by the node from its own records; they cannot be added"))
+    Failure::invalid(None, ValidationError::new("kind", Reason::DerivedKind { kind: kind.to_string() }))
 }
 
 async fn add(
@@ -94,6 +108,7 @@ async fn add(
     stdin: bool,
     target: &NodeTarget,
     as_json: bool,
+    language: Language,
 ) -> Result<(), Failure> {
     let kind = parse_kind(kind)?;
     if kind.is_derived() {
@@ -126,7 +141,7 @@ async fn add(
     // Checking here first gives the same answer as the node, before any connection.
     let checked = record
         .check(&ValidationContext::at(chrono::Utc::now()))
-        .map_err(|error| Failure::input(format!("{source}: {error}")))?;
+        .map_err(|error| Failure::invalid(Some(source.clone()), error))?;
     let mut client = target.connect().await?;
     let response = client
         .submit_record(wire::SubmitRecordRequest { record: Some(wire::Record::from(checked.record())) })
@@ -137,9 +152,15 @@ async fn add(
     if as_json {
         println!("{}", json(&serde_json::json!({"already_stored": response.already_stored, "header": header})));
     } else if response.already_stored {
-        println!("already stored: {} (nothing new written)", header.record_id);
+        println!("{}", Message::AlreadyStored { id: header.record_id }.text(language));
     } else {
-        println!("stored {kind} {} ({} log, seq {})", header.record_id, header.stream, header.seq);
+        let stored = Message::Stored {
+            kind: kind.to_string(),
+            id: header.record_id,
+            stream: header.stream.into(),
+            seq: header.seq,
+        };
+        println!("{}", stored.text(language));
     }
     Ok(())
 }
@@ -160,7 +181,7 @@ async fn list(listing: Listing, target: &NodeTarget, as_json: bool) -> Result<()
         .as_deref()
         .map(|text| {
             text.parse::<edusync_core::SchoolYear>()
-                .map_err(|error| Failure::input(format!("--school-year: {}", error.reason)))
+                .map_err(|error| Failure::invalid(None, ValidationError { field: "--school-year".into(), ..error }))
         })
         .transpose()?;
     let org = org

@@ -5,9 +5,10 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use calamine::{DataType, Reader};
-use edusync_core::RecordKind;
+use edusync_core::{RecordKind, ValidationError};
+use edusync_i18n::{Language, Message};
 use edusync_proto::wire;
-use edusync_sheet::{Lang, RowProblem};
+use edusync_sheet::RowProblem;
 
 use super::NodeTarget;
 use crate::failure::Failure;
@@ -19,9 +20,9 @@ pub(crate) struct TemplateArgs {
     /// csv or xlsx
     #[arg(long, default_value = "xlsx")]
     format: String,
-    /// Header language: vi, zh or en.
-    #[arg(long, default_value = "vi")]
-    lang: String,
+    /// Header language: vi, zh or en (default: the language of messages).
+    #[arg(long)]
+    lang: Option<String>,
     #[arg(long)]
     out: PathBuf,
 }
@@ -41,20 +42,24 @@ pub(crate) struct ImportArgs {
     #[arg(long)]
     rejects: Option<PathBuf>,
     #[command(flatten)]
-    target: NodeTarget,
+    pub(crate) target: NodeTarget,
 }
 
 fn parse_kind(text: &str) -> Result<RecordKind, Failure> {
-    text.parse::<RecordKind>().map_err(|error| Failure::input(format!("kind: {}", error.reason)))
+    text.parse::<RecordKind>()
+        .map_err(|error| Failure::invalid(None, ValidationError { field: "--kind".into(), ..error }))
 }
 
 fn is_xlsx(path: &Path) -> bool {
     path.extension().is_some_and(|extension| extension.eq_ignore_ascii_case("xlsx"))
 }
 
-pub(crate) fn template(args: TemplateArgs) -> Result<(), Failure> {
+pub(crate) fn template(args: TemplateArgs, language: Language) -> Result<(), Failure> {
     let kind = parse_kind(&args.kind)?;
-    let lang = Lang::parse(&args.lang).ok_or_else(|| Failure::input("--lang: vi, zh or en"))?;
+    let lang = match &args.lang {
+        Some(text) => Language::parse(text).ok_or_else(|| Failure::input("--lang: vi, zh or en"))?,
+        None => language,
+    };
     let (header, example) = edusync_sheet::template(kind, lang).map_err(|error| Failure::input(error.to_string()))?;
     if args.out.exists() {
         return Err(Failure::input(format!("--out: {} exists; it is not overwritten", args.out.display())));
@@ -86,10 +91,8 @@ pub(crate) fn template(args: TemplateArgs) -> Result<(), Failure> {
         }
         other => return Err(Failure::input(format!("--format: `{other}` is not csv or xlsx"))),
     }
-    println!(
-        "wrote {}: the headers and one example row of a {kind}; replace the example with your rows",
-        args.out.display()
-    );
+    let written = Message::TemplateWritten { path: args.out.display().to_string(), kind: kind.to_string() };
+    println!("{}", written.text(language));
     Ok(())
 }
 
@@ -128,18 +131,23 @@ fn read_cells(path: &Path) -> Result<Vec<Vec<String>>, Failure> {
     }
 }
 
-fn print_problems(problems: &[RowProblem]) {
-    for problem in problems {
-        eprintln!("  row {}, column `{}`, value `{}`: {}", problem.row, problem.column, problem.value, problem.reason);
-    }
+fn said(problem: &RowProblem, language: Language) -> String {
+    let RowProblem { row, column, value, reason } = problem;
+    let reason = edusync_i18n::reason(reason, language);
+    Message::RowProblem { row: *row, column: column.clone(), value: value.clone(), reason }.text(language)
 }
 
-fn write_rejects(path: &Path, cells: &[Vec<String>], problems: &[RowProblem]) -> Result<(), Failure> {
+fn write_rejects(
+    path: &Path,
+    cells: &[Vec<String>],
+    problems: &[RowProblem],
+    language: Language,
+) -> Result<(), Failure> {
     let mut writer = csv::Writer::from_path(path)
         .map_err(|error| Failure::input(format!("--rejects: cannot write {}: {error}", path.display())))?;
     let failed = |error: csv::Error| Failure::other(anyhow::anyhow!("{error}"));
     let mut header = cells.first().cloned().unwrap_or_default();
-    header.push("reason".into());
+    header.push(Message::RejectsReasonHeader.text(language));
     writer.write_record(&header).map_err(failed)?;
     let mut rows: Vec<usize> = problems.iter().map(|problem| problem.row).collect();
     rows.dedup();
@@ -148,7 +156,7 @@ fn write_rejects(path: &Path, cells: &[Vec<String>], problems: &[RowProblem]) ->
         let reasons: Vec<String> = problems
             .iter()
             .filter(|problem| problem.row == row)
-            .map(|problem| format!("{}: {}", problem.column, problem.reason))
+            .map(|problem| format!("{}: {}", problem.column, edusync_i18n::reason(&problem.reason, language)))
             .collect();
         line.push(reasons.join("; "));
         writer.write_record(&line).map_err(failed)?;
@@ -156,7 +164,7 @@ fn write_rejects(path: &Path, cells: &[Vec<String>], problems: &[RowProblem]) ->
     writer.flush().map_err(|error| Failure::other(anyhow::anyhow!("{error}")))
 }
 
-pub(crate) async fn import(args: ImportArgs) -> Result<(), Failure> {
+pub(crate) async fn import(args: ImportArgs, language: Language) -> Result<(), Failure> {
     let kind = parse_kind(&args.kind)?;
     let cells = read_cells(&args.file)?;
     let (records, problems) = edusync_sheet::read_rows(kind, &cells, chrono::Utc::now())
@@ -167,18 +175,17 @@ pub(crate) async fn import(args: ImportArgs) -> Result<(), Failure> {
             rows.dedup();
             rows.len()
         };
-        eprintln!("{}: {rows} bad rows of {}:", args.file.display(), rows + records.len());
-        print_problems(&problems);
+        let file = args.file.display().to_string();
+        eprintln!("{}", Message::BadRows { file, bad: rows, total: rows + records.len() }.text(language));
+        for problem in &problems {
+            eprintln!("  {}", said(problem, language));
+        }
         match (&args.rejects, args.skip_invalid) {
             (Some(rejects), true) => {
-                write_rejects(rejects, &cells, &problems)?;
-                eprintln!("the bad rows are in {}: fix them there and import that file", rejects.display());
+                write_rejects(rejects, &cells, &problems, language)?;
+                eprintln!("{}", Message::RejectsWritten { path: rejects.display().to_string() }.text(language));
             }
-            _ => {
-                return Err(Failure::input(format!(
-                    "nothing was stored; fix the {rows} rows above, or store the good ones with --skip-invalid --rejects FILE"
-                )))
-            }
+            _ => return Err(Failure::input_message(Message::NothingStoredFixRows { rows })),
         }
     }
     let mut client = args.target.connect().await?;
@@ -189,9 +196,7 @@ pub(crate) async fn import(args: ImportArgs) -> Result<(), Failure> {
         let answer = client
             .submit_record(wire::SubmitRecordRequest { record: Some(wire::Record::from(&record)) })
             .await
-            .map_err(|status| {
-                Failure::from_status(tonic::Status::new(status.code(), format!("row {row}: {}", status.message())))
-            })?
+            .map_err(|status| Failure::from_status_at(Some(format!("{}:{row}", args.file.display())), status))?
             .into_inner();
         if answer.already_stored {
             already += 1;
@@ -201,21 +206,24 @@ pub(crate) async fn import(args: ImportArgs) -> Result<(), Failure> {
         let done = done + 1;
         if terminal {
             eprint!(
-                "\r{done}/{total} rows [{}{}]",
+                "\r[{}{}] {}",
                 "#".repeat(done * 30 / total.max(1)),
-                " ".repeat(30 - done * 30 / total.max(1))
+                " ".repeat(30 - done * 30 / total.max(1)),
+                Message::RowsProgress { done, total }.text(language)
             );
             if done == total {
                 eprintln!();
             }
         } else if done % 100 == 0 || done == total {
-            eprintln!("{done}/{total} rows");
+            eprintln!("{}", Message::RowsProgress { done, total }.text(language));
         }
     }
-    println!(
-        "imported {}: {stored} stored, {already} already held{}",
-        args.file.display(),
-        if problems.is_empty() { String::new() } else { format!(", {} rows rejected", problems.len()) }
-    );
+    let rejected = {
+        let mut rows: Vec<usize> = problems.iter().map(|problem| problem.row).collect();
+        rows.dedup();
+        rows.len()
+    };
+    let file = args.file.display().to_string();
+    println!("{}", Message::Imported { file, stored, already, rejected }.text(language));
     Ok(())
 }

@@ -6,20 +6,39 @@ use edusync_proto::wire;
 
 use super::NodeTarget;
 use crate::failure::Failure;
-use crate::output::json;
+use crate::output::{json, pad};
+use edusync_i18n::{Language, Message};
 
 fn time(timestamp: Option<prost_types::Timestamp>) -> Option<DateTime<Utc>> {
     timestamp.and_then(|time| DateTime::from_timestamp(time.seconds, time.nanos.max(0) as u32))
 }
 
-fn ago(time: DateTime<Utc>, now: DateTime<Utc>) -> String {
+fn ago(time: DateTime<Utc>, now: DateTime<Utc>, language: Language) -> String {
     let seconds = (now - time).num_seconds().max(0);
-    match seconds {
-        0..=119 => format!("{seconds} s ago"),
-        120..=7199 => format!("{} min ago", seconds / 60),
-        7200..=172_799 => format!("{} h ago", seconds / 3600),
-        _ => format!("{} days ago", seconds / 86_400),
-    }
+    let message = match seconds {
+        0..=119 => Message::SecondsAgo { count: seconds },
+        120..=7199 => Message::MinutesAgo { count: seconds / 60 },
+        7200..=172_799 => Message::HoursAgo { count: seconds / 3600 },
+        _ => Message::DaysAgo { count: seconds / 86_400 },
+    };
+    message.text(language)
+}
+
+/// `edusync status`.
+#[derive(clap::Args)]
+pub(crate) struct StatusArgs {
+    #[command(flatten)]
+    pub(crate) target: NodeTarget,
+    #[arg(long)]
+    json: bool,
+    /// Follow the link to the parent until the parent holds every record of
+    /// this node's shared log: a progress bar on a terminal, a line per
+    /// change otherwise. Exit 0 when in sync, 3 after --timeout.
+    #[arg(long, conflicts_with = "json")]
+    follow: bool,
+    /// With --follow: give up after this many seconds.
+    #[arg(long, default_value_t = 3600, requires = "follow")]
+    timeout: u64,
 }
 
 fn deadline_name(report: i32) -> &'static str {
@@ -77,7 +96,11 @@ fn print_policy(policy: &wire::PolicyInForce) {
     }
 }
 
-pub(crate) async fn run(target: &NodeTarget, as_json: bool) -> Result<(), Failure> {
+pub(crate) async fn run(args: StatusArgs, language: Language) -> Result<(), Failure> {
+    if args.follow {
+        return follow(&args.target, std::time::Duration::from_secs(args.timeout), language).await;
+    }
+    let (target, as_json) = (&args.target, args.json);
     let mut client = target.connect().await?;
     let info = client.get_node_info(wire::GetNodeInfoRequest {}).await.map_err(Failure::from_status)?.into_inner();
     let now = Utc::now();
@@ -136,60 +159,116 @@ pub(crate) async fn run(target: &NodeTarget, as_json: bool) -> Result<(), Failur
         println!("{}", json(&document));
         return Ok(());
     }
+    let say = |message: Message| message.text(language);
+    // Labels are padded to one column in characters; each language has its own widths.
+    let line = |label: Message, value: String| println!("  {} {value}", pad(&say(label), 14));
     println!("{} ({}) {}", info.org_id, info.level, info.display_name);
     match parent {
-        None => println!("parent: none (top of the hierarchy)"),
+        None => println!("{}", say(Message::NoParent)),
         Some(parent) => {
-            println!("parent {} at {}", parent.parent_org, parent.endpoint);
             println!(
-                "  last contact   {}",
-                time(parent.last_contact)
-                    .map_or_else(|| "never".to_owned(), |t| format!("{} ({})", ago(t, now), t.to_rfc3339()))
+                "{}",
+                say(Message::ParentAt { parent: parent.parent_org.clone(), endpoint: parent.endpoint.clone() })
             );
-            println!(
-                "  acknowledged   seq {} of {} in this node's shared log",
-                parent.acknowledged_seq, parent.local_head_seq
-            );
-            let oldest = time(parent.oldest_unsent_created_at).map_or_else(|| "-".to_owned(), |t| ago(t, now));
-            println!("  outbox         {} records waiting; oldest written {oldest}", parent.outbox_depth);
-            println!(
-                "  last error     {}",
-                if parent.last_error.is_empty() { "none" } else { parent.last_error.as_str() }
-            );
+            let contact = time(parent.last_contact)
+                .map_or_else(|| say(Message::Never), |t| format!("{} ({})", ago(t, now, language), t.to_rfc3339()));
+            line(Message::LastContact, contact);
+            let acknowledged = Message::Acknowledged { seq: parent.acknowledged_seq, head: parent.local_head_seq };
+            line(Message::AcknowledgedLabel, say(acknowledged));
+            let oldest =
+                time(parent.oldest_unsent_created_at).map_or_else(|| "-".to_owned(), |t| ago(t, now, language));
+            line(Message::OutboxLabel, say(Message::Outbox { waiting: parent.outbox_depth, oldest }));
+            let last_error =
+                if parent.last_error.is_empty() { say(Message::NoneYet) } else { parent.last_error.clone() };
+            line(Message::LastError, last_error);
             if parent.refused.is_empty() {
-                println!("  refused        none");
+                line(Message::Refused, say(Message::NoneYet));
             }
             for refusal in &parent.refused {
-                println!("  refused        seq {}: {}", refusal.seq, refusal.reason);
+                line(Message::Refused, say(Message::RefusedSeq { seq: refusal.seq, reason: refusal.reason.clone() }));
             }
         }
     }
     if children.is_empty() {
-        println!("children: nothing received yet");
+        println!("{}", say(Message::NoChildrenYet));
     } else {
-        println!("children (what this node holds of each one's shared log):");
+        println!("{}", say(Message::ChildrenHeader));
         for (org, seq) in &children {
-            println!("  {org:<20} up to seq {seq}");
+            println!("  {org:<20} {}", say(Message::UpToSeq { seq: *seq }));
         }
     }
     if let Some(policy) = &info.policy {
         print_policy(policy);
     }
     if !info.severe_notices.is_empty() {
-        println!("severe-incident notices from children (newest first):");
+        println!("{}", say(Message::NoticesHeader));
         for notice in &info.severe_notices {
             let created = time(notice.created_at);
             println!(
                 "  {:<20} {}  written {}{}",
                 notice.author_org,
                 hex::encode(notice.record_id.get(..6).unwrap_or_default()),
-                created.map_or_else(|| "-".to_owned(), |t| format!("{} ({})", ago(t, now), t.to_rfc3339())),
-                if notice.ahead_of_log { "  [ahead of its log]" } else { "" }
+                created.map_or_else(|| "-".to_owned(), |t| format!("{} ({})", ago(t, now, language), t.to_rfc3339())),
+                if notice.ahead_of_log { format!("  {}", say(Message::AheadOfItsLog)) } else { String::new() }
             );
         }
     }
     if !info.equivocations.is_empty() {
-        println!("EQUIVOCATIONS: {} log positions signed twice; see `edusync info`", info.equivocations.len());
+        println!("{}", say(Message::Equivocations { count: info.equivocations.len() }));
     }
     Ok(())
+}
+
+/// Watches the node's outbox drain into its parent. The sync itself is the
+/// node's (it runs whether anyone watches); this only shows how far it is.
+async fn follow(target: &NodeTarget, timeout: std::time::Duration, language: Language) -> Result<(), Failure> {
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let mut client = target.connect().await?;
+    let started = std::time::Instant::now();
+    let mut shown: Option<(u64, u64, String)> = None;
+    loop {
+        let info = client.get_node_info(wire::GetNodeInfoRequest {}).await.map_err(Failure::from_status)?.into_inner();
+        let Some(parent) = info.parent else {
+            println!("{}", Message::NoParent.text(language));
+            return Ok(());
+        };
+        let (acknowledged, head) = (parent.acknowledged_seq, parent.local_head_seq);
+        if parent.outbox_depth == 0 {
+            if terminal && shown.is_some() {
+                eprintln!();
+            }
+            println!("{}", Message::SyncDone { head }.text(language));
+            return Ok(());
+        }
+        let now_showing = (acknowledged, head, parent.last_error.clone());
+        if shown.as_ref() != Some(&now_showing) {
+            let progress = Message::SyncProgress { acknowledged, head, waiting: parent.outbox_depth }.text(language);
+            if terminal {
+                let filled = (acknowledged.min(head) * 30).checked_div(head).unwrap_or(0) as usize;
+                eprint!("\r[{}{}] {progress}\x1b[K", "#".repeat(filled), " ".repeat(30 - filled));
+            } else {
+                eprintln!("{progress}");
+            }
+            let error_changed = shown.as_ref().is_none_or(|(_, _, error)| *error != parent.last_error);
+            if !parent.last_error.is_empty() && error_changed {
+                let waiting = Message::SyncWaitingForParent { error: parent.last_error.clone() }.text(language);
+                if terminal {
+                    eprint!("\n{waiting}\n");
+                } else {
+                    eprintln!("{waiting}");
+                }
+            }
+            shown = Some(now_showing);
+        }
+        if started.elapsed() >= timeout {
+            if terminal {
+                eprintln!();
+            }
+            return Err(Failure::unreachable_message(Message::SyncTimedOut {
+                waiting: parent.outbox_depth,
+                seconds: timeout.as_secs(),
+            }));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
 }

@@ -1,0 +1,326 @@
+//! The command line's own words. One variant per sentence; values are
+//! passed in, never concatenated from fragments, because word order differs
+//! between the three languages.
+
+use crate::Language;
+
+/// A sentence the `edusync` command prints for people.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Message {
+    /// Before every error on standard error.
+    ErrorPrefix,
+    NodeAnswered {
+        message: String,
+    },
+    NameTheNode,
+    CannotRead {
+        what: String,
+        error: String,
+    },
+    // record add
+    Stored {
+        kind: String,
+        id: String,
+        stream: String,
+        seq: u64,
+    },
+    AlreadyStored {
+        id: String,
+    },
+    // template and import
+    TemplateWritten {
+        path: String,
+        kind: String,
+    },
+    BadRows {
+        file: String,
+        bad: usize,
+        total: usize,
+    },
+    RowProblem {
+        row: usize,
+        column: String,
+        value: String,
+        reason: String,
+    },
+    RejectsWritten {
+        path: String,
+    },
+    NothingStoredFixRows {
+        rows: usize,
+    },
+    RowsProgress {
+        done: usize,
+        total: usize,
+    },
+    Imported {
+        file: String,
+        stored: usize,
+        already: usize,
+        rejected: usize,
+    },
+    RejectsReasonHeader,
+    // status
+    NoParent,
+    ParentAt {
+        parent: String,
+        endpoint: String,
+    },
+    LastContact,
+    Never,
+    AcknowledgedLabel,
+    OutboxLabel,
+    Acknowledged {
+        seq: u64,
+        head: u64,
+    },
+    Outbox {
+        waiting: u64,
+        oldest: String,
+    },
+    LastError,
+    NoneYet,
+    Refused,
+    RefusedSeq {
+        seq: u64,
+        reason: String,
+    },
+    NoChildrenYet,
+    ChildrenHeader,
+    UpToSeq {
+        seq: u64,
+    },
+    NoticesHeader,
+    AheadOfItsLog,
+    Equivocations {
+        count: usize,
+    },
+    SecondsAgo {
+        count: i64,
+    },
+    MinutesAgo {
+        count: i64,
+    },
+    HoursAgo {
+        count: i64,
+    },
+    DaysAgo {
+        count: i64,
+    },
+    // following a sync
+    SyncProgress {
+        acknowledged: u64,
+        head: u64,
+        waiting: u64,
+    },
+    SyncDone {
+        head: u64,
+    },
+    SyncWaitingForParent {
+        error: String,
+    },
+    SyncTimedOut {
+        waiting: u64,
+        seconds: u64,
+    },
+    // backup and restore
+    BackupWritten {
+        path: String,
+        bytes: usize,
+    },
+    Restored {
+        org: String,
+        entries: usize,
+        data_dir: String,
+    },
+    RestoredSignsNothingYet,
+}
+
+impl Message {
+    pub fn text(&self, language: Language) -> String {
+        use Message::*;
+        match self {
+            ErrorPrefix => language.pick(["error", "lỗi", "错误"]).into(),
+            NodeAnswered { message } => {
+                language.pick([format!("the node answered: {message}"), format!("nút trả lời: {message}"), format!("节点回复：{message}")])
+            }
+            NameTheNode => language
+                .pick([
+                    "name the node with --node URL, --config FILE or EDUSYNC_NODE",
+                    "hãy chỉ ra nút bằng --node URL, --config TỆP hoặc EDUSYNC_NODE",
+                    "请用 --node URL、--config 文件 或 EDUSYNC_NODE 指定节点",
+                ])
+                .into(),
+            CannotRead { what, error } => language.pick([
+                format!("cannot read {what}: {error}"),
+                format!("không đọc được {what}: {error}"),
+                format!("无法读取 {what}：{error}"),
+            ]),
+            Stored { kind, id, stream, seq } => language.pick([
+                format!("stored {kind} {id} ({stream} log, seq {seq})"),
+                format!("đã lưu {kind} {id} (nhật ký {stream}, số thứ tự {seq})"),
+                format!("已保存 {kind} {id}（{stream} 日志，序号 {seq}）"),
+            ]),
+            AlreadyStored { id } => language.pick([
+                format!("already stored: {id} (nothing new written)"),
+                format!("đã có sẵn: {id} (không ghi thêm gì)"),
+                format!("已存在：{id}（未写入新内容）"),
+            ]),
+            TemplateWritten { path, kind } => language.pick([
+                format!("wrote {path}: the headers and one example row of a {kind}; replace the example with your rows"),
+                format!("đã ghi {path}: tiêu đề cột và một dòng ví dụ của {kind}; hãy thay dòng ví dụ bằng dữ liệu của bạn"),
+                format!("已写入 {path}：{kind} 的列标题和一行示例；请用您的数据替换示例行"),
+            ]),
+            BadRows { file, bad, total } => language.pick([
+                format!("{file}: {bad} bad rows of {total}:"),
+                format!("{file}: {bad} dòng lỗi trên tổng số {total} dòng:"),
+                format!("{file}：共 {total} 行，其中 {bad} 行有错误："),
+            ]),
+            RowProblem { row, column, value, reason } => language.pick([
+                format!("row {row}, column `{column}`, value `{value}`: {reason}"),
+                format!("dòng {row}, cột `{column}`, giá trị `{value}`: {reason}"),
+                format!("第 {row} 行，列“{column}”，值“{value}”：{reason}"),
+            ]),
+            RejectsWritten { path } => language.pick([
+                format!("the bad rows are in {path}: fix them there and import that file"),
+                format!("các dòng lỗi đã được ghi vào {path}: hãy sửa ở đó rồi nhập lại tệp đó"),
+                format!("有错误的行已写入 {path}：请在该文件中修改后再导入"),
+            ]),
+            NothingStoredFixRows { rows } => language.pick([
+                format!("nothing was stored; fix the {rows} rows above, or store the good ones with --skip-invalid --rejects FILE"),
+                format!("chưa lưu gì; hãy sửa {rows} dòng ở trên, hoặc lưu các dòng đúng bằng --skip-invalid --rejects TỆP"),
+                format!("未保存任何内容；请修改上面的 {rows} 行，或使用 --skip-invalid --rejects 文件 保存正确的行"),
+            ]),
+            RowsProgress { done, total } => {
+                language.pick([format!("{done}/{total} rows"), format!("{done}/{total} dòng"), format!("{done}/{total} 行")])
+            }
+            Imported { file, stored, already, rejected } => language.pick([
+                format!("imported {file}: {stored} stored, {already} already held, {rejected} rows rejected"),
+                format!("đã nhập {file}: lưu mới {stored}, đã có từ trước {already}, bị từ chối {rejected} dòng"),
+                format!("已导入 {file}：新保存 {stored} 条，已存在 {already} 条，拒绝 {rejected} 行"),
+            ]),
+            RejectsReasonHeader => language.pick(["reason", "lý do", "原因"]).into(),
+            NoParent => language
+                .pick(["parent: none (top of the hierarchy)", "cấp trên: không có (cấp cao nhất)", "上级：无（最高一级）"])
+                .into(),
+            ParentAt { parent, endpoint } => language.pick([
+                format!("parent {parent} at {endpoint}"),
+                format!("cấp trên {parent} tại {endpoint}"),
+                format!("上级 {parent}，地址 {endpoint}"),
+            ]),
+            LastContact => language.pick(["last contact", "liên lạc gần nhất", "最近联系"]).into(),
+            Never => language.pick(["never", "chưa bao giờ", "从未"]).into(),
+            AcknowledgedLabel => language.pick(["acknowledged", "đã xác nhận", "已确认"]).into(),
+            OutboxLabel => language.pick(["outbox", "hộp thư đi", "待发送"]).into(),
+            Acknowledged { seq, head } => language.pick([
+                format!("seq {seq} of {head} in this node's shared log"),
+                format!("số thứ tự {seq} trên {head} trong nhật ký chia sẻ của nút này"),
+                format!("本节点共享日志 {head} 条中的第 {seq} 条"),
+            ]),
+            Outbox { waiting, oldest } => language.pick([
+                format!("{waiting} records waiting; oldest written {oldest}"),
+                format!("{waiting} bản ghi đang chờ gửi; bản cũ nhất được ghi {oldest}"),
+                format!("{waiting} 条记录待发送；最早的写于 {oldest}"),
+            ]),
+            LastError => language.pick(["last error", "lỗi gần nhất", "最近错误"]).into(),
+            NoneYet => language.pick(["none", "không có", "无"]).into(),
+            Refused => language.pick(["refused", "bị từ chối", "被拒绝"]).into(),
+            RefusedSeq { seq, reason } => language.pick([
+                format!("seq {seq}: {reason}"),
+                format!("số thứ tự {seq}: {reason}"),
+                format!("序号 {seq}：{reason}"),
+            ]),
+            NoChildrenYet => language
+                .pick(["children: nothing received yet", "cấp dưới: chưa nhận được gì", "下级：尚未收到任何内容"])
+                .into(),
+            ChildrenHeader => language
+                .pick([
+                    "children (what this node holds of each one's shared log):",
+                    "cấp dưới (phần nhật ký chia sẻ của từng đơn vị mà nút này đang giữ):",
+                    "下级（本节点持有的各下级共享日志）：",
+                ])
+                .into(),
+            UpToSeq { seq } => {
+                language.pick([format!("up to seq {seq}"), format!("đến số thứ tự {seq}"), format!("至序号 {seq}")])
+            }
+            NoticesHeader => language
+                .pick([
+                    "severe-incident notices from children (newest first):",
+                    "thông báo vụ việc nghiêm trọng từ cấp dưới (mới nhất trước):",
+                    "下级的严重事件通报（最新的在前）：",
+                ])
+                .into(),
+            AheadOfItsLog => language.pick(["[ahead of its log]", "[đến trước nhật ký]", "[先于其日志到达]"]).into(),
+            Equivocations { count } => language.pick([
+                format!("EQUIVOCATIONS: {count} log positions signed twice; see `edusync info`"),
+                format!("KÝ TRÙNG: {count} vị trí nhật ký bị ký hai lần; xem `edusync info`"),
+                format!("重复签名：{count} 个日志位置被签名两次；请查看 `edusync info`"),
+            ]),
+            SecondsAgo { count } => {
+                language.pick([format!("{count} s ago"), format!("{count} giây trước"), format!("{count} 秒前")])
+            }
+            MinutesAgo { count } => {
+                language.pick([format!("{count} min ago"), format!("{count} phút trước"), format!("{count} 分钟前")])
+            }
+            HoursAgo { count } => {
+                language.pick([format!("{count} h ago"), format!("{count} giờ trước"), format!("{count} 小时前")])
+            }
+            DaysAgo { count } => {
+                language.pick([format!("{count} days ago"), format!("{count} ngày trước"), format!("{count} 天前")])
+            }
+            SyncProgress { acknowledged, head, waiting } => language.pick([
+                format!("{acknowledged}/{head} acknowledged by the parent, {waiting} waiting"),
+                format!("cấp trên đã xác nhận {acknowledged}/{head}, còn {waiting} đang chờ"),
+                format!("上级已确认 {acknowledged}/{head}，还有 {waiting} 条等待"),
+            ]),
+            SyncDone { head } => language.pick([
+                format!("in sync: the parent holds all {head} records of this node's shared log"),
+                format!("đã đồng bộ: cấp trên đã giữ đủ {head} bản ghi trong nhật ký chia sẻ của nút này"),
+                format!("已同步：上级已持有本节点共享日志的全部 {head} 条记录"),
+            ]),
+            SyncWaitingForParent { error } => language.pick([
+                format!("waiting for the parent: {error}"),
+                format!("đang chờ cấp trên: {error}"),
+                format!("正在等待上级：{error}"),
+            ]),
+            SyncTimedOut { waiting, seconds } => language.pick([
+                format!("{waiting} records still waiting after {seconds} s; the node keeps trying on its own"),
+                format!("sau {seconds} giây vẫn còn {waiting} bản ghi đang chờ; nút sẽ tự tiếp tục thử"),
+                format!("{seconds} 秒后仍有 {waiting} 条记录等待；节点会自行继续重试"),
+            ]),
+            BackupWritten { path, bytes } => language.pick([
+                format!("wrote {path} ({bytes} bytes): the store and the node key; keep it as safe as the key"),
+                format!("đã ghi {path} ({bytes} byte): dữ liệu và khóa của nút; hãy bảo quản cẩn thận như chính khóa ký"),
+                format!("已写入 {path}（{bytes} 字节）：存储数据和节点密钥；请像保管密钥一样妥善保管"),
+            ]),
+            Restored { org, entries, data_dir } => language.pick([
+                format!("restored {org} ({entries} store entries) into {data_dir}"),
+                format!("đã khôi phục {org} ({entries} mục dữ liệu) vào {data_dir}"),
+                format!("已将 {org}（{entries} 个存储条目）恢复到 {data_dir}"),
+            ]),
+            RestoredSignsNothingYet => language
+                .pick([
+                    "it signs nothing until it has learned from its parent how much of its log the parent holds; start it with its parent reachable",
+                    "nút sẽ không ký gì cho đến khi biết cấp trên đã giữ bao nhiêu bản ghi trong nhật ký của mình; hãy khởi động nút khi kết nối được với cấp trên",
+                    "在得知上级已持有其日志中多少记录之前，节点不会签署任何内容；请在能连接上级时启动节点",
+                ])
+                .into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_row_reads_correctly_in_each_language() {
+        let message =
+            Message::RowProblem {
+                row: 4, column: "Ngày ký".into(), value: "2031-13-01".into(), reason: "…".into()
+            };
+        assert_eq!(message.text(Language::English), "row 4, column `Ngày ký`, value `2031-13-01`: …");
+        assert_eq!(message.text(Language::Vietnamese), "dòng 4, cột `Ngày ký`, giá trị `2031-13-01`: …");
+        assert_eq!(message.text(Language::Chinese), "第 4 行，列“Ngày ký”，值“2031-13-01”：…");
+    }
+}
