@@ -107,6 +107,39 @@ pub enum Message {
     DaysAgo {
         count: i64,
     },
+    // the policy in force
+    PolicyFor {
+        school_year: String,
+        from_above: u32,
+    },
+    PrivacyLabel,
+    PrivacySettings {
+        crosses: bool,
+        per_release: String,
+        per_school_year: String,
+    },
+    DeadlineLabel,
+    /// `report` and `from` are already in the language (see the names below).
+    Deadline {
+        report: String,
+        from: String,
+        due: String,
+        source: String,
+    },
+    Semester1Report,
+    SchoolYearReport,
+    StaffCommitments,
+    FromTheMinistry,
+    FromProvinces,
+    FromDistricts,
+    FromSchools,
+    IncidentsLabel,
+    IncidentTimeliness {
+        phone_hours: u32,
+        written_hours: u32,
+        investigation_days: u32,
+        source: String,
+    },
     // following a sync
     SyncProgress {
         acknowledged: u64,
@@ -268,6 +301,43 @@ impl Message {
             DaysAgo { count } => {
                 language.pick([format!("{count} days ago"), format!("{count} ngày trước"), format!("{count} 天前")])
             }
+            PolicyFor { school_year, from_above } => language.pick([
+                format!("policy for {school_year} ({from_above} from the offices above)"),
+                format!("quy định áp dụng cho năm học {school_year} ({from_above} văn bản từ cấp trên)"),
+                format!("{school_year} 学年适用的规定（来自上级的 {from_above} 份）"),
+            ]),
+            PrivacyLabel => language.pick(["privacy", "bảo mật", "隐私"]).into(),
+            PrivacySettings { crosses, per_release, per_school_year } => {
+                let crosses_en = if *crosses { "on" } else { "off" };
+                let crosses_vi = if *crosses { "bật" } else { "tắt" };
+                let crosses_zh = if *crosses { "开" } else { "关" };
+                language.pick([
+                    format!("demographic crosses {crosses_en}; epsilon {per_release} per release, {per_school_year} per school year"),
+                    format!("bảng chéo nhân khẩu học {crosses_vi}; epsilon {per_release} mỗi lần công bố, {per_school_year} mỗi năm học"),
+                    format!("人口交叉表{crosses_zh}；每次发布 epsilon {per_release}，每学年 {per_school_year}"),
+                ])
+            }
+            DeadlineLabel => language.pick(["deadline", "hạn nộp", "截止日期"]).into(),
+            Deadline { report, from, due, source } => language.pick([
+                format!("{report} from {from}: {due} ({source})"),
+                format!("{report} của {from}: {due} ({source})"),
+                format!("{from}的{report}：{due}（{source}）"),
+            ]),
+            Semester1Report => language.pick(["semester 1 report", "báo cáo học kỳ I", "第一学期报告"]).into(),
+            SchoolYearReport => language.pick(["school-year report", "báo cáo năm học", "学年报告"]).into(),
+            StaffCommitments => {
+                language.pick(["staff commitments", "bản cam kết của cán bộ, giáo viên, nhân viên", "教职工承诺书"]).into()
+            }
+            FromTheMinistry => language.pick(["the ministry", "Bộ", "教育部"]).into(),
+            FromProvinces => language.pick(["provinces", "các Sở", "各省"]).into(),
+            FromDistricts => language.pick(["districts", "các Phòng", "各区县"]).into(),
+            FromSchools => language.pick(["schools", "các trường", "各学校"]).into(),
+            IncidentsLabel => language.pick(["incidents", "vụ việc", "事件"]).into(),
+            IncidentTimeliness { phone_hours, written_hours, investigation_days, source } => language.pick([
+                format!("by phone within {phone_hours} h, in writing within {written_hours} h, investigated within {investigation_days} days ({source})"),
+                format!("báo qua điện thoại trong {phone_hours} giờ, bằng văn bản trong {written_hours} giờ, xác minh xong trong {investigation_days} ngày ({source})"),
+                format!("{phone_hours} 小时内电话报告，{written_hours} 小时内书面报告，{investigation_days} 天内调查完毕（{source}）"),
+            ]),
             SyncProgress { acknowledged, head, waiting } => language.pick([
                 format!("{acknowledged}/{head} acknowledged by the parent, {waiting} waiting"),
                 format!("cấp trên đã xác nhận {acknowledged}/{head}, còn {waiting} đang chờ"),

@@ -60,16 +60,19 @@ fn level_name(level: i32) -> &'static str {
     }
 }
 
-fn print_policy(policy: &wire::PolicyInForce) {
+fn print_policy(policy: &wire::PolicyInForce, language: Language) {
+    let say = |message: Message| message.text(language);
+    let line = |label: Message, value: String| println!("  {} {value}", pad(&say(label), 14));
     let year = policy.school_year_start;
-    println!("policy for {year}-{} ({} from the offices above)", year + 1, policy.policies_from_above);
+    let school_year = format!("{year}-{}", year + 1);
+    println!("{}", say(Message::PolicyFor { school_year, from_above: policy.policies_from_above }));
     if let Some(privacy) = &policy.privacy {
-        println!(
-            "  privacy        demographic crosses {}; epsilon {} per release, {} per school year",
-            if privacy.demographic_crosses { "on" } else { "off" },
-            privacy.epsilon_per_release_millionths as f64 / 1e6,
-            privacy.epsilon_per_school_year_millionths as f64 / 1e6
-        );
+        let settings = Message::PrivacySettings {
+            crosses: privacy.demographic_crosses,
+            per_release: (privacy.epsilon_per_release_millionths as f64 / 1e6).to_string(),
+            per_school_year: (privacy.epsilon_per_school_year_millionths as f64 / 1e6).to_string(),
+        };
+        line(Message::PrivacyLabel, say(settings));
     }
     for sourced in &policy.deadlines {
         let Some(deadline) = &sourced.deadline else { continue };
@@ -77,22 +80,30 @@ fn print_policy(policy: &wire::PolicyInForce) {
             .due_on
             .as_ref()
             .map_or_else(|| "?".to_owned(), |d| format!("{}-{:02}-{:02}", d.year, d.month, d.day));
-        println!(
-            "  deadline       {} from {}: {due} ({}, {})",
-            deadline_name(deadline.report),
-            level_name(deadline.level),
-            sourced.issuing_org,
-            sourced.number
-        );
+        let report = match wire::DeadlineKind::try_from(deadline.report) {
+            Ok(wire::DeadlineKind::Semester1Report) => say(Message::Semester1Report),
+            Ok(wire::DeadlineKind::SchoolYearReport) => say(Message::SchoolYearReport),
+            Ok(wire::DeadlineKind::StaffCommitments) => say(Message::StaffCommitments),
+            _ => "?".to_owned(),
+        };
+        let from = match wire::Level::try_from(deadline.level) {
+            Ok(wire::Level::Ministry) => say(Message::FromTheMinistry),
+            Ok(wire::Level::Province) => say(Message::FromProvinces),
+            Ok(wire::Level::District) => say(Message::FromDistricts),
+            Ok(wire::Level::School) => say(Message::FromSchools),
+            _ => "?".to_owned(),
+        };
+        let source = format!("{}, {}", sourced.issuing_org, sourced.number);
+        line(Message::DeadlineLabel, say(Message::Deadline { report, from, due, source }));
     }
     if let Some(timeliness) = &policy.incident_timeliness {
-        println!(
-            "  incidents      by phone within {} h, in writing within {} h, investigated within {} days ({})",
-            timeliness.phone_within_hours,
-            timeliness.written_within_hours,
-            timeliness.investigation_within_days,
-            policy.incident_timeliness_from
-        );
+        let rules = Message::IncidentTimeliness {
+            phone_hours: timeliness.phone_within_hours,
+            written_hours: timeliness.written_within_hours,
+            investigation_days: timeliness.investigation_within_days,
+            source: policy.incident_timeliness_from.clone(),
+        };
+        line(Message::IncidentsLabel, say(rules));
     }
 }
 
@@ -198,7 +209,7 @@ pub(crate) async fn run(args: StatusArgs, language: Language) -> Result<(), Fail
         }
     }
     if let Some(policy) = &info.policy {
-        print_policy(policy);
+        print_policy(policy, language);
     }
     if !info.severe_notices.is_empty() {
         println!("{}", say(Message::NoticesHeader));
