@@ -18,7 +18,7 @@ use edusync_envelope::{
     VerifiedEnvelope,
 };
 use edusync_proto::{decode_record, encode_record};
-use edusync_store::{Append, Indexing, OwnAppend, Store};
+use edusync_store::{Append, Indexing, Offer, OwnAppend, Store};
 
 use crate::NodeError;
 
@@ -88,6 +88,17 @@ pub struct Submitted {
     pub id: RecordId,
     pub envelope: Vec<u8>,
     pub already_stored: bool,
+    pub stream: LogStream,
+}
+
+/// An envelope of an ingested batch that passed every check but its log
+/// position, or (with `refusal`) one refused for its content but authentic,
+/// to be held at its place.
+struct Admitted {
+    envelope: VerifiedEnvelope,
+    kind: RecordKind,
+    period: Option<Period>,
+    refusal: Option<Refusal>,
 }
 
 /// Why one envelope of a batch was not taken into its author's log.
@@ -175,6 +186,43 @@ impl Node {
     /// Validates, signs, appends and flushes one of this node's own records.
     /// Submitting the same content twice returns the first record.
     pub fn submit(&self, record: Record, now: DateTime<Utc>) -> Result<Submitted, NodeError> {
+        let mut submitted = self.submit_all(vec![record], now)?;
+        submitted.pop().ok_or_else(|| NodeError::Startup("a submission of one record wrote nothing".into()))
+    }
+
+    /// Validates every record first (one bad record: nothing is written),
+    /// then signs and appends each in order and flushes once, so that a
+    /// spreadsheet or a generated school year costs one disk sync, not one
+    /// per record. Same content submitted twice returns the first record.
+    pub fn submit_all(&self, records: Vec<Record>, now: DateTime<Utc>) -> Result<Vec<Submitted>, NodeError> {
+        let checked = records.into_iter().map(|record| self.check_own(record, now)).collect::<Result<Vec<_>, _>>()?;
+        let counted: BTreeSet<Period> = checked
+            .iter()
+            .flat_map(|checked| crate::aggregator::periods_affected_by(checked.record(), self.utc_offset))
+            .collect();
+        if !counted.is_empty() {
+            // Before the write: a crash in between leaves a spare derivation, never a stale aggregate.
+            self.store.mark_dirty(&counted.iter().copied().collect::<Vec<_>>())?;
+        }
+        let mut submitted = Vec::with_capacity(checked.len());
+        for checked in checked {
+            submitted.push(self.append_checked(checked, now)?);
+        }
+        let written = submitted.iter().filter(|submitted| !submitted.already_stored).count();
+        if written > 0 {
+            self.store.flush()?;
+            if submitted.iter().any(|submitted| !submitted.already_stored && submitted.stream == LogStream::Shared) {
+                self.shared_written.notify_one();
+            }
+            if !counted.is_empty() {
+                self.aggregation.wake();
+            }
+        }
+        Ok(submitted)
+    }
+
+    /// The checks a record of this node's own passes before it is signed.
+    fn check_own(&self, record: Record, now: DateTime<Utc>) -> Result<edusync_core::CheckedRecord, NodeError> {
         if record.kind().is_derived() {
             return Err(NodeError::Invalid(ValidationError::new(
                 "kind",
@@ -199,16 +247,7 @@ impl Node {
                 )));
             }
         }
-        let counted = crate::aggregator::periods_affected_by(checked.record(), self.utc_offset);
-        if !counted.is_empty() {
-            // Before the write: a crash in between leaves a spare derivation, never a stale aggregate.
-            self.store.mark_dirty(&counted)?;
-        }
-        let submitted = self.write_checked(checked, now)?;
-        if !counted.is_empty() && !submitted.already_stored {
-            self.aggregation.wake();
-        }
-        Ok(submitted)
+        Ok(checked)
     }
 
     /// Encodes, signs, appends and flushes a record that passed its checks.
@@ -217,6 +256,19 @@ impl Node {
         checked: edusync_core::CheckedRecord,
         now: DateTime<Utc>,
     ) -> Result<Submitted, NodeError> {
+        let submitted = self.append_checked(checked, now)?;
+        if !submitted.already_stored {
+            self.store.flush()?;
+            if submitted.stream == LogStream::Shared {
+                self.shared_written.notify_one();
+            }
+        }
+        Ok(submitted)
+    }
+
+    /// Encodes, signs and appends a record that passed its checks; durable
+    /// at the caller's flush.
+    fn append_checked(&self, checked: edusync_core::CheckedRecord, now: DateTime<Utc>) -> Result<Submitted, NodeError> {
         // Nothing is signed at a sequence number a restored node may have used already.
         self.refuse_if_restored()?;
         let kind = checked.kind();
@@ -251,17 +303,13 @@ impl Node {
         })??;
         let submitted = match outcome {
             OwnAppend::Stored(envelope) => {
-                self.store.flush()?;
                 tracing::info!(org = %self.org(), record = %envelope.id(), kind = %kind, seq = %envelope.header().seq, "record written");
-                if stream == LogStream::Shared {
-                    self.shared_written.notify_one();
-                }
-                Submitted { id: envelope.id(), envelope: envelope.into_bytes(), already_stored: false }
+                Submitted { id: envelope.id(), envelope: envelope.into_bytes(), already_stored: false, stream }
             }
             OwnAppend::AlreadyStored(id) => {
                 let stored =
                     self.store.get(id)?.ok_or_else(|| NodeError::NotFound(format!("no record {id} is stored here")))?;
-                Submitted { id, envelope: stored.bytes, already_stored: true }
+                Submitted { id, envelope: stored.bytes, already_stored: true, stream }
             }
         };
         Ok(submitted)
@@ -286,45 +334,71 @@ impl Node {
         // Record ids of what arrived, to name refusals even when nothing verifies.
         let arrived: Vec<RecordId> = envelopes.iter().map(|bytes| RecordId(Sha256::digest(bytes).into())).collect();
         // Signatures first, before any decoding: verify_strict on every envelope, over all cores.
+        // Then every check but log position; then one store write for the whole batch.
+        let mut admitted = Vec::new();
         for (verified, arrived_id) in
             edusync_envelope::verify_parallel(envelopes, self.verify_threads).into_iter().zip(arrived)
         {
-            let (envelope, kind, period) = match self.admit(verified, arrived_id) {
-                Ok(admitted) => admitted,
-                Err(Refused { mut refusal, hold }) => {
-                    if let Some(held) = hold {
-                        let (envelope, kind) = *held;
-                        let indexing = Indexing { kind, period: None, stored_unix_ms: now.timestamp_millis() };
-                        match self.store.hold(&envelope, &indexing)? {
-                            Append::Stored | Append::Duplicate => {
-                                report.held += 1;
-                                authors.insert(envelope.header().author_org.clone());
-                                refusal.reason.push_str(
-                                    "; held at its place in the log, not counted, so that the records after it go in",
-                                );
-                            }
-                            Append::Gap { expected } => refusal
-                                .reason
-                                .push_str(&format!("; and out of order: this log continues at seq {expected}")),
-                            Append::Equivocation { .. } | Append::Fork { .. } => {
-                                refusal.reason.push_str("; and its log position is taken: kept as evidence")
-                            }
-                        }
-                    }
+            match self.admit(verified, arrived_id) {
+                Ok((envelope, kind, period)) => admitted.push(Admitted { envelope, kind, period, refusal: None }),
+                Err(Refused { refusal, hold: Some(held) }) => {
+                    let (envelope, kind) = *held;
+                    admitted.push(Admitted { envelope, kind, period: None, refusal: Some(refusal) });
+                }
+                Err(Refused { refusal, hold: None }) => {
                     tracing::warn!(org = %self.org(), record = %refusal.record_id, reason = %refusal.reason, "envelope refused");
                     report.refused.push(refusal);
-                    continue;
                 }
-            };
-            let header = envelope.header();
-            authors.insert(header.author_org.clone());
-            if let (RecordKind::Aggregate, Some(period)) = (kind, period) {
-                self.store.mark_dirty(&[period])?;
-                derive_again = true;
             }
+        }
+        let dirty: Vec<Period> = admitted
+            .iter()
+            .filter(|entry| entry.refusal.is_none() && entry.kind == RecordKind::Aggregate)
+            .filter_map(|entry| entry.period)
+            .collect();
+        if !dirty.is_empty() {
+            // Before the write: a crash in between leaves a spare derivation, never a stale aggregate.
+            self.store.mark_dirty(&dirty)?;
+            derive_again = true;
+        }
+        let stored_unix_ms = now.timestamp_millis();
+        let offers: Vec<Offer<'_>> = admitted
+            .iter()
+            .map(|entry| Offer {
+                envelope: &entry.envelope,
+                indexing: Indexing { kind: entry.kind, period: entry.period, stored_unix_ms },
+                held: entry.refusal.is_some(),
+            })
+            .collect();
+        let outcomes = self.store.append_all(&offers)?;
+        drop(offers);
+        for (entry, outcome) in admitted.into_iter().zip(outcomes) {
+            let Admitted { envelope, kind, refusal, .. } = entry;
+            let header = envelope.header();
+            if let Some(mut refusal) = refusal {
+                // Authentic but refused for its content: held at its place, evidence only.
+                match outcome {
+                    Append::Stored | Append::Duplicate => {
+                        report.held += 1;
+                        authors.insert(header.author_org.clone());
+                        refusal.reason.push_str(
+                            "; held at its place in the log, not counted, so that the records after it go in",
+                        );
+                    }
+                    Append::Gap { expected } => {
+                        refusal.reason.push_str(&format!("; and out of order: this log continues at seq {expected}"))
+                    }
+                    Append::Equivocation { .. } | Append::Fork { .. } => {
+                        refusal.reason.push_str("; and its log position is taken: kept as evidence")
+                    }
+                }
+                tracing::warn!(org = %self.org(), record = %refusal.record_id, reason = %refusal.reason, "envelope refused");
+                report.refused.push(refusal);
+                continue;
+            }
+            authors.insert(header.author_org.clone());
             let refuse = |reason: String| Refusal { record_id: envelope.id(), seq: header.seq.0, reason };
-            let indexing = Indexing { kind, period, stored_unix_ms: now.timestamp_millis() };
-            match self.store.append(&envelope, &indexing)? {
+            match outcome {
                 Append::Stored => {
                     report.stored += 1;
                     if kind == RecordKind::SevereNotice {

@@ -32,7 +32,7 @@ pub use engine::{BundleImport, IngestReport, Node, NoticesAhead, Refusal, Submit
 pub use error::NodeError;
 pub use keyfile::{init_key, load_key, next_key, pending_next_key, promote_next_key};
 pub use runtime::RunningNode;
-pub use sync::ParentStatus;
+pub use sync::{AckLatencyHistogram, ParentStatus, ACK_LATENCY_BUCKETS};
 pub use tls::{client_endpoint, server_tls};
 pub use trust::{
     certify_by_anchor, enrol_in_process, issuer_of, own_enrolment_request, rotation_request, StatementReport,

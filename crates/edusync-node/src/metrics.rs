@@ -74,6 +74,19 @@ pub(crate) fn render(node: &Node, parent: Option<&ParentStatus>) -> Result<Strin
         line("# HELP edusync_sync_failures_total Sync rounds that failed.".into());
         line("# TYPE edusync_sync_failures_total counter".into());
         line(format!("edusync_sync_failures_total{{org=\"{org}\"}} {failed}"));
+        let histogram = parent.ack_latency_histogram();
+        line(
+            "# HELP edusync_push_ack_seconds Time from sending a push batch to the parent's durable acknowledgement."
+                .into(),
+        );
+        line("# TYPE edusync_push_ack_seconds histogram".into());
+        for (bound, count) in crate::sync::ACK_LATENCY_BUCKETS.iter().zip(&histogram.cumulative) {
+            line(format!("edusync_push_ack_seconds_bucket{{org=\"{org}\",le=\"{bound}\"}} {count}"));
+        }
+        let total = histogram.cumulative.last().copied().unwrap_or(0);
+        line(format!("edusync_push_ack_seconds_bucket{{org=\"{org}\",le=\"+Inf\"}} {total}"));
+        line(format!("edusync_push_ack_seconds_sum{{org=\"{org}\"}} {}", histogram.sum_seconds));
+        line(format!("edusync_push_ack_seconds_count{{org=\"{org}\"}} {total}"));
     }
     line("# HELP edusync_refused_records_total Records from children refused since start, by reason.".into());
     line("# TYPE edusync_refused_records_total counter".into());

@@ -29,6 +29,12 @@ type Clients =
 
 /// How many refusals the status keeps, newest last.
 const KEPT_REFUSALS: usize = 100;
+/// Push batches sent ahead of their acknowledgement.
+const PUSH_BATCHES_IN_FLIGHT: usize = 2;
+/// Acknowledgement latencies kept for quantiles.
+const KEPT_LATENCIES: usize = 4096;
+/// Upper bounds, in seconds, of the acknowledgement-latency histogram.
+pub const ACK_LATENCY_BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
 /// What this node knows of its link to its parent, for `edusync status` and NodeInfo.
 #[derive(Debug)]
@@ -48,6 +54,35 @@ struct ParentState {
     /// Sync rounds since start, and how many failed, for metrics.
     rounds: u64,
     failed_rounds: u64,
+    /// Time from sending a push batch to its acknowledgement: the newest
+    /// `KEPT_LATENCIES`, and a histogram of all since start.
+    recent_ack_latencies: std::collections::VecDeque<std::time::Duration>,
+    ack_latency_histogram: AckLatencyHistogram,
+}
+
+/// Cumulative counts per bucket of `ACK_LATENCY_BUCKETS` (the last one is
+/// +Inf), with the sum, as Prometheus wants a histogram.
+#[derive(Debug, Default, Clone)]
+pub struct AckLatencyHistogram {
+    pub cumulative: [u64; ACK_LATENCY_BUCKETS.len() + 1],
+    pub sum_seconds: f64,
+}
+
+impl ParentState {
+    fn record_ack_latency(&mut self, latency: std::time::Duration) {
+        if self.recent_ack_latencies.len() == KEPT_LATENCIES {
+            self.recent_ack_latencies.pop_front();
+        }
+        self.recent_ack_latencies.push_back(latency);
+        let seconds = latency.as_secs_f64();
+        let histogram = &mut self.ack_latency_histogram;
+        histogram.sum_seconds += seconds;
+        for (index, count) in histogram.cumulative.iter_mut().enumerate() {
+            if ACK_LATENCY_BUCKETS.get(index).is_none_or(|bound| seconds <= *bound) {
+                *count += 1;
+            }
+        }
+    }
 }
 
 impl ParentStatus {
@@ -76,6 +111,16 @@ impl ParentStatus {
 
     pub fn last_error(&self) -> Option<String> {
         self.snapshot().last_error
+    }
+
+    /// The newest acknowledgement latencies of push batches, oldest first.
+    pub fn recent_ack_latencies(&self) -> Vec<std::time::Duration> {
+        let state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        state.recent_ack_latencies.iter().copied().collect()
+    }
+
+    pub fn ack_latency_histogram(&self) -> AckLatencyHistogram {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).ack_latency_histogram.clone()
     }
 
     /// (sync rounds since start, of which failed).
@@ -393,17 +438,31 @@ impl UpwardSync {
             .await??
             .into_inner();
         let mut batch_number = 0u64;
-        while acknowledged < self.local_head().await? {
-            if *shutdown.borrow() {
-                break;
+        // Two batches in flight: the parent verifies and stores one while the
+        // next is read here and crosses the link, so neither side waits for a
+        // round trip. Acknowledgements come back in order.
+        let mut in_flight: std::collections::VecDeque<(u64, u64, std::time::Instant)> = Default::default();
+        let mut next_seq = acknowledged + 1;
+        loop {
+            while in_flight.len() < PUSH_BATCHES_IN_FLIGHT
+                && !*shutdown.borrow()
+                && next_seq <= self.local_head().await?
+            {
+                batch_number += 1;
+                let envelopes = self.read_batch(Seq(next_seq)).await?;
+                if envelopes.is_empty() {
+                    break;
+                }
+                let last_seq = next_seq + envelopes.len() as u64 - 1;
+                if sender.send(wire::PushBatch { batch_number, envelopes }).await.is_err() {
+                    return Err(SyncError::StreamClosed(batch_number));
+                }
+                in_flight.push_back((batch_number, last_seq, std::time::Instant::now()));
+                next_seq = last_seq + 1;
             }
-            batch_number += 1;
-            let envelopes = self.read_batch(Seq(acknowledged + 1)).await?;
-            let last_seq = acknowledged + envelopes.len() as u64;
-            if sender.send(wire::PushBatch { batch_number, envelopes }).await.is_err() {
-                return Err(SyncError::StreamClosed(batch_number));
-            }
-            let ack = self.within_deadline(acks.next()).await?.ok_or(SyncError::StreamClosed(batch_number))??;
+            let Some((answered, last_seq, sent_at)) = in_flight.pop_front() else { break };
+            let ack = self.within_deadline(acks.next()).await?.ok_or(SyncError::StreamClosed(answered))??;
+            self.status.update(|state| state.record_ack_latency(sent_at.elapsed()));
             if !ack.refused.is_empty() {
                 let refusals: Vec<Refusal> = ack
                     .refused
@@ -429,7 +488,7 @@ impl UpwardSync {
                 .find(|checkpoint| checkpoint.author_org == org.as_str())
                 .map_or(acknowledged, |checkpoint| checkpoint.highest_contiguous_seq);
             tracing::debug!(
-                batch = batch_number,
+                batch = answered,
                 stored = ack.stored,
                 duplicates = ack.duplicates,
                 held,

@@ -18,6 +18,6 @@ mod store;
 pub use feeds::{Feeds, PendingRequest, RecordFromAbove};
 pub use meta::RecordMeta;
 pub use store::{
-    Append, CrossRelease, EquivocationEvidence, Indexing, ListFilter, LogSummary, OwnAppend, Page, Store, StoreEntry,
-    StoreError, StoredEnvelope,
+    Append, CrossRelease, EquivocationEvidence, Indexing, ListFilter, LogSummary, Offer, OwnAppend, Page, Store,
+    StoreEntry, StoreError, StoredEnvelope,
 };

@@ -160,3 +160,60 @@ fn listing_pages_through_every_record_once() {
     seen.dedup();
     assert_eq!(seen.len(), 25);
 }
+
+mod one_write_per_batch {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// What the store holds, entry by entry, for comparing two stores.
+    fn contents(store: &Store) -> Vec<(Vec<u8>, Vec<u8>)> {
+        store.tree().iter().map(|entry| entry.expect("readable")).map(|(k, v)| (k.to_vec(), v.to_vec())).collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// A batch offered at once is judged envelope by envelope exactly as
+        /// appending them one at a time: same outcomes, same bytes on disk,
+        /// whatever mix of replays, gaps, forks, equivocations and held
+        /// envelopes it holds.
+        #[test]
+        fn append_all_judges_and_writes_as_appending_one_by_one(
+            picks in proptest::collection::vec((0usize..14, any::<bool>()), 0..40),
+            before in 0usize..4,
+        ) {
+            let key = NodeKey::from_seed([3; 32]);
+            let honest = chain(&key, 8);
+            // A second history that shares seq 1-2 and then differs: forks and equivocations.
+            let mut other = honest[..2].to_vec();
+            for seq in 3..=6u64 {
+                let prev = other.last().map(|envelope| envelope.id());
+                other.push(signed(&key, seq, prev, format!("other {seq}").as_bytes()));
+            }
+            let pool: Vec<&VerifiedEnvelope> = honest.iter().chain(other[2..].iter()).collect();
+            let one = tempfile::tempdir().expect("tempdir");
+            let all = tempfile::tempdir().expect("tempdir");
+            let (one, all) = (Store::open(one.path()).expect("opens"), Store::open(all.path()).expect("opens"));
+            for envelope in &honest[..before] {
+                prop_assert_eq!(put(&one, envelope), Append::Stored);
+                prop_assert_eq!(put(&all, envelope), Append::Stored);
+            }
+            let indexing = Indexing { kind: RecordKind::Plan, period: None, stored_unix_ms: 0 };
+            let offers: Vec<Offer<'_>> = picks
+                .iter()
+                .map(|(index, held)| Offer { envelope: pool[index % pool.len()], indexing, held: *held })
+                .collect();
+            let one_by_one: Vec<Append> = offers
+                .iter()
+                .map(|offer| {
+                    if offer.held { one.hold(offer.envelope, &offer.indexing) } else { one.append(offer.envelope, &offer.indexing) }
+                        .expect("store works")
+                })
+                .collect();
+            let at_once = all.append_all(&offers).expect("store works");
+            prop_assert_eq!(one_by_one, at_once);
+            prop_assert_eq!(contents(&one), contents(&all));
+        }
+    }
+}
