@@ -297,3 +297,35 @@ async fn refusals_read_in_vietnamese_chinese_or_english_as_the_locale_config_or_
     assert!(flagged.contains("không phải là số nguyên"), "{flagged}");
     drop(node);
 }
+
+/// The benchmark is a command, not a timed test; this runs it tiny, to keep
+/// every measurement working: one JSON document on standard output with
+/// each figure and target, the table on standard error.
+#[test]
+fn the_bench_command_measures_every_figure_and_prints_one_json_document() {
+    let output = run(&[
+        "bench",
+        "--children",
+        "2",
+        "--records-per-child",
+        "40",
+        "--catch-up-records",
+        "100",
+        "--schools",
+        "3",
+        "--districts",
+        "2",
+        "--verification-sample",
+        "200",
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let report: Value = serde_json::from_slice(&output.stdout).expect("one JSON document");
+    assert_eq!(report["ingest"]["children"], 2);
+    assert!(report["ingest"]["records_per_second"].as_f64().is_some_and(|rate| rate > 0.0), "{report}");
+    assert!(report["ingest"]["idle_rss_bytes"].as_u64().is_some_and(|bytes| bytes > 1024 * 1024), "{report}");
+    assert_eq!(report["catch_up"]["records"], 100);
+    assert_eq!(report["rederive"]["schools"], 3);
+    assert!(report["rederive"]["revisions_from_district"].as_u64().is_some_and(|count| count > 0), "{report}");
+    assert_eq!(report["targets"].as_array().map(Vec::len), Some(4));
+    assert!(text(&output.stderr).contains("TARGET"), "{}", text(&output.stderr));
+}

@@ -6,11 +6,18 @@
 //! This crate is not part of the test suite and asserts nothing: it runs
 //! real nodes (in process, over real gRPC on loopback) and reports.
 
+mod fixture;
+mod ingest;
 mod limit;
+mod rederive;
+mod suite;
 mod sync_batch;
 
+pub use ingest::{measure_ingest, Ingest};
 pub use limit::{measure_verification_limit, VerificationLimit};
-pub use sync_batch::{measure_batch_sizes, BatchPoint, BatchReport};
+pub use rederive::{measure_rederive, Rederive};
+pub use suite::{run_suite, Suite, SuiteOptions, Target};
+pub use sync_batch::{measure_batch_sizes, measure_catch_up, BatchPoint, BatchReport, CatchUp};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {

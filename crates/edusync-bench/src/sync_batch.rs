@@ -7,11 +7,11 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 
-use edusync_config::NodeConfig;
-use edusync_core::{Commitment, CommitmentKind, LogStream, OrgId, Record, SignerRole};
+use edusync_core::OrgId;
 use edusync_envelope::NodeKey;
 use edusync_node::{certify_by_anchor, enrol_in_process, init_key, load_key, Node, RunningNode};
 
+use crate::fixture::{commitments, config_text, copy_dir, setup, submit_in_chunks, write_config};
 use crate::BenchError;
 
 const SCHOOL: &str = "VN.BT.D03.S017";
@@ -37,54 +37,16 @@ pub struct BatchReport {
     pub recommended_batch_size: usize,
 }
 
-fn setup(error: impl std::fmt::Display) -> BenchError {
-    BenchError::Setup(error.to_string())
-}
-
-fn config_text(org: &str, level: &str, listen: &str, parent: Option<&str>, batch: usize, root: &NodeKey) -> String {
-    let mut text = format!(
-        "[node]\norg_id = \"{org}\"\nlevel = \"{level}\"\ndisplay_name = \"{org}\"\ndata_dir = \"data\"\n\n\
-         [server]\nlisten = \"{listen}\"\nplaintext = true\n\n\
-         [sync]\nbatch_size = {batch}\ninterval_seconds = 1\nretry_initial_ms = 20\nretry_max_seconds = 1\n"
-    );
-    if let Some(parent) = parent {
-        text.push_str(&format!(
-            "\n[parent]\norg_id = \"{DISTRICT}\"\nendpoint = \"http://{parent}\"\nplaintext = true\n"
-        ));
-    }
-    text.push_str(&format!("\n[[trust.anchors]]\norg_id = \"VN\"\nkeys = [\"{}\"]\n", root.public_key().to_base64()));
-    text
-}
-
-fn write_config(dir: &Path, text: &str) -> Result<NodeConfig, BenchError> {
-    std::fs::create_dir_all(dir).map_err(setup)?;
-    let path = dir.join("node.toml");
-    std::fs::write(&path, text).map_err(setup)?;
-    NodeConfig::load(&path).map_err(setup)
-}
-
-fn copy_dir(from: &Path, to: &Path) -> Result<(), BenchError> {
-    std::fs::create_dir_all(to).map_err(setup)?;
-    for entry in std::fs::read_dir(from).map_err(setup)? {
-        let entry = entry.map_err(setup)?;
-        let target = to.join(entry.file_name());
-        if entry.file_type().map_err(setup)?.is_dir() {
-            copy_dir(&entry.path(), &target)?;
-        } else {
-            std::fs::copy(entry.path(), &target).map_err(setup)?;
-        }
-    }
-    Ok(())
-}
-
 /// A district and a school holding `records` commitments the district has
 /// not seen, written once and copied for every run.
 fn template(root: &Path, records: u32, anchor: &NodeKey) -> Result<(PathBuf, PathBuf), BenchError> {
     let (district_dir, school_dir) = (root.join("template/district"), root.join("template/school"));
     let district_config =
         write_config(&district_dir, &config_text(DISTRICT, "district", "127.0.0.1:0", None, 1, anchor))?;
-    let school_config =
-        write_config(&school_dir, &config_text(SCHOOL, "school", "127.0.0.1:0", Some("127.0.0.1:1"), 1, anchor))?;
+    let school_config = write_config(
+        &school_dir,
+        &config_text(SCHOOL, "school", "127.0.0.1:0", Some((DISTRICT, "127.0.0.1:1")), 1, anchor),
+    )?;
     init_key(&district_config.data_dir).map_err(setup)?;
     init_key(&school_config.data_dir).map_err(setup)?;
     let district = Node::open(&district_config, load_key(&district_config.data_dir).map_err(setup)?).map_err(setup)?;
@@ -92,17 +54,7 @@ fn template(root: &Path, records: u32, anchor: &NodeKey) -> Result<(PathBuf, Pat
     let now = Utc::now();
     certify_by_anchor(&district, &OrgId::parse("anchor", "VN").map_err(setup)?, &[anchor], now).map_err(setup)?;
     enrol_in_process(&district, &school, now).map_err(setup)?;
-    let signed_on = chrono::NaiveDate::from_ymd_opt(2024, 9, 6).ok_or_else(|| setup("date"))?;
-    for count in 1..=records {
-        let record = Record::Commitment(Commitment {
-            kind: CommitmentKind::StaffPledge,
-            signer_role: SignerRole::Staff,
-            count,
-            signed_on,
-            school_year: "2024-2025".parse().map_err(setup)?,
-        });
-        school.submit(record, now).map_err(setup)?;
-    }
+    submit_in_chunks(&school, commitments(1, records)?, now)?;
     Ok((district_dir, school_dir))
 }
 
@@ -121,15 +73,18 @@ async fn one_run(
     let address = listener.local_addr().map_err(setup)?.to_string();
     let district_config =
         write_config(&district_dir, &config_text(DISTRICT, "district", &address, None, batch, anchor))?;
-    let school_config =
-        write_config(&school_dir, &config_text(SCHOOL, "school", "127.0.0.1:0", Some(&address), batch, anchor))?;
+    let school_config = write_config(
+        &school_dir,
+        &config_text(SCHOOL, "school", "127.0.0.1:0", Some((DISTRICT, &address)), batch, anchor),
+    )?;
     let district = RunningNode::start_on(&district_config, listener).await.map_err(setup)?;
     let started = Instant::now();
     let school = RunningNode::start(&school_config).await.map_err(setup)?;
-    let author = OrgId::parse("author", SCHOOL).map_err(setup)?;
+    // Caught up when the school has the district's acknowledgement, which
+    // the district gives only after a flush: durable, not merely received.
+    let parent = school.parent_status().cloned().ok_or_else(|| setup("the school has no parent"))?;
     loop {
-        let held = district.node().store().head(&author, LogStream::Shared).map_err(setup)?;
-        if held.is_some_and(|(seq, _)| seq.0 >= records) {
+        if parent.acknowledged() >= records {
             break;
         }
         if started.elapsed() > Duration::from_secs(600) {
@@ -143,16 +98,44 @@ async fn one_run(
     Ok(seconds)
 }
 
-/// Catches up `records` once per batch size and reports each against the
-/// verification limit measured first.
-pub async fn measure_batch_sizes(records: u32, sizes: &[usize]) -> Result<BatchReport, BenchError> {
-    let limit = tokio::task::spawn_blocking(|| crate::measure_verification_limit(20_000)).await.map_err(setup)??;
+/// A school's backlog caught up by its district.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct CatchUp {
+    pub records: u64,
+    pub batch_size: usize,
+    /// From the school's start to the district's durable acknowledgement of the last record.
+    pub seconds: f64,
+    pub records_per_second: f64,
+}
+
+/// A fresh root, an anchor key, and the stored backlog every run copies.
+async fn backlog(records: u32) -> Result<(tempfile::TempDir, NodeKey, (PathBuf, PathBuf)), BenchError> {
     let root = tempfile::tempdir().map_err(setup)?;
     let anchor = NodeKey::generate();
     let root_path = root.path().to_path_buf();
     let anchor_copy = NodeKey::from_pkcs8_pem(&anchor.to_pkcs8_pem()).map_err(setup)?;
     let templates =
         tokio::task::spawn_blocking(move || template(&root_path, records, &anchor_copy)).await.map_err(setup)??;
+    Ok((root, anchor, templates))
+}
+
+/// Catches up one school's backlog of `records` at `batch` per push.
+pub async fn measure_catch_up(records: u32, batch: usize) -> Result<CatchUp, BenchError> {
+    let (root, anchor, templates) = backlog(records).await?;
+    let seconds = one_run(root.path(), &templates, batch, u64::from(records), &anchor).await?;
+    Ok(CatchUp {
+        records: u64::from(records),
+        batch_size: batch,
+        seconds,
+        records_per_second: f64::from(records) / seconds.max(1e-9),
+    })
+}
+
+/// Catches up `records` once per batch size and reports each against the
+/// verification limit measured first.
+pub async fn measure_batch_sizes(records: u32, sizes: &[usize]) -> Result<BatchReport, BenchError> {
+    let limit = tokio::task::spawn_blocking(|| crate::measure_verification_limit(20_000)).await.map_err(setup)??;
+    let (root, anchor, templates) = backlog(records).await?;
     let mut points = Vec::new();
     for &batch in sizes {
         let seconds = one_run(root.path(), &templates, batch, u64::from(records), &anchor).await?;

@@ -100,10 +100,7 @@ enum Command {
     /// Restore a backup into an empty data directory; the node then signs nothing until its parent has answered.
     Restore(commands::backup::RestoreArgs),
     /// Measurements on this machine, each against a limit measured in the same run.
-    Bench {
-        #[command(subcommand)]
-        command: commands::bench::BenchCommand,
-    },
+    Bench(commands::bench::BenchArgs),
     /// TLS files for a node's gRPC server.
     Tls {
         #[command(subcommand)]
@@ -134,7 +131,7 @@ fn main() -> ExitCode {
         Ok(language) => language,
         Err(failure) => return failure.report(Language::English),
     };
-    let default_level = if matches!(cli.command, Command::Demo(_)) { "warn" } else { "info" };
+    let default_level = if matches!(cli.command, Command::Demo(_) | Command::Bench(_)) { "warn" } else { "info" };
     if let Err(failure) = install_logging(&cli.log_format, default_level) {
         return failure.report(language);
     }
@@ -160,7 +157,7 @@ fn main() -> ExitCode {
             Command::Keys { command } => commands::trust::keys(command),
             Command::Revoke(args) => commands::trust::revoke(args).await,
             Command::Tls { command } => commands::tls::run(command),
-            Command::Bench { command } => commands::bench::run(command).await,
+            Command::Bench(args) => commands::bench::run(args).await,
             Command::Backup(args) => commands::backup::backup(args, language).await,
             Command::Template(args) => commands::sheet::template(args, language),
             Command::Import(args) => commands::sheet::import(args, language).await,

@@ -305,8 +305,12 @@ fn default_max_message() -> usize {
 /// From `edusync bench sync` (README, "Measured"): 1024 catches a backlog up
 /// within about 10% of the fastest size tried, and a cut link loses at most
 /// one batch (about 256 KB) of work.
+/// Envelopes per push batch unless `sync.batch_size` says otherwise; from
+/// `edusync bench sync` (see the README's measured table).
+pub const DEFAULT_BATCH_SIZE: usize = 1024;
+
 fn default_batch() -> usize {
-    1024
+    DEFAULT_BATCH_SIZE
 }
 fn default_interval() -> u64 {
     30

@@ -99,15 +99,19 @@ pub struct VerifiedEnvelope {
 impl VerifiedEnvelope {
     /// Checks the framing, then the signature, and only then decodes the body.
     pub fn verify(bytes: Vec<u8>) -> Result<Self, EnvelopeError> {
+        VerifiedEnvelope::verify_with(bytes, &mut KeyCache::default())
+    }
+
+    /// As `verify`, with the author keys already parsed kept in `keys`.
+    pub fn verify_with(bytes: Vec<u8>, keys: &mut KeyCache) -> Result<Self, EnvelopeError> {
         let framing = split_framing(&bytes)?;
         let key_bytes = framing.body.get(KEY_RANGE).ok_or(EnvelopeError::Truncated("author key"))?;
-        let key = PublicKey::from_bytes(key_bytes).map_err(|_| EnvelopeError::BadKey)?;
-        let verifying_key = key.verifying_key().map_err(|_| EnvelopeError::BadKey)?;
+        let (key, verifying_key) = keys.parse(key_bytes)?;
         let message = signed_bytes(framing.payload_type, framing.body);
         verifying_key
             .verify_strict(&message, &Signature::from_bytes(&framing.signature))
             .map_err(|_| EnvelopeError::BadSignature)?;
-        let (header, record) = decode_body(framing.payload_type, framing.body)?;
+        let (header, record) = decode_body(framing.payload_type, framing.body, key)?;
         let record = shift(record, framing.body_offset);
         let id = RecordId(Sha256::digest(&bytes).into());
         Ok(VerifiedEnvelope { bytes, id, header, record })
@@ -117,7 +121,9 @@ impl VerifiedEnvelope {
     /// already accepted (see `many.rs`); decodes exactly as `verify` does.
     pub(crate) fn after_batch(bytes: Vec<u8>) -> Result<Self, EnvelopeError> {
         let framing = split_framing(&bytes)?;
-        let (header, record) = decode_body(framing.payload_type, framing.body)?;
+        let key_bytes = framing.body.get(KEY_RANGE).ok_or(EnvelopeError::Truncated("author key"))?;
+        let key = PublicKey::from_bytes(key_bytes).map_err(|_| EnvelopeError::BadKey)?;
+        let (header, record) = decode_body(framing.payload_type, framing.body, key)?;
         let record = shift(record, framing.body_offset);
         let id = RecordId(Sha256::digest(&bytes).into());
         Ok(VerifiedEnvelope { bytes, id, header, record })
@@ -156,7 +162,10 @@ pub struct EnvelopeView<'a> {
 impl<'a> EnvelopeView<'a> {
     pub fn parse(bytes: &'a [u8]) -> Result<Self, EnvelopeError> {
         let framing = split_framing(bytes)?;
-        let (header, record) = decode_body(framing.payload_type, framing.body)?;
+        // Checked when it was verified or signed, before it was stored.
+        let key_bytes = framing.body.get(KEY_RANGE).ok_or(EnvelopeError::Truncated("author key"))?;
+        let key = PublicKey(key_bytes.try_into().map_err(|_| EnvelopeError::BadKey)?);
+        let (header, record) = decode_body(framing.payload_type, framing.body, key)?;
         Ok(EnvelopeView { header, record: &bytes[shift(record, framing.body_offset)] })
     }
 }
@@ -259,13 +268,18 @@ pub(crate) fn split_framing(bytes: &[u8]) -> Result<Framing<'_>, EnvelopeError> 
     Ok(Framing { payload_type, body, body_offset, signature })
 }
 
-fn decode_body(payload_type: &str, body: &[u8]) -> Result<(EnvelopeHeader, Range<usize>), EnvelopeError> {
+/// `author_key` is the key at `KEY_RANGE`, already parsed and checked by the caller.
+fn decode_body(
+    payload_type: &str,
+    body: &[u8],
+    author_key: PublicKey,
+) -> Result<(EnvelopeHeader, Range<usize>), EnvelopeError> {
     let mut reader = Reader { bytes: body, position: 0 };
     let [version] = reader.array::<1>("version")?;
     if version != BODY_VERSION {
         return Err(EnvelopeError::UnknownVersion(version));
     }
-    let author_key = PublicKey::from_bytes(reader.take(32, "author key")?).map_err(|_| EnvelopeError::BadKey)?;
+    reader.take(32, "author key")?;
     let [stream] = reader.array::<1>("stream")?;
     let stream = LogStream::from_byte(stream)
         .ok_or_else(|| EnvelopeError::BadField { field: "stream", reason: format!("unknown stream {stream}") })?;
@@ -329,3 +343,29 @@ fn len_u32(len: usize, field: &'static str) -> Result<u32, EnvelopeError> {
 
 #[cfg(test)]
 mod tests;
+
+/// Author keys parsed and checked (valid point, not of small order), by
+/// their bytes. A pushed batch is signed by one key or a few, and parsing a
+/// key is a point decompression, a good part of a verification's cost.
+#[derive(Default)]
+pub struct KeyCache(std::collections::HashMap<[u8; 32], Option<(PublicKey, ed25519_dalek::VerifyingKey)>>);
+
+impl KeyCache {
+    /// Bounded, so that a stream of distinct keys cannot grow it without end.
+    const MAX_KEYS: usize = 1024;
+
+    fn parse(&mut self, bytes: &[u8]) -> Result<(PublicKey, ed25519_dalek::VerifyingKey), EnvelopeError> {
+        let array: [u8; 32] = bytes.try_into().map_err(|_| EnvelopeError::BadKey)?;
+        if let Some(known) = self.0.get(&array) {
+            return known.ok_or(EnvelopeError::BadKey);
+        }
+        let parsed = PublicKey::from_bytes(&array)
+            .ok()
+            .and_then(|key| key.verifying_key().ok().map(|verifying_key| (key, verifying_key)));
+        if self.0.len() >= Self::MAX_KEYS {
+            self.0.clear();
+        }
+        self.0.insert(array, parsed);
+        parsed.ok_or(EnvelopeError::BadKey)
+    }
+}

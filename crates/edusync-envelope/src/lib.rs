@@ -18,8 +18,8 @@ mod many;
 pub use bundle::{sign_bundle, BundleCheckpoint, BundleEntries, VerifiedBundle, MAX_BUNDLE_BYTES};
 pub use chain::{classify_append, AppendDecision};
 pub use envelope::{
-    sign_envelope, signed_bytes, EnvelopeDraft, EnvelopeError, EnvelopeHeader, EnvelopeView, VerifiedEnvelope,
-    ENVELOPE_MAGIC, MAX_ENVELOPE_BYTES, SIGNING_CONTEXT,
+    sign_envelope, signed_bytes, EnvelopeDraft, EnvelopeError, EnvelopeHeader, EnvelopeView, KeyCache,
+    VerifiedEnvelope, ENVELOPE_MAGIC, MAX_ENVELOPE_BYTES, SIGNING_CONTEXT,
 };
 pub use keys::{pae, KeyError, NodeKey, PublicKey};
 pub use many::{verify_many, verify_parallel};

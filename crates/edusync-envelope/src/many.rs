@@ -13,7 +13,7 @@ use curve25519_dalek::edwards::CompressedEdwardsY;
 use curve25519_dalek::scalar::Scalar;
 use ed25519_dalek::{Signature, VerifyingKey};
 
-use crate::envelope::{split_framing, EnvelopeError, VerifiedEnvelope, KEY_RANGE};
+use crate::envelope::{split_framing, EnvelopeError, KeyCache, VerifiedEnvelope, KEY_RANGE};
 use crate::keys::PublicKey;
 
 /// True when batch and strict verification must agree on this signature.
@@ -31,7 +31,8 @@ fn batch_safe(signature: &[u8; 64], key: &[u8; 32]) -> bool {
 pub fn verify_parallel(envelopes: Vec<Vec<u8>>, threads: usize) -> Vec<Result<VerifiedEnvelope, EnvelopeError>> {
     let threads = threads.clamp(1, 64);
     if threads == 1 || envelopes.len() < 2 * threads {
-        return envelopes.into_iter().map(VerifiedEnvelope::verify).collect();
+        let mut keys = KeyCache::default();
+        return envelopes.into_iter().map(|bytes| VerifiedEnvelope::verify_with(bytes, &mut keys)).collect();
     }
     let chunk = envelopes.len().div_ceil(threads);
     let mut chunks: Vec<Vec<Vec<u8>>> = Vec::with_capacity(threads);
@@ -39,15 +40,21 @@ pub fn verify_parallel(envelopes: Vec<Vec<u8>>, threads: usize) -> Vec<Result<Ve
     while rest.peek().is_some() {
         chunks.push(rest.by_ref().take(chunk).collect());
     }
+    let verify_chunk = |chunk: Vec<Vec<u8>>| {
+        let mut keys = KeyCache::default();
+        chunk.into_iter().map(|bytes| VerifiedEnvelope::verify_with(bytes, &mut keys)).collect::<Vec<_>>()
+    };
+    // The calling thread takes the last chunk itself: one thread fewer to start and wait for.
+    let last = chunks.pop().unwrap_or_default();
     std::thread::scope(|scope| {
-        let handles: Vec<_> = chunks
-            .into_iter()
-            .map(|chunk| scope.spawn(move || chunk.into_iter().map(VerifiedEnvelope::verify).collect::<Vec<_>>()))
-            .collect();
-        handles
+        let handles: Vec<_> = chunks.into_iter().map(|chunk| scope.spawn(move || verify_chunk(chunk))).collect();
+        let own = verify_chunk(last);
+        let mut results: Vec<_> = handles
             .into_iter()
             .flat_map(|handle| handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
-            .collect()
+            .collect();
+        results.extend(own);
+        results
     })
 }
 

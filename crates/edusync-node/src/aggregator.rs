@@ -116,7 +116,7 @@ impl Node {
 
     /// Derives every period marked dirty, oldest first, clearing each once its
     /// new aggregate (if any) is durable.
-    pub(crate) fn derive_dirty(&self, now: DateTime<Utc>) -> Result<(), NodeError> {
+    pub fn derive_dirty(&self, now: DateTime<Utc>) -> Result<(), NodeError> {
         self.aggregation.running.store(true, Ordering::SeqCst);
         let result = (|| {
             // A school year's records are read and decoded once for all its dirty periods.

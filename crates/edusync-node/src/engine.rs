@@ -91,6 +91,13 @@ pub struct Submitted {
     pub stream: LogStream,
 }
 
+/// A pushed batch after `Node::check_batch`: what may go into the store, and
+/// what was refused already.
+pub struct CheckedBatch {
+    admitted: Vec<Admitted>,
+    refused: Vec<Refusal>,
+}
+
 /// An envelope of an ingested batch that passed every check but its log
 /// position, or (with `refusal`) one refused for its content but authentic,
 /// to be held at its place.
@@ -328,9 +335,14 @@ impl Node {
     /// children. Each envelope stands alone: a bad one is refused with a
     /// reason and the rest still go in.
     pub fn ingest(&self, envelopes: Vec<Vec<u8>>, now: DateTime<Utc>) -> Result<IngestReport, NodeError> {
-        let mut report = IngestReport::default();
-        let mut authors = BTreeSet::new();
-        let mut derive_again = false;
+        self.store_batch(self.check_batch(envelopes), now)
+    }
+
+    /// The first half of `ingest`, which writes nothing: signatures, signers'
+    /// standing and content. A push stream checks the next batch with it
+    /// while the store takes the one before.
+    pub fn check_batch(&self, envelopes: Vec<Vec<u8>>) -> CheckedBatch {
+        let mut refused = Vec::new();
         // Record ids of what arrived, to name refusals even when nothing verifies.
         let arrived: Vec<RecordId> = envelopes.iter().map(|bytes| RecordId(Sha256::digest(bytes).into())).collect();
         // Signatures first, before any decoding: verify_strict on every envelope, over all cores.
@@ -347,10 +359,20 @@ impl Node {
                 }
                 Err(Refused { refusal, hold: None }) => {
                     tracing::warn!(org = %self.org(), record = %refusal.record_id, reason = %refusal.reason, "envelope refused");
-                    report.refused.push(refusal);
+                    refused.push(refusal);
                 }
             }
         }
+        CheckedBatch { admitted, refused }
+    }
+
+    /// The second half of `ingest`: each checked envelope into its author's
+    /// log, in one store write, flushed before anyone hears of it.
+    pub fn store_batch(&self, batch: CheckedBatch, now: DateTime<Utc>) -> Result<IngestReport, NodeError> {
+        let CheckedBatch { admitted, refused } = batch;
+        let mut report = IngestReport { refused, ..IngestReport::default() };
+        let mut authors = BTreeSet::new();
+        let mut derive_again = false;
         let dirty: Vec<Period> = admitted
             .iter()
             .filter(|entry| entry.refusal.is_none() && entry.kind == RecordKind::Aggregate)

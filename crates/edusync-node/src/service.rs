@@ -462,6 +462,43 @@ impl wire::sync_service_server::SyncService for SyncApi {
         let mut batches = request.into_inner();
         let node = Arc::clone(&self.node);
         let (sender, receiver) = tokio::sync::mpsc::channel::<Result<wire::PushAck, Status>>(4);
+        // Two stages: this task checks each batch (signatures over all cores)
+        // while the next one stores the batch before it, one at a time and
+        // in order; a batch is acknowledged only once flushed.
+        let (checked_sender, mut checked_receiver) =
+            tokio::sync::mpsc::channel::<Result<(u64, usize, crate::CheckedBatch), Status>>(1);
+        let store_node = Arc::clone(&node);
+        let store_span = tracing::Span::current();
+        tokio::spawn(async move {
+            let _entered = store_span;
+            // Refusals of a whole batch come through here too, so that they
+            // reach the child in order, after the acknowledgements before them.
+            while let Some(next) = checked_receiver.recv().await {
+                let (number, count, checked) = match next {
+                    Ok(checked) => checked,
+                    Err(status) => {
+                        let _ = sender.send(Err(status)).await;
+                        break;
+                    }
+                };
+                let ingest_node = Arc::clone(&store_node);
+                let ack = blocking(move || ingest_node.store_batch(checked, chrono::Utc::now())).await.map(|report| {
+                    tracing::info!(
+                        batch = number,
+                        envelopes = count,
+                        stored = report.stored,
+                        duplicates = report.duplicates,
+                        refused = report.refused.len(),
+                        "batch ingested"
+                    );
+                    push_ack(number, report)
+                });
+                let failed = ack.is_err();
+                if sender.send(ack).await.is_err() || failed {
+                    break;
+                }
+            }
+        });
         let span = tracing::Span::current();
         tokio::spawn(async move {
             let _entered = span;
@@ -481,7 +518,7 @@ impl wire::sync_service_server::SyncService for SyncApi {
                 // anyone else's refuses the whole batch, before anything is stored.
                 if let Some(stranger) = first_stranger(&envelopes, &child) {
                     tracing::warn!(caller = %child, author = %stranger, "push refused: not the caller's own records");
-                    let _ = sender
+                    let _ = checked_sender
                         .send(Err(Status::permission_denied(format!(
                             "batch {number}: {child} may push only records it wrote itself, not {stranger}'s; nothing was stored"
                         ))))
@@ -489,20 +526,10 @@ impl wire::sync_service_server::SyncService for SyncApi {
                     break;
                 }
                 let count = envelopes.len();
-                let ingest_node = Arc::clone(&node);
-                let ack = blocking(move || ingest_node.ingest(envelopes, chrono::Utc::now())).await.map(|report| {
-                    tracing::info!(
-                        batch = number,
-                        envelopes = count,
-                        stored = report.stored,
-                        duplicates = report.duplicates,
-                        refused = report.refused.len(),
-                        "batch ingested"
-                    );
-                    push_ack(number, report)
-                });
-                let failed = ack.is_err();
-                if sender.send(ack).await.is_err() || failed {
+                let check_node = Arc::clone(&node);
+                let checked = blocking(move || Ok(check_node.check_batch(envelopes))).await;
+                let failed = checked.is_err();
+                if checked_sender.send(checked.map(|checked| (number, count, checked))).await.is_err() || failed {
                     break;
                 }
             }

@@ -6,6 +6,38 @@ use clap::Subcommand;
 use crate::failure::Failure;
 use crate::output::json;
 
+/// `edusync bench`: with no subcommand, every measurement in one run.
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub(crate) struct BenchArgs {
+    #[command(subcommand)]
+    command: Option<BenchCommand>,
+    /// Children pushing to one parent at once.
+    #[arg(long, default_value_t = 16)]
+    children: u32,
+    /// Backlog of each child, in records.
+    #[arg(long, default_value_t = 5_000)]
+    records_per_child: u32,
+    /// Push batch size of the children in the ingest measurement.
+    #[arg(long, default_value_t = 256)]
+    ingest_batch_size: usize,
+    /// Backlog of the school that catches up alone, in records.
+    #[arg(long, default_value_t = 100_000)]
+    catch_up_records: u32,
+    /// Schools under the province in the re-derivation measurement ...
+    #[arg(long, default_value_t = 1_000)]
+    schools: u32,
+    /// ... and the districts between them.
+    #[arg(long, default_value_t = 15)]
+    districts: u32,
+    /// Seed of the synthetic school years.
+    #[arg(long, default_value_t = 2024)]
+    seed: u64,
+    /// Envelopes signed and verified to measure the verification limit.
+    #[arg(long, default_value_t = 20_000)]
+    verification_sample: usize,
+}
+
 #[derive(Subcommand)]
 pub(crate) enum BenchCommand {
     /// Which push batch size catches a school's backlog up fastest: real
@@ -23,7 +55,8 @@ pub(crate) enum BenchCommand {
     },
 }
 
-pub(crate) async fn run(command: BenchCommand) -> Result<(), Failure> {
+pub(crate) async fn run(args: BenchArgs) -> Result<(), Failure> {
+    let Some(command) = args.command else { return suite(args).await };
     match command {
         BenchCommand::Sync { records, sizes, json: as_json } => {
             if records == 0 || records > 1_000_000 {
@@ -68,4 +101,86 @@ pub(crate) async fn run(command: BenchCommand) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+/// Every measurement, the JSON document on standard output and a table on
+/// standard error: `edusync bench > bench.json` keeps both.
+async fn suite(args: BenchArgs) -> Result<(), Failure> {
+    if args.children == 0 || args.records_per_child == 0 || args.catch_up_records == 0 {
+        return Err(Failure::input("--children, --records-per-child and --catch-up-records: at least 1"));
+    }
+    if args.districts == 0 || args.schools < args.districts {
+        return Err(Failure::input("--schools: at least one per district (--districts at least 1)"));
+    }
+    if !(100..=1_000_000).contains(&args.verification_sample) {
+        return Err(Failure::input("--verification-sample: between 100 and 1000000"));
+    }
+    if !(1..=100_000).contains(&args.ingest_batch_size) {
+        return Err(Failure::input("--ingest-batch-size: between 1 and 100000"));
+    }
+    if cfg!(debug_assertions) {
+        eprintln!("note: a debug build; figures for the README come from `cargo run --release --bin edusync -- bench`");
+    }
+    let binary = std::env::current_exe().map_err(|error| {
+        Failure::other(anyhow::anyhow!("cannot find this executable to run a parent node: {error}"))
+    })?;
+    let options = edusync_bench::SuiteOptions {
+        binary,
+        children: args.children,
+        records_per_child: args.records_per_child,
+        ingest_batch_size: args.ingest_batch_size,
+        catch_up_records: args.catch_up_records,
+        catch_up_batch_size: edusync_config::DEFAULT_BATCH_SIZE,
+        schools: args.schools,
+        districts: args.districts,
+        seed: args.seed,
+        verification_sample: args.verification_sample,
+    };
+    let suite = edusync_bench::run_suite(options).await.map_err(|error| Failure::other(anyhow::anyhow!("{error}")))?;
+    let limit = &suite.limit;
+    let (ingest, catch_up, rederive) = (&suite.ingest, &suite.catch_up, &suite.rederive);
+    let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
+    eprintln!("MEASUREMENT                                              FIGURE");
+    eprintln!("Ed25519 verify_strict, one by one                        {:>10.0} /s", limit.single_per_second);
+    eprintln!("Ed25519 strict batch verification (the limit)            {:>10.0} /s", limit.batch_per_second);
+    eprintln!(
+        "Ed25519 verify_strict on {} threads                        {:>10.0} /s",
+        limit.threads, limit.parallel_per_second
+    );
+    eprintln!(
+        "durable ingest, {:>2} children x {:>6} records, batch {:<5} {:>10.0} /s",
+        ingest.children, ingest.records_per_child, ingest.batch_size, ingest.records_per_second
+    );
+    eprintln!(
+        "  acknowledgement latency p50 / p99 ({} batches)        {:>7.1} / {:.1} ms",
+        ingest.ack_latency_samples, ingest.ack_latency_p50_ms, ingest.ack_latency_p99_ms
+    );
+    eprintln!(
+        "catch-up of {:>7} records, batch {:<5}                  {:>10.2} s ({:.0} /s)",
+        catch_up.records, catch_up.batch_size, catch_up.seconds, catch_up.records_per_second
+    );
+    eprintln!(
+        "re-derivation: {} schools, {} districts, 1 province        {:>10.3} s (district {:.3}, province {:.3})",
+        rederive.schools, rederive.districts, rederive.seconds, rederive.district_seconds, rederive.province_seconds
+    );
+    eprintln!(
+        "parent node memory: idle / peak under ingest             {:>6.1} / {:.1} MiB",
+        mib(ingest.idle_rss_bytes),
+        mib(ingest.peak_rss_bytes)
+    );
+    eprintln!();
+    eprintln!("TARGET                                                                   MEASURED  BOUND   HOLDS");
+    for target in &suite.targets {
+        eprintln!(
+            "{:<72} {:>8.2}  {} {} {}  {}",
+            target.name,
+            target.measured,
+            target.rule,
+            target.bound,
+            target.unit,
+            if target.holds { "yes" } else { "NO" }
+        );
+    }
+    println!("{}", json(&suite));
+    Ok(())
 }
