@@ -154,7 +154,8 @@ mod tests {
     #[test]
     fn the_committed_corpora_replay_without_a_finding() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
-        let targets: [(&str, fn(&[u8])); 6] = [
+        type Target = fn(&[u8]);
+        let targets: [(&str, Target); 6] = [
             ("envelope", super::envelope),
             ("record", super::record),
             ("bundle", super::bundle),

@@ -96,7 +96,7 @@ fn main() {
     let certificate =
         issue_certificate(&request, &org("VN"), 1, 1_757_000_000_000, 1_800_000_000_000, 1_757_000_000_000, &[&anchor]);
     write("statement", "province-certificate", &certificate);
-    let chain = armor(&[certificate.clone()]);
+    let chain = armor(std::slice::from_ref(&certificate));
     write("statement", "province-certificate-armored", chain.as_bytes());
 
     let server = org("VN.BT.D03");
