@@ -215,17 +215,24 @@ impl Node {
         for checked in checked {
             submitted.push(self.append_checked(checked, now)?);
         }
-        let written = submitted.iter().filter(|submitted| !submitted.already_stored).count();
-        if written > 0 {
-            self.store.flush()?;
-            if submitted.iter().any(|submitted| !submitted.already_stored && submitted.stream == LogStream::Shared) {
-                self.shared_written.notify_one();
-            }
-            if !counted.is_empty() {
-                self.aggregation.wake();
-            }
+        if self.make_durable(&submitted)? && !counted.is_empty() {
+            self.aggregation.wake();
         }
         Ok(submitted)
+    }
+
+    /// Flushes what `append_checked` wrote, if anything, and wakes the sync
+    /// when the shared log grew. True if anything was written.
+    fn make_durable(&self, submitted: &[Submitted]) -> Result<bool, NodeError> {
+        let mut written = submitted.iter().filter(|submitted| !submitted.already_stored).peekable();
+        if written.peek().is_none() {
+            return Ok(false);
+        }
+        self.store.flush()?;
+        if written.any(|submitted| submitted.stream == LogStream::Shared) {
+            self.shared_written.notify_one();
+        }
+        Ok(true)
     }
 
     /// The checks a record of this node's own passes before it is signed.
@@ -264,12 +271,7 @@ impl Node {
         now: DateTime<Utc>,
     ) -> Result<Submitted, NodeError> {
         let submitted = self.append_checked(checked, now)?;
-        if !submitted.already_stored {
-            self.store.flush()?;
-            if submitted.stream == LogStream::Shared {
-                self.shared_written.notify_one();
-            }
-        }
+        self.make_durable(std::slice::from_ref(&submitted))?;
         Ok(submitted)
     }
 

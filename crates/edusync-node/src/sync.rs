@@ -41,6 +41,8 @@ pub const ACK_LATENCY_BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
 pub struct ParentStatus {
     parent: ParentConfig,
     state: Mutex<ParentState>,
+    /// Apart from `state`, which every status read clones whole.
+    latencies: Mutex<AckLatencies>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -54,10 +56,14 @@ struct ParentState {
     /// Sync rounds since start, and how many failed, for metrics.
     rounds: u64,
     failed_rounds: u64,
-    /// Time from sending a push batch to its acknowledgement: the newest
-    /// `KEPT_LATENCIES`, and a histogram of all since start.
-    recent_ack_latencies: std::collections::VecDeque<std::time::Duration>,
-    ack_latency_histogram: AckLatencyHistogram,
+}
+
+/// Time from sending a push batch to its acknowledgement: the newest
+/// `KEPT_LATENCIES`, and a histogram of all since start.
+#[derive(Debug, Default)]
+struct AckLatencies {
+    recent: std::collections::VecDeque<std::time::Duration>,
+    histogram: AckLatencyHistogram,
 }
 
 /// Cumulative counts per bucket of `ACK_LATENCY_BUCKETS` (the last one is
@@ -68,14 +74,14 @@ pub struct AckLatencyHistogram {
     pub sum_seconds: f64,
 }
 
-impl ParentState {
-    fn record_ack_latency(&mut self, latency: std::time::Duration) {
-        if self.recent_ack_latencies.len() == KEPT_LATENCIES {
-            self.recent_ack_latencies.pop_front();
+impl AckLatencies {
+    fn record(&mut self, latency: std::time::Duration) {
+        if self.recent.len() == KEPT_LATENCIES {
+            self.recent.pop_front();
         }
-        self.recent_ack_latencies.push_back(latency);
+        self.recent.push_back(latency);
         let seconds = latency.as_secs_f64();
-        let histogram = &mut self.ack_latency_histogram;
+        let histogram = &mut self.histogram;
         histogram.sum_seconds += seconds;
         for (index, count) in histogram.cumulative.iter_mut().enumerate() {
             if ACK_LATENCY_BUCKETS.get(index).is_none_or(|bound| seconds <= *bound) {
@@ -87,7 +93,7 @@ impl ParentState {
 
 impl ParentStatus {
     fn new(parent: ParentConfig) -> Self {
-        ParentStatus { parent, state: Mutex::new(ParentState::default()) }
+        ParentStatus { parent, state: Mutex::new(ParentState::default()), latencies: Mutex::default() }
     }
 
     fn update(&self, change: impl FnOnce(&mut ParentState)) {
@@ -115,12 +121,15 @@ impl ParentStatus {
 
     /// The newest acknowledgement latencies of push batches, oldest first.
     pub fn recent_ack_latencies(&self) -> Vec<std::time::Duration> {
-        let state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        state.recent_ack_latencies.iter().copied().collect()
+        self.latencies().recent.iter().copied().collect()
     }
 
     pub fn ack_latency_histogram(&self) -> AckLatencyHistogram {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).ack_latency_histogram.clone()
+        self.latencies().histogram.clone()
+    }
+
+    fn latencies(&self) -> std::sync::MutexGuard<'_, AckLatencies> {
+        self.latencies.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// (sync rounds since start, of which failed).
@@ -448,11 +457,11 @@ impl UpwardSync {
                 && !*shutdown.borrow()
                 && next_seq <= self.local_head().await?
             {
-                batch_number += 1;
                 let envelopes = self.read_batch(Seq(next_seq)).await?;
                 if envelopes.is_empty() {
                     break;
                 }
+                batch_number += 1;
                 let last_seq = next_seq + envelopes.len() as u64 - 1;
                 if sender.send(wire::PushBatch { batch_number, envelopes }).await.is_err() {
                     return Err(SyncError::StreamClosed(batch_number));
@@ -462,7 +471,7 @@ impl UpwardSync {
             }
             let Some((answered, last_seq, sent_at)) = in_flight.pop_front() else { break };
             let ack = self.within_deadline(acks.next()).await?.ok_or(SyncError::StreamClosed(answered))??;
-            self.status.update(|state| state.record_ack_latency(sent_at.elapsed()));
+            self.status.latencies().record(sent_at.elapsed());
             if !ack.refused.is_empty() {
                 let refusals: Vec<Refusal> = ack
                     .refused
