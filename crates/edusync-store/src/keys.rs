@@ -2,13 +2,12 @@
 //! and a slash; organisation ids never contain a NUL byte, so NUL ends them.
 //!
 //! ```text
-//! e/ id                              -> envelope bytes
-//! m/ id                              -> RecordMeta (versioned, see meta.rs)
-//! l/ org NUL stream seq(u64 BE)      -> id            the author's log
+//! _/layout                          -> u8            layout version (2; see `migrate.rs`)
+//! e/ id                              -> RecordMeta envelope   meta first (self-delimiting, see meta.rs)
+//! l/ org NUL stream seq(u64 BE)      -> id            the author's log; also the index by author org
 //! x/ org NUL stream seq id           -> ()            equivocation evidence
-//! k/ kind id                         -> ()            index by kind
-//! p/ period(3) id                    -> ()            index by period
-//! o/ org NUL id                      -> ()            index by author org
+//! k/ kind org NUL stream seq         -> id            index by kind
+//! p/ period(3) org NUL stream seq    -> id            index by period
 //! c/ content-hash                    -> id            own records by content
 //! s/ name                            -> u64 BE        sync cursors
 //! v/ kind period(3) org NUL          -> seq(u64 BE) id  latest record of a kind and period, per author
@@ -24,10 +23,6 @@ use edusync_core::{LogStream, OrgId, Period, RecordId, RecordKind, Seq};
 
 pub(crate) fn envelope(id: RecordId) -> Vec<u8> {
     tagged(b"e/", &id.0)
-}
-
-pub(crate) fn meta(id: RecordId) -> Vec<u8> {
-    tagged(b"m/", &id.0)
 }
 
 pub(crate) fn log_prefix(org: &OrgId, stream: LogStream) -> Vec<u8> {
@@ -76,15 +71,25 @@ pub(crate) fn by_kind_prefix(kind: RecordKind) -> Vec<u8> {
     vec![b'k', b'/', kind.as_byte()]
 }
 
-pub(crate) fn by_kind(kind: RecordKind, id: RecordId) -> Vec<u8> {
+/// Index keys name the record by its place in its author's log, not by its
+/// id: one author's records then sit side by side in the tree, so a batch
+/// of them rewrites a few pages instead of one page per record.
+fn log_position(key: &mut Vec<u8>, org: &OrgId, stream: LogStream, seq: Seq) {
+    key.extend_from_slice(org.as_str().as_bytes());
+    key.push(0);
+    key.push(stream.as_byte());
+    key.extend_from_slice(&seq.0.to_be_bytes());
+}
+
+pub(crate) fn by_kind(kind: RecordKind, org: &OrgId, stream: LogStream, seq: Seq) -> Vec<u8> {
     let mut key = by_kind_prefix(kind);
-    key.extend_from_slice(&id.0);
+    log_position(&mut key, org, stream, seq);
     key
 }
 
-pub(crate) fn by_period(period: Period, id: RecordId) -> Vec<u8> {
+pub(crate) fn by_period(period: Period, org: &OrgId, stream: LogStream, seq: Seq) -> Vec<u8> {
     let mut key = tagged(b"p/", &period.sort_key());
-    key.extend_from_slice(&id.0);
+    log_position(&mut key, org, stream, seq);
     key
 }
 
@@ -92,15 +97,10 @@ pub(crate) fn by_school_year_prefix(start_year: u16) -> Vec<u8> {
     tagged(b"p/", &start_year.to_be_bytes())
 }
 
+/// Logs of `org_prefix` and of every org whose id extends it as text (the
+/// caller keeps those truly within it).
 pub(crate) fn by_org_prefix(org_prefix: &str) -> Vec<u8> {
-    tagged(b"o/", org_prefix.as_bytes())
-}
-
-pub(crate) fn by_org(org: &OrgId, id: RecordId) -> Vec<u8> {
-    let mut key = tagged(b"o/", org.as_str().as_bytes());
-    key.push(0);
-    key.extend_from_slice(&id.0);
-    key
+    tagged(b"l/", org_prefix.as_bytes())
 }
 
 pub(crate) fn latest(kind: RecordKind, period: Period, org: &OrgId) -> Vec<u8> {
@@ -139,11 +139,7 @@ pub(crate) fn cursor(name: &str) -> Vec<u8> {
     tagged(b"s/", name.as_bytes())
 }
 
-/// Every index key ends with the 32-byte record id.
-pub(crate) fn trailing_id(key: &[u8]) -> Option<RecordId> {
-    let start = key.len().checked_sub(32)?;
-    key[start..].try_into().ok().map(RecordId)
-}
+pub(crate) const LAYOUT: &[u8] = b"_/layout";
 
 fn tagged(tag: &[u8; 2], rest: &[u8]) -> Vec<u8> {
     let mut key = Vec::with_capacity(2 + rest.len() + 42);

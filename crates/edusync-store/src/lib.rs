@@ -13,6 +13,7 @@
 mod feeds;
 mod keys;
 mod meta;
+mod migrate;
 mod store;
 
 pub use feeds::{Feeds, PendingRequest, RecordFromAbove};

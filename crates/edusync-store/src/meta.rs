@@ -38,6 +38,22 @@ impl RecordMeta {
         bytes
     }
 
+    /// The value stored under an envelope's id: this meta, then the
+    /// envelope's bytes exactly as signed. One entry per record instead of
+    /// two, so reading a record is one lookup and storing it one key.
+    pub(crate) fn encode_with(&self, envelope: &[u8]) -> Vec<u8> {
+        let mut value = self.encode();
+        value.extend_from_slice(envelope);
+        value
+    }
+
+    /// Splits a stored value into its meta and the envelope bytes after it.
+    pub(crate) fn split(value: &[u8]) -> Option<(Self, &[u8])> {
+        let meta = Self::decode(value)?;
+        let length = 25 + meta.author_org.as_str().len();
+        Some((meta, value.get(length..)?))
+    }
+
     pub(crate) fn decode(bytes: &[u8]) -> Option<Self> {
         if *bytes.first()? != VERSION {
             return None;

@@ -171,6 +171,7 @@ impl Store {
             }
         };
         let tree = db.open_tree("records")?;
+        crate::migrate::to_current_layout(&tree)?;
         Ok(Store { db, tree, writer: Mutex::new(()) })
     }
 
@@ -314,10 +315,9 @@ impl Store {
                 batch.insert(log_key.clone(), &id.0[..]);
                 staged.logs.insert(log_key, id);
                 staged.heads.insert((org.clone(), header.stream), (header.seq, id));
-                batch.insert(keys::by_kind(kind, id), &[][..]);
-                batch.insert(keys::by_org(org, id), &[][..]);
+                batch.insert(keys::by_kind(kind, org, header.stream, header.seq), &id.0[..]);
                 if let Some(period) = period {
-                    batch.insert(keys::by_period(period, id), &[][..]);
+                    batch.insert(keys::by_period(period, org, header.stream, header.seq), &id.0[..]);
                 }
                 if let Some((hash, publish_down)) = own {
                     batch.insert(keys::content(hash), &id.0[..]);
@@ -334,7 +334,7 @@ impl Store {
                 Append::Stored
             }
             AppendDecision::Equivocation { existing } => {
-                if staged.metas.contains(&id) || self.tree.contains_key(keys::meta(id))? {
+                if staged.metas.contains(&id) || self.tree.contains_key(keys::envelope(id))? {
                     return Ok(Append::Equivocation { existing });
                 }
                 meta.evidence_only = true;
@@ -347,8 +347,7 @@ impl Store {
                 Append::Fork { head }
             }
         };
-        batch.insert(keys::envelope(id), envelope.bytes());
-        batch.insert(keys::meta(id), meta.encode());
+        batch.insert(keys::envelope(id), meta.encode_with(envelope.bytes()));
         staged.metas.insert(id);
         if !matches!(outcome, Append::Stored) {
             tracing::warn!(org = %org, seq = %header.seq, record = %id, outcome = ?outcome, "equivocation evidence kept");
@@ -379,10 +378,9 @@ impl Store {
     }
 
     pub fn get(&self, id: RecordId) -> Result<Option<StoredEnvelope>, StoreError> {
-        let Some(bytes) = self.tree.get(keys::envelope(id))? else { return Ok(None) };
-        let meta_key = keys::meta(id);
-        let meta = self.tree.get(&meta_key)?.ok_or_else(|| corrupt(&meta_key))?;
-        let meta = RecordMeta::decode(&meta).ok_or_else(|| corrupt(&meta_key))?;
+        let key = keys::envelope(id);
+        let Some(value) = self.tree.get(&key)? else { return Ok(None) };
+        let (meta, bytes) = RecordMeta::split(&value).ok_or_else(|| corrupt(&key))?;
         Ok(Some(StoredEnvelope { id, bytes: bytes.to_vec(), meta }))
     }
 
@@ -458,7 +456,7 @@ impl Store {
             (Some(kind), _, _) => keys::by_kind_prefix(kind),
             (None, Some(year), _) => keys::by_school_year_prefix(year),
             (None, None, Some(org)) => keys::by_org_prefix(org.as_str()),
-            (None, None, None) => b"o/".to_vec(),
+            (None, None, None) => b"l/".to_vec(),
         };
         let start = match page_token {
             Some(token) => {
@@ -471,17 +469,20 @@ impl Store {
         let mut records = Vec::new();
         let mut last_key = None;
         for entry in self.tree.range(start..) {
-            let (key, _) = entry?;
+            let (key, value) = entry?;
             if !key.starts_with(&prefix) {
                 break;
             }
             if records.len() >= limit {
                 return Ok(Page { records, next: last_key.map(hex::encode) });
             }
-            let id = keys::trailing_id(&key).ok_or_else(|| corrupt(&key))?;
+            // Every index entry, and every log entry, holds the record's id.
+            let id = RecordId::from_slice("index", &value).map_err(|_| corrupt(&key))?;
             let record = self.get(id)?.ok_or_else(|| corrupt(&key))?;
             let meta = &record.meta;
-            let wanted = filter.kind.is_none_or(|kind| meta.kind == kind)
+            // Held envelopes sit in their logs but are never listed.
+            let wanted = !meta.evidence_only
+                && filter.kind.is_none_or(|kind| meta.kind == kind)
                 && filter
                     .school_year_start
                     .is_none_or(|year| meta.period.is_some_and(|p| p.school_year.start_year() == year))
@@ -683,20 +684,24 @@ impl Store {
     /// Fills an empty store with a snapshot's entries and flushes.
     pub fn restore(&self, entries: &[StoreEntry]) -> Result<(), StoreError> {
         let _guard = self.lock();
-        if !self.tree.is_empty() {
+        if self.tree.iter().keys().any(|key| key.as_deref().map_or(true, |key| key != keys::LAYOUT)) {
             return Err(StoreError::Io("the store is not empty; restore only into a new data directory".into()));
         }
         let mut batch = sled::Batch::default();
+        // The layout is the snapshot's: a snapshot without the key is older.
+        batch.remove(keys::LAYOUT);
         for (key, value) in entries {
             batch.insert(key.as_slice(), value.as_slice());
         }
         self.tree.apply_batch(batch)?;
+        // A backup made by an older edusync holds the older layout.
+        crate::migrate::to_current_layout(&self.tree)?;
         self.tree.flush()?;
         Ok(())
     }
 }
 
-fn corrupt(key: &[u8]) -> StoreError {
+pub(crate) fn corrupt(key: &[u8]) -> StoreError {
     StoreError::Corrupt { key: String::from_utf8_lossy(key).into_owned() }
 }
 

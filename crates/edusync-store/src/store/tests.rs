@@ -217,3 +217,134 @@ mod one_write_per_batch {
         }
     }
 }
+
+mod older_layout {
+    use super::*;
+
+    /// Rewrites a current store's entries as edusync wrote them in layout 1:
+    /// meta under `m/ id`, envelopes alone under `e/ id`, indexes by kind,
+    /// period and org ending in the record id, no layout key.
+    fn as_layout_one(entries: &[StoreEntry]) -> Vec<StoreEntry> {
+        let mut old = Vec::new();
+        let mut metas = std::collections::HashMap::new();
+        for (key, value) in entries {
+            if key.starts_with(b"e/") {
+                let (meta, envelope) = RecordMeta::split(value).expect("current value");
+                let id = RecordId::from_slice("id", &key[2..]).expect("id");
+                old.push((key.clone(), envelope.to_vec()));
+                old.push(([&b"m/"[..], &id.0].concat(), meta.encode()));
+                metas.insert(id, meta);
+            }
+        }
+        for (key, value) in entries {
+            let listed =
+                key.starts_with(b"l/") && !metas[&RecordId::from_slice("id", value).expect("id")].evidence_only;
+            if listed {
+                let id = RecordId::from_slice("id", value).expect("id");
+                let meta = &metas[&id];
+                old.push(([&b"k/"[..], &[meta.kind.as_byte()], &id.0].concat(), Vec::new()));
+                old.push(([&b"o/"[..], meta.author_org.as_str().as_bytes(), &[0], &id.0].concat(), Vec::new()));
+                if let Some(period) = meta.period {
+                    old.push(([&b"p/"[..], &period.sort_key(), &id.0].concat(), Vec::new()));
+                }
+            }
+            let current_only = key.starts_with(b"e/")
+                || key.starts_with(b"k/")
+                || key.starts_with(b"p/")
+                || key.as_slice() == keys::LAYOUT;
+            if !current_only {
+                old.push((key.clone(), value.clone()));
+            }
+        }
+        old.sort();
+        old
+    }
+
+    /// Entries on one side only, keys shown as text, for a readable failure.
+    fn difference(left: &[StoreEntry], right: &[StoreEntry]) -> String {
+        let show = |entries: &[StoreEntry], other: &[StoreEntry]| -> Vec<String> {
+            entries
+                .iter()
+                .filter(|entry| !other.contains(entry))
+                .map(|(key, value)| format!("{} ({} bytes)", String::from_utf8_lossy(key), value.len()))
+                .collect()
+        };
+        format!("only left: {:?}; only right: {:?}", show(left, right), show(right, left))
+    }
+
+    /// A store with records of several kinds and periods, a held envelope
+    /// and equivocation evidence.
+    fn varied_store(dir: &Path) -> Store {
+        let store = Store::open(dir).expect("opens");
+        let key = NodeKey::from_seed([5; 32]);
+        let envelopes = chain(&key, 6);
+        let period: Period = "2024-2025/S1".parse().expect("period");
+        for (index, envelope) in envelopes.iter().enumerate() {
+            let indexing = Indexing {
+                kind: if index % 2 == 0 { RecordKind::Plan } else { RecordKind::Commitment },
+                period: (index % 3 != 0).then_some(period),
+                stored_unix_ms: index as i64,
+            };
+            let outcome = if index == 4 { store.hold(envelope, &indexing) } else { store.append(envelope, &indexing) };
+            assert_eq!(outcome.expect("store works"), Append::Stored);
+        }
+        let rival = signed(&key, 3, Some(envelopes[1].id()), b"rival");
+        assert!(matches!(put(&store, &rival), Append::Equivocation { .. }));
+        store
+    }
+
+    #[test]
+    fn a_backup_in_the_older_layout_restores_to_exactly_the_current_one() {
+        let (current_dir, restored_dir) =
+            (tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir"));
+        let current = varied_store(current_dir.path());
+        let entries = current.snapshot().expect("snapshot");
+        let old = as_layout_one(&entries);
+        assert!(old.iter().any(|(key, _)| key.starts_with(b"m/")), "the rewrite makes layout 1");
+        let restored = Store::open(restored_dir.path()).expect("opens");
+        restored.restore(&old).expect("restores");
+        let restored = restored.snapshot().expect("snapshot");
+        assert!(restored == entries, "{}", difference(&restored, &entries));
+    }
+
+    #[test]
+    fn a_store_in_the_older_layout_is_moved_on_opening_and_reads_the_same() {
+        let (current_dir, old_dir) = (tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir"));
+        let current = varied_store(current_dir.path());
+        let entries = current.snapshot().expect("snapshot");
+        {
+            let db = sled::open(old_dir.path()).expect("sled opens");
+            let tree = db.open_tree("records").expect("tree");
+            for (key, value) in as_layout_one(&entries) {
+                tree.insert(key, value).expect("insert");
+            }
+            db.flush().expect("flush");
+        }
+        let moved = Store::open(old_dir.path()).expect("opens and moves");
+        let moved_entries = moved.snapshot().expect("snapshot");
+        assert!(moved_entries == entries, "{}", difference(&moved_entries, &entries));
+        let everything = moved.list(&ListFilter::default(), None, 100).expect("list");
+        assert_eq!(everything.records.len(), 5, "six appended, one held: the held one and the rival are never listed");
+        let by_kind = ListFilter { kind: Some(RecordKind::Commitment), ..ListFilter::default() };
+        let seqs: Vec<u64> =
+            moved.list(&by_kind, None, 100).expect("list").records.iter().map(|record| record.meta.seq.0).collect();
+        assert_eq!(seqs, vec![2, 4, 6]);
+        drop(moved);
+        // A store already in the current layout is left alone on opening.
+        let again = Store::open(old_dir.path()).expect("opens");
+        let again = again.snapshot().expect("snapshot");
+        assert!(again == entries, "{}", difference(&again, &entries));
+    }
+
+    #[test]
+    fn a_store_from_a_newer_edusync_is_refused_not_rewritten() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let store = Store::open(dir.path()).expect("opens");
+            store.tree().insert(keys::LAYOUT, &[9][..]).expect("insert");
+            store.flush().expect("flush");
+        }
+        let error = Store::open(dir.path()).expect_err("refused");
+        assert!(error.to_string().contains("newer than this edusync knows"), "{error}");
+    }
+}
