@@ -684,7 +684,11 @@ impl Store {
     /// Fills an empty store with a snapshot's entries and flushes.
     pub fn restore(&self, entries: &[StoreEntry]) -> Result<(), StoreError> {
         let _guard = self.lock();
-        if self.tree.iter().keys().any(|key| key.as_deref().map_or(true, |key| key != keys::LAYOUT)) {
+        let mut holds_records = false;
+        for key in self.tree.iter().keys() {
+            holds_records |= key?.as_ref() != keys::LAYOUT;
+        }
+        if holds_records {
             return Err(StoreError::Io("the store is not empty; restore only into a new data directory".into()));
         }
         let mut batch = sled::Batch::default();
