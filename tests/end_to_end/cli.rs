@@ -329,3 +329,31 @@ fn the_bench_command_measures_every_figure_and_prints_one_json_document() {
     assert_eq!(report["targets"].as_array().map(Vec::len), Some(4));
     assert!(text(&output.stderr).contains("TARGET"), "{}", text(&output.stderr));
 }
+
+#[test]
+fn the_simulate_command_converges_a_small_province_and_refuses_impossible_settings() {
+    let output = run(&[
+        "bench",
+        "simulate",
+        "--schools",
+        "9",
+        "--districts",
+        "3",
+        "--writing-days",
+        "4",
+        "--seed",
+        "11",
+        "--cut-probability",
+        "0.3",
+        "--json",
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let run_report: Value = serde_json::from_slice(&output.stdout).expect("one JSON document");
+    assert_eq!(run_report["logs_identical_at_parents"], 12, "{run_report}");
+    assert_eq!(run_report["incident_cases_in_province_total"], run_report["incidents_given_to_schools"]);
+    assert_eq!(run_report["traffic"]["envelopes_stored"], run_report["shared_envelopes"], "{run_report}");
+
+    let refused = run(&["bench", "simulate", "--schools", "2", "--districts", "3"]);
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused.stderr));
+    assert!(text(&refused.stderr).contains("--districts"), "{}", text(&refused.stderr));
+}

@@ -10,12 +10,14 @@ mod fixture;
 mod ingest;
 mod limit;
 mod rederive;
+mod simulate;
 mod suite;
 mod sync_batch;
 
 pub use ingest::{measure_ingest, Ingest};
 pub use limit::{measure_verification_limit, VerificationLimit};
 pub use rederive::{measure_rederive, Rederive};
+pub use simulate::{simulate, Simulation, SimulationOptions, Traffic};
 pub use suite::{run_suite, Suite, SuiteOptions, Target};
 pub use sync_batch::{measure_batch_sizes, measure_catch_up, BatchPoint, BatchReport, CatchUp};
 
@@ -25,4 +27,8 @@ pub enum BenchError {
     Setup(String),
     #[error("the measurement did not finish: {0}")]
     Stalled(String),
+    #[error("{0}")]
+    Options(String),
+    #[error("the simulation broke a rule the system promises: {0}")]
+    Invariant(String),
 }

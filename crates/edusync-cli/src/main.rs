@@ -131,7 +131,11 @@ fn main() -> ExitCode {
         Ok(language) => language,
         Err(failure) => return failure.report(Language::English),
     };
-    let default_level = if matches!(cli.command, Command::Demo(_) | Command::Bench(_)) { "warn" } else { "info" };
+    let default_level = match &cli.command {
+        Command::Bench(args) => args.default_log_level(),
+        Command::Demo(_) => "warn",
+        _ => "info",
+    };
     if let Err(failure) = install_logging(&cli.log_format, default_level) {
         return failure.report(language);
     }

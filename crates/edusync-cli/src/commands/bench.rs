@@ -38,6 +38,18 @@ pub(crate) struct BenchArgs {
     verification_sample: usize,
 }
 
+impl BenchArgs {
+    /// The simulation runs a thousand nodes whose ordinary warnings (a
+    /// school's privacy budget spent, say) would bury its report.
+    pub(crate) fn default_log_level(&self) -> &'static str {
+        if matches!(self.command, Some(BenchCommand::Simulate(_))) {
+            "error"
+        } else {
+            "warn"
+        }
+    }
+}
+
 #[derive(Subcommand)]
 pub(crate) enum BenchCommand {
     /// Which push batch size catches a school's backlog up fastest: real
@@ -53,11 +65,48 @@ pub(crate) enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// A province on flaky links, simulated in one process from a seed:
+    /// real nodes, simulated network and clock. Reports the days to
+    /// convergence and fails (exit 1) unless every parent holds exactly its
+    /// children's shared logs, nothing was stored twice, and the province's
+    /// total is the sum of what the schools derived.
+    Simulate(SimulateArgs),
+}
+
+#[derive(clap::Args)]
+pub(crate) struct SimulateArgs {
+    #[arg(long, default_value_t = 1_000)]
+    schools: u32,
+    #[arg(long, default_value_t = 15)]
+    districts: u32,
+    /// Seed of everything drawn: records, keys, links, cuts.
+    #[arg(long, default_value_t = 2024)]
+    seed: u64,
+    /// Days over which the schools write their school year's records.
+    #[arg(long, default_value_t = 28)]
+    writing_days: u32,
+    /// Long-run share of time each node is online.
+    #[arg(long, default_value_t = 0.7)]
+    online_probability: f64,
+    /// Mean length of an outage, in days.
+    #[arg(long, default_value_t = 2.0)]
+    mean_outage_days: f64,
+    /// Chance that a push batch is cut mid-way and its acknowledgement lost.
+    #[arg(long, default_value_t = 0.1)]
+    cut_probability: f64,
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    /// Days after the last record by which the province must hold everything.
+    #[arg(long, default_value_t = 120)]
+    patience_days: u32,
+    #[arg(long)]
+    json: bool,
 }
 
 pub(crate) async fn run(args: BenchArgs) -> Result<(), Failure> {
     let Some(command) = args.command else { return suite(args).await };
     match command {
+        BenchCommand::Simulate(args) => simulate(args).await,
         BenchCommand::Sync { records, sizes, json: as_json } => {
             if records == 0 || records > 1_000_000 {
                 return Err(Failure::input("--records: between 1 and 1000000"));
@@ -101,6 +150,65 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+async fn simulate(args: SimulateArgs) -> Result<(), Failure> {
+    let options = edusync_bench::SimulationOptions {
+        schools: args.schools,
+        districts: args.districts,
+        seed: args.seed,
+        writing_days: args.writing_days,
+        online_probability: args.online_probability,
+        mean_outage_days: args.mean_outage_days,
+        cut_probability: args.cut_probability,
+        batch_size: args.batch_size,
+        patience_days: args.patience_days,
+    };
+    let run = tokio::task::spawn_blocking(move || edusync_bench::simulate(options))
+        .await
+        .map_err(|error| Failure::other(anyhow::anyhow!("the simulation stopped: {error}")))?
+        .map_err(|error| match error {
+            edusync_bench::BenchError::Options(problem) => Failure::input(problem),
+            other => Failure::other(anyhow::anyhow!("{other}")),
+        })?;
+    if args.json {
+        println!("{}", json(&run));
+        return Ok(());
+    }
+    let (options, traffic) = (&run.options, &run.traffic);
+    println!(
+        "province of {} schools in {} districts, seed {}: {} records written over {} days",
+        options.schools, options.districts, options.seed, run.records_written, options.writing_days
+    );
+    println!(
+        "links: online {:.0}% of the time (drawn: {:.0}% offline, longest outage {:.1} days), {:.0}% of batches cut",
+        options.online_probability * 100.0,
+        run.offline_share * 100.0,
+        run.longest_outage_days,
+        options.cut_probability * 100.0
+    );
+    println!(
+        "traffic: {} sessions ({} resumed from the child's own cursor), {} batches cut, {} envelopes offered, {} stored, {} replays acknowledged without storing",
+        traffic.sessions,
+        traffic.resumed_from_own_cursor,
+        traffic.batches_cut,
+        traffic.envelopes_offered,
+        traffic.envelopes_stored,
+        traffic.replays_acknowledged
+    );
+    println!(
+        "converged {:.2} simulated days after the last record was written ({:.1} s of wall time)",
+        run.days_to_convergence, run.wall_seconds
+    );
+    println!(
+        "checked: {} parents hold their child's shared log envelope for envelope ({} envelopes, each stored once); \
+         the province counts {} incident cases, the schools were given {}",
+        run.logs_identical_at_parents,
+        run.shared_envelopes,
+        run.incident_cases_in_province_total,
+        run.incidents_given_to_schools
+    );
+    Ok(())
 }
 
 /// Every measurement, the JSON document on standard output and a table on
