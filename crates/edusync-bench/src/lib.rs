@@ -3,8 +3,12 @@
 //! the same run (Ed25519 verifications per second), so that a report reads
 //! as a ratio rather than as a number from somewhere else.
 //!
-//! This crate is not part of the test suite and asserts nothing: it runs
-//! real nodes (in process, over real gRPC on loopback) and reports.
+//! Its measurements are not part of the test suite and assert nothing: they
+//! run real nodes (in process, over real gRPC on loopback) and report. The
+//! one exception is the province simulation (`simulate`), whose point is to
+//! prove what must hold (nothing lost, nothing stored twice, totals exact)
+//! after weeks of flaky links; it fails when any of that does not hold, and
+//! small configurations of it run as tests.
 
 mod fixture;
 mod ingest;
