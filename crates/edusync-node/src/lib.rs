@@ -10,6 +10,7 @@
 //! never on the async reactor.
 
 mod aggregator;
+mod audit;
 mod auth;
 mod backup;
 mod client;

@@ -223,6 +223,13 @@ impl TrustSet {
         self.rotations.iter().map(|held| &held.value).find(|rotation| rotation.old_key == *old_key)
     }
 
+    /// The signed bytes of every rotation and revocation held: what anyone
+    /// judging a key at a past time needs besides its certificate chain.
+    pub fn rotation_and_revocation_statements(&self) -> Vec<Vec<u8>> {
+        let rotations = self.rotations.iter().map(|held| held.bytes.clone());
+        rotations.chain(self.revocations.iter().map(|held| held.bytes.clone())).collect()
+    }
+
     pub fn revocations(&self) -> impl Iterator<Item = &Revocation> {
         self.revocations.iter().map(|held| &held.value)
     }

@@ -534,3 +534,134 @@ fn a_backup_round_trips_and_a_damaged_one_is_refused() {
     assert!(entries > 0);
     assert!(backup.restore_store(&dir.path().join("store")).is_err(), "never over a store that holds data");
 }
+
+mod audit_bundle {
+    use base64::Engine;
+
+    use super::*;
+
+    const GRACE_MS: i64 = 600_000;
+
+    /// A district that summed two schools' aggregates, and its bundle as JSON.
+    fn exported() -> (Pair, tempfile::TempDir, Node, edusync_audit::Bundle) {
+        let pair = pair();
+        let other_dir = tempfile::tempdir().expect("tempdir");
+        let other =
+            Node::open(&config(other_dir.path(), "VN.BT.D03.S018", "school", Some("VN.BT.D03")), NodeKey::generate())
+                .expect("school opens");
+        crate::enrol_in_process(&pair.district, &other, now()).expect("certified");
+        for (school, incidents) in [(&pair.school, 1), (&other, 2)] {
+            for _ in 0..incidents {
+                let mut record = incident();
+                if let Record::Incident(incident) = &mut record {
+                    incident.narrative = format!(
+                        "{} {}",
+                        incident.narrative,
+                        school.store().head(school.org(), LogStream::Local).expect("head").map_or(0, |(seq, _)| seq.0)
+                    );
+                }
+                school.submit(record, now()).expect("submits");
+            }
+            school.submit(commitment(3), now()).expect("submits");
+            school.derive_dirty(now()).expect("derives");
+            let report = pair.district.ingest(shared_log(school), now()).expect("ingests");
+            assert!(report.refused.is_empty(), "{:?}", report.refused);
+        }
+        pair.district.derive_dirty(now()).expect("derives");
+        let bundle = pair.district.audit_bundle("2024-2025".parse().expect("period")).expect("exports");
+        (pair, other_dir, other, bundle)
+    }
+
+    fn verify(bundle: &[u8]) -> Result<edusync_audit::Verification, edusync_audit::AuditError> {
+        edusync_audit::verify(bundle, &[root().public_key()], 1, GRACE_MS)
+    }
+
+    fn failed(verification: &edusync_audit::Verification) -> Vec<String> {
+        verification
+            .checks
+            .iter()
+            .filter(|check| !check.passed)
+            .map(|check| format!("{} / {}: {}", check.subject, check.check, check.detail))
+            .collect()
+    }
+
+    #[test]
+    fn a_bundle_verifies_offline_against_the_root_key_alone() {
+        let (_pair, _dir, _other, bundle) = exported();
+        let verification = verify(&bundle.to_json()).expect("readable");
+        assert!(verification.passed(), "{:?}", failed(&verification));
+        assert_eq!(bundle.aggregate.incident_cases, 3, "1 + 2 incidents below the district");
+        assert_eq!(bundle.children.len(), 2);
+        let checks: Vec<&str> = verification.checks.iter().map(|check| check.check).collect();
+        for expected in ["signatures", "issuer's authority", "signature", "signer certified", "sum", "inclusion proof"]
+        {
+            assert!(checks.contains(&expected), "no `{expected}` check in {checks:?}");
+        }
+
+        let stranger =
+            edusync_audit::verify(&bundle.to_json(), &[NodeKey::from_seed([9; 32]).public_key()], 1, GRACE_MS)
+                .expect("readable");
+        assert!(!stranger.passed(), "a bundle does not verify against another root");
+        assert!(failed(&stranger).iter().any(|line| line.contains("signer certified")), "{:?}", failed(&stranger));
+    }
+
+    #[test]
+    fn a_changed_figure_or_byte_fails_a_check_naming_the_record() {
+        let (_pair, _dir, _other, bundle) = exported();
+        let child = bundle.children[1].aggregate.record_id[..12].to_owned();
+
+        let mut figure = bundle.clone();
+        figure.children[1].aggregate.incident_cases += 1;
+        let lines = failed(&verify(&figure.to_json()).expect("readable"));
+        assert!(
+            lines.iter().any(|line| line.contains(&child)
+                && line.contains("stated figures")
+                && line.contains("incident_cases")),
+            "{lines:?}"
+        );
+
+        let mut cell = bundle.clone();
+        let name = cell.aggregate.total.keys().next().cloned().expect("a non-zero cell");
+        *cell.aggregate.total.get_mut(&name).expect("cell") += 1;
+        let lines = failed(&verify(&cell.to_json()).expect("readable"));
+        assert!(lines.iter().any(|line| line.contains("stated figures") && line.contains(&name)), "{lines:?}");
+
+        let mut byte = bundle.clone();
+        let engine = base64::engine::general_purpose::STANDARD;
+        let mut envelope = engine.decode(&byte.children[1].aggregate.envelope).expect("base64");
+        let middle = envelope.len() / 2;
+        envelope[middle] ^= 0x01;
+        byte.children[1].aggregate.envelope = engine.encode(envelope);
+        let lines = failed(&verify(&byte.to_json()).expect("readable"));
+        assert!(lines.iter().any(|line| line.contains(&child) && line.contains("/ signature")), "{lines:?}");
+
+        let mut missing = bundle.clone();
+        missing.children.remove(0);
+        let lines = failed(&verify(&missing.to_json()).expect("readable"));
+        assert!(lines.iter().any(|line| line.contains("children complete")), "{lines:?}");
+    }
+
+    /// Every digit of the file stands for something signed or checked: a
+    /// count, a byte of an envelope or a statement (base64), a hash, a proof
+    /// position, an org id, a period.
+    #[test]
+    fn changing_any_digit_anywhere_in_the_file_fails_verification() {
+        let (_pair, _dir, _other, bundle) = exported();
+        let json = bundle.to_json();
+        let digits: Vec<usize> =
+            json.iter().enumerate().filter(|(_, byte)| byte.is_ascii_digit()).map(|(at, _)| at).collect();
+        assert!(digits.len() > 500, "{} digits", digits.len());
+        for &at in &digits {
+            let mut changed = json.clone();
+            changed[at] = if changed[at] == b'9' { b'0' } else { changed[at] + 1 };
+            match verify(&changed) {
+                Err(_) => {}
+                Ok(verification) => assert!(
+                    !verification.passed(),
+                    "changing byte {at} ({}) went unnoticed",
+                    String::from_utf8_lossy(&json[at.saturating_sub(40)..(at + 20).min(json.len())])
+                ),
+            }
+        }
+    }
+}

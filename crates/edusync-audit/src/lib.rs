@@ -1,0 +1,557 @@
+//! Audit bundles: one node's signed aggregate for one period, the signed
+//! aggregates of the children it summed, an inclusion proof for each, and the
+//! trust statements (certificate chains, rotations, revocations) that say who
+//! could sign them — in one JSON file with base64 fields, which an auditor
+//! verifies offline against the root keys alone (`verify`).
+//!
+//! The signed bytes travel as they were signed; every readable figure in the
+//! file is a copy, and verification checks each copy against the signed value,
+//! so changing any number or byte fails a named check of a named record.
+//!
+//! This crate is pure: it neither reads files nor talks to nodes, and it never
+//! holds anything but counts, hashes, keys and org ids. It is not where roll-up
+//! or trust rules live (`edusync-rollup`, `edusync-trust`); it applies them.
+
+use std::collections::BTreeMap;
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+
+use edusync_core::{Aggregate, Cell, Counts, OrgId, Period, Record, RecordId};
+use edusync_envelope::VerifiedEnvelope;
+use edusync_rollup::{leaf, verify_inclusion, verify_roll_up, InclusionProof, SumNode};
+use edusync_trust::{Anchor, TrustSet, VerifiedStatement};
+
+/// The `format` field of every bundle this crate writes and reads.
+pub const FORMAT: &str = "edusync.audit.v1";
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bundle {
+    pub format: String,
+    pub org_id: String,
+    /// `2024-2025`, `2024-2025/S1` or `2024-2025/M10`.
+    pub period: String,
+    /// The org whose root keys the chains lead to (the auditor brings the keys).
+    pub anchor_org: String,
+    pub aggregate: SignedAggregate,
+    /// In leaf order (by org id), as summed.
+    pub children: Vec<SummedChild>,
+    /// Trust statements ("EST1" bytes, base64): every signer's certificate
+    /// chain, root first, then every rotation and revocation the node held.
+    pub statements: Vec<String>,
+}
+
+/// A signed aggregate and readable copies of what it says.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignedAggregate {
+    pub org_id: String,
+    /// SHA-256 of the envelope bytes, hex.
+    pub record_id: String,
+    /// The envelope exactly as signed, base64 (layout: ARCHITECTURE.md, "The signed envelope").
+    pub envelope: String,
+    /// The signer's raw Ed25519 key, base64 (the same bytes as the envelope's `author_key`).
+    pub signer_key: String,
+    pub signed_unix_ms: i64,
+    pub revision: u32,
+    pub incident_cases: u64,
+    pub contributing_schools: u64,
+    /// Every non-zero cell of the total (own plus children), by cell name.
+    pub total: BTreeMap<String, u64>,
+    /// Every non-zero cell of the org's own count.
+    pub own: BTreeMap<String, u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SummedChild {
+    pub aggregate: SignedAggregate,
+    pub inclusion_proof: Proof,
+}
+
+/// An inclusion proof in the parent's Merkle sum tree (RFC 6962 shape).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Proof {
+    pub index: u64,
+    pub size: u64,
+    pub path: Vec<ProofNode>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProofNode {
+    /// Hex.
+    pub hash: String,
+    /// Non-zero cells of the sum below this node, by cell name.
+    pub sum: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("the bundle is not readable: {0}")]
+    Unreadable(String),
+    #[error("cannot build the bundle: {0}")]
+    Build(String),
+}
+
+/// Counts as a map of non-zero cells by name: what a person reads.
+pub fn named_cells(counts: &Counts) -> BTreeMap<String, u64> {
+    Cell::all()
+        .into_iter()
+        .filter_map(|cell| {
+            let value = counts.get(cell);
+            (value != 0).then(|| (cell.name(), value))
+        })
+        .collect()
+}
+
+/// Named cells back into counts; an unknown cell name is an error naming it.
+fn counts_of(cells: &BTreeMap<String, u64>) -> Result<Counts, String> {
+    let mut counts = Counts::zero();
+    let by_name: BTreeMap<String, Cell> = Cell::all().into_iter().map(|cell| (cell.name(), cell)).collect();
+    for (name, value) in cells {
+        let cell = by_name.get(name).ok_or_else(|| format!("`{name}` is not a cell of layout 1"))?;
+        counts.add_to(*cell, *value).map_err(|_| format!("`{name}` overflows"))?;
+    }
+    Ok(counts)
+}
+
+fn open(envelope: &[u8]) -> Result<(VerifiedEnvelope, Aggregate), String> {
+    let verified = VerifiedEnvelope::verify(envelope.to_vec()).map_err(|error| error.to_string())?;
+    match edusync_proto::decode_record(&verified.header().payload_type, verified.record_bytes()) {
+        Ok(Record::Aggregate(aggregate)) => Ok((verified, aggregate)),
+        Ok(other) => Err(format!("it holds a {}, not an aggregate", other.kind())),
+        Err(error) => Err(error.to_string()),
+    }
+}
+
+fn describe(envelope: &[u8]) -> Result<SignedAggregate, AuditError> {
+    let (verified, aggregate) = open(envelope).map_err(AuditError::Build)?;
+    Ok(SignedAggregate {
+        org_id: aggregate.org.to_string(),
+        record_id: verified.id().to_hex(),
+        envelope: BASE64.encode(verified.bytes()),
+        signer_key: verified.header().author_key.to_base64(),
+        signed_unix_ms: verified.header().created_unix_ms,
+        revision: aggregate.revision,
+        incident_cases: aggregate.total.incident_cases(),
+        contributing_schools: aggregate.total.get(Cell::ContributingSchools),
+        total: named_cells(&aggregate.total),
+        own: named_cells(&aggregate.own),
+    })
+}
+
+fn proof_to_file(proof: &InclusionProof) -> Proof {
+    Proof {
+        index: proof.index,
+        size: proof.size,
+        path: proof
+            .path
+            .iter()
+            .map(|node| ProofNode { hash: hex::encode(node.hash), sum: named_cells(&node.sum) })
+            .collect(),
+    }
+}
+
+fn proof_from_file(proof: &Proof) -> Result<InclusionProof, String> {
+    let path = proof
+        .path
+        .iter()
+        .enumerate()
+        .map(|(index, node)| {
+            let hash: [u8; 32] = hex::decode(&node.hash)
+                .ok()
+                .and_then(|bytes| bytes.try_into().ok())
+                .ok_or_else(|| format!("path[{index}].hash is not 64 hex digits"))?;
+            let sum = counts_of(&node.sum).map_err(|reason| format!("path[{index}].sum: {reason}"))?;
+            Ok(SumNode { hash, sum })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok(InclusionProof { index: proof.index, size: proof.size, path })
+}
+
+/// What a node puts in a bundle: its aggregate's envelope, the children's
+/// (in leaf order) with a proof each, and the statements that certify them.
+pub struct Evidence<'a> {
+    pub org: &'a OrgId,
+    pub period: Period,
+    pub anchor_org: &'a OrgId,
+    pub aggregate: &'a [u8],
+    pub children: &'a [Vec<u8>],
+    pub proofs: &'a [InclusionProof],
+    pub statements: &'a [Vec<u8>],
+}
+
+pub fn build(evidence: &Evidence<'_>) -> Result<Bundle, AuditError> {
+    if evidence.children.len() != evidence.proofs.len() {
+        return Err(AuditError::Build(format!(
+            "{} children but {} proofs",
+            evidence.children.len(),
+            evidence.proofs.len()
+        )));
+    }
+    let children = evidence
+        .children
+        .iter()
+        .zip(evidence.proofs)
+        .map(|(envelope, proof)| {
+            Ok(SummedChild { aggregate: describe(envelope)?, inclusion_proof: proof_to_file(proof) })
+        })
+        .collect::<Result<Vec<_>, AuditError>>()?;
+    Ok(Bundle {
+        format: FORMAT.to_owned(),
+        org_id: evidence.org.to_string(),
+        period: evidence.period.to_string(),
+        anchor_org: evidence.anchor_org.to_string(),
+        aggregate: describe(evidence.aggregate)?,
+        children,
+        statements: evidence.statements.iter().map(|bytes| BASE64.encode(bytes)).collect(),
+    })
+}
+
+/// One check of one thing in the bundle, passed or not, with what was found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Check {
+    /// What was checked: `aggregate VN.BT 2024-2025 (record 1a2b3c4d…)`, `statement 3`, `roll-up`.
+    pub subject: String,
+    /// Which check: `signature`, `record id`, `signer certified`, `stated figures`, `sum`, `inclusion proof`...
+    pub check: &'static str,
+    pub passed: bool,
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Verification {
+    pub org_id: String,
+    pub period: String,
+    pub checks: Vec<Check>,
+}
+
+impl Verification {
+    pub fn passed(&self) -> bool {
+        !self.checks.is_empty() && self.checks.iter().all(|check| check.passed)
+    }
+
+    pub fn failures(&self) -> usize {
+        self.checks.iter().filter(|check| !check.passed).count()
+    }
+}
+
+struct Checks(Vec<Check>);
+
+impl Checks {
+    fn record(&mut self, subject: &str, check: &'static str, outcome: Result<String, String>) -> bool {
+        let passed = outcome.is_ok();
+        let detail = outcome.unwrap_or_else(|reason| reason);
+        self.0.push(Check { subject: subject.to_owned(), check, passed, detail });
+        passed
+    }
+}
+
+/// Checks everything in a bundle against the anchor's keys, offline: every
+/// statement's signatures and its place in a chain up to the anchor, every
+/// aggregate's signature, id, content, signer (certified for its org when it
+/// signed, not revoked) and readable copies, the total against the children
+/// summed, and each child's inclusion proof. An unreadable file is an error;
+/// anything else that is wrong is a failed check in the answer.
+pub fn verify(
+    bytes: &[u8],
+    anchor_keys: &[edusync_envelope::PublicKey],
+    threshold: usize,
+    grace_ms: i64,
+) -> Result<Verification, AuditError> {
+    let bundle: Bundle = serde_json::from_slice(bytes).map_err(|error| AuditError::Unreadable(error.to_string()))?;
+    if bundle.format != FORMAT {
+        return Err(AuditError::Unreadable(format!("format is `{}`; this edusync reads `{FORMAT}`", bundle.format)));
+    }
+    let anchor_org = OrgId::parse("anchor_org", &bundle.anchor_org)
+        .map_err(|error| AuditError::Unreadable(format!("anchor_org: {}", error.reason)))?;
+    let mut checks = Checks(Vec::new());
+    let mut trust = TrustSet::new(
+        vec![Anchor { org: anchor_org.clone(), keys: anchor_keys.to_vec(), threshold: threshold.max(1) }],
+        grace_ms,
+    );
+    admit_statements(&bundle.statements, &mut trust, &mut checks);
+
+    let period: Result<Period, String> =
+        bundle.period.parse().map_err(|_| format!("`{}` is not a period", bundle.period));
+    let parent = check_aggregate(&bundle.aggregate, &trust, &mut checks);
+    let mut children = Vec::new();
+    for child in &bundle.children {
+        children.push(check_aggregate(&child.aggregate, &trust, &mut checks));
+    }
+    let Some((parent_id, parent)) = parent else {
+        return Ok(Verification { org_id: bundle.org_id, period: bundle.period, checks: checks.0 });
+    };
+    let subject = format!("aggregate {} {}", bundle.org_id, bundle.period);
+    checks.record(
+        &subject,
+        "org and period",
+        match &period {
+            Ok(period) if parent.org.as_str() == bundle.org_id && parent.period == *period => {
+                Ok(format!("record {} is {}'s aggregate for {period}", short(parent_id), parent.org))
+            }
+            Ok(_) => Err(format!(
+                "the signed aggregate is {}'s for {}, but the bundle says {} for {}",
+                parent.org, parent.period, bundle.org_id, bundle.period
+            )),
+            Err(reason) => Err(reason.clone()),
+        },
+    );
+    let mut summed = Vec::new();
+    let mut crosses = Vec::new();
+    for (index, child) in children.iter().enumerate() {
+        let Some((id, aggregate)) = child else { continue };
+        let subject = subject_of(&bundle.children[index].aggregate);
+        let belongs = if !aggregate.org.is_child_of(&parent.org) {
+            Err(format!("{} is not directly under {}", aggregate.org, parent.org))
+        } else if aggregate.period != parent.period {
+            Err(format!("it is for {}, the total for {}", aggregate.period, parent.period))
+        } else {
+            Ok(format!("{} is a child of {} and the period is {}", aggregate.org, parent.org, parent.period))
+        };
+        checks.record(&subject, "child of the total", belongs);
+        summed.push((aggregate.org.clone(), *id, aggregate.total.clone()));
+        crosses.push(aggregate.cross.clone());
+    }
+    let complete = children.iter().all(Option::is_some);
+    checks.record(
+        &subject,
+        "children complete",
+        if !complete {
+            Err("a child's aggregate failed its checks, so the sum cannot be checked against it".into())
+        } else if u64::from(parent.children) != summed.len() as u64 {
+            Err(format!("the signed total sums {} children; the bundle carries {}", parent.children, summed.len()))
+        } else {
+            Ok(format!("the signed total sums {} children; the bundle carries all of them", parent.children))
+        },
+    );
+    if complete {
+        checks.record(
+            &subject,
+            "sum",
+            verify_roll_up(&parent, &summed, &crosses)
+                .map(|()| {
+                    format!(
+                        "total = own + the {} children's totals, cell by cell ({} incident cases), and the children's Merkle sum root is the signed one",
+                        summed.len(),
+                        parent.total.incident_cases()
+                    )
+                })
+                .map_err(|error| error.to_string()),
+        );
+    }
+    let children_sum = parent
+        .total
+        .cells()
+        .iter()
+        .zip(parent.own.cells())
+        .map(|(total, own)| total.checked_sub(*own))
+        .collect::<Option<Vec<u64>>>()
+        .and_then(|cells| Counts::from_cells("sum", cells).ok());
+    for (index, child) in children.iter().enumerate() {
+        let Some((id, aggregate)) = child else { continue };
+        let subject = subject_of(&bundle.children[index].aggregate);
+        let outcome = match (&children_sum, proof_from_file(&bundle.children[index].inclusion_proof)) {
+            (None, _) => Err("the total is smaller than the own count somewhere".to_owned()),
+            (_, Err(reason)) => Err(reason),
+            (Some(sum), Ok(proof)) => {
+                let root = SumNode { hash: parent.children_root, sum: sum.clone() };
+                verify_inclusion(&leaf(*id, &aggregate.total), &proof, &root)
+                    .map(|()| format!("leaf {} of {} leads to the signed root", proof.index, proof.size))
+                    .map_err(|error| error.to_string())
+            }
+        };
+        checks.record(&subject, "inclusion proof", outcome);
+    }
+    Ok(Verification { org_id: bundle.org_id, period: bundle.period, checks: checks.0 })
+}
+
+fn short(id: RecordId) -> String {
+    id.to_hex()[..12].to_owned()
+}
+
+fn subject_of(stated: &SignedAggregate) -> String {
+    format!("aggregate {} (record {})", stated.org_id, stated.record_id.get(..12).unwrap_or(&stated.record_id))
+}
+
+/// Verifies each statement's signatures, then admits them into the trust
+/// set until nothing more can be admitted (a chain may come in any order).
+fn admit_statements(statements: &[String], trust: &mut TrustSet, checks: &mut Checks) {
+    let mut verified = Vec::new();
+    for (index, text) in statements.iter().enumerate() {
+        let subject = format!("statement {index}");
+        let outcome = BASE64
+            .decode(text)
+            .map_err(|error| format!("not base64: {error}"))
+            .and_then(|bytes| VerifiedStatement::verify(&bytes).map_err(|error| error.to_string()));
+        match outcome {
+            Ok(statement) => {
+                let what = describe_statement(&statement);
+                checks.record(
+                    &subject,
+                    "signatures",
+                    Ok(format!("{what}: {} signature(s) verify", statement.signers.len())),
+                );
+                verified.push((index, what, statement));
+            }
+            Err(reason) => {
+                checks.record(&subject, "signatures", Err(reason));
+            }
+        }
+    }
+    let mut pending = verified;
+    loop {
+        let before = pending.len();
+        let mut still = Vec::new();
+        for (index, what, statement) in pending {
+            match trust.admit(&statement) {
+                Ok(_) => {
+                    checks.record(
+                        &format!("statement {index}"),
+                        "issuer's authority",
+                        Ok(format!("{what}: its issuer had the authority")),
+                    );
+                }
+                Err(_) => still.push((index, what, statement)),
+            }
+        }
+        pending = still;
+        if pending.len() == before || pending.is_empty() {
+            break;
+        }
+    }
+    for (index, what, statement) in pending {
+        let reason =
+            trust.admit(&statement).err().map_or_else(|| "admitted late".to_owned(), |error| error.to_string());
+        checks.record(&format!("statement {index}"), "issuer's authority", Err(format!("{what}: {reason}")));
+    }
+}
+
+fn describe_statement(statement: &VerifiedStatement) -> String {
+    use edusync_trust::Statement;
+    match &statement.statement {
+        Statement::Certificate(certificate) => format!(
+            "certificate of {} as {} by {} (version {})",
+            certificate.subject_org, certificate.role, certificate.issuer_org, certificate.version
+        ),
+        Statement::Revocation(revocation) => {
+            format!("revocation of {}'s key by {}", revocation.subject_org, revocation.issuer_org)
+        }
+        Statement::Rotation(rotation) => format!("key rotation of {}", rotation.org),
+        Statement::EnrolmentRequest(request) => format!("enrolment request of {}", request.subject_org),
+    }
+}
+
+/// The checks of one signed aggregate; its id and content when they hold.
+fn check_aggregate(stated: &SignedAggregate, trust: &TrustSet, checks: &mut Checks) -> Option<(RecordId, Aggregate)> {
+    let subject = subject_of(stated);
+    let opened = BASE64
+        .decode(&stated.envelope)
+        .map_err(|error| format!("the envelope is not base64: {error}"))
+        .and_then(|bytes| open(&bytes));
+    let (envelope, aggregate) = match opened {
+        Ok(opened) => opened,
+        Err(reason) => {
+            checks.record(&subject, "signature", Err(reason));
+            return None;
+        }
+    };
+    let header = envelope.header();
+    checks.record(
+        &subject,
+        "signature",
+        Ok(format!("verify_strict holds under key {}", header.author_key.to_base64())),
+    );
+    let id_holds = checks.record(
+        &subject,
+        "record id",
+        if envelope.id().to_hex() == stated.record_id {
+            Ok("SHA-256 of the envelope".into())
+        } else {
+            Err(format!("the envelope's SHA-256 is {}, the bundle says {}", envelope.id().to_hex(), stated.record_id))
+        },
+    );
+    let author_holds = checks.record(
+        &subject,
+        "author",
+        if aggregate.org == header.author_org && aggregate.org.as_str() == stated.org_id {
+            Ok(format!("signed by {} about itself", aggregate.org))
+        } else {
+            Err(format!("signed by {} about {}, listed as {}", header.author_org, aggregate.org, stated.org_id))
+        },
+    );
+    let certified = checks.record(
+        &subject,
+        "signer certified",
+        trust
+            .standing(&header.author_org, &header.author_key, header.created_unix_ms)
+            .map(|standing| {
+                let chain: Vec<String> = standing.chain.iter().map(ToString::to_string).collect();
+                format!("{} for {} when it signed, certified by {}", standing.role, standing.org, chain.join(" ← "))
+            })
+            .map_err(|error| error.to_string()),
+    );
+    let figures = checks.record(&subject, "stated figures", stated_figures(stated, &envelope, &aggregate));
+    (id_holds && author_holds && certified && figures).then(|| (envelope.id(), aggregate))
+}
+
+/// Every readable copy in the bundle equals the signed value.
+fn stated_figures(
+    stated: &SignedAggregate,
+    envelope: &VerifiedEnvelope,
+    aggregate: &Aggregate,
+) -> Result<String, String> {
+    let header = envelope.header();
+    let differences: Vec<String> = [
+        ("signer_key", stated.signer_key.clone(), header.author_key.to_base64()),
+        ("signed_unix_ms", stated.signed_unix_ms.to_string(), header.created_unix_ms.to_string()),
+        ("revision", stated.revision.to_string(), aggregate.revision.to_string()),
+        ("incident_cases", stated.incident_cases.to_string(), aggregate.total.incident_cases().to_string()),
+        (
+            "contributing_schools",
+            stated.contributing_schools.to_string(),
+            aggregate.total.get(Cell::ContributingSchools).to_string(),
+        ),
+    ]
+    .into_iter()
+    .filter(|(_, stated, signed)| stated != signed)
+    .map(|(field, stated, signed)| format!("{field} is {stated} in the bundle but {signed} as signed"))
+    .chain(cell_differences("total", &stated.total, &named_cells(&aggregate.total)))
+    .chain(cell_differences("own", &stated.own, &named_cells(&aggregate.own)))
+    .collect();
+    if differences.is_empty() {
+        Ok(format!(
+            "revision {}, {} incident cases, every cell as signed",
+            aggregate.revision,
+            aggregate.total.incident_cases()
+        ))
+    } else {
+        Err(differences.join("; "))
+    }
+}
+
+fn cell_differences(field: &str, stated: &BTreeMap<String, u64>, signed: &BTreeMap<String, u64>) -> Vec<String> {
+    let mut names: Vec<&String> = stated.keys().chain(signed.keys()).collect();
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .filter_map(|name| {
+            let (bundle, signed) = (stated.get(name).copied().unwrap_or(0), signed.get(name).copied().unwrap_or(0));
+            (bundle != signed).then(|| format!("{field}.{name} is {bundle} in the bundle but {signed} as signed"))
+        })
+        .collect()
+}
+
+impl Bundle {
+    /// The bundle as the file an auditor receives: pretty JSON, one field a line.
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut bytes = serde_json::to_vec_pretty(self).unwrap_or_default();
+        bytes.push(b'\n');
+        bytes
+    }
+}
