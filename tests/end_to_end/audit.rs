@@ -67,3 +67,101 @@ fn a_record_verifies_with_python_cryptography_and_openssl_and_a_changed_byte_doe
     }
     drop(node);
 }
+
+/// The district's bundle: exported over gRPC by the command line, verified
+/// offline with the root key file alone, equal to the totals the node reports;
+/// a changed digit, a stranger's root key and an existing output file fail.
+#[test]
+fn an_exported_audit_bundle_verifies_offline_matches_the_nodes_totals_and_a_changed_digit_fails() {
+    use crate::harness::{free_port, root_key, school_and_district, NodeProcess};
+
+    let root = tempfile::tempdir().expect("tempdir");
+    let district_port = free_port();
+    let (school_config, district_config) = school_and_district(root.path(), district_port, district_port, 64, "zstd");
+    let district = NodeProcess::start(&district_config);
+    let school = NodeProcess::start(&school_config);
+    for number in 0..2 {
+        let mut incident = incident_json();
+        incident["narrative"] = Value::from(format!("Xô xát lần {number}"));
+        let input = root.path().join(format!("incident-{number}.json"));
+        std::fs::write(&input, incident.to_string()).expect("write");
+        let added =
+            run(&["record", "add", "incident", "--file", input.to_str().expect("utf-8"), "--node", &school.endpoint()]);
+        assert!(added.status.success(), "{}", text(&added.stderr));
+    }
+    let rollup = || {
+        let output = run(&["rollup", "--period", "2024-2025", "--node", &district.endpoint(), "--json"]);
+        serde_json::from_slice::<Value>(&output.stdout).ok()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let reported = loop {
+        match rollup() {
+            Some(report) if report["incident_cases"] == 2 => break report,
+            _ if std::time::Instant::now() > deadline => panic!("the district never summed the school's two incidents"),
+            _ => std::thread::sleep(std::time::Duration::from_millis(200)),
+        }
+    };
+
+    let bundle_path = root.path().join("VN.BT.D03-2024-2025.audit.json");
+    let bundle = bundle_path.to_str().expect("utf-8");
+    let export = ["audit", "export", "--org", "VN.BT.D03", "--period", "2024-2025", "--out", bundle];
+    let exported = run(&[&export[..], &["--node", &district.endpoint()]].concat());
+    assert!(exported.status.success(), "{}", text(&exported.stderr));
+    let again = run(&[&export[..], &["--node", &district.endpoint()]].concat());
+    assert_eq!(again.status.code(), Some(2), "an existing file is never overwritten: {}", text(&again.stderr));
+    let elsewhere = run(&[
+        "audit",
+        "export",
+        "--org",
+        "VN.BT.D03.S017",
+        "--period",
+        "2024-2025",
+        "--out",
+        &format!("{bundle}.2"),
+        "--node",
+        &district.endpoint(),
+    ]);
+    assert!(!elsewhere.status.success() && text(&elsewhere.stderr).contains("org_id"), "{}", text(&elsewhere.stderr));
+
+    let anchor = root.path().join("root.pub");
+    std::fs::write(&anchor, root_key().public_key().to_base64()).expect("write");
+    let anchor = anchor.to_str().expect("utf-8");
+    let verified = run(&["audit", "verify", bundle, "--anchor", anchor]);
+    let lines = text(&verified.stdout);
+    assert!(verified.status.success(), "{lines}{}", text(&verified.stderr));
+    assert!(lines.lines().last().is_some_and(|line| line.starts_with("VERIFIED")), "{lines}");
+    assert!(lines.lines().filter(|line| line.starts_with("ok")).count() >= 10, "{lines}");
+
+    let contents: Value = serde_json::from_slice(&std::fs::read(&bundle_path).expect("read")).expect("JSON");
+    assert_eq!(contents["aggregate"]["incident_cases"], reported["incident_cases"]);
+    assert_eq!(contents["aggregate"]["record_id"], reported["aggregate_record_id"]);
+    assert_eq!(contents["children"][0]["aggregate"]["record_id"], reported["children"][0]["aggregate_record_id"]);
+
+    // The school's stated incident count, 2, becomes 3.
+    let original = std::fs::read_to_string(&bundle_path).expect("read");
+    let child = contents["children"][0]["aggregate"]["record_id"].as_str().expect("id");
+    let tampered_text = original.replacen("\"incident_cases\": 2,", "\"incident_cases\": 3,", 2).replacen(
+        "\"incident_cases\": 3,",
+        "\"incident_cases\": 2,",
+        1,
+    );
+    assert_ne!(tampered_text, original);
+    let tampered = root.path().join("tampered.json");
+    std::fs::write(&tampered, tampered_text).expect("write");
+    let refused = run(&["audit", "verify", tampered.to_str().expect("utf-8"), "--anchor", anchor]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused.stdout));
+    let failures: Vec<String> =
+        text(&refused.stdout).lines().filter(|line| line.starts_with("FAIL")).map(str::to_owned).collect();
+    assert!(
+        failures.iter().any(|line| line.contains(&child[..12])
+            && line.contains("stated figures")
+            && line.contains("incident_cases")),
+        "{failures:?}"
+    );
+    assert!(text(&refused.stderr).contains("NOT VERIFIED"), "{}", text(&refused.stderr));
+
+    let stranger = root.path().join("stranger.pub");
+    std::fs::write(&stranger, edusync_envelope::NodeKey::generate().public_key().to_base64()).expect("write");
+    let refused = run(&["audit", "verify", bundle, "--anchor", stranger.to_str().expect("utf-8")]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused.stdout));
+}

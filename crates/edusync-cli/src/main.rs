@@ -79,6 +79,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Audit bundles: export a node's aggregate with everything needed to check it; verify one offline.
+    Audit {
+        #[command(subcommand)]
+        command: commands::audit::AuditCommand,
+    },
     /// Certificates: request one, sign a child's, install this node's, approve online requests.
     Enroll {
         #[command(subcommand)]
@@ -162,6 +167,7 @@ fn main() -> ExitCode {
             Command::Revoke(args) => commands::trust::revoke(args).await,
             Command::Tls { command } => commands::tls::run(command),
             Command::Bench(args) => commands::bench::run(args).await,
+            Command::Audit { command } => commands::audit::run(command).await,
             Command::Backup(args) => commands::backup::backup(args, language).await,
             Command::Template(args) => commands::sheet::template(args, language),
             Command::Import(args) => commands::sheet::import(args, language).await,

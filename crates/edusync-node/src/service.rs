@@ -275,6 +275,28 @@ impl wire::record_service_server::RecordService for RecordApi {
         }))
     }
 
+    #[tracing::instrument(skip_all, fields(org = %self.node.org(), period))]
+    async fn export_audit(
+        &self,
+        request: Request<wire::ExportAuditRequest>,
+    ) -> Result<Response<wire::AuditBundle>, Status> {
+        crate::auth::reader_or_operator(&self.node, &request, "ExportAudit")?;
+        let request = request.into_inner();
+        let org = OrgId::parse("org_id", &request.org_id).map_err(invalid)?;
+        if org != *self.node.org() {
+            return Err(Status::failed_precondition(format!(
+                "org_id: this node is {}; it holds what {} summed, not what {org} summed: export from {org}'s node",
+                self.node.org(),
+                self.node.org()
+            )));
+        }
+        let period = edusync_proto::period_from_wire("period", request.period).map_err(invalid)?;
+        tracing::Span::current().record("period", tracing::field::display(period));
+        let node = Arc::clone(&self.node);
+        let bundle = blocking(move || node.audit_bundle(period)).await?;
+        Ok(Response::new(wire::AuditBundle { json: bundle.to_json() }))
+    }
+
     #[tracing::instrument(skip_all, fields(org = %self.node.org()))]
     async fn get_node_info(
         &self,

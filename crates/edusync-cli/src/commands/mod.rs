@@ -1,5 +1,6 @@
 //! One module per subcommand, and how a command finds its node.
 
+pub(crate) mod audit;
 pub(crate) mod backup;
 pub(crate) mod bench;
 pub(crate) mod bundle;
