@@ -132,6 +132,14 @@ fn an_exported_audit_bundle_verifies_offline_matches_the_nodes_totals_and_a_chan
     assert!(lines.lines().last().is_some_and(|line| line.starts_with("VERIFIED")), "{lines}");
     assert!(lines.lines().filter(|line| line.starts_with("ok")).count() >= 10, "{lines}");
 
+    // The same bundle, checked from the documented formats alone by Python's `cryptography`.
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/verify_audit_bundle.py");
+    let root_base64 = root_key().public_key().to_base64();
+    let python =
+        Command::new("python3").args([script, bundle, "--anchor", &root_base64]).output().expect("python3 runs");
+    assert!(python.status.success(), "python: {}{}", text(&python.stdout), text(&python.stderr));
+    assert!(text(&python.stdout).contains("merkle root"), "{}", text(&python.stdout));
+
     let contents: Value = serde_json::from_slice(&std::fs::read(&bundle_path).expect("read")).expect("JSON");
     assert_eq!(contents["aggregate"]["incident_cases"], reported["incident_cases"]);
     assert_eq!(contents["aggregate"]["record_id"], reported["aggregate_record_id"]);
@@ -164,4 +172,28 @@ fn an_exported_audit_bundle_verifies_offline_matches_the_nodes_totals_and_a_chan
     std::fs::write(&stranger, edusync_envelope::NodeKey::generate().public_key().to_base64()).expect("write");
     let refused = run(&["audit", "verify", bundle, "--anchor", stranger.to_str().expect("utf-8")]);
     assert_eq!(refused.status.code(), Some(1), "{}", text(&refused.stdout));
+
+    // A changed byte inside the school's signed envelope: both verifiers refuse it.
+    let mut forged = contents.clone();
+    let engine = base64::engine::general_purpose::STANDARD;
+    let mut envelope =
+        engine.decode(forged["children"][0]["aggregate"]["envelope"].as_str().expect("envelope")).expect("base64");
+    let middle = envelope.len() / 2;
+    envelope[middle] ^= 0x01;
+    forged["children"][0]["aggregate"]["envelope"] = Value::from(engine.encode(envelope));
+    let forged_path = root.path().join("forged.json");
+    std::fs::write(&forged_path, serde_json::to_vec_pretty(&forged).expect("JSON")).expect("write");
+    let forged = forged_path.to_str().expect("utf-8");
+    let refused = run(&["audit", "verify", forged, "--anchor", anchor]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused.stdout));
+    assert!(
+        text(&refused.stdout)
+            .lines()
+            .any(|line| line.starts_with("FAIL") && line.contains(&child[..12]) && line.contains("signature")),
+        "{}",
+        text(&refused.stdout)
+    );
+    let python =
+        Command::new("python3").args([script, forged, "--anchor", &root_base64]).output().expect("python3 runs");
+    assert_eq!(python.status.code(), Some(1), "python: {}", text(&python.stdout));
 }
