@@ -9,7 +9,7 @@ set -euo pipefail
 seconds="${1:-60}"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
-for target in envelope record bundle statement handshake sheet; do
+for target in envelope record bundle statement handshake sheet audit; do
     echo "== $target ($seconds s)"
     mkdir -p "crates/edusync-fuzz/target/corpus/$target"
     cargo +nightly fuzz run --fuzz-dir crates/edusync-fuzz "$target" \

@@ -131,6 +131,17 @@ pub fn sheet(data: &[u8]) {
     }
 }
 
+/// An audit bundle file, verified offline as `edusync audit verify` does: an
+/// unreadable file is an error, anything else a list of checks; a bundle
+/// that passes has checked a sum and at least one signature.
+pub fn audit(data: &[u8]) {
+    let Ok(verification) = edusync_audit::verify(data, &[anchor_key().public_key()], 1, 300_000) else { return };
+    if verification.passed() {
+        let names: Vec<&str> = verification.checks.iter().map(|check| check.check).collect();
+        assert!(names.contains(&"signature") && names.contains(&"children complete"), "{names:?}");
+    }
+}
+
 /// The challenge the handshake target's signatures are over.
 pub const SESSION_CHALLENGE: [u8; 32] = [9; 32];
 
@@ -155,13 +166,14 @@ mod tests {
     fn the_committed_corpora_replay_without_a_finding() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
         type Target = fn(&[u8]);
-        let targets: [(&str, Target); 6] = [
+        let targets: [(&str, Target); 7] = [
             ("envelope", super::envelope),
             ("record", super::record),
             ("bundle", super::bundle),
             ("statement", super::statement),
             ("handshake", super::handshake),
             ("sheet", super::sheet),
+            ("audit", super::audit),
         ];
         for (name, target) in targets {
             let folder = root.join(name);
