@@ -7,11 +7,14 @@
 //! node's own counts and commits to exactly what it summed with a Merkle sum
 //! tree (RFC 6962-style, domain-separated, overflow-checked), whose root goes
 //! into the signed aggregate; [`prove_inclusion`] and [`verify_inclusion`]
-//! let an auditor check one child's part of a total.
+//! let an auditor check one child's part of a total. [`compliance::assess`]
+//! judges the units below an office from the aggregates they signed: reports
+//! and commitments against deadlines, incident timeliness, repeated incidents.
 //!
 //! This crate is not a place for I/O, signing or storage: it takes records and
 //! counts in, and gives counts and hashes out.
 
+pub mod compliance;
 mod derive;
 mod disclosure;
 mod merkle;
