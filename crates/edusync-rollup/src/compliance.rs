@@ -192,7 +192,7 @@ pub fn assess(
     let mut alerts = Vec::new();
     for child in children {
         let of_period = |period: Period| child.revisions.iter().filter(move |signed| signed.aggregate.period == period);
-        let latest = |period: Period| of_period(period).last().map(|signed| &signed.aggregate);
+        let latest = |period: Period| of_period(period).next_back().map(|signed| &signed.aggregate);
         // The first signature of a non-zero own count of filed reports.
         let filed = |period: Period| {
             of_period(period)
