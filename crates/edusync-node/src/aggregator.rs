@@ -402,7 +402,7 @@ impl Node {
 }
 
 /// Decodes an aggregate this node stored (and so verified) earlier.
-fn aggregate_in(stored: &edusync_store::StoredEnvelope) -> Result<Aggregate, NodeError> {
+pub(crate) fn aggregate_in(stored: &edusync_store::StoredEnvelope) -> Result<Aggregate, NodeError> {
     let view = EnvelopeView::parse(&stored.bytes)?;
     match decode_record(&view.header.payload_type, view.record)? {
         Record::Aggregate(aggregate) => Ok(aggregate),

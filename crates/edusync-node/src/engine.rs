@@ -788,6 +788,14 @@ impl Node {
         Ok(edusync_core::PolicyInForce::of(policies.iter().filter(|policy| policy.school_year == school_year)))
     }
 
+    /// The policies issued above this node for `school_year`.
+    pub(crate) fn policies_above(
+        &self,
+        school_year: edusync_core::SchoolYear,
+    ) -> Result<Vec<edusync_core::Policy>, NodeError> {
+        Ok(self.policies_from_above()?.into_iter().filter(|policy| policy.school_year == school_year).collect())
+    }
+
     /// Every policy issued above this node, as it came down.
     fn policies_from_above(&self) -> Result<Vec<edusync_core::Policy>, NodeError> {
         let mut policies = Vec::new();

@@ -14,6 +14,7 @@ mod audit;
 mod auth;
 mod backup;
 mod client;
+mod compliance;
 mod engine;
 mod error;
 mod keyfile;

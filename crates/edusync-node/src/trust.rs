@@ -90,6 +90,22 @@ impl Node {
         Ok(standing)
     }
 
+    /// The children with the level they were certified at.
+    pub(crate) fn children_with_levels(&self) -> Vec<(OrgId, edusync_core::Level)> {
+        let mut children: Vec<(OrgId, edusync_core::Level)> = self
+            .trust()
+            .certificates()
+            .filter(|certificate| certificate.issuer_org == *self.org() && certificate.subject_org != *self.org())
+            .filter_map(|certificate| match certificate.role {
+                Role::Node(level) => Some((certificate.subject_org.clone(), level)),
+                _ => None,
+            })
+            .collect();
+        children.sort();
+        children.dedup_by(|a, b| a.0 == b.0);
+        children
+    }
+
     /// The orgs this node certified as nodes: its children, past and present.
     pub(crate) fn children(&self) -> Vec<OrgId> {
         let mut children: Vec<OrgId> = self

@@ -209,9 +209,16 @@ pub fn assess(
         };
         let school_year_report = judge(DeadlineKind::SchoolYearReport, filed(year));
         let semester1_report = judge(DeadlineKind::Semester1Report, filed(semester1));
-        // Collected in September when September's own count has staff pledges;
-        // a pledge counted only later in the year is late.
-        let staff_commitments = judge(DeadlineKind::StaffCommitments, pledged(september).or_else(|| pledged(year)));
+        // September's count is by the date each pledge was signed, so pledges
+        // counted there were collected in September, whenever they were entered
+        // (on the due date at the latest, if it falls in September); pledges
+        // counted only in the year's total were collected later, and are
+        // dated by the first aggregate that counted them.
+        let collected_in_september = pledged(september).map(|_| {
+            let last = september.last_day();
+            deadlines.of(DeadlineKind::StaffCommitments, child.level).map_or(last, |due_on| due_on.min(last))
+        });
+        let staff_commitments = judge(DeadlineKind::StaffCommitments, collected_in_september.or_else(|| pledged(year)));
         for (kind, filing) in [
             (DeadlineKind::SchoolYearReport, school_year_report),
             (DeadlineKind::Semester1Report, semester1_report),

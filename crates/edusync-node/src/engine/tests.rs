@@ -665,3 +665,46 @@ mod audit_bundle {
         }
     }
 }
+
+#[test]
+fn a_district_judges_its_school_from_the_aggregates_the_school_signed() {
+    let pair = pair();
+    pair.school.submit(commitment(30), now()).expect("submits");
+    for number in 0..2 {
+        let mut record = incident();
+        if let Record::Incident(incident) = &mut record {
+            incident.narrative = format!("{} ({number})", incident.narrative);
+        }
+        pair.school.submit(record, now()).expect("submits");
+    }
+    pair.school.derive_dirty(now()).expect("derives");
+    let report = pair.district.ingest(shared_log(&pair.school), now()).expect("ingests");
+    assert!(report.refused.is_empty(), "{:?}", report.refused);
+
+    let assessment = pair.district.compliance("2024-2025".parse().expect("year"), now()).expect("assesses");
+    assert_eq!(assessment.children.len(), 1);
+    let school = &assessment.children[0];
+    assert_eq!(school.org.as_str(), "VN.BT.D03.S017");
+    assert_eq!(school.cases_semester1, 2);
+    assert_eq!(school.notified_late, 2, "neither case was reported upward");
+    assert!(
+        matches!(school.staff_commitments, Some(edusync_rollup::compliance::Filing::OnTime { .. })),
+        "pledges signed on 6 September were collected in September: {:?}",
+        school.staff_commitments
+    );
+    assert!(matches!(school.school_year_report, Some(edusync_rollup::compliance::Filing::NotYetDue { .. })));
+    let alerts: Vec<String> = assessment.alerts.iter().map(ToString::to_string).collect();
+    assert!(
+        alerts.contains(&"VN.BT.D03.S017: 2 incident cases in 2024-2025/S1 (two or more in a semester)".to_owned()),
+        "{alerts:?}"
+    );
+    assert!(alerts.iter().any(|alert| alert.contains("not reported upward within 12 hours")), "{alerts:?}");
+
+    // After 1 August with no report filed, the school-year report is missing.
+    let later = Utc.with_ymd_and_hms(2025, 8, 2, 8, 0, 0).single().expect("valid");
+    let assessment = pair.district.compliance("2024-2025".parse().expect("year"), later).expect("assesses");
+    assert!(assessment
+        .alerts
+        .iter()
+        .any(|alert| alert.to_string() == "VN.BT.D03.S017: school-year report missing (due 2025-08-01)"));
+}

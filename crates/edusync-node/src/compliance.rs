@@ -1,0 +1,104 @@
+//! Compliance of this node's children for a school year, from the aggregates
+//! they signed and the deadlines in force for them.
+
+use chrono::{DateTime, Utc};
+
+use edusync_core::{OrgId, Period, PeriodSpan, Record, RecordKind, SchoolYear};
+use edusync_envelope::EnvelopeView;
+use edusync_proto::decode_record;
+use edusync_rollup::compliance::{assess, Assessment, ChildHistory, Deadlines, Signed};
+use edusync_store::ListFilter;
+
+use crate::aggregator::aggregate_in;
+use crate::engine::Node;
+use crate::error::NodeError;
+
+impl Node {
+    /// Judges every child certified by this node for `school_year`, as of
+    /// `now` in this node's time zone: reports and commitments against the
+    /// deadlines in force (DOMAIN.md's defaults, overridden by the policies
+    /// from above and this node's own, nearest office last), incident
+    /// timeliness, and repeated incidents.
+    #[tracing::instrument(skip_all, fields(org = %self.org(), school_year = %school_year))]
+    pub fn compliance(&self, school_year: SchoolYear, now: DateTime<Utc>) -> Result<Assessment, NodeError> {
+        let offset = self.utc_offset();
+        let today = now.with_timezone(&offset).date_naive();
+        let previous_semester2 = SchoolYear::new("school_year", u32::from(school_year.start_year()).saturating_sub(1))
+            .ok()
+            .map(|year| Period { school_year: year, span: PeriodSpan::Semester2 });
+        let wanted = |period: Period| {
+            period.school_year == school_year
+                && matches!(
+                    period.span,
+                    PeriodSpan::SchoolYear | PeriodSpan::Semester1 | PeriodSpan::Semester2 | PeriodSpan::Month(9)
+                )
+        };
+        let mut children = Vec::new();
+        for (child, level) in self.children_with_levels() {
+            let mut revisions = Vec::new();
+            let mut previous = None;
+            let filter = ListFilter {
+                kind: Some(RecordKind::Aggregate),
+                school_year_start: None,
+                org_prefix: Some(child.clone()),
+            };
+            let mut token: Option<String> = None;
+            loop {
+                let page = self.store().list(&filter, token.as_deref(), 1000)?;
+                for stored in page.records {
+                    let Some(period) = stored.meta.period else { continue };
+                    if stored.meta.author_org != child {
+                        continue;
+                    }
+                    if wanted(period) {
+                        let signed_on = chrono::DateTime::from_timestamp_millis(
+                            EnvelopeView::parse(&stored.bytes)?.header.created_unix_ms,
+                        )
+                        .map(|at| at.with_timezone(&offset).date_naive())
+                        .unwrap_or(today);
+                        revisions.push(Signed { signed_on, aggregate: aggregate_in(&stored)? });
+                    } else if Some(period) == previous_semester2 {
+                        previous = Some(aggregate_in(&stored)?);
+                    }
+                }
+                match page.next {
+                    Some(next) => token = Some(next),
+                    None => break,
+                }
+            }
+            children.push(ChildHistory { org: child, level, revisions, previous_semester2: previous });
+        }
+        let mut deadlines = Deadlines::defaults(school_year);
+        let mut policies = self.policies_above(school_year)?;
+        policies.extend(self.own_policies(school_year)?);
+        for sourced in edusync_core::PolicyInForce::of(policies.iter()).deadlines {
+            deadlines.set(sourced.rule.report, sourced.rule.level, sourced.rule.due_on);
+        }
+        Ok(assess(&children, &deadlines, school_year, today))
+    }
+
+    /// The policies this node itself issued for its units for `school_year`.
+    fn own_policies(&self, school_year: SchoolYear) -> Result<Vec<edusync_core::Policy>, NodeError> {
+        let org: &OrgId = self.org();
+        let filter =
+            ListFilter { kind: Some(RecordKind::Policy), school_year_start: None, org_prefix: Some(org.clone()) };
+        let mut policies = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self.store().list(&filter, token.as_deref(), 1000)?;
+            for stored in page.records.iter().filter(|stored| stored.meta.author_org == *org) {
+                let view = EnvelopeView::parse(&stored.bytes)?;
+                if let Record::Policy(policy) = decode_record(&view.header.payload_type, view.record)? {
+                    if policy.school_year == school_year {
+                        policies.push(policy);
+                    }
+                }
+            }
+            match page.next {
+                Some(next) => token = Some(next),
+                None => break,
+            }
+        }
+        Ok(policies)
+    }
+}
