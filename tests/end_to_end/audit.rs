@@ -197,3 +197,57 @@ fn an_exported_audit_bundle_verifies_offline_matches_the_nodes_totals_and_a_chan
         Command::new("python3").args([script, forged, "--anchor", &root_base64]).output().expect("python3 runs");
     assert_eq!(python.status.code(), Some(1), "python: {}", text(&python.stdout));
 }
+
+/// A district's compliance table and alerts, from what its school signed:
+/// two incidents in the first semester, no school-year report by 1 August.
+#[test]
+fn a_district_sees_its_schools_compliance_and_alerts_in_the_table_and_in_status() {
+    use crate::harness::{free_port, school_and_district, NodeProcess};
+
+    let root = tempfile::tempdir().expect("tempdir");
+    let district_port = free_port();
+    let (school_config, district_config) = school_and_district(root.path(), district_port, district_port, 64, "zstd");
+    let district = NodeProcess::start(&district_config);
+    let school = NodeProcess::start(&school_config);
+    for number in 0..2 {
+        let mut incident = incident_json();
+        incident["narrative"] = Value::from(format!("Xô xát lần {number}"));
+        let input = root.path().join(format!("incident-{number}.json"));
+        std::fs::write(&input, incident.to_string()).expect("write");
+        let added =
+            run(&["record", "add", "incident", "--file", input.to_str().expect("utf-8"), "--node", &school.endpoint()]);
+        assert!(added.status.success(), "{}", text(&added.stderr));
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let compliance = loop {
+        let output = run(&["compliance", "--school-year", "2024-2025", "--node", &district.endpoint(), "--json"]);
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        let document: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+        if document["children"][0]["cases_semester1"] == 2 {
+            break document;
+        }
+        assert!(std::time::Instant::now() < deadline, "the district never counted the school's incidents: {document}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let school_row = &compliance["children"][0];
+    assert_eq!(school_row["org_id"], "VN.BT.D03.S017");
+    assert_eq!(school_row["school_year_report"]["status"], "missing", "{compliance}");
+    assert_eq!(school_row["school_year_report"]["due_on"], "2025-08-01");
+    let codes: Vec<&str> =
+        compliance["alerts"].as_array().expect("alerts").iter().filter_map(|alert| alert["code"].as_str()).collect();
+    for expected in ["report_missing", "repeated_incidents"] {
+        assert!(codes.contains(&expected), "{codes:?}");
+    }
+
+    let status = run(&["status", "--node", &district.endpoint()]);
+    assert!(status.status.success(), "{}", text(&status.stderr));
+    let shown = text(&status.stdout);
+    assert!(
+        shown.contains("Alerts about the units below, 2024-2025") || shown.contains("Alerts about the units below"),
+        "{shown}"
+    );
+
+    let bad = run(&["compliance", "--school-year", "2024/25", "--node", &district.endpoint()]);
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad.stderr));
+    assert!(text(&bad.stderr).contains("--school-year"), "{}", text(&bad.stderr));
+}

@@ -79,6 +79,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Each child's reports and staff pledges against the deadlines in force, incident timeliness, repeated incidents, and the alerts.
+    Compliance(commands::compliance::ComplianceArgs),
     /// Audit bundles: export a node's aggregate with everything needed to check it; verify one offline.
     Audit {
         #[command(subcommand)]
@@ -168,6 +170,7 @@ fn main() -> ExitCode {
             Command::Tls { command } => commands::tls::run(command),
             Command::Bench(args) => commands::bench::run(args).await,
             Command::Audit { command } => commands::audit::run(command).await,
+            Command::Compliance(args) => commands::compliance::run(args).await,
             Command::Backup(args) => commands::backup::backup(args, language).await,
             Command::Template(args) => commands::sheet::template(args, language),
             Command::Import(args) => commands::sheet::import(args, language).await,

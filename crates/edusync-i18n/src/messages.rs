@@ -95,6 +95,13 @@ pub enum Message {
     Equivocations {
         count: usize,
     },
+    AlertsHeader {
+        school_year: String,
+        count: usize,
+    },
+    AlertsUnavailable {
+        reason: String,
+    },
     SecondsAgo {
         count: i64,
     },
@@ -288,6 +295,16 @@ impl Message {
                 format!("EQUIVOCATIONS: {count} log positions signed twice; see `edusync info`"),
                 format!("KÝ TRÙNG: {count} vị trí nhật ký bị ký hai lần; xem `edusync info`"),
                 format!("重复签名：{count} 个日志位置被签名两次；请查看 `edusync info`"),
+            ]),
+            AlertsHeader { school_year, count } => language.pick([
+                format!("Alerts about the units below, {school_year} ({count}; `edusync compliance` for the table):"),
+                format!("Cảnh báo về các đơn vị cấp dưới, {school_year} ({count}; bảng đầy đủ: `edusync compliance`):"),
+                format!("下级单位的提醒，{school_year}（{count} 条；完整表格见 `edusync compliance`）："),
+            ]),
+            AlertsUnavailable { reason } => language.pick([
+                format!("Alerts: unavailable ({reason})"),
+                format!("Cảnh báo: không lấy được ({reason})"),
+                format!("提醒：无法获取（{reason}）"),
             ]),
             SecondsAgo { count } => {
                 language.pick([format!("{count} s ago"), format!("{count} giây trước"), format!("{count} 秒前")])

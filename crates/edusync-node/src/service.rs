@@ -297,6 +297,29 @@ impl wire::record_service_server::RecordService for RecordApi {
         Ok(Response::new(wire::AuditBundle { json: bundle.to_json() }))
     }
 
+    #[tracing::instrument(skip_all, fields(org = %self.node.org(), school_year))]
+    async fn get_compliance(
+        &self,
+        request: Request<wire::GetComplianceRequest>,
+    ) -> Result<Response<wire::Compliance>, Status> {
+        crate::auth::reader_or_operator(&self.node, &request, "GetCompliance")?;
+        let text = request.into_inner().school_year;
+        let now = chrono::Utc::now();
+        let school_year = if text.is_empty() {
+            let today = now.with_timezone(&self.node.utc_offset()).date_naive();
+            edusync_core::SchoolYear::containing(today)
+                .ok_or_else(|| Status::internal("today is outside every school year this node can name"))?
+        } else {
+            text.parse().map_err(|error: edusync_core::ValidationError| {
+                invalid(edusync_core::ValidationError::new("school_year", *error.reason))
+            })?
+        };
+        tracing::Span::current().record("school_year", tracing::field::display(school_year));
+        let node = Arc::clone(&self.node);
+        let assessment = blocking(move || node.compliance(school_year, now)).await?;
+        Ok(Response::new(compliance_to_wire(&assessment)))
+    }
+
     #[tracing::instrument(skip_all, fields(org = %self.node.org()))]
     async fn get_node_info(
         &self,
@@ -587,5 +610,53 @@ fn checkpoint(author: &OrgId, stream: LogStream, head: Option<(Seq, RecordId)>) 
         stream: stream_to_wire(stream),
         highest_contiguous_seq: head.map_or(0, |(seq, _)| seq.0),
         head_record_id: head.map(|(_, id)| id.0.to_vec()).unwrap_or_default(),
+    }
+}
+
+fn filing_to_wire(filing: &Option<edusync_rollup::compliance::Filing>) -> Option<wire::Filing> {
+    use edusync_rollup::compliance::Filing;
+    let (status, due_on, filed_on, days_late) = match (*filing)? {
+        Filing::OnTime { filed_on, due_on } => ("on_time", due_on, Some(filed_on), 0),
+        Filing::Late { filed_on, due_on, days_late } => ("late", due_on, Some(filed_on), days_late),
+        Filing::Missing { due_on } => ("missing", due_on, None, 0),
+        Filing::NotYetDue { due_on } => ("not_yet_due", due_on, None, 0),
+    };
+    Some(wire::Filing {
+        status: status.to_owned(),
+        due_on: due_on.to_string(),
+        filed_on: filed_on.map(|date| date.to_string()).unwrap_or_default(),
+        days_late,
+    })
+}
+
+fn compliance_to_wire(assessment: &edusync_rollup::compliance::Assessment) -> wire::Compliance {
+    wire::Compliance {
+        school_year: assessment.school_year.to_string(),
+        as_of: assessment.as_of.to_string(),
+        children: assessment
+            .children
+            .iter()
+            .map(|child| wire::ChildCompliance {
+                org_id: child.org.to_string(),
+                level: child.level.to_string(),
+                school_year_report: filing_to_wire(&child.school_year_report),
+                semester1_report: filing_to_wire(&child.semester1_report),
+                staff_commitments: filing_to_wire(&child.staff_commitments),
+                notified_late: child.notified_late,
+                notified_in_time: child.notified_in_time,
+                investigations_overdue: child.investigations_overdue,
+                cases_semester1: child.cases_semester1,
+                cases_semester2: child.cases_semester2,
+            })
+            .collect(),
+        alerts: assessment
+            .alerts
+            .iter()
+            .map(|alert| wire::ComplianceAlert {
+                org_id: alert.org().to_string(),
+                code: alert.code().to_owned(),
+                message: alert.to_string(),
+            })
+            .collect(),
     }
 }

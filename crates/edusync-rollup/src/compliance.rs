@@ -126,6 +126,18 @@ pub enum Alert {
 }
 
 impl Alert {
+    /// A stable name for the kind of alert, for scripts and translations.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Alert::ReportLate { .. } => "report_late",
+            Alert::ReportMissing { .. } => "report_missing",
+            Alert::NotificationsLate { .. } => "notifications_late",
+            Alert::InvestigationsOverdue { .. } => "investigations_overdue",
+            Alert::RepeatedIncidents { .. } => "repeated_incidents",
+            Alert::RepeatedTwoSemestersInARow { .. } => "repeated_two_semesters_in_a_row",
+        }
+    }
+
     pub fn org(&self) -> &OrgId {
         match self {
             Alert::ReportLate { org, .. }

@@ -4,6 +4,7 @@ pub(crate) mod audit;
 pub(crate) mod backup;
 pub(crate) mod bench;
 pub(crate) mod bundle;
+pub(crate) mod compliance;
 pub(crate) mod demo;
 pub(crate) mod info;
 pub(crate) mod init;

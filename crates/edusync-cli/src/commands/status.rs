@@ -122,6 +122,9 @@ pub(crate) async fn run(args: StatusArgs, language: Language) -> Result<(), Fail
         .map(|log| (log.author_org.clone(), log.highest_contiguous_seq))
         .collect();
     let parent = info.parent.as_ref();
+    // Alerts about the children (late or missing reports, repeated incidents...);
+    // a node that cannot judge them still shows the rest of its status.
+    let compliance = super::compliance::fetch(target, None).await;
     if as_json {
         let document = serde_json::json!({
             "org_id": info.org_id,
@@ -166,6 +169,9 @@ pub(crate) async fn run(args: StatusArgs, language: Language) -> Result<(), Fail
                 "created_at": time(notice.created_at).map(|t| t.to_rfc3339()),
                 "ahead_of_log": notice.ahead_of_log,
             })).collect::<Vec<_>>(),
+            "alerts": compliance.as_ref().ok().map(|compliance| compliance.alerts.iter().map(|alert| serde_json::json!({
+                "org_id": alert.org_id, "code": alert.code, "message": alert.message,
+            })).collect::<Vec<_>>()),
         });
         println!("{}", json(&document));
         return Ok(());
@@ -226,6 +232,22 @@ pub(crate) async fn run(args: StatusArgs, language: Language) -> Result<(), Fail
     }
     if !info.equivocations.is_empty() {
         println!("{}", say(Message::Equivocations { count: info.equivocations.len() }));
+    }
+    match &compliance {
+        Ok(compliance) if !compliance.alerts.is_empty() => {
+            println!(
+                "{}",
+                say(Message::AlertsHeader {
+                    school_year: compliance.school_year.clone(),
+                    count: compliance.alerts.len()
+                })
+            );
+            for alert in &compliance.alerts {
+                println!("  {}", alert.message);
+            }
+        }
+        Ok(_) => {}
+        Err(failure) => println!("{}", say(Message::AlertsUnavailable { reason: failure.text(language) })),
     }
     Ok(())
 }

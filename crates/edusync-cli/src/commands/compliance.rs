@@ -1,0 +1,116 @@
+//! `edusync compliance`: each child's reports, staff commitments, incident
+//! timeliness and repeated incidents for a school year, and the alerts.
+
+use edusync_proto::wire;
+
+use super::NodeTarget;
+use crate::failure::Failure;
+use crate::output::{json, pad};
+
+#[derive(clap::Args)]
+pub(crate) struct ComplianceArgs {
+    /// e.g. 2024-2025 (default: the school year of today at the node)
+    #[arg(long)]
+    school_year: Option<String>,
+    #[command(flatten)]
+    target: NodeTarget,
+    #[arg(long)]
+    json: bool,
+}
+
+/// The compliance of a node's children, as the node judges it now.
+pub(crate) async fn fetch(target: &NodeTarget, school_year: Option<&str>) -> Result<wire::Compliance, Failure> {
+    let mut client = target.connect().await?;
+    Ok(client
+        .get_compliance(wire::GetComplianceRequest { school_year: school_year.unwrap_or_default().to_owned() })
+        .await
+        .map_err(Failure::from_status)?
+        .into_inner())
+}
+
+fn filing(filing: Option<&wire::Filing>) -> String {
+    match filing {
+        None => "-".into(),
+        Some(filing) => match filing.status.as_str() {
+            "on_time" => format!("on time {}", filing.filed_on),
+            "late" => format!("LATE +{}d", filing.days_late),
+            "missing" => format!("MISSING (due {})", filing.due_on),
+            _ => format!("due {}", filing.due_on),
+        },
+    }
+}
+
+fn filing_json(filing: Option<&wire::Filing>) -> serde_json::Value {
+    filing.map_or(serde_json::Value::Null, |filing| {
+        serde_json::json!({
+            "status": filing.status,
+            "due_on": filing.due_on,
+            "filed_on": (!filing.filed_on.is_empty()).then_some(&filing.filed_on),
+            "days_late": filing.days_late,
+        })
+    })
+}
+
+pub(crate) async fn run(args: ComplianceArgs) -> Result<(), Failure> {
+    if let Some(year) = &args.school_year {
+        year.parse::<edusync_core::SchoolYear>()
+            .map_err(|error| Failure::input(format!("--school-year: {}", error.reason)))?;
+    }
+    let compliance = fetch(&args.target, args.school_year.as_deref()).await?;
+    if args.json {
+        let document = serde_json::json!({
+            "school_year": compliance.school_year,
+            "as_of": compliance.as_of,
+            "children": compliance.children.iter().map(|child| serde_json::json!({
+                "org_id": child.org_id,
+                "level": child.level,
+                "school_year_report": filing_json(child.school_year_report.as_ref()),
+                "semester1_report": filing_json(child.semester1_report.as_ref()),
+                "staff_commitments": filing_json(child.staff_commitments.as_ref()),
+                "notified_late": child.notified_late,
+                "notified_in_time": child.notified_in_time,
+                "investigations_overdue": child.investigations_overdue,
+                "cases_semester1": child.cases_semester1,
+                "cases_semester2": child.cases_semester2,
+            })).collect::<Vec<_>>(),
+            "alerts": compliance.alerts.iter().map(|alert| serde_json::json!({
+                "org_id": alert.org_id, "code": alert.code, "message": alert.message,
+            })).collect::<Vec<_>>(),
+        });
+        println!("{}", json(&document));
+        return Ok(());
+    }
+    println!("{} as of {}: {} children", compliance.school_year, compliance.as_of, compliance.children.len());
+    println!(
+        "{} {} {} {} {} {} {}",
+        pad("CHILD", 20),
+        pad("YEAR REPORT", 24),
+        pad("SEMESTER 1", 24),
+        pad("STAFF PLEDGES", 24),
+        pad("NOTIFIED LATE", 14),
+        pad("INVESTIGATIONS OVERDUE", 23),
+        "CASES S1/S2"
+    );
+    for child in &compliance.children {
+        println!(
+            "{} {} {} {} {} {} {}/{}",
+            pad(&child.org_id, 20),
+            pad(&filing(child.school_year_report.as_ref()), 24),
+            pad(&filing(child.semester1_report.as_ref()), 24),
+            pad(&filing(child.staff_commitments.as_ref()), 24),
+            pad(&child.notified_late.to_string(), 14),
+            pad(&child.investigations_overdue.to_string(), 23),
+            child.cases_semester1,
+            child.cases_semester2
+        );
+    }
+    if compliance.alerts.is_empty() {
+        println!("no alerts");
+    } else {
+        println!("alerts ({}):", compliance.alerts.len());
+        for alert in &compliance.alerts {
+            println!("  {}", alert.message);
+        }
+    }
+    Ok(())
+}
