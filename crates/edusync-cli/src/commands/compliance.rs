@@ -82,14 +82,13 @@ pub(crate) async fn run(args: ComplianceArgs) -> Result<(), Failure> {
     }
     println!("{} as of {}: {} children", compliance.school_year, compliance.as_of, compliance.children.len());
     println!(
-        "{} {} {} {} {} {} {}",
+        "{} {} {} {} {} {} CASES S1/S2",
         pad("CHILD", 20),
         pad("YEAR REPORT", 24),
         pad("SEMESTER 1", 24),
         pad("STAFF PLEDGES", 24),
         pad("NOTIFIED LATE", 14),
         pad("INVESTIGATIONS OVERDUE", 23),
-        "CASES S1/S2"
     );
     for child in &compliance.children {
         println!(
