@@ -81,6 +81,8 @@ enum Command {
     },
     /// Each child's reports and staff pledges against the deadlines in force, incident timeliness, repeated incidents, and the alerts.
     Compliance(commands::compliance::ComplianceArgs),
+    /// A report for people: totals, units' incidents by category, the trend by semester and the compliance table, as a table, CSV, JSON or one HTML file with charts.
+    Report(commands::report::ReportArgs),
     /// Audit bundles: export a node's aggregate with everything needed to check it; verify one offline.
     Audit {
         #[command(subcommand)]
@@ -171,6 +173,7 @@ fn main() -> ExitCode {
             Command::Bench(args) => commands::bench::run(args).await,
             Command::Audit { command } => commands::audit::run(command).await,
             Command::Compliance(args) => commands::compliance::run(args).await,
+            Command::Report(args) => commands::report::run(args, language).await,
             Command::Backup(args) => commands::backup::backup(args, language).await,
             Command::Template(args) => commands::sheet::template(args, language),
             Command::Import(args) => commands::sheet::import(args, language).await,
@@ -202,6 +205,7 @@ fn config_of(command: &Command) -> Option<&Path> {
         Command::Init { config } | Command::Node { command: NodeCommand::Run { config, .. } } => Some(config),
         Command::Info { target, .. } | Command::Rollup { target, .. } => target.config_path(),
         Command::Status(args) => args.target.config_path(),
+        Command::Report(args) => args.target.config_path(),
         Command::Record { command } => command.target().config_path(),
         Command::Import(args) => args.target.config_path(),
         Command::Backup(args) => args.target.config_path(),

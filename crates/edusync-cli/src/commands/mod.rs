@@ -10,6 +10,7 @@ pub(crate) mod info;
 pub(crate) mod init;
 pub(crate) mod node;
 pub(crate) mod record;
+pub(crate) mod report;
 pub(crate) mod rollup;
 pub(crate) mod sheet;
 pub(crate) mod status;

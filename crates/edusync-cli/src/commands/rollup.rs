@@ -10,20 +10,32 @@ use super::NodeTarget;
 use crate::failure::Failure;
 use crate::output::{json, pad};
 
-pub(crate) async fn run(period: &str, target: &NodeTarget, as_json: bool) -> Result<(), Failure> {
-    let period: Period = period
-        .parse()
-        .map_err(|error: edusync_core::ValidationError| Failure::input(format!("--period: {}", error.reason)))?;
+/// A node's aggregate for a period and the children's it summed, every
+/// signature, the sum and each inclusion proof verified here.
+pub(crate) struct Checked {
+    pub(crate) aggregate_id: RecordId,
+    pub(crate) aggregate: Aggregate,
+    pub(crate) children: Vec<Aggregate>,
+    rows: Vec<(edusync_core::OrgId, u32, u64, u64, RecordId)>,
+    proofs_checked: usize,
+}
+
+/// Fetches and verifies; `None` when the node has no aggregate for the period.
+pub(crate) async fn fetch_verified(period: Period, target: &NodeTarget) -> Result<Option<Checked>, Failure> {
     let mut client = target.connect().await?;
-    let roll_up = client
+    let roll_up = match client
         .get_roll_up(wire::GetRollUpRequest { period: Some(edusync_proto::period_to_wire(period)) })
         .await
-        .map_err(Failure::from_status)?
-        .into_inner();
+    {
+        Ok(response) => response.into_inner(),
+        Err(status) if status.code() == tonic::Code::NotFound => return Ok(None),
+        Err(status) => return Err(Failure::from_status(status)),
+    };
 
     let (aggregate_id, aggregate) =
         open(roll_up.aggregate.map(|envelope| envelope.envelope).unwrap_or_default(), "the node's aggregate")?;
     let mut children = Vec::new();
+    let mut children_aggregates = Vec::new();
     let mut crosses = Vec::new();
     let mut rows = Vec::new();
     for (index, envelope) in roll_up.children.into_iter().enumerate() {
@@ -41,7 +53,8 @@ pub(crate) async fn run(period: &str, target: &NodeTarget, as_json: bool) -> Res
             proof.clone(),
         ));
         children.push((child.org.clone(), id, child.total.clone()));
-        crosses.push(child.cross);
+        crosses.push(child.cross.clone());
+        children_aggregates.push(child);
     }
     verify_roll_up(&aggregate, &children, &crosses)
         .map_err(|error| Failure::other(anyhow::anyhow!("{} for {period}: {error}", aggregate.org)))?;
@@ -59,6 +72,26 @@ pub(crate) async fn run(period: &str, target: &NodeTarget, as_json: bool) -> Res
             .map_err(|error| Failure::other(anyhow::anyhow!("inclusion proof of {org}: {error}")))?;
         proofs_checked += 1;
     }
+    Ok(Some(Checked {
+        aggregate_id,
+        aggregate,
+        children: children_aggregates,
+        rows: rows
+            .into_iter()
+            .map(|(org, revision, cases, schools, id, _)| (org, revision, cases, schools, id))
+            .collect(),
+        proofs_checked,
+    }))
+}
+
+pub(crate) async fn run(period: &str, target: &NodeTarget, as_json: bool) -> Result<(), Failure> {
+    let period: Period = period
+        .parse()
+        .map_err(|error: edusync_core::ValidationError| Failure::input(format!("--period: {}", error.reason)))?;
+    let Checked { aggregate_id, aggregate, rows, proofs_checked, .. } =
+        fetch_verified(period, target).await?.ok_or_else(|| {
+            Failure::input(format!("the node has no aggregate for {period}: nothing has been counted for that period"))
+        })?;
 
     if as_json {
         let document = serde_json::json!({
@@ -68,7 +101,7 @@ pub(crate) async fn run(period: &str, target: &NodeTarget, as_json: bool) -> Res
             "revision": aggregate.revision,
             "incident_cases": aggregate.total.incident_cases(),
             "own_incident_cases": aggregate.own.incident_cases(),
-            "children": rows.iter().map(|(org, revision, cases, schools, id, _)| serde_json::json!({
+            "children": rows.iter().map(|(org, revision, cases, schools, id)| serde_json::json!({
                 "org_id": org.to_string(), "revision": revision, "incident_cases": cases,
                 "contributing_schools": schools, "aggregate_record_id": id.to_hex(), "inclusion_proof": "verified",
             })).collect::<Vec<_>>(),
