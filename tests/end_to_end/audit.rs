@@ -247,6 +247,67 @@ fn a_district_sees_its_schools_compliance_and_alerts_in_the_table_and_in_status(
         "{shown}"
     );
 
+    // The same, as a report: one HTML file in Vietnamese, CSV and JSON.
+    let page = root.path().join("bao-cao.html");
+    let report = run(&[
+        "report",
+        "--period",
+        "2024-2025",
+        "--format",
+        "html",
+        "--out",
+        page.to_str().expect("utf-8"),
+        "--node",
+        &district.endpoint(),
+        "--language",
+        "vi",
+    ]);
+    assert!(report.status.success(), "{}", text(&report.stderr));
+    let html = std::fs::read_to_string(&page).expect("written");
+    for expected in [
+        "<html lang=\"vi\">",
+        "bạo lực thể chất",
+        "<strong id=\"total\">2</strong>",
+        "id=\"trend\"",
+        "id=\"compliance\"",
+        "VN.BT.D03.S017",
+        "chưa nộp",
+    ] {
+        assert!(html.contains(expected), "{expected} not in the page");
+    }
+    assert!(!html.contains("<script") && !html.contains("src="), "self-contained");
+    let again = run(&[
+        "report",
+        "--period",
+        "2024-2025",
+        "--format",
+        "html",
+        "--out",
+        page.to_str().expect("utf-8"),
+        "--node",
+        &district.endpoint(),
+    ]);
+    assert_eq!(again.status.code(), Some(2), "an existing file is never overwritten");
+    let csv = run(&[
+        "report",
+        "--period",
+        "2024-2025",
+        "--format",
+        "csv",
+        "--node",
+        &district.endpoint(),
+        "--language",
+        "zh",
+    ]);
+    assert!(csv.status.success(), "{}", text(&csv.stderr));
+    let csv = text(&csv.stdout);
+    assert!(csv.starts_with('\u{feff}') && csv.contains("身体伤害") && csv.contains("VN.BT.D03.S017,2,"), "{csv}");
+    let json = run(&["report", "--period", "2024-2025", "--format", "json", "--node", &district.endpoint()]);
+    let json: Value = serde_json::from_slice(&json.stdout).expect("JSON");
+    assert_eq!(json["total_cases"], 2);
+    assert_eq!(json["verified"], true);
+    assert_eq!(json["units"][0]["org"], "VN.BT.D03.S017");
+
     let bad = run(&["compliance", "--school-year", "2024/25", "--node", &district.endpoint()]);
     assert_eq!(bad.status.code(), Some(2), "{}", text(&bad.stderr));
     assert!(text(&bad.stderr).contains("--school-year"), "{}", text(&bad.stderr));
