@@ -344,7 +344,7 @@ fn category_chart(report: &Report, language: Language) -> String {
     let left = 170;
     let chart_width = 520;
     let most = report.units.iter().map(|u| u.total).max().unwrap_or(0).max(1);
-    let height = report.units.len() * (bar + 8) + 70;
+    let height = report.units.len() * (bar + 8) + 90;
     let mut svg = format!(
         "<svg role=\"img\" aria-label=\"{}\" width=\"{}\" height=\"{height}\" viewBox=\"0 0 {} {height}\" xmlns=\"http://www.w3.org/2000/svg\">",
         escape(label(Label::ByCategory, language)),
@@ -381,8 +381,8 @@ fn category_chart(report: &Report, language: Language) -> String {
     // Legend.
     let legend_y = report.units.len() * (bar + 8) + 30;
     for (index, category) in IncidentCategory::ALL.iter().enumerate() {
-        let x = 10 + (index % 4) * 180;
-        let y = legend_y + (index / 4) * 18;
+        let x = 10 + (index % 3) * 250;
+        let y = legend_y + (index / 3) * 18;
         let _ = write!(
             svg,
             "<rect x=\"{x}\" y=\"{}\" width=\"12\" height=\"12\" fill=\"{}\"/><text x=\"{}\" y=\"{}\" class=\"legend\">{}</text>",
@@ -402,7 +402,7 @@ fn trend_chart(report: &Report, language: Language) -> String {
     let (width, height, left, bottom) = (560usize, 220usize, 50usize, 40usize);
     let most = report.trend.iter().map(|p| p.cases).max().unwrap_or(0).max(1);
     let plot_height = height - bottom - 20;
-    let step = if report.trend.len() > 1 { (width - left - 30) as f64 / (report.trend.len() - 1) as f64 } else { 0.0 };
+    let step = if report.trend.len() > 1 { (width - left - 90) as f64 / (report.trend.len() - 1) as f64 } else { 0.0 };
     let point = |index: usize, cases: u64| {
         let x = left as f64 + 10.0 + step * index as f64;
         let y = 20.0 + plot_height as f64 * (1.0 - cases as f64 / most as f64);
@@ -449,8 +449,8 @@ fn trend_chart(report: &Report, language: Language) -> String {
 
 /// Units × checks, one coloured cell each, its standing written in it.
 fn heat_map(report: &Report, language: Language) -> String {
-    let (cell_width, cell_height, left, top) = (118usize, 26usize, 170usize, 60usize);
-    let width = left + cell_width * 6 + 10;
+    let (cell_width, cell_height, left, top) = (118usize, 26usize, 170usize, 110usize);
+    let width = left + cell_width * 6 + 130;
     let height = top + report.compliance.len() * (cell_height + 4) + 10;
     let mut svg = format!(
         "<svg role=\"img\" aria-label=\"{}\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" xmlns=\"http://www.w3.org/2000/svg\">",
@@ -458,11 +458,10 @@ fn heat_map(report: &Report, language: Language) -> String {
     );
     if let Some(first) = report.compliance.first() {
         for (column, (l, _)) in checks(first).iter().enumerate() {
-            let x = left + column * cell_width + cell_width / 2;
+            let (x, y) = (left + column * cell_width + cell_width / 2 - 10, top - 10);
             let _ = write!(
                 svg,
-                "<text x=\"{x}\" y=\"{}\" text-anchor=\"middle\" class=\"axis\">{}</text>",
-                top - 12,
+                "<text x=\"{x}\" y=\"{y}\" transform=\"rotate(-30 {x} {y})\" class=\"axis\">{}</text>",
                 escape(label(*l, language))
             );
         }
