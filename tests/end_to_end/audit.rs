@@ -308,6 +308,27 @@ fn a_district_sees_its_schools_compliance_and_alerts_in_the_table_and_in_status(
     assert_eq!(json["verified"], true);
     assert_eq!(json["units"][0]["org"], "VN.BT.D03.S017");
 
+    // Interop: a client generated from proto/ by grpcio-tools pulls the same aggregate. It
+    // needs `pip install grpcio grpcio-tools`, which a fresh machine may lack: then this
+    // step says so on standard error instead of failing.
+    let has_grpcio =
+        Command::new("python3").args(["-c", "import grpc, grpc_tools"]).output().is_ok_and(|o| o.status.success());
+    if has_grpcio {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/pull_aggregate.py");
+        let address = district.endpoint().trim_start_matches("http://").to_owned();
+        let pulled = Command::new("python3")
+            .args([script, "--node", &address, "--period", "2024-2025", "--org", "VN.BT.D03", "--key"])
+            .arg(district_config.with_file_name("data").join("node.key"))
+            .output()
+            .expect("python3 runs");
+        let said = text(&pulled.stdout);
+        assert!(pulled.status.success(), "python grpcio: {said}{}", text(&pulled.stderr));
+        assert!(said.contains("VN.BT.D03 2024-2025 revision") && said.contains("2 incident cases"), "{said}");
+        assert!(said.contains("VN.BT.D03.S017: 2 incident cases") && said.contains("alert: "), "{said}");
+    } else {
+        eprintln!("interop step skipped: python3 has no grpcio/grpcio-tools (pip install grpcio grpcio-tools)");
+    }
+
     let bad = run(&["compliance", "--school-year", "2024/25", "--node", &district.endpoint()]);
     assert_eq!(bad.status.code(), Some(2), "{}", text(&bad.stderr));
     assert!(text(&bad.stderr).contains("--school-year"), "{}", text(&bad.stderr));
