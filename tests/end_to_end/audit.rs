@@ -329,6 +329,54 @@ fn a_district_sees_its_schools_compliance_and_alerts_in_the_table_and_in_status(
         eprintln!("interop step skipped: python3 has no grpcio/grpcio-tools (pip install grpcio grpcio-tools)");
     }
 
+    // Queries: the district's operator sees exact values; a data officer of the
+    // district sees them after disclosure control (one school is too few to show
+    // alone, and 2 cases is below k = 5).
+    let query = ["query", "--period", "2024-2025", "--by", "category", "--json", "--node"];
+    let exact = run(&[&query[..], &[&district.endpoint()]].concat());
+    assert!(exact.status.success(), "{}", text(&exact.stderr));
+    let exact: Value = serde_json::from_slice(&exact.stdout).expect("JSON");
+    assert_eq!(exact["disclosed"], false);
+    assert_eq!(exact["rows"][0]["label"], "VN.BT.D03.S017");
+    assert_eq!(exact["rows"][0]["cells"][0], 2, "{exact}");
+    assert_eq!(exact["grand_total"], 2);
+    let officer = |name: &str| root.path().join(name).to_str().expect("utf-8").to_owned();
+    let (key, request, certificate) = (officer("officer.key"), officer("officer.req"), officer("officer.cert"));
+    for step in [
+        vec!["keys", "generate", "--out", &key],
+        vec![
+            "enroll",
+            "request",
+            "--key",
+            &key,
+            "--org",
+            "VN.BT.D03",
+            "--role",
+            "data-officer",
+            "--parent",
+            "VN.BT.D03",
+            "--out",
+            &request,
+        ],
+        vec!["enroll", "sign", "--node", &district.endpoint(), "--request", &request, "--out", &certificate],
+    ] {
+        let done = run(&step);
+        assert!(done.status.success(), "{step:?}: {}", text(&done.stderr));
+    }
+    let as_officer =
+        run(&[&query[..], &[&district.endpoint(), "--identity", &key, "--certificate", &certificate]].concat());
+    assert!(as_officer.status.success(), "{}", text(&as_officer.stderr));
+    let shown: Value = serde_json::from_slice(&as_officer.stdout).expect("JSON");
+    assert_eq!(shown["disclosed"], true, "{shown}");
+    assert!(
+        shown["rows"].as_array().expect("rows").iter().all(|row| row["label"].is_null()),
+        "the lone school is pooled: {shown}"
+    );
+    assert!(shown["grand_total"].is_null() && shown["column_totals"][0].is_null(), "2 cases are hidden: {shown}");
+    let bad_dimension = run(&["query", "--period", "2024-2025", "--by", "names", "--node", &district.endpoint()]);
+    assert_eq!(bad_dimension.status.code(), Some(2), "{}", text(&bad_dimension.stderr));
+    assert!(text(&bad_dimension.stderr).contains("dimension"), "{}", text(&bad_dimension.stderr));
+
     let bad = run(&["compliance", "--school-year", "2024/25", "--node", &district.endpoint()]);
     assert_eq!(bad.status.code(), Some(2), "{}", text(&bad.stderr));
     assert!(text(&bad.stderr).contains("--school-year"), "{}", text(&bad.stderr));

@@ -81,6 +81,8 @@ enum Command {
     },
     /// Each child's reports and staff pledges against the deadlines in force, incident timeliness, repeated incidents, and the alerts.
     Compliance(commands::compliance::ComplianceArgs),
+    /// Children's totals for a period by one dimension, and the trend: exact for the operator, disclosed for readers.
+    Query(commands::query::QueryArgs),
     /// A report for people: totals, units' incidents by category, the trend by semester and the compliance table, as a table, CSV, JSON or one HTML file with charts.
     Report(commands::report::ReportArgs),
     /// Audit bundles: export a node's aggregate with everything needed to check it; verify one offline.
@@ -174,6 +176,7 @@ fn main() -> ExitCode {
             Command::Audit { command } => commands::audit::run(command).await,
             Command::Compliance(args) => commands::compliance::run(args).await,
             Command::Report(args) => commands::report::run(args, language).await,
+            Command::Query(args) => commands::query::run(args).await,
             Command::Backup(args) => commands::backup::backup(args, language).await,
             Command::Template(args) => commands::sheet::template(args, language),
             Command::Import(args) => commands::sheet::import(args, language).await,

@@ -19,6 +19,7 @@ mod engine;
 mod error;
 mod keyfile;
 mod metrics;
+mod query;
 mod runtime;
 mod service;
 mod status;

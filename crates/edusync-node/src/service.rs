@@ -297,6 +297,65 @@ impl wire::record_service_server::RecordService for RecordApi {
         Ok(Response::new(wire::AuditBundle { json: bundle.to_json() }))
     }
 
+    #[tracing::instrument(skip_all, fields(org = %self.node.org(), period, role))]
+    async fn query(&self, request: Request<wire::QueryRequest>) -> Result<Response<wire::QueryTable>, Status> {
+        let caller = crate::auth::reader_or_operator(&self.node, &request, "Query")?;
+        let disclosed = !matches!(caller, crate::auth::Caller::Operator);
+        tracing::Span::current().record("role", caller.role_name());
+        let request = request.into_inner();
+        let period = edusync_proto::period_from_wire("period", request.period).map_err(invalid)?;
+        tracing::Span::current().record("period", tracing::field::display(period));
+        let dimension = edusync_rollup::query::Dimension::parse(&request.dimension).ok_or_else(|| {
+            let known: Vec<&str> = edusync_rollup::query::Dimension::ALL.iter().map(|d| d.name()).collect();
+            Status::invalid_argument(format!("dimension: `{}` is not one of {}", request.dimension, known.join(", ")))
+        })?;
+        let trend = request
+            .trend
+            .into_iter()
+            .enumerate()
+            .map(|(index, period)| edusync_proto::period_from_wire(&format!("trend[{index}]"), Some(period)))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(invalid)?;
+        if trend.len() > 60 {
+            return Err(Status::invalid_argument("trend: at most 60 periods"));
+        }
+        let node = Arc::clone(&self.node);
+        let (table, trend) = blocking(move || {
+            Ok::<_, NodeError>((
+                node.query_by_child(period, dimension, disclosed)?,
+                node.query_trend(&trend, dimension, disclosed)?,
+            ))
+        })
+        .await?;
+        let shown = |value: edusync_rollup::Shown| match value {
+            edusync_rollup::Shown::Value(value) => wire::ShownCount { suppressed: false, value },
+            edusync_rollup::Shown::Suppressed => wire::ShownCount { suppressed: true, value: 0 },
+        };
+        let row = |label: String, row: &edusync_rollup::ShownRow| wire::QueryRow {
+            label,
+            cells: row.cells.iter().copied().map(shown).collect(),
+            total: Some(shown(row.total)),
+        };
+        Ok(Response::new(wire::QueryTable {
+            org_id: self.node.org().to_string(),
+            period: period.to_string(),
+            dimension: dimension.name().to_owned(),
+            columns: dimension.column_names(),
+            rows: table
+                .rows
+                .iter()
+                .map(|r| row(r.org.as_ref().map(ToString::to_string).unwrap_or_default(), r))
+                .collect(),
+            column_totals: table.column_totals.iter().copied().map(shown).collect(),
+            grand_total: Some(shown(table.grand_total)),
+            disclosed,
+            trend: trend
+                .iter()
+                .filter_map(|(period, table)| table.rows.first().map(|first| row(period.to_string(), first)))
+                .collect(),
+        }))
+    }
+
     #[tracing::instrument(skip_all, fields(org = %self.node.org(), school_year))]
     async fn get_compliance(
         &self,

@@ -19,6 +19,7 @@ mod derive;
 mod disclosure;
 mod merkle;
 mod noise;
+pub mod query;
 
 pub use derive::{derive_own, incident_cases, IncidentCase, OwnRecord, INVESTIGATION_DEADLINE_DAYS};
 pub use disclosure::{attack, disclose, disclose_within, Shown, ShownRow, ShownTable, Unit, MIN_SCHOOLS};

@@ -9,6 +9,7 @@ pub(crate) mod demo;
 pub(crate) mod info;
 pub(crate) mod init;
 pub(crate) mod node;
+pub(crate) mod query;
 pub(crate) mod record;
 pub(crate) mod report;
 pub(crate) mod rollup;
