@@ -373,6 +373,19 @@ fn a_district_sees_its_schools_compliance_and_alerts_in_the_table_and_in_status(
         "the lone school is pooled: {shown}"
     );
     assert!(shown["grand_total"].is_null() && shown["column_totals"][0].is_null(), "2 cases are hidden: {shown}");
+    // Each child's exact counts are for the operator and auditors, not for a data officer.
+    for exact_per_child in [
+        vec!["rollup", "--period", "2024-2025"],
+        vec!["audit", "export", "--org", "VN.BT.D03", "--period", "2024-2025", "--out", &officer("officer-audit.json")],
+    ] {
+        let refused = run(&[
+            &exact_per_child[..],
+            &["--node", &district.endpoint(), "--identity", &key, "--certificate", &certificate],
+        ]
+        .concat());
+        assert_eq!(refused.status.code(), Some(4), "{exact_per_child:?}: {}", text(&refused.stderr));
+        assert!(text(&refused.stderr).contains("disclosure control"), "{}", text(&refused.stderr));
+    }
     let bad_dimension = run(&["query", "--period", "2024-2025", "--by", "names", "--node", &district.endpoint()]);
     assert_eq!(bad_dimension.status.code(), Some(2), "{}", text(&bad_dimension.stderr));
     assert!(text(&bad_dimension.stderr).contains("dimension"), "{}", text(&bad_dimension.stderr));

@@ -265,3 +265,22 @@ pub(crate) fn reader_or_operator<T>(node: &Node, request: &Request<T>, method: &
         )),
     }
 }
+
+/// The operator, or an auditor whose scope covers this node: for answers that
+/// carry each child's exact counts (roll-up evidence, audit bundles). A data
+/// officer sees children only through disclosure control (`Query`).
+pub(crate) fn auditor_or_operator<T>(node: &Node, request: &Request<T>, method: &str) -> Result<Caller, Status> {
+    let caller = reader_or_operator(node, request, method)?;
+    match &caller {
+        Caller::Reader { role, .. } if *role != Role::Auditor => Err(denied(
+            node.org(),
+            &caller,
+            method,
+            format!(
+                "{method} carries each child's exact counts: it is for this node's operator and auditors; \
+                 a data officer asks Query (edusync query), which applies disclosure control"
+            ),
+        )),
+        _ => Ok(caller),
+    }
+}

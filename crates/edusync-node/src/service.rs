@@ -253,7 +253,7 @@ impl wire::record_service_server::RecordService for RecordApi {
 
     #[tracing::instrument(skip_all, fields(org = %self.node.org(), period))]
     async fn get_roll_up(&self, request: Request<wire::GetRollUpRequest>) -> Result<Response<wire::RollUp>, Status> {
-        crate::auth::reader_or_operator(&self.node, &request, "GetRollUp")?;
+        crate::auth::auditor_or_operator(&self.node, &request, "GetRollUp")?;
         let period = edusync_proto::period_from_wire("period", request.into_inner().period).map_err(invalid)?;
         tracing::Span::current().record("period", tracing::field::display(period));
         let node = Arc::clone(&self.node);
@@ -280,7 +280,7 @@ impl wire::record_service_server::RecordService for RecordApi {
         &self,
         request: Request<wire::ExportAuditRequest>,
     ) -> Result<Response<wire::AuditBundle>, Status> {
-        crate::auth::reader_or_operator(&self.node, &request, "ExportAudit")?;
+        crate::auth::auditor_or_operator(&self.node, &request, "ExportAudit")?;
         let request = request.into_inner();
         let org = OrgId::parse("org_id", &request.org_id).map_err(invalid)?;
         if org != *self.node.org() {
