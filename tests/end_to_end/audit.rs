@@ -239,6 +239,22 @@ fn a_district_sees_its_schools_compliance_and_alerts_in_the_table_and_in_status(
         assert!(codes.contains(&expected), "{codes:?}");
     }
 
+    // Alerts read in the user's language, from the values the node sent.
+    let in_chinese =
+        run(&["compliance", "--school-year", "2024-2025", "--node", &district.endpoint(), "--language", "zh"]);
+    assert!(
+        text(&in_chinese.stdout).contains("VN.BT.D03.S017：未提交学年报告（截止 2025-08-01）"),
+        "{}",
+        text(&in_chinese.stdout)
+    );
+    let in_vietnamese =
+        run(&["compliance", "--school-year", "2024-2025", "--node", &district.endpoint(), "--language", "vi"]);
+    assert!(
+        text(&in_vietnamese.stdout).contains("VN.BT.D03.S017: chưa nộp báo cáo năm học (hạn 2025-08-01)"),
+        "{}",
+        text(&in_vietnamese.stdout)
+    );
+
     let status = run(&["status", "--node", &district.endpoint()]);
     assert!(status.status.success(), "{}", text(&status.stderr));
     let shown = text(&status.stdout);

@@ -102,6 +102,37 @@ pub enum Message {
     AlertsUnavailable {
         reason: String,
     },
+    /// `report` is a deadline kind's code: school_year_report, semester_1_report, staff_commitments.
+    AlertReportLate {
+        org: String,
+        report: String,
+        due_on: String,
+        filed_on: String,
+        days_late: i64,
+    },
+    AlertReportMissing {
+        org: String,
+        report: String,
+        due_on: String,
+    },
+    AlertNotificationsLate {
+        org: String,
+        cases: u64,
+    },
+    AlertInvestigationsOverdue {
+        org: String,
+        cases: u64,
+    },
+    AlertRepeatedIncidents {
+        org: String,
+        period: String,
+        cases: u64,
+    },
+    AlertRepeatedTwoSemesters {
+        org: String,
+        first: String,
+        second: String,
+    },
     SecondsAgo {
         count: i64,
     },
@@ -301,6 +332,42 @@ impl Message {
                 format!("Cảnh báo về các đơn vị cấp dưới, {school_year} ({count}; bảng đầy đủ: `edusync compliance`):"),
                 format!("下级单位的提醒，{school_year}（{count} 条；完整表格见 `edusync compliance`）："),
             ]),
+            AlertReportLate { org, report, due_on, filed_on, days_late } => {
+                let report = report_label(report, language);
+                language.pick([
+                    format!("{org}: {report} filed {filed_on}, {days_late} day(s) after {due_on}"),
+                    format!("{org}: {report} nộp ngày {filed_on}, muộn {days_late} ngày so với hạn {due_on}"),
+                    format!("{org}：{report}于 {filed_on} 提交，比截止日期 {due_on} 晚 {days_late} 天"),
+                ])
+            }
+            AlertReportMissing { org, report, due_on } => {
+                let report = report_label(report, language);
+                language.pick([
+                    format!("{org}: {report} missing (due {due_on})"),
+                    format!("{org}: chưa nộp {report} (hạn {due_on})"),
+                    format!("{org}：未提交{report}（截止 {due_on}）"),
+                ])
+            }
+            AlertNotificationsLate { org, cases } => language.pick([
+                format!("{org}: {cases} incident case(s) not reported upward within 12 hours of detection"),
+                format!("{org}: {cases} vụ việc chưa được báo cáo lên cấp trên trong vòng 12 giờ kể từ khi phát hiện"),
+                format!("{org}：{cases} 起事件未在发现后 12 小时内上报"),
+            ]),
+            AlertInvestigationsOverdue { org, cases } => language.pick([
+                format!("{org}: {cases} investigation(s) concluded late or open past the deadline"),
+                format!("{org}: {cases} vụ việc xác minh, kết luận quá hạn"),
+                format!("{org}：{cases} 起调查逾期结案或超期未结"),
+            ]),
+            AlertRepeatedIncidents { org, period, cases } => language.pick([
+                format!("{org}: {cases} incident cases in {period} (two or more in a semester)"),
+                format!("{org}: {cases} vụ việc trong {period} (từ hai vụ trở lên trong một học kỳ)"),
+                format!("{org}：{period} 发生 {cases} 起事件（一学期两起及以上）"),
+            ]),
+            AlertRepeatedTwoSemesters { org, first, second } => language.pick([
+                format!("{org}: two or more incidents in {first} and again in {second}"),
+                format!("{org}: từ hai vụ việc trở lên trong {first} và lặp lại trong {second}"),
+                format!("{org}：{first} 与 {second} 连续两个学期各发生两起及以上事件"),
+            ]),
             AlertsUnavailable { reason } => language.pick([
                 format!("Alerts: unavailable ({reason})"),
                 format!("Cảnh báo: không lấy được ({reason})"),
@@ -409,5 +476,14 @@ mod tests {
         assert_eq!(message.text(Language::English), "row 4, column `Ngày ký`, value `2031-13-01`: …");
         assert_eq!(message.text(Language::Vietnamese), "dòng 4, cột `Ngày ký`, giá trị `2031-13-01`: …");
         assert_eq!(message.text(Language::Chinese), "第 4 行，列“Ngày ký”，值“2031-13-01”：…");
+    }
+}
+
+fn report_label(code: &str, language: Language) -> String {
+    match code {
+        "school_year_report" => language.pick(["school-year report", "báo cáo năm học", "学年报告"]).into(),
+        "semester_1_report" => language.pick(["semester 1 report", "báo cáo học kỳ I", "第一学期报告"]).into(),
+        "staff_commitments" => language.pick(["staff commitments", "bản cam kết của cán bộ", "教职工承诺书"]).into(),
+        other => other.to_owned(),
     }
 }

@@ -711,10 +711,33 @@ fn compliance_to_wire(assessment: &edusync_rollup::compliance::Assessment) -> wi
         alerts: assessment
             .alerts
             .iter()
-            .map(|alert| wire::ComplianceAlert {
-                org_id: alert.org().to_string(),
-                code: alert.code().to_owned(),
-                message: alert.to_string(),
+            .map(|alert| {
+                use edusync_rollup::compliance::Alert;
+                let mut wire = wire::ComplianceAlert {
+                    org_id: alert.org().to_string(),
+                    code: alert.code().to_owned(),
+                    message: alert.to_string(),
+                    ..wire::ComplianceAlert::default()
+                };
+                match alert {
+                    Alert::ReportLate { report, due_on, filed_on, days_late, .. } => {
+                        (wire.report, wire.due_on, wire.filed_on, wire.days_late) =
+                            (report.to_string(), due_on.to_string(), filed_on.to_string(), *days_late);
+                    }
+                    Alert::ReportMissing { report, due_on, .. } => {
+                        (wire.report, wire.due_on) = (report.to_string(), due_on.to_string());
+                    }
+                    Alert::NotificationsLate { cases, .. } | Alert::InvestigationsOverdue { cases, .. } => {
+                        wire.cases = *cases;
+                    }
+                    Alert::RepeatedIncidents { period, cases, .. } => {
+                        (wire.period, wire.cases) = (period.to_string(), *cases);
+                    }
+                    Alert::RepeatedTwoSemestersInARow { first, second, .. } => {
+                        (wire.period, wire.second_period) = (first.to_string(), second.to_string());
+                    }
+                }
+                wire
             })
             .collect(),
     }

@@ -117,8 +117,8 @@ pub struct ChildCompliance {
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "code", rename_all = "snake_case")]
 pub enum Alert {
-    ReportLate { org: OrgId, report: String, due_on: NaiveDate, filed_on: NaiveDate, days_late: i64 },
-    ReportMissing { org: OrgId, report: String, due_on: NaiveDate },
+    ReportLate { org: OrgId, report: DeadlineKind, due_on: NaiveDate, filed_on: NaiveDate, days_late: i64 },
+    ReportMissing { org: OrgId, report: DeadlineKind, due_on: NaiveDate },
     NotificationsLate { org: OrgId, cases: u64 },
     InvestigationsOverdue { org: OrgId, cases: u64 },
     RepeatedIncidents { org: OrgId, period: Period, cases: u64 },
@@ -154,9 +154,11 @@ impl std::fmt::Display for Alert {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Alert::ReportLate { org, report, due_on, filed_on, days_late } => {
-                write!(f, "{org}: {report} filed {filed_on}, {days_late} day(s) after {due_on}")
+                write!(f, "{org}: {} filed {filed_on}, {days_late} day(s) after {due_on}", report_name(*report))
             }
-            Alert::ReportMissing { org, report, due_on } => write!(f, "{org}: {report} missing (due {due_on})"),
+            Alert::ReportMissing { org, report, due_on } => {
+                write!(f, "{org}: {} missing (due {due_on})", report_name(*report))
+            }
             Alert::NotificationsLate { org, cases } => {
                 write!(f, "{org}: {cases} incident case(s) not reported upward within 12 hours of detection")
             }
@@ -237,18 +239,12 @@ pub fn assess(
             (DeadlineKind::StaffCommitments, staff_commitments),
         ] {
             match filing {
-                Some(Filing::Late { filed_on, due_on, days_late }) => alerts.push(Alert::ReportLate {
-                    org: child.org.clone(),
-                    report: report_name(kind).into(),
-                    due_on,
-                    filed_on,
-                    days_late,
-                }),
-                Some(Filing::Missing { due_on }) => alerts.push(Alert::ReportMissing {
-                    org: child.org.clone(),
-                    report: report_name(kind).into(),
-                    due_on,
-                }),
+                Some(Filing::Late { filed_on, due_on, days_late }) => {
+                    alerts.push(Alert::ReportLate { org: child.org.clone(), report: kind, due_on, filed_on, days_late })
+                }
+                Some(Filing::Missing { due_on }) => {
+                    alerts.push(Alert::ReportMissing { org: child.org.clone(), report: kind, due_on })
+                }
                 _ => {}
             }
         }

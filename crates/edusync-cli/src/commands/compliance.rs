@@ -1,6 +1,8 @@
 //! `edusync compliance`: each child's reports, staff commitments, incident
-//! timeliness and repeated incidents for a school year, and the alerts.
+//! timeliness and repeated incidents for a school year, and the alerts, said
+//! in the user's language.
 
+use edusync_i18n::{Language, Message};
 use edusync_proto::wire;
 
 use super::NodeTarget;
@@ -13,7 +15,7 @@ pub(crate) struct ComplianceArgs {
     #[arg(long)]
     school_year: Option<String>,
     #[command(flatten)]
-    target: NodeTarget,
+    pub(crate) target: NodeTarget,
     #[arg(long)]
     json: bool,
 }
@@ -26,6 +28,34 @@ pub(crate) async fn fetch(target: &NodeTarget, school_year: Option<&str>) -> Res
         .await
         .map_err(Failure::from_status)?
         .into_inner())
+}
+
+/// An alert in the user's language, from the values the node sent; an alert
+/// this edusync does not know reads as the node wrote it (English).
+pub(crate) fn alert_text(alert: &wire::ComplianceAlert, language: Language) -> String {
+    let org = alert.org_id.clone();
+    let message = match alert.code.as_str() {
+        "report_late" => Message::AlertReportLate {
+            org,
+            report: alert.report.clone(),
+            due_on: alert.due_on.clone(),
+            filed_on: alert.filed_on.clone(),
+            days_late: alert.days_late,
+        },
+        "report_missing" => {
+            Message::AlertReportMissing { org, report: alert.report.clone(), due_on: alert.due_on.clone() }
+        }
+        "notifications_late" => Message::AlertNotificationsLate { org, cases: alert.cases },
+        "investigations_overdue" => Message::AlertInvestigationsOverdue { org, cases: alert.cases },
+        "repeated_incidents" => {
+            Message::AlertRepeatedIncidents { org, period: alert.period.clone(), cases: alert.cases }
+        }
+        "repeated_two_semesters_in_a_row" => {
+            Message::AlertRepeatedTwoSemesters { org, first: alert.period.clone(), second: alert.second_period.clone() }
+        }
+        _ => return alert.message.clone(),
+    };
+    message.text(language)
 }
 
 fn filing(filing: Option<&wire::Filing>) -> String {
@@ -51,7 +81,7 @@ fn filing_json(filing: Option<&wire::Filing>) -> serde_json::Value {
     })
 }
 
-pub(crate) async fn run(args: ComplianceArgs) -> Result<(), Failure> {
+pub(crate) async fn run(args: ComplianceArgs, language: Language) -> Result<(), Failure> {
     if let Some(year) = &args.school_year {
         year.parse::<edusync_core::SchoolYear>()
             .map_err(|error| Failure::input(format!("--school-year: {}", error.reason)))?;
@@ -75,6 +105,7 @@ pub(crate) async fn run(args: ComplianceArgs) -> Result<(), Failure> {
             })).collect::<Vec<_>>(),
             "alerts": compliance.alerts.iter().map(|alert| serde_json::json!({
                 "org_id": alert.org_id, "code": alert.code, "message": alert.message,
+                "text": alert_text(alert, language),
             })).collect::<Vec<_>>(),
         });
         println!("{}", json(&document));
@@ -108,7 +139,7 @@ pub(crate) async fn run(args: ComplianceArgs) -> Result<(), Failure> {
     } else {
         println!("alerts ({}):", compliance.alerts.len());
         for alert in &compliance.alerts {
-            println!("  {}", alert.message);
+            println!("  {}", alert_text(alert, language));
         }
     }
     Ok(())

@@ -121,7 +121,7 @@ pub(crate) async fn run(args: ReportArgs, language: Language) -> Result<(), Fail
                 repeated_incidents: flagged(repeated(&child.org_id)),
             })
             .collect(),
-        alerts: compliance.alerts.iter().map(|alert| alert.message.clone()).collect(),
+        alerts: compliance.alerts.iter().map(|alert| super::compliance::alert_text(alert, language)).collect(),
     };
     let text = match args.format {
         Format::Table => edusync_report::table(&report, language),

@@ -243,7 +243,7 @@ pub(crate) async fn run(args: StatusArgs, language: Language) -> Result<(), Fail
                 })
             );
             for alert in &compliance.alerts {
-                println!("  {}", alert.message);
+                println!("  {}", super::compliance::alert_text(alert, language));
             }
         }
         Ok(_) => {}
