@@ -463,6 +463,15 @@ impl Message {
     }
 }
 
+fn report_label(code: &str, language: Language) -> String {
+    match code {
+        "school_year_report" => language.pick(["school-year report", "báo cáo năm học", "学年报告"]).into(),
+        "semester_1_report" => language.pick(["semester 1 report", "báo cáo học kỳ I", "第一学期报告"]).into(),
+        "staff_commitments" => language.pick(["staff commitments", "bản cam kết của cán bộ", "教职工承诺书"]).into(),
+        other => other.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -476,14 +485,5 @@ mod tests {
         assert_eq!(message.text(Language::English), "row 4, column `Ngày ký`, value `2031-13-01`: …");
         assert_eq!(message.text(Language::Vietnamese), "dòng 4, cột `Ngày ký`, giá trị `2031-13-01`: …");
         assert_eq!(message.text(Language::Chinese), "第 4 行，列“Ngày ký”，值“2031-13-01”：…");
-    }
-}
-
-fn report_label(code: &str, language: Language) -> String {
-    match code {
-        "school_year_report" => language.pick(["school-year report", "báo cáo năm học", "学年报告"]).into(),
-        "semester_1_report" => language.pick(["semester 1 report", "báo cáo học kỳ I", "第一学期报告"]).into(),
-        "staff_commitments" => language.pick(["staff commitments", "bản cam kết của cán bộ", "教职工承诺书"]).into(),
-        other => other.to_owned(),
     }
 }
