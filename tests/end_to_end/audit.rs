@@ -68,27 +68,38 @@ fn a_record_verifies_with_python_cryptography_and_openssl_and_a_changed_byte_doe
     drop(node);
 }
 
-/// The district's bundle: exported over gRPC by the command line, verified
-/// offline with the root key file alone, equal to the totals the node reports;
-/// a changed digit, a stranger's root key and an existing output file fail.
-#[test]
-fn an_exported_audit_bundle_verifies_offline_matches_the_nodes_totals_and_a_changed_digit_fails() {
-    use crate::harness::{free_port, root_key, school_and_district, NodeProcess};
+/// A district (`VN.BT.D03`) and its school (`VN.BT.D03.S017`) running in
+/// `root`, the school having reported two physical incidents in October 2024.
+fn district_with_two_incidents(
+    root: &std::path::Path,
+) -> (crate::harness::NodeProcess, std::path::PathBuf, crate::harness::NodeProcess) {
+    use crate::harness::{free_port, school_and_district, NodeProcess};
 
-    let root = tempfile::tempdir().expect("tempdir");
     let district_port = free_port();
-    let (school_config, district_config) = school_and_district(root.path(), district_port, district_port, 64, "zstd");
+    let (school_config, district_config) = school_and_district(root, district_port, district_port, 64, "zstd");
     let district = NodeProcess::start(&district_config);
     let school = NodeProcess::start(&school_config);
     for number in 0..2 {
         let mut incident = incident_json();
         incident["narrative"] = Value::from(format!("Xô xát lần {number}"));
-        let input = root.path().join(format!("incident-{number}.json"));
+        let input = root.join(format!("incident-{number}.json"));
         std::fs::write(&input, incident.to_string()).expect("write");
         let added =
             run(&["record", "add", "incident", "--file", input.to_str().expect("utf-8"), "--node", &school.endpoint()]);
         assert!(added.status.success(), "{}", text(&added.stderr));
     }
+    (district, district_config, school)
+}
+
+/// The district's bundle: exported over gRPC by the command line, verified
+/// offline with the root key file alone, equal to the totals the node reports;
+/// a changed digit, a stranger's root key and an existing output file fail.
+#[test]
+fn an_exported_audit_bundle_verifies_offline_matches_the_nodes_totals_and_a_changed_digit_fails() {
+    use crate::harness::root_key;
+
+    let root = tempfile::tempdir().expect("tempdir");
+    let (district, _district_config, _school) = district_with_two_incidents(root.path());
     let rollup = || {
         let output = run(&["rollup", "--period", "2024-2025", "--node", &district.endpoint(), "--json"]);
         serde_json::from_slice::<Value>(&output.stdout).ok()
@@ -202,22 +213,8 @@ fn an_exported_audit_bundle_verifies_offline_matches_the_nodes_totals_and_a_chan
 /// two incidents in the first semester, no school-year report by 1 August.
 #[test]
 fn a_district_sees_its_schools_compliance_and_alerts_in_the_table_and_in_status() {
-    use crate::harness::{free_port, school_and_district, NodeProcess};
-
     let root = tempfile::tempdir().expect("tempdir");
-    let district_port = free_port();
-    let (school_config, district_config) = school_and_district(root.path(), district_port, district_port, 64, "zstd");
-    let district = NodeProcess::start(&district_config);
-    let school = NodeProcess::start(&school_config);
-    for number in 0..2 {
-        let mut incident = incident_json();
-        incident["narrative"] = Value::from(format!("Xô xát lần {number}"));
-        let input = root.path().join(format!("incident-{number}.json"));
-        std::fs::write(&input, incident.to_string()).expect("write");
-        let added =
-            run(&["record", "add", "incident", "--file", input.to_str().expect("utf-8"), "--node", &school.endpoint()]);
-        assert!(added.status.success(), "{}", text(&added.stderr));
-    }
+    let (district, district_config, _school) = district_with_two_incidents(root.path());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let compliance = loop {
         let output = run(&["compliance", "--school-year", "2024-2025", "--node", &district.endpoint(), "--json"]);
