@@ -70,14 +70,20 @@ async fn export(org: &str, period: &str, out: &Path, target: &NodeTarget) -> Res
         return Err(Failure::input(format!("--out: {} exists; choose a new file name", out.display())));
     }
     let mut client = target.connect().await?;
-    let bundle = client
-        .export_audit(wire::ExportAuditRequest {
-            org_id: org.to_owned(),
-            period: Some(edusync_proto::period_to_wire(period)),
-        })
-        .await
-        .map_err(Failure::from_status)?
-        .into_inner();
+    // As for `edusync rollup`: UNAVAILABLE while a child's newer aggregate is summed.
+    let mut attempts = 0;
+    let bundle = loop {
+        let request =
+            wire::ExportAuditRequest { org_id: org.to_owned(), period: Some(edusync_proto::period_to_wire(period)) };
+        match client.export_audit(request).await {
+            Ok(response) => break response.into_inner(),
+            Err(status) if status.code() == tonic::Code::Unavailable && attempts < 25 => {
+                attempts += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            Err(status) => return Err(Failure::from_status(status)),
+        }
+    };
     let summary: edusync_audit::Bundle = serde_json::from_slice(&bundle.json)
         .map_err(|error| Failure::other(anyhow::anyhow!("the node sent an unreadable bundle: {error}")))?;
     std::fs::OpenOptions::new()
