@@ -41,6 +41,12 @@ impl Node {
             proofs: &evidence.proofs,
             statements: &statements,
         })
-        .map_err(|error| NodeError::Retry(error.to_string()))
+        // The evidence came from this node's own store, already verified when
+        // it arrived: failing to read it back means the store is damaged.
+        .map_err(|error| {
+            NodeError::Store(edusync_store::StoreError::Corrupt {
+                key: format!("audit evidence for {period} ({error})"),
+            })
+        })
     }
 }

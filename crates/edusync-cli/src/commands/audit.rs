@@ -69,29 +69,18 @@ async fn export(org: &str, period: &str, out: &Path, target: &NodeTarget) -> Res
     if out.exists() {
         return Err(Failure::input(format!("--out: {} exists; choose a new file name", out.display())));
     }
-    let mut client = target.connect().await?;
-    // As for `edusync rollup`: UNAVAILABLE while a child's newer aggregate is summed.
-    let mut attempts = 0;
-    let bundle = loop {
+    let client = target.connect().await?;
+    let bundle = super::ask_again_while_unavailable(|| {
+        let mut client = client.clone();
         let request =
             wire::ExportAuditRequest { org_id: org.to_owned(), period: Some(edusync_proto::period_to_wire(period)) };
-        match client.export_audit(request).await {
-            Ok(response) => break response.into_inner(),
-            Err(status) if status.code() == tonic::Code::Unavailable && attempts < 25 => {
-                attempts += 1;
-                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-            }
-            Err(status) => return Err(Failure::from_status(status)),
-        }
-    };
+        async move { client.export_audit(request).await }
+    })
+    .await
+    .map_err(Failure::from_status)?;
     let summary: edusync_audit::Bundle = serde_json::from_slice(&bundle.json)
         .map_err(|error| Failure::other(anyhow::anyhow!("the node sent an unreadable bundle: {error}")))?;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(out)
-        .and_then(|mut file| std::io::Write::write_all(&mut file, &bundle.json).and_then(|()| file.sync_all()))
-        .map_err(|error| Failure::other(anyhow::anyhow!("cannot write {}: {error}", out.display())))?;
+    super::write_new(out, &bundle.json, 0o644)?;
     println!(
         "{}: {} {} revision {}, {} incident cases, {} children summed, {} trust statements",
         out.display(),

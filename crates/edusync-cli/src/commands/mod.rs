@@ -185,6 +185,26 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
+/// Calls a node again, for up to 5 s, while it answers UNAVAILABLE: what a
+/// node says for the tens of milliseconds it sums a child's newer aggregate.
+pub(crate) async fn ask_again_while_unavailable<T, F, Fut>(mut call: F) -> Result<T, tonic::Status>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+{
+    let mut attempts = 0;
+    loop {
+        match call().await {
+            Ok(response) => return Ok(response.into_inner()),
+            Err(status) if status.code() == tonic::Code::Unavailable && attempts < 25 => {
+                attempts += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            Err(status) => return Err(status),
+        }
+    }
+}
+
 /// Writes a file that must not exist yet, with `mode` on Unix, and syncs it:
 /// keys, certificates and backups are never overwritten.
 pub(crate) fn write_new(path: &std::path::Path, bytes: &[u8], mode: u32) -> Result<(), Failure> {

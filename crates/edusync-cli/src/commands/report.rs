@@ -132,14 +132,7 @@ pub(crate) async fn run(args: ReportArgs, language: Language) -> Result<(), Fail
     match &args.out {
         None => print!("{text}"),
         Some(out) => {
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(out)
-                .and_then(|mut file| {
-                    std::io::Write::write_all(&mut file, text.as_bytes()).and_then(|()| file.sync_all())
-                })
-                .map_err(|error| Failure::other(anyhow::anyhow!("cannot write {}: {error}", out.display())))?;
+            super::write_new(out, text.as_bytes(), 0o644)?;
             eprintln!(
                 "{}: {} {}, {} units, {} semesters in the trend",
                 out.display(),

@@ -22,21 +22,18 @@ pub(crate) struct Checked {
 
 /// Fetches and verifies; `None` when the node has no aggregate for the period.
 pub(crate) async fn fetch_verified(period: Period, target: &NodeTarget) -> Result<Option<Checked>, Failure> {
-    let mut client = target.connect().await?;
-    // A node answers UNAVAILABLE while it sums a child's newer aggregate (tens
-    // of milliseconds); ask again for a few seconds before giving up.
-    let mut attempts = 0;
-    let roll_up = loop {
-        let request = wire::GetRollUpRequest { period: Some(edusync_proto::period_to_wire(period)) };
-        match client.get_roll_up(request).await {
-            Ok(response) => break response.into_inner(),
-            Err(status) if status.code() == tonic::Code::NotFound => return Ok(None),
-            Err(status) if status.code() == tonic::Code::Unavailable && attempts < 25 => {
-                attempts += 1;
-                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-            }
-            Err(status) => return Err(Failure::from_status(status)),
+    let client = target.connect().await?;
+    let answer = super::ask_again_while_unavailable(|| {
+        let mut client = client.clone();
+        async move {
+            client.get_roll_up(wire::GetRollUpRequest { period: Some(edusync_proto::period_to_wire(period)) }).await
         }
+    })
+    .await;
+    let roll_up = match answer {
+        Ok(roll_up) => roll_up,
+        Err(status) if status.code() == tonic::Code::NotFound => return Ok(None),
+        Err(status) => return Err(Failure::from_status(status)),
     };
 
     let (aggregate_id, aggregate) =
