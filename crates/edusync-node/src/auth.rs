@@ -266,6 +266,29 @@ pub(crate) fn reader_or_operator<T>(node: &Node, request: &Request<T>, method: &
     }
 }
 
+/// The operator, an auditor whose scope covers this node, or a data officer
+/// scoped to exactly this node: for disclosed tables of this node's children.
+/// A data officer from above sees this office as one row among its siblings at
+/// its own level's node, disclosed with them; this office's own table, shown
+/// to the same person, could undo that suppression by differencing.
+pub(crate) fn data_officer_at_own_level<T>(node: &Node, request: &Request<T>, method: &str) -> Result<Caller, Status> {
+    let caller = reader_or_operator(node, request, method)?;
+    match &caller {
+        Caller::Reader { role, scope, .. } if *role != Role::Auditor && scope != node.org() => Err(denied(
+            node.org(),
+            &caller,
+            method,
+            format!(
+                "a data officer of {scope} queries {scope}'s node, where {} is disclosed among its siblings; \
+                 its own table here could undo that by differencing (an officer of {} itself may query here)",
+                node.org(),
+                node.org()
+            ),
+        )),
+        _ => Ok(caller),
+    }
+}
+
 /// The operator, or an auditor whose scope covers this node: for answers that
 /// carry each child's exact counts (roll-up evidence, audit bundles). A data
 /// officer sees children only through disclosure control (`Query`).

@@ -29,6 +29,10 @@ pub type SessionChannel = InterceptedService<Channel, Bearer>;
 #[derive(Clone, Debug)]
 pub struct OpenedSession {
     pub bearer: Bearer,
+    /// The token itself, for callers that hand it to another gRPC client.
+    pub token: String,
+    /// When the node stops honouring the token, in Unix seconds (0: not said).
+    pub expires_unix_seconds: i64,
     pub role: String,
     pub server_org: String,
 }
@@ -64,5 +68,11 @@ pub async fn open_session(
         .into_inner();
     let value = MetadataValue::try_from(format!("Bearer {}", session.token))
         .map_err(|_| Status::internal("the node sent a session token that is not ASCII"))?;
-    Ok(OpenedSession { bearer: Bearer(value), role: session.role, server_org: challenge.server_org })
+    Ok(OpenedSession {
+        bearer: Bearer(value),
+        token: session.token,
+        expires_unix_seconds: session.expires_at.map_or(0, |at| at.seconds),
+        role: session.role,
+        server_org: challenge.server_org,
+    })
 }

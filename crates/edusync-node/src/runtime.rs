@@ -98,11 +98,16 @@ impl RunningNode {
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
         health_reporter.set_serving::<RecordServiceServer<RecordApi>>().await;
         health_reporter.set_serving::<SyncServiceServer<SyncApi>>().await;
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(edusync_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()
-            .map_err(|error| NodeError::Startup(format!("cannot build gRPC reflection: {error}")))?;
+        // Both reflection versions: grpcurl before 1.8.8 and many IDE clients
+        // still ask v1alpha only.
+        let reflection_builder = || {
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(edusync_proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        };
+        let reflection_error = |error| NodeError::Startup(format!("cannot build gRPC reflection: {error}"));
+        let reflection = reflection_builder().build_v1().map_err(reflection_error)?;
+        let reflection_v1alpha = reflection_builder().build_v1alpha().map_err(reflection_error)?;
 
         let mut server_shutdown = shutdown_signal.clone();
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
@@ -119,6 +124,7 @@ impl RunningNode {
                 .concurrency_limit_per_connection(64)
                 .add_service(health_service)
                 .add_service(reflection)
+                .add_service(reflection_v1alpha)
                 .add_service(auth)
                 .add_service(trust)
                 .add_service(records)

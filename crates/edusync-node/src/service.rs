@@ -299,7 +299,7 @@ impl wire::record_service_server::RecordService for RecordApi {
 
     #[tracing::instrument(skip_all, fields(org = %self.node.org(), period, role))]
     async fn query(&self, request: Request<wire::QueryRequest>) -> Result<Response<wire::QueryTable>, Status> {
-        let caller = crate::auth::reader_or_operator(&self.node, &request, "Query")?;
+        let caller = crate::auth::data_officer_at_own_level(&self.node, &request, "Query")?;
         let disclosed = !matches!(caller, crate::auth::Caller::Operator);
         tracing::Span::current().record("role", caller.role_name());
         let request = request.into_inner();

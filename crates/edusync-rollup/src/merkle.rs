@@ -124,12 +124,6 @@ pub fn verify_roll_up(
     children: &[(OrgId, RecordId, Counts)],
     children_crosses: &[Option<NoisyCross>],
 ) -> Result<(), MerkleError> {
-    if aggregate.own.get(Cell::ContributingSchools) == 0 {
-        let summed = sum_crosses(children_crosses.iter().map(Option::as_ref))?;
-        if summed != aggregate.cross {
-            return Err(MerkleError::CrossMismatch);
-        }
-    }
     if aggregate.children as usize != children.len() {
         return Err(MerkleError::ChildCount { claimed: aggregate.children, given: children.len() });
     }
@@ -139,6 +133,13 @@ pub fn verify_roll_up(
     }
     if let Some(cell) = rolled.total.cells().iter().zip(aggregate.total.cells()).position(|(a, b)| a != b) {
         return Err(MerkleError::TotalMismatch { cell });
+    }
+    // Last: a wrong set of children is the likelier fault, and the checks above name it.
+    if aggregate.own.get(Cell::ContributingSchools) == 0 {
+        let summed = sum_crosses(children_crosses.iter().map(Option::as_ref))?;
+        if summed != aggregate.cross {
+            return Err(MerkleError::CrossMismatch);
+        }
     }
     Ok(())
 }

@@ -13,6 +13,7 @@ pub(crate) mod query;
 pub(crate) mod record;
 pub(crate) mod report;
 pub(crate) mod rollup;
+pub(crate) mod session;
 pub(crate) mod sheet;
 pub(crate) mod status;
 pub(crate) mod tls;
@@ -110,7 +111,7 @@ impl NodeTarget {
                 "--node needs --identity KEY --certificate CERT (a reader's); an operator uses --config FILE",
             ));
         };
-        let key = read_key(identity)?;
+        let key = read_key(identity, "--identity")?;
         let text = read_text(certificate, "--certificate")?;
         let chain = edusync_trust::dearmor(&text).map_err(|error| Failure::input(format!("--certificate: {error}")))?;
         let last = chain.last().ok_or_else(|| Failure::input("--certificate: the file holds no certificate"))?;
@@ -127,6 +128,12 @@ impl NodeTarget {
 
     /// A channel to the node with an open session.
     pub(crate) async fn session(&self) -> Result<(Channel, edusync_node::Bearer), Failure> {
+        let (channel, session) = self.open_session().await?;
+        Ok((channel, session.bearer))
+    }
+
+    /// A channel to the node, and the session opened on it with what the node said of it.
+    pub(crate) async fn open_session(&self) -> Result<(Channel, edusync_node::OpenedSession), Failure> {
         let (endpoint, transport) = self.endpoint()?;
         let channel = edusync_node::client_endpoint(&endpoint, &transport)
             .map_err(|error| Failure::input(format!("--node: {error}")))?
@@ -155,7 +162,7 @@ impl NodeTarget {
                 _ => Failure::from_status(status),
             }
         })?;
-        Ok((channel, session.bearer))
+        Ok((channel, session))
     }
 
     pub(crate) async fn connect(&self) -> Result<RecordServiceClient<SessionChannel>, Failure> {
@@ -228,7 +235,8 @@ pub(crate) fn read_text(path: &std::path::Path, what: &str) -> Result<String, Fa
         .map_err(|error| Failure::input(format!("{what}: cannot read {}: {error}", path.display())))
 }
 
-pub(crate) fn read_key(path: &std::path::Path) -> Result<NodeKey, Failure> {
-    let text = read_text(path, "key file")?;
-    NodeKey::from_pkcs8_pem(&text).map_err(|error| Failure::input(format!("{}: {error}", path.display())))
+/// A private key from a PKCS#8 PEM file named by the option `flag`.
+pub(crate) fn read_key(path: &std::path::Path, flag: &str) -> Result<NodeKey, Failure> {
+    let text = read_text(path, flag)?;
+    NodeKey::from_pkcs8_pem(&text).map_err(|error| Failure::input(format!("{flag}: {}: {error}", path.display())))
 }

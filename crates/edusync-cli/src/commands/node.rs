@@ -25,6 +25,9 @@ pub(crate) async fn run(
             .ok_or_else(|| Failure::input("--parent-endpoint: this node has no [parent] in its config"))?;
         parent.endpoint = endpoint;
     }
+    // Handlers go in before the address is announced: a supervisor that stops the node
+    // the moment it reads that line must get a clean stop, not the default of dying.
+    let stop_signal = StopSignal::install()?;
     let running = RunningNode::start(&config).await.map_err(|error| Failure::other(anyhow::Error::new(error)))?;
     // One line on standard output, so scripts and tests learn the bound address.
     println!(
@@ -33,26 +36,46 @@ pub(crate) async fn run(
         config.organisation.level,
         running.address()
     );
-    wait_for_stop_signal().await?;
+    stop_signal.received().await;
     tracing::info!(org = %config.organisation.id, "stopping");
     running.shutdown().await.map_err(|error| Failure::other(anyhow::Error::new(error)))?;
     Ok(())
 }
 
-async fn wait_for_stop_signal() -> Result<(), Failure> {
+/// SIGTERM or SIGINT (Ctrl-C), listened for from the moment it is installed.
+struct StopSignal {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut terminate =
-            signal(SignalKind::terminate()).map_err(|error| Failure::other(anyhow::Error::new(error)))?;
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = terminate.recv() => {}
+    terminate: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl StopSignal {
+    fn install() -> Result<Self, Failure> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let install = |kind| signal(kind).map_err(|error| Failure::other(anyhow::Error::new(error)));
+            Ok(Self { terminate: install(SignalKind::terminate())?, interrupt: install(SignalKind::interrupt())? })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(Self {})
         }
     }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c().await.map_err(|error| Failure::other(anyhow::Error::new(error)))?;
+
+    async fn received(mut self) {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.terminate.recv() => {}
+                _ = self.interrupt.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            // Without Ctrl-C handling the node could only be killed; if listening fails, stop.
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
-    Ok(())
 }

@@ -189,7 +189,7 @@ pub(crate) async fn enroll(command: EnrollCommand) -> Result<(), Failure> {
                     (request, key)
                 }
                 (None, Some(key_path), Some(org), Some(role), Some(parent)) => {
-                    let key = read_key(&key_path)?;
+                    let key = read_key(&key_path, "--key")?;
                     let role = Role::parse(&role).map_err(|error| Failure::input(format!("--role: {error}")))?;
                     if !role.is_reader() {
                         return Err(Failure::input(
@@ -393,7 +393,7 @@ pub(crate) fn keys(command: KeysCommand) -> Result<(), Failure> {
             if !request.subject_org.is_within(&anchor) {
                 return Err(Failure::input(format!("--anchor: {} lies outside {anchor}", request.subject_org)));
             }
-            let keys = keys.iter().map(|path| read_key(path)).collect::<Result<Vec<_>, _>>()?;
+            let keys = keys.iter().map(|path| read_key(path, "--key")).collect::<Result<Vec<_>, _>>()?;
             let key_refs: Vec<&NodeKey> = keys.iter().collect();
             let now = Utc::now().timestamp_millis();
             let certificate = issue_certificate(
@@ -445,7 +445,7 @@ pub(crate) fn keys(command: KeysCommand) -> Result<(), Failure> {
             let text = read_text(&file, "--file")?;
             let mut statements = dearmor(&text).map_err(|error| Failure::input(format!("--file: {error}")))?;
             let last = statements.pop().ok_or_else(|| Failure::input("--file: no statement"))?;
-            let key = read_key(&key)?;
+            let key = read_key(&key, "--key")?;
             let signed =
                 edusync_trust::cosign(&last, &key).map_err(|error| Failure::input(format!("--file: {error}")))?;
             statements.push(signed);
