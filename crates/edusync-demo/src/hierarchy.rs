@@ -15,7 +15,7 @@ use edusync_core::{
 };
 use edusync_envelope::NodeKey;
 use edusync_envelope::VerifiedEnvelope;
-use edusync_node::{certify_by_anchor, enrol_in_process, init_key, load_key, open_session, RunningNode};
+use edusync_node::{certify_by_anchor, enrol_in_process, init_key, load_key, open_session, NodeError, RunningNode};
 use edusync_proto::wire;
 use edusync_proto::wire::record_service_client::RecordServiceClient;
 
@@ -339,7 +339,7 @@ pub async fn run_demo(options: DemoOptions) -> Result<DemoReport, DemoError> {
     let fill_seconds = fill_started.elapsed().as_secs_f64();
 
     let sync_started = Instant::now();
-    let converged = wait_for_convergence(&running).await;
+    let converged = wait_for_convergence(&running, Period::school_year(options.school_year)).await;
     let sync_seconds = sync_started.elapsed().as_secs_f64();
 
     let mut nodes = Vec::with_capacity(running.len());
@@ -449,9 +449,11 @@ async fn fill(
     Ok(total)
 }
 
-/// Converged when, twice in a row, no node has a period left to derive and
-/// every parent holds its child's whole shared log.
-async fn wait_for_convergence(running: &[RunningNode]) -> bool {
+/// Converged when, twice in a row, no node has a period left to derive, every
+/// parent holds its child's whole shared log, and every node's aggregate for
+/// `period` sums exactly the children's latest aggregates it holds (the last
+/// is what the verification checks, so it is waited for, not inferred).
+async fn wait_for_convergence(running: &[RunningNode], period: Period) -> bool {
     let deadline = Instant::now() + CONVERGENCE_LIMIT;
     let mut quiet_polls = 0;
     loop {
@@ -461,7 +463,8 @@ async fn wait_for_convergence(running: &[RunningNode]) -> bool {
                 let head = node.node().store().head(node.node().org(), LogStream::Shared).ok().flatten();
                 status.acknowledged() == head.map_or(0, |(seq, _)| seq.0)
             });
-            idle && synced
+            let summed_latest = !matches!(node.node().roll_up_evidence(period), Err(NodeError::Retry(_)));
+            idle && synced && summed_latest
         });
         quiet_polls = if quiet { quiet_polls + 1 } else { 0 };
         if quiet_polls >= 2 {
