@@ -383,6 +383,40 @@ fn a_district_sees_its_schools_compliance_and_alerts_in_the_table_and_in_status(
         "the lone school is pooled: {shown}"
     );
     assert!(shown["grand_total"].is_null() && shown["column_totals"][0].is_null(), "2 cases are hidden: {shown}");
+    // Asked for a semester, the trend line of that semester is the table's own margins
+    // as the table shows them, for every dimension, never a total the table hides.
+    let mut lines_checked = 0;
+    for semester in ["2024-2025/S1", "2024-2025/S2"] {
+        for dimension in ["category", "severity", "place"] {
+            let asked = run(&[
+                "query",
+                "--period",
+                semester,
+                "--by",
+                dimension,
+                "--json",
+                "--node",
+                &district.endpoint(),
+                "--identity",
+                &key,
+                "--certificate",
+                &certificate,
+            ]);
+            if asked.status.code() == Some(1) && text(&asked.stderr).contains("no aggregate") {
+                continue;
+            }
+            assert!(asked.status.success(), "{semester} {dimension}: {}", text(&asked.stderr));
+            let table: Value = serde_json::from_slice(&asked.stdout).expect("JSON");
+            let line = table["trend"]
+                .as_array()
+                .and_then(|trend| trend.iter().find(|row| row["label"] == semester))
+                .unwrap_or_else(|| panic!("no trend line for {semester}: {table}"));
+            assert_eq!(line["total"], table["grand_total"], "{semester} {dimension}: {table}");
+            assert_eq!(line["cells"], table["column_totals"], "{semester} {dimension}: {table}");
+            lines_checked += 1;
+        }
+    }
+    assert!(lines_checked >= 3, "the incidents' semester was not queried");
     // Each child's exact counts are for the operator and auditors, not for a data officer.
     for exact_per_child in [
         vec!["rollup", "--period", "2024-2025"],

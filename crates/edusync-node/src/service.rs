@@ -351,7 +351,19 @@ impl wire::record_service_server::RecordService for RecordApi {
             disclosed,
             trend: trend
                 .iter()
-                .filter_map(|(period, table)| table.rows.first().map(|first| row(period.to_string(), first)))
+                .filter_map(|(trend_period, trend_table)| {
+                    // The asked period's own line is the table's margins, as the table shows
+                    // them: disclosed on its own it could show a total the table hides.
+                    if *trend_period == period {
+                        let margins = edusync_rollup::ShownRow {
+                            org: None,
+                            cells: table.column_totals.clone(),
+                            total: table.grand_total,
+                        };
+                        return Some(row(trend_period.to_string(), &margins));
+                    }
+                    trend_table.rows.first().map(|first| row(trend_period.to_string(), first))
+                })
                 .collect(),
         }))
     }

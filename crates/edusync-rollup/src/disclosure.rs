@@ -90,6 +90,64 @@ pub fn disclose_within(
     base_k: u64,
     parent_row: Option<&ShownRow>,
 ) -> ShownTable {
+    disclose_constrained(units, parent_own, column_k, base_k, parent_row, &SharedMargins::default())
+}
+
+/// The margins one table shares with others cut from the same units: each
+/// row's total and the grand total (every table of incidents by one dimension
+/// sums to the same cases per unit). A margin hidden in one of them must be
+/// hidden in all, or a reader holding two could read there what the other
+/// hides and narrow what it protects.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SharedMargins {
+    /// Rows whose total is hidden, by unit (`None`: "unallocated").
+    pub hidden_row_totals: std::collections::BTreeSet<Option<OrgId>>,
+    pub grand_total_hidden: bool,
+}
+
+impl SharedMargins {
+    /// The margins `table` hides.
+    pub fn hidden_in(table: &ShownTable) -> SharedMargins {
+        SharedMargins {
+            hidden_row_totals: table
+                .rows
+                .iter()
+                .filter(|row| row.total == Shown::Suppressed)
+                .map(|row| row.org.clone())
+                .collect(),
+            grand_total_hidden: table.grand_total == Shown::Suppressed,
+        }
+    }
+
+    /// Adds what `other` hides; true if that hid anything more.
+    pub fn absorb(&mut self, other: &SharedMargins) -> bool {
+        let before = (self.hidden_row_totals.len(), self.grand_total_hidden);
+        self.hidden_row_totals.extend(other.hidden_row_totals.iter().cloned());
+        self.grand_total_hidden |= other.grand_total_hidden;
+        before != (self.hidden_row_totals.len(), self.grand_total_hidden)
+    }
+}
+
+/// As [`disclose`], with `shared` margins hidden from the start (and protected
+/// like any hidden value); see [`SharedMargins`].
+pub fn disclose_sharing(
+    units: &[Unit],
+    parent_own: &[u64],
+    column_k: &[u64],
+    base_k: u64,
+    shared: &SharedMargins,
+) -> ShownTable {
+    disclose_constrained(units, parent_own, column_k, base_k, None, shared)
+}
+
+fn disclose_constrained(
+    units: &[Unit],
+    parent_own: &[u64],
+    column_k: &[u64],
+    base_k: u64,
+    parent_row: Option<&ShownRow>,
+    shared: &SharedMargins,
+) -> ShownTable {
     let columns = column_k.len();
     // Rule 1: small units into "unallocated", then grow it past MIN_SCHOOLS.
     let mut shown: Vec<&Unit> = units.iter().filter(|unit| unit.schools >= MIN_SCHOOLS).collect();
@@ -122,6 +180,14 @@ pub fn disclose_within(
         if parent_row.total == Shown::Suppressed {
             hidden[table.at(table.rows, table.columns)] = true;
         }
+    }
+    for (row, (org, _)) in rows.iter().enumerate() {
+        if shared.hidden_row_totals.contains(org) {
+            hidden[table.at(row, table.columns)] = true;
+        }
+    }
+    if shared.grand_total_hidden {
+        hidden[table.at(table.rows, table.columns)] = true;
     }
     complementary_suppression(&table, &mut hidden);
     table.shown(&rows, hidden)
@@ -228,8 +294,21 @@ impl Table {
 /// confirms is enough. If no rectangle is, the neighbour that widens the
 /// interval most is hidden and the search goes on; with nothing left, all is hidden.
 fn complementary_suppression(table: &Table, hidden: &mut [bool]) {
+    // Hiding more only removes constraints, so an interval only ever widens: a
+    // value once found wide enough stays so, and is not attacked again.
+    let mut wide_enough = vec![false; table.edges.len()];
     loop {
-        let exposed = (0..table.edges.len()).find(|index| hidden[*index] && too_narrow(table, hidden, *index));
+        let mut exposed = None;
+        for index in 0..table.edges.len() {
+            if !hidden[index] || wide_enough[index] {
+                continue;
+            }
+            if too_narrow(table, hidden, index) {
+                exposed = Some(index);
+                break;
+            }
+            wide_enough[index] = true;
+        }
         let Some(exposed) = exposed else { return };
         if let Some(rectangle) = cheapest_sufficient_rectangle(table, hidden, exposed) {
             for corner in rectangle {
@@ -264,9 +343,39 @@ fn complementary_suppression(table: &Table, hidden: &mut [bool]) {
     }
 }
 
+/// Whether the attack narrows hidden edge `index` below its k. Only the part
+/// of its interval within k of the true value matters, so each end is searched
+/// over k values, not over every value the table could hold.
 fn too_narrow(table: &Table, hidden: &[bool], index: usize) -> bool {
-    let (low, high) = interval(table, hidden, index);
-    high.saturating_sub(low) < table.edges[index].k
+    let value = table.edges[index].value;
+    let k = table.edges[index].k;
+    // Lowest feasible value, clamped below at value - k.
+    let (mut low, mut high) = (value.saturating_sub(k), value);
+    if !feasible_with(table, hidden, index, Some(low), 0) {
+        while low + 1 < high {
+            let middle = low + (high - low) / 2;
+            if feasible_with(table, hidden, index, Some(middle), 0) {
+                high = middle;
+            } else {
+                low = middle;
+            }
+        }
+        low = high;
+    }
+    // Highest feasible value, clamped above at value + k.
+    let (mut floor, mut ceiling) = (value, value.saturating_add(k));
+    if !feasible_with(table, hidden, index, None, ceiling) {
+        while floor + 1 < ceiling {
+            let middle = floor + (ceiling - floor) / 2;
+            if feasible_with(table, hidden, index, None, middle) {
+                floor = middle;
+            } else {
+                ceiling = middle;
+            }
+        }
+        ceiling = floor;
+    }
+    ceiling.saturating_sub(low) < k
 }
 
 /// The other three corners of the cheapest rectangle through `exposed` that,
