@@ -331,6 +331,15 @@ fn the_bench_command_measures_every_figure_and_prints_one_json_document() {
     assert!(report["rederive"]["revisions_from_district"].as_u64().is_some_and(|count| count > 0), "{report}");
     assert_eq!(report["targets"].as_array().map(Vec::len), Some(4));
     assert!(text(&output.stderr).contains("TARGET"), "{}", text(&output.stderr));
+
+    let disclose = run(&["bench", "disclose", "--units", "6,12", "--json"]);
+    assert!(disclose.status.success(), "{}", text(&disclose.stderr));
+    let report: Value = serde_json::from_slice(&disclose.stdout).expect("one JSON document");
+    assert_eq!(report["points"][1]["units"], 12, "{report}");
+    assert!(report["points"][1]["linked_over_separate"].as_f64().is_some_and(|ratio| ratio > 0.0), "{report}");
+    let refused = run(&["bench", "disclose", "--units", "0"]);
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused.stderr));
+    assert!(text(&refused.stderr).contains("--units"), "{}", text(&refused.stderr));
 }
 
 #[test]

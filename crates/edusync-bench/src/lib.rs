@@ -10,6 +10,7 @@
 //! after weeks of flaky links; it fails when any of that does not hold, and
 //! small configurations of it run as tests.
 
+mod disclosure;
 mod fixture;
 mod ingest;
 mod limit;
@@ -18,6 +19,7 @@ mod simulate;
 mod suite;
 mod sync_batch;
 
+pub use disclosure::{measure_disclosure, DisclosurePoint, DisclosureReport};
 pub use ingest::{measure_ingest, Ingest};
 pub use limit::{measure_verification_limit, VerificationLimit};
 pub use rederive::{measure_rederive, Rederive};

@@ -332,7 +332,7 @@ fn complementary_suppression(table: &Table, hidden: &mut [bool]) {
             .into_iter()
             .map(|candidate| {
                 hidden[candidate] = true;
-                let (low, high) = interval(table, hidden, exposed);
+                let (low, high) = interval_near(table, hidden, exposed);
                 hidden[candidate] = false;
                 (candidate, high.saturating_sub(low))
             })
@@ -343,10 +343,16 @@ fn complementary_suppression(table: &Table, hidden: &mut [bool]) {
     }
 }
 
-/// Whether the attack narrows hidden edge `index` below its k. Only the part
-/// of its interval within k of the true value matters, so each end is searched
-/// over k values, not over every value the table could hold.
+/// Whether the attack narrows hidden edge `index` below its k.
 fn too_narrow(table: &Table, hidden: &[bool], index: usize) -> bool {
+    let (low, high) = interval_near(table, hidden, index);
+    high.saturating_sub(low) < table.edges[index].k
+}
+
+/// The attack's interval for hidden edge `index`, clamped to k either side of
+/// its true value: only that part decides whether it is wide enough, so each
+/// end is searched over k values, not over every value the table could hold.
+fn interval_near(table: &Table, hidden: &[bool], index: usize) -> (u64, u64) {
     let value = table.edges[index].value;
     let k = table.edges[index].k;
     // Lowest feasible value, clamped below at value - k.
@@ -375,8 +381,11 @@ fn too_narrow(table: &Table, hidden: &[bool], index: usize) -> bool {
         }
         ceiling = floor;
     }
-    ceiling.saturating_sub(low) < k
+    (low, ceiling)
 }
+
+/// How many of the cheapest rectangles are tried before hiding neighbours one by one.
+const RECTANGLES_TRIED: usize = 48;
 
 /// The other three corners of the cheapest rectangle through `exposed` that,
 /// once hidden, leaves it at least k wide; `None` if no rectangle does.
@@ -389,12 +398,44 @@ fn cheapest_sufficient_rectangle(table: &Table, hidden: &mut [bool], exposed: us
                 continue;
             }
             let corners = [table.at(row, other_column), table.at(other_row, column), table.at(other_row, other_column)];
-            let cost = corners.iter().filter(|corner| !hidden[**corner]).map(|corner| table.edges[*corner].value).sum();
+            // Moving t around the rectangle keeps every sum: each corner moves by ±t,
+            // the sign flipping across the table's margins. The exposed value can rise
+            // only if the corners that then fall hold something, and fall only if it and
+            // the corners that then rise do; a rectangle allowing neither cannot widen
+            // it (sparse tables are mostly such rectangles of zeros).
+            let value = |edge: usize| table.edges[edge].value;
+            let margin_sign = |index: usize, margin: usize| if index == margin { -1i8 } else { 1 };
+            let sign = |at_row: usize, at_column: usize| {
+                let row_sign = if at_row == row { 1 } else { -1 };
+                let column_sign = if at_column == column { 1 } else { -1 };
+                row_sign
+                    * column_sign
+                    * margin_sign(at_row, table.rows)
+                    * margin_sign(at_column, table.columns)
+                    * margin_sign(row, table.rows)
+                    * margin_sign(column, table.columns)
+            };
+            let positions = [(row, other_column), (other_row, column), (other_row, other_column)];
+            let mut rises = u64::MAX;
+            let mut falls = value(exposed);
+            for (corner, (at_row, at_column)) in corners.iter().zip(positions) {
+                if sign(at_row, at_column) < 0 {
+                    rises = rises.min(value(*corner));
+                } else {
+                    falls = falls.min(value(*corner));
+                }
+            }
+            if rises == 0 && falls == 0 {
+                continue;
+            }
+            let cost = corners.iter().filter(|corner| !hidden[**corner]).map(|corner| value(*corner)).sum();
             rectangles.push((cost, corners));
         }
     }
     rectangles.sort_by_key(|(cost, _)| *cost);
-    for (_, corners) in rectangles {
+    // The cheapest few are where a sufficient one is; past them the search below
+    // (one neighbour at a time) is cheaper than trying every rectangle.
+    for (_, corners) in rectangles.into_iter().take(RECTANGLES_TRIED) {
         let newly: Vec<usize> = corners.iter().copied().filter(|corner| !hidden[*corner]).collect();
         if newly.is_empty() {
             continue;
@@ -495,7 +536,7 @@ fn feasible_with(table: &Table, hidden: &[bool], target: usize, cap: Option<u64>
     flow.run(source, sink) == required
 }
 
-/// Edmonds-Karp on a small graph.
+/// Maximum flow on a small graph.
 struct MaxFlow {
     adjacency: Vec<Vec<usize>>,
     to: Vec<usize>,
@@ -516,41 +557,77 @@ impl MaxFlow {
         self.capacity.push(0);
     }
 
+    /// Dinic's algorithm: shortest augmenting paths found a level graph at a
+    /// time, so a table of hundreds of units costs few breadth-first passes.
     fn run(&mut self, source: usize, sink: usize) -> i128 {
+        let nodes = self.adjacency.len();
         let mut total = 0;
+        let mut level = vec![usize::MAX; nodes];
+        let mut next_edge = vec![0usize; nodes];
         loop {
-            let mut parent_edge = vec![usize::MAX; self.adjacency.len()];
+            level.iter_mut().for_each(|entry| *entry = usize::MAX);
+            level[source] = 0;
             let mut queue = std::collections::VecDeque::from([source]);
-            let mut seen = vec![false; self.adjacency.len()];
-            seen[source] = true;
             while let Some(node) = queue.pop_front() {
                 for &edge in &self.adjacency[node] {
                     let next = self.to[edge];
-                    if !seen[next] && self.capacity[edge] > 0 {
-                        seen[next] = true;
-                        parent_edge[next] = edge;
+                    if level[next] == usize::MAX && self.capacity[edge] > 0 {
+                        level[next] = level[node] + 1;
                         queue.push_back(next);
                     }
                 }
             }
-            if !seen[sink] {
+            if level[sink] == usize::MAX {
                 return total;
             }
-            let mut bottleneck = i128::MAX;
-            let mut node = sink;
-            while node != source {
-                let edge = parent_edge[node];
-                bottleneck = bottleneck.min(self.capacity[edge]);
-                node = self.to[edge ^ 1];
+            next_edge.iter_mut().for_each(|entry| *entry = 0);
+            loop {
+                let pushed = self.push(source, sink, i128::MAX, &level, &mut next_edge);
+                if pushed == 0 {
+                    break;
+                }
+                total += pushed;
             }
-            let mut node = sink;
-            while node != source {
-                let edge = parent_edge[node];
-                self.capacity[edge] -= bottleneck;
-                self.capacity[edge ^ 1] += bottleneck;
-                node = self.to[edge ^ 1];
+        }
+    }
+
+    /// One augmenting path along the level graph, iteratively (a deep table
+    /// must not exhaust the stack), returning the flow it carried.
+    fn push(&mut self, source: usize, sink: usize, limit: i128, level: &[usize], next_edge: &mut [usize]) -> i128 {
+        let mut path: Vec<usize> = Vec::new();
+        let mut node = source;
+        loop {
+            if node == sink {
+                let bottleneck = path.iter().map(|edge| self.capacity[*edge]).fold(limit, i128::min);
+                for edge in &path {
+                    self.capacity[*edge] -= bottleneck;
+                    self.capacity[*edge ^ 1] += bottleneck;
+                }
+                return bottleneck;
             }
-            total += bottleneck;
+            let mut advanced = false;
+            while next_edge[node] < self.adjacency[node].len() {
+                let edge = self.adjacency[node][next_edge[node]];
+                let next = self.to[edge];
+                if self.capacity[edge] > 0 && level[next] == level[node] + 1 {
+                    path.push(edge);
+                    node = next;
+                    advanced = true;
+                    break;
+                }
+                next_edge[node] += 1;
+            }
+            if advanced {
+                continue;
+            }
+            // A dead end: never try it again in this phase, and step back.
+            match path.pop() {
+                None => return 0,
+                Some(edge) => {
+                    node = self.to[edge ^ 1];
+                    next_edge[node] += 1;
+                }
+            }
         }
     }
 }

@@ -71,6 +71,19 @@ pub(crate) enum BenchCommand {
     /// children's shared logs, nothing was stored twice, and the province's
     /// total is the sum of what the schools derived.
     Simulate(SimulateArgs),
+    /// What disclosure control costs a reader's query as an office grows:
+    /// a table of N children by category, disclosed linked with the other six
+    /// dimensions (as Query serves it), against the seven disclosed each on
+    /// its own in the same run.
+    Disclose {
+        /// Numbers of children, comma-separated.
+        #[arg(long, value_delimiter = ',', default_values_t = [15usize, 70, 200])]
+        units: Vec<usize>,
+        #[arg(long, default_value_t = 2024)]
+        seed: u64,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(clap::Args)]
@@ -107,6 +120,7 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), Failure> {
     let Some(command) = args.command else { return suite(args).await };
     match command {
         BenchCommand::Simulate(args) => simulate(args).await,
+        BenchCommand::Disclose { units, seed, json: as_json } => disclose(&units, seed, as_json),
         BenchCommand::Sync { records, sizes, json: as_json } => {
             if records == 0 || records > 1_000_000 {
                 return Err(Failure::input("--records: between 1 and 1000000"));
@@ -290,5 +304,34 @@ async fn suite(args: BenchArgs) -> Result<(), Failure> {
         );
     }
     println!("{}", json(&suite));
+    Ok(())
+}
+
+fn disclose(units: &[usize], seed: u64, as_json: bool) -> Result<(), Failure> {
+    if units.is_empty() || units.iter().any(|count| !(1..=2_000).contains(count)) {
+        return Err(Failure::input("--units: each between 1 and 2000"));
+    }
+    if cfg!(debug_assertions) {
+        eprintln!("note: a debug build; figures for the README come from `cargo run --release -- bench disclose`");
+    }
+    let report =
+        edusync_bench::measure_disclosure(units, seed).map_err(|error| Failure::other(anyhow::anyhow!("{error}")))?;
+    if as_json {
+        println!("{}", json(&report));
+        return Ok(());
+    }
+    println!("UNITS  CASES  ROWS  HIDDEN  LINKED S  SEPARATE S  LINKED/SEPARATE");
+    for point in &report.points {
+        println!(
+            "{:>5}  {:>5}  {:>4}  {:>6}  {:>8.3}  {:>10.3}  {:>15.2}",
+            point.units,
+            point.incident_cases,
+            point.rows,
+            point.hidden,
+            point.linked_seconds,
+            point.separate_seconds,
+            point.linked_over_separate
+        );
+    }
     Ok(())
 }
