@@ -100,11 +100,42 @@ async fn bad_records_are_refused_with_the_field_named_and_nothing_is_stored() {
             school_year_start: 2024,
         })),
     };
-    let status = client.submit_record(wire::SubmitRecordRequest { record: Some(bad) }).await.expect_err("refused");
+    let status =
+        client.submit_record(wire::SubmitRecordRequest { record: Some(bad.clone()) }).await.expect_err("refused");
     assert_eq!(status.code(), tonic::Code::InvalidArgument);
     assert!(status.message().contains("kind"), "{}", status.message());
     let status = client.get_record(wire::GetRecordRequest { record_id: "zz".into() }).await.expect_err("refused");
     assert_eq!(status.code(), tonic::Code::InvalidArgument);
+
+    // Many at once: all or nothing, and the bad one named by its place in the call.
+    let good = |count| crate::harness::commitment(count);
+    let mut future = good(4);
+    if let Some(wire::record::Kind::Commitment(commitment)) = &mut future.kind {
+        commitment.signed_on = Some(wire::Date { year: 2099, month: 9, day: 6 });
+    }
+    for (records, named) in [
+        (vec![good(1), bad.clone(), good(2)], "records[1]"),
+        (vec![good(1), good(2), future], "records[2]"),
+        (Vec::new(), "records: 0 given"),
+    ] {
+        let status = client.submit_records(wire::SubmitRecordsRequest { records }).await.expect_err("refused");
+        assert_eq!(status.code(), tonic::Code::InvalidArgument, "{}", status.message());
+        assert!(status.message().contains(named), "{named}: {}", status.message());
+    }
+    let info = client.get_node_info(wire::GetNodeInfoRequest {}).await.expect("info").into_inner();
+    assert_eq!(info.total_records, 0, "a refused call stored some of its records");
+    for replay in [false, true] {
+        let answer = client
+            .submit_records(wire::SubmitRecordsRequest { records: vec![good(1), good(2)] })
+            .await
+            .expect("stored")
+            .into_inner();
+        assert_eq!(answer.results.len(), 2);
+        assert!(answer.results.iter().all(|result| result.already_stored == replay), "replay {replay}");
+    }
+    let info = client.get_node_info(wire::GetNodeInfoRequest {}).await.expect("info").into_inner();
+    let commitments = info.kinds.iter().find(|count| count.kind == wire::RecordKind::Commitment as i32);
+    assert_eq!(commitments.map(|count| count.count), Some(2), "{:?}", info.kinds);
     drop(node);
 }
 

@@ -202,7 +202,18 @@ impl Node {
     /// spreadsheet or a generated school year costs one disk sync, not one
     /// per record. Same content submitted twice returns the first record.
     pub fn submit_all(&self, records: Vec<Record>, now: DateTime<Utc>) -> Result<Vec<Submitted>, NodeError> {
-        let checked = records.into_iter().map(|record| self.check_own(record, now)).collect::<Result<Vec<_>, _>>()?;
+        let many = records.len() > 1;
+        let checked = records
+            .into_iter()
+            .enumerate()
+            .map(|(index, record)| {
+                self.check_own(record, now).map_err(|error| match error {
+                    // Which of many records was wrong, as `records[i].field`.
+                    NodeError::Invalid(invalid) if many => NodeError::Invalid(invalid.within(&format!("[{index}]"))),
+                    other => other,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let counted: BTreeSet<Period> = checked
             .iter()
             .flat_map(|checked| crate::aggregator::periods_affected_by(checked.record(), self.utc_offset))

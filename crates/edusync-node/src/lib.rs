@@ -22,6 +22,7 @@ mod metrics;
 mod query;
 mod runtime;
 mod service;
+pub use service::MAX_RECORDS_PER_SUBMISSION;
 mod status;
 mod sync;
 mod tls;

@@ -19,6 +19,8 @@ use crate::{Node, NodeError};
 
 const DEFAULT_PAGE: usize = 100;
 const MAX_PAGE: usize = 1000;
+/// Records in one SubmitRecords call: a spreadsheet goes in chunks this size.
+pub const MAX_RECORDS_PER_SUBMISSION: usize = 1000;
 
 pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, NodeError> + Send + 'static,
@@ -71,6 +73,49 @@ impl wire::record_service_server::RecordService for RecordApi {
             header: Some(header_to_wire(submitted.id, &view.header)),
             already_stored: submitted.already_stored,
         }))
+    }
+
+    #[tracing::instrument(skip_all, fields(org = %self.node.org(), records))]
+    async fn submit_records(
+        &self,
+        request: Request<wire::SubmitRecordsRequest>,
+    ) -> Result<Response<wire::SubmitRecordsResponse>, Status> {
+        crate::auth::operator_only(&self.node, &request, "SubmitRecords")?;
+        let records = request.into_inner().records;
+        if records.is_empty() || records.len() > MAX_RECORDS_PER_SUBMISSION {
+            return Err(Status::invalid_argument(format!(
+                "records: {} given; send from 1 to {MAX_RECORDS_PER_SUBMISSION} records per call",
+                records.len()
+            )));
+        }
+        tracing::Span::current().record("records", records.len());
+        let records = records
+            .into_iter()
+            .enumerate()
+            .map(|(index, record)| Record::try_from(record).map_err(|error| error.within(&format!("records[{index}]"))))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(invalid)?;
+        let node = Arc::clone(&self.node);
+        let submitted = blocking(move || {
+            node.submit_all(records, chrono::Utc::now()).map_err(|error| match error {
+                NodeError::Invalid(invalid) if invalid.field.starts_with('[') => {
+                    NodeError::Invalid(invalid.within("records"))
+                }
+                other => other,
+            })
+        })
+        .await?;
+        let results = submitted
+            .iter()
+            .map(|submitted| {
+                let view = EnvelopeView::parse(&submitted.envelope).map_err(|error| to_status(error.into()))?;
+                Ok(wire::SubmitRecordResponse {
+                    header: Some(header_to_wire(submitted.id, &view.header)),
+                    already_stored: submitted.already_stored,
+                })
+            })
+            .collect::<Result<Vec<_>, Status>>()?;
+        Ok(Response::new(wire::SubmitRecordsResponse { results }))
     }
 
     #[tracing::instrument(skip_all, fields(org = %self.node.org(), record))]

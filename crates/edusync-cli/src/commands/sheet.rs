@@ -164,6 +164,17 @@ fn write_rejects(
     writer.flush().map_err(|error| Failure::other(anyhow::anyhow!("{error}")))
 }
 
+/// Rows per SubmitRecords call: small enough for a progress bar that moves,
+/// and within the node's limit.
+const CHUNK_ROWS: usize =
+    if edusync_node::MAX_RECORDS_PER_SUBMISSION < 250 { edusync_node::MAX_RECORDS_PER_SUBMISSION } else { 250 };
+
+/// The `i` of a node's `records[i]...` in an error message.
+fn chunk_index(message: &str) -> Option<usize> {
+    let rest = &message[message.find("records[")? + "records[".len()..];
+    rest[..rest.find(']')?].parse().ok()
+}
+
 pub(crate) async fn import(args: ImportArgs, language: Language) -> Result<(), Failure> {
     let kind = parse_kind(&args.kind)?;
     let cells = read_cells(&args.file)?;
@@ -192,18 +203,24 @@ pub(crate) async fn import(args: ImportArgs, language: Language) -> Result<(), F
     let terminal = std::io::stderr().is_terminal();
     let (mut stored, mut already) = (0usize, 0usize);
     let total = records.len();
-    for (done, (row, record)) in records.into_iter().enumerate() {
-        let answer = client
-            .submit_record(wire::SubmitRecordRequest { record: Some(wire::Record::from(&record)) })
-            .await
-            .map_err(|status| Failure::from_status_at(Some(format!("{}:{row}", args.file.display())), status))?
-            .into_inner();
-        if answer.already_stored {
-            already += 1;
-        } else {
-            stored += 1;
-        }
-        let done = done + 1;
+    // In chunks of whole calls: each is checked as a whole and flushed once,
+    // so a large sheet costs a disk sync per chunk, not per row.
+    let mut done = 0;
+    for chunk in records.chunks(CHUNK_ROWS) {
+        let request = wire::SubmitRecordsRequest { records: chunk.iter().map(|(_, record)| record.into()).collect() };
+        let answer = client.submit_records(request).await.map_err(|status| {
+            // The node names a bad record as records[i]: say which row of the file that is.
+            let row = chunk_index(status.message()).and_then(|index| chunk.get(index)).map(|(row, _)| *row);
+            let place = match row {
+                Some(row) => format!("{}:{row}", args.file.display()),
+                None => args.file.display().to_string(),
+            };
+            Failure::from_status_at(Some(place), status)
+        })?;
+        let results = answer.into_inner().results;
+        already += results.iter().filter(|result| result.already_stored).count();
+        stored += results.iter().filter(|result| !result.already_stored).count();
+        done += chunk.len();
         if terminal {
             eprint!(
                 "\r[{}{}] {}",
@@ -214,7 +231,7 @@ pub(crate) async fn import(args: ImportArgs, language: Language) -> Result<(), F
             if done == total {
                 eprintln!();
             }
-        } else if done % 100 == 0 || done == total {
+        } else {
             eprintln!("{}", Message::RowsProgress { done, total }.text(language));
         }
     }
@@ -226,4 +243,16 @@ pub(crate) async fn import(args: ImportArgs, language: Language) -> Result<(), F
     let file = args.file.display().to_string();
     println!("{}", Message::Imported { file, stored, already, rejected }.text(language));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chunk_index;
+
+    #[test]
+    fn the_record_a_node_names_is_found_in_its_message() {
+        assert_eq!(chunk_index("invalid input: records[12].signed_on: in the future"), Some(12));
+        assert_eq!(chunk_index("records: 0 given"), None);
+        assert_eq!(chunk_index("records[x]"), None);
+    }
 }
