@@ -44,6 +44,11 @@ impl Dimension {
         }
     }
 
+    /// Its place in [`Dimension::ALL`].
+    pub fn index(self) -> usize {
+        Dimension::ALL.iter().position(|each| *each == self).unwrap_or(0)
+    }
+
     pub fn parse(text: &str) -> Option<Dimension> {
         Dimension::ALL.into_iter().find(|dimension| dimension.name() == text)
     }
@@ -102,37 +107,13 @@ impl Dimension {
 /// them hides hidden in all, again until no table hides one the others show
 /// (each round hides more, so it ends).
 pub fn child_table(dimension: Dimension, own: &Counts, children: &[(OrgId, Counts)], disclosed: bool) -> ShownTable {
-    let units = |dimension: Dimension| -> Vec<Unit> {
-        children
-            .iter()
-            .map(|(org, counts)| Unit {
-                org: org.clone(),
-                values: dimension.values(counts),
-                schools: counts.get(Cell::ContributingSchools),
-            })
-            .collect()
-    };
+    if disclosed {
+        let mut tables = disclosed_tables(own, children);
+        return tables.swap_remove(dimension.index());
+    }
     let own_values = dimension.values(own);
     let column_k = dimension.column_k();
-    if disclosed {
-        let mut shared = SharedMargins::default();
-        loop {
-            let mut grew = false;
-            let mut asked = None;
-            for each in Dimension::ALL {
-                let table = disclose_sharing(&units(each), &each.values(own), &each.column_k(), 5, &shared);
-                grew |= shared.absorb(&SharedMargins::hidden_in(&table));
-                if each == dimension {
-                    asked = Some(table);
-                }
-            }
-            match asked {
-                Some(table) if !grew => return table,
-                _ => continue,
-            }
-        }
-    }
-    let units = units(dimension);
+    let units = units_of(dimension, children);
     let exact = |values: &[u64]| values.iter().map(|value| Shown::Value(*value)).collect::<Vec<_>>();
     let mut rows: Vec<ShownRow> = units
         .iter()
@@ -156,6 +137,39 @@ pub fn child_table(dimension: Dimension, own: &Counts, children: &[(OrgId, Count
         column_k,
         base_k: 5,
     }
+}
+
+/// The tables of every dimension (in [`Dimension::ALL`] order) as a reader
+/// may see them, their shared margins hidden alike; see [`child_table`].
+/// Computed together because each depends on all the others.
+pub fn disclosed_tables(own: &Counts, children: &[(OrgId, Counts)]) -> Vec<ShownTable> {
+    let mut shared = SharedMargins::default();
+    loop {
+        let mut grew = false;
+        let tables: Vec<ShownTable> = Dimension::ALL
+            .into_iter()
+            .map(|each| {
+                let table =
+                    disclose_sharing(&units_of(each, children), &each.values(own), &each.column_k(), 5, &shared);
+                grew |= shared.absorb(&SharedMargins::hidden_in(&table));
+                table
+            })
+            .collect();
+        if !grew {
+            return tables;
+        }
+    }
+}
+
+fn units_of(dimension: Dimension, children: &[(OrgId, Counts)]) -> Vec<Unit> {
+    children
+        .iter()
+        .map(|(org, counts)| Unit {
+            org: org.clone(),
+            values: dimension.values(counts),
+            schools: counts.get(Cell::ContributingSchools),
+        })
+        .collect()
 }
 
 /// One period's totals as a one-row table: exact, or with values below the

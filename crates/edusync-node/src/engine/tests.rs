@@ -708,3 +708,38 @@ fn a_district_judges_its_school_from_the_aggregates_the_school_signed() {
         .iter()
         .any(|alert| alert.to_string() == "VN.BT.D03.S017: school-year report missing (due 2025-08-01)"));
 }
+
+#[test]
+fn a_readers_tables_are_kept_while_their_aggregates_are_the_latest_and_cut_again_when_one_changes() {
+    use edusync_rollup::query::Dimension;
+    let pair = pair();
+    let year: Period = "2024-2025".parse().expect("period");
+    let send_up = |pair: &Pair| {
+        pair.school.derive_dirty(now()).expect("derives");
+        pair.district.ingest(shared_log(&pair.school), now()).expect("ingests");
+        pair.district.derive_dirty(now()).expect("derives");
+    };
+    pair.school.submit(incident(), now()).expect("submits");
+    send_up(&pair);
+    let first = pair.district.query_by_child(year, Dimension::Category, true).expect("table");
+    let cached =
+        |pair: &Pair| pair.district.disclosed_tables.lock().expect("lock").get(&year).map(|(ids, _)| ids.clone());
+    let ids = cached(&pair).expect("the seven tables are kept");
+    assert_eq!(ids.len(), 2, "cut from the district's aggregate and its one child's");
+    let by_severity = pair.district.query_by_child(year, Dimension::Severity, true).expect("table");
+    assert_eq!(cached(&pair), Some(ids.clone()), "another dimension is served from the same cut");
+    assert_eq!(first, pair.district.query_by_child(year, Dimension::Category, true).expect("table"));
+    assert_eq!(by_severity.grand_total, first.grand_total, "one cut, one set of margins");
+
+    let mut second = incident();
+    if let Record::Incident(incident) = &mut second {
+        incident.narrative = "Một vụ khác".into();
+    }
+    pair.school.submit(second, now()).expect("submits");
+    send_up(&pair);
+    let exact = pair.district.query_by_child(year, Dimension::Category, false).expect("table");
+    assert_eq!(exact.grand_total, edusync_rollup::Shown::Value(2));
+    pair.district.query_by_child(year, Dimension::Category, true).expect("table");
+    let renewed = cached(&pair).expect("kept");
+    assert_ne!(renewed, ids, "a newer aggregate from the child is cut afresh");
+}
