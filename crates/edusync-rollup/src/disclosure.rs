@@ -90,7 +90,7 @@ pub fn disclose_within(
     base_k: u64,
     parent_row: Option<&ShownRow>,
 ) -> ShownTable {
-    disclose_constrained(units, parent_own, column_k, base_k, parent_row, &SharedMargins::default())
+    disclose_constrained(units, parent_own, column_k, base_k, parent_row, &SharedMargins::default(), false)
 }
 
 /// The margins one table shares with others cut from the same units: each
@@ -137,7 +137,7 @@ pub fn disclose_sharing(
     base_k: u64,
     shared: &SharedMargins,
 ) -> ShownTable {
-    disclose_constrained(units, parent_own, column_k, base_k, None, shared)
+    disclose_constrained(units, parent_own, column_k, base_k, None, shared, true)
 }
 
 fn disclose_constrained(
@@ -147,6 +147,7 @@ fn disclose_constrained(
     base_k: u64,
     parent_row: Option<&ShownRow>,
     shared: &SharedMargins,
+    margins_shared: bool,
 ) -> ShownTable {
     let columns = column_k.len();
     // Rule 1: small units into "unallocated", then grow it past MIN_SCHOOLS.
@@ -169,7 +170,8 @@ fn disclose_constrained(
     }
     rows.push((None, unallocated));
 
-    let table = Table::new(&rows, column_k, base_k);
+    let mut table = Table::new(&rows, column_k, base_k);
+    table.margins_shared = margins_shared;
     let mut hidden: Vec<bool> = table.edges.iter().map(|edge| edge.value > 0 && edge.value < edge.k).collect();
     if let Some(parent_row) = parent_row {
         for (column, cell) in parent_row.cells.iter().enumerate().take(columns) {
@@ -202,6 +204,9 @@ struct Table {
     rows: usize,
     columns: usize,
     edges: Vec<Edge>,
+    /// Whether its row totals and grand total are shared with other tables
+    /// (see [`SharedMargins`]); those then keep protection levels.
+    margins_shared: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -233,7 +238,23 @@ impl Table {
         }
         let grand = rows.iter().flat_map(|(_, values)| values.iter()).sum();
         edges.push(Edge { from: column_hub, to: row_hub, value: grand, k: base_k });
-        Table { rows: row_count, columns, edges }
+        Table { rows: row_count, columns, edges, margins_shared: false }
+    }
+
+    /// For a margin shared with other tables: how far below and above its
+    /// value the attack must still reach in this table. Each table's own
+    /// interval being k wide is not enough, since a reader holding all the
+    /// tables intersects the intervals; the same levels in every table keep
+    /// the intersection k wide. `None` for any other value.
+    fn protection_levels(&self, index: usize) -> Option<(u64, u64)> {
+        let inner = self.rows * self.columns;
+        let is_row_total = (inner..inner + self.rows).contains(&index);
+        if !self.margins_shared || !(is_row_total || index == self.edges.len() - 1) {
+            return None;
+        }
+        let edge = self.edges[index];
+        let below = edge.value.min(edge.k.div_ceil(2));
+        Some((below, edge.k - below))
     }
 
     fn nodes(&self) -> usize {
@@ -343,10 +364,15 @@ fn complementary_suppression(table: &Table, hidden: &mut [bool]) {
     }
 }
 
-/// Whether the attack narrows hidden edge `index` below its k.
+/// Whether the attack narrows hidden edge `index` below its k (or, for a
+/// shared margin, inside its protection levels).
 fn too_narrow(table: &Table, hidden: &[bool], index: usize) -> bool {
     let (low, high) = interval_near(table, hidden, index);
-    high.saturating_sub(low) < table.edges[index].k
+    let edge = table.edges[index];
+    match table.protection_levels(index) {
+        Some((below, above)) => low > edge.value - below || high < edge.value + above,
+        None => high.saturating_sub(low) < edge.k,
+    }
 }
 
 /// The attack's interval for hidden edge `index`, clamped to k either side of

@@ -298,6 +298,30 @@ mod tests {
                 (table.rows.iter().map(|row| (row.org.clone(), row.total)).collect(), table.grand_total)
             };
             let first = margins(&tables[0].1);
+            // A reader holding all seven intersects what each says of a hidden shared
+            // margin (row total or grand total): that must stay k = 5 wide too.
+            let mut intersected: std::collections::BTreeMap<usize, (u64, u64)> = Default::default();
+            for (dimension, table) in &tables {
+                let exact = exact_rows(*dimension, table, &children);
+                let inner = table.rows.len() * dimension.column_names().len();
+                let grand = inner + table.rows.len() + dimension.column_names().len();
+                for (edge, low, high, _) in crate::attack(table, &exact) {
+                    let index: usize = edge.trim_start_matches("edge ").parse().expect("edge index");
+                    let margin = if (inner..inner + table.rows.len()).contains(&index) {
+                        index - inner
+                    } else if index == grand {
+                        usize::MAX
+                    } else {
+                        continue;
+                    };
+                    let bounds = intersected.entry(margin).or_insert((0, u64::MAX));
+                    *bounds = (bounds.0.max(low), bounds.1.min(high));
+                }
+            }
+            for (margin, (low, high)) in &intersected {
+                proptest::prop_assert!(high.saturating_sub(*low) >= 5,
+                    "the seven tables together narrow margin {margin} to [{low}, {high}]");
+            }
             for (dimension, table) in &tables {
                 proptest::prop_assert_eq!(&margins(table), &first, "{} shows other margins", dimension.name());
                 let exact = exact_rows(*dimension, table, &children);
