@@ -70,6 +70,38 @@ fn a_record_verifies_with_python_cryptography_and_openssl_and_a_changed_byte_doe
 
 /// A district (`VN.BT.D03`) and its school (`VN.BT.D03.S017`) running in
 /// `root`, the school having reported two physical incidents in October 2024.
+/// A data officer of `scope`: a key, a request to `issuer`, and the certificate
+/// that `sign` (a command, given `--request` and `--out`) makes of it. Returns
+/// the key's and the certificate's paths.
+fn data_officer(dir: &std::path::Path, name: &str, scope: &str, issuer: &str, sign: &[&str]) -> (String, String) {
+    let file = |suffix: &str| dir.join(format!("{name}.{suffix}")).to_str().expect("utf-8").to_owned();
+    let (key, request, certificate) = (file("key"), file("req"), file("cert"));
+    let mut signing: Vec<&str> = sign.to_vec();
+    signing.extend(["--request", &request, "--out", &certificate]);
+    for step in [
+        vec!["keys", "generate", "--out", &key],
+        vec![
+            "enroll",
+            "request",
+            "--key",
+            &key,
+            "--org",
+            scope,
+            "--role",
+            "data-officer",
+            "--parent",
+            issuer,
+            "--out",
+            &request,
+        ],
+        signing,
+    ] {
+        let done = run(&step);
+        assert!(done.status.success(), "{step:?}: {}", text(&done.stderr));
+    }
+    (key, certificate)
+}
+
 fn district_with_two_incidents(
     root: &std::path::Path,
 ) -> (crate::harness::NodeProcess, std::path::PathBuf, crate::harness::NodeProcess) {
@@ -350,29 +382,13 @@ fn a_district_sees_its_schools_compliance_and_alerts_in_the_table_and_in_status(
     assert_eq!(exact["rows"][0]["label"], "VN.BT.D03.S017");
     assert_eq!(exact["rows"][0]["cells"][0], 2, "{exact}");
     assert_eq!(exact["grand_total"], 2);
-    let officer = |name: &str| root.path().join(name).to_str().expect("utf-8").to_owned();
-    let (key, request, certificate) = (officer("officer.key"), officer("officer.req"), officer("officer.cert"));
-    for step in [
-        vec!["keys", "generate", "--out", &key],
-        vec![
-            "enroll",
-            "request",
-            "--key",
-            &key,
-            "--org",
-            "VN.BT.D03",
-            "--role",
-            "data-officer",
-            "--parent",
-            "VN.BT.D03",
-            "--out",
-            &request,
-        ],
-        vec!["enroll", "sign", "--node", &district.endpoint(), "--request", &request, "--out", &certificate],
-    ] {
-        let done = run(&step);
-        assert!(done.status.success(), "{step:?}: {}", text(&done.stderr));
-    }
+    let (key, certificate) = data_officer(
+        root.path(),
+        "officer",
+        "VN.BT.D03",
+        "VN.BT.D03",
+        &["enroll", "sign", "--node", &district.endpoint()],
+    );
     let as_officer =
         run(&[&query[..], &[&district.endpoint(), "--identity", &key, "--certificate", &certificate]].concat());
     assert!(as_officer.status.success(), "{}", text(&as_officer.stderr));
@@ -418,9 +434,10 @@ fn a_district_sees_its_schools_compliance_and_alerts_in_the_table_and_in_status(
     }
     assert!(lines_checked >= 3, "the incidents' semester was not queried");
     // Each child's exact counts are for the operator and auditors, not for a data officer.
+    let officer_audit = root.path().join("officer-audit.json").to_str().expect("utf-8").to_owned();
     for exact_per_child in [
         vec!["rollup", "--period", "2024-2025"],
-        vec!["audit", "export", "--org", "VN.BT.D03", "--period", "2024-2025", "--out", &officer("officer-audit.json")],
+        vec!["audit", "export", "--org", "VN.BT.D03", "--period", "2024-2025", "--out", &officer_audit],
     ] {
         let refused = run(&[
             &exact_per_child[..],
@@ -432,41 +449,14 @@ fn a_district_sees_its_schools_compliance_and_alerts_in_the_table_and_in_status(
     }
     // A data officer of the province saw the district among its siblings at the
     // province's node; the district's own table could undo that by differencing.
-    let (above_key, above_request, above_certificate) =
-        (officer("province-officer.key"), officer("province-officer.req"), officer("province-officer.cert"));
     let root_key = crate::harness::root_key_file().to_str().expect("utf-8").to_owned();
-    for step in [
-        vec!["keys", "generate", "--out", &above_key],
-        vec![
-            "enroll",
-            "request",
-            "--key",
-            &above_key,
-            "--org",
-            "VN.BT",
-            "--role",
-            "data-officer",
-            "--parent",
-            "VN",
-            "--out",
-            &above_request,
-        ],
-        vec![
-            "keys",
-            "certify",
-            "--request",
-            &above_request,
-            "--anchor",
-            "VN",
-            "--key",
-            &root_key,
-            "--out",
-            &above_certificate,
-        ],
-    ] {
-        let done = run(&step);
-        assert!(done.status.success(), "{step:?}: {}", text(&done.stderr));
-    }
+    let (above_key, above_certificate) = data_officer(
+        root.path(),
+        "province-officer",
+        "VN.BT",
+        "VN",
+        &["keys", "certify", "--anchor", "VN", "--key", &root_key],
+    );
     let from_above =
         run(&[&query[..], &[&district.endpoint(), "--identity", &above_key, "--certificate", &above_certificate]]
             .concat());
