@@ -650,7 +650,9 @@ mod audit_bundle {
         let json = bundle.to_json();
         let digits: Vec<usize> =
             json.iter().enumerate().filter(|(_, byte)| byte.is_ascii_digit()).map(|(at, _)| at).collect();
-        assert!(digits.len() > 500, "{} digits", digits.len());
+        // Not vacuous: hundreds of digits. How many exactly varies with the random keys
+        // and signatures (base64), around 530; a floor of 500 failed once in ~15 runs.
+        assert!(digits.len() > 300, "{} digits", digits.len());
         for &at in &digits {
             let mut changed = json.clone();
             changed[at] = if changed[at] == b'9' { b'0' } else { changed[at] + 1 };
