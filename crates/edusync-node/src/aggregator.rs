@@ -77,21 +77,14 @@ impl Node {
         }
         let mut years = std::collections::BTreeSet::new();
         let filter = ListFilter { kind: None, school_year_start: None, org_prefix: Some(self.org().clone()) };
-        let mut token: Option<String> = None;
-        loop {
-            let page = self.store().list(&filter, token.as_deref(), 1000)?;
-            for stored in &page.records {
-                if stored.meta.author_org == *self.org() && !stored.meta.kind.is_derived() {
-                    if let Some(period) = stored.meta.period {
-                        years.insert(period.school_year);
-                    }
+        self.store().for_each_listed(&filter, |stored| {
+            if stored.meta.author_org == *self.org() && !stored.meta.kind.is_derived() {
+                if let Some(period) = stored.meta.period {
+                    years.insert(period.school_year);
                 }
             }
-            match page.next {
-                Some(next) => token = Some(next),
-                None => break,
-            }
-        }
+            Ok::<(), NodeError>(())
+        })?;
         let mut periods = Vec::new();
         for school_year in years {
             periods.extend(
@@ -381,22 +374,15 @@ impl Node {
             org_prefix: Some(self.org().clone()),
         };
         let mut out = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let page = self.store().list(&filter, token.as_deref(), 1000)?;
-            for stored in page.records {
-                if stored.meta.author_org != *self.org() || stored.meta.kind == RecordKind::Aggregate {
-                    continue;
-                }
-                let view = EnvelopeView::parse(&stored.bytes)?;
-                let record = decode_record(&view.header.payload_type, view.record)?;
-                out.push((stored.id, stored.meta.seq.0, record));
+        self.store().for_each_listed(&filter, |stored| {
+            if stored.meta.author_org != *self.org() || stored.meta.kind == RecordKind::Aggregate {
+                return Ok(());
             }
-            match page.next {
-                Some(next) => token = Some(next),
-                None => break,
-            }
-        }
+            let view = EnvelopeView::parse(&stored.bytes)?;
+            let record = decode_record(&view.header.payload_type, view.record)?;
+            out.push((stored.id, stored.meta.seq.0, record));
+            Ok::<(), NodeError>(())
+        })?;
         Ok(out)
     }
 }
@@ -479,22 +465,15 @@ impl Node {
             org_prefix: Some(self.org().clone()),
         };
         let mut own_records = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let page = self.store().list(&filter, token.as_deref(), 1000)?;
-            for stored in page.records {
-                if stored.meta.author_org != *self.org() {
-                    continue;
-                }
-                let view = edusync_envelope::EnvelopeView::parse(&stored.bytes)?;
-                let record = edusync_proto::decode_record(&view.header.payload_type, view.record)?;
-                own_records.push((stored.id, stored.meta.seq.0, record));
+        self.store().for_each_listed(&filter, |stored| {
+            if stored.meta.author_org != *self.org() {
+                return Ok(());
             }
-            match page.next {
-                Some(next) => token = Some(next),
-                None => break,
-            }
-        }
+            let view = edusync_envelope::EnvelopeView::parse(&stored.bytes)?;
+            let record = edusync_proto::decode_record(&view.header.payload_type, view.record)?;
+            own_records.push((stored.id, stored.meta.seq.0, record));
+            Ok::<(), NodeError>(())
+        })?;
         let owns: Vec<OwnRecord<'_>> =
             own_records.iter().map(|(id, seq, record)| OwnRecord { id: *id, seq: *seq, record }).collect();
         let today = now.with_timezone(&self.utc_offset()).date_naive();

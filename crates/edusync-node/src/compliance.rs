@@ -42,30 +42,23 @@ impl Node {
                 school_year_start: None,
                 org_prefix: Some(child.clone()),
             };
-            let mut token: Option<String> = None;
-            loop {
-                let page = self.store().list(&filter, token.as_deref(), 1000)?;
-                for stored in page.records {
-                    let Some(period) = stored.meta.period else { continue };
-                    if stored.meta.author_org != child {
-                        continue;
-                    }
-                    if wanted(period) {
-                        let signed_on = chrono::DateTime::from_timestamp_millis(
-                            EnvelopeView::parse(&stored.bytes)?.header.created_unix_ms,
-                        )
-                        .map(|at| at.with_timezone(&offset).date_naive())
-                        .unwrap_or(today);
-                        revisions.push(Signed { signed_on, aggregate: aggregate_in(&stored)? });
-                    } else if Some(period) == previous_semester2 {
-                        previous = Some(aggregate_in(&stored)?);
-                    }
+            self.store().for_each_listed(&filter, |stored| {
+                let Some(period) = stored.meta.period else { return Ok(()) };
+                if stored.meta.author_org != child {
+                    return Ok(());
                 }
-                match page.next {
-                    Some(next) => token = Some(next),
-                    None => break,
+                if wanted(period) {
+                    let signed_on = chrono::DateTime::from_timestamp_millis(
+                        EnvelopeView::parse(&stored.bytes)?.header.created_unix_ms,
+                    )
+                    .map(|at| at.with_timezone(&offset).date_naive())
+                    .unwrap_or(today);
+                    revisions.push(Signed { signed_on, aggregate: aggregate_in(&stored)? });
+                } else if Some(period) == previous_semester2 {
+                    previous = Some(aggregate_in(&stored)?);
                 }
-            }
+                Ok::<(), NodeError>(())
+            })?;
             children.push(ChildHistory { org: child, level, revisions, previous_semester2: previous });
         }
         let mut deadlines = Deadlines::defaults(school_year);
@@ -83,22 +76,18 @@ impl Node {
         let filter =
             ListFilter { kind: Some(RecordKind::Policy), school_year_start: None, org_prefix: Some(org.clone()) };
         let mut policies = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let page = self.store().list(&filter, token.as_deref(), 1000)?;
-            for stored in page.records.iter().filter(|stored| stored.meta.author_org == *org) {
-                let view = EnvelopeView::parse(&stored.bytes)?;
-                if let Record::Policy(policy) = decode_record(&view.header.payload_type, view.record)? {
-                    if policy.school_year == school_year {
-                        policies.push(policy);
-                    }
+        self.store().for_each_listed(&filter, |stored| {
+            if stored.meta.author_org != *org {
+                return Ok(());
+            }
+            let view = EnvelopeView::parse(&stored.bytes)?;
+            if let Record::Policy(policy) = decode_record(&view.header.payload_type, view.record)? {
+                if policy.school_year == school_year {
+                    policies.push(policy);
                 }
             }
-            match page.next {
-                Some(next) => token = Some(next),
-                None => break,
-            }
-        }
+            Ok::<(), NodeError>(())
+        })?;
         Ok(policies)
     }
 }

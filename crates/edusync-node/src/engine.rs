@@ -749,20 +749,12 @@ impl Node {
             ..Default::default()
         };
         let mut unsent = Vec::new();
-        let mut token = None;
-        loop {
-            let page = self.store.list(&filter, token.as_deref(), 1000)?;
-            unsent.extend(
-                page.records
-                    .into_iter()
-                    .filter(|stored| stored.meta.author_org == *self.org() && stored.meta.seq.0 > after_seq)
-                    .map(|stored| (stored.meta.seq, stored.id, stored.bytes)),
-            );
-            match page.next {
-                Some(next) => token = Some(next),
-                None => break,
+        self.store.for_each_listed(&filter, |stored| {
+            if stored.meta.author_org == *self.org() && stored.meta.seq.0 > after_seq {
+                unsent.push((stored.meta.seq, stored.id, stored.bytes));
             }
-        }
+            Ok::<(), NodeError>(())
+        })?;
         unsent.sort_by_key(|(seq, _, _)| *seq);
         Ok(unsent.into_iter().take(100).map(|(_, id, bytes)| (id, bytes)).collect())
     }
@@ -776,20 +768,13 @@ impl Node {
             notices.push((header.author_org, RecordId(id), header.created_unix_ms, true));
         }
         let filter = edusync_store::ListFilter { kind: Some(RecordKind::SevereNotice), ..Default::default() };
-        let mut token = None;
-        loop {
-            let page = self.store.list(&filter, token.as_deref(), 1000)?;
-            for stored in page.records {
-                if stored.meta.author_org != *self.org() {
-                    let header = edusync_envelope::EnvelopeView::parse(&stored.bytes)?.header;
-                    notices.push((header.author_org, stored.id, header.created_unix_ms, false));
-                }
+        self.store.for_each_listed(&filter, |stored| {
+            if stored.meta.author_org != *self.org() {
+                let header = edusync_envelope::EnvelopeView::parse(&stored.bytes)?.header;
+                notices.push((header.author_org, stored.id, header.created_unix_ms, false));
             }
-            match page.next {
-                Some(next) => token = Some(next),
-                None => break,
-            }
-        }
+            Ok::<(), NodeError>(())
+        })?;
         notices.sort_by_key(|notice| std::cmp::Reverse(notice.2));
         notices.truncate(limit);
         Ok(notices)

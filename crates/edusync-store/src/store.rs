@@ -495,6 +495,27 @@ impl Store {
         Ok(Page { records, next: None })
     }
 
+    /// Every record [`Store::list`] matches, over all its pages, handed to
+    /// `visit` one at a time in index order: for callers that want them all
+    /// without holding them all at once. Stops at the first error `visit` returns.
+    pub fn for_each_listed<E: From<StoreError>>(
+        &self,
+        filter: &ListFilter,
+        mut visit: impl FnMut(StoredEnvelope) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut token: Option<String> = None;
+        loop {
+            let page = self.list(filter, token.as_deref(), 1000)?;
+            for stored in page.records {
+                visit(stored)?;
+            }
+            match page.next {
+                Some(next) => token = Some(next),
+                None => return Ok(()),
+            }
+        }
+    }
+
     /// The author's latest record of `kind` for `period`, if any.
     pub fn latest(
         &self,
