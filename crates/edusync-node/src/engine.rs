@@ -198,7 +198,7 @@ impl Node {
     /// Validates, signs, appends and flushes one of this node's own records.
     /// Submitting the same content twice returns the first record.
     pub fn submit(&self, record: Record, now: DateTime<Utc>) -> Result<Submitted, NodeError> {
-        let mut submitted = self.submit_all(vec![record], now)?;
+        let mut submitted = self.write_own(vec![record], now, false)?;
         submitted.pop().ok_or_else(|| NodeError::Startup("a submission of one record wrote nothing".into()))
     }
 
@@ -206,15 +206,25 @@ impl Node {
     /// then signs and appends each in order and flushes once, so that a
     /// spreadsheet or a generated school year costs one disk sync, not one
     /// per record. Same content submitted twice returns the first record.
+    /// A refusal names the record by its place, as `[i].field`.
     pub fn submit_all(&self, records: Vec<Record>, now: DateTime<Utc>) -> Result<Vec<Submitted>, NodeError> {
-        let many = records.len() > 1;
+        self.write_own(records, now, true)
+    }
+
+    fn write_own(
+        &self,
+        records: Vec<Record>,
+        now: DateTime<Utc>,
+        name_by_place: bool,
+    ) -> Result<Vec<Submitted>, NodeError> {
         let checked = records
             .into_iter()
             .enumerate()
             .map(|(index, record)| {
                 self.check_own(record, now).map_err(|error| match error {
-                    // Which of many records was wrong, as `records[i].field`.
-                    NodeError::Invalid(invalid) if many => NodeError::Invalid(invalid.within(&format!("[{index}]"))),
+                    NodeError::Invalid(invalid) if name_by_place => {
+                        NodeError::Invalid(invalid.within(&format!("[{index}]")))
+                    }
                     other => other,
                 })
             })

@@ -52,6 +52,15 @@ pub(crate) struct RecordApi {
     pub(crate) parent_status: Option<Arc<ParentStatus>>,
 }
 
+/// What a submitter hears of a record it wrote: its header, and whether it was already held.
+fn submitted_to_wire(submitted: &crate::Submitted) -> Result<wire::SubmitRecordResponse, Status> {
+    let view = EnvelopeView::parse(&submitted.envelope).map_err(|error| to_status(error.into()))?;
+    Ok(wire::SubmitRecordResponse {
+        header: Some(header_to_wire(submitted.id, &view.header)),
+        already_stored: submitted.already_stored,
+    })
+}
+
 #[tonic::async_trait]
 impl wire::record_service_server::RecordService for RecordApi {
     #[tracing::instrument(skip_all, fields(org = %self.node.org(), record))]
@@ -68,11 +77,7 @@ impl wire::record_service_server::RecordService for RecordApi {
         let node = Arc::clone(&self.node);
         let submitted = blocking(move || node.submit(record, chrono::Utc::now())).await?;
         tracing::Span::current().record("record", tracing::field::display(submitted.id));
-        let view = EnvelopeView::parse(&submitted.envelope).map_err(|error| to_status(error.into()))?;
-        Ok(Response::new(wire::SubmitRecordResponse {
-            header: Some(header_to_wire(submitted.id, &view.header)),
-            already_stored: submitted.already_stored,
-        }))
+        Ok(Response::new(submitted_to_wire(&submitted)?))
     }
 
     #[tracing::instrument(skip_all, fields(org = %self.node.org(), records))]
@@ -98,23 +103,12 @@ impl wire::record_service_server::RecordService for RecordApi {
         let node = Arc::clone(&self.node);
         let submitted = blocking(move || {
             node.submit_all(records, chrono::Utc::now()).map_err(|error| match error {
-                NodeError::Invalid(invalid) if invalid.field.starts_with('[') => {
-                    NodeError::Invalid(invalid.within("records"))
-                }
+                NodeError::Invalid(invalid) => NodeError::Invalid(invalid.within("records")),
                 other => other,
             })
         })
         .await?;
-        let results = submitted
-            .iter()
-            .map(|submitted| {
-                let view = EnvelopeView::parse(&submitted.envelope).map_err(|error| to_status(error.into()))?;
-                Ok(wire::SubmitRecordResponse {
-                    header: Some(header_to_wire(submitted.id, &view.header)),
-                    already_stored: submitted.already_stored,
-                })
-            })
-            .collect::<Result<Vec<_>, Status>>()?;
+        let results = submitted.iter().map(submitted_to_wire).collect::<Result<Vec<_>, Status>>()?;
         Ok(Response::new(wire::SubmitRecordsResponse { results }))
     }
 
