@@ -241,6 +241,11 @@ impl Node {
         for checked in checked {
             submitted.push(self.append_checked(checked, now)?);
         }
+        if !counted.is_empty() {
+            // And after: a derivation that ran between the first mark and the
+            // write cleared that mark without seeing these records.
+            self.store.mark_dirty(&counted.iter().copied().collect::<Vec<_>>())?;
+        }
         if self.make_durable(&submitted)? && !counted.is_empty() {
             self.aggregation.wake();
         }
@@ -422,6 +427,12 @@ impl Node {
             .collect();
         let outcomes = self.store.append_all(&offers)?;
         drop(offers);
+        if derive_again {
+            // And after: a derivation that ran between the first mark and the
+            // write cleared that mark without seeing these aggregates, and
+            // would leave this node's roll-up short of them until the next change.
+            self.store.mark_dirty(&dirty)?;
+        }
         for (entry, outcome) in admitted.into_iter().zip(outcomes) {
             let Admitted { envelope, kind, refusal, .. } = entry;
             let header = envelope.header();
