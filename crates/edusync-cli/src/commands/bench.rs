@@ -36,6 +36,11 @@ pub(crate) struct BenchArgs {
     /// Envelopes signed and verified to measure the verification limit.
     #[arg(long, default_value_t = 20_000)]
     verification_sample: usize,
+    /// Exit with status 1, naming each target that does not hold, after the
+    /// report: for a machine that must keep the targets, not one that
+    /// reports them.
+    #[arg(long)]
+    check: bool,
 }
 
 impl BenchArgs {
@@ -259,52 +264,100 @@ async fn suite(args: BenchArgs) -> Result<(), Failure> {
         verification_sample: args.verification_sample,
     };
     let suite = edusync_bench::run_suite(options).await.map_err(|error| Failure::other(anyhow::anyhow!("{error}")))?;
-    let limit = &suite.limit;
-    let (ingest, catch_up, rederive) = (&suite.ingest, &suite.catch_up, &suite.rederive);
-    let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
-    eprintln!("MEASUREMENT                                              FIGURE");
-    eprintln!("Ed25519 verify_strict, one by one                        {:>10.0} /s", limit.single_per_second);
-    eprintln!("Ed25519 strict batch verification (the limit)            {:>10.0} /s", limit.batch_per_second);
-    eprintln!(
-        "Ed25519 verify_strict on {} threads                        {:>10.0} /s",
-        limit.threads, limit.parallel_per_second
-    );
-    eprintln!(
-        "durable ingest, {:>2} children x {:>6} records, batch {:<5} {:>10.0} /s",
-        ingest.children, ingest.records_per_child, ingest.batch_size, ingest.records_per_second
-    );
-    eprintln!(
-        "  acknowledgement latency p50 / p99 ({} batches)        {:>7.1} / {:.1} ms",
-        ingest.ack_latency_samples, ingest.ack_latency_p50_ms, ingest.ack_latency_p99_ms
-    );
-    eprintln!(
-        "catch-up of {:>7} records, batch {:<5}                  {:>10.2} s ({:.0} /s)",
-        catch_up.records, catch_up.batch_size, catch_up.seconds, catch_up.records_per_second
-    );
-    eprintln!(
-        "re-derivation: {} schools, {} districts, 1 province        {:>10.3} s (district {:.3}, province {:.3})",
-        rederive.schools, rederive.districts, rederive.seconds, rederive.district_seconds, rederive.province_seconds
-    );
-    eprintln!(
-        "parent node memory: idle / peak under ingest             {:>6.1} / {:.1} MiB",
-        mib(ingest.idle_rss_bytes),
-        mib(ingest.peak_rss_bytes)
-    );
-    eprintln!();
-    eprintln!("TARGET                                                                   MEASURED  BOUND   HOLDS");
-    for target in &suite.targets {
-        eprintln!(
-            "{:<72} {:>8.2}  {} {} {}  {}",
-            target.name,
-            target.measured,
-            target.rule,
-            target.bound,
-            target.unit,
-            if target.holds { "yes" } else { "NO" }
-        );
-    }
+    eprint!("{}", suite_tables(&suite, chrono::Utc::now().date_naive()));
     println!("{}", json(&suite));
+    let missed: Vec<&str> =
+        suite.targets.iter().filter(|target| !target.holds).map(|target| target.name.as_str()).collect();
+    if args.check && !missed.is_empty() {
+        return Err(Failure::other(anyhow::anyhow!("targets not held on this machine: {}", missed.join("; "))));
+    }
     Ok(())
+}
+
+/// The report as the README's two Markdown tables (measurements, then
+/// targets), so the README's figures are pasted from this command's output
+/// rather than retyped.
+fn suite_tables(suite: &edusync_bench::Suite, today: chrono::NaiveDate) -> String {
+    let (limit, ingest, catch_up, rederive) = (&suite.limit, &suite.ingest, &suite.catch_up, &suite.rederive);
+    let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
+    let build = if suite.machine.release_build { "release build" } else { "debug build: not for the README" };
+    let mut rows = vec![
+        format!("On this {}-core machine ({build}, {today}):", suite.machine.cores),
+        String::new(),
+        "| measurement | figure |".to_owned(),
+        "|---|---|".to_owned(),
+        format!("| Ed25519 `verify_strict`, one by one | {} /s |", grouped(limit.single_per_second)),
+        format!(
+            "| Ed25519 strict batch verification (`verify_many`) — the limit | {} /s |",
+            grouped(limit.batch_per_second)
+        ),
+        format!(
+            "| Ed25519 `verify_strict` over {} threads (`verify_parallel`) | {} /s |",
+            limit.threads,
+            grouped(limit.parallel_per_second)
+        ),
+        format!(
+            "| durable ingest at a district, {} schools × {} records, batch {} | {} /s |",
+            ingest.children,
+            grouped(f64::from(ingest.records_per_child)),
+            ingest.batch_size,
+            grouped(ingest.records_per_second)
+        ),
+        format!(
+            "| acknowledgement latency p50 / p99 ({} batches; {} schools with 2 batches in flight each) | {:.0} / {:.0} ms |",
+            ingest.ack_latency_samples, ingest.children, ingest.ack_latency_p50_ms, ingest.ack_latency_p99_ms
+        ),
+        format!(
+            "| catch-up of one school's {} records, batch {} | {:.2} s ({} /s) |",
+            grouped(catch_up.records as f64),
+            catch_up.batch_size,
+            catch_up.seconds,
+            grouped(catch_up.records_per_second)
+        ),
+        format!(
+            "| province re-derivation, {} schools, after one school's new incident | {:.3} s (district {:.3}, province {:.3}) |",
+            grouped(f64::from(rederive.schools)),
+            rederive.seconds,
+            rederive.district_seconds,
+            rederive.province_seconds
+        ),
+        format!(
+            "| district process memory, idle / at peak under ingest | {:.1} / {:.1} MiB |",
+            mib(ingest.idle_rss_bytes),
+            mib(ingest.peak_rss_bytes)
+        ),
+        String::new(),
+        "| target | measured | bound | holds |".to_owned(),
+        "|---|---|---|---|".to_owned(),
+    ];
+    for target in &suite.targets {
+        let measured = match target.unit {
+            "ratio" => format!("{:.2}", target.measured),
+            "MiB" => format!("{:.1} MiB", target.measured),
+            unit => format!("{:.3} {unit}", target.measured),
+        };
+        let bound = match target.unit {
+            "ratio" => format!("{} {}", target.rule, target.bound),
+            unit => format!("{} {} {unit}", target.rule, target.bound),
+        };
+        let holds = if target.holds { "yes" } else { "**no**" };
+        rows.push(format!("| {} | {measured} | {bound} | {holds} |", target.name));
+    }
+    rows.iter().map(|row| format!("{row}\n")).collect()
+}
+
+/// A rate or count rounded to a whole number, its thousands separated by
+/// commas as the README writes them.
+fn grouped(value: f64) -> String {
+    let digits = format!("{:.0}", value.max(0.0));
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
 }
 
 fn disclose(units: &[usize], seed: u64, as_json: bool) -> Result<(), Failure> {
@@ -334,4 +387,19 @@ fn disclose(units: &[usize], seed: u64, as_json: bool) -> Result<(), Failure> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::grouped;
+
+    #[test]
+    fn figures_are_grouped_by_thousands_as_the_readme_writes_them() {
+        assert_eq!(grouped(0.0), "0");
+        assert_eq!(grouped(999.4), "999");
+        assert_eq!(grouped(1_000.0), "1,000");
+        assert_eq!(grouped(13_059.2), "13,059");
+        assert_eq!(grouped(1_234_567.0), "1,234,567");
+        assert_eq!(grouped(-3.0), "0");
+    }
 }
