@@ -383,7 +383,8 @@ fn the_bench_command_measures_every_figure_and_prints_one_json_document() {
     assert!(disclose.status.success(), "{}", text(&disclose.stderr));
     let report: Value = serde_json::from_slice(&disclose.stdout).expect("one JSON document");
     assert_eq!(report["points"][1]["units"], 12, "{report}");
-    assert!(report["points"][1]["linked_over_separate"].as_f64().is_some_and(|ratio| ratio > 0.0), "{report}");
+    assert!(report["points"][1]["seconds"].as_f64().is_some_and(|seconds| seconds > 0.0), "{report}");
+    assert!(report["points"][1]["hidden"].as_u64() < report["points"][1]["values"].as_u64(), "{report}");
     let refused = run(&["bench", "disclose", "--units", "0"]);
     assert_eq!(refused.status.code(), Some(2), "{}", text(&refused.stderr));
     assert!(text(&refused.stderr).contains("--units"), "{}", text(&refused.stderr));

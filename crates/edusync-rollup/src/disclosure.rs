@@ -9,11 +9,17 @@
 //!    on its own: it goes into the "unallocated" row, which itself is grown
 //!    until it holds none or at least [`MIN_SCHOOLS`] schools. Shown rows plus
 //!    "unallocated" always equal the parent total.
-//! 2. Primary suppression: a value from 1 to k-1 is hidden (k per column; margins
-//!    use the base k, or the column's k for a column total).
+//! 2. Each row's total and the grand total are always shown: they are the
+//!    incident cases of each unit and of the parent, which the compliance view
+//!    shows the same readers unit by unit (a supervising office always sees
+//!    how many cases each unit had). What is protected is how a unit's cases
+//!    break down. Primary suppression: a cell or column total from 1 to k-1 is
+//!    hidden (k per column).
 //! 3. Complementary suppression: more values are hidden until no hidden value
 //!    can be narrowed, from everything shown plus the fact that counts are not
-//!    negative, to an interval narrower than its k.
+//!    negative, to an interval narrower than its k — or than the published
+//!    case counts allow at best (a unit with 2 cases confines each of its
+//!    cells to [0, 2] however much is hidden; that interval is then the aim).
 //!
 //! Rule 3 is checked by the attack itself. A table with its margins is a
 //! circulation: every inner cell is an edge from its row to its column, every
@@ -81,73 +87,14 @@ pub fn disclose(units: &[Unit], parent_own: &[u64], column_k: &[u64], base_k: u6
 
 /// As [`disclose`], for a table nested in another one: the parent's row as
 /// its own parent's table shows it. A value hidden there stays hidden here
-/// (as this table's column or grand total), and is protected here too, so
-/// that the nested tables cannot be combined to recover it.
+/// (as this table's column total), and is protected here too, so that the
+/// nested tables cannot be combined to recover it.
 pub fn disclose_within(
     units: &[Unit],
     parent_own: &[u64],
     column_k: &[u64],
     base_k: u64,
     parent_row: Option<&ShownRow>,
-) -> ShownTable {
-    disclose_constrained(units, parent_own, column_k, base_k, parent_row, &SharedMargins::default(), false)
-}
-
-/// The margins one table shares with others cut from the same units: each
-/// row's total and the grand total (every table of incidents by one dimension
-/// sums to the same cases per unit). A margin hidden in one of them must be
-/// hidden in all, or a reader holding two could read there what the other
-/// hides and narrow what it protects.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SharedMargins {
-    /// Rows whose total is hidden, by unit (`None`: "unallocated").
-    pub hidden_row_totals: std::collections::BTreeSet<Option<OrgId>>,
-    pub grand_total_hidden: bool,
-}
-
-impl SharedMargins {
-    /// The margins `table` hides.
-    pub fn hidden_in(table: &ShownTable) -> SharedMargins {
-        SharedMargins {
-            hidden_row_totals: table
-                .rows
-                .iter()
-                .filter(|row| row.total == Shown::Suppressed)
-                .map(|row| row.org.clone())
-                .collect(),
-            grand_total_hidden: table.grand_total == Shown::Suppressed,
-        }
-    }
-
-    /// Adds what `other` hides; true if that hid anything more.
-    pub fn absorb(&mut self, other: &SharedMargins) -> bool {
-        let before = (self.hidden_row_totals.len(), self.grand_total_hidden);
-        self.hidden_row_totals.extend(other.hidden_row_totals.iter().cloned());
-        self.grand_total_hidden |= other.grand_total_hidden;
-        before != (self.hidden_row_totals.len(), self.grand_total_hidden)
-    }
-}
-
-/// As [`disclose`], with `shared` margins hidden from the start (and protected
-/// like any hidden value); see [`SharedMargins`].
-pub fn disclose_sharing(
-    units: &[Unit],
-    parent_own: &[u64],
-    column_k: &[u64],
-    base_k: u64,
-    shared: &SharedMargins,
-) -> ShownTable {
-    disclose_constrained(units, parent_own, column_k, base_k, None, shared, true)
-}
-
-fn disclose_constrained(
-    units: &[Unit],
-    parent_own: &[u64],
-    column_k: &[u64],
-    base_k: u64,
-    parent_row: Option<&ShownRow>,
-    shared: &SharedMargins,
-    margins_shared: bool,
 ) -> ShownTable {
     let columns = column_k.len();
     // Rule 1: small units into "unallocated", then grow it past MIN_SCHOOLS.
@@ -170,26 +117,20 @@ fn disclose_constrained(
     }
     rows.push((None, unallocated));
 
-    let mut table = Table::new(&rows, column_k, base_k);
-    table.margins_shared = margins_shared;
-    let mut hidden: Vec<bool> = table.edges.iter().map(|edge| edge.value > 0 && edge.value < edge.k).collect();
+    let table = Table::new(&rows, column_k, base_k);
+    // Rule 2: the case counts are shown; small cells and column totals are not.
+    let mut hidden: Vec<bool> = (0..table.edges.len())
+        .map(|index| {
+            let edge = table.edges[index];
+            !table.is_published(index) && edge.value > 0 && edge.value < edge.k
+        })
+        .collect();
     if let Some(parent_row) = parent_row {
         for (column, cell) in parent_row.cells.iter().enumerate().take(columns) {
             if *cell == Shown::Suppressed {
                 hidden[table.at(table.rows, column)] = true;
             }
         }
-        if parent_row.total == Shown::Suppressed {
-            hidden[table.at(table.rows, table.columns)] = true;
-        }
-    }
-    for (row, (org, _)) in rows.iter().enumerate() {
-        if shared.hidden_row_totals.contains(org) {
-            hidden[table.at(row, table.columns)] = true;
-        }
-    }
-    if shared.grand_total_hidden {
-        hidden[table.at(table.rows, table.columns)] = true;
     }
     complementary_suppression(&table, &mut hidden);
     table.shown(&rows, hidden)
@@ -204,9 +145,6 @@ struct Table {
     rows: usize,
     columns: usize,
     edges: Vec<Edge>,
-    /// Whether its row totals and grand total are shared with other tables
-    /// (see [`SharedMargins`]); those then keep protection levels.
-    margins_shared: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -238,23 +176,14 @@ impl Table {
         }
         let grand = rows.iter().flat_map(|(_, values)| values.iter()).sum();
         edges.push(Edge { from: column_hub, to: row_hub, value: grand, k: base_k });
-        Table { rows: row_count, columns, edges, margins_shared: false }
+        Table { rows: row_count, columns, edges }
     }
 
-    /// For a margin shared with other tables: how far below and above its
-    /// value the attack must still reach in this table. Each table's own
-    /// interval being k wide is not enough, since a reader holding all the
-    /// tables intersects the intervals; the same levels in every table keep
-    /// the intersection k wide. `None` for any other value.
-    fn protection_levels(&self, index: usize) -> Option<(u64, u64)> {
+    /// Whether the value at `index` is always shown: a row total (a unit's
+    /// cases) or the grand total (the parent's).
+    fn is_published(&self, index: usize) -> bool {
         let inner = self.rows * self.columns;
-        let is_row_total = (inner..inner + self.rows).contains(&index);
-        if !self.margins_shared || !(is_row_total || index == self.edges.len() - 1) {
-            return None;
-        }
-        let edge = self.edges[index];
-        let below = edge.value.min(edge.k.div_ceil(2));
-        Some((below, edge.k - below))
+        (inner..inner + self.rows).contains(&index) || index == self.edges.len() - 1
     }
 
     fn nodes(&self) -> usize {
@@ -307,14 +236,16 @@ impl Table {
     }
 }
 
-/// Hides more values until every hidden one keeps an interval at least its k
-/// wide. For the first hidden value still too exposed, the cheapest rectangle
-/// through it is hidden — its row and column in the table extended by the
-/// margins (a total is one more row or column), as the hypercube method does —
-/// choosing the rectangle that adds the least shown value and that the attack
-/// confirms is enough. If no rectangle is, the neighbour that widens the
-/// interval most is hidden and the search goes on; with nothing left, all is hidden.
+/// Hides more values until every hidden one keeps an interval as wide as it
+/// must (see [`Requirements`]). For the first hidden value still too exposed,
+/// the cheapest rectangle through it is hidden — its row and column in the
+/// table extended by the margins (a total is one more row or column), as the
+/// hypercube method does — choosing the rectangle that adds the least shown
+/// value and that the attack confirms is enough. If no rectangle is, the
+/// neighbour that widens the interval most is hidden and the search goes on;
+/// with nothing left, all but the case counts is hidden, which is always enough.
 fn complementary_suppression(table: &Table, hidden: &mut [bool]) {
+    let mut required = Requirements::new(table);
     // Hiding more only removes constraints, so an interval only ever widens: a
     // value once found wide enough stays so, and is not attacked again.
     let mut wide_enough = vec![false; table.edges.len()];
@@ -324,14 +255,15 @@ fn complementary_suppression(table: &Table, hidden: &mut [bool]) {
             if !hidden[index] || wide_enough[index] {
                 continue;
             }
-            if too_narrow(table, hidden, index) {
+            if too_narrow(table, hidden, index, required.width(index)) {
                 exposed = Some(index);
                 break;
             }
             wide_enough[index] = true;
         }
         let Some(exposed) = exposed else { return };
-        if let Some(rectangle) = cheapest_sufficient_rectangle(table, hidden, exposed) {
+        let width = required.width(exposed);
+        if let Some(rectangle) = cheapest_sufficient_rectangle(table, hidden, exposed, width) {
             for corner in rectangle {
                 hidden[corner] = true;
             }
@@ -339,14 +271,16 @@ fn complementary_suppression(table: &Table, hidden: &mut [bool]) {
         }
         let edge = table.edges[exposed];
         let candidates: Vec<usize> = (0..table.edges.len())
-            .filter(|index| !hidden[*index])
+            .filter(|index| !hidden[*index] && !table.is_published(*index))
             .filter(|index| {
                 let other = table.edges[*index];
                 [other.from, other.to].iter().any(|node| *node == edge.from || *node == edge.to)
             })
             .collect();
         if candidates.is_empty() {
-            hidden.iter_mut().for_each(|flag| *flag = true);
+            for (index, flag) in hidden.iter_mut().enumerate() {
+                *flag = !table.is_published(index);
+            }
             return;
         }
         let best = candidates
@@ -364,15 +298,41 @@ fn complementary_suppression(table: &Table, hidden: &mut [bool]) {
     }
 }
 
-/// Whether the attack narrows hidden edge `index` below its k (or, for a
-/// shared margin, inside its protection levels).
-fn too_narrow(table: &Table, hidden: &[bool], index: usize) -> bool {
-    let (low, high) = interval_near(table, hidden, index);
-    let edge = table.edges[index];
-    match table.protection_levels(index) {
-        Some((below, above)) => low > edge.value - below || high < edge.value + above,
-        None => high.saturating_sub(low) < edge.k,
+/// How wide each hidden value's interval must stay: its k, unless the
+/// published case counts alone confine it more narrowly — then as wide as
+/// they allow, which is its interval with everything else hidden. Found once
+/// per value, when first needed.
+struct Requirements<'table> {
+    table: &'table Table,
+    widths: Vec<Option<u64>>,
+    everything_hidden: Vec<bool>,
+}
+
+impl<'table> Requirements<'table> {
+    fn new(table: &'table Table) -> Self {
+        let everything_hidden = (0..table.edges.len()).map(|index| !table.is_published(index)).collect();
+        Requirements { table, widths: vec![None; table.edges.len()], everything_hidden }
     }
+
+    fn width(&mut self, index: usize) -> u64 {
+        if let Some(width) = self.widths[index] {
+            return width;
+        }
+        let k = self.table.edges[index].k;
+        let (low, high) = interval_near(self.table, &self.everything_hidden, index);
+        // The interval is clamped to k either side of the value, which holds
+        // it; the smaller of k and its width is the smaller of k and the
+        // unclamped interval's width.
+        let width = k.min(high.saturating_sub(low));
+        self.widths[index] = Some(width);
+        width
+    }
+}
+
+/// Whether the attack narrows hidden edge `index` below `width`.
+fn too_narrow(table: &Table, hidden: &[bool], index: usize, width: u64) -> bool {
+    let (low, high) = interval_near(table, hidden, index);
+    high.saturating_sub(low) < width
 }
 
 /// The attack's interval for hidden edge `index`, clamped to k either side of
@@ -414,8 +374,9 @@ fn interval_near(table: &Table, hidden: &[bool], index: usize) -> (u64, u64) {
 const RECTANGLES_TRIED: usize = 48;
 
 /// The other three corners of the cheapest rectangle through `exposed` that,
-/// once hidden, leaves it at least k wide; `None` if no rectangle does.
-fn cheapest_sufficient_rectangle(table: &Table, hidden: &mut [bool], exposed: usize) -> Option<[usize; 3]> {
+/// once hidden, leaves it at least `width` wide; `None` if no rectangle does.
+/// A rectangle through a case count (always shown) is no rectangle.
+fn cheapest_sufficient_rectangle(table: &Table, hidden: &mut [bool], exposed: usize, width: u64) -> Option<[usize; 3]> {
     let (row, column) = table.position(exposed);
     let mut rectangles: Vec<(u64, [usize; 3])> = Vec::new();
     for other_row in 0..=table.rows {
@@ -424,6 +385,9 @@ fn cheapest_sufficient_rectangle(table: &Table, hidden: &mut [bool], exposed: us
                 continue;
             }
             let corners = [table.at(row, other_column), table.at(other_row, column), table.at(other_row, other_column)];
+            if corners.iter().any(|corner| table.is_published(*corner)) {
+                continue;
+            }
             // Moving t around the rectangle keeps every sum: each corner moves by ±t,
             // the sign flipping across the table's margins. The exposed value can rise
             // only if the corners that then fall hold something, and fall only if it and
@@ -467,7 +431,7 @@ fn cheapest_sufficient_rectangle(table: &Table, hidden: &mut [bool], exposed: us
             continue;
         }
         newly.iter().for_each(|corner| hidden[*corner] = true);
-        let enough = !too_narrow(table, hidden, exposed);
+        let enough = !too_narrow(table, hidden, exposed, width);
         newly.iter().for_each(|corner| hidden[*corner] = false);
         if enough {
             return Some(corners);
@@ -659,8 +623,9 @@ impl MaxFlow {
 }
 
 /// The attack, as a reader holding `shown` would run it: for every hidden
-/// value, the interval it is confined to by everything shown. Used by tests
-/// and by anyone who wants to audit a published table.
+/// value, the interval it is confined to by everything shown, and the width
+/// that interval must keep (its k, or what the case counts allow at best).
+/// Used by tests and by anyone who wants to audit a published table.
 pub fn attack(shown: &ShownTable, exact_rows: &[Vec<u64>]) -> Vec<(String, u64, u64, u64)> {
     let rows: Vec<(Option<OrgId>, Vec<u64>)> =
         shown.rows.iter().zip(exact_rows).map(|(row, values)| (row.org.clone(), values.clone())).collect();
@@ -672,11 +637,12 @@ pub fn attack(shown: &ShownTable, exact_rows: &[Vec<u64>]) -> Vec<(String, u64, 
     hidden.extend(shown.rows.iter().map(|row| row.total == Shown::Suppressed));
     hidden.extend(shown.column_totals.iter().map(|cell| *cell == Shown::Suppressed));
     hidden.push(shown.grand_total == Shown::Suppressed);
+    let mut required = Requirements::new(&table);
     (0..table.edges.len())
         .filter(|index| hidden[*index])
         .map(|index| {
             let (low, high) = interval(&table, &hidden, index);
-            (format!("edge {index}"), low, high, table.edges[index].k)
+            (format!("edge {index}"), low, high, required.width(index))
         })
         .collect()
 }

@@ -77,9 +77,8 @@ pub(crate) enum BenchCommand {
     /// total is the sum of what the schools derived.
     Simulate(SimulateArgs),
     /// What disclosure control costs a reader's query as an office grows:
-    /// a table of N children by category, disclosed linked with the other six
-    /// dimensions (as Query serves it), against the seven disclosed each on
-    /// its own in the same run.
+    /// the seven tables of N children (one per query dimension) as a node
+    /// discloses them on a period's first query, and how much they hide.
     Disclose {
         /// Numbers of children, comma-separated.
         #[arg(long, value_delimiter = ',', default_values_t = [15usize, 70, 200])]
@@ -373,17 +372,17 @@ fn disclose(units: &[usize], seed: u64, as_json: bool) -> Result<(), Failure> {
         println!("{}", json(&report));
         return Ok(());
     }
-    println!("UNITS  CASES  ROWS  HIDDEN  LINKED S  SEPARATE S  LINKED/SEPARATE");
+    println!("UNITS  CASES  ROWS  HIDDEN OF VALUES  SECONDS (SEVEN TABLES)");
     for point in &report.points {
         println!(
-            "{:>5}  {:>5}  {:>4}  {:>6}  {:>8.3}  {:>10.3}  {:>15.2}",
+            "{:>5}  {:>5}  {:>4}  {:>6} of {:>6} ({:>4.1}%)  {:>8.3}",
             point.units,
             point.incident_cases,
             point.rows,
             point.hidden,
-            point.linked_seconds,
-            point.separate_seconds,
-            point.linked_over_separate
+            point.values,
+            point.hidden_share * 100.0,
+            point.seconds
         );
     }
     Ok(())

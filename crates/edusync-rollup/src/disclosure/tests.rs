@@ -62,8 +62,8 @@ fn small_cells_are_hidden_with_a_complement_and_rows_still_add_up() {
     assert!(hidden >= 2, "a lone hidden cell would be recovered from its row total");
     let exact = exact_rows(&shown, &units, &[0, 0], 2);
     assert_eq!(exact[3], vec![9, 1], "unallocated holds the pooled units");
-    for (_, low, high, k) in attack(&shown, &exact) {
-        assert!(high.saturating_sub(low) >= k, "narrowed to [{low}, {high}] with k {k}");
+    for (_, low, high, required) in attack(&shown, &exact) {
+        assert!(high.saturating_sub(low) >= required, "narrowed to [{low}, {high}], must keep {required}");
     }
 }
 
@@ -101,8 +101,8 @@ fn a_value_hidden_in_the_parent_table_stays_hidden_in_the_nested_one() {
     assert_eq!(shown.column_totals[0], Shown::Suppressed);
     assert_eq!(shown.rows.len(), 1, "both one-school units are pooled");
     assert_eq!(shown.rows[0].cells[0], Shown::Suppressed, "the pooled row would give the hidden value away");
-    for (_, low, high, k) in attack(&shown, &exact_rows(&shown, &units, &[0, 0], 2)) {
-        assert!(high.saturating_sub(low) >= k);
+    for (_, low, high, required) in attack(&shown, &exact_rows(&shown, &units, &[0, 0], 2)) {
+        assert!(high.saturating_sub(low) >= required);
     }
 }
 
@@ -125,9 +125,8 @@ proptest! {
                     prop_assert_eq!(*value, values[column]);
                 }
             }
-            if let Shown::Value(total) = row.total {
-                prop_assert!(total == 0 || total >= 5);
-            }
+            // A unit's cases are shown, exactly.
+            prop_assert_eq!(row.total, Shown::Value(values.iter().sum()));
         }
         // No unit of fewer than three schools stands alone; "unallocated" holds none or at least three.
         let mut pooled_schools = 0;
@@ -144,9 +143,23 @@ proptest! {
             let parent: u64 = units.iter().map(|unit| unit.values[column]).sum();
             prop_assert_eq!(exact.iter().map(|row| row[column]).sum::<u64>(), parent);
         }
-        // The interval attack on everything this reader receives narrows nothing below k.
-        for (edge, low, high, k) in attack(&shown, &exact) {
-            prop_assert!(high.saturating_sub(low) >= k, "{edge} narrowed to [{low}, {high}] with k {k}");
+        // The interval attack on everything this reader receives narrows nothing below
+        // its k, or below what the shown case counts allow at best.
+        let grand: u64 = exact.iter().flatten().sum();
+        let inner = exact.len() * columns;
+        for (edge, low, high, required) in attack(&shown, &exact) {
+            prop_assert!(high.saturating_sub(low) >= required, "{edge} narrowed to [{low}, {high}], must keep {required}");
+            // The aim, checked against the closed form: with only the case counts
+            // shown, a cell may be anything from 0 to its unit's cases, and a column
+            // total anything from 0 to the grand total (one column: each is a case count).
+            let index: usize = edge.trim_start_matches("edge ").parse().expect("edge index");
+            let best = match (index < inner, columns > 1) {
+                (_, false) => 0,
+                (true, true) => exact[index / columns].iter().sum::<u64>(),
+                (false, true) => grand,
+            };
+            let k = if index < inner { column_k[index % columns] } else { column_k[index - inner - exact.len()].max(5) };
+            prop_assert_eq!(required, k.min(best), "{} must keep the lesser of k {} and {}", edge, k, best);
         }
     }
 }
