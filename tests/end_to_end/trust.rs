@@ -439,6 +439,19 @@ async fn a_reader_reads_inside_its_scope_and_may_never_push() {
     assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
     let info = records.get_node_info(wire::GetNodeInfoRequest {}).await.expect("but it reads").into_inner();
     assert_eq!(info.org_id, "VN.BT.D03");
+    // A school's shared log holds its aggregates with their exact counts: a data
+    // officer reads disclosed tables (Query), never the logs, even inside its scope.
+    let status = records
+        .read_log(wire::ReadLogRequest {
+            author_org: "VN.BT.D03.S017".into(),
+            stream: wire::LogStream::Shared as i32,
+            from_seq: 1,
+            limit: 10,
+        })
+        .await
+        .expect_err("a data officer reads no log");
+    assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
+    assert!(status.message().contains("exact counts"), "{}", status.message());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
