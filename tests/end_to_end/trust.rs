@@ -439,6 +439,8 @@ async fn a_reader_reads_inside_its_scope_and_may_never_push() {
     assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
     let info = records.get_node_info(wire::GetNodeInfoRequest {}).await.expect("but it reads").into_inner();
     assert_eq!(info.org_id, "VN.BT.D03");
+    // Not the office's counts by kind (its severe notices among them), nor the notices.
+    assert!(info.kinds.is_empty() && info.severe_notices.is_empty(), "{info:?}");
     // A school's shared log holds its aggregates with their exact counts: a data
     // officer reads disclosed tables (Query), never the logs, even inside its scope.
     let status = records

@@ -436,10 +436,10 @@ impl wire::record_service_server::RecordService for RecordApi {
         &self,
         _request: Request<wire::GetNodeInfoRequest>,
     ) -> Result<Response<wire::NodeInfo>, Status> {
-        crate::auth::reader_or_operator(&self.node, &_request, "GetNodeInfo")?;
+        let caller = crate::auth::reader_or_operator(&self.node, &_request, "GetNodeInfo")?;
         let node = Arc::clone(&self.node);
         let parent = self.parent_status.as_ref().map(|status| status.to_wire());
-        let info = blocking(move || {
+        let mut info = blocking(move || {
             let mut info = node_info(&node)?;
             info.parent = match parent {
                 Some(parent) => Some(with_outbox(&node, parent)?),
@@ -448,6 +448,14 @@ impl wire::record_service_server::RecordService for RecordApi {
             Ok(info)
         })
         .await?;
+        if matches!(caller, crate::auth::Caller::Reader { role, .. } if role != edusync_trust::Role::Auditor) {
+            // A severe notice names a school and when its incident was reported, and
+            // the notices held are the office's exact count of severe incidents, which
+            // a data officer's severity table may hide: alerts for the operator, who
+            // acts on them, and auditors.
+            info.severe_notices.clear();
+            info.kinds.clear();
+        }
         Ok(Response::new(info))
     }
 }
