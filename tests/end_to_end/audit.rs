@@ -438,6 +438,25 @@ fn a_district_sees_its_schools_compliance_and_alerts_in_the_table_and_in_status(
         }
     }
     assert!(lines_checked >= 3, "the incidents' semester was not queried");
+    // Months add up to semesters: by month, units are for the operator only.
+    let by_month = run(&[
+        "query",
+        "--period",
+        "2024-2025/M10",
+        "--by",
+        "category",
+        "--node",
+        &district.endpoint(),
+        "--identity",
+        &key,
+        "--certificate",
+        &certificate,
+    ]);
+    assert_eq!(by_month.status.code(), Some(4), "{}", text(&by_month.stderr));
+    assert!(text(&by_month.stderr).contains("2024-2025/M10 is a month"), "{}", text(&by_month.stderr));
+    let operator_by_month =
+        run(&["query", "--period", "2024-2025/M10", "--by", "category", "--node", &district.endpoint()]);
+    assert!(operator_by_month.status.success(), "{}", text(&operator_by_month.stderr));
     // Each child's exact counts are for the operator and auditors, not for a data officer.
     let officer_audit = root.path().join("officer-audit.json").to_str().expect("utf-8").to_owned();
     for exact_per_child in [

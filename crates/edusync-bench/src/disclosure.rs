@@ -1,7 +1,8 @@
 //! What disclosure control costs a reader's query as an office grows: the
-//! seven tables of an office's children, one per query dimension, disclosed
-//! as a node does on a period's first query (it keeps them until an aggregate
-//! they were cut from changes), and how much of them it hides.
+//! tables of an office's children for a school year and its two semesters,
+//! one per query dimension each, disclosed together as a node does on the
+//! first query of that year (it keeps them until an aggregate they were cut
+//! from changes), and how much of them it hides.
 
 use std::time::Instant;
 
@@ -9,7 +10,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use edusync_core::{Cell, Counts, OrgId};
-use edusync_rollup::query::disclosed_tables;
+use edusync_rollup::query::{disclosed_school_year, PeriodCounts};
 use edusync_rollup::{Shown, ShownTable};
 
 use crate::BenchError;
@@ -21,12 +22,12 @@ pub struct DisclosurePoint {
     pub incident_cases: u64,
     /// Rows shown after small units are pooled.
     pub rows: usize,
-    /// Cells and column totals of the seven tables, and how many of them are hidden
+    /// Cells and column totals of the 21 tables, and how many of them are hidden
     /// (case counts are always shown).
     pub values: usize,
     pub hidden: usize,
     pub hidden_share: f64,
-    /// The seven tables disclosed, as a period's first query costs.
+    /// The 21 tables (3 periods × 7 dimensions) disclosed, as a school year's first query costs.
     pub seconds: f64,
 }
 
@@ -37,16 +38,18 @@ pub struct DisclosureReport {
 }
 
 /// Synthetic offices of `sizes` children each: 0 to 11 incident cases per
-/// child, 1 to 19 schools, each case counted once per family of cells as
-/// `derive_own` counts it.
+/// child in a school year, each in one of its semesters, 1 to 19 schools, each
+/// case counted once per family of cells as `derive_own` counts it.
 pub fn measure_disclosure(sizes: &[usize], seed: u64) -> Result<DisclosureReport, BenchError> {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut points = Vec::new();
     for &units in sizes {
-        let children = synthetic_children(&mut rng, units)?;
+        let periods =
+            synthetic_children(&mut rng, units)?.map(|children| PeriodCounts { own: Counts::zero(), children });
         let started = Instant::now();
-        let tables = disclosed_tables(&Counts::zero(), &children);
+        let tables: Vec<ShownTable> = disclosed_school_year(&periods).into_iter().flatten().collect();
         let seconds = started.elapsed().as_secs_f64();
+        let children = &periods[0].children;
         let values: usize = tables.iter().map(breakdown_values).map(|values| values.len()).sum();
         let hidden: usize = tables
             .iter()
@@ -70,7 +73,8 @@ fn breakdown_values(table: &ShownTable) -> Vec<Shown> {
     table.rows.iter().flat_map(|row| row.cells.iter().copied()).chain(table.column_totals.iter().copied()).collect()
 }
 
-fn synthetic_children(rng: &mut StdRng, units: usize) -> Result<Vec<(OrgId, Counts)>, BenchError> {
+/// The same children for a school year, its first semester and its second.
+fn synthetic_children(rng: &mut StdRng, units: usize) -> Result<[Vec<(OrgId, Counts)>; 3], BenchError> {
     let cases: Vec<Cell> = Cell::all().into_iter().filter(|cell| matches!(cell, Cell::Cases(..))).collect();
     let family = |belongs: fn(&Cell) -> bool| -> Vec<Cell> { Cell::all().into_iter().filter(belongs).collect() };
     let families = [
@@ -82,24 +86,32 @@ fn synthetic_children(rng: &mut StdRng, units: usize) -> Result<Vec<(OrgId, Coun
     if families.iter().any(Vec::is_empty) || cases.is_empty() {
         return Err(BenchError::Setup("the cell layout has no incident families to draw from".into()));
     }
-    let mut children = Vec::with_capacity(units);
+    let add = |counts: &mut Counts, cell: Cell, amount: u64| {
+        counts.add_to(cell, amount).map_err(|error| BenchError::Setup(error.to_string()))
+    };
+    let mut periods: [Vec<(OrgId, Counts)>; 3] = Default::default();
     for index in 0..units {
-        let mut counts = Counts::zero();
-        let add = |counts: &mut Counts, cell: Cell, amount: u64| {
-            counts.add_to(cell, amount).map_err(|error| BenchError::Setup(error.to_string()))
-        };
-        add(&mut counts, Cell::ContributingSchools, rng.gen_range(1..20))?;
+        let schools = rng.gen_range(1..20);
+        let mut counts = [Counts::zero(), Counts::zero(), Counts::zero()];
+        for each in &mut counts {
+            add(each, Cell::ContributingSchools, schools)?;
+        }
         for _ in 0..rng.gen_range(0..12) {
-            add(&mut counts, cases[rng.gen_range(0..cases.len())], 1)?;
-            for cells in &families {
-                add(&mut counts, cells[rng.gen_range(0..cells.len())], 1)?;
+            let semester = rng.gen_range(1..3);
+            let mut cells = vec![cases[rng.gen_range(0..cases.len())]];
+            cells.extend(families.iter().map(|family| family[rng.gen_range(0..family.len())]));
+            for cell in cells {
+                add(&mut counts[0], cell, 1)?;
+                add(&mut counts[semester], cell, 1)?;
             }
         }
         let org = OrgId::parse("org", &format!("VN.HN.S{:04}", index + 1))
             .map_err(|error| BenchError::Setup(error.to_string()))?;
-        children.push((org, counts));
+        for (period, counts) in periods.iter_mut().zip(counts) {
+            period.push((org.clone(), counts));
+        }
     }
-    Ok(children)
+    Ok(periods)
 }
 
 #[cfg(test)]

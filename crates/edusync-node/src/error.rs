@@ -29,4 +29,7 @@ pub enum NodeError {
     /// A bounded queue is full; nothing was stored.
     #[error("{0}")]
     Exhausted(String),
+    /// What a reader asked is shown only to the office's operator.
+    #[error("{0}")]
+    NotForReaders(String),
 }

@@ -4,21 +4,27 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use edusync_core::{Counts, Period, RecordId, RecordKind};
-use edusync_rollup::query::{child_table, disclosed_tables, total_row, Dimension};
+use edusync_core::{Counts, Period, PeriodSpan, RecordId, RecordKind, SchoolYear};
+use edusync_rollup::query::{child_table, disclosed_school_year, margins_row, total_row, Dimension, PeriodCounts};
 use edusync_rollup::ShownTable;
 
 use crate::aggregator::aggregate_in;
 use crate::engine::Node;
 use crate::error::NodeError;
 
-/// Per period: the ids of the aggregates the tables were cut from (this
-/// node's, then each child's), and the seven tables.
-pub(crate) type DisclosedCache = BTreeMap<Period, (Vec<RecordId>, Arc<Vec<ShownTable>>)>;
+/// Per school year: the ids of the aggregates the tables were cut from (for
+/// the year and each semester, this node's, then each child's), and the
+/// tables of the year and its semesters (see `disclosed_school_year`).
+pub(crate) type DisclosedCache = BTreeMap<SchoolYear, (Vec<RecordId>, Arc<[Vec<ShownTable>; 3]>)>;
+
+/// The year and its semesters, in the order `disclosed_school_year` takes them.
+const LINKED_SPANS: [PeriodSpan; 3] = [PeriodSpan::SchoolYear, PeriodSpan::Semester1, PeriodSpan::Semester2];
 
 impl Node {
     /// The children's latest totals for `period` by `dimension`, with this
     /// node's own count as "unallocated": exact, or as a reader may see it.
+    /// A reader sees a school year or a semester, disclosed together with the
+    /// other two, which they add up to; a month only its office's operator.
     #[tracing::instrument(skip_all, fields(org = %self.org(), period = %period, dimension = dimension.name()))]
     pub fn query_by_child(
         &self,
@@ -26,12 +32,46 @@ impl Node {
         dimension: Dimension,
         disclosed: bool,
     ) -> Result<ShownTable, NodeError> {
-        let own = self.latest_aggregate(self.org(), period)?.ok_or_else(|| {
-            NodeError::NotFound(format!(
-                "{} has no aggregate for {period}: nothing has been counted for that period",
-                self.org()
-            ))
-        })?;
+        if disclosed {
+            return self.disclosed(period, "period", dimension);
+        }
+        let (counts, _) = self.period_counts(period)?.ok_or_else(|| self.no_aggregate(period))?;
+        Ok(child_table(dimension, &counts.own, &counts.children, false))
+    }
+
+    /// This node's totals by `dimension` for each period it has one for: exact,
+    /// or for a reader the margins of that period's disclosed table.
+    pub fn query_trend(
+        &self,
+        periods: &[Period],
+        dimension: Dimension,
+        disclosed: bool,
+    ) -> Result<Vec<(Period, ShownTable)>, NodeError> {
+        let mut out = Vec::new();
+        for (index, period) in periods.iter().enumerate() {
+            let Some((_, aggregate)) = self.latest_aggregate(self.org(), *period)? else { continue };
+            let line = if disclosed {
+                margins_row(&self.disclosed(*period, &format!("trend[{index}]"), dimension)?)
+            } else {
+                total_row(dimension, self.org(), &aggregate.total, false)
+            };
+            out.push((*period, line));
+        }
+        Ok(out)
+    }
+
+    fn no_aggregate(&self, period: Period) -> NodeError {
+        NodeError::NotFound(format!(
+            "{} has no aggregate for {period}: nothing has been counted for that period",
+            self.org()
+        ))
+    }
+
+    /// The office's own count, each child's latest total, and the ids of the
+    /// aggregates they come from (this node's first); `None` without an
+    /// aggregate of its own for the period.
+    fn period_counts(&self, period: Period) -> Result<Option<(PeriodCounts, Vec<RecordId>)>, NodeError> {
+        let Some(own) = self.latest_aggregate(self.org(), period)? else { return Ok(None) };
         let mut children = Vec::new();
         let mut cut_from = vec![own.0];
         for child in self.children() {
@@ -40,42 +80,53 @@ impl Node {
                 children.push((child, aggregate_in(&stored)?.total));
             }
         }
-        if !disclosed {
-            return Ok(child_table(dimension, &own.1.own, &children, false));
+        Ok(Some((PeriodCounts { own: own.1.own, children }, cut_from)))
+    }
+
+    /// `period`'s table by `dimension` as a reader may see it, cut with the
+    /// rest of its school year and kept while the aggregates they were cut
+    /// from are the latest. `field` names the period in a refusal.
+    fn disclosed(&self, period: Period, field: &str, dimension: Dimension) -> Result<ShownTable, NodeError> {
+        if period.is_month() {
+            return Err(NodeError::NotForReaders(format!(
+                "{field}: {period} is a month; by month, units are shown only to the office's operator \
+                 (months add up to semesters, and a reader holding both could subtract). Ask a semester or the school year"
+            )));
+        }
+        let school_year = period.school_year;
+        if self.latest_aggregate(self.org(), period)?.is_none() {
+            return Err(self.no_aggregate(period));
+        }
+        let mut counts = Vec::with_capacity(3);
+        let mut cut_from = Vec::new();
+        for span in LINKED_SPANS {
+            let (period_counts, ids) = self
+                .period_counts(Period { school_year, span })?
+                .unwrap_or_else(|| (PeriodCounts { own: Counts::zero(), children: Vec::new() }, Vec::new()));
+            cut_from.extend(ids);
+            // Where a period's ids end, so that the same ids split otherwise differ.
+            cut_from.push(RecordId([0; 32]));
+            counts.push(period_counts);
         }
         let cached = self.disclosed_tables.lock().ok().and_then(|cache| {
-            cache.get(&period).filter(|(ids, _)| *ids == cut_from).map(|(_, tables)| Arc::clone(tables))
+            cache.get(&school_year).filter(|(ids, _)| *ids == cut_from).map(|(_, tables)| Arc::clone(tables))
         });
         let tables = match cached {
             Some(tables) => tables,
             None => {
-                let tables = Arc::new(disclosed_tables(&own.1.own, &children));
+                let [year, first, second]: [PeriodCounts; 3] =
+                    counts.try_into().map_err(|_| NodeError::NotFound(format!("the periods of {school_year}")))?;
+                let tables = Arc::new(disclosed_school_year(&[year, first, second]));
                 if let Ok(mut cache) = self.disclosed_tables.lock() {
-                    cache.insert(period, (cut_from, Arc::clone(&tables)));
+                    cache.insert(school_year, (cut_from, Arc::clone(&tables)));
                 }
                 tables
             }
         };
-        tables
+        let at = LINKED_SPANS.iter().position(|span| *span == period.span).unwrap_or(0);
+        tables[at]
             .get(dimension.index())
             .cloned()
             .ok_or_else(|| NodeError::NotFound(format!("no table by {} for {period}", dimension.name())))
-    }
-
-    /// This node's totals by `dimension` for each period it has one for.
-    pub fn query_trend(
-        &self,
-        periods: &[Period],
-        dimension: Dimension,
-        disclosed: bool,
-    ) -> Result<Vec<(Period, ShownTable)>, NodeError> {
-        let mut out = Vec::new();
-        for period in periods {
-            if let Some((_, aggregate)) = self.latest_aggregate(self.org(), *period)? {
-                let total: Counts = aggregate.total;
-                out.push((*period, total_row(dimension, self.org(), &total, disclosed)));
-            }
-        }
-        Ok(out)
     }
 }

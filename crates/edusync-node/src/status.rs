@@ -11,6 +11,7 @@ pub(crate) fn to_status(error: NodeError) -> Status {
         NodeError::ShuttingDown | NodeError::Retry(_) => Code::Unavailable,
         NodeError::Exhausted(_) => Code::ResourceExhausted,
         NodeError::Restored(_) => Code::FailedPrecondition,
+        NodeError::NotForReaders(_) => Code::PermissionDenied,
         NodeError::Store(_)
         | NodeError::Envelope(_)
         | NodeError::Key(_)

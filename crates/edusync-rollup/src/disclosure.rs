@@ -96,6 +96,68 @@ pub fn disclose_within(
     base_k: u64,
     parent_row: Option<&ShownRow>,
 ) -> ShownTable {
+    disclose_with(units, parent_own, column_k, base_k, parent_row, &HiddenCells::default())
+}
+
+/// As [`disclose`], with `also_hidden` hidden from the start and protected
+/// like any hidden value: for tables that add up to one another (a school
+/// year and its two semesters), where a value hidden in one must be hidden in
+/// all or a reader could subtract; see [`HiddenCells`].
+pub fn disclose_keeping(
+    units: &[Unit],
+    parent_own: &[u64],
+    column_k: &[u64],
+    base_k: u64,
+    also_hidden: &HiddenCells,
+) -> ShownTable {
+    disclose_with(units, parent_own, column_k, base_k, None, also_hidden)
+}
+
+/// Cells and column totals hidden in one of several tables of the same rows
+/// and columns, by place: a row by its unit (`None`: "unallocated") and a column
+/// by its index.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HiddenCells {
+    pub cells: std::collections::BTreeSet<(Option<OrgId>, usize)>,
+    pub column_totals: std::collections::BTreeSet<usize>,
+}
+
+impl HiddenCells {
+    /// What `table` hides of its cells and column totals.
+    pub fn hidden_in(table: &ShownTable) -> HiddenCells {
+        let mut hidden = HiddenCells::default();
+        for row in &table.rows {
+            for (column, cell) in row.cells.iter().enumerate() {
+                if *cell == Shown::Suppressed {
+                    hidden.cells.insert((row.org.clone(), column));
+                }
+            }
+        }
+        for (column, total) in table.column_totals.iter().enumerate() {
+            if *total == Shown::Suppressed {
+                hidden.column_totals.insert(column);
+            }
+        }
+        hidden
+    }
+
+    /// Adds what `other` hides; true if that hid anything more.
+    pub fn absorb(&mut self, other: &HiddenCells) -> bool {
+        let before = (self.cells.len(), self.column_totals.len());
+        self.cells.extend(other.cells.iter().cloned());
+        self.column_totals.extend(other.column_totals.iter().copied());
+        before != (self.cells.len(), self.column_totals.len())
+    }
+}
+
+fn disclose_with(
+    units: &[Unit],
+    parent_own: &[u64],
+    column_k: &[u64],
+    base_k: u64,
+    parent_row: Option<&ShownRow>,
+    also_hidden: &HiddenCells,
+) -> ShownTable {
     let columns = column_k.len();
     // Rule 1: small units into "unallocated", then grow it past MIN_SCHOOLS.
     let mut shown: Vec<&Unit> = units.iter().filter(|unit| unit.schools >= MIN_SCHOOLS).collect();
@@ -132,6 +194,16 @@ pub fn disclose_within(
             }
         }
     }
+    for (row, (org, _)) in rows.iter().enumerate() {
+        for column in 0..columns {
+            if also_hidden.cells.contains(&(org.clone(), column)) {
+                hidden[table.at(row, column)] = true;
+            }
+        }
+    }
+    for column in also_hidden.column_totals.iter().filter(|column| **column < columns) {
+        hidden[table.at(table.rows, *column)] = true;
+    }
     complementary_suppression(&table, &mut hidden);
     table.shown(&rows, hidden)
 }
@@ -145,6 +217,9 @@ struct Table {
     rows: usize,
     columns: usize,
     edges: Vec<Edge>,
+    /// The flow network's buffers, kept between the many feasibility checks
+    /// one disclosure runs (building it anew each time was half their cost).
+    scratch: std::cell::RefCell<MaxFlow>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -176,7 +251,7 @@ impl Table {
         }
         let grand = rows.iter().flat_map(|(_, values)| values.iter()).sum();
         edges.push(Edge { from: column_hub, to: row_hub, value: grand, k: base_k });
-        Table { rows: row_count, columns, edges }
+        Table { rows: row_count, columns, edges, scratch: std::cell::RefCell::new(MaxFlow::new(0)) }
     }
 
     /// Whether the value at `index` is always shown: a row total (a unit's
@@ -236,8 +311,8 @@ impl Table {
     }
 }
 
-/// Hides more values until every hidden one keeps an interval as wide as it
-/// must (see [`Requirements`]). For the first hidden value still too exposed,
+/// Hides more values until the attack on every hidden one still reaches its
+/// aim (see [`Requirements`]). For the first hidden value still too exposed,
 /// the cheapest rectangle through it is hidden — its row and column in the
 /// table extended by the margins (a total is one more row or column), as the
 /// hypercube method does — choosing the rectangle that adds the least shown
@@ -255,15 +330,15 @@ fn complementary_suppression(table: &Table, hidden: &mut [bool]) {
             if !hidden[index] || wide_enough[index] {
                 continue;
             }
-            if too_narrow(table, hidden, index, required.width(index)) {
+            if too_narrow(table, hidden, index, required.aim(index)) {
                 exposed = Some(index);
                 break;
             }
             wide_enough[index] = true;
         }
         let Some(exposed) = exposed else { return };
-        let width = required.width(exposed);
-        if let Some(rectangle) = cheapest_sufficient_rectangle(table, hidden, exposed, width) {
+        let aim = required.aim(exposed);
+        if let Some(rectangle) = cheapest_sufficient_rectangle(table, hidden, exposed, aim) {
             for corner in rectangle {
                 hidden[corner] = true;
             }
@@ -298,41 +373,59 @@ fn complementary_suppression(table: &Table, hidden: &mut [bool]) {
     }
 }
 
-/// How wide each hidden value's interval must stay: its k, unless the
-/// published case counts alone confine it more narrowly — then as wide as
-/// they allow, which is its interval with everything else hidden. Found once
-/// per value, when first needed.
+/// How far below and above its value the attack must still reach for each
+/// hidden value: its protection levels, ⌈k/2⌉ below (or down to 0) and the
+/// rest of k above — levels rather than a width, because a reader holding
+/// tables that add up to one another (a school year and its semesters)
+/// intersects what each says, and levels survive that where widths do not.
+/// Where the shown case counts alone confine a value more narrowly, the aim is
+/// what they allow: its interval with everything else hidden. Found once per
+/// value, when first needed.
 struct Requirements<'table> {
     table: &'table Table,
-    widths: Vec<Option<u64>>,
+    aims: Vec<Option<(u64, u64)>>,
     everything_hidden: Vec<bool>,
 }
 
 impl<'table> Requirements<'table> {
     fn new(table: &'table Table) -> Self {
         let everything_hidden = (0..table.edges.len()).map(|index| !table.is_published(index)).collect();
-        Requirements { table, widths: vec![None; table.edges.len()], everything_hidden }
+        Requirements { table, aims: vec![None; table.edges.len()], everything_hidden }
     }
 
-    fn width(&mut self, index: usize) -> u64 {
-        if let Some(width) = self.widths[index] {
-            return width;
+    /// The lowest value the attack must still allow, and the highest.
+    fn aim(&mut self, index: usize) -> (u64, u64) {
+        if let Some(aim) = self.aims[index] {
+            return aim;
         }
-        let k = self.table.edges[index].k;
-        let (low, high) = interval_near(self.table, &self.everything_hidden, index);
-        // The interval is clamped to k either side of the value, which holds
-        // it; the smaller of k and its width is the smaller of k and the
-        // unclamped interval's width.
-        let width = k.min(high.saturating_sub(low));
-        self.widths[index] = Some(width);
-        width
+        let edge = self.table.edges[index];
+        let below = edge.value.min(edge.k.div_ceil(2));
+        let above = edge.k - below;
+        let (mut low, mut high) = (edge.value - below, edge.value + above);
+        // Mostly the levels are within reach with everything else hidden; only
+        // where the case counts confine the value is its best interval searched
+        // (clamped to k either side of the value, which both ends of the aim are).
+        let reaches = |aim: (u64, u64)| reaches(self.table, &self.everything_hidden, index, aim);
+        if !reaches((low, edge.value)) || !reaches((edge.value, high)) {
+            let (best_low, best_high) = interval_near(self.table, &self.everything_hidden, index);
+            (low, high) = (low.max(best_low), high.min(best_high));
+        }
+        let aim = (low, high);
+        self.aims[index] = Some(aim);
+        aim
     }
 }
 
-/// Whether the attack narrows hidden edge `index` below `width`.
-fn too_narrow(table: &Table, hidden: &[bool], index: usize, width: u64) -> bool {
-    let (low, high) = interval_near(table, hidden, index);
-    high.saturating_sub(low) < width
+/// Whether the attack confines hidden edge `index` inside `aim`.
+fn too_narrow(table: &Table, hidden: &[bool], index: usize, aim: (u64, u64)) -> bool {
+    !reaches(table, hidden, index, aim)
+}
+
+/// Whether hidden edge `index` can still be as low as `aim.0` and as high as
+/// `aim.1` in some circulation agreeing with everything shown: two feasibility
+/// checks, since the values it can take form an interval.
+fn reaches(table: &Table, hidden: &[bool], index: usize, aim: (u64, u64)) -> bool {
+    feasible_with(table, hidden, index, Some(aim.0), 0) && feasible_with(table, hidden, index, None, aim.1)
 }
 
 /// The attack's interval for hidden edge `index`, clamped to k either side of
@@ -374,9 +467,14 @@ fn interval_near(table: &Table, hidden: &[bool], index: usize) -> (u64, u64) {
 const RECTANGLES_TRIED: usize = 48;
 
 /// The other three corners of the cheapest rectangle through `exposed` that,
-/// once hidden, leaves it at least `width` wide; `None` if no rectangle does.
+/// once hidden, leaves it reaching `aim`; `None` if no rectangle does.
 /// A rectangle through a case count (always shown) is no rectangle.
-fn cheapest_sufficient_rectangle(table: &Table, hidden: &mut [bool], exposed: usize, width: u64) -> Option<[usize; 3]> {
+fn cheapest_sufficient_rectangle(
+    table: &Table,
+    hidden: &mut [bool],
+    exposed: usize,
+    aim: (u64, u64),
+) -> Option<[usize; 3]> {
     let (row, column) = table.position(exposed);
     let mut rectangles: Vec<(u64, [usize; 3])> = Vec::new();
     for other_row in 0..=table.rows {
@@ -431,7 +529,7 @@ fn cheapest_sufficient_rectangle(table: &Table, hidden: &mut [bool], exposed: us
             continue;
         }
         newly.iter().for_each(|corner| hidden[*corner] = true);
-        let enough = !too_narrow(table, hidden, exposed, width);
+        let enough = !too_narrow(table, hidden, exposed, aim);
         newly.iter().for_each(|corner| hidden[*corner] = false);
         if enough {
             return Some(corners);
@@ -482,7 +580,10 @@ fn interval(table: &Table, hidden: &[bool], target: usize) -> (u64, u64) {
 fn feasible_with(table: &Table, hidden: &[bool], target: usize, cap: Option<u64>, forced: u64) -> bool {
     let nodes = table.nodes();
     // need[v] > 0: hidden edges must carry that much net flow out of v.
-    let mut need = vec![0i128; nodes];
+    let mut flow = table.scratch.borrow_mut();
+    flow.reset(nodes + 2);
+    let mut need = std::mem::take(&mut flow.need);
+    need.extend(std::iter::repeat_n(0i128, nodes));
     for (index, edge) in table.edges.iter().enumerate() {
         let fixed = if hidden[index] {
             if index == target {
@@ -498,7 +599,6 @@ fn feasible_with(table: &Table, hidden: &[bool], target: usize, cap: Option<u64>
     }
     let source = nodes;
     let sink = nodes + 1;
-    let mut flow = MaxFlow::new(nodes + 2);
     let mut required = 0i128;
     for (node, amount) in need.iter().enumerate() {
         if *amount > 0 {
@@ -508,6 +608,7 @@ fn feasible_with(table: &Table, hidden: &[bool], target: usize, cap: Option<u64>
             flow.add_edge(node, sink, -amount);
         }
     }
+    flow.need = need;
     let unbounded = i128::from(u64::MAX);
     for (index, edge) in table.edges.iter().enumerate() {
         if !hidden[index] {
@@ -531,11 +632,33 @@ struct MaxFlow {
     adjacency: Vec<Vec<usize>>,
     to: Vec<usize>,
     capacity: Vec<i128>,
+    level: Vec<usize>,
+    next_edge: Vec<usize>,
+    /// The caller's per-node balance, kept here only for its allocation.
+    need: Vec<i128>,
 }
 
 impl MaxFlow {
     fn new(nodes: usize) -> Self {
-        MaxFlow { adjacency: vec![Vec::new(); nodes], to: Vec::new(), capacity: Vec::new() }
+        let mut flow = MaxFlow {
+            adjacency: Vec::new(),
+            to: Vec::new(),
+            capacity: Vec::new(),
+            level: Vec::new(),
+            next_edge: Vec::new(),
+            need: Vec::new(),
+        };
+        flow.reset(nodes);
+        flow
+    }
+
+    /// Empties the graph to `nodes` nodes and no edges, keeping the buffers.
+    fn reset(&mut self, nodes: usize) {
+        self.adjacency.iter_mut().for_each(Vec::clear);
+        self.adjacency.resize_with(nodes, Vec::new);
+        self.to.clear();
+        self.capacity.clear();
+        self.need.clear();
     }
 
     fn add_edge(&mut self, from: usize, to: usize, capacity: i128) {
@@ -552,8 +675,10 @@ impl MaxFlow {
     fn run(&mut self, source: usize, sink: usize) -> i128 {
         let nodes = self.adjacency.len();
         let mut total = 0;
-        let mut level = vec![usize::MAX; nodes];
-        let mut next_edge = vec![0usize; nodes];
+        let mut level = std::mem::take(&mut self.level);
+        let mut next_edge = std::mem::take(&mut self.next_edge);
+        level.resize(nodes, usize::MAX);
+        next_edge.resize(nodes, 0);
         loop {
             level.iter_mut().for_each(|entry| *entry = usize::MAX);
             level[source] = 0;
@@ -568,6 +693,7 @@ impl MaxFlow {
                 }
             }
             if level[sink] == usize::MAX {
+                (self.level, self.next_edge) = (level, next_edge);
                 return total;
             }
             next_edge.iter_mut().for_each(|entry| *entry = 0);
@@ -622,11 +748,32 @@ impl MaxFlow {
     }
 }
 
+/// What the attack learns of one hidden value, and what it must not learn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Exposure {
+    /// Where the value is in the table extended by its margins: row `rows.len()`
+    /// is the column totals, column `column_k.len()` the row totals.
+    pub row: usize,
+    pub column: usize,
+    /// The interval the attack confines it to (`u64::MAX`: unbounded above).
+    pub low: u64,
+    pub high: u64,
+    /// The interval it must still allow: its protection levels, or what the
+    /// shown case counts allow at best.
+    pub aim_low: u64,
+    pub aim_high: u64,
+}
+
+impl Exposure {
+    pub fn is_protected(&self) -> bool {
+        self.low <= self.aim_low && self.high >= self.aim_high
+    }
+}
+
 /// The attack, as a reader holding `shown` would run it: for every hidden
-/// value, the interval it is confined to by everything shown, and the width
-/// that interval must keep (its k, or what the case counts allow at best).
-/// Used by tests and by anyone who wants to audit a published table.
-pub fn attack(shown: &ShownTable, exact_rows: &[Vec<u64>]) -> Vec<(String, u64, u64, u64)> {
+/// value, the interval it is confined to by everything shown, and the aim it
+/// must keep. Used by tests and by anyone who wants to audit a published table.
+pub fn attack(shown: &ShownTable, exact_rows: &[Vec<u64>]) -> Vec<Exposure> {
     let rows: Vec<(Option<OrgId>, Vec<u64>)> =
         shown.rows.iter().zip(exact_rows).map(|(row, values)| (row.org.clone(), values.clone())).collect();
     let table = Table::new(&rows, &shown.column_k, shown.base_k);
@@ -642,7 +789,9 @@ pub fn attack(shown: &ShownTable, exact_rows: &[Vec<u64>]) -> Vec<(String, u64, 
         .filter(|index| hidden[*index])
         .map(|index| {
             let (low, high) = interval(&table, &hidden, index);
-            (format!("edge {index}"), low, high, required.width(index))
+            let (aim_low, aim_high) = required.aim(index);
+            let (row, column) = table.position(index);
+            Exposure { row, column, low, high, aim_low, aim_high }
         })
         .collect()
 }

@@ -22,7 +22,10 @@ mod noise;
 pub mod query;
 
 pub use derive::{derive_own, incident_cases, IncidentCase, OwnRecord, INVESTIGATION_DEADLINE_DAYS};
-pub use disclosure::{attack, disclose, disclose_within, Shown, ShownRow, ShownTable, Unit, MIN_SCHOOLS};
+pub use disclosure::{
+    attack, disclose, disclose_keeping, disclose_within, Exposure, HiddenCells, Shown, ShownRow, ShownTable, Unit,
+    MIN_SCHOOLS,
+};
 pub use merkle::{
     leaf, prove_inclusion, roll_up, sum_crosses, tree_root, verify_inclusion, verify_roll_up, InclusionProof,
     MerkleError, RolledUp, SumNode,

@@ -7,7 +7,7 @@
 
 use edusync_core::{Cell, Counts, IncidentCategory, OrgId};
 
-use crate::disclosure::{disclose, Shown, ShownRow, ShownTable, Unit};
+use crate::disclosure::{disclose, disclose_keeping, HiddenCells, Shown, ShownRow, ShownTable, Unit};
 
 /// What the columns of a table are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -146,6 +146,112 @@ pub fn disclosed_tables(own: &Counts, children: &[(OrgId, Counts)]) -> Vec<Shown
         .into_iter()
         .map(|each| disclose(&units_of(each, children), &each.values(own), &each.column_k(), 5))
         .collect()
+}
+
+/// What one period's tables are cut from: the office's own count and each
+/// child's latest total.
+#[derive(Clone, Debug)]
+pub struct PeriodCounts {
+    pub own: Counts,
+    pub children: Vec<(OrgId, Counts)>,
+}
+
+/// The tables of a school year and of its two semesters, every dimension of
+/// each (`[year, semester 1, semester 2]`, each in [`Dimension::ALL`] order),
+/// as a reader may see them.
+///
+/// Each unit's year is the sum of its two semesters, cell by cell (every
+/// record of a year counts in the year and in the semester it falls in), so a
+/// reader holding the three could subtract: a value hidden in one is hidden in
+/// all three, again until none hides one the others show, and every hidden
+/// value keeps its protection levels in each, so that intersecting what the
+/// three say (the year's interval less the other semester's) still reaches
+/// them. The three tables have the same rows: a child missing from one period
+/// counts zero there, with its schools from the others, so small units pool
+/// alike.
+pub fn disclosed_school_year(periods: &[PeriodCounts; 3]) -> [Vec<ShownTable>; 3] {
+    let mut orgs: Vec<OrgId> =
+        periods.iter().flat_map(|period| period.children.iter().map(|(org, _)| org.clone())).collect();
+    orgs.sort();
+    orgs.dedup();
+    let schools = |org: &OrgId| {
+        periods
+            .iter()
+            .flat_map(|period| period.children.iter().filter(|(child, _)| child == org))
+            .map(|(_, counts)| counts.get(Cell::ContributingSchools))
+            .max()
+            .unwrap_or(0)
+    };
+    let aligned: Vec<Vec<(OrgId, Counts)>> = periods
+        .iter()
+        .map(|period| {
+            orgs.iter()
+                .map(|org| {
+                    let mut counts = period
+                        .children
+                        .iter()
+                        .find(|(child, _)| child == org)
+                        .map_or_else(Counts::zero, |(_, counts)| counts.clone());
+                    let missing = schools(org).saturating_sub(counts.get(Cell::ContributingSchools));
+                    // Saturating: a count that does not fit is left as it is.
+                    let _ = counts.add_to(Cell::ContributingSchools, missing);
+                    (org.clone(), counts)
+                })
+                .collect()
+        })
+        .collect();
+    let linked_by_dimension = |dimension: Dimension| {
+        let mut hidden = HiddenCells::default();
+        loop {
+            let mut grew = false;
+            let round: Vec<ShownTable> = periods
+                .iter()
+                .zip(&aligned)
+                .map(|(period, children)| {
+                    let table = disclose_keeping(
+                        &units_of(dimension, children),
+                        &dimension.values(&period.own),
+                        &dimension.column_k(),
+                        5,
+                        &hidden,
+                    );
+                    grew |= hidden.absorb(&HiddenCells::hidden_in(&table));
+                    table
+                })
+                .collect();
+            if !grew {
+                return round;
+            }
+        }
+    };
+    // The seven dimensions share nothing hidden: each on its own thread.
+    let by_dimension: Vec<Vec<ShownTable>> = std::thread::scope(|scope| {
+        let running: Vec<_> =
+            Dimension::ALL.map(|dimension| scope.spawn(move || linked_by_dimension(dimension))).into_iter().collect();
+        running
+            .into_iter()
+            .zip(Dimension::ALL)
+            .map(|(thread, dimension)| thread.join().unwrap_or_else(|_| linked_by_dimension(dimension)))
+            .collect()
+    });
+    let mut tables: [Vec<ShownTable>; 3] = Default::default();
+    for linked in by_dimension {
+        for (period_tables, table) in tables.iter_mut().zip(linked) {
+            period_tables.push(table);
+        }
+    }
+    tables
+}
+
+/// A table's margins as one row: what its trend line shows for its period.
+pub fn margins_row(table: &ShownTable) -> ShownTable {
+    ShownTable {
+        rows: vec![ShownRow { org: None, cells: table.column_totals.clone(), total: table.grand_total }],
+        column_totals: table.column_totals.clone(),
+        grand_total: table.grand_total,
+        column_k: table.column_k.clone(),
+        base_k: table.base_k,
+    }
 }
 
 fn units_of(dimension: Dimension, children: &[(OrgId, Counts)]) -> Vec<Unit> {
@@ -299,9 +405,71 @@ mod tests {
             for (dimension, table) in &tables {
                 proptest::prop_assert_eq!(&margins(table), &first, "{} shows other margins", dimension.name());
                 let exact = exact_rows(*dimension, table, &children);
-                for (edge, low, high, required) in crate::attack(table, &exact) {
-                    proptest::prop_assert!(high.saturating_sub(low) >= required,
-                        "{}: {edge} narrowed to [{low}, {high}] (must keep {required})", dimension.name());
+                for exposure in crate::attack(table, &exact) {
+                    proptest::prop_assert!(exposure.is_protected(), "{}: {:?}", dimension.name(), exposure);
+                }
+            }
+        }
+
+        /// A reader holding a school year's table and both semesters' (the year
+        /// being their sum) sees the same values hidden in all three, and
+        /// intersecting what the three say leaves each hidden value its aim.
+        #[test]
+        fn a_school_year_and_its_semesters_hide_alike_and_subtracting_them_recovers_nothing(
+            incidents in proptest::collection::vec(
+                proptest::collection::vec((proptest::array::uniform5(0usize..60), proptest::bool::ANY), 0..12), 2..5),
+            schools in proptest::collection::vec(1u64..8, 5),
+        ) {
+            let in_semester = |second: Option<bool>| -> Vec<Vec<[usize; 5]>> {
+                incidents
+                    .iter()
+                    .map(|unit| unit.iter().filter(|(_, s2)| second.is_none_or(|wanted| *s2 == wanted)).map(|(choice, _)| *choice).collect())
+                    .collect()
+            };
+            let periods = [None, Some(false), Some(true)].map(|second| PeriodCounts {
+                own: Counts::zero(),
+                children: children_from_incidents(&in_semester(second), &schools),
+            });
+            let tables = disclosed_school_year(&periods);
+            for (index, dimension) in Dimension::ALL.into_iter().enumerate() {
+                let [year, first, second] = [&tables[0][index], &tables[1][index], &tables[2][index]];
+                let orgs = |table: &ShownTable| table.rows.iter().map(|row| row.org.clone()).collect::<Vec<_>>();
+                proptest::prop_assert_eq!(orgs(year), orgs(first));
+                proptest::prop_assert_eq!(orgs(year), orgs(second));
+                let hidden = HiddenCells::hidden_in(year);
+                proptest::prop_assert_eq!(&HiddenCells::hidden_in(first), &hidden, "{}: S1 hides otherwise", dimension.name());
+                proptest::prop_assert_eq!(&HiddenCells::hidden_in(second), &hidden, "{}: S2 hides otherwise", dimension.name());
+                let attacked: Vec<std::collections::BTreeMap<(usize, usize), crate::Exposure>> = [year, first, second]
+                    .iter()
+                    .zip(&periods)
+                    .map(|(table, period)| {
+                        crate::attack(table, &exact_rows(dimension, table, &period.children))
+                            .into_iter()
+                            .map(|exposure| ((exposure.row, exposure.column), exposure))
+                            .collect()
+                    })
+                    .collect();
+                for (place, in_year) in &attacked[0] {
+                    let (Some(in_first), Some(in_second)) = (attacked[1].get(place), attacked[2].get(place)) else {
+                        proptest::prop_assert!(place.1 == year.column_k.len(), "{place:?} hidden in the year only");
+                        continue;
+                    };
+                    for exposure in [in_year, in_first, in_second] {
+                        proptest::prop_assert!(exposure.is_protected(), "{}: {:?}", dimension.name(), exposure);
+                    }
+                    // The year is the sum of the semesters; each semester the year less the other.
+                    let sum = (in_first.low + in_second.low, in_first.high.saturating_add(in_second.high));
+                    let less = |minuend: &crate::Exposure, subtrahend: &crate::Exposure| {
+                        (minuend.low.saturating_sub(subtrahend.high), minuend.high.saturating_sub(subtrahend.low))
+                    };
+                    for (exposure, (implied_low, implied_high)) in
+                        [(in_year, sum), (in_first, less(in_year, in_second)), (in_second, less(in_year, in_first))]
+                    {
+                        let (low, high) = (exposure.low.max(implied_low), exposure.high.min(implied_high));
+                        proptest::prop_assert!(low <= exposure.aim_low && high >= exposure.aim_high,
+                            "{}: {place:?} narrowed to [{low}, {high}] by subtracting, aim {:?}",
+                            dimension.name(), (exposure.aim_low, exposure.aim_high));
+                    }
                 }
             }
         }

@@ -77,8 +77,9 @@ pub(crate) enum BenchCommand {
     /// total is the sum of what the schools derived.
     Simulate(SimulateArgs),
     /// What disclosure control costs a reader's query as an office grows:
-    /// the seven tables of N children (one per query dimension) as a node
-    /// discloses them on a period's first query, and how much they hide.
+    /// the tables of N children for a school year and its two semesters, by
+    /// every query dimension, as a node discloses them together on the year's
+    /// first query, and how much they hide.
     Disclose {
         /// Numbers of children, comma-separated.
         #[arg(long, value_delimiter = ',', default_values_t = [15usize, 70, 200])]
@@ -372,7 +373,7 @@ fn disclose(units: &[usize], seed: u64, as_json: bool) -> Result<(), Failure> {
         println!("{}", json(&report));
         return Ok(());
     }
-    println!("UNITS  CASES  ROWS  HIDDEN OF VALUES  SECONDS (SEVEN TABLES)");
+    println!("UNITS  CASES  ROWS  HIDDEN OF VALUES  SECONDS (21 TABLES: A YEAR AND ITS SEMESTERS BY 7 DIMENSIONS)");
     for point in &report.points {
         println!(
             "{:>5}  {:>5}  {:>4}  {:>6} of {:>6} ({:>4.1}%)  {:>8.3}",

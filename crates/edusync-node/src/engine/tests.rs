@@ -724,14 +724,28 @@ fn a_readers_tables_are_kept_while_their_aggregates_are_the_latest_and_cut_again
     pair.school.submit(incident(), now()).expect("submits");
     send_up(&pair);
     let first = pair.district.query_by_child(year, Dimension::Category, true).expect("table");
-    let cached =
-        |pair: &Pair| pair.district.disclosed_tables.lock().expect("lock").get(&year).map(|(ids, _)| ids.clone());
-    let ids = cached(&pair).expect("the seven tables are kept");
-    assert_eq!(ids.len(), 2, "cut from the district's aggregate and its one child's");
+    let cached = |pair: &Pair| {
+        pair.district.disclosed_tables.lock().expect("lock").get(&year.school_year).map(|(ids, _)| ids.clone())
+    };
+    let ids = cached(&pair).expect("the year's tables are kept");
+    let separators = ids.iter().filter(|id| id.0 == [0; 32]).count();
+    assert_eq!(
+        (ids.len(), separators),
+        (9, 3),
+        "for the year and each semester: the district's aggregate and its child's"
+    );
     let by_severity = pair.district.query_by_child(year, Dimension::Severity, true).expect("table");
     assert_eq!(cached(&pair), Some(ids.clone()), "another dimension is served from the same cut");
+    let semester: Period = "2024-2025/S1".parse().expect("period");
+    pair.district.query_by_child(semester, Dimension::Category, true).expect("table");
+    assert_eq!(cached(&pair), Some(ids.clone()), "and so is a semester of the same year");
     assert_eq!(first, pair.district.query_by_child(year, Dimension::Category, true).expect("table"));
     assert_eq!(by_severity.grand_total, first.grand_total, "one cut, one set of margins");
+    let month: Period = "2024-2025/M11".parse().expect("period");
+    let refused =
+        pair.district.query_by_child(month, Dimension::Category, true).expect_err("a month is the operator's");
+    assert!(matches!(refused, crate::NodeError::NotForReaders(_)), "{refused}");
+    pair.district.query_by_child(month, Dimension::Category, false).expect("the operator sees months");
 
     let mut second = incident();
     if let Record::Incident(incident) = &mut second {

@@ -62,8 +62,8 @@ fn small_cells_are_hidden_with_a_complement_and_rows_still_add_up() {
     assert!(hidden >= 2, "a lone hidden cell would be recovered from its row total");
     let exact = exact_rows(&shown, &units, &[0, 0], 2);
     assert_eq!(exact[3], vec![9, 1], "unallocated holds the pooled units");
-    for (_, low, high, required) in attack(&shown, &exact) {
-        assert!(high.saturating_sub(low) >= required, "narrowed to [{low}, {high}], must keep {required}");
+    for exposure in attack(&shown, &exact) {
+        assert!(exposure.is_protected(), "{exposure:?}");
     }
 }
 
@@ -101,8 +101,8 @@ fn a_value_hidden_in_the_parent_table_stays_hidden_in_the_nested_one() {
     assert_eq!(shown.column_totals[0], Shown::Suppressed);
     assert_eq!(shown.rows.len(), 1, "both one-school units are pooled");
     assert_eq!(shown.rows[0].cells[0], Shown::Suppressed, "the pooled row would give the hidden value away");
-    for (_, low, high, required) in attack(&shown, &exact_rows(&shown, &units, &[0, 0], 2)) {
-        assert!(high.saturating_sub(low) >= required);
+    for exposure in attack(&shown, &exact_rows(&shown, &units, &[0, 0], 2)) {
+        assert!(exposure.is_protected(), "{exposure:?}");
     }
 }
 
@@ -146,20 +146,21 @@ proptest! {
         // The interval attack on everything this reader receives narrows nothing below
         // its k, or below what the shown case counts allow at best.
         let grand: u64 = exact.iter().flatten().sum();
-        let inner = exact.len() * columns;
-        for (edge, low, high, required) in attack(&shown, &exact) {
-            prop_assert!(high.saturating_sub(low) >= required, "{edge} narrowed to [{low}, {high}], must keep {required}");
-            // The aim, checked against the closed form: with only the case counts
-            // shown, a cell may be anything from 0 to its unit's cases, and a column
-            // total anything from 0 to the grand total (one column: each is a case count).
-            let index: usize = edge.trim_start_matches("edge ").parse().expect("edge index");
-            let best = match (index < inner, columns > 1) {
-                (_, false) => 0,
-                (true, true) => exact[index / columns].iter().sum::<u64>(),
-                (false, true) => grand,
+        for exposure in attack(&shown, &exact) {
+            prop_assert!(exposure.is_protected(), "{:?}", exposure);
+            // The aim, checked against the closed form: protection levels of ⌈k/2⌉
+            // below and the rest of k above, within what the case counts alone allow
+            // (a cell: 0 to its unit's cases; a column total: 0 to the grand total;
+            // with one column each is a case count itself).
+            let (row, column) = (exposure.row, exposure.column);
+            let (value, k, best_high) = if row < exact.len() {
+                (exact[row][column], column_k[column], exact[row].iter().sum::<u64>())
+            } else {
+                (exact.iter().map(|values| values[column]).sum::<u64>(), column_k[column].max(5), grand)
             };
-            let k = if index < inner { column_k[index % columns] } else { column_k[index - inner - exact.len()].max(5) };
-            prop_assert_eq!(required, k.min(best), "{} must keep the lesser of k {} and {}", edge, k, best);
+            let below = value.min(k.div_ceil(2));
+            let expected = if columns > 1 { (value - below, (value + k - below).min(best_high)) } else { (value, value) };
+            prop_assert_eq!((exposure.aim_low, exposure.aim_high), expected, "{:?}", exposure);
         }
     }
 }
