@@ -406,23 +406,27 @@ fn a_district_sees_its_schools_compliance_and_alerts_in_the_table_and_in_status(
     assert!(hidden_columns >= 2, "a lone hidden column would be the cases minus the rest: {shown}");
     // Asked for a semester, the trend line of that semester is the table's own margins
     // as the table shows them, for every dimension, never a total the table hides.
+    let endpoint = district.endpoint();
+    let officer_query = |period: &str, dimension: &str| {
+        run(&[
+            "query",
+            "--period",
+            period,
+            "--by",
+            dimension,
+            "--json",
+            "--node",
+            &endpoint,
+            "--identity",
+            &key,
+            "--certificate",
+            &certificate,
+        ])
+    };
     let mut lines_checked = 0;
     for semester in ["2024-2025/S1", "2024-2025/S2"] {
         for dimension in ["category", "severity", "place"] {
-            let asked = run(&[
-                "query",
-                "--period",
-                semester,
-                "--by",
-                dimension,
-                "--json",
-                "--node",
-                &district.endpoint(),
-                "--identity",
-                &key,
-                "--certificate",
-                &certificate,
-            ]);
+            let asked = officer_query(semester, dimension);
             if asked.status.code() == Some(1) && text(&asked.stderr).contains("no aggregate") {
                 continue;
             }
@@ -439,19 +443,7 @@ fn a_district_sees_its_schools_compliance_and_alerts_in_the_table_and_in_status(
     }
     assert!(lines_checked >= 3, "the incidents' semester was not queried");
     // Months add up to semesters: by month, units are for the operator only.
-    let by_month = run(&[
-        "query",
-        "--period",
-        "2024-2025/M10",
-        "--by",
-        "category",
-        "--node",
-        &district.endpoint(),
-        "--identity",
-        &key,
-        "--certificate",
-        &certificate,
-    ]);
+    let by_month = officer_query("2024-2025/M10", "category");
     assert_eq!(by_month.status.code(), Some(4), "{}", text(&by_month.stderr));
     assert!(text(&by_month.stderr).contains("2024-2025/M10 is a month"), "{}", text(&by_month.stderr));
     let operator_by_month =
