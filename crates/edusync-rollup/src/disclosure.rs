@@ -73,6 +73,10 @@ pub struct ShownTable {
     pub rows: Vec<ShownRow>,
     pub column_totals: Vec<Shown>,
     pub grand_total: Shown,
+    /// Groups of columns whose sum for each row the reader is shown elsewhere
+    /// (the compliance view's timeliness figures), by column index; the attack
+    /// takes them as known. Empty for most tables.
+    pub column_groups: Vec<Vec<usize>>,
     /// The threshold of each column, and of the margins (`base_k`), as applied.
     pub column_k: Vec<u64>,
     pub base_k: u64,
@@ -96,21 +100,25 @@ pub fn disclose_within(
     base_k: u64,
     parent_row: Option<&ShownRow>,
 ) -> ShownTable {
-    disclose_with(units, parent_own, column_k, base_k, parent_row, &HiddenCells::default())
+    disclose_with(units, parent_own, column_k, base_k, parent_row, &HiddenCells::default(), &[])
 }
 
 /// As [`disclose`], with `also_hidden` hidden from the start and protected
 /// like any hidden value: for tables that add up to one another (a school
 /// year and its two semesters), where a value hidden in one must be hidden in
 /// all or a reader could subtract; see [`HiddenCells`].
+///
+/// `column_groups`: groups of columns whose sum per row the reader is shown
+/// elsewhere (see [`ShownTable::column_groups`]); empty for none.
 pub fn disclose_keeping(
     units: &[Unit],
     parent_own: &[u64],
     column_k: &[u64],
     base_k: u64,
     also_hidden: &HiddenCells,
+    column_groups: &[Vec<usize>],
 ) -> ShownTable {
-    disclose_with(units, parent_own, column_k, base_k, None, also_hidden)
+    disclose_with(units, parent_own, column_k, base_k, None, also_hidden, column_groups)
 }
 
 /// Cells and column totals hidden in one of several tables of the same rows
@@ -157,6 +165,7 @@ fn disclose_with(
     base_k: u64,
     parent_row: Option<&ShownRow>,
     also_hidden: &HiddenCells,
+    column_groups: &[Vec<usize>],
 ) -> ShownTable {
     let columns = column_k.len();
     // Rule 1: small units into "unallocated", then grow it past MIN_SCHOOLS.
@@ -179,7 +188,7 @@ fn disclose_with(
     }
     rows.push((None, unallocated));
 
-    let table = Table::new(&rows, column_k, base_k);
+    let table = Table::new(&rows, column_k, base_k, column_groups);
     // Rule 2: the case counts are shown; small cells and column totals are not.
     let mut hidden: Vec<bool> = (0..table.edges.len())
         .map(|index| {
@@ -216,7 +225,12 @@ fn column_values(values: &[u64], columns: usize) -> Vec<u64> {
 struct Table {
     rows: usize,
     columns: usize,
+    /// Cells, row totals, column totals, the grand total, then each row's
+    /// group sums (see `ShownTable::column_groups`).
     edges: Vec<Edge>,
+    /// For each column, its group, when the table has groups.
+    group_of: Option<Vec<usize>>,
+    groups: usize,
     /// The flow network's buffers, kept between the many feasibility checks
     /// one disclosure runs (building it anew each time was half their cost).
     scratch: std::cell::RefCell<MaxFlow>,
@@ -230,16 +244,36 @@ struct Edge {
     k: u64,
 }
 
-// Node numbering: rows 0..R, columns R..R+C, row hub R+C, column hub R+C+1.
+// Node numbering: rows 0..R, columns R..R+C, row hub R+C, column hub R+C+1,
+// then with G groups one node per row and group, R+C+2+row·G+group: a row's
+// cells leave from its group nodes, which its group sums feed.
 impl Table {
-    fn new(rows: &[(Option<OrgId>, Vec<u64>)], column_k: &[u64], base_k: u64) -> Table {
+    fn new(rows: &[(Option<OrgId>, Vec<u64>)], column_k: &[u64], base_k: u64, column_groups: &[Vec<usize>]) -> Table {
         let (row_count, columns) = (rows.len(), column_k.len());
         let row_hub = row_count + columns;
         let column_hub = row_hub + 1;
-        let mut edges = Vec::with_capacity(row_count * columns + row_count + columns + 1);
+        // Groups are used only when they split every column exactly once.
+        let group_of = (!column_groups.is_empty())
+            .then(|| {
+                let mut group_of = vec![usize::MAX; columns];
+                for (group, members) in column_groups.iter().enumerate() {
+                    for column in members {
+                        match group_of.get_mut(*column) {
+                            Some(slot) if *slot == usize::MAX => *slot = group,
+                            _ => return None,
+                        }
+                    }
+                }
+                group_of.iter().all(|group| *group != usize::MAX).then_some(group_of)
+            })
+            .flatten();
+        let groups = group_of.as_ref().map_or(0, |_| column_groups.len());
+        let group_node = |row: usize, group: usize| column_hub + 1 + row * groups + group;
+        let mut edges = Vec::with_capacity(row_count * columns + row_count + columns + 1 + row_count * groups);
         for (row, (_, values)) in rows.iter().enumerate() {
             for (column, value) in values.iter().enumerate() {
-                edges.push(Edge { from: row, to: row_count + column, value: *value, k: column_k[column] });
+                let from = group_of.as_ref().map_or(row, |group_of| group_node(row, group_of[column]));
+                edges.push(Edge { from, to: row_count + column, value: *value, k: column_k[column] });
             }
         }
         for (row, (_, values)) in rows.iter().enumerate() {
@@ -251,18 +285,32 @@ impl Table {
         }
         let grand = rows.iter().flat_map(|(_, values)| values.iter()).sum();
         edges.push(Edge { from: column_hub, to: row_hub, value: grand, k: base_k });
-        Table { rows: row_count, columns, edges, scratch: std::cell::RefCell::new(MaxFlow::new(0)) }
+        if let Some(group_of) = &group_of {
+            for (row, (_, values)) in rows.iter().enumerate() {
+                for group in 0..groups {
+                    let value =
+                        (0..columns).filter(|column| group_of[*column] == group).map(|column| values[column]).sum();
+                    edges.push(Edge { from: row, to: group_node(row, group), value, k: base_k });
+                }
+            }
+        }
+        Table { rows: row_count, columns, edges, group_of, groups, scratch: std::cell::RefCell::new(MaxFlow::new(0)) }
+    }
+
+    /// The grand total's edge; group sums come after it.
+    fn grand(&self) -> usize {
+        self.rows * self.columns + self.rows + self.columns
     }
 
     /// Whether the value at `index` is always shown: a row total (a unit's
-    /// cases) or the grand total (the parent's).
+    /// cases), the grand total (the parent's), or a group sum.
     fn is_published(&self, index: usize) -> bool {
         let inner = self.rows * self.columns;
-        (inner..inner + self.rows).contains(&index) || index == self.edges.len() - 1
+        (inner..inner + self.rows).contains(&index) || index >= self.grand()
     }
 
     fn nodes(&self) -> usize {
-        self.rows + self.columns + 2
+        self.rows + self.columns + 2 + self.rows * self.groups
     }
 
     /// The edge at (row, column) of the table extended by its margins: row
@@ -273,7 +321,24 @@ impl Table {
             (false, false) => row * self.columns + column,
             (false, true) => inner + row,
             (true, false) => inner + self.rows + column,
-            (true, true) => self.edges.len() - 1,
+            (true, true) => self.grand(),
+        }
+    }
+
+    /// The groups as column lists, as `ShownTable` carries them.
+    fn column_groups(&self) -> Vec<Vec<usize>> {
+        let Some(group_of) = &self.group_of else { return Vec::new() };
+        (0..self.groups).map(|group| (0..self.columns).filter(|column| group_of[*column] == group).collect()).collect()
+    }
+
+    /// Whether two columns' cells of one row lie in different groups, so that
+    /// no rectangle through both keeps the row's group sums.
+    fn split_by_groups(&self, column: usize, other_column: usize) -> bool {
+        match &self.group_of {
+            Some(group_of) if column < self.columns && other_column < self.columns => {
+                group_of[column] != group_of[other_column]
+            }
+            _ => false,
         }
     }
 
@@ -304,9 +369,10 @@ impl Table {
                 })
                 .collect(),
             column_totals: (0..self.columns).map(|column| show(inner + self.rows + column)).collect(),
-            grand_total: show(self.edges.len() - 1),
+            grand_total: show(self.grand()),
             column_k: self.edges[..self.columns.min(self.edges.len())].iter().map(|edge| edge.k).collect(),
-            base_k: self.edges.last().map_or(0, |edge| edge.k),
+            column_groups: self.column_groups(),
+            base_k: self.edges.get(self.grand()).map_or(0, |edge| edge.k),
         }
     }
 }
@@ -479,7 +545,7 @@ fn cheapest_sufficient_rectangle(
     let mut rectangles: Vec<(u64, [usize; 3])> = Vec::new();
     for other_row in 0..=table.rows {
         for other_column in 0..=table.columns {
-            if other_row == row || other_column == column {
+            if other_row == row || other_column == column || table.split_by_groups(column, other_column) {
                 continue;
             }
             let corners = [table.at(row, other_column), table.at(other_row, column), table.at(other_row, other_column)];
@@ -776,7 +842,7 @@ impl Exposure {
 pub fn attack(shown: &ShownTable, exact_rows: &[Vec<u64>]) -> Vec<Exposure> {
     let rows: Vec<(Option<OrgId>, Vec<u64>)> =
         shown.rows.iter().zip(exact_rows).map(|(row, values)| (row.org.clone(), values.clone())).collect();
-    let table = Table::new(&rows, &shown.column_k, shown.base_k);
+    let table = Table::new(&rows, &shown.column_k, shown.base_k, &shown.column_groups);
     let mut hidden = Vec::with_capacity(table.edges.len());
     for row in &shown.rows {
         hidden.extend(row.cells.iter().map(|cell| *cell == Shown::Suppressed));
@@ -784,6 +850,7 @@ pub fn attack(shown: &ShownTable, exact_rows: &[Vec<u64>]) -> Vec<Exposure> {
     hidden.extend(shown.rows.iter().map(|row| row.total == Shown::Suppressed));
     hidden.extend(shown.column_totals.iter().map(|cell| *cell == Shown::Suppressed));
     hidden.push(shown.grand_total == Shown::Suppressed);
+    hidden.resize(table.edges.len(), false);
     let mut required = Requirements::new(&table);
     (0..table.edges.len())
         .filter(|index| hidden[*index])

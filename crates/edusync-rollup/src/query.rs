@@ -5,7 +5,7 @@
 //! same aggregates, so that what one reader receives nests rather than
 //! overlaps (ARCHITECTURE.md, "Disclosure control").
 
-use edusync_core::{Cell, Counts, IncidentCategory, OrgId};
+use edusync_core::{Cell, Counts, IncidentCategory, Investigation, Notified, OrgId};
 
 use crate::disclosure::{disclose, disclose_keeping, HiddenCells, Shown, ShownRow, ShownTable, Unit};
 
@@ -86,6 +86,31 @@ impl Dimension {
         self.columns().iter().map(|(_, cells)| cells.iter().map(|cell| counts.get(*cell)).sum()).collect()
     }
 
+    /// The groups of columns whose sum for each child the compliance view
+    /// shows for a school year (`compliance::assess`: notifications in time and
+    /// late, investigations overdue and not), by column index; empty for the
+    /// other dimensions.
+    pub fn compliance_groups(self) -> Vec<Vec<usize>> {
+        let groups: [&[Cell]; 2] = match self {
+            Dimension::Notified => [
+                &[Cell::Notified(Notified::Within3Hours), Cell::Notified(Notified::Within12Hours)],
+                &[Cell::Notified(Notified::Later), Cell::Notified(Notified::NotYet)],
+            ],
+            Dimension::Investigation => [
+                &[Cell::Investigation(Investigation::ConcludedLate), Cell::Investigation(Investigation::OpenOverdue)],
+                &[Cell::Investigation(Investigation::ConcludedInTime), Cell::Investigation(Investigation::OpenInTime)],
+            ],
+            _ => return Vec::new(),
+        };
+        let columns = self.columns();
+        groups
+            .iter()
+            .map(|members| {
+                (0..columns.len()).filter(|index| columns[*index].1.iter().all(|cell| members.contains(cell))).collect()
+            })
+            .collect()
+    }
+
     /// Each column's suppression threshold: 10 for sexual incidents, else 5.
     pub fn column_k(self) -> Vec<u64> {
         let sexual = IncidentCategory::Sexual.to_string();
@@ -133,6 +158,7 @@ pub fn child_table(dimension: Dimension, own: &Counts, children: &[(OrgId, Count
         rows,
         column_totals: exact(&column_totals),
         grand_total: Shown::Value(grand_total),
+        column_groups: Vec::new(),
         column_k,
         base_k: 5,
     }
@@ -168,7 +194,10 @@ pub struct PeriodCounts {
 /// three say (the year's interval less the other semester's) still reaches
 /// them. The three tables have the same rows: a child missing from one period
 /// counts zero there, with its schools from the others, so small units pool
-/// alike.
+/// alike. The `notified` and `investigation` tables are protected against a
+/// reader who knows the timeliness sums the compliance view shows for each
+/// child (see [`Dimension::compliance_groups`]): for the year, as it does, and
+/// for each semester as if it did.
 pub fn disclosed_school_year(periods: &[PeriodCounts; 3]) -> [Vec<ShownTable>; 3] {
     let mut orgs: Vec<OrgId> =
         periods.iter().flat_map(|period| period.children.iter().map(|(org, _)| org.clone())).collect();
@@ -208,12 +237,18 @@ pub fn disclosed_school_year(periods: &[PeriodCounts; 3]) -> [Vec<ShownTable>; 3
                 .iter()
                 .zip(&aligned)
                 .map(|(period, children)| {
+                    // The compliance view shows each child's timeliness sums for the
+                    // year; a semester is protected as if its own were shown too, a
+                    // stronger reader than the real one, so that what the year's sums
+                    // say of a semester (never more than they hold) is within its aims.
+                    let groups = dimension.compliance_groups();
                     let table = disclose_keeping(
                         &units_of(dimension, children),
                         &dimension.values(&period.own),
                         &dimension.column_k(),
                         5,
                         &hidden,
+                        &groups,
                     );
                     grew |= hidden.absorb(&HiddenCells::hidden_in(&table));
                     table
@@ -249,6 +284,7 @@ pub fn margins_row(table: &ShownTable) -> ShownTable {
         rows: vec![ShownRow { org: None, cells: table.column_totals.clone(), total: table.grand_total }],
         column_totals: table.column_totals.clone(),
         grand_total: table.grand_total,
+        column_groups: Vec::new(),
         column_k: table.column_k.clone(),
         base_k: table.base_k,
     }
@@ -307,6 +343,19 @@ mod tests {
         assert_eq!(Dimension::Severity.values(&total), vec![9, 0, 0]);
         assert_eq!(Dimension::Category.column_k()[4], 10, "sexual incidents take k = 10");
         assert_eq!(Dimension::parse("names"), None);
+        let names = |dimension: Dimension, groups: Vec<Vec<usize>>| -> Vec<Vec<String>> {
+            let columns = dimension.column_names();
+            groups.into_iter().map(|group| group.into_iter().map(|index| columns[index].clone()).collect()).collect()
+        };
+        assert_eq!(
+            names(Dimension::Notified, Dimension::Notified.compliance_groups()),
+            vec![vec!["within_3h", "within_12h"], vec!["later", "not_yet"]]
+        );
+        assert_eq!(
+            names(Dimension::Investigation, Dimension::Investigation.compliance_groups()),
+            vec![vec!["concluded_late", "open_overdue"], vec!["concluded_within_15_days", "open_within_15_days"]]
+        );
+        assert!(Dimension::Category.compliance_groups().is_empty());
     }
 
     #[test]
