@@ -15,11 +15,13 @@
 //!    how many cases each unit had). What is protected is how a unit's cases
 //!    break down. Primary suppression: a cell or column total from 1 to k-1 is
 //!    hidden (k per column).
-//! 3. Complementary suppression: more values are hidden until no hidden value
-//!    can be narrowed, from everything shown plus the fact that counts are not
-//!    negative, to an interval narrower than its k — or than the published
-//!    case counts allow at best (a unit with 2 cases confines each of its
-//!    cells to [0, 2] however much is hidden; that interval is then the aim).
+//!    So are a table's column groups, where it has them (timeliness sums the
+//!    compliance view shows; see [`ShownTable::column_groups`]).
+//! 3. Complementary suppression: more values are hidden until, from everything
+//!    shown plus the fact that counts are not negative, every hidden value can
+//!    still be ⌈k/2⌉ below its value (or 0) and the rest of k above — or as far
+//!    as the shown case counts allow at best (a unit with 2 cases confines each
+//!    of its cells to [0, 2] however much is hidden; that interval is then the aim).
 //!
 //! Rule 3 is checked by the attack itself. A table with its margins is a
 //! circulation: every inner cell is an edge from its row to its column, every
