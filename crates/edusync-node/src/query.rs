@@ -13,9 +13,9 @@ use crate::engine::Node;
 use crate::error::NodeError;
 
 /// Per school year: the ids of the aggregates the tables were cut from (for
-/// the year and each semester, this node's, then each child's), and the
+/// the year and each semester: this node's, then each child's), and the
 /// tables of the year and its semesters (see `disclosed_school_year`).
-pub(crate) type DisclosedCache = BTreeMap<SchoolYear, (Vec<RecordId>, Arc<[Vec<ShownTable>; 3]>)>;
+pub(crate) type DisclosedCache = BTreeMap<SchoolYear, (Vec<Vec<RecordId>>, Arc<[Vec<ShownTable>; 3]>)>;
 
 /// The year and its semesters, in the order `disclosed_school_year` takes them.
 const LINKED_SPANS: [PeriodSpan; 3] = [PeriodSpan::SchoolYear, PeriodSpan::Semester1, PeriodSpan::Semester2];
@@ -103,9 +103,7 @@ impl Node {
             let (period_counts, ids) = self
                 .period_counts(Period { school_year, span })?
                 .unwrap_or_else(|| (PeriodCounts { own: Counts::zero(), children: Vec::new() }, Vec::new()));
-            cut_from.extend(ids);
-            // Where a period's ids end, so that the same ids split otherwise differ.
-            cut_from.push(RecordId([0; 32]));
+            cut_from.push(ids);
             counts.push(period_counts);
         }
         let cached = self.disclosed_tables.lock().ok().and_then(|cache| {

@@ -391,17 +391,9 @@ impl wire::record_service_server::RecordService for RecordApi {
             disclosed,
             trend: trend
                 .iter()
+                // For a reader, each line is the margins of its period's table as
+                // disclosed with the rest of its school year, the asked period's included.
                 .filter_map(|(trend_period, trend_table)| {
-                    // The asked period's own line is the table's margins, as the table shows
-                    // them: disclosed on its own it could show a total the table hides.
-                    if *trend_period == period {
-                        let margins = edusync_rollup::ShownRow {
-                            org: None,
-                            cells: table.column_totals.clone(),
-                            total: table.grand_total,
-                        };
-                        return Some(row(trend_period.to_string(), &margins));
-                    }
                     trend_table.rows.first().map(|first| row(trend_period.to_string(), first))
                 })
                 .collect(),

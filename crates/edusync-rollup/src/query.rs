@@ -265,8 +265,7 @@ pub fn disclosed_school_year(periods: &[PeriodCounts; 3]) -> [Vec<ShownTable>; 3
             Dimension::ALL.map(|dimension| scope.spawn(move || linked_by_dimension(dimension))).into_iter().collect();
         running
             .into_iter()
-            .zip(Dimension::ALL)
-            .map(|(thread, dimension)| thread.join().unwrap_or_else(|_| linked_by_dimension(dimension)))
+            .map(|thread| thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
             .collect()
     });
     let mut tables: [Vec<ShownTable>; 3] = Default::default();
