@@ -154,9 +154,10 @@ fn print_tables(report: &DemoReport) {
         );
     }
     println!();
-    println!("The same, as a data officer is shown it (disclosure control: values of 1 to 4 hidden as \"x\", with");
-    println!("complements so that no hidden value can be worked out from totals; units of fewer than 3 schools");
-    println!("never shown alone, but pooled as \"unallocated\"):");
+    println!("The same, as a data officer is shown it (disclosure control: each unit's cases shown, as its");
+    println!("compliance table shows them; how they break down hidden as \"x\" where 1 to 4, with complements so");
+    println!("that no hidden value can be worked out from totals; units of fewer than 3 schools never shown");
+    println!("alone, but pooled as \"unallocated\"):");
     println!("{} {} {} {} SEVERE", pad("ORGANISATION", 20), pad("CASES", 6), pad("MINOR", 6), pad("SERIOUS", 8));
     let cell = |value: Option<u64>| value.map_or_else(|| "x".to_owned(), |value| value.to_string());
     for row in &report.reader_view {
