@@ -36,7 +36,7 @@ impl Node {
             return self.disclosed(period, "period", dimension);
         }
         let (counts, _) = self.period_counts(period)?.ok_or_else(|| self.no_aggregate(period))?;
-        Ok(child_table(dimension, &counts.own, &counts.children, false))
+        Ok(child_table(dimension, &counts.own, &counts.children))
     }
 
     /// This node's totals by `dimension` for each period it has one for: exact,
@@ -53,7 +53,7 @@ impl Node {
             let line = if disclosed {
                 margins_row(&self.disclosed(*period, &format!("trend[{index}]"), dimension)?)
             } else {
-                total_row(dimension, self.org(), &aggregate.total, false)
+                total_row(dimension, self.org(), &aggregate.total)
             };
             out.push((*period, line));
         }

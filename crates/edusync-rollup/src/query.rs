@@ -7,7 +7,7 @@
 
 use edusync_core::{Cell, Counts, IncidentCategory, Investigation, Notified, OrgId};
 
-use crate::disclosure::{disclose, disclose_keeping, HiddenCells, Shown, ShownRow, ShownTable, Unit};
+use crate::disclosure::{disclose_keeping, HiddenCells, Shown, ShownRow, ShownTable, Unit};
 
 /// What the columns of a table are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,20 +121,10 @@ impl Dimension {
     }
 }
 
-/// A table by child unit: exact when `disclosed` is false (the office's own
-/// view), else as `disclose` lets a reader see it. The office's own count
-/// goes to the "unallocated" row.
-///
-/// Every dimension counts each incident case once, so all seven tables of the
-/// same children share their row totals (cases per unit) and grand total.
-/// Those are always shown (the compliance view shows them unit by unit), so
-/// the seven tables are tied to each other by nothing hidden: each protects
-/// its own cells, and holding all seven tells a reader nothing more of one.
-pub fn child_table(dimension: Dimension, own: &Counts, children: &[(OrgId, Counts)], disclosed: bool) -> ShownTable {
-    if disclosed {
-        let mut tables = disclosed_tables(own, children);
-        return tables.swap_remove(dimension.index());
-    }
+/// A table by child unit, exact: the office's own view. The office's own
+/// count goes to the "unallocated" row. What a reader sees instead is cut by
+/// [`disclosed_school_year`].
+pub fn child_table(dimension: Dimension, own: &Counts, children: &[(OrgId, Counts)]) -> ShownTable {
     let own_values = dimension.values(own);
     let column_k = dimension.column_k();
     let units = units_of(dimension, children);
@@ -164,16 +154,6 @@ pub fn child_table(dimension: Dimension, own: &Counts, children: &[(OrgId, Count
     }
 }
 
-/// The tables of every dimension (in [`Dimension::ALL`] order) as a reader
-/// may see them; see [`child_table`]. A node computes and keeps them together
-/// because a reader asking one dimension usually asks the others next.
-pub fn disclosed_tables(own: &Counts, children: &[(OrgId, Counts)]) -> Vec<ShownTable> {
-    Dimension::ALL
-        .into_iter()
-        .map(|each| disclose(&units_of(each, children), &each.values(own), &each.column_k(), 5))
-        .collect()
-}
-
 /// What one period's tables are cut from: the office's own count and each
 /// child's latest total.
 #[derive(Clone, Debug)]
@@ -185,6 +165,12 @@ pub struct PeriodCounts {
 /// The tables of a school year and of its two semesters, every dimension of
 /// each (`[year, semester 1, semester 2]`, each in [`Dimension::ALL`] order),
 /// as a reader may see them.
+///
+/// Every dimension counts each incident case once, so the seven tables of one
+/// period share their row totals (cases per unit) and grand total. Those are
+/// always shown (the compliance view shows them unit by unit), so the seven
+/// are tied to each other by nothing hidden: each protects its own cells, and
+/// holding all seven tells a reader nothing more of one.
 ///
 /// Each unit's year is the sum of its two semesters, cell by cell (every
 /// record of a year counts in the year and in the semester it falls in), so a
@@ -300,19 +286,10 @@ fn units_of(dimension: Dimension, children: &[(OrgId, Counts)]) -> Vec<Unit> {
         .collect()
 }
 
-/// One period's totals as a one-row table: exact, or with values below the
-/// threshold hidden (a reader's trend line must not show a count of 1 to 4).
-pub fn total_row(dimension: Dimension, org: &OrgId, total: &Counts, disclosed: bool) -> ShownTable {
-    child_table(dimension, &Counts::zero(), &[(org.clone(), with_many_schools(total))], disclosed)
-}
-
-/// A period's own total is not a small unit however few schools it counts;
-/// only its values are protected.
-fn with_many_schools(total: &Counts) -> Counts {
-    let mut counts = total.clone();
-    let schools = counts.get(Cell::ContributingSchools);
-    let _ = counts.add_to(Cell::ContributingSchools, crate::disclosure::MIN_SCHOOLS.saturating_sub(schools));
-    counts
+/// One period's totals as a one-row table, exact: the office's trend line.
+/// A reader's is the margins of the period's disclosed table ([`margins_row`]).
+pub fn total_row(dimension: Dimension, org: &OrgId, total: &Counts) -> ShownTable {
+    child_table(dimension, &Counts::zero(), &[(org.clone(), total.clone())])
 }
 
 #[cfg(test)]
@@ -366,10 +343,10 @@ mod tests {
             (org("VN.BT.D02"), counts(&[(case(IncidentCategory::Physical), 2), schools(25)])),
             (org("VN.BT.D03"), counts(&[(case(IncidentCategory::Physical), 9), schools(28)])),
         ];
-        let exact = child_table(Dimension::Category, &Counts::zero(), &children, false);
+        let exact = child_table(Dimension::Category, &Counts::zero(), &children);
         assert_eq!(exact.rows[1].cells[0], Shown::Value(2));
         assert_eq!(exact.grand_total, Shown::Value(23));
-        let shown = child_table(Dimension::Category, &Counts::zero(), &children, true);
+        let shown = as_a_reader_sees_it(Dimension::Category, &Counts::zero(), &children);
         let d02 = shown.rows.iter().find(|row| row.org == Some(org("VN.BT.D02"))).expect("row");
         assert_eq!(d02.cells[0], Shown::Suppressed, "2 is below k = 5");
         assert_eq!(d02.total, Shown::Value(2), "its 2 cases are shown, as compliance shows them");
@@ -377,9 +354,18 @@ mod tests {
             d02.cells[1..].contains(&Shown::Suppressed),
             "with its cases shown, a lone hidden cell would be their difference: {d02:?}"
         );
-        let trend =
-            total_row(Dimension::Category, &org("VN.BT"), &counts(&[(case(IncidentCategory::Sexual), 3)]), true);
+        let office = [(org("VN.BT"), counts(&[(case(IncidentCategory::Sexual), 3), schools(40)]))];
+        let trend = margins_row(&as_a_reader_sees_it(Dimension::Category, &Counts::zero(), &office));
         assert_eq!(trend.rows[0].cells[4], Shown::Suppressed, "3 sexual incidents are hidden from a reader");
+    }
+
+    /// One period's table as a reader sees it: a school year whose incidents all
+    /// fell in its first semester, so the linkage changes nothing.
+    fn as_a_reader_sees_it(dimension: Dimension, own: &Counts, children: &[(OrgId, Counts)]) -> ShownTable {
+        let period = PeriodCounts { own: own.clone(), children: children.to_vec() };
+        let empty = PeriodCounts { own: Counts::zero(), children: Vec::new() };
+        let [year, _, _] = disclosed_school_year(&[period.clone(), period, empty]);
+        year[dimension.index()].clone()
     }
 
     /// Each incident counted once in every family of cells, as `derive_own` does.
@@ -437,7 +423,7 @@ mod tests {
             let children = children_from_incidents(&incidents, &schools);
             let tables: Vec<(Dimension, ShownTable)> = Dimension::ALL
                 .into_iter()
-                .map(|dimension| (dimension, child_table(dimension, &Counts::zero(), &children, true)))
+                .map(|dimension| (dimension, as_a_reader_sees_it(dimension, &Counts::zero(), &children)))
                 .collect();
             let margins = |table: &ShownTable| -> (Vec<(Option<OrgId>, Shown)>, Shown) {
                 (table.rows.iter().map(|row| (row.org.clone(), row.total)).collect(), table.grand_total)
