@@ -4,9 +4,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use edusync_core::{Counts, Period, PeriodSpan, RecordId, RecordKind, SchoolYear};
+use edusync_core::{Counts, OrgId, Period, PeriodSpan, RecordId, RecordKind, SchoolYear};
 use edusync_rollup::query::{child_table, disclosed_school_year, margins_row, total_row, Dimension, PeriodCounts};
 use edusync_rollup::ShownTable;
+use edusync_store::StoredEnvelope;
 
 use crate::aggregator::aggregate_in;
 use crate::engine::Node;
@@ -35,7 +36,11 @@ impl Node {
         if disclosed {
             return self.disclosed(period, "period", dimension);
         }
-        let (counts, _) = self.period_counts(period)?.ok_or_else(|| self.no_aggregate(period))?;
+        let sources = self.period_sources(period)?;
+        if sources.is_empty() {
+            return Err(self.no_aggregate(period));
+        }
+        let counts = period_counts(&sources)?;
         Ok(child_table(dimension, &counts.own, &counts.children))
     }
 
@@ -67,20 +72,18 @@ impl Node {
         ))
     }
 
-    /// The office's own count, each child's latest total, and the ids of the
-    /// aggregates they come from (this node's first); `None` without an
-    /// aggregate of its own for the period.
-    fn period_counts(&self, period: Period) -> Result<Option<(PeriodCounts, Vec<RecordId>)>, NodeError> {
-        let Some(own) = self.latest_aggregate(self.org(), period)? else { return Ok(None) };
-        let mut children = Vec::new();
-        let mut cut_from = vec![own.0];
+    /// The aggregates a period's tables are cut from, as stored: this node's
+    /// latest first, then each child's; none without one of this node's own.
+    /// Read without decoding: their ids are all a cached cut needs.
+    fn period_sources(&self, period: Period) -> Result<Vec<(OrgId, StoredEnvelope)>, NodeError> {
+        let Some(own) = self.store().latest(self.org(), RecordKind::Aggregate, period)? else { return Ok(Vec::new()) };
+        let mut sources = vec![(self.org().clone(), own)];
         for child in self.children() {
             if let Some(stored) = self.store().latest(&child, RecordKind::Aggregate, period)? {
-                cut_from.push(stored.id);
-                children.push((child, aggregate_in(&stored)?.total));
+                sources.push((child, stored));
             }
         }
-        Ok(Some((PeriodCounts { own: own.1.own, children }, cut_from)))
+        Ok(sources)
     }
 
     /// `period`'s table by `dimension` as a reader may see it, cut with the
@@ -94,37 +97,44 @@ impl Node {
             )));
         }
         let school_year = period.school_year;
-        if self.latest_aggregate(self.org(), period)?.is_none() {
+        let in_year = |span| self.period_sources(Period { school_year, span });
+        let sources = [in_year(LINKED_SPANS[0])?, in_year(LINKED_SPANS[1])?, in_year(LINKED_SPANS[2])?];
+        let at = LINKED_SPANS.iter().position(|span| *span == period.span).unwrap_or(0);
+        if sources[at].is_empty() {
             return Err(self.no_aggregate(period));
         }
-        let mut counts = Vec::with_capacity(3);
-        let mut cut_from = Vec::new();
-        for span in LINKED_SPANS {
-            let (period_counts, ids) = self
-                .period_counts(Period { school_year, span })?
-                .unwrap_or_else(|| (PeriodCounts { own: Counts::zero(), children: Vec::new() }, Vec::new()));
-            cut_from.push(ids);
-            counts.push(period_counts);
-        }
+        let cut_from: Vec<Vec<RecordId>> =
+            sources.iter().map(|period| period.iter().map(|(_, stored)| stored.id).collect()).collect();
         let cached = self.disclosed_tables.lock().ok().and_then(|cache| {
             cache.get(&school_year).filter(|(ids, _)| *ids == cut_from).map(|(_, tables)| Arc::clone(tables))
         });
         let tables = match cached {
             Some(tables) => tables,
             None => {
-                let [year, first, second]: [PeriodCounts; 3] =
-                    counts.try_into().map_err(|_| NodeError::NotFound(format!("the periods of {school_year}")))?;
-                let tables = Arc::new(disclosed_school_year(&[year, first, second]));
+                let counts = [period_counts(&sources[0])?, period_counts(&sources[1])?, period_counts(&sources[2])?];
+                let tables = Arc::new(disclosed_school_year(&counts));
                 if let Ok(mut cache) = self.disclosed_tables.lock() {
                     cache.insert(school_year, (cut_from, Arc::clone(&tables)));
                 }
                 tables
             }
         };
-        let at = LINKED_SPANS.iter().position(|span| *span == period.span).unwrap_or(0);
         tables[at]
             .get(dimension.index())
             .cloned()
             .ok_or_else(|| NodeError::NotFound(format!("no table by {} for {period}", dimension.name())))
     }
+}
+
+/// What a period's tables are cut from, decoded: the office's own count and
+/// each child's total (zero and none for a period without sources).
+fn period_counts(sources: &[(OrgId, StoredEnvelope)]) -> Result<PeriodCounts, NodeError> {
+    let Some(((_, own), children)) = sources.split_first() else {
+        return Ok(PeriodCounts { own: Counts::zero(), children: Vec::new() });
+    };
+    let children = children
+        .iter()
+        .map(|(child, stored)| Ok((child.clone(), aggregate_in(stored)?.total)))
+        .collect::<Result<Vec<_>, NodeError>>()?;
+    Ok(PeriodCounts { own: aggregate_in(own)?.own, children })
 }
