@@ -336,17 +336,13 @@ async fn a_restore_from_a_stale_backup_never_forks_the_schools_log_at_its_parent
     let (school_config, district_config) = school_and_district(root.path(), district_port, district_port, 64, "zstd");
     let district = NodeProcess::start(&district_config);
     let school = NodeProcess::start(&school_config);
-    write_commitments(&school.endpoint(), 1, 3).await;
-    let at_backup = settled_head(&mut records_client(&school.endpoint()).await, SCHOOL).await;
-    wait_for(&district.endpoint(), at_backup, Duration::from_secs(60)).await;
+    let at_backup = write_and_sync(&school, &district, 1, 3).await;
     let backup = root.path().join("school.backup");
     expect_ok(&["backup", "--out", path(&backup), "--node", &school.endpoint()]);
 
     // The school signs on after the backup, and its district takes it all in ...
-    write_commitments(&school.endpoint(), 4, 9).await;
-    let before_loss = settled_head(&mut records_client(&school.endpoint()).await, SCHOOL).await;
+    let before_loss = write_and_sync(&school, &district, 4, 9).await;
     assert!(before_loss > at_backup);
-    wait_for(&district.endpoint(), before_loss, Duration::from_secs(60)).await;
 
     // ... then its disk dies and it is restored from the stale backup while
     // the district is unreachable.
@@ -383,4 +379,79 @@ async fn a_restore_from_a_stale_backup_never_forks_the_schools_log_at_its_parent
     let head = settled_head(&mut school_client, SCHOOL).await;
     wait_for(&district.endpoint(), head, Duration::from_secs(60)).await;
     assert_same_records_once(&school.endpoint(), &district.endpoint(), head).await;
+    assert_taken_back_records_are_known_by_content(&mut school_client, 4..=9).await;
+}
+
+/// Writes commitments `from..=to` at the school and waits until the district
+/// holds its whole shared log; the school's head.
+async fn write_and_sync(school: &NodeProcess, district: &NodeProcess, from: u32, to: u32) -> u64 {
+    write_commitments(&school.endpoint(), from, to).await;
+    let head = settled_head(&mut records_client(&school.endpoint()).await, SCHOOL).await;
+    wait_for(&district.endpoint(), head, Duration::from_secs(60)).await;
+    head
+}
+
+/// Records the node took back from its parent are indexed as its own: the
+/// same record entered again is "already stored", never counted twice.
+async fn assert_taken_back_records_are_known_by_content(
+    client: &mut crate::harness::Client,
+    counts: std::ops::RangeInclusive<u32>,
+) {
+    for count in counts {
+        let again = client
+            .submit_record(wire::SubmitRecordRequest { record: Some(commitment(count)) })
+            .await
+            .expect("the school answers");
+        assert!(again.into_inner().already_stored, "commitment {count} was taken back but is stored a second time");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_school_whose_store_went_back_in_time_takes_back_its_log_before_signing_again() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let district_port = free_port();
+    let (school_config, district_config) = school_and_district(root.path(), district_port, district_port, 64, "zstd");
+    let district = NodeProcess::start(&district_config);
+    let school = NodeProcess::start(&school_config);
+    let early = write_and_sync(&school, &district, 1, 3).await;
+    school.kill9();
+    let data = root.path().join("school/data");
+    let early_copy = root.path().join("school/data-early");
+    copy_dir(&data, &early_copy);
+
+    let school = NodeProcess::start(&school_config);
+    let before_loss = write_and_sync(&school, &district, 4, 9).await;
+    assert!(before_loss > early);
+
+    // The store goes back to the early copy (a virtual machine's snapshot, a
+    // disk that lied about its writes), with no restore to mark it.
+    school.kill9();
+    std::fs::remove_dir_all(&data).expect("remove data");
+    copy_dir(&early_copy, &data);
+    let school = NodeProcess::start(&school_config);
+    let mut school_client = records_client(&school.endpoint()).await;
+    let written = school_client
+        .submit_record(wire::SubmitRecordRequest { record: Some(commitment(100)) })
+        .await
+        .expect("the school signs once it has taken back what its district holds")
+        .into_inner();
+    let seq = written.header.map_or(0, |header| header.seq);
+    assert!(seq > before_loss, "the new record continues after seq {before_loss}, at {seq}");
+    let head = settled_head(&mut school_client, SCHOOL).await;
+    wait_for(&district.endpoint(), head, Duration::from_secs(60)).await;
+    assert_same_records_once(&school.endpoint(), &district.endpoint(), head).await;
+    assert_taken_back_records_are_known_by_content(&mut school_client, 4..=9).await;
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
 }

@@ -3,6 +3,9 @@
 
 mod audit;
 mod cli;
+mod connections;
+mod crash;
+mod disk;
 mod harness;
 mod links;
 mod privacy;

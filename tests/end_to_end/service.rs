@@ -240,3 +240,30 @@ async fn a_session_header_from_the_cli_lets_generic_clients_like_grpcurl_list_an
     let (answered, with) = grpcurl_says(&["-H", header, &address, "edusync.v1.RecordService/GetNodeInfo"]);
     assert!(answered && with.contains(r#""orgId": "VN.BT.D03""#), "{with}");
 }
+
+/// Bytes that are not the message a method expects are the caller's error:
+/// INVALID_ARGUMENT naming the message, never INTERNAL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undecodable_request_is_an_invalid_argument_not_an_internal_error() {
+    /// Field 1 of `GetRecordRequest` is a string; a varint there does not decode.
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct NotAGetRecordRequest {
+        #[prost(uint64, tag = "1")]
+        record_id: u64,
+    }
+    let root = tempfile::tempdir().expect("tempdir");
+    let (node, _) = crate::harness::start_lone_node(root.path(), "VN.BT.D03", "district");
+    let (channel, bearer) = crate::harness::operator_session(&node.endpoint()).await.expect("session");
+    let mut client = tonic::client::Grpc::new(tonic::service::interceptor::InterceptedService::new(channel, bearer));
+    client.ready().await.expect("ready");
+    let answer = client
+        .unary(
+            tonic::Request::new(NotAGetRecordRequest { record_id: 7 }),
+            tonic::codegen::http::uri::PathAndQuery::from_static("/edusync.v1.RecordService/GetRecord"),
+            tonic_prost::ProstCodec::<NotAGetRecordRequest, edusync_proto::wire::StoredRecord>::default(),
+        )
+        .await;
+    let status: tonic::Status = answer.expect_err("garbage is refused");
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("GetRecordRequest"), "the refusal names the message: {}", status.message());
+}

@@ -104,6 +104,16 @@ async fn district_killed_mid_sync_holds_every_record_exactly_once_after_restart(
     let mut acks = sync.push_envelopes(tokio_stream_of(receiver)).await.expect("push").into_inner();
     let ack = acks.message().await.expect("ack").expect("one ack");
     assert_eq!((ack.stored, ack.duplicates, ack.refused.len()), (0, 50, 0));
+
+    // A batch larger than any child sends is refused whole, before any of it is verified.
+    let flood = vec![wire::SignedEnvelope { envelope: vec![0; 8] }; edusync_config::SyncConfig::MAX_BATCH + 1];
+    let (sender, receiver) = tokio::sync::mpsc::channel(1);
+    sender.send(wire::PushBatch { batch_number: 1, envelopes: flood }).await.expect("send");
+    drop(sender);
+    let mut acks = sync.push_envelopes(tokio_stream_of(receiver)).await.expect("push").into_inner();
+    let refused = acks.message().await.expect_err("an oversized batch is refused");
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+    assert!(refused.message().contains("send smaller batches"), "{}", refused.message());
     drop(school);
 }
 

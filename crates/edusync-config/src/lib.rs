@@ -44,6 +44,9 @@ pub struct NodeConfig {
     pub privacy: PrivacyConfig,
     /// Where Prometheus metrics are served (`GET /metrics`); none when unset.
     pub metrics_listen: Option<SocketAddr>,
+    /// Free space kept on the store's disk (`node.disk_reserve_megabytes`):
+    /// below it, writes are refused and reads go on.
+    pub disk_reserve_bytes: u64,
 }
 
 /// Demographic crosses and their privacy budget. Epsilon is kept in
@@ -64,6 +67,12 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     pub max_message_bytes: usize,
     pub transport: ServerTransport,
+    /// Connections kept open at most (`server.max_connections`); at the cap
+    /// a new one takes the place of the one quiet the longest.
+    pub max_connections: usize,
+    /// A connection whose peer sends nothing this long is closed
+    /// (`server.idle_timeout_seconds`).
+    pub idle_timeout: Duration,
 }
 
 /// How the gRPC server speaks: TLS, or plaintext where the config says so.
@@ -206,6 +215,12 @@ struct NodeSection {
     utc_offset: String,
     #[serde(default)]
     language: Option<String>,
+    #[serde(default = "default_disk_reserve_megabytes")]
+    disk_reserve_megabytes: u64,
+}
+
+fn default_disk_reserve_megabytes() -> u64 {
+    64
 }
 
 #[derive(Deserialize)]
@@ -217,6 +232,18 @@ struct ServerSection {
     #[serde(default)]
     plaintext: bool,
     tls: Option<ServerTlsSection>,
+    #[serde(default = "default_max_connections")]
+    max_connections: usize,
+    #[serde(default = "default_idle_timeout")]
+    idle_timeout_seconds: u64,
+}
+
+fn default_max_connections() -> usize {
+    1000
+}
+
+fn default_idle_timeout() -> u64 {
+    300
 }
 
 #[derive(Deserialize)]
@@ -524,14 +551,34 @@ impl NodeConfig {
                 })
             })
             .transpose()?;
+        let max_connections = file.server.max_connections;
+        if !(8..=1_000_000).contains(&max_connections) {
+            return Err(invalid("server.max_connections", "must be between 8 and 1000000".into()));
+        }
+        let idle_timeout_seconds = file.server.idle_timeout_seconds;
+        // Above the server's keepalive ping interval (30 s), or live idle clients would be cut.
+        if !(60..=86_400).contains(&idle_timeout_seconds) {
+            return Err(invalid("server.idle_timeout_seconds", "must be between 60 and 86400".into()));
+        }
+        let disk_reserve_megabytes = file.node.disk_reserve_megabytes;
+        if !(1..=1 << 20).contains(&disk_reserve_megabytes) {
+            return Err(invalid("node.disk_reserve_megabytes", "must be between 1 and 1048576 (1 TiB)".into()));
+        }
         Ok(NodeConfig {
+            disk_reserve_bytes: disk_reserve_megabytes << 20,
             metrics_listen,
             privacy,
             organisation,
             data_dir,
             utc_offset,
             language,
-            server: ServerConfig { listen, max_message_bytes: file.server.max_message_bytes, transport },
+            server: ServerConfig {
+                listen,
+                max_message_bytes: file.server.max_message_bytes,
+                transport,
+                max_connections,
+                idle_timeout: Duration::from_secs(idle_timeout_seconds),
+            },
             parent,
             trust,
             sync,

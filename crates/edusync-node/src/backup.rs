@@ -90,7 +90,8 @@ impl Node {
                 period: record.period(self.utc_offset()),
                 stored_unix_ms: chrono::Utc::now().timestamp_millis(),
             };
-            match self.store.append(&envelope, &indexing)? {
+            let content_hash = crate::engine::content_hash(&header.payload_type, envelope.record_bytes());
+            match self.store.append_taken_back(&envelope, &indexing, content_hash)? {
                 edusync_store::Append::Stored | edusync_store::Append::Duplicate => {}
                 other => return Err(invalid(format!("a record given back does not continue this log: {other:?}"))),
             }

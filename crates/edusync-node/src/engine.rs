@@ -18,7 +18,7 @@ use edusync_envelope::{
     VerifiedEnvelope,
 };
 use edusync_proto::{decode_record, encode_record};
-use edusync_store::{Append, Indexing, Offer, OwnAppend, Store};
+use edusync_store::{Append, Indexing, Offer, OwnAppend, OwnDraft, Store};
 
 use crate::NodeError;
 
@@ -50,6 +50,9 @@ pub struct Node {
     /// from are the latest: disclosing seven linked tables of a large office
     /// takes seconds, and a reader asks for one dimension after another.
     pub(crate) disclosed_tables: std::sync::Mutex<crate::query::DisclosedCache>,
+    /// Paused while the parent may hold more of the shared log than this
+    /// node does, so that it never signs at a position the parent holds.
+    pub(crate) shared_signing: crate::signing::SharedSigning,
 }
 
 impl std::fmt::Debug for Node {
@@ -72,6 +75,22 @@ fn issuing_org(record: &Record) -> Option<&OrgId> {
 struct Refused {
     refusal: Refusal,
     hold: Option<Box<(VerifiedEnvelope, RecordKind)>>,
+}
+
+/// Why a record of this node's own was not signed.
+enum SignRefused {
+    /// Signing in the shared log is paused.
+    Paused,
+    Node(NodeError),
+}
+
+/// The content address of a record: the same record submitted twice is stored once.
+pub(crate) fn content_hash(payload_type: &str, payload: &[u8]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(payload_type.as_bytes());
+    hasher.update([0]);
+    hasher.update(payload);
+    hasher.finalize().into()
 }
 
 /// Severe notices are rare; more than this many from one child ahead of its
@@ -146,6 +165,7 @@ pub struct IngestReport {
 impl Node {
     pub fn open(config: &NodeConfig, key: NodeKey) -> Result<Self, NodeError> {
         let store = Store::open(&config.store_path())?;
+        store.set_disk_reserve(config.disk_reserve_bytes);
         let node = Node {
             organisation: config.organisation.clone(),
             key,
@@ -161,6 +181,7 @@ impl Node {
             verify_threads: std::thread::available_parallelism().map_or(1, usize::from),
             refusals: std::sync::Mutex::new(std::collections::BTreeMap::new()),
             disclosed_tables: std::sync::Mutex::new(crate::query::DisclosedCache::default()),
+            shared_signing: crate::signing::SharedSigning::default(),
         };
         node.load_trust()?;
         // A node with no parent has no one who could hold more of its log.
@@ -237,10 +258,7 @@ impl Node {
             // Before the write: a crash in between leaves a spare derivation, never a stale aggregate.
             self.store.mark_dirty(&counted.iter().copied().collect::<Vec<_>>())?;
         }
-        let mut submitted = Vec::with_capacity(checked.len());
-        for checked in checked {
-            submitted.push(self.append_checked(checked, now)?);
-        }
+        let submitted = self.append_checked_all(checked, now)?;
         if !counted.is_empty() {
             // And after: a derivation that ran between the first mark and the
             // write cleared that mark without seeing these records.
@@ -252,18 +270,26 @@ impl Node {
         Ok(submitted)
     }
 
-    /// Flushes what `append_checked` wrote, if anything, and wakes the sync
-    /// when the shared log grew. True if anything was written.
+    /// Flushes what `append_checked_all` wrote, and wakes the sync when the
+    /// shared log grew. True if anything new was written. A record found
+    /// already stored is made durable too before anyone hears of it: it may
+    /// be another call's, still on its way to the disk.
     fn make_durable(&self, submitted: &[Submitted]) -> Result<bool, NodeError> {
-        let mut written = submitted.iter().filter(|submitted| !submitted.already_stored).peekable();
-        if written.peek().is_none() {
-            return Ok(false);
+        let written = submitted.iter().any(|submitted| !submitted.already_stored);
+        let mut flush = written;
+        for known in submitted.iter().filter(|submitted| submitted.already_stored) {
+            if !flush {
+                let view = edusync_envelope::EnvelopeView::parse(&known.envelope)?;
+                flush = !self.store.is_durable(self.org(), known.stream, view.header.seq)?;
+            }
         }
-        self.store.flush()?;
-        if written.any(|submitted| submitted.stream == LogStream::Shared) {
+        if flush {
+            self.store.flush()?;
+        }
+        if submitted.iter().any(|submitted| !submitted.already_stored && submitted.stream == LogStream::Shared) {
             self.shared_written.notify_one();
         }
-        Ok(true)
+        Ok(written)
     }
 
     /// The checks a record of this node's own passes before it is signed.
@@ -301,57 +327,96 @@ impl Node {
         checked: edusync_core::CheckedRecord,
         now: DateTime<Utc>,
     ) -> Result<Submitted, NodeError> {
-        let submitted = self.append_checked(checked, now)?;
-        self.make_durable(std::slice::from_ref(&submitted))?;
-        Ok(submitted)
+        let mut submitted = self.append_checked_all(vec![checked], now)?;
+        self.make_durable(&submitted)?;
+        submitted.pop().ok_or_else(|| NodeError::Startup("a write of one record wrote nothing".into()))
     }
 
-    /// Encodes, signs and appends a record that passed its checks; durable
-    /// at the caller's flush.
-    fn append_checked(&self, checked: edusync_core::CheckedRecord, now: DateTime<Utc>) -> Result<Submitted, NodeError> {
-        // Nothing is signed at a sequence number a restored node may have used already.
-        self.refuse_if_restored()?;
-        let kind = checked.kind();
-        let stream = kind.stream();
-        let period = checked.record().period(self.utc_offset);
-        let (payload_type, payload) = encode_record(checked.record());
-        let content_hash: [u8; 32] = {
-            let mut hasher = Sha256::new();
-            hasher.update(payload_type.as_bytes());
-            hasher.update([0]);
-            hasher.update(&payload);
-            hasher.finalize().into()
-        };
+    /// Encodes, signs and appends records that passed their checks, as one
+    /// atomic write (all or none, also across a crash); durable at the
+    /// caller's flush. While signing in the shared log is paused (the parent
+    /// may hold more of it than this node), waits for it to resume.
+    fn append_checked_all(
+        &self,
+        checked: Vec<edusync_core::CheckedRecord>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Submitted>, NodeError> {
         let now_ms = now.timestamp_millis();
-        let indexing = Indexing { kind, period, stored_unix_ms: now_ms };
-        // A plan is for the units below too: it joins the downward feed
-        // atomically with its own log entry.
-        let publish_down = kind.flows_down();
-        let outcome = self.store.append_own(self.org(), content_hash, &indexing, publish_down, |head| {
-            sign_envelope(
-                &self.key,
-                &EnvelopeDraft {
-                    payload_type,
-                    author_org: self.org(),
-                    stream,
-                    seq: head.map_or(Seq::FIRST, |(seq, _)| seq.next()),
-                    prev: head.map(|(_, id)| id),
-                    created_unix_ms: now_ms,
-                    record: &payload,
+        let encoded: Vec<(&'static str, Vec<u8>)> =
+            checked.iter().map(|checked| encode_record(checked.record())).collect();
+        let drafts: Vec<OwnDraft> = checked
+            .iter()
+            .zip(&encoded)
+            .map(|(checked, (payload_type, payload))| OwnDraft {
+                content_hash: content_hash(payload_type, payload),
+                indexing: Indexing {
+                    kind: checked.kind(),
+                    period: checked.record().period(self.utc_offset),
+                    stored_unix_ms: now_ms,
                 },
-            )
-        })??;
-        let submitted = match outcome {
-            OwnAppend::Stored(envelope) => {
-                tracing::info!(org = %self.org(), record = %envelope.id(), kind = %kind, seq = %envelope.header().seq, "record written");
-                Submitted { id: envelope.id(), envelope: envelope.into_bytes(), already_stored: false, stream }
-            }
-            OwnAppend::AlreadyStored(id) => {
-                let stored =
-                    self.store.get(id)?.ok_or_else(|| NodeError::NotFound(format!("no record {id} is stored here")))?;
-                Submitted { id, envelope: stored.bytes, already_stored: true, stream }
+                // A plan is for the units below too: it joins the downward
+                // feed atomically with its own log entry.
+                publish_down: checked.kind().flows_down(),
+            })
+            .collect();
+        let outcomes = loop {
+            let attempt = self.store.append_own_all(self.org(), &drafts, |index, head| {
+                let (payload_type, payload) = &encoded[index];
+                let stream = drafts[index].indexing.kind.stream();
+                // Nothing is signed at a sequence number a restored node may have used already.
+                self.refuse_if_restored().map_err(SignRefused::Node)?;
+                // Checked under the store's writer lock, so a pause takes effect
+                // before any later signature in the shared log.
+                if stream == LogStream::Shared && self.shared_signing.paused().is_some() {
+                    return Err(SignRefused::Paused);
+                }
+                sign_envelope(
+                    &self.key,
+                    &EnvelopeDraft {
+                        payload_type,
+                        author_org: self.org(),
+                        stream,
+                        seq: head.map_or(Seq::FIRST, |(seq, _)| seq.next()),
+                        prev: head.map(|(_, id)| id),
+                        created_unix_ms: now_ms,
+                        record: payload,
+                    },
+                )
+                .map_err(|error| SignRefused::Node(error.into()))
+            })?;
+            match attempt {
+                Ok(outcomes) => break outcomes,
+                Err(SignRefused::Node(error)) => return Err(error),
+                Err(SignRefused::Paused) => {
+                    if let Err(why) = self.shared_signing.wait(crate::signing::WAIT_FOR_RESUME) {
+                        return Err(NodeError::Retry(format!(
+                            "{} signs nothing in its shared log while {why}",
+                            self.org()
+                        )));
+                    }
+                }
             }
         };
+        let mut submitted = Vec::with_capacity(outcomes.len());
+        for (outcome, draft) in outcomes.into_iter().zip(&drafts) {
+            let kind = draft.indexing.kind;
+            let stream = kind.stream();
+            submitted.push(match outcome {
+                OwnAppend::Stored(envelope) => {
+                    tracing::info!(org = %self.org(), record = %envelope.id(), kind = %kind, seq = %envelope.header().seq, "record written");
+                    Submitted { id: envelope.id(), envelope: envelope.into_bytes(), already_stored: false, stream }
+                }
+                OwnAppend::AlreadyStored(id) => match self.store.get(id)? {
+                    Some(stored) => Submitted { id, envelope: stored.bytes, already_stored: true, stream },
+                    // Stored by this very call (the same content twice in it).
+                    None => submitted
+                        .iter()
+                        .find(|earlier: &&Submitted| earlier.id == id)
+                        .map(|earlier| Submitted { already_stored: true, ..earlier.clone() })
+                        .ok_or_else(|| NodeError::NotFound(format!("no record {id} is stored here")))?,
+                },
+            });
+        }
         Ok(submitted)
     }
 

@@ -108,6 +108,18 @@ pub(crate) fn render(node: &Node, parent: Option<&ParentStatus>) -> Result<Strin
     ] {
         line(format!("edusync_incident_reports{{org=\"{org}\",report=\"{report}\",state=\"{state}\"}} {count}"));
     }
+    let (free, reserve) = node.store().disk_space()?;
+    line("# HELP edusync_disk_free_bytes Free space on the disk holding the store.".into());
+    line("# TYPE edusync_disk_free_bytes gauge".into());
+    line(format!("edusync_disk_free_bytes{{org=\"{org}\"}} {free}"));
+    line("# HELP edusync_disk_reserve_bytes Free space kept in reserve: below it, writes are refused.".into());
+    line("# TYPE edusync_disk_reserve_bytes gauge".into());
+    line(format!("edusync_disk_reserve_bytes{{org=\"{org}\"}} {reserve}"));
+    line(
+        "# HELP edusync_writes_accepted 1 while the node accepts writes, 0 while its disk is below the reserve.".into(),
+    );
+    line("# TYPE edusync_writes_accepted gauge".into());
+    line(format!("edusync_writes_accepted{{org=\"{org}\"}} {}", u8::from(free >= reserve)));
     let ahead = node.store().notices_ahead()?.len();
     line("# HELP edusync_severe_notices_ahead Severe-incident notices from children held ahead of their logs.".into());
     line("# TYPE edusync_severe_notices_ahead gauge".into());

@@ -33,6 +33,48 @@ pub struct RunningNode {
     sync: Option<JoinHandle<()>>,
     aggregator: JoinHandle<()>,
     metrics: Option<JoinHandle<()>>,
+    disk_watch: JoinHandle<()>,
+}
+
+/// The health name that says whether the node accepts writes: NOT_SERVING
+/// while its disk is below the reserve (reads are served all the same).
+pub const WRITES_HEALTH_NAME: &str = "edusync.v1.Writes";
+
+/// Keeps the writes' health in step with the disk, so that a supervisor sees
+/// a full disk before a client does, and the recovery when space returns.
+async fn watch_disk(
+    node: Arc<Node>,
+    health: tonic_health::server::HealthReporter,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    const EVERY: Duration = Duration::from_secs(2);
+    let mut accepting = None;
+    loop {
+        let now = match node.store().disk_space() {
+            Ok((free, reserve)) => free >= reserve,
+            Err(error) => {
+                tracing::warn!(org = %node.org(), error = %error, "cannot read the disk's free space");
+                true
+            }
+        };
+        if accepting != Some(now) {
+            let status = if now {
+                tonic_health::ServingStatus::Serving
+            } else {
+                tracing::error!(org = %node.org(), "the disk is below its reserve: writes are refused until space is freed");
+                tonic_health::ServingStatus::NotServing
+            };
+            health.set_service_status(WRITES_HEALTH_NAME, status).await;
+            if now && accepting == Some(false) {
+                tracing::warn!(org = %node.org(), "the disk has room again: writes resume");
+            }
+            accepting = Some(now);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(EVERY) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
 }
 
 impl std::fmt::Debug for RunningNode {
@@ -41,26 +83,38 @@ impl std::fmt::Debug for RunningNode {
     }
 }
 
+/// Loads the key and opens the store (re-deriving after an upgrade).
+async fn open_node(config: &NodeConfig) -> Result<Node, NodeError> {
+    let key = load_key(&config.data_dir)?;
+    let config = config.clone();
+    tokio::task::spawn_blocking(move || {
+        let node = Node::open(&config, key)?;
+        node.rederive_after_upgrade()?;
+        Ok::<_, NodeError>(node)
+    })
+    .await
+    .map_err(|_| NodeError::ShuttingDown)?
+}
+
 impl RunningNode {
-    /// Loads the key, opens the store, binds `server.listen` and starts.
+    /// Loads the key, opens the store, then binds `server.listen` and
+    /// starts: nothing answers on the port before the store is open, so a
+    /// probe that connects sees a node that can serve.
     pub async fn start(config: &NodeConfig) -> Result<Self, NodeError> {
+        let node = open_node(config).await?;
         let listener = TcpListener::bind(config.server.listen)
             .await
             .map_err(|error| NodeError::Startup(format!("cannot listen on {}: {error}", config.server.listen)))?;
-        RunningNode::start_on(config, listener).await
+        RunningNode::serve(config, node, listener).await
     }
 
     /// Starts on a listener the caller bound (port 0 included).
     pub async fn start_on(config: &NodeConfig, listener: TcpListener) -> Result<Self, NodeError> {
-        let key = load_key(&config.data_dir)?;
-        let config_for_open = config.clone();
-        let node = tokio::task::spawn_blocking(move || {
-            let node = Node::open(&config_for_open, key)?;
-            node.rederive_after_upgrade()?;
-            Ok::<_, NodeError>(node)
-        })
-        .await
-        .map_err(|_| NodeError::ShuttingDown)??;
+        let node = open_node(config).await?;
+        RunningNode::serve(config, node, listener).await
+    }
+
+    async fn serve(config: &NodeConfig, node: Node, listener: TcpListener) -> Result<Self, NodeError> {
         let node = Arc::new(node);
         let address = listener
             .local_addr()
@@ -98,6 +152,7 @@ impl RunningNode {
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
         health_reporter.set_serving::<RecordServiceServer<RecordApi>>().await;
         health_reporter.set_serving::<SyncServiceServer<SyncApi>>().await;
+        let disk_watch = tokio::spawn(watch_disk(Arc::clone(&node), health_reporter, shutdown_signal.clone()));
         // Both reflection versions: grpcurl before 1.8.8 and many IDE clients
         // still ask v1alpha only.
         let reflection_builder = || {
@@ -110,7 +165,11 @@ impl RunningNode {
         let reflection_v1alpha = reflection_builder().build_v1alpha().map_err(reflection_error)?;
 
         let mut server_shutdown = shutdown_signal.clone();
-        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        let limits = crate::connections::ConnectionLimits {
+            max_connections: config.server.max_connections,
+            idle_timeout: config.server.idle_timeout,
+        };
+        let incoming = crate::connections::incoming(listener, limits, shutdown_signal.clone(), node.org().to_string());
         let mut builder = tonic::transport::Server::builder();
         if let Some(tls) = crate::server_tls(&config.server.transport)? {
             builder = builder.tls_config(tls).map_err(|error| {
@@ -119,8 +178,8 @@ impl RunningNode {
         }
         let server = tokio::spawn(
             builder
-                .tcp_nodelay(true)
                 .http2_keepalive_interval(Some(Duration::from_secs(30)))
+                .http2_keepalive_timeout(Some(Duration::from_secs(20)))
                 .concurrency_limit_per_connection(64)
                 .add_service(health_service)
                 .add_service(reflection)
@@ -151,7 +210,7 @@ impl RunningNode {
         let sync = upward.map(|upward| tokio::spawn(upward.run(shutdown_signal.clone())));
         let aggregator = tokio::spawn(crate::aggregator::run(Arc::clone(&node), shutdown_signal.clone()));
         tracing::info!(org = %node.org(), address = %address, "node serving");
-        Ok(RunningNode { address, node, parent_status, shutdown, server, sync, aggregator, metrics })
+        Ok(RunningNode { address, node, parent_status, shutdown, server, sync, aggregator, metrics, disk_watch })
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -176,6 +235,7 @@ impl RunningNode {
         if let Some(metrics) = self.metrics {
             let _ = metrics.await;
         }
+        let _ = self.disk_watch.await;
         let served = self.server.await.map_err(|_| NodeError::ShuttingDown)?;
         served.map_err(|error| NodeError::Startup(format!("server stopped with an error: {error}")))?;
         let node = self.node;

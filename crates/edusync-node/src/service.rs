@@ -669,6 +669,19 @@ impl wire::sync_service_server::SyncService for SyncApi {
                     }
                 };
                 let number = batch.batch_number;
+                // Past the largest batch any child is configured to send, a
+                // batch only costs verification time and an oversized answer.
+                if batch.envelopes.len() > edusync_config::SyncConfig::MAX_BATCH {
+                    tracing::warn!(caller = %child, envelopes = batch.envelopes.len(), "push refused: batch too large");
+                    let _ = checked_sender
+                        .send(Err(Status::invalid_argument(format!(
+                            "batch {number}: {} envelopes, more than the {} a push batch may hold; send smaller batches (sync.batch_size); nothing was stored",
+                            batch.envelopes.len(),
+                            edusync_config::SyncConfig::MAX_BATCH
+                        ))))
+                        .await;
+                    break;
+                }
                 let envelopes: Vec<Vec<u8>> = batch.envelopes.into_iter().map(|envelope| envelope.envelope).collect();
                 // A child pushes only what it wrote itself: one envelope of
                 // anyone else's refuses the whole batch, before anything is stored.

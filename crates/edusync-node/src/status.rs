@@ -9,7 +9,9 @@ pub(crate) fn to_status(error: NodeError) -> Status {
         NodeError::Invalid(_) => Code::InvalidArgument,
         NodeError::NotFound(_) => Code::NotFound,
         NodeError::ShuttingDown | NodeError::Retry(_) => Code::Unavailable,
-        NodeError::Exhausted(_) => Code::ResourceExhausted,
+        NodeError::Exhausted(_) | NodeError::Store(edusync_store::StoreError::DiskFull { .. }) => {
+            Code::ResourceExhausted
+        }
         NodeError::Restored(_) => Code::FailedPrecondition,
         NodeError::NotForReaders(_) => Code::PermissionDenied,
         NodeError::Store(_)

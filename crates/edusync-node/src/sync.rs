@@ -169,8 +169,8 @@ enum SyncError {
     StreamClosed(u64),
     #[error("the parent refused seq {seq}: {reason}")]
     Refused { seq: u64, reason: String },
-    #[error("the parent holds seq {parent} of this node's log but this node's head is {local}; this node may have been restored from an old backup, so it will not push until an operator checks it")]
-    ParentAhead { parent: u64, local: u64 },
+    #[error("the parent holds seq {parent} of this node's shared log but this node's head is {local}, and taking the rest back failed: {reason}; this node signs nothing more in its shared log until it succeeds")]
+    TakeBack { parent: u64, local: u64, reason: String },
     #[error("not enrolled yet: {0}")]
     NotEnrolled(String),
     #[error(transparent)]
@@ -197,6 +197,11 @@ impl UpwardSync {
         // Until the parent answers, show what it last acknowledged, as kept on disk.
         let remembered = node.store().cursor(&cursor_name(&parent)).ok().flatten().unwrap_or(0);
         status.update(|state| state.acknowledged = remembered);
+        // Until the first round has asked the parent (or found it unreachable).
+        node.shared_signing.pause(format!(
+            "it asks {} how much of its shared log it holds (at start, before signing anything new there)",
+            parent.org_id
+        ));
         UpwardSync { node, parent, config, max_message_bytes, status }
     }
 
@@ -215,6 +220,12 @@ impl UpwardSync {
                 return;
             }
             let outcome = self.round(&mut shutdown).await;
+            // Signing waits only while the parent may hold more of the log:
+            // an unreachable parent leaves the node to work on offline, as
+            // it must; only a failed take-back keeps it waiting.
+            if !matches!(outcome, Err(SyncError::TakeBack { .. })) {
+                self.node.shared_signing.resume();
+            }
             self.status.update(|state| {
                 state.rounds += 1;
                 state.failed_rounds += u64::from(outcome.is_err());
@@ -293,11 +304,42 @@ impl UpwardSync {
         })
     }
 
-    /// A node restored from a backup takes back from its parent whatever of
-    /// its own log the parent holds beyond the restored head (records it
-    /// signed after the backup was taken), checking each as its own, then
-    /// signs again. Until then it signs nothing.
-    async fn reconcile_after_restore(
+    /// The parent holds `parent_holds` of this node's shared log, maybe more
+    /// than this node does (restored from a backup, or a store that lost
+    /// what it had written): shared signing pauses, the write in progress
+    /// settles, and whatever the parent holds beyond the local head is taken
+    /// back and checked as this node's own before anything new is signed.
+    async fn take_back(
+        &self,
+        records: &mut RecordServiceClient<SessionChannel>,
+        parent_holds: u64,
+    ) -> Result<(), SyncError> {
+        self.node.shared_signing.pause(format!(
+            "it takes back from {} the {parent_holds} records of its shared log that it holds",
+            self.parent.org_id
+        ));
+        let node = Arc::clone(&self.node);
+        tokio::task::spawn_blocking(move || node.store().settle())
+            .await
+            .map_err(|_| NodeError::ShuttingDown)?
+            .map_err(NodeError::from)?;
+        let local = self.local_head().await?;
+        if local < parent_holds {
+            tracing::warn!(org = %self.node.org(), parent = %self.parent.org_id, parent_holds, local, "the parent holds more of this node's shared log; taking it back");
+        }
+        match self.reconcile(records, parent_holds).await {
+            Ok(()) => Ok(()),
+            Err(error) => {
+                let now = self.local_head().await.unwrap_or(local);
+                Err(SyncError::TakeBack { parent: parent_holds, local: now, reason: error.to_string() })
+            }
+        }
+    }
+
+    /// Takes back from the parent whatever of this node's own log it holds
+    /// beyond the local head, checking each record as its own; then, if the
+    /// node was restored from a backup, lets it sign again.
+    async fn reconcile(
         &self,
         records: &mut RecordServiceClient<SessionChannel>,
         parent_holds: u64,
@@ -329,7 +371,9 @@ impl UpwardSync {
                 .map_err(|_| NodeError::ShuttingDown)??;
         }
         let node = Arc::clone(&self.node);
-        tokio::task::spawn_blocking(move || node.reconciled()).await.map_err(|_| NodeError::ShuttingDown)??;
+        tokio::task::spawn_blocking(move || if node.awaiting_reconciliation()? { node.reconciled() } else { Ok(()) })
+            .await
+            .map_err(|_| NodeError::ShuttingDown)??;
         Ok(())
     }
 
@@ -424,15 +468,12 @@ impl UpwardSync {
             .await??
             .into_inner();
         let mut acknowledged = checkpoint.highest_contiguous_seq;
-        if self.node.awaiting_reconciliation()? {
-            self.reconcile_after_restore(&mut records, acknowledged).await?;
+        if self.node.awaiting_reconciliation()? || acknowledged > self.local_head().await? {
+            self.take_back(&mut records, acknowledged).await?;
         }
         self.record_contact(acknowledged)?;
         let local_head = self.local_head().await?;
         self.status.update(|state| state.local_head = local_head);
-        if acknowledged > local_head {
-            return Err(SyncError::ParentAhead { parent: acknowledged, local: local_head });
-        }
         if acknowledged == local_head {
             return Ok(());
         }

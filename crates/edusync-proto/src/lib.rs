@@ -16,6 +16,8 @@ pub use convert::{
 };
 pub use refusal::{validation_error_of, validation_status, VALIDATION_DOMAIN};
 
+pub mod codec;
+
 /// The generated messages, clients and servers of package `edusync.v1`.
 #[allow(unreachable_pub, clippy::all, clippy::unwrap_used, missing_docs)]
 pub mod wire {

@@ -78,7 +78,7 @@ impl Store {
         if feeds.down {
             batch.insert(tagged(b"y/", &self.next_seq(b"y/")?.to_be_bytes()), bytes);
         }
-        self.tree().apply_batch(batch)?;
+        self.writable()?.apply_batch(batch)?;
         Ok(true)
     }
 
@@ -95,7 +95,7 @@ impl Store {
         batch.insert(key, bytes);
         batch.insert(tagged(b"f/", &self.next_seq(b"f/")?.to_be_bytes()), &id[..]);
         batch.insert(tagged(b"y/", &self.next_seq(b"y/")?.to_be_bytes()), bytes);
-        self.tree().apply_batch(batch)?;
+        self.writable()?.apply_batch(batch)?;
         Ok(true)
     }
 
@@ -119,7 +119,7 @@ impl Store {
         if self.tree().contains_key(&key)? {
             return Ok(false);
         }
-        self.tree().insert(key, bytes)?;
+        self.writable()?.insert(key, bytes)?;
         Ok(true)
     }
 
@@ -137,7 +137,7 @@ impl Store {
 
     /// Forgets a notice held ahead once its log has caught up with it.
     pub fn drop_notice_ahead(&self, id: [u8; 32]) -> Result<(), StoreError> {
-        self.tree().remove(tagged(b"r/", &id))?;
+        self.writable()?.remove(tagged(b"r/", &id))?;
         Ok(())
     }
 
@@ -157,7 +157,7 @@ impl Store {
     pub fn push_down(&self, bytes: &[u8]) -> Result<u64, StoreError> {
         let _guard = self.lock();
         let seq = self.next_seq(b"y/")?;
-        self.tree().insert(tagged(b"y/", &seq.to_be_bytes()), bytes)?;
+        self.writable()?.insert(tagged(b"y/", &seq.to_be_bytes()), bytes)?;
         Ok(seq)
     }
 
@@ -177,8 +177,14 @@ impl Store {
         Ok(out)
     }
 
+    /// Items of the downward feed after `after`, at most `limit`: only those
+    /// on disk, since a plan in it shares its batch with the office's own log.
     pub fn read_down(&self, after: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
-        self.read_feed(b"y/", after, limit)
+        let head = self.down_head()?;
+        self.flush()?;
+        let mut items = self.read_feed(b"y/", after, limit)?;
+        items.retain(|(seq, _)| *seq <= head);
+        Ok(items)
     }
 
     /// Statements of the upward feed after `after`, as bytes.
@@ -198,7 +204,7 @@ impl Store {
     }
 
     pub fn add_enrolment_request(&self, id: [u8; 32], bytes: &[u8]) -> Result<(), StoreError> {
-        self.tree().insert(tagged(b"g/", &id), bytes)?;
+        self.writable()?.insert(tagged(b"g/", &id), bytes)?;
         Ok(())
     }
 
@@ -223,7 +229,7 @@ impl Store {
         let mut batch = sled::Batch::default();
         batch.remove(tagged(b"g/", id));
         batch.insert(tagged(b"h/", id), answer);
-        self.tree().apply_batch(batch)?;
+        self.writable()?.apply_batch(batch)?;
         Ok(())
     }
 

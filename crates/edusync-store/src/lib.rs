@@ -10,6 +10,7 @@
 //! Writes are not durable until [`Store::flush`] returns; callers flush before
 //! they acknowledge anything to anyone.
 
+mod durability;
 mod feeds;
 mod keys;
 mod meta;
@@ -19,6 +20,6 @@ mod store;
 pub use feeds::{Feeds, PendingRequest, RecordFromAbove};
 pub use meta::RecordMeta;
 pub use store::{
-    Append, CrossRelease, EquivocationEvidence, Indexing, ListFilter, LogSummary, Offer, OwnAppend, Page, Store,
-    StoreEntry, StoreError, StoredEnvelope,
+    Append, CrossRelease, EquivocationEvidence, Indexing, ListFilter, LogSummary, Offer, OwnAppend, OwnDraft, Page,
+    Store, StoreEntry, StoreError, StoredEnvelope, DEFAULT_DISK_RESERVE_BYTES,
 };

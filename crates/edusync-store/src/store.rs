@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use edusync_core::{LogStream, OrgId, Period, RecordId, RecordKind, Seq};
 use edusync_envelope::{classify_append, AppendDecision, VerifiedEnvelope};
 
+use crate::durability::{Durability, Head, LogKey};
 use crate::keys;
 use crate::meta::RecordMeta;
 
@@ -23,7 +24,22 @@ struct Staged {
     batch: sled::Batch,
     logs: std::collections::HashMap<Vec<u8>, RecordId>,
     heads: std::collections::HashMap<(OrgId, LogStream), (Seq, RecordId)>,
+    /// Each touched log's head before this batch, for the durability record.
+    before: std::collections::HashMap<LogKey, Head>,
     metas: std::collections::HashSet<RecordId>,
+    /// Own records staged in this batch, by content hash.
+    contents: std::collections::HashMap<[u8; 32], RecordId>,
+    /// The next free position of the downward feed once this batch is applied.
+    next_down: Option<u64>,
+}
+
+/// One of this node's own records offered to `Store::append_own_all`.
+#[derive(Clone, Copy, Debug)]
+pub struct OwnDraft {
+    pub content_hash: [u8; 32],
+    pub indexing: Indexing,
+    /// The record also joins the downward feed, in the same atomic batch.
+    pub publish_down: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +48,9 @@ pub enum StoreError {
     Open { path: String, reason: String },
     #[error("storage failed: {0}; check disk space and permissions of the data directory")]
     Io(String),
+    /// Refused before touching the store, which stays whole.
+    #[error("the disk holding {path} has {free_mib} MiB free, below the {reserve_mib} MiB kept in reserve; nothing was written. Free space on that disk (reads go on meanwhile); writes resume by themselves")]
+    DiskFull { path: String, free_mib: u64, reserve_mib: u64 },
     #[error("the store holds a malformed entry under key {key}; restore from a backup")]
     Corrupt { key: String },
     #[error("record is a {kind} but the envelope is in the {stream} log; kinds and logs must match")]
@@ -136,7 +155,19 @@ pub struct Store {
     /// Appends read the head and then write; one writer at a time keeps that
     /// pair atomic. Reads do not take it.
     writer: Mutex<()>,
+    /// How much of each log a crash cannot take back: all that reads for
+    /// others (`head`, `read_log`, `logs`, `list`) ever show.
+    durability: Durability,
+    /// Where the store lives, to ask the file system for free space.
+    path: std::path::PathBuf,
+    /// Writes are refused while less than this is free on the store's disk,
+    /// so a full disk never reaches sled, which would fail halfway and keep
+    /// failing until restarted.
+    reserve_bytes: std::sync::atomic::AtomicU64,
 }
+
+/// Space kept free on the store's disk unless the node's config says otherwise.
+pub const DEFAULT_DISK_RESERVE_BYTES: u64 = 64 << 20;
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -172,13 +203,66 @@ impl Store {
         };
         let tree = db.open_tree("records")?;
         crate::migrate::to_current_layout(&tree)?;
-        Ok(Store { db, tree, writer: Mutex::new(()) })
+        // What sled recovered may sit in the page cache only (a killed
+        // process, not a lost machine); from here on all of it is on disk,
+        // and every stored head is a durable one.
+        db.flush()?;
+        Ok(Store {
+            db,
+            tree,
+            writer: Mutex::new(()),
+            durability: Durability::default(),
+            path: path.to_path_buf(),
+            reserve_bytes: std::sync::atomic::AtomicU64::new(DEFAULT_DISK_RESERVE_BYTES),
+        })
+    }
+
+    /// Sets the space kept free on the store's disk (see `writable`).
+    pub fn set_disk_reserve(&self, bytes: u64) {
+        self.reserve_bytes.store(bytes, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Bytes free on the store's disk for this process, and the reserve.
+    pub fn disk_space(&self) -> Result<(u64, u64), StoreError> {
+        let free = fs2::available_space(&self.path).map_err(|error| {
+            StoreError::Io(format!("cannot read the free space of {}: {error}", self.path.display()))
+        })?;
+        Ok((free, self.reserve_bytes.load(std::sync::atomic::Ordering::Relaxed)))
+    }
+
+    /// The tree, for a write: refused while the disk is below its reserve.
+    pub(crate) fn writable(&self) -> Result<&sled::Tree, StoreError> {
+        let (free, reserve) = self.disk_space()?;
+        if free < reserve {
+            return Err(StoreError::DiskFull {
+                path: self.path.display().to_string(),
+                free_mib: free >> 20,
+                reserve_mib: reserve >> 20,
+            });
+        }
+        Ok(&self.tree)
     }
 
     /// Makes every write so far durable. Call before acknowledging.
     pub fn flush(&self) -> Result<(), StoreError> {
+        let flushing = self.durability.flush_starts();
         self.db.flush()?;
+        self.durability.flushed(flushing);
         Ok(())
+    }
+
+    /// Applies a staged batch, keeping the durability record in step: the
+    /// heads before it are pinned first, so no reader sees the new ones as durable.
+    fn apply(&self, staged: Staged) -> Result<(), StoreError> {
+        self.durability.before_apply(staged.before.iter().map(|(log, head)| (log, *head)));
+        self.writable()?.apply_batch(staged.batch)?;
+        self.durability.applied(staged.heads.iter().map(|(log, head)| (log, *head)));
+        Ok(())
+    }
+
+    /// True if the log position `seq` of `org`'s `stream` is on disk.
+    pub fn is_durable(&self, org: &OrgId, stream: LogStream, seq: Seq) -> Result<bool, StoreError> {
+        Ok(self.head(org, stream)?.is_some_and(|(head, _)| head >= seq))
     }
 
     pub(crate) fn tree(&self) -> &sled::Tree {
@@ -210,8 +294,28 @@ impl Store {
         for offer in offers {
             outcomes.push(self.stage(offer.envelope, &offer.indexing, None, offer.held, &mut staged)?);
         }
-        self.tree.apply_batch(staged.batch)?;
+        self.apply(staged)?;
         Ok(outcomes)
+    }
+
+    /// Appends a record of this node's own that came back from elsewhere (its
+    /// parent, after a restore): indexed exactly as if written here, content
+    /// address included, so that submitting it again finds it. Not yet durable.
+    pub fn append_taken_back(
+        &self,
+        envelope: &VerifiedEnvelope,
+        indexing: &Indexing,
+        content_hash: [u8; 32],
+    ) -> Result<Append, StoreError> {
+        let _guard = self.lock();
+        self.append_locked(envelope, indexing, Some((content_hash, indexing.kind.flows_down())), false)
+    }
+
+    /// Waits for the write in progress, if any, and makes everything written
+    /// durable: after it, the durable heads are the written ones.
+    pub fn settle(&self) -> Result<(), StoreError> {
+        let _guard = self.lock();
+        self.flush()
     }
 
     /// Holds an authentic envelope whose content the caller refused, at its
@@ -223,33 +327,57 @@ impl Store {
         self.append_locked(envelope, indexing, None, true)
     }
 
-    /// Writes one of this node's own records. Under the writer lock, looks up
-    /// `content_hash` (so that the same record submitted twice is stored
-    /// once), then hands the head of the author's log for the record's kind
-    /// to `sign` and appends its envelope. With `publish_down`, the envelope
-    /// joins the downward feed in the same atomic batch.
-    pub fn append_own<E>(
+    /// Writes several of this node's own records as one atomic batch: after
+    /// a crash either all of them are in the store or none is. Under the
+    /// writer lock, each draft's `content_hash` is looked up (so the same
+    /// record submitted twice, even within one call, is stored once), then
+    /// `sign` gets the draft's index and the head of the author's log for
+    /// its kind, and the envelope it returns is staged. When `sign` fails,
+    /// nothing is written.
+    pub fn append_own_all<E>(
         &self,
         author: &OrgId,
-        content_hash: [u8; 32],
-        indexing: &Indexing,
-        publish_down: bool,
-        sign: impl FnOnce(Option<(Seq, RecordId)>) -> Result<VerifiedEnvelope, E>,
-    ) -> Result<Result<OwnAppend, E>, StoreError> {
+        drafts: &[OwnDraft],
+        mut sign: impl FnMut(usize, Option<(Seq, RecordId)>) -> Result<VerifiedEnvelope, E>,
+    ) -> Result<Result<Vec<OwnAppend>, E>, StoreError> {
         let _guard = self.lock();
-        if let Some(existing) = self.tree.get(keys::content(content_hash))? {
-            let id = RecordId::from_slice("content", &existing).map_err(|_| corrupt(&keys::content(content_hash)))?;
-            return Ok(Ok(OwnAppend::AlreadyStored(id)));
+        let mut staged = Staged::default();
+        let mut outcomes = Vec::with_capacity(drafts.len());
+        for (index, draft) in drafts.iter().enumerate() {
+            if let Some(id) = staged.contents.get(&draft.content_hash) {
+                outcomes.push(OwnAppend::AlreadyStored(*id));
+                continue;
+            }
+            if let Some(existing) = self.tree.get(keys::content(draft.content_hash))? {
+                let id = RecordId::from_slice("content", &existing)
+                    .map_err(|_| corrupt(&keys::content(draft.content_hash)))?;
+                outcomes.push(OwnAppend::AlreadyStored(id));
+                continue;
+            }
+            let log = (author.clone(), draft.indexing.kind.stream());
+            let head = match staged.heads.get(&log) {
+                Some(head) => Some(*head),
+                None => self.live_head(author, log.1)?,
+            };
+            let envelope = match sign(index, head) {
+                Ok(envelope) => envelope,
+                Err(error) => return Ok(Err(error)),
+            };
+            match self.stage(
+                &envelope,
+                &draft.indexing,
+                Some((draft.content_hash, draft.publish_down)),
+                false,
+                &mut staged,
+            )? {
+                Append::Stored => {}
+                other => return Err(StoreError::Io(format!("own append was not stored: {other:?}"))),
+            }
+            staged.contents.insert(draft.content_hash, envelope.id());
+            outcomes.push(OwnAppend::Stored(envelope));
         }
-        let head = self.head(author, indexing.kind.stream())?;
-        let envelope = match sign(head) {
-            Ok(envelope) => envelope,
-            Err(error) => return Ok(Err(error)),
-        };
-        match self.append_locked(&envelope, indexing, Some((content_hash, publish_down)), false)? {
-            Append::Stored => Ok(Ok(OwnAppend::Stored(envelope))),
-            other => Err(StoreError::Io(format!("own append was not stored: {other:?}"))),
-        }
+        self.apply(staged)?;
+        Ok(Ok(outcomes))
     }
 
     fn append_locked(
@@ -261,7 +389,7 @@ impl Store {
     ) -> Result<Append, StoreError> {
         let mut staged = Staged::default();
         let outcome = self.stage(envelope, indexing, own, held, &mut staged)?;
-        self.tree.apply_batch(staged.batch)?;
+        self.apply(staged)?;
         Ok(outcome)
     }
 
@@ -287,9 +415,14 @@ impl Store {
             Some(staged_id) => Some(*staged_id),
             None => self.log_entry(org, header.stream, header.seq)?,
         };
-        let head = match staged.heads.get(&(org.clone(), header.stream)) {
+        let log = (org.clone(), header.stream);
+        let head = match staged.heads.get(&log) {
             Some(staged_head) => Some(*staged_head),
-            None => self.head(org, header.stream)?,
+            None => {
+                let stored = self.live_head(org, header.stream)?;
+                staged.before.entry(log).or_insert(stored);
+                stored
+            }
         };
         let decision = classify_append(head, held_at_seq, header, id);
         let mut meta = RecordMeta {
@@ -322,7 +455,12 @@ impl Store {
                 if let Some((hash, publish_down)) = own {
                     batch.insert(keys::content(hash), &id.0[..]);
                     if publish_down {
-                        batch.insert(crate::feeds::down_key(self.next_down_seq()?), envelope.bytes());
+                        let seq = match staged.next_down {
+                            Some(seq) => seq,
+                            None => self.next_down_seq()?,
+                        };
+                        batch.insert(crate::feeds::down_key(seq), envelope.bytes());
+                        staged.next_down = Some(seq + 1);
                     }
                 }
                 if let Some(period) = period {
@@ -363,9 +501,16 @@ impl Store {
         }
     }
 
-    /// The highest (seq, id) of an author's log. Logs are stored without gaps,
-    /// so the last entry is also the highest contiguous one.
+    /// The highest (seq, id) of an author's log that is on disk: what may be
+    /// told to anyone. Logs are stored without gaps, so it is also the
+    /// highest contiguous one.
     pub fn head(&self, org: &OrgId, stream: LogStream) -> Result<Option<(Seq, RecordId)>, StoreError> {
+        self.durability.head(&(org.clone(), stream), || self.live_head(org, stream))
+    }
+
+    /// The highest (seq, id) of an author's log as written, durable or not:
+    /// what the next append must follow.
+    fn live_head(&self, org: &OrgId, stream: LogStream) -> Result<Option<(Seq, RecordId)>, StoreError> {
         match self.tree.scan_prefix(keys::log_prefix(org, stream)).next_back() {
             None => Ok(None),
             Some(entry) => {
@@ -377,14 +522,26 @@ impl Store {
         }
     }
 
+    /// A record by id. One written but not yet on disk is made durable
+    /// first: whoever asks is about to tell someone of it.
     pub fn get(&self, id: RecordId) -> Result<Option<StoredEnvelope>, StoreError> {
+        let Some(stored) = self.get_stored(id)? else { return Ok(None) };
+        let meta = &stored.meta;
+        if !meta.evidence_only && !self.is_durable(&meta.author_org, meta.stream, meta.seq)? {
+            self.flush()?;
+        }
+        Ok(Some(stored))
+    }
+
+    fn get_stored(&self, id: RecordId) -> Result<Option<StoredEnvelope>, StoreError> {
         let key = keys::envelope(id);
         let Some(value) = self.tree.get(&key)? else { return Ok(None) };
         let (meta, bytes) = RecordMeta::split(&value).ok_or_else(|| corrupt(&key))?;
         Ok(Some(StoredEnvelope { id, bytes: bytes.to_vec(), meta }))
     }
 
-    /// Envelopes of one author's log from `from` on, at most `limit`.
+    /// Envelopes of one author's log from `from` on, at most `limit`, up to
+    /// its durable head: what a crash could take back is never read out.
     pub fn read_log(
         &self,
         org: &OrgId,
@@ -392,22 +549,36 @@ impl Store {
         from: Seq,
         limit: usize,
     ) -> Result<Vec<StoredEnvelope>, StoreError> {
+        let Some((durable, _)) = self.head(org, stream)? else { return Ok(Vec::new()) };
+        if from > durable {
+            return Ok(Vec::new());
+        }
         let start = keys::log(org, stream, from);
-        let prefix = keys::log_prefix(org, stream);
+        let end = keys::log(org, stream, durable);
         let mut out = Vec::new();
-        for entry in self.tree.range(start..) {
+        for entry in self.tree.range(start..=end) {
             let (key, value) = entry?;
-            if !key.starts_with(&prefix) || out.len() >= limit {
+            if out.len() >= limit {
                 break;
             }
             let id = RecordId::from_slice("log", &value).map_err(|_| corrupt(&key))?;
-            out.push(self.get(id)?.ok_or_else(|| corrupt(&key))?);
+            out.push(self.get_stored(id)?.ok_or_else(|| corrupt(&key))?);
         }
         Ok(out)
     }
 
-    /// Every author log this store holds, with its head.
+    /// Every author log this store holds, with its durable head.
     pub fn logs(&self) -> Result<Vec<LogSummary>, StoreError> {
+        let mut durable = Vec::new();
+        for log in self.written_logs()? {
+            if let Some((head, head_id)) = self.head(&log.author_org, log.stream)? {
+                durable.push(LogSummary { head, head_id, ..log });
+            }
+        }
+        Ok(durable)
+    }
+
+    fn written_logs(&self) -> Result<Vec<LogSummary>, StoreError> {
         let mut out: Vec<LogSummary> = Vec::new();
         for entry in self.tree.scan_prefix(b"l/") {
             let (key, value) = entry?;
@@ -468,6 +639,7 @@ impl Store {
         };
         let mut records = Vec::new();
         let mut last_key = None;
+        let mut durable_heads: std::collections::HashMap<LogKey, Option<Seq>> = std::collections::HashMap::new();
         for entry in self.tree.range(start..) {
             let (key, value) = entry?;
             if !key.starts_with(&prefix) {
@@ -478,7 +650,7 @@ impl Store {
             }
             // Every index entry, and every log entry, holds the record's id.
             let id = RecordId::from_slice("index", &value).map_err(|_| corrupt(&key))?;
-            let record = self.get(id)?.ok_or_else(|| corrupt(&key))?;
+            let record = self.get_stored(id)?.ok_or_else(|| corrupt(&key))?;
             let meta = &record.meta;
             // Held envelopes sit in their logs but are never listed.
             let wanted = !meta.evidence_only
@@ -487,6 +659,19 @@ impl Store {
                     .school_year_start
                     .is_none_or(|year| meta.period.is_some_and(|p| p.school_year.start_year() == year))
                 && filter.org_prefix.as_ref().is_none_or(|org| meta.author_org.is_within(org));
+            let log = (meta.author_org.clone(), meta.stream);
+            let durable = match durable_heads.get(&log) {
+                Some(head) => *head,
+                None => {
+                    let head = self.head(&log.0, log.1)?.map(|(seq, _)| seq);
+                    durable_heads.insert(log, head);
+                    head
+                }
+            };
+            // Not yet on disk: as if not yet written (evidence has no place to check).
+            if !meta.evidence_only && durable.is_none_or(|head| meta.seq > head) {
+                continue;
+            }
             if wanted {
                 records.push(record);
             }
@@ -540,7 +725,7 @@ impl Store {
         for period in periods {
             batch.insert(keys::dirty(*period), &stamp[..]);
         }
-        self.tree.apply_batch(batch)?;
+        self.writable()?.apply_batch(batch)?;
         Ok(())
     }
 
@@ -562,7 +747,7 @@ impl Store {
     /// Clears a period's mark if it is still the one the caller saw; a newer
     /// mark stays, and the period is derived again.
     pub fn clear_dirty(&self, period: Period, seen: &[u8]) -> Result<(), StoreError> {
-        let _ = self.tree.compare_and_swap(keys::dirty(period), Some(seen), None as Option<&[u8]>)?;
+        let _ = self.writable()?.compare_and_swap(keys::dirty(period), Some(seen), None as Option<&[u8]>)?;
         Ok(())
     }
 
@@ -610,7 +795,7 @@ impl Store {
         let mut batch = sled::Batch::default();
         batch.insert(keys::cross_release(period), release);
         batch.insert(keys::budget(period.school_year.start_year()), &spent_after.to_be_bytes());
-        self.tree.apply_batch(batch)?;
+        self.writable()?.apply_batch(batch)?;
         Ok(())
     }
 
@@ -632,12 +817,12 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut value = exact_hash.to_vec();
         value.extend_from_slice(&since_unix_ms.to_be_bytes());
-        self.tree.insert(keys::cross_pending(period), value)?;
+        self.writable()?.insert(keys::cross_pending(period), value)?;
         Ok(())
     }
 
     pub fn clear_cross_pending(&self, period: Period) -> Result<(), StoreError> {
-        self.tree.remove(keys::cross_pending(period))?;
+        self.writable()?.remove(keys::cross_pending(period))?;
         Ok(())
     }
 
@@ -664,7 +849,7 @@ impl Store {
     /// Remembers a case's notice pseudonym. Kept locally only: this is the one
     /// place where a pseudonym meets the case it stands for.
     pub fn set_notice_for_case(&self, case: RecordId, pseudonym: [u8; 16]) -> Result<(), StoreError> {
-        self.tree.insert(keys::notice(case), &pseudonym[..])?;
+        self.writable()?.insert(keys::notice(case), &pseudonym[..])?;
         Ok(())
     }
 
@@ -681,12 +866,12 @@ impl Store {
 
     /// Records a cursor. Like every write, durable only after `flush`.
     pub fn set_cursor(&self, name: &str, value: u64) -> Result<(), StoreError> {
-        self.tree.insert(keys::cursor(name), &value.to_be_bytes())?;
+        self.writable()?.insert(keys::cursor(name), &value.to_be_bytes())?;
         Ok(())
     }
 
     pub fn remove_cursor(&self, name: &str) -> Result<(), StoreError> {
-        self.tree.remove(keys::cursor(name))?;
+        self.writable()?.remove(keys::cursor(name))?;
         Ok(())
     }
 
@@ -694,6 +879,8 @@ impl Store {
     /// append is half in it: a consistent snapshot of a running node.
     pub fn snapshot(&self) -> Result<Vec<StoreEntry>, StoreError> {
         let _guard = self.lock();
+        // A backup holds only what is on disk, like everything else that leaves.
+        self.flush()?;
         let mut entries = Vec::new();
         for entry in self.tree.iter() {
             let (key, value) = entry?;
@@ -718,7 +905,7 @@ impl Store {
         for (key, value) in entries {
             batch.insert(key.as_slice(), value.as_slice());
         }
-        self.tree.apply_batch(batch)?;
+        self.writable()?.apply_batch(batch)?;
         // A backup made by an older edusync holds the older layout.
         crate::migrate::to_current_layout(&self.tree)?;
         self.tree.flush()?;

@@ -36,7 +36,15 @@ fn chain(key: &NodeKey, count: u64) -> Vec<VerifiedEnvelope> {
     out
 }
 
+/// Appends and flushes, as ingest does before it acknowledges.
 fn put(store: &Store, envelope: &VerifiedEnvelope) -> Append {
+    let outcome = write(store, envelope);
+    store.flush().expect("flush");
+    outcome
+}
+
+/// Appends without flushing: written, not yet durable.
+fn write(store: &Store, envelope: &VerifiedEnvelope) -> Append {
     store.append(envelope, &Indexing { kind: RecordKind::Plan, period: None, stored_unix_ms: 0 }).expect("store works")
 }
 
@@ -111,31 +119,129 @@ fn flushed_writes_survive_reopening() {
     assert_eq!(store.cursor("parent").expect("cursor"), Some(3));
 }
 
+fn plan_draft(hash: u8) -> OwnDraft {
+    OwnDraft {
+        content_hash: [hash; 32],
+        indexing: Indexing { kind: RecordKind::Plan, period: None, stored_unix_ms: 0 },
+        publish_down: true,
+    }
+}
+
+/// Signs each draft at the head it is given, with content named by its hash.
+fn sign_drafts<'a>(
+    key: &'a NodeKey,
+    drafts: &'a [OwnDraft],
+) -> impl FnMut(usize, Option<(Seq, RecordId)>) -> Result<VerifiedEnvelope, &'static str> + 'a {
+    move |index, head| {
+        let seq = head.map_or(1, |(seq, _)| seq.0 + 1);
+        Ok(signed(key, seq, head.map(|(_, id)| id), &drafts[index].content_hash))
+    }
+}
+
 #[test]
 fn own_records_with_identical_content_are_stored_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(dir.path()).expect("opens");
     let key = NodeKey::from_seed([5; 32]);
+    let drafts = [plan_draft(7)];
     let write = || {
-        store
-            .append_own(
-                &org(),
-                [7; 32],
-                &Indexing { kind: RecordKind::Plan, period: None, stored_unix_ms: 0 },
-                true,
-                |head| {
-                    let seq = head.map_or(1, |(seq, _)| seq.0 + 1);
-                    Ok::<_, std::convert::Infallible>(signed(&key, seq, head.map(|(_, id)| id), b"same"))
-                },
-            )
-            .expect("store works")
-            .expect("signs")
+        let mut outcomes =
+            store.append_own_all(&org(), &drafts, sign_drafts(&key, &drafts)).expect("store works").expect("signs");
+        store.flush().expect("flush");
+        outcomes.remove(0)
     };
     let OwnAppend::Stored(first) = write() else { panic!("first write must store") };
     let OwnAppend::AlreadyStored(again) = write() else { panic!("second write must not store") };
     assert_eq!(first.id(), again);
     let down = store.read_down(0, 10).expect("feed");
     assert_eq!(down, vec![(1, first.bytes().to_vec())], "published down once, with the record");
+}
+
+#[test]
+fn one_call_of_own_records_is_one_write_the_same_content_twice_in_it_stored_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("opens");
+    let key = NodeKey::from_seed([5; 32]);
+    let drafts = [plan_draft(1), plan_draft(2), plan_draft(1), plan_draft(3)];
+    let outcomes =
+        store.append_own_all(&org(), &drafts, sign_drafts(&key, &drafts)).expect("store works").expect("signs");
+    store.flush().expect("flush");
+    let stored: Vec<RecordId> = outcomes
+        .iter()
+        .filter_map(|outcome| match outcome {
+            OwnAppend::Stored(envelope) => Some(envelope.id()),
+            OwnAppend::AlreadyStored(_) => None,
+        })
+        .collect();
+    assert_eq!(stored.len(), 3);
+    assert!(matches!(outcomes[2], OwnAppend::AlreadyStored(id) if id == stored[0]));
+    let log: Vec<RecordId> =
+        store.read_log(&org(), LogStream::Shared, Seq(1), 10).expect("log").iter().map(|stored| stored.id).collect();
+    assert_eq!(log, stored, "one log position each, in order");
+    let down: Vec<u64> = store.read_down(0, 10).expect("feed").iter().map(|(seq, _)| *seq).collect();
+    assert_eq!(down, vec![1, 2, 3], "each plan at its own place in the downward feed");
+}
+
+#[test]
+fn a_call_whose_signing_fails_part_way_writes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("opens");
+    let key = NodeKey::from_seed([5; 32]);
+    let drafts = [plan_draft(1), plan_draft(2), plan_draft(3)];
+    let mut sign = sign_drafts(&key, &drafts);
+    let refused = store
+        .append_own_all(&org(), &drafts, |index, head| if index == 2 { Err("refused") } else { sign(index, head) })
+        .expect("store works");
+    assert_eq!(refused.err(), Some("refused"));
+    store.flush().expect("flush");
+    assert_eq!(store.head(&org(), LogStream::Shared).expect("head"), None);
+    assert!(store.read_down(0, 10).expect("feed").is_empty());
+    let again = store.append_own_all(&org(), &drafts, sign_drafts(&key, &drafts)).expect("store works").expect("signs");
+    assert!(again.iter().all(|outcome| matches!(outcome, OwnAppend::Stored(_))), "no content was claimed");
+}
+
+#[test]
+fn what_is_written_is_read_out_only_once_flushed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("opens");
+    let envelopes = chain(&NodeKey::from_seed([8; 32]), 4);
+    for envelope in &envelopes[..2] {
+        put(&store, envelope);
+    }
+    store.flush().expect("flush");
+    for envelope in &envelopes[2..] {
+        write(&store, envelope);
+    }
+    let durable = |store: &Store| {
+        (
+            store.head(&org(), LogStream::Shared).expect("head").map(|(seq, _)| seq.0),
+            store.read_log(&org(), LogStream::Shared, Seq(1), 10).expect("log").len(),
+            store.list(&ListFilter::default(), None, 10).expect("list").records.len(),
+            store.logs().expect("logs").iter().map(|log| log.head.0).collect::<Vec<_>>(),
+        )
+    };
+    assert_eq!(durable(&store), (Some(2), 2, 2, vec![2]), "seq 3 and 4 could still be lost");
+    assert_eq!(
+        write(&store, &envelopes[3]),
+        Append::Duplicate,
+        "the next append still follows what is written, not what is durable"
+    );
+    store.flush().expect("flush");
+    assert_eq!(durable(&store), (Some(4), 4, 4, vec![4]));
+    drop(store);
+    let reopened = Store::open(dir.path()).expect("reopens");
+    assert_eq!(durable(&reopened), (Some(4), 4, 4, vec![4]));
+}
+
+#[test]
+fn reading_a_record_by_id_makes_it_durable_first() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("opens");
+    let envelopes = chain(&NodeKey::from_seed([9; 32]), 1);
+    write(&store, &envelopes[0]);
+    assert_eq!(store.head(&org(), LogStream::Shared).expect("head"), None);
+    assert!(store.get(envelopes[0].id()).expect("get").is_some());
+    assert_eq!(store.head(&org(), LogStream::Shared).expect("head").map(|(seq, _)| seq), Some(Seq(1)));
 }
 
 #[test]
