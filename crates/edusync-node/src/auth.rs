@@ -198,6 +198,7 @@ impl tonic::service::Interceptor for SessionCheck {
             Status::unauthenticated("session: unknown or expired; open a new one (GetChallenge, OpenSession)")
         })?;
         request.extensions_mut().insert(caller);
+        request.extensions_mut().insert(crate::expensive::SessionToken(token));
         Ok(request)
     }
 }

@@ -18,6 +18,7 @@ mod compliance;
 mod connections;
 mod engine;
 mod error;
+mod expensive;
 mod keyfile;
 mod metrics;
 mod query;

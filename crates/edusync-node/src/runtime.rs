@@ -129,10 +129,13 @@ impl RunningNode {
         let limit = config.server.max_message_bytes;
         let sessions = Arc::new(Authenticator::new(Arc::clone(&node)));
         let check = SessionCheck(Arc::clone(&sessions));
-        let records =
-            RecordServiceServer::new(RecordApi { node: Arc::clone(&node), parent_status: parent_status.clone() })
-                .max_decoding_message_size(limit)
-                .max_encoding_message_size(limit);
+        let records = RecordServiceServer::new(RecordApi {
+            node: Arc::clone(&node),
+            parent_status: parent_status.clone(),
+            expensive: Arc::default(),
+        })
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit);
         let records = InterceptedService::new(records, check.clone());
         let auth = AuthServiceServer::new(AuthApi { node: Arc::clone(&node), sessions });
         let trust = TrustServiceServer::new(TrustApi { node: Arc::clone(&node) })

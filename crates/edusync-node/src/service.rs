@@ -50,6 +50,15 @@ fn envelope_to_wire(id: RecordId, bytes: Vec<u8>) -> Result<wire::StoredRecord, 
 pub(crate) struct RecordApi {
     pub(crate) node: Arc<Node>,
     pub(crate) parent_status: Option<Arc<ParentStatus>>,
+    pub(crate) expensive: Arc<crate::expensive::ExpensiveCalls>,
+}
+
+impl RecordApi {
+    /// A turn for a call whose cost grows with what the node holds.
+    async fn turn<T>(&self, request: &Request<T>, what: &str) -> Result<crate::expensive::Turn, Status> {
+        let session = request.extensions().get::<crate::expensive::SessionToken>().copied();
+        self.expensive.turn(session, what).await.map_err(to_status)
+    }
 }
 
 /// What a submitter hears of a record it wrote: its header, and whether it was already held.
@@ -135,6 +144,7 @@ impl wire::record_service_server::RecordService for RecordApi {
         &self,
         request: Request<wire::ListRecordsRequest>,
     ) -> Result<Response<wire::ListRecordsResponse>, Status> {
+        let _turn = self.turn(&request, "ListRecords").await?;
         crate::auth::operator_only(&self.node, &request, "ListRecords")?;
         let request = request.into_inner();
         let filter = ListFilter {
@@ -196,6 +206,7 @@ impl wire::record_service_server::RecordService for RecordApi {
         &self,
         request: Request<wire::ReadLogRequest>,
     ) -> Result<Response<wire::ReadLogResponse>, Status> {
+        let _turn = self.turn(&request, "ReadLog").await?;
         let own_log_of_child = match crate::auth::caller(&request)? {
             crate::auth::Caller::Node { org, child: true, .. } => Some(org),
             _ => None,
@@ -240,6 +251,7 @@ impl wire::record_service_server::RecordService for RecordApi {
 
     #[tracing::instrument(skip_all, fields(org = %self.node.org()))]
     async fn backup(&self, request: Request<wire::BackupRequest>) -> Result<Response<Self::BackupStream>, Status> {
+        let _turn = self.turn(&request, "Backup").await?;
         crate::auth::operator_only(&self.node, &request, "Backup")?;
         let node = Arc::clone(&self.node);
         let bytes = blocking(move || node.backup()).await?;
@@ -253,6 +265,7 @@ impl wire::record_service_server::RecordService for RecordApi {
         &self,
         request: Request<wire::ExportBundleRequest>,
     ) -> Result<Response<wire::BundleFile>, Status> {
+        let _turn = self.turn(&request, "ExportBundle").await?;
         crate::auth::operator_only(&self.node, &request, "ExportBundle")?;
         let to = org_field("to_org", &request.into_inner().to_org)?;
         tracing::Span::current().record("to", tracing::field::display(&to));
@@ -293,6 +306,7 @@ impl wire::record_service_server::RecordService for RecordApi {
 
     #[tracing::instrument(skip_all, fields(org = %self.node.org(), period))]
     async fn get_roll_up(&self, request: Request<wire::GetRollUpRequest>) -> Result<Response<wire::RollUp>, Status> {
+        let _turn = self.turn(&request, "GetRollUp").await?;
         crate::auth::auditor_or_operator(&self.node, &request, "GetRollUp")?;
         let period = edusync_proto::period_from_wire("period", request.into_inner().period).map_err(invalid)?;
         tracing::Span::current().record("period", tracing::field::display(period));
@@ -320,6 +334,7 @@ impl wire::record_service_server::RecordService for RecordApi {
         &self,
         request: Request<wire::ExportAuditRequest>,
     ) -> Result<Response<wire::AuditBundle>, Status> {
+        let _turn = self.turn(&request, "ExportAudit").await?;
         crate::auth::auditor_or_operator(&self.node, &request, "ExportAudit")?;
         let request = request.into_inner();
         let org = OrgId::parse("org_id", &request.org_id).map_err(invalid)?;
@@ -339,6 +354,7 @@ impl wire::record_service_server::RecordService for RecordApi {
 
     #[tracing::instrument(skip_all, fields(org = %self.node.org(), period, role))]
     async fn query(&self, request: Request<wire::QueryRequest>) -> Result<Response<wire::QueryTable>, Status> {
+        let _turn = self.turn(&request, "Query").await?;
         let caller = crate::auth::data_officer_at_own_level(&self.node, &request, "Query")?;
         let disclosed = !matches!(caller, crate::auth::Caller::Operator);
         tracing::Span::current().record("role", caller.role_name());
@@ -405,6 +421,7 @@ impl wire::record_service_server::RecordService for RecordApi {
         &self,
         request: Request<wire::GetComplianceRequest>,
     ) -> Result<Response<wire::Compliance>, Status> {
+        let _turn = self.turn(&request, "GetCompliance").await?;
         crate::auth::reader_or_operator(&self.node, &request, "GetCompliance")?;
         let text = request.into_inner().school_year;
         let now = chrono::Utc::now();
@@ -426,9 +443,10 @@ impl wire::record_service_server::RecordService for RecordApi {
     #[tracing::instrument(skip_all, fields(org = %self.node.org()))]
     async fn get_node_info(
         &self,
-        _request: Request<wire::GetNodeInfoRequest>,
+        request: Request<wire::GetNodeInfoRequest>,
     ) -> Result<Response<wire::NodeInfo>, Status> {
-        let caller = crate::auth::reader_or_operator(&self.node, &_request, "GetNodeInfo")?;
+        let _turn = self.turn(&request, "GetNodeInfo").await?;
+        let caller = crate::auth::reader_or_operator(&self.node, &request, "GetNodeInfo")?;
         let node = Arc::clone(&self.node);
         let parent = self.parent_status.as_ref().map(|status| status.to_wire());
         let mut info = blocking(move || {
