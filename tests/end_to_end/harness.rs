@@ -614,3 +614,16 @@ pub(crate) async fn sync_client_as(
     let (channel, bearer) = session_as(endpoint, as_node).await.expect("session");
     edusync_proto::wire::sync_service_client::SyncServiceClient::with_interceptor(channel, bearer)
 }
+
+/// Copies a directory tree (a node's store, say) file by file.
+pub(crate) fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        if entry.file_type().expect("file type").is_dir() {
+            copy_tree(&entry.path(), &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy");
+        }
+    }
+}

@@ -417,7 +417,7 @@ async fn a_school_whose_store_went_back_in_time_takes_back_its_log_before_signin
     school.kill9();
     let data = root.path().join("school/data");
     let early_copy = root.path().join("school/data-early");
-    copy_dir(&data, &early_copy);
+    crate::harness::copy_tree(&data, &early_copy);
 
     let school = NodeProcess::start(&school_config);
     let before_loss = write_and_sync(&school, &district, 4, 9).await;
@@ -427,7 +427,7 @@ async fn a_school_whose_store_went_back_in_time_takes_back_its_log_before_signin
     // disk that lied about its writes), with no restore to mark it.
     school.kill9();
     std::fs::remove_dir_all(&data).expect("remove data");
-    copy_dir(&early_copy, &data);
+    crate::harness::copy_tree(&early_copy, &data);
     let school = NodeProcess::start(&school_config);
     let mut school_client = records_client(&school.endpoint()).await;
     let written = school_client
@@ -441,17 +441,4 @@ async fn a_school_whose_store_went_back_in_time_takes_back_its_log_before_signin
     wait_for(&district.endpoint(), head, Duration::from_secs(60)).await;
     assert_same_records_once(&school.endpoint(), &district.endpoint(), head).await;
     assert_taken_back_records_are_known_by_content(&mut school_client, 4..=9).await;
-}
-
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("file type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
 }

@@ -267,3 +267,69 @@ async fn an_undecodable_request_is_an_invalid_argument_not_an_internal_error() {
     assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
     assert!(status.message().contains("GetRecordRequest"), "the refusal names the message: {}", status.message());
 }
+
+/// A damaged store is named and the node exits non-zero pointing at restore;
+/// it never panics. Truncated or overwritten at many points, or its config
+/// file damaged, the store either recovers (a torn tail is what a crash
+/// leaves) or is refused with that message.
+#[test]
+fn a_damaged_store_is_recovered_or_refused_by_name_never_a_panic() {
+    use std::io::{BufRead, BufReader};
+    let root = tempfile::tempdir().expect("tempdir");
+    let (node, _) = crate::harness::start_lone_node(root.path(), "VN.BT.D03", "district");
+    let config = root.path().join("node.toml");
+    // Its certificate and trust statements are in the store.
+    drop(node);
+    let pristine = root.path().join("pristine-store");
+    crate::harness::copy_tree(&root.path().join("data/store"), &pristine);
+    let store = root.path().join("data/store");
+    /// Which file of the store, and what is done to its bytes.
+    type Damage = (&'static str, Box<dyn Fn(&[u8]) -> Vec<u8>>);
+    let mut damages: Vec<Damage> = Vec::new();
+    for eighth in 1..8usize {
+        damages.push(("db", Box::new(move |bytes: &[u8]| bytes[..bytes.len() * eighth / 8].to_vec())));
+        damages.push((
+            "db",
+            Box::new(move |bytes: &[u8]| {
+                let mut damaged = bytes.to_vec();
+                let at = damaged.len() * eighth / 8;
+                for byte in damaged.iter_mut().skip(at).take(64) {
+                    *byte ^= 0xA5;
+                }
+                damaged
+            }),
+        ));
+    }
+    damages.push(("conf", Box::new(|_: &[u8]| Vec::new())));
+    damages.push(("conf", Box::new(|bytes: &[u8]| bytes[..bytes.len() / 2].to_vec())));
+    let mut refused = 0;
+    for (index, (file, damage)) in damages.iter().enumerate() {
+        let file = store.join(file);
+        let original = std::fs::read(&file).expect("the store's file");
+        std::fs::write(&file, damage(&original)).expect("damage");
+        let mut child = Command::new(crate::harness::edusync_bin())
+            .args(["node", "run", "--config", crate::harness::path(&config)])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let listening = BufReader::new(stdout).lines().map_while(Result::ok).any(|line| line.contains("listening on"));
+        if listening {
+            let _ = child.kill();
+            let _ = child.wait();
+        } else {
+            let output = child.wait_with_output().expect("exits");
+            let stderr = crate::harness::text(&output.stderr);
+            assert_ne!(output.status.code(), Some(101), "damage {index}: a panic: {stderr}");
+            assert!(!output.status.success(), "damage {index}: exited 0 without serving");
+            assert!(stderr.contains("restore"), "damage {index}: the message points at restore: {stderr}");
+            refused += 1;
+        }
+        // Each damage is tried on the whole store.
+        let _ = std::fs::remove_dir_all(&store);
+        crate::harness::copy_tree(&pristine, &store);
+    }
+    assert!(refused > 0, "no damage was refused: the refusal path went untested");
+    eprintln!("{refused} of {} damaged stores refused by name, the rest recovered", damages.len());
+}

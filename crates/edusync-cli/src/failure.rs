@@ -66,6 +66,19 @@ impl Failure {
         Failure { kind: FailureKind::Unreachable, said: Said::Plain(anyhow::Error::msg(message.into())) }
     }
 
+    /// The answer to a write whose connection broke before the node
+    /// answered: it may have been stored, and saying so lets the person
+    /// simply run it again (content addressing makes that safe).
+    pub(crate) fn from_write_status(status: tonic::Status, again: &str) -> Self {
+        match status.code() {
+            tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled => Failure::unreachable(format!(
+                "the connection to the node broke before it answered ({}): what was sent may or may not have been stored. {again}",
+                status.message()
+            )),
+            _ => Failure::from_status(status),
+        }
+    }
+
     /// Maps a gRPC status from a node to the matching exit status.
     pub(crate) fn from_status(status: tonic::Status) -> Self {
         Failure::from_status_at(None, status)
@@ -120,5 +133,22 @@ impl Failure {
 impl From<edusync_config::ConfigError> for Failure {
     fn from(error: edusync_config::ConfigError) -> Self {
         Failure::input(error.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_cut_off_before_its_answer_says_it_may_be_stored_and_that_again_is_safe() {
+        for code in [tonic::Code::Unavailable, tonic::Code::Unknown, tonic::Code::Cancelled] {
+            let failure = Failure::from_write_status(tonic::Status::new(code, "transport error"), "Run it again.");
+            let text = failure.text(Language::English);
+            assert!(text.contains("may or may not have been stored") && text.contains("Run it again."), "{text}");
+            assert!(matches!(failure.kind, FailureKind::Unreachable));
+        }
+        let refused = Failure::from_write_status(tonic::Status::invalid_argument("count: too large"), "Run it again.");
+        assert!(!refused.text(Language::English).contains("again"), "a refusal is not a broken connection");
     }
 }

@@ -44,14 +44,16 @@ pub struct OwnDraft {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot open the store at {path}: {reason} (is another edusync process using this data directory?)")]
+    #[error("the store at {path} is damaged and cannot be opened ({reason}); restore it from a backup into a new data directory (`edusync restore BACKUP --config CONFIG`), keeping the damaged one aside for inspection")]
     Open { path: String, reason: String },
+    #[error("the store at {path} is in use by another edusync process; stop that one first (only one node may use a data directory)")]
+    Locked { path: String },
     #[error("storage failed: {0}; check disk space and permissions of the data directory")]
     Io(String),
     /// Refused before touching the store, which stays whole.
     #[error("the disk holding {path} has {free_mib} MiB free, below the {reserve_mib} MiB kept in reserve; nothing was written. Free space on that disk (reads go on meanwhile); writes resume by themselves")]
     DiskFull { path: String, free_mib: u64, reserve_mib: u64 },
-    #[error("the store holds a malformed entry under key {key}; restore from a backup")]
+    #[error("the store holds a damaged entry under key {key}; restore it from a backup into a new data directory (`edusync restore BACKUP --config CONFIG`)")]
     Corrupt { key: String },
     #[error("record is a {kind} but the envelope is in the {stream} log; kinds and logs must match")]
     WrongStream { kind: RecordKind, stream: LogStream },
@@ -187,17 +189,31 @@ impl Store {
         const LOCK_RETRIES: u32 = 60;
         let mut attempt = 0;
         let db = loop {
-            match sled::Config::new().path(path).mode(sled::Mode::HighThroughput).flush_every_ms(None).open() {
-                Ok(db) => break db,
+            // sled panics on some damaged files rather than returning an error;
+            // either way the answer is the same: name the files, point at restore.
+            let opened = std::panic::catch_unwind(|| {
+                sled::Config::new().path(path).mode(sled::Mode::HighThroughput).flush_every_ms(None).open()
+            });
+            match opened {
+                Ok(Ok(db)) => break db,
                 // sled reports a held lock as an I/O error whose text names it.
-                Err(sled::Error::Io(error))
-                    if attempt < LOCK_RETRIES && error.to_string().contains("could not acquire lock") =>
-                {
+                Ok(Err(sled::Error::Io(error))) if error.to_string().contains("could not acquire lock") => {
+                    if attempt >= LOCK_RETRIES {
+                        return Err(StoreError::Locked { path: path.display().to_string() });
+                    }
                     attempt += 1;
                     std::thread::sleep(std::time::Duration::from_millis(50));
                 }
-                Err(error) => {
+                Ok(Err(error)) => {
                     return Err(StoreError::Open { path: path.display().to_string(), reason: error.to_string() })
+                }
+                Err(panic) => {
+                    let reason = panic
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| panic.downcast_ref::<&str>().map(|text| (*text).to_owned()))
+                        .unwrap_or_else(|| "the storage engine failed reading it".to_owned());
+                    return Err(StoreError::Open { path: path.display().to_string(), reason });
                 }
             }
         };

@@ -146,7 +146,12 @@ async fn add(
     let response = client
         .submit_record(wire::SubmitRecordRequest { record: Some(wire::Record::from(checked.record())) })
         .await
-        .map_err(Failure::from_status)?
+        .map_err(|status| {
+            Failure::from_write_status(
+                status,
+                "Running the same command again is safe: if the record was stored, the node answers \"already stored\".",
+            )
+        })?
         .into_inner();
     let header = header_view(&response.header.unwrap_or_default());
     if as_json {

@@ -215,7 +215,15 @@ pub(crate) async fn import(args: ImportArgs, language: Language) -> Result<(), F
                 Some(row) => format!("{}:{row}", args.file.display()),
                 None => args.file.display().to_string(),
             };
-            Failure::from_status_at(Some(place), status)
+            match status.code() {
+                tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled => Failure::from_write_status(
+                    status,
+                    &format!(
+                        "The first {done} rows were stored. Running the same import again is safe: rows already stored are answered \"already stored\"."
+                    ),
+                ),
+                _ => Failure::from_status_at(Some(place), status),
+            }
         })?;
         let results = answer.into_inner().results;
         already += results.iter().filter(|result| result.already_stored).count();
