@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use edusync_proto::wire;
 
-use crate::harness::{records_client, run, run_with_environment, start_lone_node, text};
+use crate::harness::{path, records_client, run, run_with_environment, start_lone_node, text};
 
 pub(crate) fn incident_json() -> Value {
     json!({
@@ -416,4 +416,78 @@ fn the_simulate_command_converges_a_small_province_and_refuses_impossible_settin
     let refused = run(&["bench", "simulate", "--schools", "2", "--districts", "3"]);
     assert_eq!(refused.status.code(), Some(2), "{}", text(&refused.stderr));
     assert!(text(&refused.stderr).contains("--districts"), "{}", text(&refused.stderr));
+}
+
+/// Peak resident memory of one `edusync` run, from GNU time, and its output.
+fn peak_memory_mib(args: &[&str]) -> (u64, std::process::Output) {
+    let output = std::process::Command::new("/usr/bin/time")
+        .arg("-f")
+        .arg("peak-kib=%M")
+        .arg(crate::harness::edusync_bin())
+        .args(args)
+        .output()
+        .expect("GNU time runs (Debian's `time` package)");
+    let stderr = text(&output.stderr);
+    let kib: u64 = stderr
+        .lines()
+        .find_map(|line| line.strip_prefix("peak-kib="))
+        .and_then(|kib| kib.trim().parse().ok())
+        .expect("GNU time printed the peak");
+    (kib / 1024, output)
+}
+
+/// A workbook whose first sheet inflates to `inflated_mib` MiB of spaces.
+fn xlsx_bomb(path: &std::path::Path, inflated_mib: usize) {
+    use std::io::Write;
+    let mut archive = zip::ZipWriter::new(std::fs::File::create(path).expect("create"));
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    archive.start_file("xl/worksheets/sheet1.xml", options).expect("part");
+    let spaces = vec![b' '; 1 << 20];
+    for _ in 0..inflated_mib {
+        archive.write_all(&spaces).expect("write");
+    }
+    archive.finish().expect("finish");
+}
+
+/// Decompression bombs and oversized sheets are refused with the limit
+/// named, before they inflate, in bounded memory; nothing reaches a node.
+#[test]
+fn spreadsheet_bombs_are_refused_by_their_limit_in_bounded_memory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let nowhere = "http://127.0.0.1:9";
+    let import = |file: &std::path::Path| {
+        peak_memory_mib(&["import", path(file), "--kind", "commitment", "--node", nowhere, "--language", "en"])
+    };
+
+    let bomb = dir.path().join("bomb.xlsx");
+    xlsx_bomb(&bomb, 1024);
+    assert!(std::fs::metadata(&bomb).expect("size").len() < 4 << 20, "a small file");
+    let (peak, output) = import(&bomb);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    assert!(text(&output.stderr).contains("decompression bomb"), "{}", text(&output.stderr));
+    assert!(peak < 100, "refusing a 1 GiB bomb took {peak} MiB");
+
+    let rows = dir.path().join("rows.csv");
+    let mut csv = String::from("Loại cam kết,Người ký,Số chữ ký,Ngày ký,Năm học\n");
+    for _ in 0..150_000 {
+        csv.push_str("x,y,1,2024-09-01,2024-2025\n");
+    }
+    std::fs::write(&rows, csv).expect("write");
+    let (peak, output) = import(&rows);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    assert!(text(&output.stderr).contains("more than 100000 rows"), "{}", text(&output.stderr));
+    assert!(peak < 200, "refusing 150,000 rows took {peak} MiB");
+
+    let long = dir.path().join("long.csv");
+    std::fs::write(&long, format!("Loại cam kết\n{}\n", "a".repeat(10_000))).expect("write");
+    let (_, output) = import(&long);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    assert!(text(&output.stderr).contains("at most 4096"), "{}", text(&output.stderr));
+
+    let huge = dir.path().join("huge.csv");
+    std::fs::write(&huge, vec![b' '; 40 << 20]).expect("write");
+    let (peak, output) = import(&huge);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    assert!(text(&output.stderr).contains("at most 32 MiB"), "{}", text(&output.stderr));
+    assert!(peak < 100, "refusing a 40 MiB file took {peak} MiB");
 }

