@@ -211,6 +211,43 @@ async fn a_sneakernet_round_trip_ends_in_the_same_state_as_online_sync() {
     ok(run(&["bundle", "import", &bundle("up-2.bundle"), "--node", &district.endpoint()]));
     assert_same_records_once(&school.endpoint(), &district.endpoint(), new_head).await;
 
+    // A term offline: a backlog larger than one file goes in parts, which
+    // may be imported in any order, and again without effect.
+    let mut school_client = records_client(&school.endpoint()).await;
+    for first in (1_000..7_000).step_by(1_000) {
+        let records = (first..first + 1_000).map(commitment).collect();
+        school_client.submit_records(wire::SubmitRecordsRequest { records }).await.expect("stored");
+    }
+    let new_head = settled_head(&mut school_client, SCHOOL).await;
+    let exported = ok(run(&[
+        "bundle",
+        "export",
+        "--to",
+        DISTRICT,
+        "--out",
+        &bundle("term.bundle"),
+        "--max-megabytes",
+        "1",
+        "--node",
+        &school.endpoint(),
+    ]));
+    let mut parts: Vec<String> =
+        exported.lines().filter_map(|line| line.strip_prefix("wrote ")?.split(' ').next()).map(str::to_owned).collect();
+    assert!(parts.len() >= 2, "a backlog over 1 MiB in parts: {exported}");
+    assert!(parts.iter().all(|part| std::fs::metadata(part).is_ok_and(|meta| meta.len() < 2 << 20)), "{exported}");
+    parts.reverse();
+    let district_endpoint = district.endpoint();
+    let import = |parts: &[String]| {
+        let mut args = vec!["bundle", "import"];
+        args.extend(parts.iter().map(String::as_str));
+        args.extend(["--node", district_endpoint.as_str()]);
+        ok(run(&args))
+    };
+    import(&parts);
+    assert_same_records_once(&school.endpoint(), &district.endpoint(), new_head).await;
+    let again = import(&parts);
+    assert!(again.lines().filter(|line| line.contains(" 0 stored")).count() == parts.len(), "{again}");
+
     // When the link comes back, online sync finds nothing left to send: the
     // district's copy of the school's log neither grows nor repeats.
     link.set(Fault::Pass);

@@ -670,3 +670,55 @@ async fn a_school_enrols_online_with_an_operators_approval_and_a_revocation_trav
     let status = session_refusal(&district_url, &by_file).await;
     assert!(status.message().contains("was revoked"), "{}", status.message());
 }
+
+/// Anyone may leave an enrolment request without a session: one source gets
+/// a few a minute, and the operator rejects requests by id or clears them by age.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_enrolment_flood_from_one_source_is_limited_and_the_operator_clears_it() {
+    use edusync_proto::wire::trust_service_client::TrustServiceClient;
+    let root = tempfile::tempdir().expect("tempdir");
+    let (district, _) = crate::harness::start_lone_node(root.path(), "VN.BT.D03", "district");
+    let channel = tonic::transport::Endpoint::from_shared(district.endpoint())
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connects");
+    let mut trust = TrustServiceClient::new(channel);
+    let an_hour_ago = chrono::Utc::now() - chrono::Duration::hours(1);
+    let mut accepted = Vec::new();
+    let refusal = loop {
+        let key = edusync_envelope::NodeKey::generate();
+        let request = edusync_trust::EnrolmentRequest {
+            subject_org: edusync_core::OrgId::parse("org", &format!("VN.BT.D03.X{}", accepted.len())).expect("valid"),
+            role: edusync_trust::Role::Node(edusync_core::Level::School),
+            parent_org: edusync_core::OrgId::parse("org", "VN.BT.D03").expect("valid"),
+            subject_key: key.public_key(),
+            previous_key: None,
+            created_ms: an_hour_ago.timestamp_millis(),
+        };
+        let text = edusync_trust::armor(&[edusync_trust::Statement::EnrolmentRequest(request).sign(&[&key])]);
+        match trust.submit_enrolment(wire::StatementFile { text }).await {
+            Ok(receipt) => accepted.push(receipt.into_inner().request_id),
+            Err(status) => break status,
+        }
+        assert!(accepted.len() <= 100, "one source left 100 requests without being limited");
+    };
+    assert_eq!(refusal.code(), tonic::Code::ResourceExhausted, "{refusal:?}");
+    assert!(refusal.message().contains("127.0.0.1"), "the refusal names the source: {}", refusal.message());
+    assert!(accepted.len() >= 5, "a few requests a minute still get through");
+
+    let endpoint = district.endpoint();
+    let rejected = run(&["enroll", "reject", &accepted[0][..10], "--node", &endpoint]);
+    assert!(rejected.status.success(), "{}", text(&rejected.stderr));
+    assert!(text(&rejected.stdout).contains(&accepted[0]), "{}", text(&rejected.stdout));
+    let ambiguous = run(&["enroll", "reject", "0123", "--node", &endpoint]);
+    assert_eq!(ambiguous.status.code(), Some(2), "a prefix under 8 digits: {}", text(&ambiguous.stderr));
+    let cleared = run(&["enroll", "pending", "--clear-older-than", "30m", "--node", &endpoint]);
+    assert!(cleared.status.success(), "{}", text(&cleared.stderr));
+    assert!(
+        text(&cleared.stdout).contains(&format!("dropped {} request(s)", accepted.len() - 1)),
+        "{}",
+        text(&cleared.stdout)
+    );
+    assert!(text(&cleared.stdout).contains("no enrolment request is waiting"), "{}", text(&cleared.stdout));
+}

@@ -76,7 +76,8 @@ impl Node {
             return Ok(());
         }
         let mut years = std::collections::BTreeSet::new();
-        let filter = ListFilter { kind: None, school_year_start: None, org_prefix: Some(self.org().clone()) };
+        let filter =
+            ListFilter { kind: None, school_year_start: None, org_prefix: Some(self.org().clone()), written_too: true };
         self.store().for_each_listed(&filter, |stored| {
             if stored.meta.author_org == *self.org() && !stored.meta.kind.is_derived() {
                 if let Some(period) = stored.meta.period {
@@ -372,6 +373,7 @@ impl Node {
             kind: None,
             school_year_start: Some(school_year.start_year()),
             org_prefix: Some(self.org().clone()),
+            written_too: true,
         };
         let mut out = Vec::new();
         self.store().for_each_listed(&filter, |stored| {
@@ -461,8 +463,8 @@ impl Node {
     pub fn incident_deadlines(&self, now: DateTime<Utc>) -> Result<IncidentDeadlines, NodeError> {
         let filter = ListFilter {
             kind: Some(RecordKind::Incident),
-            school_year_start: None,
             org_prefix: Some(self.org().clone()),
+            ..ListFilter::default()
         };
         let mut own_records = Vec::new();
         self.store().for_each_listed(&filter, |stored| {

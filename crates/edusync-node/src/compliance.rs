@@ -39,8 +39,8 @@ impl Node {
             let mut previous = None;
             let filter = ListFilter {
                 kind: Some(RecordKind::Aggregate),
-                school_year_start: None,
                 org_prefix: Some(child.clone()),
+                ..ListFilter::default()
             };
             self.store().for_each_listed(&filter, |stored| {
                 let Some(period) = stored.meta.period else { return Ok(()) };
@@ -74,7 +74,7 @@ impl Node {
     fn own_policies(&self, school_year: SchoolYear) -> Result<Vec<edusync_core::Policy>, NodeError> {
         let org: &OrgId = self.org();
         let filter =
-            ListFilter { kind: Some(RecordKind::Policy), school_year_start: None, org_prefix: Some(org.clone()) };
+            ListFilter { kind: Some(RecordKind::Policy), org_prefix: Some(org.clone()), ..ListFilter::default() };
         let mut policies = Vec::new();
         self.store().for_each_listed(&filter, |stored| {
             if stored.meta.author_org != *org {

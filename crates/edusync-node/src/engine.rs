@@ -573,13 +573,39 @@ impl Node {
     /// Writes what this node owes `to` into one signed bundle: for its parent,
     /// its shared log past what the parent last acknowledged; for a child, an
     /// acknowledgement of that child's shared log as held here.
-    pub fn export_bundle(&self, to: &OrgId, now: DateTime<Utc>) -> Result<(Vec<u8>, usize), NodeError> {
+    ///
+    /// To the parent, a long backlog goes in parts of at most `max_bytes` of
+    /// envelopes, from `from_seq` on (default: the first not acknowledged);
+    /// the third value is the seq the next part starts at, if any.
+    pub fn export_bundle(
+        &self,
+        to: &OrgId,
+        from_seq: Option<u64>,
+        max_bytes: usize,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<u8>, usize, Option<u64>), NodeError> {
         let invalid =
             |reason: String| NodeError::Invalid(ValidationError::new("to", Reason::Malformed { detail: reason }));
+        let mut next_seq = None;
         let entries = if self.parent.as_ref().is_some_and(|parent| parent.org_id == *to) {
             let acknowledged = self.store.cursor(&Node::parent_cursor(to))?.unwrap_or(0);
-            let pending = self.store.read_log(self.org(), LogStream::Shared, Seq(acknowledged + 1), usize::MAX)?;
-            BundleEntries::Envelopes(pending.into_iter().map(|stored| stored.bytes).collect())
+            let mut from = from_seq.unwrap_or(acknowledged + 1).max(1);
+            let mut envelopes = Vec::new();
+            let mut bytes = 0usize;
+            'pages: loop {
+                let page = self.store.read_log(self.org(), LogStream::Shared, Seq(from), 1000)?;
+                let Some(last) = page.last().map(|stored| stored.meta.seq.0) else { break };
+                for stored in page {
+                    if !envelopes.is_empty() && bytes + stored.bytes.len() > max_bytes {
+                        next_seq = Some(stored.meta.seq.0);
+                        break 'pages;
+                    }
+                    bytes += stored.bytes.len();
+                    envelopes.push(stored.bytes);
+                }
+                from = last + 1;
+            }
+            BundleEntries::Envelopes(envelopes)
         } else if self.children().contains(to) {
             let head = self.store.head(to, LogStream::Shared)?;
             // The whole downward feed: the child keeps what it lacks and
@@ -601,7 +627,7 @@ impl Node {
             BundleEntries::Downward { checkpoints, items } => checkpoints.len() + items.len(),
         };
         let bytes = sign_bundle(&self.key, self.org(), to, now.timestamp_millis(), &entries)?;
-        Ok((bytes, count))
+        Ok((bytes, count, next_seq))
     }
 
     /// Takes in a bundle with exactly the checks of online sync. Envelopes

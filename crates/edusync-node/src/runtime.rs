@@ -133,12 +133,13 @@ impl RunningNode {
             node: Arc::clone(&node),
             parent_status: parent_status.clone(),
             expensive: Arc::default(),
+            max_message_bytes: limit,
         })
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);
         let records = InterceptedService::new(records, check.clone());
         let auth = AuthServiceServer::new(AuthApi { node: Arc::clone(&node), sessions });
-        let trust = TrustServiceServer::new(TrustApi { node: Arc::clone(&node) })
+        let trust = TrustServiceServer::new(TrustApi { node: Arc::clone(&node), enrolment_sources: Arc::default() })
             .max_decoding_message_size(limit)
             .max_encoding_message_size(limit)
             .accept_compressed(tonic::codec::CompressionEncoding::Zstd)

@@ -21,6 +21,8 @@ const DEFAULT_PAGE: usize = 100;
 const MAX_PAGE: usize = 1000;
 /// Records in one SubmitRecords call: a spreadsheet goes in chunks this size.
 pub const MAX_RECORDS_PER_SUBMISSION: usize = 1000;
+/// Envelope bytes in one bundle part unless the caller asks for fewer.
+const DEFAULT_BUNDLE_BYTES: u64 = 8 << 20;
 
 pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, NodeError> + Send + 'static,
@@ -51,6 +53,7 @@ pub(crate) struct RecordApi {
     pub(crate) node: Arc<Node>,
     pub(crate) parent_status: Option<Arc<ParentStatus>>,
     pub(crate) expensive: Arc<crate::expensive::ExpensiveCalls>,
+    pub(crate) max_message_bytes: usize,
 }
 
 impl RecordApi {
@@ -157,6 +160,7 @@ impl wire::record_service_server::RecordService for RecordApi {
                 "" => None,
                 text => Some(org_field("org_prefix", text)?),
             },
+            written_too: false,
         };
         let limit = match request.limit as usize {
             0 => DEFAULT_PAGE,
@@ -267,11 +271,20 @@ impl wire::record_service_server::RecordService for RecordApi {
     ) -> Result<Response<wire::BundleFile>, Status> {
         let _turn = self.turn(&request, "ExportBundle").await?;
         crate::auth::operator_only(&self.node, &request, "ExportBundle")?;
-        let to = org_field("to_org", &request.into_inner().to_org)?;
+        let request = request.into_inner();
+        let to = org_field("to_org", &request.to_org)?;
         tracing::Span::current().record("to", tracing::field::display(&to));
+        let from_seq = (request.from_seq > 0).then_some(request.from_seq);
+        // Well inside the message limit, whatever the caller asks.
+        let ceiling = (self.max_message_bytes / 2) as u64;
+        let max_bytes = match request.max_bytes {
+            0 => DEFAULT_BUNDLE_BYTES.min(ceiling),
+            asked => asked.min(ceiling),
+        } as usize;
         let node = Arc::clone(&self.node);
-        let (bundle, entries) = blocking(move || node.export_bundle(&to, chrono::Utc::now())).await?;
-        Ok(Response::new(wire::BundleFile { bundle, entries: entries as u32 }))
+        let (bundle, entries, next_seq) =
+            blocking(move || node.export_bundle(&to, from_seq, max_bytes, chrono::Utc::now())).await?;
+        Ok(Response::new(wire::BundleFile { bundle, entries: entries as u32, next_seq: next_seq.unwrap_or(0) }))
     }
 
     #[tracing::instrument(skip_all, fields(org = %self.node.org()))]

@@ -189,7 +189,12 @@ pub(crate) struct UpwardSync {
     config: SyncConfig,
     max_message_bytes: usize,
     status: Arc<ParentStatus>,
+    /// The enrolment request left with the parent, and when.
+    enrolment_left: Mutex<Option<(String, std::time::Instant)>>,
 }
+
+/// How long an enrolment request left with the parent is only asked after.
+const ENROLMENT_LEAVE_AGAIN: Duration = Duration::from_secs(600);
 
 impl UpwardSync {
     pub(crate) fn new(node: Arc<Node>, parent: ParentConfig, config: SyncConfig, max_message_bytes: usize) -> Self {
@@ -202,7 +207,7 @@ impl UpwardSync {
             "it asks {} how much of its shared log it holds (at start, before signing anything new there)",
             parent.org_id
         ));
-        UpwardSync { node, parent, config, max_message_bytes, status }
+        UpwardSync { node, parent, config, max_message_bytes, status, enrolment_left: Mutex::new(None) }
     }
 
     pub(crate) fn status(&self) -> Arc<ParentStatus> {
@@ -383,12 +388,25 @@ impl UpwardSync {
     async fn enrol_online(&self, channel: Channel, problem: edusync_trust::TrustError) -> Result<(), SyncError> {
         let request = self.node.enrolment_request_cached()?;
         let mut trust = TrustServiceClient::new(channel);
-        let receipt =
-            self.within_deadline(trust.submit_enrolment(wire::StatementFile { text: request })).await??.into_inner();
+        // Left once, then only asked after: the parent limits requests per
+        // source, and an operator may take days. Left again now and then, in
+        // case the parent dropped it (expired, or rejected by mistake).
+        let left = self.enrolment_left.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+        let request_id = match left {
+            Some((id, at)) if at.elapsed() < ENROLMENT_LEAVE_AGAIN => id,
+            _ => {
+                let receipt = self
+                    .within_deadline(trust.submit_enrolment(wire::StatementFile { text: request }))
+                    .await??
+                    .into_inner();
+                *self.enrolment_left.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) =
+                    Some((receipt.request_id.clone(), std::time::Instant::now()));
+                receipt.request_id
+            }
+        };
+        let receipt = wire::EnrolmentReceipt { request_id: request_id.clone() };
         let answer = self
-            .within_deadline(
-                trust.fetch_enrolment(wire::FetchEnrolmentRequest { request_id: receipt.request_id.clone() }),
-            )
+            .within_deadline(trust.fetch_enrolment(wire::FetchEnrolmentRequest { request_id }))
             .await??
             .into_inner();
         if !answer.signed {

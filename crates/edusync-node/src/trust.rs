@@ -23,6 +23,12 @@ pub(crate) const OWN: Feeds = Feeds { up: true, down: true };
 const DEFAULT_VALIDITY_MS: i64 = 365 * 86_400_000;
 /// More than any parent has children and readers waiting at once.
 pub(crate) const MAX_PENDING_ENROLMENTS: usize = 1000;
+/// One place in this many of the queue is kept for requests from orgs this
+/// node has certified before (a child renewing or replacing its key), so
+/// strangers filling the queue cannot lock out the children it serves.
+pub(crate) const ENROLMENT_PLACES_FOR_KNOWN_ONE_IN: usize = 10;
+/// A request not answered within this long is dropped: its requester asks again.
+pub(crate) const ENROLMENT_LIFETIME: chrono::TimeDelta = chrono::TimeDelta::days(14);
 
 /// What a batch of statements did.
 #[derive(Clone, Debug, Default)]
@@ -385,7 +391,7 @@ impl Node {
     }
 
     /// Keeps a request that arrived online for an operator to approve.
-    pub fn queue_enrolment(&self, text: &str) -> Result<String, NodeError> {
+    pub fn queue_enrolment(&self, text: &str, now: DateTime<Utc>) -> Result<String, NodeError> {
         let bytes = dearmor(text).map_err(|error| invalid("request", error.to_string()))?;
         let [request_bytes] = bytes.as_slice() else {
             return Err(invalid("request", "a request file holds exactly one statement"));
@@ -403,15 +409,23 @@ impl Node {
                 && other.role == request.role
                 && other.previous_key == request.previous_key
         };
-        let pending = self.pending_enrolments()?;
+        if request.created_ms > now.timestamp_millis() + self.trust().grace_ms() {
+            return Err(invalid("request", "it is dated in the future; check the requesting machine's clock"));
+        }
+        self.drop_expired_enrolments(now)?;
+        let pending = self.pending_enrolments(now)?;
         if let Some((id, _)) = pending.iter().find(|(_, other)| same(other)) {
             return Ok(id.clone());
         }
-        if pending.len() >= self.pending_enrolment_limit {
+        let known = self.children().contains(&request.subject_org);
+        let limit = self.pending_enrolment_limit;
+        let places = if known { limit } else { limit - (limit / ENROLMENT_PLACES_FOR_KNOWN_ONE_IN).max(1) };
+        if pending.len() >= places {
             return Err(NodeError::Exhausted(format!(
-                "{} enrolment requests already wait for an operator at {}; nothing was queued",
+                "{} enrolment requests already wait for an operator at {}; nothing was queued (requests expire after {} days, and the operator can clear them with `edusync enroll pending --clear-older-than`)",
                 pending.len(),
-                self.org()
+                self.org(),
+                ENROLMENT_LIFETIME.num_days()
             )));
         }
         if self.store.enrolment_answer(&verified.id)?.is_none() {
@@ -422,14 +436,85 @@ impl Node {
         Ok(verified.id_hex())
     }
 
-    pub fn pending_enrolments(&self) -> Result<Vec<(String, edusync_trust::EnrolmentRequest)>, NodeError> {
+    /// Requests waiting for an operator that have not expired, oldest first.
+    pub fn pending_enrolments(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(String, edusync_trust::EnrolmentRequest)>, NodeError> {
+        let oldest = (now - ENROLMENT_LIFETIME).timestamp_millis();
         let mut out = Vec::new();
         for (_, bytes) in self.store.enrolment_requests()? {
             if let Ok((verified, request)) = verify_enrolment_request(&bytes) {
-                out.push((verified.id_hex(), request));
+                if request.created_ms >= oldest {
+                    out.push((verified.id_hex(), request));
+                }
             }
         }
+        out.sort_by_key(|(_, request)| request.created_ms);
         Ok(out)
+    }
+
+    fn drop_expired_enrolments(&self, now: DateTime<Utc>) -> Result<(), NodeError> {
+        self.reject_enrolments(&[], Some(ENROLMENT_LIFETIME), now).map(|_| ())
+    }
+
+    /// Drops pending requests named by id (or a unique prefix of at least 8
+    /// hex digits) and every one made longer than `older_than` ago; the ids
+    /// dropped. Nothing is certified or answered: a requester asks again.
+    pub fn reject_enrolments(
+        &self,
+        ids: &[String],
+        older_than: Option<chrono::TimeDelta>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>, NodeError> {
+        let pending = self.store.enrolment_requests()?;
+        let mut chosen: Vec<[u8; 32]> = Vec::new();
+        for wanted in ids {
+            let wanted = wanted.trim().to_ascii_lowercase();
+            if wanted.len() < 8 || !wanted.chars().all(|digit| digit.is_ascii_hexdigit()) {
+                return Err(invalid(
+                    "request_ids",
+                    format!("`{wanted}` is not a request id or a prefix of 8 or more hex digits"),
+                ));
+            }
+            let matching: Vec<[u8; 32]> =
+                pending.iter().map(|(id, _)| *id).filter(|id| hex::encode(id).starts_with(&wanted)).collect();
+            match matching.as_slice() {
+                [one] => chosen.push(*one),
+                [] => return Err(NodeError::NotFound(format!("no pending enrolment request {wanted}"))),
+                several => {
+                    return Err(invalid(
+                        "request_ids",
+                        format!(
+                            "`{wanted}` names {} pending requests ({}); give more digits",
+                            several.len(),
+                            several.iter().map(|id| hex::encode(&id[..6])).collect::<Vec<_>>().join(", ")
+                        ),
+                    ))
+                }
+            }
+        }
+        if let Some(age) = older_than {
+            let before = (now - age).timestamp_millis();
+            for (id, bytes) in &pending {
+                // A request that does not verify any more is never worth keeping.
+                let old = verify_enrolment_request(bytes).map_or(true, |(_, request)| request.created_ms < before);
+                if old {
+                    chosen.push(*id);
+                }
+            }
+        }
+        let mut rejected = Vec::new();
+        for id in chosen {
+            if self.store.remove_enrolment_request(&id)? {
+                rejected.push(hex::encode(id));
+            }
+        }
+        if !rejected.is_empty() {
+            self.store.flush()?;
+            tracing::info!(org = %self.org(), count = rejected.len(), "enrolment requests dropped");
+        }
+        Ok(rejected)
     }
 
     /// Signs a pending request by id and keeps the answer for the requester.

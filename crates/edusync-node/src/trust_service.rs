@@ -94,6 +94,42 @@ impl wire::auth_service_server::AuthService for AuthApi {
 #[derive(Clone)]
 pub(crate) struct TrustApi {
     pub(crate) node: Arc<Node>,
+    pub(crate) enrolment_sources: Arc<EnrolmentSources>,
+}
+
+/// Enrolment requests need no session, so each source address may leave
+/// only a few a minute: one machine cannot fill the operator's queue.
+#[derive(Debug, Default)]
+pub(crate) struct EnrolmentSources {
+    recent: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, (std::time::Instant, u32)>>,
+}
+
+impl EnrolmentSources {
+    const PER_MINUTE: u32 = 30;
+
+    fn admit(&self, source: Option<std::net::SocketAddr>) -> Result<(), Status> {
+        let Some(source) = source else { return Ok(()) };
+        let now = std::time::Instant::now();
+        let minute = std::time::Duration::from_secs(60);
+        let mut recent = self.recent.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if recent.len() > 10_000 {
+            recent.retain(|_, (since, _)| now.duration_since(*since) < minute);
+        }
+        let (since, count) = recent.entry(source.ip()).or_insert((now, 0));
+        if now.duration_since(*since) >= minute {
+            *since = now;
+            *count = 0;
+        }
+        if *count >= Self::PER_MINUTE {
+            return Err(Status::resource_exhausted(format!(
+                "{} enrolment requests from {} in the last minute; a node asks once and then waits: try again in a minute",
+                Self::PER_MINUTE,
+                source.ip()
+            )));
+        }
+        *count += 1;
+        Ok(())
+    }
 }
 
 #[tonic::async_trait]
@@ -103,9 +139,10 @@ impl wire::trust_service_server::TrustService for TrustApi {
         &self,
         request: Request<wire::StatementFile>,
     ) -> Result<Response<wire::EnrolmentReceipt>, Status> {
+        self.enrolment_sources.admit(request.remote_addr())?;
         let text = request.into_inner().text;
         let node = Arc::clone(&self.node);
-        let request_id = blocking(move || node.queue_enrolment(&text)).await?;
+        let request_id = blocking(move || node.queue_enrolment(&text, chrono::Utc::now())).await?;
         Ok(Response::new(wire::EnrolmentReceipt { request_id }))
     }
 
@@ -128,7 +165,7 @@ impl wire::trust_service_server::TrustService for TrustApi {
     ) -> Result<Response<wire::ListEnrolmentsResponse>, Status> {
         operator_only(&self.node, &request, "ListEnrolments")?;
         let node = Arc::clone(&self.node);
-        let pending = blocking(move || node.pending_enrolments()).await?;
+        let pending = blocking(move || node.pending_enrolments(chrono::Utc::now())).await?;
         Ok(Response::new(wire::ListEnrolmentsResponse {
             pending: pending
                 .into_iter()
@@ -142,6 +179,28 @@ impl wire::trust_service_server::TrustService for TrustApi {
                 })
                 .collect(),
         }))
+    }
+
+    #[tracing::instrument(skip_all, fields(org = %self.node.org()))]
+    async fn reject_enrolments(
+        &self,
+        request: Request<wire::RejectEnrolmentsRequest>,
+    ) -> Result<Response<wire::RejectEnrolmentsResponse>, Status> {
+        operator_only(&self.node, &request, "RejectEnrolments")?;
+        let request = request.into_inner();
+        let older_than = match request.older_than_seconds {
+            0 => None,
+            seconds => Some(
+                i64::try_from(seconds)
+                    .ok()
+                    .and_then(chrono::TimeDelta::try_seconds)
+                    .ok_or_else(|| Status::invalid_argument("older_than_seconds: too large"))?,
+            ),
+        };
+        let node = Arc::clone(&self.node);
+        let rejected =
+            blocking(move || node.reject_enrolments(&request.request_ids, older_than, chrono::Utc::now())).await?;
+        Ok(Response::new(wire::RejectEnrolmentsResponse { rejected }))
     }
 
     #[tracing::instrument(skip_all, fields(org = %self.node.org()))]

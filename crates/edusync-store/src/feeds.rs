@@ -223,6 +223,11 @@ impl Store {
         Ok(self.tree().get(tagged(b"g/", id))?.map(|value| value.to_vec()))
     }
 
+    /// Drops a pending request without an answer; true if it was pending.
+    pub fn remove_enrolment_request(&self, id: &[u8; 32]) -> Result<bool, StoreError> {
+        Ok(self.writable()?.remove(tagged(b"g/", id))?.is_some())
+    }
+
     /// Answers a request: the request leaves the queue, the answer stays for
     /// the requester to fetch.
     pub fn answer_enrolment_request(&self, id: &[u8; 32], answer: &[u8]) -> Result<(), StoreError> {

@@ -141,6 +141,11 @@ pub struct ListFilter {
     pub kind: Option<RecordKind>,
     pub school_year_start: Option<u16>,
     pub org_prefix: Option<OrgId>,
+    /// Records written but not yet on disk too. Only for the node's own
+    /// derivation, which must see every record a dirty mark was set for (what
+    /// it signs is flushed after them, so a crash cannot keep the one and
+    /// lose the other); never for anything told to anyone.
+    pub written_too: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -685,7 +690,7 @@ impl Store {
                 }
             };
             // Not yet on disk: as if not yet written (evidence has no place to check).
-            if !meta.evidence_only && durable.is_none_or(|head| meta.seq > head) {
+            if !filter.written_too && !meta.evidence_only && durable.is_none_or(|head| meta.seq > head) {
                 continue;
             }
             if wanted {

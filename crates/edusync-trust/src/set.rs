@@ -81,6 +81,11 @@ pub struct TrustSet {
 }
 
 impl TrustSet {
+    /// The clock-skew grace, in milliseconds, that windows are widened by.
+    pub fn grace_ms(&self) -> i64 {
+        self.grace_ms
+    }
+
     pub fn new(anchors: Vec<Anchor>, grace_ms: i64) -> Self {
         TrustSet { anchors, grace_ms: grace_ms.max(0), ..TrustSet::default() }
     }

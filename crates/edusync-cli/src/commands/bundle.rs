@@ -11,19 +11,28 @@ use crate::failure::Failure;
 
 #[derive(Subcommand)]
 pub(crate) enum BundleCommand {
-    /// Write what this node owes ORG into one signed file: to its parent, the
-    /// shared records it has not acknowledged; to a child, an acknowledgement.
+    /// Write what this node owes ORG into signed files: to its parent, the
+    /// shared records it has not acknowledged (a long backlog in parts of at
+    /// most --max-megabytes, OUT.part-001, OUT.part-002, ...); to a child, an
+    /// acknowledgement.
     Export {
+        /// The org the bundle is for: this node's parent or one of its children.
         #[arg(long)]
         to: String,
+        /// The file to write (parts get .part-NNN before the extension).
         #[arg(long)]
         out: PathBuf,
+        /// Envelope bytes in one file at most.
+        #[arg(long, default_value_t = 8)]
+        max_megabytes: u64,
         #[command(flatten)]
         target: NodeTarget,
     },
-    /// Take in a bundle, with exactly the checks of online sync.
+    /// Take in bundles, with exactly the checks of online sync. Parts may be
+    /// given in any order; importing one again stores nothing new.
     Import {
-        file: PathBuf,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
         #[command(flatten)]
         target: NodeTarget,
     },
@@ -31,25 +40,87 @@ pub(crate) enum BundleCommand {
 
 pub(crate) async fn run(command: BundleCommand) -> Result<(), Failure> {
     match command {
-        BundleCommand::Export { to, out, target } => export(&to, &out, &target).await,
-        BundleCommand::Import { file, target } => import(&file, &target).await,
+        BundleCommand::Export { to, out, max_megabytes, target } => export(&to, &out, max_megabytes, &target).await,
+        BundleCommand::Import { files, target } => import_all(&files, &target).await,
     }
 }
 
-async fn export(to: &str, out: &Path, target: &NodeTarget) -> Result<(), Failure> {
+async fn export(to: &str, out: &Path, max_megabytes: u64, target: &NodeTarget) -> Result<(), Failure> {
+    if max_megabytes == 0 {
+        return Err(Failure::input("--max-megabytes: must be at least 1"));
+    }
     let mut client = target.connect().await?;
-    let file = client
-        .export_bundle(wire::ExportBundleRequest { to_org: to.to_owned() })
-        .await
-        .map_err(Failure::from_status)?
-        .into_inner();
-    // Written beside the target and renamed, so a half-written bundle never
-    // carries the final name.
-    let partial = out.with_extension("partial");
-    std::fs::write(&partial, &file.bundle)
-        .and_then(|()| std::fs::rename(&partial, out))
-        .map_err(|error| Failure::other(anyhow::anyhow!("cannot write {}: {error}", out.display())))?;
-    println!("wrote {} ({} entries, {} bytes) for {to}", out.display(), file.entries, file.bundle.len());
+    let mut parts = Vec::new();
+    let mut from_seq = 0;
+    loop {
+        let file = client
+            .export_bundle(wire::ExportBundleRequest {
+                to_org: to.to_owned(),
+                from_seq,
+                max_bytes: max_megabytes << 20,
+            })
+            .await
+            .map_err(Failure::from_status)?
+            .into_inner();
+        let next = file.next_seq;
+        parts.push(file);
+        if next == 0 {
+            break;
+        }
+        from_seq = next;
+    }
+    let count = parts.len();
+    for (index, file) in parts.into_iter().enumerate() {
+        let path = if count == 1 { out.to_path_buf() } else { part_path(out, index + 1) };
+        // Written beside the target and renamed, so a half-written bundle
+        // never carries the final name; an existing file is never replaced.
+        if path.exists() {
+            return Err(Failure::input(format!("{} exists already; choose another --out", path.display())));
+        }
+        let partial = path.with_extension("partial");
+        std::fs::write(&partial, &file.bundle)
+            .and_then(|()| std::fs::rename(&partial, &path))
+            .map_err(|error| Failure::input(format!("cannot write {}: {error}", path.display())))?;
+        println!("wrote {} ({} entries, {} bytes) for {to}", path.display(), file.entries, file.bundle.len());
+    }
+    if count > 1 {
+        println!("{count} parts: carry them all; `edusync bundle import` takes them in any order");
+    }
+    Ok(())
+}
+
+/// `bundle.es` → `bundle.part-003.es`.
+fn part_path(out: &Path, number: usize) -> PathBuf {
+    let stem = out.file_stem().map(|stem| stem.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = match out.extension() {
+        Some(extension) => format!("{stem}.part-{number:03}.{}", extension.to_string_lossy()),
+        None => format!("{stem}.part-{number:03}"),
+    };
+    out.with_file_name(name)
+}
+
+/// Imports every file, envelopes in log order whatever order the files were
+/// given in (parts of one export continue each other), then the rest.
+async fn import_all(files: &[PathBuf], target: &NodeTarget) -> Result<(), Failure> {
+    let mut ordered: Vec<(u64, &PathBuf)> = Vec::new();
+    for file in files {
+        let bytes =
+            std::fs::read(file).map_err(|error| Failure::input(format!("cannot read {}: {error}", file.display())))?;
+        let first_seq = match edusync_envelope::VerifiedBundle::verify(&bytes).map(|bundle| bundle.entries) {
+            Ok(edusync_envelope::BundleEntries::Envelopes(envelopes)) => envelopes
+                .first()
+                .and_then(|envelope| edusync_envelope::EnvelopeView::parse(envelope).ok())
+                .map_or(u64::MAX, |view| view.header.seq.0),
+            // Acknowledgements and feeds from above: after the envelopes; a
+            // bundle that does not verify is left for the node to refuse by name.
+            _ => u64::MAX,
+        };
+        ordered.push((first_seq, file));
+    }
+    ordered.sort_by_key(|(first_seq, _)| *first_seq);
+    for (_, file) in ordered {
+        import(file, target).await?;
+    }
     Ok(())
 }
 
@@ -57,8 +128,11 @@ async fn import(file: &Path, target: &NodeTarget) -> Result<(), Failure> {
     let bundle =
         std::fs::read(file).map_err(|error| Failure::input(format!("cannot read {}: {error}", file.display())))?;
     let mut client = target.connect().await?;
-    let response =
-        client.import_bundle(wire::BundleFile { bundle, entries: 0 }).await.map_err(Failure::from_status)?.into_inner();
+    let response = client
+        .import_bundle(wire::BundleFile { bundle, entries: 0, next_seq: 0 })
+        .await
+        .map_err(Failure::from_status)?
+        .into_inner();
     match response.outcome {
         Some(wire::import_bundle_response::Outcome::Ingested(ack)) => {
             println!(

@@ -56,10 +56,22 @@ pub(crate) enum EnrollCommand {
         #[arg(long)]
         file: PathBuf,
     },
-    /// At the parent: requests that arrived online and wait for an operator.
+    /// At the parent: requests that arrived online and wait for an operator
+    /// (they expire after 14 days unanswered).
     Pending {
         #[command(flatten)]
         target: NodeTarget,
+        /// First drop every request made longer ago than this: 7d, 12h, 30m.
+        #[arg(long, value_name = "AGE")]
+        clear_older_than: Option<String>,
+    },
+    /// At the parent: drop pending requests by id (or a unique prefix of 8 or
+    /// more hex digits); nothing is certified, and the requester may ask again.
+    Reject {
+        #[command(flatten)]
+        target: NodeTarget,
+        #[arg(required = true)]
+        ids: Vec<String>,
     },
     /// At the parent: certify a pending online request by its id.
     Approve {
@@ -284,8 +296,17 @@ pub(crate) async fn enroll(command: EnrollCommand) -> Result<(), Failure> {
             );
             Ok(())
         }
-        EnrollCommand::Pending { target } => {
+        EnrollCommand::Pending { target, clear_older_than } => {
             let mut client = target.trust().await?;
+            if let Some(age) = clear_older_than {
+                let older_than_seconds = parse_age("--clear-older-than", &age)?;
+                let cleared = client
+                    .reject_enrolments(wire::RejectEnrolmentsRequest { request_ids: Vec::new(), older_than_seconds })
+                    .await
+                    .map_err(Failure::from_status)?
+                    .into_inner();
+                println!("dropped {} request(s) made more than {age} ago", cleared.rejected.len());
+            }
             let answer = client
                 .list_enrolments(wire::ListEnrolmentsRequest {})
                 .await
@@ -307,6 +328,18 @@ pub(crate) async fn enroll(command: EnrollCommand) -> Result<(), Failure> {
             }
             Ok(())
         }
+        EnrollCommand::Reject { target, ids } => {
+            let mut client = target.trust().await?;
+            let answer = client
+                .reject_enrolments(wire::RejectEnrolmentsRequest { request_ids: ids, older_than_seconds: 0 })
+                .await
+                .map_err(Failure::from_status)?
+                .into_inner();
+            for id in &answer.rejected {
+                println!("rejected {id}");
+            }
+            Ok(())
+        }
         EnrollCommand::Approve { target, id, not_after } => {
             let not_after = not_after.map(|text| parse_time("--not-after", &text)).transpose()?;
             let mut client = target.trust().await?;
@@ -322,6 +355,26 @@ pub(crate) async fn enroll(command: EnrollCommand) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+/// An age such as `7d`, `12h`, `30m` or `90s`, in seconds.
+fn parse_age(option: &str, text: &str) -> Result<u64, Failure> {
+    let text = text.trim();
+    let unit = text.chars().last().unwrap_or(' ');
+    let seconds_per = match unit {
+        'd' => 86_400,
+        'h' => 3_600,
+        'm' => 60,
+        's' => 1,
+        _ => return Err(Failure::input(format!("{option}: `{text}` is not an age such as 7d, 12h, 30m or 90s"))),
+    };
+    let count: u64 = text[..text.len() - 1]
+        .parse()
+        .map_err(|_| Failure::input(format!("{option}: `{text}` is not an age such as 7d, 12h, 30m or 90s")))?;
+    count
+        .checked_mul(seconds_per)
+        .filter(|seconds| *seconds > 0)
+        .ok_or_else(|| Failure::input(format!("{option}: `{text}` must be above zero and below centuries")))
 }
 
 /// With --config, whether `text` certifies the next key of a rotation under

@@ -314,46 +314,82 @@ fn a_burst_of_late_records_costs_one_release_once_it_has_been_quiet() {
     assert!(node.store().pending_cross_periods().expect("reads").is_empty());
 }
 
+/// An online enrolment request for `org`, signed by a fresh key, made at `at`.
+fn enrolment_request_text(district: &Node, org: &str, role: edusync_trust::Role, at: DateTime<Utc>) -> String {
+    let key = NodeKey::generate();
+    let request = edusync_trust::EnrolmentRequest {
+        subject_org: OrgId::parse("org", org).expect("valid"),
+        role,
+        parent_org: district.org().clone(),
+        subject_key: key.public_key(),
+        previous_key: None,
+        created_ms: at.timestamp_millis(),
+    };
+    edusync_trust::armor(&[edusync_trust::Statement::EnrolmentRequest(request).sign(&[&key])])
+}
+
 #[test]
-fn a_child_asking_again_after_a_restart_is_one_pending_request_and_the_queue_is_bounded() {
+fn a_child_asking_again_after_a_restart_is_one_pending_request_and_the_queue_keeps_room_for_known_children() {
     let mut pair = pair();
-    pair.district.pending_enrolment_limit = 4;
+    pair.district.pending_enrolment_limit = 5;
     let dir = tempfile::tempdir().expect("tempdir");
     let newcomer = Node::open(&config(dir.path(), "VN.BT.D03.S018", "school", Some("VN.BT.D03")), NodeKey::generate())
         .expect("opens");
-    let first = pair.district.queue_enrolment(&newcomer.enrolment_request(now()).expect("request")).expect("queued");
+    let first =
+        pair.district.queue_enrolment(&newcomer.enrolment_request(now()).expect("request"), now()).expect("queued");
     let later = now() + chrono::Duration::minutes(5);
-    let again = pair.district.queue_enrolment(&newcomer.enrolment_request(later).expect("request")).expect("queued");
+    let again =
+        pair.district.queue_enrolment(&newcomer.enrolment_request(later).expect("request"), later).expect("queued");
     assert_eq!(first, again, "the same key for the same org is one request");
-    assert_eq!(pair.district.pending_enrolments().expect("pending").len(), 1);
+    assert_eq!(pair.district.pending_enrolments(later).expect("pending").len(), 1);
 
-    for index in 0..(4 - 1) {
-        let request = edusync_trust::EnrolmentRequest {
-            subject_org: OrgId::parse("org", &format!("VN.BT.D03.R{index}")).expect("valid"),
-            role: edusync_trust::Role::DataOfficer,
-            parent_org: pair.district.org().clone(),
-            subject_key: NodeKey::from_seed([7; 32]).public_key(),
-            previous_key: None,
-            created_ms: 0,
-        };
-        let text = edusync_trust::armor(&[
-            edusync_trust::Statement::EnrolmentRequest(request).sign(&[&NodeKey::from_seed([7; 32])])
-        ]);
-        pair.district.queue_enrolment(&text).expect("room left");
+    // Strangers fill the queue up to the places kept for known children ...
+    for index in 0..3 {
+        let text = enrolment_request_text(
+            &pair.district,
+            &format!("VN.BT.D03.R{index}"),
+            edusync_trust::Role::DataOfficer,
+            later,
+        );
+        pair.district.queue_enrolment(&text, later).expect("room left");
     }
-    let one_too_many = NodeKey::generate();
-    let request = edusync_trust::EnrolmentRequest {
-        subject_org: OrgId::parse("org", "VN.BT.D03.S999").expect("valid"),
-        role: edusync_trust::Role::Node(edusync_core::Level::School),
-        parent_org: pair.district.org().clone(),
-        subject_key: one_too_many.public_key(),
-        previous_key: None,
-        created_ms: 0,
-    };
-    let text = edusync_trust::armor(&[edusync_trust::Statement::EnrolmentRequest(request).sign(&[&one_too_many])]);
-    let error = pair.district.queue_enrolment(&text).expect_err("the queue is full");
+    let school_role = edusync_trust::Role::Node(edusync_core::Level::School);
+    let stranger = enrolment_request_text(&pair.district, "VN.BT.D03.S999", school_role, later);
+    let error = pair.district.queue_enrolment(&stranger, later).expect_err("no room left for strangers");
     assert!(matches!(error, NodeError::Exhausted(_)), "{error}");
-    assert_eq!(pair.district.pending_enrolments().expect("pending").len(), 4);
+    // ... and a school the district certified before still gets in.
+    let known = enrolment_request_text(&pair.district, "VN.BT.D03.S017", school_role, later);
+    pair.district.queue_enrolment(&known, later).expect("a known child has a place kept");
+    assert_eq!(pair.district.pending_enrolments(later).expect("pending").len(), 5);
+}
+
+#[test]
+fn enrolment_requests_expire_can_be_rejected_and_may_not_come_from_the_future() {
+    let pair = pair();
+    let role = edusync_trust::Role::DataOfficer;
+    let old = now() - chrono::Duration::days(15);
+    let stale = enrolment_request_text(&pair.district, "VN.BT.D03.R1", role, old);
+    pair.district.queue_enrolment(&stale, old).expect("queued when it was fresh");
+    assert!(pair.district.pending_enrolments(now()).expect("pending").is_empty(), "expired after 14 days");
+
+    let future = enrolment_request_text(&pair.district, "VN.BT.D03.R2", role, now() + chrono::Duration::days(1));
+    let error = pair.district.queue_enrolment(&future, now()).expect_err("dated tomorrow");
+    assert!(error.to_string().contains("in the future"), "{error}");
+
+    let week_ago = now() - chrono::Duration::days(7);
+    for index in 3..6 {
+        let text = enrolment_request_text(&pair.district, &format!("VN.BT.D03.R{index}"), role, week_ago);
+        pair.district.queue_enrolment(&text, week_ago).expect("queued");
+    }
+    let fresh = enrolment_request_text(&pair.district, "VN.BT.D03.R9", role, now());
+    let fresh_id = pair.district.queue_enrolment(&fresh, now()).expect("queued");
+    let short = pair.district.reject_enrolments(&["abc".into()], None, now()).expect_err("too short a prefix");
+    assert!(short.to_string().contains("8 or more"), "{short}");
+    let rejected = pair.district.reject_enrolments(&[fresh_id[..8].to_owned()], None, now()).expect("by prefix");
+    assert_eq!(rejected, vec![fresh_id]);
+    let cleared = pair.district.reject_enrolments(&[], Some(chrono::Duration::days(3)), now()).expect("by age");
+    assert_eq!(cleared.len(), 3, "the three of a week ago (the expired one went when the fresh one came)");
+    assert!(pair.district.pending_enrolments(now()).expect("pending").is_empty());
 }
 
 fn plan_of(org: &str) -> Record {

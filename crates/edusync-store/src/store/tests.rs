@@ -221,6 +221,12 @@ fn what_is_written_is_read_out_only_once_flushed() {
         )
     };
     assert_eq!(durable(&store), (Some(2), 2, 2, vec![2]), "seq 3 and 4 could still be lost");
+    let written_too = ListFilter { written_too: true, ..ListFilter::default() };
+    assert_eq!(
+        store.list(&written_too, None, 10).expect("list").records.len(),
+        4,
+        "the node's own derivation sees what a dirty mark was set for"
+    );
     assert_eq!(
         write(&store, &envelopes[3]),
         Append::Duplicate,
