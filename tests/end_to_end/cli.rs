@@ -491,3 +491,25 @@ fn spreadsheet_bombs_are_refused_by_their_limit_in_bounded_memory() {
     assert!(text(&output.stderr).contains("at most 32 MiB"), "{}", text(&output.stderr));
     assert!(peak < 100, "refusing a 40 MiB file took {peak} MiB");
 }
+
+/// `edusync record list | head`: when the reader goes away, the command stops
+/// quietly with the status of a command ended by SIGPIPE, never a panic.
+#[test]
+fn a_closed_pipe_ends_a_listing_quietly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (node, _) = start_lone_node(dir.path(), "VN.BT.D03.S017", "school");
+    let config = dir.path().join("node.toml");
+    let mut child = std::process::Command::new(crate::harness::edusync_bin())
+        .args(["record", "list", "--node", &node.endpoint(), "--config", path(&config)])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("runs");
+    // The reader hangs up before reading a byte.
+    drop(child.stdout.take());
+    let output = child.wait_with_output().expect("exits");
+    let stderr = text(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(matches!(output.status.code(), Some(141) | Some(0)), "exit {:?}: {stderr}", output.status.code());
+    drop(node);
+}

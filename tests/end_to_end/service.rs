@@ -333,3 +333,21 @@ fn a_damaged_store_is_recovered_or_refused_by_name_never_a_panic() {
     assert!(refused > 0, "no damage was refused: the refusal path went untested");
     eprintln!("{refused} of {} damaged stores refused by name, the rest recovered", damages.len());
 }
+
+/// A second node on the same data directory never starts serving: the store
+/// is opened before the port, and the refusal says why.
+#[test]
+fn a_second_node_on_a_data_directory_in_use_refuses_before_it_listens() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (node, _) = crate::harness::start_lone_node(root.path(), "VN.BT.D03", "district");
+    let config = root.path().join("node.toml");
+    let output = Command::new(crate::harness::edusync_bin())
+        .args(["node", "run", "--config", crate::harness::path(&config), "--listen", "127.0.0.1:0"])
+        .output()
+        .expect("runs");
+    let stderr = crate::harness::text(&output.stderr);
+    assert!(!output.status.success(), "a second node on the same store started: {stderr}");
+    assert!(!crate::harness::text(&output.stdout).contains("listening on"), "it listened before opening the store");
+    assert!(stderr.contains("in use by another edusync process"), "{stderr}");
+    drop(node);
+}

@@ -139,6 +139,7 @@ enum NodeCommand {
 }
 
 fn main() -> ExitCode {
+    quiet_on_closed_stdout();
     let cli = Cli::parse();
     let language = match language(cli.language.as_deref(), config_of(&cli.command)) {
         Ok(language) => language,
@@ -190,6 +191,26 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => failure.report(language),
     }
+}
+
+/// `edusync record list | head`: once the reader has gone, printing fails,
+/// and `println!` panics. A Unix tool stops quietly then, so this does, with
+/// the status a shell gives a command ended by SIGPIPE (128 + 13); any other
+/// panic is reported as before.
+fn quiet_on_closed_stdout() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.contains("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        report(info);
+    }));
 }
 
 /// The language of messages: `--language` (or `EDUSYNC_LANGUAGE`), else the
