@@ -467,6 +467,26 @@ fn spreadsheet_bombs_are_refused_by_their_limit_in_bounded_memory() {
     assert!(text(&output.stderr).contains("decompression bomb"), "{}", text(&output.stderr));
     assert!(peak < 100, "refusing a 1 GiB bomb took {peak} MiB");
 
+    // Two cells a million rows and 16,000 columns apart: tiny, but a sheet
+    // laid out as rows × columns would ask for 17 billion cells.
+    let corners = dir.path().join("corners.xlsx");
+    {
+        use std::io::Write;
+        let mut archive = zip::ZipWriter::new(std::fs::File::create(&corners).expect("create"));
+        let options = zip::write::SimpleFileOptions::default();
+        archive.start_file("xl/worksheets/sheet1.xml", options).expect("part");
+        archive
+            .write_all(
+                br#"<worksheet><sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>x</t></is></c></row><row r="1048576"><c r="XFD1048576"><v>1</v></c></row></sheetData></worksheet>"#,
+            )
+            .expect("write");
+        archive.finish().expect("finish");
+    }
+    let (peak, output) = import(&corners);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    assert!(text(&output.stderr).contains("row 1048576, column 16384"), "{}", text(&output.stderr));
+    assert!(peak < 100, "refusing far-apart cells took {peak} MiB");
+
     let rows = dir.path().join("rows.csv");
     let mut csv = String::from("Loại cam kết,Người ký,Số chữ ký,Ngày ký,Năm học\n");
     for _ in 0..150_000 {

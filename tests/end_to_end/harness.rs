@@ -627,3 +627,8 @@ pub(crate) fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+/// How long a node waits for a TLS handshake to finish.
+pub(crate) fn tls_handshake_timeout() -> Duration {
+    edusync_node::TLS_HANDSHAKE_TIMEOUT
+}

@@ -598,6 +598,35 @@ async fn a_school_syncs_over_tls_and_nothing_readable_crosses_the_wire() {
     ]);
     assert_eq!(wrong.status.code(), Some(3), "{}", text(&wrong.stderr));
     assert!(text(&wrong.stderr).contains("invalid peer certificate"), "{}", text(&wrong.stderr));
+
+    // A handshake dribbled a byte every two seconds (never idle, never done)
+    // is cut at the handshake timeout.
+    use std::io::{Read, Write};
+    let started = std::time::Instant::now();
+    let mut slow = std::net::TcpStream::connect(("127.0.0.1", district_port)).expect("connects");
+    slow.set_read_timeout(Some(std::time::Duration::from_secs(2))).expect("timeout");
+    // A TLS handshake record header announcing 512 bytes that never all come.
+    slow.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00]).expect("header");
+    let mut answer = [0u8; 64];
+    loop {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "a handshake that never finishes held its socket for 30 s"
+        );
+        match slow.read(&mut answer) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(error) if matches!(error.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(_) => break,
+        }
+        if slow.write_all(&[0x01]).is_err() {
+            break;
+        }
+    }
+    assert!(
+        started.elapsed() >= crate::harness::tls_handshake_timeout() - std::time::Duration::from_secs(1),
+        "closed before the handshake timeout: refused for something else"
+    );
 }
 
 /// The number of revocations the node at `endpoint` holds (as its operator).

@@ -70,8 +70,11 @@ impl Failure {
     /// answered: it may have been stored, and saying so lets the person
     /// simply run it again (content addressing makes that safe).
     pub(crate) fn from_write_status(status: tonic::Status, again: &str) -> Self {
+        // A status with a source came from this side's transport, not from
+        // the node: the node said nothing, so the write may have happened.
+        let cut_off = std::error::Error::source(&status).is_some();
         match status.code() {
-            tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled => Failure::unreachable(format!(
+            tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled if cut_off => Failure::unreachable(format!(
                 "the connection to the node broke before it answered ({}): what was sent may or may not have been stored. {again}",
                 status.message()
             )),
@@ -142,13 +145,20 @@ mod tests {
 
     #[test]
     fn a_write_cut_off_before_its_answer_says_it_may_be_stored_and_that_again_is_safe() {
-        for code in [tonic::Code::Unavailable, tonic::Code::Unknown, tonic::Code::Cancelled] {
-            let failure = Failure::from_write_status(tonic::Status::new(code, "transport error"), "Run it again.");
-            let text = failure.text(Language::English);
-            assert!(text.contains("may or may not have been stored") && text.contains("Run it again."), "{text}");
-            assert!(matches!(failure.kind, FailureKind::Unreachable));
+        let broken = std::io::Error::new(std::io::ErrorKind::BrokenPipe, "connection reset");
+        let failure = Failure::from_write_status(tonic::Status::from_error(Box::new(broken)), "Run it again.");
+        let text = failure.text(Language::English);
+        assert!(text.contains("may or may not have been stored") && text.contains("Run it again."), "{text}");
+        assert!(matches!(failure.kind, FailureKind::Unreachable));
+        // What the node itself answered is said as it said it.
+        for answered in [
+            tonic::Status::invalid_argument("count: too large"),
+            tonic::Status::unavailable(
+                "VN.BT.D03.S017 signs nothing in its shared log while ...; ask again in a moment",
+            ),
+        ] {
+            let text = Failure::from_write_status(answered, "Run it again.").text(Language::English);
+            assert!(!text.contains("may or may not"), "the node answered: {text}");
         }
-        let refused = Failure::from_write_status(tonic::Status::invalid_argument("count: too large"), "Run it again.");
-        assert!(!refused.text(Language::English).contains("again"), "a refusal is not a broken connection");
     }
 }

@@ -23,8 +23,10 @@ use tokio::time::Sleep;
 
 /// A new connection must send its first bytes within this long.
 pub(crate) const FIRST_BYTES: Duration = Duration::from_secs(10);
-/// At the cap, only a connection quiet at least this long gives way.
-const EVICTABLE_AFTER: Duration = Duration::from_secs(2);
+/// At the cap, a connection that has sent something gives way only when it
+/// has been quiet this long: longer than the keepalive interval (30 s) plus
+/// its timeout (20 s), so a live client between pings is never cut.
+const EVICTABLE_AFTER: Duration = Duration::from_secs(60);
 
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct ConnectionLimits {
@@ -39,6 +41,8 @@ struct Entry {
     last_activity_ms: AtomicU64,
     /// Set when the connection must give way; `close` wakes it.
     evicted: AtomicBool,
+    /// Set at the first byte the peer sends: until then it gives way first.
+    spoke: AtomicBool,
     close: Arc<Notify>,
 }
 
@@ -107,13 +111,17 @@ fn admit(registry: &Shared, stream: TcpStream, limits: ConnectionLimits) -> Opti
     let now = state.now_ms();
     if state.live.len() >= limits.max_connections {
         let evictable_ms = u64::try_from(EVICTABLE_AFTER.as_millis()).unwrap_or(u64::MAX);
+        // Silent ones first (oldest first), then the one quiet the longest
+        // if it has been quiet long enough.
         let victim = state
             .live
             .iter()
             .filter(|(_, entry)| !entry.evicted.load(Ordering::Relaxed))
-            .map(|(id, entry)| (*id, entry.last_activity_ms.load(Ordering::Relaxed)))
-            .filter(|(_, last)| now.saturating_sub(*last) >= evictable_ms)
-            .min_by_key(|(_, last)| *last)?;
+            .map(|(id, entry)| {
+                (*id, entry.spoke.load(Ordering::Relaxed), entry.last_activity_ms.load(Ordering::Relaxed))
+            })
+            .filter(|(_, spoke, last)| !spoke || now.saturating_sub(*last) >= evictable_ms)
+            .min_by_key(|(_, spoke, last)| (*spoke, *last))?;
         if let Some(entry) = state.live.remove(&victim.0) {
             entry.evicted.store(true, Ordering::Relaxed);
             entry.close.notify_one();
@@ -124,6 +132,7 @@ fn admit(registry: &Shared, stream: TcpStream, limits: ConnectionLimits) -> Opti
     let entry = Arc::new(Entry {
         last_activity_ms: AtomicU64::new(now),
         evicted: AtomicBool::new(false),
+        spoke: AtomicBool::new(false),
         close: Arc::new(Notify::new()),
     });
     state.live.insert(id, Arc::clone(&entry));
@@ -166,6 +175,7 @@ impl Tracked {
     fn active(&mut self) {
         let now = lock(&self.registry).now_ms();
         self.entry.last_activity_ms.store(now, Ordering::Relaxed);
+        self.entry.spoke.store(true, Ordering::Relaxed);
         let next = tokio::time::Instant::now() + self.idle_timeout;
         self.deadline.as_mut().reset(next);
     }

@@ -40,7 +40,7 @@ pub use error::NodeError;
 pub use keyfile::{init_key, load_key, next_key, pending_next_key, promote_next_key};
 pub use runtime::{RunningNode, WRITES_HEALTH_NAME};
 pub use sync::{AckLatencyHistogram, ParentStatus, ACK_LATENCY_BUCKETS};
-pub use tls::{client_endpoint, server_tls};
+pub use tls::{client_endpoint, server_tls, TLS_HANDSHAKE_TIMEOUT};
 pub use trust::{
     certify_by_anchor, enrol_in_process, issuer_of, own_enrolment_request, rotation_request, StatementReport,
 };

@@ -191,6 +191,9 @@ pub(crate) struct UpwardSync {
     status: Arc<ParentStatus>,
     /// The enrolment request left with the parent, and when.
     enrolment_left: Mutex<Option<(String, std::time::Instant)>>,
+    /// The parent said it holds more of the shared log than this node, and
+    /// taking it back has not succeeded yet.
+    parent_known_ahead: std::sync::atomic::AtomicBool,
 }
 
 /// How long an enrolment request left with the parent is only asked after.
@@ -207,7 +210,15 @@ impl UpwardSync {
             "it asks {} how much of its shared log it holds (at start, before signing anything new there)",
             parent.org_id
         ));
-        UpwardSync { node, parent, config, max_message_bytes, status, enrolment_left: Mutex::new(None) }
+        UpwardSync {
+            node,
+            parent,
+            config,
+            max_message_bytes,
+            status,
+            enrolment_left: Mutex::new(None),
+            parent_known_ahead: std::sync::atomic::AtomicBool::new(false),
+        }
     }
 
     pub(crate) fn status(&self) -> Arc<ParentStatus> {
@@ -227,8 +238,9 @@ impl UpwardSync {
             let outcome = self.round(&mut shutdown).await;
             // Signing waits only while the parent may hold more of the log:
             // an unreachable parent leaves the node to work on offline, as
-            // it must; only a failed take-back keeps it waiting.
-            if !matches!(outcome, Err(SyncError::TakeBack { .. })) {
+            // it must; a parent known to be ahead keeps it waiting until a
+            // take-back succeeds, whatever later rounds fail on.
+            if !self.parent_known_ahead.load(std::sync::atomic::Ordering::SeqCst) {
                 self.node.shared_signing.resume();
             }
             self.status.update(|state| {
@@ -326,9 +338,9 @@ impl UpwardSync {
         let node = Arc::clone(&self.node);
         tokio::task::spawn_blocking(move || node.store().settle())
             .await
-            .map_err(|_| NodeError::ShuttingDown)?
-            .map_err(NodeError::from)?;
-        let local = self.local_head().await?;
+            .map_err(|_| self.parent_ahead(parent_holds, NodeError::ShuttingDown))?
+            .map_err(|error| self.parent_ahead(parent_holds, NodeError::from(error)))?;
+        let local = self.local_head().await.map_err(|error| self.parent_ahead(parent_holds, error))?;
         if local < parent_holds {
             tracing::warn!(org = %self.node.org(), parent = %self.parent.org_id, parent_holds, local, "the parent holds more of this node's shared log; taking it back");
         }
@@ -339,6 +351,12 @@ impl UpwardSync {
                 Err(SyncError::TakeBack { parent: parent_holds, local: now, reason: error.to_string() })
             }
         }
+    }
+
+    /// Any failure once the parent may hold more than this node: signing stays paused.
+    fn parent_ahead(&self, parent: u64, error: impl std::fmt::Display) -> SyncError {
+        let local = self.status.snapshot().local_head;
+        SyncError::TakeBack { parent, local, reason: error.to_string() }
     }
 
     /// Takes back from the parent whatever of this node's own log it holds
@@ -474,8 +492,7 @@ impl UpwardSync {
     async fn round(&self, shutdown: &mut watch::Receiver<bool>) -> Result<(), SyncError> {
         let org = self.node.org().clone();
         let (mut client, mut trust, mut records) = self.connect().await?;
-        self.pull_down(&mut trust).await?;
-        self.push_statements(&mut trust).await?;
+        // First what the parent holds: shared signing waits on the answer.
         // Deadlines apply to each exchange, not to the push stream as a whole,
         // which may rightly run for minutes when a school catches up.
         let checkpoint = self
@@ -486,9 +503,17 @@ impl UpwardSync {
             .await??
             .into_inner();
         let mut acknowledged = checkpoint.highest_contiguous_seq;
-        if self.node.awaiting_reconciliation()? || acknowledged > self.local_head().await? {
+        let restored = self.node.awaiting_reconciliation().map_err(|error| self.parent_ahead(acknowledged, error))?;
+        let local = self.local_head().await.map_err(|error| self.parent_ahead(acknowledged, error))?;
+        if restored || acknowledged > local {
+            self.parent_known_ahead.store(true, std::sync::atomic::Ordering::SeqCst);
             self.take_back(&mut records, acknowledged).await?;
         }
+        // The parent holds nothing this node lacks: signing may go on.
+        self.parent_known_ahead.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.node.shared_signing.resume();
+        self.pull_down(&mut trust).await?;
+        self.push_statements(&mut trust).await?;
         self.record_contact(acknowledged)?;
         let local_head = self.local_head().await?;
         self.status.update(|state| state.local_head = local_head);

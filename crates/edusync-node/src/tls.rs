@@ -26,10 +26,15 @@ pub fn server_tls(transport: &ServerTransport) -> Result<Option<ServerTlsConfig>
         ServerTransport::Tls { certificate, key, .. } => {
             let identity =
                 Identity::from_pem(read(certificate, "server.tls.certificate")?, read(key, "server.tls.key")?);
-            Ok(Some(ServerTlsConfig::new().identity(identity)))
+            // A handshake that has not finished in this long is a client
+            // holding a socket, not one about to speak.
+            Ok(Some(ServerTlsConfig::new().identity(identity).timeout(TLS_HANDSHAKE_TIMEOUT)))
         }
     }
 }
+
+/// How long a client has to finish the TLS handshake.
+pub const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// An endpoint for `url` that speaks the given transport. An https:// URL
 /// without TLS settings, or the reverse, is refused rather than guessed.

@@ -23,8 +23,8 @@ pub(crate) const OWN: Feeds = Feeds { up: true, down: true };
 const DEFAULT_VALIDITY_MS: i64 = 365 * 86_400_000;
 /// More than any parent has children and readers waiting at once.
 pub(crate) const MAX_PENDING_ENROLMENTS: usize = 1000;
-/// One place in this many of the queue is kept for requests from orgs this
-/// node has certified before (a child renewing or replacing its key), so
+/// One place in this many of the queue is kept for requests signed by a key
+/// that speaks for its org now (a child renewing or replacing its key), so
 /// strangers filling the queue cannot lock out the children it serves.
 pub(crate) const ENROLMENT_PLACES_FOR_KNOWN_ONE_IN: usize = 10;
 /// A request not answered within this long is dropped: its requester asks again.
@@ -417,7 +417,12 @@ impl Node {
         if let Some((id, _)) = pending.iter().find(|(_, other)| same(other)) {
             return Ok(id.clone());
         }
-        let known = self.children().contains(&request.subject_org);
+        // Known: signed by a key that speaks for the org now (a renewal, or a
+        // replacement signed by the old key too). Naming a child is not enough.
+        let speaks = |key: &edusync_envelope::PublicKey| {
+            self.trust().standing(&request.subject_org, key, now.timestamp_millis()).is_ok()
+        };
+        let known = speaks(&request.subject_key) || request.previous_key.as_ref().is_some_and(speaks);
         let limit = self.pending_enrolment_limit;
         let places = if known { limit } else { limit - (limit / ENROLMENT_PLACES_FOR_KNOWN_ONE_IN).max(1) };
         if pending.len() >= places {

@@ -548,7 +548,8 @@ impl Store {
     pub fn get(&self, id: RecordId) -> Result<Option<StoredEnvelope>, StoreError> {
         let Some(stored) = self.get_stored(id)? else { return Ok(None) };
         let meta = &stored.meta;
-        if !meta.evidence_only && !self.is_durable(&meta.author_org, meta.stream, meta.seq)? {
+        // Evidence has no log position to compare; it is rare, so it is flushed.
+        if meta.evidence_only || !self.is_durable(&meta.author_org, meta.stream, meta.seq)? {
             self.flush()?;
         }
         Ok(Some(stored))

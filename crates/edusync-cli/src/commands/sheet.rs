@@ -110,6 +110,59 @@ mod limits {
     pub(super) const ROWS: usize = 100_000;
     /// Characters in one cell.
     pub(super) const CELL_CHARS: usize = 4_096;
+    /// Columns a sheet may reach (the widest template has a dozen).
+    pub(super) const COLUMNS: u64 = 256;
+}
+
+/// Reads the cell references (`r="XFD1048576"`) of a worksheet's XML as it
+/// inflates, keeping the furthest row and column: a reader that lays a sheet
+/// out as rows × columns must not be handed two cells a million rows apart.
+#[derive(Default)]
+struct CellReach {
+    /// How much of ` r="` the bytes just seen match.
+    matched: usize,
+    in_reference: bool,
+    column: u64,
+    row: u64,
+    furthest_row: u64,
+    furthest_column: u64,
+}
+
+impl std::io::Write for CellReach {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        const OPENING: &[u8] = b" r=\"";
+        for &byte in bytes {
+            if self.in_reference {
+                match byte {
+                    b'A'..=b'Z' => {
+                        self.column = self.column.saturating_mul(26).saturating_add(u64::from(byte - b'A' + 1))
+                    }
+                    b'0'..=b'9' => self.row = self.row.saturating_mul(10).saturating_add(u64::from(byte - b'0')),
+                    _ => {
+                        self.furthest_row = self.furthest_row.max(self.row);
+                        self.furthest_column = self.furthest_column.max(self.column);
+                        self.in_reference = false;
+                    }
+                }
+                continue;
+            }
+            self.matched = if byte == OPENING[self.matched] {
+                self.matched + 1
+            } else if byte == OPENING[0] {
+                1
+            } else {
+                0
+            };
+            if self.matched == OPENING.len() {
+                (self.matched, self.in_reference, self.column, self.row) = (0, true, 0, 0);
+            }
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Every cell of the first sheet (XLSX) or of the file (CSV), as text,
@@ -195,9 +248,23 @@ fn check_inflated_size(path: &Path) -> Result<(), String> {
         let part = archive.by_index(index).map_err(|error| format!("not an XLSX workbook: {error}"))?;
         let name = part.name().to_owned();
         // One byte past the limit is enough to know.
-        let inflated =
-            std::io::copy(&mut std::io::Read::take(part, limits::PART_INFLATED_BYTES + 1), &mut std::io::sink())
-                .map_err(|error| format!("part {name} does not inflate: {error}"))?;
+        let mut limited = std::io::Read::take(part, limits::PART_INFLATED_BYTES + 1);
+        let mut reach = CellReach::default();
+        let inflated = if name.starts_with("xl/worksheets/") {
+            std::io::copy(&mut limited, &mut reach)
+        } else {
+            std::io::copy(&mut limited, &mut std::io::sink())
+        }
+        .map_err(|error| format!("part {name} does not inflate: {error}"))?;
+        if reach.furthest_row > limits::ROWS as u64 + 1 || reach.furthest_column > limits::COLUMNS {
+            return Err(format!(
+                "sheet {name} places a cell at row {}, column {}; a sheet for import may reach row {} and column {}",
+                reach.furthest_row,
+                reach.furthest_column,
+                limits::ROWS + 1,
+                limits::COLUMNS
+            ));
+        }
         if inflated > limits::PART_INFLATED_BYTES {
             return Err(format!(
                 "part {name} inflates to more than {} MiB; a workbook for import holds a few thousand rows: this one is refused as a decompression bomb",

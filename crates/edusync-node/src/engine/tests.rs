@@ -357,8 +357,11 @@ fn a_child_asking_again_after_a_restart_is_one_pending_request_and_the_queue_kee
     let stranger = enrolment_request_text(&pair.district, "VN.BT.D03.S999", school_role, later);
     let error = pair.district.queue_enrolment(&stranger, later).expect_err("no room left for strangers");
     assert!(matches!(error, NodeError::Exhausted(_)), "{error}");
-    // ... and a school the district certified before still gets in.
-    let known = enrolment_request_text(&pair.district, "VN.BT.D03.S017", school_role, later);
+    // Naming a certified school is not enough ...
+    let posing = enrolment_request_text(&pair.district, "VN.BT.D03.S017", school_role, later);
+    pair.district.queue_enrolment(&posing, later).expect_err("a stranger naming a known school");
+    // ... but the school itself, signing with its certified key, still gets in.
+    let known = pair.school.enrolment_request(later).expect("request");
     pair.district.queue_enrolment(&known, later).expect("a known child has a place kept");
     assert_eq!(pair.district.pending_enrolments(later).expect("pending").len(), 5);
 }
