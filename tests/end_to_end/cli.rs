@@ -533,3 +533,18 @@ fn a_closed_pipe_ends_a_listing_quietly() {
     assert!(matches!(output.status.code(), Some(141) | Some(0)), "exit {:?}: {stderr}", output.status.code());
     drop(node);
 }
+
+/// `keys generate --out root.key` writes root.pub beside it, which
+/// `audit verify --anchor` and the trust anchors take; neither is overwritten.
+#[test]
+fn a_generated_key_comes_with_its_public_key_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = dir.path().join("root.key");
+    let generated = run(&["keys", "generate", "--out", path(&key)]);
+    assert!(generated.status.success(), "{}", text(&generated.stderr));
+    let printed = text(&generated.stdout);
+    let public = std::fs::read_to_string(dir.path().join("root.pub")).expect("root.pub written");
+    assert!(printed.contains(public.trim()), "the file holds the printed public key: {printed} / {public}");
+    let again = run(&["keys", "generate", "--out", path(&key)]);
+    assert_eq!(again.status.code(), Some(2), "{}", text(&again.stderr));
+}

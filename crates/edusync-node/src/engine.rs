@@ -845,7 +845,7 @@ impl Node {
                 report.known += 1;
                 continue;
             }
-            tracing::warn!(org = %self.org(), author = %header.author_org, record = %envelope.id(), "severe-incident notice received ahead of its log");
+            tracing::debug!(org = %self.org(), author = %header.author_org, record = %envelope.id(), "severe-incident notice received ahead of its log");
             report.stored += 1;
         }
         self.store.flush()?;

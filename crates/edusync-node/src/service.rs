@@ -24,6 +24,19 @@ pub const MAX_RECORDS_PER_SUBMISSION: usize = 1000;
 /// Envelope bytes in one bundle part unless the caller asks for fewer.
 const DEFAULT_BUNDLE_BYTES: u64 = 8 << 20;
 
+/// `blocking`, holding an expensive call's turn until the work itself ends:
+/// a caller that gives up does not free the turn while the work runs on.
+async fn blocking_turn<T: Send + 'static>(
+    turn: crate::expensive::Turn,
+    work: impl FnOnce() -> Result<T, NodeError> + Send + 'static,
+) -> Result<T, Status> {
+    blocking(move || {
+        let _turn = turn;
+        work()
+    })
+    .await
+}
+
 pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, NodeError> + Send + 'static,
 ) -> Result<T, Status> {
@@ -147,7 +160,7 @@ impl wire::record_service_server::RecordService for RecordApi {
         &self,
         request: Request<wire::ListRecordsRequest>,
     ) -> Result<Response<wire::ListRecordsResponse>, Status> {
-        let _turn = self.turn(&request, "ListRecords").await?;
+        let turn = self.turn(&request, "ListRecords").await?;
         crate::auth::operator_only(&self.node, &request, "ListRecords")?;
         let request = request.into_inner();
         let filter = ListFilter {
@@ -175,7 +188,7 @@ impl wire::record_service_server::RecordService for RecordApi {
         }
         let node = Arc::clone(&self.node);
         if request.from_above {
-            let response = blocking(move || {
+            let response = blocking_turn(turn, move || {
                 let mut records = Vec::new();
                 for (id, bytes) in node.records_from_above()?.into_iter().rev() {
                     let record = envelope_to_wire(id, bytes)?;
@@ -196,7 +209,7 @@ impl wire::record_service_server::RecordService for RecordApi {
             .await?;
             return Ok(Response::new(response));
         }
-        let response = blocking(move || {
+        let response = blocking_turn(turn, move || {
             let page = node.store().list(&filter, token.as_deref(), limit)?;
             let records = page.records.into_iter().map(stored_to_wire).collect::<Result<_, _>>()?;
             Ok(wire::ListRecordsResponse { records, next_page_token: page.next.unwrap_or_default() })
@@ -210,7 +223,7 @@ impl wire::record_service_server::RecordService for RecordApi {
         &self,
         request: Request<wire::ReadLogRequest>,
     ) -> Result<Response<wire::ReadLogResponse>, Status> {
-        let _turn = self.turn(&request, "ReadLog").await?;
+        let turn = self.turn(&request, "ReadLog").await?;
         let own_log_of_child = match crate::auth::caller(&request)? {
             crate::auth::Caller::Node { org, child: true, .. } => Some(org),
             _ => None,
@@ -245,7 +258,7 @@ impl wire::record_service_server::RecordService for RecordApi {
             limit => limit.min(MAX_PAGE),
         };
         let node = Arc::clone(&self.node);
-        let envelopes = blocking(move || Ok(node.store().read_log(&author, stream, from, limit)?)).await?;
+        let envelopes = blocking_turn(turn, move || Ok(node.store().read_log(&author, stream, from, limit)?)).await?;
         Ok(Response::new(wire::ReadLogResponse {
             envelopes: envelopes.into_iter().map(|stored| wire::SignedEnvelope { envelope: stored.bytes }).collect(),
         }))
@@ -255,10 +268,10 @@ impl wire::record_service_server::RecordService for RecordApi {
 
     #[tracing::instrument(skip_all, fields(org = %self.node.org()))]
     async fn backup(&self, request: Request<wire::BackupRequest>) -> Result<Response<Self::BackupStream>, Status> {
-        let _turn = self.turn(&request, "Backup").await?;
+        let turn = self.turn(&request, "Backup").await?;
         crate::auth::operator_only(&self.node, &request, "Backup")?;
         let node = Arc::clone(&self.node);
-        let bytes = blocking(move || node.backup()).await?;
+        let bytes = blocking_turn(turn, move || node.backup()).await?;
         let chunks: Vec<Result<wire::BackupChunk, Status>> =
             bytes.chunks(1 << 20).map(|chunk| Ok(wire::BackupChunk { data: chunk.to_vec() })).collect();
         Ok(Response::new(Box::pin(tokio_stream::iter(chunks))))
@@ -269,7 +282,7 @@ impl wire::record_service_server::RecordService for RecordApi {
         &self,
         request: Request<wire::ExportBundleRequest>,
     ) -> Result<Response<wire::BundleFile>, Status> {
-        let _turn = self.turn(&request, "ExportBundle").await?;
+        let turn = self.turn(&request, "ExportBundle").await?;
         crate::auth::operator_only(&self.node, &request, "ExportBundle")?;
         let request = request.into_inner();
         let to = org_field("to_org", &request.to_org)?;
@@ -283,7 +296,7 @@ impl wire::record_service_server::RecordService for RecordApi {
         } as usize;
         let node = Arc::clone(&self.node);
         let (bundle, entries, next_seq) =
-            blocking(move || node.export_bundle(&to, from_seq, max_bytes, chrono::Utc::now())).await?;
+            blocking_turn(turn, move || node.export_bundle(&to, from_seq, max_bytes, chrono::Utc::now())).await?;
         Ok(Response::new(wire::BundleFile { bundle, entries: entries as u32, next_seq: next_seq.unwrap_or(0) }))
     }
 
@@ -319,12 +332,12 @@ impl wire::record_service_server::RecordService for RecordApi {
 
     #[tracing::instrument(skip_all, fields(org = %self.node.org(), period))]
     async fn get_roll_up(&self, request: Request<wire::GetRollUpRequest>) -> Result<Response<wire::RollUp>, Status> {
-        let _turn = self.turn(&request, "GetRollUp").await?;
+        let turn = self.turn(&request, "GetRollUp").await?;
         crate::auth::auditor_or_operator(&self.node, &request, "GetRollUp")?;
         let period = edusync_proto::period_from_wire("period", request.into_inner().period).map_err(invalid)?;
         tracing::Span::current().record("period", tracing::field::display(period));
         let node = Arc::clone(&self.node);
-        let evidence = blocking(move || node.roll_up_evidence(period)).await?;
+        let evidence = blocking_turn(turn, move || node.roll_up_evidence(period)).await?;
         let sum_node =
             |node: &edusync_rollup::SumNode| wire::SumNode { hash: node.hash.to_vec(), sum: node.sum.cells().to_vec() };
         Ok(Response::new(wire::RollUp {
@@ -347,7 +360,7 @@ impl wire::record_service_server::RecordService for RecordApi {
         &self,
         request: Request<wire::ExportAuditRequest>,
     ) -> Result<Response<wire::AuditBundle>, Status> {
-        let _turn = self.turn(&request, "ExportAudit").await?;
+        let turn = self.turn(&request, "ExportAudit").await?;
         crate::auth::auditor_or_operator(&self.node, &request, "ExportAudit")?;
         let request = request.into_inner();
         let org = OrgId::parse("org_id", &request.org_id).map_err(invalid)?;
@@ -361,13 +374,13 @@ impl wire::record_service_server::RecordService for RecordApi {
         let period = edusync_proto::period_from_wire("period", request.period).map_err(invalid)?;
         tracing::Span::current().record("period", tracing::field::display(period));
         let node = Arc::clone(&self.node);
-        let bundle = blocking(move || node.audit_bundle(period)).await?;
+        let bundle = blocking_turn(turn, move || node.audit_bundle(period)).await?;
         Ok(Response::new(wire::AuditBundle { json: bundle.to_json() }))
     }
 
     #[tracing::instrument(skip_all, fields(org = %self.node.org(), period, role))]
     async fn query(&self, request: Request<wire::QueryRequest>) -> Result<Response<wire::QueryTable>, Status> {
-        let _turn = self.turn(&request, "Query").await?;
+        let turn = self.turn(&request, "Query").await?;
         let caller = crate::auth::data_officer_at_own_level(&self.node, &request, "Query")?;
         let disclosed = !matches!(caller, crate::auth::Caller::Operator);
         tracing::Span::current().record("role", caller.role_name());
@@ -389,7 +402,7 @@ impl wire::record_service_server::RecordService for RecordApi {
             return Err(Status::invalid_argument("trend: at most 60 periods"));
         }
         let node = Arc::clone(&self.node);
-        let (table, trend) = blocking(move || {
+        let (table, trend) = blocking_turn(turn, move || {
             Ok::<_, NodeError>((
                 node.query_by_child(period, dimension, disclosed)?,
                 node.query_trend(&trend, dimension, disclosed)?,
@@ -434,7 +447,7 @@ impl wire::record_service_server::RecordService for RecordApi {
         &self,
         request: Request<wire::GetComplianceRequest>,
     ) -> Result<Response<wire::Compliance>, Status> {
-        let _turn = self.turn(&request, "GetCompliance").await?;
+        let turn = self.turn(&request, "GetCompliance").await?;
         crate::auth::reader_or_operator(&self.node, &request, "GetCompliance")?;
         let text = request.into_inner().school_year;
         let now = chrono::Utc::now();
@@ -449,7 +462,7 @@ impl wire::record_service_server::RecordService for RecordApi {
         };
         tracing::Span::current().record("school_year", tracing::field::display(school_year));
         let node = Arc::clone(&self.node);
-        let assessment = blocking(move || node.compliance(school_year, now)).await?;
+        let assessment = blocking_turn(turn, move || node.compliance(school_year, now)).await?;
         Ok(Response::new(compliance_to_wire(&assessment)))
     }
 
@@ -458,11 +471,11 @@ impl wire::record_service_server::RecordService for RecordApi {
         &self,
         request: Request<wire::GetNodeInfoRequest>,
     ) -> Result<Response<wire::NodeInfo>, Status> {
-        let _turn = self.turn(&request, "GetNodeInfo").await?;
+        let turn = self.turn(&request, "GetNodeInfo").await?;
         let caller = crate::auth::reader_or_operator(&self.node, &request, "GetNodeInfo")?;
         let node = Arc::clone(&self.node);
         let parent = self.parent_status.as_ref().map(|status| status.to_wire());
-        let mut info = blocking(move || {
+        let mut info = blocking_turn(turn, move || {
             let mut info = node_info(&node)?;
             info.parent = match parent {
                 Some(parent) => Some(with_outbox(&node, parent)?),

@@ -20,12 +20,15 @@ pub(crate) enum RecordCommand {
     Add {
         /// plan, incident, periodic_report, commitment or risk_register.
         kind: String,
+        /// The record as a JSON file (see tests/fixtures/records/ for one of each kind).
         #[arg(long, conflicts_with = "stdin", required_unless_present = "stdin")]
         file: Option<PathBuf>,
+        /// Read the record's JSON from standard input instead.
         #[arg(long)]
         stdin: bool,
         #[command(flatten)]
         target: NodeTarget,
+        /// Print the stored record's header as JSON.
         #[arg(long)]
         json: bool,
     },

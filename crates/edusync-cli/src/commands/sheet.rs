@@ -23,6 +23,7 @@ pub(crate) struct TemplateArgs {
     /// Header language: vi, zh or en (default: the language of messages).
     #[arg(long)]
     lang: Option<String>,
+    /// Where to write the template; never overwritten.
     #[arg(long)]
     out: PathBuf,
 }

@@ -34,6 +34,7 @@ pub(crate) enum EnrollCommand {
         /// ... and the node asked to certify it.
         #[arg(long)]
         parent: Option<String>,
+        /// Where to write the request file (to carry to the parent).
         #[arg(long)]
         out: PathBuf,
     },
@@ -41,8 +42,10 @@ pub(crate) enum EnrollCommand {
     Sign {
         #[command(flatten)]
         target: NodeTarget,
+        /// The request file the child wrote with `enroll request`.
         #[arg(long)]
         request: PathBuf,
+        /// Where to write the certificate chain file (to carry back to the child).
         #[arg(long)]
         out: PathBuf,
         /// End of validity (RFC 3339); default one year from now.
@@ -85,8 +88,10 @@ pub(crate) enum EnrollCommand {
 
 #[derive(Subcommand)]
 pub(crate) enum KeysCommand {
-    /// Create an offline key (a root key, or a reader's key): PKCS#8 PEM, mode 0600.
+    /// Create an offline key (a root key, or a reader's key): PKCS#8 PEM, mode 0600,
+    /// and its public key beside it in base64 (root.key → root.pub).
     Generate {
+        /// Where to write the private key; never overwritten.
         #[arg(long)]
         out: PathBuf,
     },
@@ -422,15 +427,20 @@ pub(crate) fn keys(command: KeysCommand) -> Result<(), Failure> {
             if out.exists() {
                 return Err(Failure::input(format!("--out: {} exists; a key is never overwritten", out.display())));
             }
+            let public = out.with_extension("pub");
+            if public.exists() {
+                return Err(Failure::input(format!("--out: {} exists; it would be overwritten", public.display())));
+            }
             let key = NodeKey::generate();
             write(&out, &key.to_pkcs8_pem())?;
+            write(&public, &format!("{}\n", key.public_key().to_base64()))?;
             #[cfg(unix)]
             {
                 use std::os::unix::fs::PermissionsExt;
                 std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o600))
                     .map_err(|error| Failure::input(format!("cannot restrict {}: {error}", out.display())))?;
             }
-            println!("wrote {} (keep it offline)", out.display());
+            println!("wrote {} (keep it offline) and {} (its public key, to share)", out.display(), public.display());
             println!("public key (base64): {}", key.public_key().to_base64());
             Ok(())
         }
