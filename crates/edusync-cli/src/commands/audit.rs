@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 
-use edusync_core::Period;
 use edusync_envelope::PublicKey;
 use edusync_proto::wire;
 
@@ -63,9 +62,7 @@ pub(crate) async fn run(command: AuditCommand) -> Result<(), Failure> {
 }
 
 async fn export(org: &str, period: &str, out: &Path, target: &NodeTarget) -> Result<(), Failure> {
-    let period: Period = period
-        .parse()
-        .map_err(|error: edusync_core::ValidationError| Failure::input(format!("--period: {}", error.reason)))?;
+    let period = super::period_arg(period)?;
     if out.exists() {
         return Err(Failure::input(format!("--out: {} exists; choose a new file name", out.display())));
     }

@@ -240,3 +240,37 @@ pub(crate) fn read_key(path: &std::path::Path, flag: &str) -> Result<NodeKey, Fa
     let text = read_text(path, flag)?;
     NodeKey::from_pkcs8_pem(&text).map_err(|error| Failure::input(format!("{flag}: {}: {error}", path.display())))
 }
+
+/// A `--period` as a person types it: `2024-2025`, `2024-2025/S1`, or a
+/// month as `2024-2025/M03` or `2024-2025/M3`. Only the command line is this
+/// lenient; signed data and bundles carry the canonical `M03`.
+pub(crate) fn period_arg(text: &str) -> Result<edusync_core::Period, Failure> {
+    let text = text.trim();
+    let canonical = match text.split_once("/M") {
+        Some((year, month)) if month.len() == 1 && month.bytes().all(|digit| digit.is_ascii_digit()) => {
+            format!("{year}/M0{month}")
+        }
+        _ => text.to_owned(),
+    };
+    canonical
+        .parse()
+        .map_err(|error: edusync_core::ValidationError| Failure::input(format!("--period: {}", error.reason)))
+}
+
+#[cfg(test)]
+mod period_tests {
+    #[test]
+    fn a_month_may_be_typed_with_one_digit_or_two() {
+        for (typed, meant) in [
+            ("2024-2025/M3", "2024-2025/M03"),
+            ("2024-2025/M03", "2024-2025/M03"),
+            ("2024-2025/S1", "2024-2025/S1"),
+            ("2024-2025", "2024-2025"),
+        ] {
+            let period = super::period_arg(typed).map_err(|failure| failure.text(edusync_i18n::Language::English));
+            assert_eq!(period.map(|period| period.to_string()), Ok(meant.to_owned()), "{typed}");
+        }
+        assert!(super::period_arg("2024-2025/M13").is_err());
+        assert!(super::period_arg("2024-2025/Mx").is_err());
+    }
+}

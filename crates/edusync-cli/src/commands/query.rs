@@ -42,10 +42,7 @@ fn shown_json(count: Option<&wire::ShownCount>) -> serde_json::Value {
 }
 
 pub(crate) async fn run(args: QueryArgs) -> Result<(), Failure> {
-    let period: Period = args
-        .period
-        .parse()
-        .map_err(|error: edusync_core::ValidationError| Failure::input(format!("--period: {}", error.reason)))?;
+    let period = super::period_arg(&args.period)?;
     if args.trend_years > 10 {
         return Err(Failure::input("--trend-years: at most 10"));
     }

@@ -56,10 +56,7 @@ fn flagged(flag: bool) -> Standing {
 }
 
 pub(crate) async fn run(args: ReportArgs, language: Language) -> Result<(), Failure> {
-    let period: Period = args
-        .period
-        .parse()
-        .map_err(|error: edusync_core::ValidationError| Failure::input(format!("--period: {}", error.reason)))?;
+    let period = super::period_arg(&args.period)?;
     if !(1..=10).contains(&args.trend_years) {
         return Err(Failure::input("--trend-years: between 1 and 10"));
     }

@@ -89,9 +89,7 @@ pub(crate) async fn fetch_verified(period: Period, target: &NodeTarget) -> Resul
 }
 
 pub(crate) async fn run(period: &str, target: &NodeTarget, as_json: bool) -> Result<(), Failure> {
-    let period: Period = period
-        .parse()
-        .map_err(|error: edusync_core::ValidationError| Failure::input(format!("--period: {}", error.reason)))?;
+    let period = super::period_arg(period)?;
     let Checked { aggregate_id, aggregate, rows, proofs_checked, .. } =
         fetch_verified(period, target).await?.ok_or_else(|| {
             Failure::input(format!("the node has no aggregate for {period}: nothing has been counted for that period"))
