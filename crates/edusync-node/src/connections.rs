@@ -2,12 +2,10 @@
 //! authenticating, so sockets are a resource to defend: a connection that
 //! sends nothing within `FIRST_BYTES` of being accepted (a TLS handshake
 //! included) or goes quiet for `server.idle_timeout_seconds` is closed, and
-//! at `server.max_connections` a new connection takes the place of one that
-//! never spoke, or else of the one quiet the longest (a minute at least), so
-//! idle sockets can never lock out a real client or a child coming to sync;
-//! one source address holds at most a quarter of the places. HTTP/2
-//! keepalive pings keep a live but idle client active, so only the dead and
-//! the silent are closed.
+//! at `server.max_connections` a new connection takes the place of the one
+//! quiet the longest, so idle sockets can never lock out a real client or a
+//! child coming to sync. HTTP/2 keepalive pings keep a live but idle client
+//! active, so only the dead and the silent are closed.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -39,8 +37,6 @@ pub(crate) struct ConnectionLimits {
 /// One accepted connection, as the registry sees it.
 #[derive(Debug)]
 struct Entry {
-    /// The peer's address, when the socket could tell.
-    source: Option<std::net::IpAddr>,
     /// Milliseconds since the registry's epoch of the last byte either way.
     last_activity_ms: AtomicU64,
     /// Set when the connection must give way; `close` wakes it.
@@ -111,23 +107,29 @@ pub(crate) fn incoming(
 /// longest when at the cap; `None` when every connection is busy.
 fn admit(registry: &Shared, stream: TcpStream, limits: ConnectionLimits) -> Option<Tracked> {
     let _ = stream.set_nodelay(true);
-    let source = stream.peer_addr().ok().map(|address| address.ip());
     let mut state = lock(registry);
     let now = state.now_ms();
-    // One source address may hold a quarter of the places at most, so a
-    // single machine cannot crowd out everyone else with sockets it keeps
-    // barely alive; past that, its own quietest one gives way.
-    let per_source = (limits.max_connections / 4).max(1);
-    let from_source = state.live.values().filter(|entry| entry.source == source).count();
-    if from_source >= per_source {
-        evict_quietest(&mut state, now, |entry| entry.source == source)?;
-    } else if state.live.len() >= limits.max_connections {
-        evict_quietest(&mut state, now, |_| true)?;
+    if state.live.len() >= limits.max_connections {
+        let evictable_ms = u64::try_from(EVICTABLE_AFTER.as_millis()).unwrap_or(u64::MAX);
+        // Silent ones first (oldest first), then the one quiet the longest
+        // if it has been quiet long enough.
+        let victim = state
+            .live
+            .iter()
+            .filter(|(_, entry)| !entry.evicted.load(Ordering::Relaxed))
+            .map(|(id, entry)| {
+                (*id, entry.spoke.load(Ordering::Relaxed), entry.last_activity_ms.load(Ordering::Relaxed))
+            })
+            .filter(|(_, spoke, last)| !spoke || now.saturating_sub(*last) >= evictable_ms)
+            .min_by_key(|(_, spoke, last)| (*spoke, *last))?;
+        if let Some(entry) = state.live.remove(&victim.0) {
+            entry.evicted.store(true, Ordering::Relaxed);
+            entry.close.notify_one();
+        }
     }
     let id = state.next_id;
     state.next_id += 1;
     let entry = Arc::new(Entry {
-        source,
         last_activity_ms: AtomicU64::new(now),
         evicted: AtomicBool::new(false),
         spoke: AtomicBool::new(false),
@@ -145,25 +147,6 @@ fn admit(registry: &Shared, stream: TcpStream, limits: ConnectionLimits) -> Opti
         deadline: Box::pin(tokio::time::sleep(FIRST_BYTES)),
         idle_timeout: limits.idle_timeout,
     })
-}
-
-/// Closes the connection among `candidates` that gives way first: silent
-/// ones (oldest first), then the one quiet the longest if it has been quiet
-/// long enough. `None` when every candidate is busy.
-fn evict_quietest(state: &mut Registry, now: u64, candidates: impl Fn(&Entry) -> bool) -> Option<()> {
-    let evictable_ms = u64::try_from(EVICTABLE_AFTER.as_millis()).unwrap_or(u64::MAX);
-    let victim = state
-        .live
-        .iter()
-        .filter(|(_, entry)| !entry.evicted.load(Ordering::Relaxed) && candidates(entry))
-        .map(|(id, entry)| (*id, entry.spoke.load(Ordering::Relaxed), entry.last_activity_ms.load(Ordering::Relaxed)))
-        .filter(|(_, spoke, last)| !spoke || now.saturating_sub(*last) >= evictable_ms)
-        .min_by_key(|(_, spoke, last)| (*spoke, *last))?;
-    if let Some(entry) = state.live.remove(&victim.0) {
-        entry.evicted.store(true, Ordering::Relaxed);
-        entry.close.notify_one();
-    }
-    Some(())
 }
 
 /// A connection that closes itself when idle too long or evicted.
