@@ -98,9 +98,10 @@ pub(crate) fn template(args: TemplateArgs, language: Language) -> Result<(), Fai
 }
 
 /// What a spreadsheet may hold. A school's commitments or reports are a
-/// few thousand rows at most; these bounds keep `edusync import` within a
-/// constant amount of memory (about 150 MiB at worst, measured with 100,000 bad rows) whatever the
-/// file, and refuse decompression bombs before they inflate.
+/// few thousand rows at most; these bounds refuse decompression bombs before
+/// they inflate and keep ordinary files small (100,000 bad rows: 145 MiB).
+/// Not yet bounded: cells repeating one long shared string, and CSV rows of
+/// millions of empty fields (an outside attack reached gigabytes).
 mod limits {
     /// The file on disk.
     pub(super) const FILE_BYTES: u64 = 32 << 20;
