@@ -329,11 +329,11 @@ fn default_offset() -> String {
 fn default_max_message() -> usize {
     16 * 1024 * 1024
 }
-/// From `edusync bench sync` (README, "Measured"): 1024 catches a backlog up
+/// From `edusync bench sync` (docs/benchmarks.md, "Measured"): 1024 catches a backlog up
 /// within about 10% of the fastest size tried, and a cut link loses at most
 /// one batch (about 256 KB) of work.
 /// Envelopes per push batch unless `sync.batch_size` says otherwise; from
-/// `edusync bench sync` (see the README's measured table).
+/// `edusync bench sync` (see the table in docs/benchmarks.md).
 pub const DEFAULT_BATCH_SIZE: usize = 1024;
 
 fn default_batch() -> usize {

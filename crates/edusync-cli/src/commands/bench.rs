@@ -134,7 +134,9 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), Failure> {
                 return Err(Failure::input("--sizes: each between 1 and 100000"));
             }
             if cfg!(debug_assertions) {
-                eprintln!("note: a debug build; figures for the README come from `cargo run --release -- bench sync`");
+                eprintln!(
+                    "note: a debug build; figures for docs/benchmarks.md come from `cargo run --release -- bench sync`"
+                );
             }
             let report = edusync_bench::measure_batch_sizes(records, &sizes)
                 .await
@@ -246,7 +248,7 @@ async fn suite(args: BenchArgs) -> Result<(), Failure> {
         return Err(Failure::input("--ingest-batch-size: between 1 and 100000"));
     }
     if cfg!(debug_assertions) {
-        eprintln!("note: a debug build; figures for the README come from `cargo run --release --bin edusync -- bench`");
+        eprintln!("note: a debug build; figures for docs/benchmarks.md come from `cargo run --release --bin edusync -- bench`");
     }
     let binary = std::env::current_exe().map_err(|error| {
         Failure::other(anyhow::anyhow!("cannot find this executable to run a parent node: {error}"))
@@ -274,13 +276,13 @@ async fn suite(args: BenchArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The report as the README's two Markdown tables (measurements, then
-/// targets), so the README's figures are pasted from this command's output
+/// The report as docs/benchmarks.md's two Markdown tables (measurements,
+/// then targets), so its figures are pasted from this command's output
 /// rather than retyped.
 fn suite_tables(suite: &edusync_bench::Suite, today: chrono::NaiveDate) -> String {
     let (limit, ingest, catch_up, rederive) = (&suite.limit, &suite.ingest, &suite.catch_up, &suite.rederive);
     let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
-    let build = if suite.machine.release_build { "release build" } else { "debug build: not for the README" };
+    let build = if suite.machine.release_build { "release build" } else { "debug build: not for docs/benchmarks.md" };
     let mut rows = vec![
         format!("On this {}-core machine ({build}, {today}):", suite.machine.cores),
         String::new(),
@@ -347,7 +349,7 @@ fn suite_tables(suite: &edusync_bench::Suite, today: chrono::NaiveDate) -> Strin
 }
 
 /// A rate or count rounded to a whole number, its thousands separated by
-/// commas as the README writes them.
+/// commas as docs/benchmarks.md writes them.
 fn grouped(value: f64) -> String {
     let digits = format!("{:.0}", value.max(0.0));
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
@@ -365,7 +367,9 @@ fn disclose(units: &[usize], seed: u64, as_json: bool) -> Result<(), Failure> {
         return Err(Failure::input("--units: each between 1 and 2000"));
     }
     if cfg!(debug_assertions) {
-        eprintln!("note: a debug build; figures for the README come from `cargo run --release -- bench disclose`");
+        eprintln!(
+            "note: a debug build; figures for docs/benchmarks.md come from `cargo run --release -- bench disclose`"
+        );
     }
     let report =
         edusync_bench::measure_disclosure(units, seed).map_err(|error| Failure::other(anyhow::anyhow!("{error}")))?;
