@@ -449,6 +449,43 @@ fn xlsx_bomb(path: &std::path::Path, inflated_mib: usize) {
     archive.finish().expect("finish");
 }
 
+/// A workbook whose first sheet has `rows` × `columns` cells, all naming the
+/// one shared string of `length` characters.
+fn xlsx_with_one_shared_string(path: &std::path::Path, rows: usize, columns: usize, length: usize) {
+    use std::io::Write;
+    let mut archive = zip::ZipWriter::new(std::fs::File::create(path).expect("create"));
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    let mut part = |name: &str, body: &[u8]| {
+        archive.start_file(name, options).expect("part");
+        archive.write_all(body).expect("write");
+    };
+    part(
+        "xl/workbook.xml",
+        br#"<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets></workbook>"#,
+    );
+    part(
+        "xl/_rels/workbook.xml.rels",
+        br#"<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>"#,
+    );
+    part(
+        "xl/sharedStrings.xml",
+        format!(r#"<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="1" uniqueCount="1"><si><t>{}</t></si></sst>"#, "x".repeat(length)).as_bytes(),
+    );
+    let mut sheet =
+        String::from(r#"<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>"#);
+    for row in 1..=rows {
+        sheet.push_str(&format!(r#"<row r="{row}">"#));
+        for column in 0..columns {
+            let letter = char::from(b'A' + column as u8);
+            sheet.push_str(&format!(r#"<c r="{letter}{row}" t="s"><v>0</v></c>"#));
+        }
+        sheet.push_str("</row>");
+    }
+    sheet.push_str("</sheetData></worksheet>");
+    part("xl/worksheets/sheet1.xml", sheet.as_bytes());
+    archive.finish().expect("finish");
+}
+
 /// Decompression bombs and oversized sheets are refused with the limit
 /// named, before they inflate, in bounded memory; nothing reaches a node.
 #[test]
@@ -503,6 +540,31 @@ fn spreadsheet_bombs_are_refused_by_their_limit_in_bounded_memory() {
     let (_, output) = import(&long);
     assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
     assert!(text(&output.stderr).contains("at most 4096"), "{}", text(&output.stderr));
+
+    // 500,000 cells naming one shared string of 4,096 characters: 1.6 MB
+    // that a reader expanding every cell would make 2 GB of.
+    let shared = dir.path().join("shared.xlsx");
+    xlsx_with_one_shared_string(&shared, 100_000, 5, 4_096);
+    let (peak, output) = import(&shared);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    assert!(text(&output.stderr).contains("more than 32 MiB of text"), "{}", text(&output.stderr));
+    assert!(peak < 150, "refusing 500,000 copies of one long string took {peak} MiB");
+
+    // One record of 31 million empty fields.
+    let fields = dir.path().join("fields.csv");
+    std::fs::write(&fields, vec![b','; 31 << 20]).expect("write");
+    let (peak, output) = import(&fields);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    assert!(text(&output.stderr).contains("row 1: more than 256 fields"), "{}", text(&output.stderr));
+    assert!(peak < 100, "refusing a record of 31 million fields took {peak} MiB");
+
+    // 100,000 rows of 30 one-letter cells: within every other limit.
+    let wide = dir.path().join("wide.csv");
+    std::fs::write(&wide, format!("{}\n", ["a"; 30].join(",")).repeat(100_000)).expect("write");
+    let (peak, output) = import(&wide);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    assert!(text(&output.stderr).contains("more than 2000000 cells"), "{}", text(&output.stderr));
+    assert!(peak < 200, "refusing 3 million cells took {peak} MiB");
 
     let huge = dir.path().join("huge.csv");
     std::fs::write(&huge, vec![b' '; 40 << 20]).expect("write");

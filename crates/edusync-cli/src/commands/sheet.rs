@@ -4,7 +4,6 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use calamine::{DataType, Reader};
 use edusync_core::{RecordKind, ValidationError};
 use edusync_i18n::{Language, Message};
 use edusync_proto::wire;
@@ -12,6 +11,8 @@ use edusync_sheet::RowProblem;
 
 use super::NodeTarget;
 use crate::failure::Failure;
+
+mod cells;
 
 #[derive(clap::Args)]
 pub(crate) struct TemplateArgs {
@@ -97,193 +98,6 @@ pub(crate) fn template(args: TemplateArgs, language: Language) -> Result<(), Fai
     Ok(())
 }
 
-/// What a spreadsheet may hold. A school's commitments or reports are a
-/// few thousand rows at most; these bounds refuse decompression bombs before
-/// they inflate and keep ordinary files small (100,000 bad rows: 145 MiB).
-/// Not yet bounded: cells repeating one long shared string, and CSV rows of
-/// millions of empty fields (an outside attack reached gigabytes).
-mod limits {
-    /// The file on disk.
-    pub(super) const FILE_BYTES: u64 = 32 << 20;
-    /// Any one part of an XLSX once inflated, and all parts together.
-    pub(super) const PART_INFLATED_BYTES: u64 = 32 << 20;
-    pub(super) const TOTAL_INFLATED_BYTES: u64 = 64 << 20;
-    /// Rows below the header.
-    pub(super) const ROWS: usize = 100_000;
-    /// Characters in one cell.
-    pub(super) const CELL_CHARS: usize = 4_096;
-    /// Columns a sheet may reach (the widest template has a dozen).
-    pub(super) const COLUMNS: u64 = 256;
-}
-
-/// Reads the cell references (`r="XFD1048576"`) of a worksheet's XML as it
-/// inflates, keeping the furthest row and column: a reader that lays a sheet
-/// out as rows × columns must not be handed two cells a million rows apart.
-#[derive(Default)]
-struct CellReach {
-    /// How much of ` r="` the bytes just seen match.
-    matched: usize,
-    in_reference: bool,
-    column: u64,
-    row: u64,
-    furthest_row: u64,
-    furthest_column: u64,
-}
-
-impl std::io::Write for CellReach {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        const OPENING: &[u8] = b" r=\"";
-        for &byte in bytes {
-            if self.in_reference {
-                match byte {
-                    b'A'..=b'Z' => {
-                        self.column = self.column.saturating_mul(26).saturating_add(u64::from(byte - b'A' + 1))
-                    }
-                    b'0'..=b'9' => self.row = self.row.saturating_mul(10).saturating_add(u64::from(byte - b'0')),
-                    _ => {
-                        self.furthest_row = self.furthest_row.max(self.row);
-                        self.furthest_column = self.furthest_column.max(self.column);
-                        self.in_reference = false;
-                    }
-                }
-                continue;
-            }
-            self.matched = if byte == OPENING[self.matched] {
-                self.matched + 1
-            } else if byte == OPENING[0] {
-                1
-            } else {
-                0
-            };
-            if self.matched == OPENING.len() {
-                (self.matched, self.in_reference, self.column, self.row) = (0, true, 0, 0);
-            }
-        }
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Every cell of the first sheet (XLSX) or of the file (CSV), as text,
-/// within `limits`.
-fn read_cells(path: &Path) -> Result<Vec<Vec<String>>, Failure> {
-    let unreadable = |error: String| Failure::input(format!("cannot read {}: {error}", path.display()));
-    let size = std::fs::metadata(path).map_err(|error| unreadable(error.to_string()))?.len();
-    if size > limits::FILE_BYTES {
-        return Err(unreadable(format!(
-            "the file is {} MiB; a spreadsheet for import may be at most {} MiB: split it into several files",
-            size >> 20,
-            limits::FILE_BYTES >> 20
-        )));
-    }
-    let rows = if is_xlsx(path) {
-        check_inflated_size(path).map_err(unreadable)?;
-        let mut workbook = calamine::open_workbook_auto(path).map_err(|error| unreadable(error.to_string()))?;
-        let range = workbook
-            .worksheet_range_at(0)
-            .ok_or_else(|| unreadable("the workbook has no sheet".into()))?
-            .map_err(|error| unreadable(error.to_string()))?;
-        let mut rows = Vec::new();
-        for row in range.rows() {
-            check_row_count(rows.len()).map_err(unreadable)?;
-            rows.push(
-                row.iter()
-                    .map(|cell| match cell.as_date() {
-                        Some(date) if cell.is_datetime() => date.to_string(),
-                        _ => cell.to_string(),
-                    })
-                    .collect::<Vec<String>>(),
-            );
-        }
-        rows
-    } else {
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .from_path(path)
-            .map_err(|error| unreadable(error.to_string()))?;
-        let mut rows = Vec::new();
-        for record in reader.records() {
-            check_row_count(rows.len()).map_err(unreadable)?;
-            let record = record.map_err(|error| unreadable(error.to_string()))?;
-            rows.push(
-                record.iter().map(|cell| cell.trim_start_matches('\u{feff}').to_owned()).collect::<Vec<String>>(),
-            );
-        }
-        rows
-    };
-    for (index, row) in rows.iter().enumerate() {
-        if let Some((column, cell)) = row.iter().enumerate().find(|(_, cell)| cell.chars().count() > limits::CELL_CHARS)
-        {
-            return Err(unreadable(format!(
-                "row {}, column {}: a cell of {} characters; a cell may hold at most {}",
-                index + 1,
-                column + 1,
-                cell.chars().count(),
-                limits::CELL_CHARS
-            )));
-        }
-    }
-    Ok(rows)
-}
-
-fn check_row_count(rows_so_far: usize) -> Result<(), String> {
-    // The header row is not counted.
-    if rows_so_far > limits::ROWS {
-        return Err(format!("more than {} rows; import at most that many at a time: split the file", limits::ROWS));
-    }
-    Ok(())
-}
-
-/// Inflates every part of an XLSX (a zip archive) into nothing, counting,
-/// and refuses it past the limits before anything keeps what it inflates.
-/// What the archive declares is not trusted: the bytes are counted.
-fn check_inflated_size(path: &Path) -> Result<(), String> {
-    let file = std::fs::File::open(path).map_err(|error| error.to_string())?;
-    let mut archive = zip::ZipArchive::new(std::io::BufReader::new(file))
-        .map_err(|error| format!("not an XLSX workbook: {error}"))?;
-    let mut total = 0u64;
-    for index in 0..archive.len() {
-        let part = archive.by_index(index).map_err(|error| format!("not an XLSX workbook: {error}"))?;
-        let name = part.name().to_owned();
-        // One byte past the limit is enough to know.
-        let mut limited = std::io::Read::take(part, limits::PART_INFLATED_BYTES + 1);
-        let mut reach = CellReach::default();
-        let inflated = if name.starts_with("xl/worksheets/") {
-            std::io::copy(&mut limited, &mut reach)
-        } else {
-            std::io::copy(&mut limited, &mut std::io::sink())
-        }
-        .map_err(|error| format!("part {name} does not inflate: {error}"))?;
-        if reach.furthest_row > limits::ROWS as u64 + 1 || reach.furthest_column > limits::COLUMNS {
-            return Err(format!(
-                "sheet {name} places a cell at row {}, column {}; a sheet for import may reach row {} and column {}",
-                reach.furthest_row,
-                reach.furthest_column,
-                limits::ROWS + 1,
-                limits::COLUMNS
-            ));
-        }
-        if inflated > limits::PART_INFLATED_BYTES {
-            return Err(format!(
-                "part {name} inflates to more than {} MiB; a workbook for import holds a few thousand rows: this one is refused as a decompression bomb",
-                limits::PART_INFLATED_BYTES >> 20
-            ));
-        }
-        total += inflated;
-        if total > limits::TOTAL_INFLATED_BYTES {
-            return Err(format!(
-                "the workbook inflates to more than {} MiB; a workbook for import holds a few thousand rows: this one is refused as a decompression bomb",
-                limits::TOTAL_INFLATED_BYTES >> 20
-            ));
-        }
-    }
-    Ok(())
-}
-
 fn said(problem: &RowProblem, language: Language) -> String {
     let RowProblem { row, column, value, reason } = problem;
     let reason = edusync_i18n::reason(reason, language);
@@ -306,6 +120,10 @@ fn write_rejects(
     rows.dedup();
     for row in rows {
         let mut line = cells.get(row - 1).cloned().unwrap_or_default();
+        // Rows end at their last cell with text: the reason goes under its header.
+        if line.len() < header.len() - 1 {
+            line.resize(header.len() - 1, String::new());
+        }
         let reasons: Vec<String> = problems
             .iter()
             .filter(|problem| problem.row == row)
@@ -330,7 +148,8 @@ fn chunk_index(message: &str) -> Option<usize> {
 
 pub(crate) async fn import(args: ImportArgs, language: Language) -> Result<(), Failure> {
     let kind = parse_kind(&args.kind)?;
-    let cells = read_cells(&args.file)?;
+    let cells = cells::read_cells(&args.file, is_xlsx(&args.file))
+        .map_err(|error| Failure::input(format!("cannot read {}: {error}", args.file.display())))?;
     let (records, problems) = edusync_sheet::read_rows(kind, &cells, chrono::Utc::now())
         .map_err(|error| Failure::input(format!("{}: {error}", args.file.display())))?;
     if !problems.is_empty() {
