@@ -1,13 +1,15 @@
 //! Sockets anyone can open without a session: idle ones cannot lock out a
 //! real client or a child coming to sync, and the silent ones are closed.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use edusync_proto::wire;
 
-use crate::harness::{checkpoint, commitment, free_port, records_client, school_and_district, NodeProcess};
+use crate::harness::{checkpoint, commitment, free_port, records_client, run, school_and_district, NodeProcess};
 
 const SCHOOL: &str = "VN.BT.D03.S017";
 const CAP: usize = 16;
@@ -63,4 +65,99 @@ async fn idle_connections_beyond_the_cap_never_lock_out_a_client_or_a_childs_syn
             Err(error) => panic!("a silent socket was kept open: {error}"),
         }
     }
+}
+
+/// An endless, valid start of an HTTP/2 connection: the preface, then
+/// SETTINGS frames of 600 zero bytes (unknown settings, ignored), so a
+/// server reading it never sees an error, only slow progress.
+fn dribble_byte(index: usize) -> u8 {
+    const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    const SETTINGS_HEADER: [u8; 9] = [0x00, 0x02, 0x58, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00];
+    match index.checked_sub(PREFACE.len()) {
+        None => PREFACE[index],
+        Some(after) => SETTINGS_HEADER.get(after % 609).copied().unwrap_or(0),
+    }
+}
+
+/// Holds `sockets` connections to `address`, each sending one byte every
+/// 50 ms and opened again as soon as the node closes it, until `stop`;
+/// returns how many times the node closed or refused one.
+fn slowloris(address: std::net::SocketAddr, sockets: usize, stop: Arc<AtomicBool>) -> usize {
+    let mut held: Vec<Option<(TcpStream, usize)>> = (0..sockets).map(|_| None).collect();
+    let mut closed = 0;
+    while !stop.load(Ordering::Relaxed) {
+        for slot in &mut held {
+            if slot.is_none() {
+                *slot = TcpStream::connect(address).ok().map(|socket| (socket, 0));
+            }
+            let Some((socket, sent)) = slot else { continue };
+            if socket.write_all(&[dribble_byte(*sent)]).is_ok() {
+                *sent += 1;
+            } else {
+                *slot = None;
+                closed += 1;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    closed
+}
+
+/// Twice the cap in sockets dribbling a valid HTTP/2 start and reconnecting
+/// whenever they are closed: a node judges connections by requests, not
+/// bytes, so the operator's `edusync status` is served throughout, a child
+/// still syncs, and the dribblers are closed again and again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dribbling_sockets_that_reconnect_never_lock_out_a_client_or_a_childs_sync() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let district_port = free_port();
+    let (school_config, district_config) = school_and_district(root.path(), district_port, district_port, 64, "zstd");
+    let text = std::fs::read_to_string(&district_config).expect("config");
+    std::fs::write(&district_config, text.replacen("[server]\n", &format!("[server]\nmax_connections = {CAP}\n"), 1))
+        .expect("config");
+    let district = NodeProcess::start(&district_config);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let attack = {
+        let (address, stop) = (district.address, Arc::clone(&stop));
+        std::thread::spawn(move || slowloris(address, 2 * CAP, stop))
+    };
+
+    // Past the time a connection has for its first request, so the
+    // dribblers have been closed and have come back at least once.
+    let started = Instant::now();
+    let mut served = 0;
+    while served < 3 || started.elapsed() < crate::harness::first_request_window() + Duration::from_secs(3) {
+        let (endpoint, config) = (district.endpoint(), district_config.clone());
+        let status = tokio::task::spawn_blocking(move || {
+            run(&["status", "--node", &endpoint, "--config", config.to_str().expect("utf-8")])
+        })
+        .await
+        .expect("runs");
+        assert!(
+            status.status.success(),
+            "status refused under the slow-socket attack, after {:?}: {}",
+            started.elapsed(),
+            String::from_utf8_lossy(&status.stderr)
+        );
+        served += 1;
+    }
+
+    let school = NodeProcess::start(&school_config);
+    let written = records_client(&school.endpoint())
+        .await
+        .submit_record(wire::SubmitRecordRequest { record: Some(commitment(7)) })
+        .await
+        .expect("the school writes")
+        .into_inner();
+    let seq = written.header.map_or(0, |header| header.seq);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while checkpoint(&district.endpoint(), SCHOOL).await.unwrap_or(0) < seq {
+        assert!(Instant::now() < deadline, "the child's sync was locked out by dribbling sockets");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    stop.store(true, Ordering::Relaxed);
+    let closed = attack.join().expect("the attack ends");
+    assert!(closed >= 2 * CAP, "the node closed dribbling sockets only {closed} times");
 }

@@ -628,6 +628,11 @@ pub(crate) fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
+/// How long a new connection has to make its first request.
+pub(crate) fn first_request_window() -> Duration {
+    edusync_node::FIRST_REQUEST
+}
+
 /// How long a node waits for a TLS handshake to finish.
 pub(crate) fn tls_handshake_timeout() -> Duration {
     edusync_node::TLS_HANDSHAKE_TIMEOUT

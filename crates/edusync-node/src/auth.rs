@@ -17,6 +17,7 @@ use edusync_core::OrgId;
 use edusync_envelope::PublicKey;
 use edusync_trust::{Role, TrustError, VerifiedStatement};
 
+use crate::connections::Connections;
 use crate::Node;
 
 const CHALLENGE_LIFETIME: Duration = Duration::from_secs(60);
@@ -183,22 +184,51 @@ impl Authenticator {
 /// Resolves `authorization: Bearer <hex>` into a [`Caller`] in the request's
 /// extensions. A request without one passes on, for the few calls that need
 /// no session; every other handler asks [`caller`] and is refused there.
+/// Each request is reported to the connection registry as progress, and as
+/// authenticated when its session is valid.
 #[derive(Clone)]
-pub(crate) struct SessionCheck(pub(crate) Arc<Authenticator>);
+pub(crate) struct SessionCheck {
+    pub(crate) sessions: Arc<Authenticator>,
+    pub(crate) connections: Connections,
+}
+
+impl SessionCheck {
+    fn resolve(&self, request: &Request<()>) -> Result<Option<[u8; 32]>, Status> {
+        let Some(value) = request.metadata().get("authorization") else { return Ok(None) };
+        let text = value.to_str().map_err(|_| Status::unauthenticated("authorization: not ASCII"))?;
+        text.strip_prefix("Bearer ")
+            .and_then(|digits| decode_hex32(digits.trim()))
+            .map(Some)
+            .ok_or_else(|| Status::unauthenticated("authorization: expected `Bearer <64 hex digits>`"))
+    }
+}
 
 impl tonic::service::Interceptor for SessionCheck {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        let Some(value) = request.metadata().get("authorization") else { return Ok(request) };
-        let text = value.to_str().map_err(|_| Status::unauthenticated("authorization: not ASCII"))?;
-        let token = text
-            .strip_prefix("Bearer ")
-            .and_then(|digits| decode_hex32(digits.trim()))
-            .ok_or_else(|| Status::unauthenticated("authorization: expected `Bearer <64 hex digits>`"))?;
-        let caller = self.0.resolve(&token).ok_or_else(|| {
-            Status::unauthenticated("session: unknown or expired; open a new one (GetChallenge, OpenSession)")
-        })?;
-        request.extensions_mut().insert(caller);
-        request.extensions_mut().insert(crate::expensive::SessionToken(token));
+        let peer = request.remote_addr();
+        let found = self.resolve(&request).and_then(|token| match token {
+            None => Ok(None),
+            Some(token) => self.sessions.resolve(&token).map(|caller| Some((caller, token))).ok_or_else(|| {
+                Status::unauthenticated("session: unknown or expired; open a new one (GetChallenge, OpenSession)")
+            }),
+        });
+        self.connections.requested(peer, matches!(found, Ok(Some(_))));
+        if let Some((caller, token)) = found? {
+            request.extensions_mut().insert(caller);
+            request.extensions_mut().insert(crate::expensive::SessionToken(token));
+        }
+        Ok(request)
+    }
+}
+
+/// Reports each request to the connection registry as progress, for
+/// services that take no session (opening one).
+#[derive(Clone)]
+pub(crate) struct RequestSeen(pub(crate) Connections);
+
+impl tonic::service::Interceptor for RequestSeen {
+    fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {
+        self.0.requested(request.remote_addr(), false);
         Ok(request)
     }
 }

@@ -35,6 +35,7 @@ mod trust_service;
 pub use aggregator::RollUpEvidence;
 pub use backup::Backup;
 pub use client::{open_session, Bearer, OpenedSession, SessionChannel};
+pub use connections::FIRST_REQUEST;
 pub use engine::{BundleImport, CheckedBatch, IngestReport, Node, NoticesAhead, Refusal, Submitted};
 pub use error::NodeError;
 pub use keyfile::{init_key, load_key, next_key, pending_next_key, promote_next_key};

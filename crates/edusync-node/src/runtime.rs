@@ -17,7 +17,8 @@ use edusync_proto::wire::auth_service_server::AuthServiceServer;
 use edusync_proto::wire::trust_service_server::TrustServiceServer;
 use tonic::service::interceptor::InterceptedService;
 
-use crate::auth::{Authenticator, SessionCheck};
+use crate::auth::{Authenticator, RequestSeen, SessionCheck};
+use crate::connections::{ConnectionLimits, Connections};
 use crate::service::{RecordApi, SyncApi};
 use crate::sync::{ParentStatus, UpwardSync};
 use crate::trust_service::{AuthApi, TrustApi};
@@ -128,7 +129,11 @@ impl RunningNode {
 
         let limit = config.server.max_message_bytes;
         let sessions = Arc::new(Authenticator::new(Arc::clone(&node)));
-        let check = SessionCheck(Arc::clone(&sessions));
+        let connections = Connections::new(ConnectionLimits {
+            max_connections: config.server.max_connections,
+            idle_timeout: config.server.idle_timeout,
+        });
+        let check = SessionCheck { sessions: Arc::clone(&sessions), connections: connections.clone() };
         let records = RecordServiceServer::new(RecordApi {
             node: Arc::clone(&node),
             parent_status: parent_status.clone(),
@@ -138,7 +143,10 @@ impl RunningNode {
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);
         let records = InterceptedService::new(records, check.clone());
-        let auth = AuthServiceServer::new(AuthApi { node: Arc::clone(&node), sessions });
+        let auth = InterceptedService::new(
+            AuthServiceServer::new(AuthApi { node: Arc::clone(&node), sessions }),
+            RequestSeen(connections.clone()),
+        );
         let trust = TrustServiceServer::new(TrustApi { node: Arc::clone(&node), enrolment_sources: Arc::default() })
             .max_decoding_message_size(limit)
             .max_encoding_message_size(limit)
@@ -169,11 +177,8 @@ impl RunningNode {
         let reflection_v1alpha = reflection_builder().build_v1alpha().map_err(reflection_error)?;
 
         let mut server_shutdown = shutdown_signal.clone();
-        let limits = crate::connections::ConnectionLimits {
-            max_connections: config.server.max_connections,
-            idle_timeout: config.server.idle_timeout,
-        };
-        let incoming = crate::connections::incoming(listener, limits, shutdown_signal.clone(), node.org().to_string());
+        let incoming =
+            crate::connections::incoming(listener, connections, shutdown_signal.clone(), node.org().to_string());
         let mut builder = tonic::transport::Server::builder();
         if let Some(tls) = crate::server_tls(&config.server.transport)? {
             builder = builder.tls_config(tls).map_err(|error| {
