@@ -36,19 +36,7 @@ async fn idle_connections_beyond_the_cap_never_lock_out_a_client_or_a_childs_syn
         .expect("a real client is served while idle sockets hold every place");
     assert_eq!(info.into_inner().org_id, "VN.BT.D03");
 
-    let school = NodeProcess::start(&school_config);
-    let written = records_client(&school.endpoint())
-        .await
-        .submit_record(wire::SubmitRecordRequest { record: Some(commitment(7)) })
-        .await
-        .expect("the school writes")
-        .into_inner();
-    let seq = written.header.map_or(0, |header| header.seq);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while checkpoint(&district.endpoint(), SCHOOL).await.unwrap_or(0) < seq {
-        assert!(Instant::now() < deadline, "the child's sync was locked out by idle sockets");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let _school = school_writes_and_syncs(&school_config, &district, "idle sockets").await;
 
     // Every silent socket is closed by the node: made room for others, or
     // closed for sending nothing within its first seconds.
@@ -65,6 +53,25 @@ async fn idle_connections_beyond_the_cap_never_lock_out_a_client_or_a_childs_syn
             Err(error) => panic!("a silent socket was kept open: {error}"),
         }
     }
+}
+
+/// Starts the school, writes a record there and waits until the district
+/// holds it; the school's process is returned to keep it running.
+async fn school_writes_and_syncs(school_config: &std::path::Path, district: &NodeProcess, attack: &str) -> NodeProcess {
+    let school = NodeProcess::start(school_config);
+    let written = records_client(&school.endpoint())
+        .await
+        .submit_record(wire::SubmitRecordRequest { record: Some(commitment(7)) })
+        .await
+        .expect("the school writes")
+        .into_inner();
+    let seq = written.header.map_or(0, |header| header.seq);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while checkpoint(&district.endpoint(), SCHOOL).await.unwrap_or(0) < seq {
+        assert!(Instant::now() < deadline, "the child's sync was locked out by {attack}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    school
 }
 
 /// An endless, valid start of an HTTP/2 connection: the preface, then
@@ -143,19 +150,7 @@ async fn dribbling_sockets_that_reconnect_never_lock_out_a_client_or_a_childs_sy
         served += 1;
     }
 
-    let school = NodeProcess::start(&school_config);
-    let written = records_client(&school.endpoint())
-        .await
-        .submit_record(wire::SubmitRecordRequest { record: Some(commitment(7)) })
-        .await
-        .expect("the school writes")
-        .into_inner();
-    let seq = written.header.map_or(0, |header| header.seq);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while checkpoint(&district.endpoint(), SCHOOL).await.unwrap_or(0) < seq {
-        assert!(Instant::now() < deadline, "the child's sync was locked out by dribbling sockets");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let _school = school_writes_and_syncs(&school_config, &district, "dribbling sockets").await;
 
     stop.store(true, Ordering::Relaxed);
     let closed = attack.join().expect("the attack ends");
