@@ -19,7 +19,10 @@ envelope" and "The aggregate"). It checks:
     signed (key rotations are not followed here; edusync's verifier does);
   - total = own + the sum of the children's totals, cell by cell, and the
     children's Merkle sum root recomputed from their envelopes equals the one
-    the parent signed (which also proves the children listed are all of them).
+    the parent signed (which also proves the children listed are all of them);
+  - every aggregate without children has total = own and the empty tree's
+    root; children[] is in leaf order (by org id) and each inclusion proof
+    names its own position and the signed number of children.
 
 It reads the signed bytes only, never the readable copies beside them (those
 are for people, and `edusync audit verify` checks them against the signed
@@ -254,11 +257,16 @@ def main():
         fields = read_aggregate(record)
         ok &= check(subject, "author", payload_type == "edusync.v1.Aggregate" and org == fields["org"] == stated["org_id"]
                     and base64.b64encode(author_key).decode() == stated["signer_key"], f"{org} signed its own aggregate")
+        own_total = fields["children"] > 0 or (fields["total"] == fields["own"] and fields["root"] == hashlib.sha256(b"").digest())
+        ok &= check(subject, "well-formed", own_total,
+                    f"{fields['children']} children" if fields["children"] else "no children: total = own, cell by cell")
         chain = certified(org, author_key, created_ms)
         ok &= check(subject, "signer certified", chain is not None,
                     "certified by " + " <- ".join(chain) if chain else "no chain of certificates up to the root keys")
         return (record_id, fields) if ok else None
 
+    orgs = [child["aggregate"]["org_id"] for child in bundle["children"]]
+    check("roll-up", "leaf order", all(a < b for a, b in zip(orgs, orgs[1:])), "children[] is listed by org id, each once")
     parent = aggregate_of(bundle["aggregate"])
     children = [aggregate_of(child["aggregate"]) for child in bundle["children"]]
     if parent is None or any(child is None for child in children):
@@ -276,6 +284,11 @@ def main():
         )
         root, _ = tree_root([(leaf, total) for _, leaf, total in leaves])
         check("roll-up", "merkle root", root == fields["root"], "the children's Merkle sum root is the one the parent signed")
+        for position, child in enumerate(bundle["children"]):
+            proof = child["inclusion_proof"]
+            check(f"aggregate {child['aggregate']['org_id']}", "inclusion proof",
+                  proof["index"] == position and proof["size"] == fields["children"],
+                  f"leaf {proof['index']} of {proof['size']}, entry {position} of {fields['children']}")
 
     passed = all(results)
     print(("VERIFIED" if passed else "NOT VERIFIED") + f": {results.count(True)} of {len(results)} checks passed")

@@ -18,7 +18,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use edusync_core::{Aggregate, Cell, Counts, OrgId, Period, Record, RecordId};
+use edusync_core::{Aggregate, Cell, Counts, OrgId, Period, Record, RecordId, ValidationContext};
 use edusync_envelope::VerifiedEnvelope;
 use edusync_rollup::{leaf, verify_inclusion, verify_roll_up, InclusionProof, SumNode};
 use edusync_trust::{Anchor, TrustSet, VerifiedStatement};
@@ -38,8 +38,10 @@ pub struct Bundle {
     pub aggregate: SignedAggregate,
     /// In leaf order (by org id), as summed.
     pub children: Vec<SummedChild>,
-    /// Trust statements ("EST1" bytes, base64): every signer's certificate
-    /// chain, root first, then every rotation and revocation the node held.
+    /// Trust statements ("EST1" bytes, base64), each once: every signer's
+    /// certificate chain, root first; then the rotations that retired a key
+    /// of those chains (with the chain of the key rotated to); then the
+    /// revocations of those keys (with the chains of their issuers).
     pub statements: Vec<String>,
 }
 
@@ -317,6 +319,18 @@ pub fn verify(
         summed.push((aggregate.org.clone(), *id, aggregate.total.clone()));
         crosses.push(aggregate.cross.clone());
     }
+    let orgs: Vec<&str> = bundle.children.iter().map(|child| child.aggregate.org_id.as_str()).collect();
+    checks.record(
+        &subject,
+        "leaf order",
+        match orgs.windows(2).find(|pair| pair[0] >= pair[1]) {
+            None => Ok(format!("the {} children are listed by org id, as the tree's leaves are", orgs.len())),
+            Some(pair) => Err(format!(
+                "{} is listed before {}: children[] must be in leaf order, by org id, each org once",
+                pair[0], pair[1]
+            )),
+        },
+    );
     let complete = children.iter().all(Option::is_some);
     checks.record(
         &subject,
@@ -358,6 +372,14 @@ pub fn verify(
         let outcome = match (&children_sum, proof_from_file(&bundle.children[index].inclusion_proof)) {
             (None, _) => Err("the total is smaller than the own count somewhere".to_owned()),
             (_, Err(reason)) => Err(reason),
+            (_, Ok(proof)) if proof.index != index as u64 => Err(format!(
+                "the proof is for leaf {}, but this child is entry {index} of children[], which is in leaf order",
+                proof.index
+            )),
+            (_, Ok(proof)) if proof.size != u64::from(parent.children) => Err(format!(
+                "the proof is for a tree of {} leaves, but the signed total sums {} children",
+                proof.size, parent.children
+            )),
             (Some(sum), Ok(proof)) => {
                 let root = SumNode { hash: parent.children_root, sum: sum.clone() };
                 verify_inclusion(&leaf(*id, &aggregate.total), &proof, &root)
@@ -496,7 +518,24 @@ fn check_aggregate(stated: &SignedAggregate, trust: &TrustSet, checks: &mut Chec
             .map_err(|error| error.to_string()),
     );
     let figures = checks.record(&subject, "stated figures", stated_figures(stated, &envelope, &aggregate));
-    (id_holds && author_holds && certified && figures).then(|| (envelope.id(), aggregate))
+    let well_formed = checks.record(&subject, "well-formed", well_formed(&aggregate));
+    (id_holds && author_holds && certified && figures && well_formed).then(|| (envelope.id(), aggregate))
+}
+
+/// The rules every aggregate keeps whatever its children: a known layout,
+/// no total cell below the own count, and, with no children, a total that is
+/// exactly the own count.
+fn well_formed(aggregate: &Aggregate) -> Result<String, String> {
+    Record::Aggregate(aggregate.clone())
+        .check(&ValidationContext::without_clock())
+        .map(|_| match aggregate.children {
+            0 => "no children, so total = own, cell by cell, and the root is the empty tree's".to_owned(),
+            children => format!(
+                "layout {}, every total cell at least the own count, {children} children",
+                aggregate.layout_version
+            ),
+        })
+        .map_err(|error| error.to_string())
 }
 
 /// Every readable copy in the bundle equals the signed value.

@@ -29,6 +29,13 @@ use crate::{
 
 pub const LAYOUT_VERSION: u16 = 1;
 
+/// The root of a Merkle sum tree over no children: SHA-256 of nothing
+/// (`edusync-rollup` builds the trees and checks it is this).
+pub const EMPTY_CHILDREN_ROOT: [u8; 32] = [
+    0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24, 0x27, 0xae, 0x41,
+    0xe4, 0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55,
+];
+
 /// A report indicator, one cell each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Indicator {
@@ -561,6 +568,26 @@ impl Aggregate {
                 "total",
                 Reason::malformed(format!("cell {cell} is smaller than the node's own count")),
             ));
+        }
+        // With no children there is nothing to add: a leaf's total is its own count.
+        if self.children == 0 {
+            if let Some(cell) = self.own.0.iter().zip(&self.total.0).position(|(own, total)| own != total) {
+                return Err(ValidationError::new(
+                    "total",
+                    Reason::malformed(format!(
+                        "cell {} is {} in the total but {} in the own count, with no children to add",
+                        Cell::all().get(cell).map_or_else(|| cell.to_string(), |cell| cell.name()),
+                        self.total.0[cell],
+                        self.own.0[cell]
+                    )),
+                ));
+            }
+            if self.children_root != EMPTY_CHILDREN_ROOT {
+                return Err(ValidationError::new(
+                    "children_root",
+                    Reason::malformed("with no children the root is the empty tree's"),
+                ));
+            }
         }
         Ok(())
     }

@@ -20,7 +20,7 @@ mod validate;
 
 pub use aggregate::{
     Aggregate, Cell, CountOverflow, Counts, CrossCell, CrossRole, GradeBand, Indicator, Investigation, NoisyCross,
-    Notified, SevereNotice, StudentsBand, CELLS, CROSS_CELLS, LAYOUT_VERSION,
+    Notified, SevereNotice, StudentsBand, CELLS, CROSS_CELLS, EMPTY_CHILDREN_ROOT, LAYOUT_VERSION,
 };
 pub use error::{Reason, ValidationError};
 pub use ids::{LogStream, RecordId, Seq};

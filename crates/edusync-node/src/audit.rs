@@ -10,22 +10,19 @@ use crate::error::NodeError;
 impl Node {
     /// Everything an auditor needs to check this node's latest aggregate for
     /// `period` offline, given the root keys: the aggregate, the children's it
-    /// summed with an inclusion proof each, every signer's certificate chain at
-    /// the time it signed, and every rotation and revocation this node holds.
+    /// summed with an inclusion proof each, and the statements that judge each
+    /// signer (its certificate chain when it signed, and the rotations and
+    /// revocations of the keys in that chain, with what checks them).
     #[tracing::instrument(skip_all, fields(org = %self.org(), period = %period))]
     pub fn audit_bundle(&self, period: Period) -> Result<edusync_audit::Bundle, NodeError> {
         let evidence = self.roll_up_evidence(period)?;
         let trust = self.trust();
-        let mut statements: Vec<Vec<u8>> = Vec::new();
+        let mut signatures = Vec::new();
         for envelope in std::iter::once(&evidence.aggregate).chain(&evidence.children) {
             let header = EnvelopeView::parse(envelope)?.header;
-            for statement in trust.chain_statements(&header.author_org, &header.author_key, header.created_unix_ms) {
-                if !statements.contains(&statement) {
-                    statements.push(statement);
-                }
-            }
+            signatures.push((header.author_org, header.author_key, header.created_unix_ms));
         }
-        statements.extend(trust.rotation_and_revocation_statements());
+        let statements = trust.evidence(signatures);
         let anchor_org: OrgId = trust
             .anchors()
             .first()

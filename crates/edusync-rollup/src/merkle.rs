@@ -84,7 +84,7 @@ fn split(size: usize) -> usize {
 /// The root of the tree over `leaves`, in the order given.
 pub fn tree_root(leaves: &[SumNode]) -> Result<SumNode, CountOverflow> {
     match leaves.len() {
-        0 => Ok(SumNode { hash: Sha256::digest([]).into(), sum: Counts::zero() }),
+        0 => Ok(SumNode { hash: edusync_core::EMPTY_CHILDREN_ROOT, sum: Counts::zero() }),
         1 => Ok(leaves[0].clone()),
         size => {
             let k = split(size);
@@ -283,6 +283,12 @@ mod tests {
         let mut huge = Counts::zero();
         huge.add_to(Cell::FollowUps, u64::MAX).expect("fits");
         assert!(roll_up(&huge, &[a]).is_err());
+    }
+
+    #[test]
+    fn the_empty_tree_root_is_the_sha256_of_nothing() {
+        let digest: [u8; 32] = Sha256::digest([]).into();
+        assert_eq!(tree_root(&[]).expect("empty").hash, digest);
     }
 
     proptest! {

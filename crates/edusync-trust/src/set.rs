@@ -228,11 +228,43 @@ impl TrustSet {
         self.rotations.iter().map(|held| &held.value).find(|rotation| rotation.old_key == *old_key)
     }
 
-    /// The signed bytes of every rotation and revocation held: what anyone
-    /// judging a key at a past time needs besides its certificate chain.
-    pub fn rotation_and_revocation_statements(&self) -> Vec<Vec<u8>> {
-        let rotations = self.rotations.iter().map(|held| held.bytes.clone());
-        rotations.chain(self.revocations.iter().map(|held| held.bytes.clone())).collect()
+    /// The signed bytes of every statement that judging these signatures
+    /// needs, each once: the signers' certificate chains (root first), then
+    /// the rotations that retired a key of those chains (with the chain of
+    /// the key it passed to), then the revocations of those keys (with the
+    /// chains of their issuers). Statements about other keys are left out.
+    /// Each signature is `(org, key, signed at ms)`.
+    pub fn evidence(&self, signatures: impl IntoIterator<Item = (OrgId, PublicKey, i64)>) -> Vec<Vec<u8>> {
+        let mut certificates: Vec<&[u8]> = Vec::new();
+        let mut retirements: Vec<&[u8]> = Vec::new();
+        let mut revocations: Vec<&[u8]> = Vec::new();
+        fn once<'a>(list: &mut Vec<&'a [u8]>, bytes: &'a [u8]) {
+            if !list.contains(&bytes) {
+                list.push(bytes);
+            }
+        }
+        let mut judged: BTreeSet<PublicKey> = BTreeSet::new();
+        let mut pending: Vec<(OrgId, PublicKey, i64)> = signatures.into_iter().collect();
+        while let Some((org, key, at_ms)) = pending.pop() {
+            for held in self.chain(&org, &key, at_ms) {
+                once(&mut certificates, &held.bytes);
+                let subject = held.value.subject_key;
+                if !judged.insert(subject) {
+                    continue;
+                }
+                for rotation in self.rotations.iter().filter(|held| held.value.old_key == subject) {
+                    once(&mut retirements, &rotation.bytes);
+                    pending.push((rotation.value.org.clone(), rotation.value.new_key, rotation.value.effective_ms));
+                }
+                for revocation in self.revocations.iter().filter(|held| held.value.subject_key == subject) {
+                    once(&mut revocations, &revocation.bytes);
+                    for signer in &revocation.signers {
+                        pending.push((revocation.value.issuer_org.clone(), *signer, revocation.value.issued_ms));
+                    }
+                }
+            }
+        }
+        certificates.into_iter().chain(retirements).chain(revocations).map(<[u8]>::to_vec).collect()
     }
 
     pub fn revocations(&self) -> impl Iterator<Item = &Revocation> {

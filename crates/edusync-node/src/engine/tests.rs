@@ -581,15 +581,22 @@ mod audit_bundle {
 
     const GRACE_MS: i64 = 600_000;
 
-    /// A district that summed two schools' aggregates, and its bundle as JSON.
-    fn exported() -> (Pair, tempfile::TempDir, Node, edusync_audit::Bundle) {
+    /// Another school under the pair's district, certified by it.
+    fn school_under(pair: &Pair, org: &str) -> (tempfile::TempDir, Node) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let school = Node::open(&config(dir.path(), org, "school", Some("VN.BT.D03")), NodeKey::generate())
+            .expect("school opens");
+        crate::enrol_in_process(&pair.district, &school, now()).expect("certified");
+        (dir, school)
+    }
+
+    /// A district that summed three schools' aggregates (1, 2 and 0
+    /// incidents), before it exports anything.
+    fn summed_tree() -> (Pair, Vec<(tempfile::TempDir, Node)>) {
         let pair = pair();
-        let other_dir = tempfile::tempdir().expect("tempdir");
-        let other =
-            Node::open(&config(other_dir.path(), "VN.BT.D03.S018", "school", Some("VN.BT.D03")), NodeKey::generate())
-                .expect("school opens");
-        crate::enrol_in_process(&pair.district, &other, now()).expect("certified");
-        for (school, incidents) in [(&pair.school, 1), (&other, 2)] {
+        let others = vec![school_under(&pair, "VN.BT.D03.S018"), school_under(&pair, "VN.BT.D03.S019")];
+        let schools = std::iter::once(&pair.school).chain(others.iter().map(|(_, school)| school));
+        for (school, incidents) in schools.zip([1, 2, 0]) {
             for _ in 0..incidents {
                 let mut record = incident();
                 if let Record::Incident(incident) = &mut record {
@@ -607,8 +614,18 @@ mod audit_bundle {
             assert!(report.refused.is_empty(), "{:?}", report.refused);
         }
         pair.district.derive_dirty(now()).expect("derives");
-        let bundle = pair.district.audit_bundle("2024-2025".parse().expect("period")).expect("exports");
-        (pair, other_dir, other, bundle)
+        (pair, others)
+    }
+
+    fn year() -> Period {
+        "2024-2025".parse().expect("period")
+    }
+
+    /// The district's bundle for the school year, with the nodes kept open.
+    fn exported() -> (Pair, Vec<(tempfile::TempDir, Node)>, edusync_audit::Bundle) {
+        let (pair, others) = summed_tree();
+        let bundle = pair.district.audit_bundle(year()).expect("exports");
+        (pair, others, bundle)
     }
 
     fn verify(bundle: &[u8]) -> Result<edusync_audit::Verification, edusync_audit::AuditError> {
@@ -626,11 +643,11 @@ mod audit_bundle {
 
     #[test]
     fn a_bundle_verifies_offline_against_the_root_key_alone() {
-        let (_pair, _dir, _other, bundle) = exported();
+        let (_pair, _others, bundle) = exported();
         let verification = verify(&bundle.to_json()).expect("readable");
         assert!(verification.passed(), "{:?}", failed(&verification));
-        assert_eq!(bundle.aggregate.incident_cases, 3, "1 + 2 incidents below the district");
-        assert_eq!(bundle.children.len(), 2);
+        assert_eq!(bundle.aggregate.incident_cases, 3, "1 + 2 + 0 incidents below the district");
+        assert_eq!(bundle.children.len(), 3);
         let checks: Vec<&str> = verification.checks.iter().map(|check| check.check).collect();
         for expected in ["signatures", "issuer's authority", "signature", "signer certified", "sum", "inclusion proof"]
         {
@@ -646,7 +663,7 @@ mod audit_bundle {
 
     #[test]
     fn a_changed_figure_or_byte_fails_a_check_naming_the_record() {
-        let (_pair, _dir, _other, bundle) = exported();
+        let (_pair, _others, bundle) = exported();
         let child = bundle.children[1].aggregate.record_id[..12].to_owned();
 
         let mut figure = bundle.clone();
@@ -680,12 +697,200 @@ mod audit_bundle {
         assert!(lines.iter().any(|line| line.contains("children complete")), "{lines:?}");
     }
 
+    fn statement_kinds(bundle: &edusync_audit::Bundle) -> Vec<String> {
+        let engine = base64::engine::general_purpose::STANDARD;
+        bundle
+            .statements
+            .iter()
+            .map(|text| {
+                let bytes = engine.decode(text).expect("base64");
+                match edusync_trust::VerifiedStatement::verify(&bytes).expect("verifies").statement {
+                    edusync_trust::Statement::Certificate(certificate) => {
+                        format!("certificate {}", certificate.subject_org)
+                    }
+                    edusync_trust::Statement::Rotation(rotation) => format!("rotation {}", rotation.org),
+                    edusync_trust::Statement::Revocation(revocation) => {
+                        format!("revocation {}", revocation.subject_org)
+                    }
+                    edusync_trust::Statement::EnrolmentRequest(request) => format!("request {}", request.subject_org),
+                }
+            })
+            .collect()
+    }
+
+    /// Routine key management below a node: a school rotates its key, the
+    /// district revokes another school's key from next month and the key
+    /// of a school that never reported. The bundle carries the statements its
+    /// checks need (the rotation with the new key's certificate, the
+    /// revocation of a signer's key), leaves out the revocation that judges
+    /// no signature in it, and verifies.
+    #[test]
+    fn a_rotation_or_revocation_below_leaves_the_bundle_verifying() {
+        let (pair, others) = summed_tree();
+        let rotating = &others[0].1;
+        let next = NodeKey::generate();
+        let request =
+            crate::rotation_request(rotating.organisation(), pair.district.org().clone(), &rotating.key, &next, now());
+        let (chain, _) =
+            pair.district.sign_enrolment(&request, None, now()).expect("the district certifies the new key");
+        // After its aggregate was signed: what the old key signed stays valid.
+        let rotated_at = now() + chrono::TimeDelta::minutes(1);
+        rotating.install_rotation(&chain, &next, rotated_at).expect("rotated");
+        // As the school's sync carries its statements up.
+        let later = rotated_at.timestamp_millis() + 1;
+        let held = rotating.trust().evidence([(rotating.org().clone(), rotating.public_key(), later)]);
+        let report = pair.district.admit_statements(&held, crate::trust::FROM_CHILD).expect("admits");
+        assert!(report.refused.is_empty(), "{:?}", report.refused);
+
+        let revoked = &others[1].1;
+        let next_month = now() + chrono::TimeDelta::days(30);
+        pair.district
+            .revoke(
+                revoked.org(),
+                &revoked.public_key(),
+                edusync_trust::RevocationReason::Decommissioned,
+                next_month,
+                now(),
+            )
+            .expect("revoked from next month");
+        let (_silent_dir, silent) = school_under(&pair, "VN.BT.D03.S020");
+        pair.district
+            .revoke(silent.org(), &silent.public_key(), edusync_trust::RevocationReason::KeyCompromise, now(), now())
+            .expect("revoked");
+
+        let bundle = pair.district.audit_bundle(year()).expect("exports");
+        let verification = verify(&bundle.to_json()).expect("readable");
+        assert!(verification.passed(), "{:?}", failed(&verification));
+        let kinds = statement_kinds(&bundle);
+        assert!(kinds.contains(&"rotation VN.BT.D03.S018".to_owned()), "{kinds:?}");
+        assert!(kinds.contains(&"revocation VN.BT.D03.S019".to_owned()), "{kinds:?}");
+        assert!(
+            !kinds.iter().any(|kind| kind.ends_with("S020")),
+            "nothing about a school not in the bundle: {kinds:?}"
+        );
+    }
+
+    /// The format says children[] is in leaf order: two children swapped
+    /// with their proofs do not verify.
+    #[test]
+    fn children_out_of_leaf_order_fail_verification() {
+        let (_pair, _others, bundle) = exported();
+        let mut swapped = bundle.clone();
+        swapped.children.swap(0, 1);
+        let lines = failed(&verify(&swapped.to_json()).expect("readable"));
+        assert!(lines.iter().any(|line| line.contains("leaf order")), "{lines:?}");
+    }
+
+    /// In a tree of 3 leaves, the proofs of leaves 0 and 1 would also fit a
+    /// tree of 4: the size is checked against the signed number of children.
+    #[test]
+    fn a_proof_size_other_than_the_signed_number_of_children_fails() {
+        let (_pair, _others, bundle) = exported();
+        assert!(verify(&bundle.to_json()).expect("readable").passed());
+        for leaf in [0, 1] {
+            let mut resized = bundle.clone();
+            resized.children[leaf].inclusion_proof.size = 4;
+            let lines = failed(&verify(&resized.to_json()).expect("readable"));
+            assert!(
+                lines.iter().any(|line| line.contains("inclusion proof") && line.contains("tree of 4 leaves")),
+                "leaf {leaf}: {lines:?}"
+            );
+        }
+    }
+
+    /// A school signs total = own + 5 home visits with no children, and a
+    /// district (both keys in hand) sums it: the bundle verifies the sum at
+    /// the district, and fails at the school's own aggregate.
+    #[test]
+    fn a_childless_aggregate_whose_total_is_not_its_own_count_fails() {
+        let school_key = NodeKey::from_seed([7; 32]);
+        let district_key = NodeKey::from_seed([8; 32]);
+        let school_dir = tempfile::tempdir().expect("tempdir");
+        let district_dir = tempfile::tempdir().expect("tempdir");
+        let school = Node::open(
+            &config(school_dir.path(), "VN.BT.D03.S017", "school", Some("VN.BT.D03")),
+            NodeKey::from_seed([7; 32]),
+        )
+        .expect("school opens");
+        let district =
+            Node::open(&config(district_dir.path(), "VN.BT.D03", "district", None), NodeKey::from_seed([8; 32]))
+                .expect("district opens");
+        crate::certify_by_anchor(&district, &OrgId::parse("org", "VN").expect("valid"), &[&root()], now())
+            .expect("certified");
+        crate::enrol_in_process(&district, &school, now()).expect("certified");
+        school.submit(incident(), now()).expect("submits");
+        school.derive_dirty(now()).expect("derives");
+        let (_, honest) = school.latest_aggregate(school.org(), year()).expect("reads").expect("an aggregate");
+
+        use edusync_core::{Aggregate, Counts};
+        let sign = |key: &NodeKey, aggregate: &Aggregate| -> VerifiedEnvelope {
+            let (payload_type, record) = encode_record(&Record::Aggregate(aggregate.clone()));
+            let draft = edusync_envelope::EnvelopeDraft {
+                payload_type,
+                author_org: &aggregate.org,
+                stream: LogStream::Shared,
+                seq: Seq(1),
+                prev: None,
+                created_unix_ms: now().timestamp_millis(),
+                record: &record,
+            };
+            sign_envelope(key, &draft).expect("signs")
+        };
+        let bundle_of = |child: &Aggregate| -> Vec<u8> {
+            let child_signed = sign(&school_key, child);
+            let child_id = child_signed.id();
+            let child_bytes = child_signed.into_bytes();
+            let leaves = [edusync_rollup::leaf(child_id, &child.total)];
+            let rolled =
+                edusync_rollup::roll_up(&Counts::zero(), &[(child.org.clone(), child_id, child.total.clone())])
+                    .expect("sums");
+            let total = Aggregate {
+                org: district.org().clone(),
+                period: year(),
+                revision: 1,
+                layout_version: edusync_core::LAYOUT_VERSION,
+                own: Counts::zero(),
+                total: rolled.total,
+                children_root: rolled.root,
+                children: 1,
+                cross: child.cross.clone(),
+            };
+            let total_bytes = sign(&district_key, &total).into_bytes();
+            let statements = district.trust().evidence([
+                (district.org().clone(), district.public_key(), now().timestamp_millis()),
+                (school.org().clone(), school.public_key(), now().timestamp_millis()),
+            ]);
+            edusync_audit::build(&edusync_audit::Evidence {
+                org: district.org(),
+                period: year(),
+                anchor_org: &OrgId::parse("org", "VN").expect("valid"),
+                aggregate: &total_bytes,
+                children: &[child_bytes],
+                proofs: &[edusync_rollup::prove_inclusion(&leaves, 0).expect("proof")],
+                statements: &statements,
+            })
+            .expect("builds")
+            .to_json()
+        };
+        let passed = verify(&bundle_of(&honest)).expect("readable");
+        assert!(passed.passed(), "the honest school's aggregate verifies: {:?}", failed(&passed));
+
+        let mut inflated = honest.clone();
+        inflated.revision += 1;
+        inflated.total.add_to(edusync_core::Cell::Indicator(edusync_core::Indicator::HomeVisits), 5).expect("fits");
+        let lines = failed(&verify(&bundle_of(&inflated)).expect("readable"));
+        assert!(lines.iter().any(|line| line.contains("VN.BT.D03.S017") && line.contains("well-formed")), "{lines:?}");
+        assert!(!lines.iter().any(|line| line.contains("/ sum:")), "the district's own sum holds: {lines:?}");
+        let refused = district.ingest(vec![sign(&school_key, &inflated).into_bytes()], now()).expect("answers");
+        assert_eq!(refused.refused.len(), 1, "a district refuses such an aggregate when it arrives");
+    }
+
     /// Every digit of the file stands for something signed or checked: a
     /// count, a byte of an envelope or a statement (base64), a hash, a proof
     /// position, an org id, a period.
     #[test]
     fn changing_any_digit_anywhere_in_the_file_fails_verification() {
-        let (_pair, _dir, _other, bundle) = exported();
+        let (_pair, _others, bundle) = exported();
         let json = bundle.to_json();
         let digits: Vec<usize> =
             json.iter().enumerate().filter(|(_, byte)| byte.is_ascii_digit()).map(|(at, _)| at).collect();
