@@ -24,7 +24,7 @@ use edusync_rollup::{leaf, verify_inclusion, verify_roll_up, InclusionProof, Sum
 use edusync_trust::{Anchor, TrustSet, VerifiedStatement};
 
 /// The `format` field of every bundle this crate writes and reads.
-pub const FORMAT: &str = "edusync.audit.v1";
+pub const FORMAT: &str = "edusync.audit.v2";
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -38,11 +38,23 @@ pub struct Bundle {
     pub aggregate: SignedAggregate,
     /// In leaf order (by org id), as summed.
     pub children: Vec<SummedChild>,
+    /// Every child the node certified for some time in the period (a key not
+    /// revoked by its start) that has no aggregate here, by org id: a total
+    /// that leaves a unit out says so.
+    pub missing: Vec<MissingChild>,
     /// Trust statements ("EST1" bytes, base64), each once: every signer's
     /// certificate chain, root first; then the rotations that retired a key
     /// of those chains (with the chain of the key rotated to); then the
     /// revocations of those keys (with the chains of their issuers).
     pub statements: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MissingChild {
+    pub org_id: String,
+    /// When the newest record the node holds from this child was signed, if any.
+    pub last_heard_unix_ms: Option<i64>,
 }
 
 /// A signed aggregate and readable copies of what it says.
@@ -184,6 +196,8 @@ pub struct Evidence<'a> {
     pub aggregate: &'a [u8],
     pub children: &'a [Vec<u8>],
     pub proofs: &'a [InclusionProof],
+    /// Children owed for the period with no aggregate, and when each was last heard from.
+    pub missing: &'a [(OrgId, Option<i64>)],
     pub statements: &'a [Vec<u8>],
 }
 
@@ -210,6 +224,11 @@ pub fn build(evidence: &Evidence<'_>) -> Result<Bundle, AuditError> {
         anchor_org: evidence.anchor_org.to_string(),
         aggregate: describe(evidence.aggregate)?,
         children,
+        missing: evidence
+            .missing
+            .iter()
+            .map(|(org, last_heard)| MissingChild { org_id: org.to_string(), last_heard_unix_ms: *last_heard })
+            .collect(),
         statements: evidence.statements.iter().map(|bytes| BASE64.encode(bytes)).collect(),
     })
 }
@@ -343,6 +362,9 @@ pub fn verify(
             Ok(format!("the signed total sums {} children; the bundle carries all of them", parent.children))
         },
     );
+    if let Ok(period) = &period {
+        checks.record(&subject, "omissions", omissions(&bundle, &parent.org, *period, &trust));
+    }
     if complete {
         checks.record(
             &subject,
@@ -390,6 +412,47 @@ pub fn verify(
         checks.record(&subject, "inclusion proof", outcome);
     }
     Ok(Verification { org_id: bundle.org_id, period: bundle.period, checks: checks.0 })
+}
+
+/// The period as milliseconds since the epoch, `[first day, day after the last)`, UTC.
+pub fn period_window(period: Period) -> (i64, i64) {
+    let midnight = |date: chrono::NaiveDate| date.and_time(chrono::NaiveTime::MIN).and_utc().timestamp_millis();
+    (midnight(period.first_day()), midnight(period.last_day()) + 86_400_000)
+}
+
+/// Every child the bundle's certificates say the org certified for the
+/// period is either summed or listed as missing, and no other.
+fn omissions(bundle: &Bundle, org: &OrgId, period: Period, trust: &TrustSet) -> Result<String, String> {
+    let (from_ms, until_ms) = period_window(period);
+    let owed = trust.owed_children(org, from_ms, until_ms);
+    let summed: Vec<&str> = bundle.children.iter().map(|child| child.aggregate.org_id.as_str()).collect();
+    let missing: Vec<&str> = bundle.missing.iter().map(|child| child.org_id.as_str()).collect();
+    let mut problems = Vec::new();
+    for child in owed.keys() {
+        if !summed.contains(&child.as_str()) && !missing.contains(&child.as_str()) {
+            problems
+                .push(format!("{child} is certified under {org} for {period} but neither summed nor listed missing"));
+        }
+    }
+    for child in &missing {
+        if summed.contains(child) {
+            problems.push(format!("{child} is listed missing and summed"));
+        } else if !owed.keys().any(|owed| owed.as_str() == *child) {
+            problems.push(format!("{child} is listed missing but no certificate here makes it a child owing {period}"));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems.join("; "));
+    }
+    Ok(match missing.len() {
+        0 => format!("all {} children certified for {period} are summed", owed.len()),
+        absent => format!(
+            "{} of the {} children certified for {period} are summed; {absent} sent nothing for it: {}",
+            owed.len() - absent,
+            owed.len(),
+            missing.join(", ")
+        ),
+    })
 }
 
 fn short(id: RecordId) -> String {
@@ -516,6 +579,16 @@ fn check_aggregate(stated: &SignedAggregate, trust: &TrustSet, checks: &mut Chec
                 format!("{} for {} when it signed, certified by {}", standing.role, standing.org, chain.join(" ← "))
             })
             .map_err(|error| error.to_string()),
+    );
+    let replacements = trust.unexplained_replacements(&header.author_org);
+    checks.record(
+        &subject,
+        "key history",
+        if replacements.is_empty() {
+            Ok(format!("every change of {}'s key is a rotation or follows a revocation", header.author_org))
+        } else {
+            Err(replacements.join("; "))
+        },
     );
     let figures = checks.record(&subject, "stated figures", stated_figures(stated, &envelope, &aggregate));
     let well_formed = checks.record(&subject, "well-formed", well_formed(&aggregate));

@@ -92,6 +92,9 @@ pub enum Message {
     },
     NoticesHeader,
     AheadOfItsLog,
+    IdentityAlerts {
+        count: usize,
+    },
     Equivocations {
         count: usize,
     },
@@ -322,6 +325,11 @@ impl Message {
                 ])
                 .into(),
             AheadOfItsLog => language.pick(["[ahead of its log]", "[đến trước nhật ký]", "[先于其日志到达]"]).into(),
+            IdentityAlerts { count } => language.pick([
+                format!("SEVERE: {count} certificate(s) let another key sign as this unit:"),
+                format!("NGHIÊM TRỌNG: {count} chứng thư cho phép một khóa khác ký thay đơn vị này:"),
+                format!("严重：{count} 份证书允许另一把密钥以本单位名义签名："),
+            ]),
             Equivocations { count } => language.pick([
                 format!("EQUIVOCATIONS: {count} log positions signed twice; see `edusync info`"),
                 format!("KÝ TRÙNG: {count} vị trí nhật ký bị ký hai lần; xem `edusync info`"),

@@ -22,6 +22,17 @@ impl Node {
             let header = EnvelopeView::parse(envelope)?.header;
             signatures.push((header.author_org, header.author_key, header.created_unix_ms));
         }
+        // Children owed for the period that sent nothing for it are named,
+        // with the certificates that make them owed.
+        let (from_ms, until_ms) = edusync_audit::period_window(period);
+        let mut missing = Vec::new();
+        for (child, (key, at_ms)) in trust.owed_children(self.org(), from_ms, until_ms) {
+            if signatures.iter().any(|(org, _, _)| *org == child) {
+                continue;
+            }
+            signatures.push((child.clone(), key, at_ms));
+            missing.push((child, None));
+        }
         let statements = trust.evidence(signatures);
         let anchor_org: OrgId = trust
             .anchors()
@@ -29,6 +40,9 @@ impl Node {
             .map(|anchor| anchor.org.clone())
             .ok_or_else(|| NodeError::NotFound("this node's configuration names no trust anchor".into()))?;
         drop(trust);
+        for (child, last_heard) in &mut missing {
+            *last_heard = self.last_heard_from(child)?;
+        }
         edusync_audit::build(&edusync_audit::Evidence {
             org: self.org(),
             period,
@@ -36,6 +50,7 @@ impl Node {
             aggregate: &evidence.aggregate,
             children: &evidence.children,
             proofs: &evidence.proofs,
+            missing: &missing,
             statements: &statements,
         })
         // The evidence came from this node's own store, already verified when
@@ -45,5 +60,12 @@ impl Node {
                 key: format!("audit evidence for {period} ({error})"),
             })
         })
+    }
+
+    /// When the newest record this node holds from `child` was signed.
+    fn last_heard_from(&self, child: &OrgId) -> Result<Option<i64>, NodeError> {
+        let Some((_, id)) = self.store().head(child, edusync_core::LogStream::Shared)? else { return Ok(None) };
+        let Some(stored) = self.store().get(id)? else { return Ok(None) };
+        Ok(Some(EnvelopeView::parse(&stored.bytes)?.header.created_unix_ms))
     }
 }

@@ -120,6 +120,10 @@ pub(crate) fn render(node: &Node, parent: Option<&ParentStatus>) -> Result<Strin
     );
     line("# TYPE edusync_writes_accepted gauge".into());
     line(format!("edusync_writes_accepted{{org=\"{org}\"}} {}", u8::from(free >= reserve)));
+    let alerts = node.identity_alerts().len();
+    line("# HELP edusync_identity_alerts Certificates for this node's org binding a key that is not its own.".into());
+    line("# TYPE edusync_identity_alerts gauge".into());
+    line(format!("edusync_identity_alerts{{org=\"{org}\"}} {alerts}"));
     let ahead = node.store().notices_ahead()?.len();
     line("# HELP edusync_severe_notices_ahead Severe-incident notices from children held ahead of their logs.".into());
     line("# TYPE edusync_severe_notices_ahead gauge".into());

@@ -563,6 +563,7 @@ fn node_info(node: &Node) -> Result<wire::NodeInfo, NodeError> {
                 },
             )
         },
+        identity_alerts: node.identity_alerts(),
         severe_notices: node
             .severe_notices(50)?
             .into_iter()

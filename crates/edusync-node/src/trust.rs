@@ -164,6 +164,40 @@ impl Node {
         Ok(report)
     }
 
+    /// Certificates held for this node's own org that bind a key other than
+    /// its own, unexplained: not a key it rotated from or is rotating to,
+    /// not revoked. Whoever holds such a key can sign as this unit, so the
+    /// node watches what comes down to it, as Certificate Transparency
+    /// monitors watch the logs for their own names.
+    pub fn identity_alerts(&self) -> Vec<String> {
+        let own = self.public_key();
+        let trust = self.trust();
+        trust
+            .certificates()
+            .filter(|certificate| {
+                certificate.subject_org == *self.org() && !certificate.role.is_reader() && certificate.subject_key != own
+            })
+            .filter(|certificate| {
+                let key = certificate.subject_key;
+                let retired = trust.rotation_of(&key).is_some();
+                let next = trust.rotation_of(&own).is_some_and(|rotation| rotation.new_key == key);
+                let revoked = trust.revocations().any(|revocation| revocation.subject_key == key);
+                !retired && !next && !revoked
+            })
+            .map(|certificate| {
+                format!(
+                    "certificate version {} from {} binds key {} to {}, and this node's key is {}: whoever holds that key can sign as this unit; if this node did not ask for it, have {} revoke it",
+                    certificate.version,
+                    certificate.issuer_org,
+                    certificate.subject_key,
+                    certificate.subject_org,
+                    own,
+                    certificate.issuer_org
+                )
+            })
+            .collect()
+    }
+
     /// An enrolment request for this node's own key, as a request file.
     pub fn enrolment_request(&self, now: DateTime<Utc>) -> Result<String, NodeError> {
         let issuer = issuer_of(

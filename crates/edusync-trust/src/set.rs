@@ -229,11 +229,13 @@ impl TrustSet {
     }
 
     /// The signed bytes of every statement that judging these signatures
-    /// needs, each once: the signers' certificate chains (root first), then
-    /// the rotations that retired a key of those chains (with the chain of
-    /// the key it passed to), then the revocations of those keys (with the
+    /// needs, each once: the signers' certificate chains and
+    /// every node certificate of a signer's org (its key history), then the
+    /// rotations that retired a key of those chains (with the chain of the
+    /// key it passed to), then the revocations of those keys (with the
     /// chains of their issuers). Statements about other keys are left out.
-    /// Each signature is `(org, key, signed at ms)`.
+    /// Certificates come in the order they were admitted here: issuers
+    /// first, versions going up. Each signature is `(org, key, signed at ms)`.
     pub fn evidence(&self, signatures: impl IntoIterator<Item = (OrgId, PublicKey, i64)>) -> Vec<Vec<u8>> {
         let mut certificates: Vec<&[u8]> = Vec::new();
         let mut retirements: Vec<&[u8]> = Vec::new();
@@ -245,6 +247,13 @@ impl TrustSet {
         }
         let mut judged: BTreeSet<PublicKey> = BTreeSet::new();
         let mut pending: Vec<(OrgId, PublicKey, i64)> = signatures.into_iter().collect();
+        let signer_orgs: BTreeSet<OrgId> = pending.iter().map(|(org, _, _)| org.clone()).collect();
+        for held in &self.certificates {
+            let certificate = &held.value;
+            if signer_orgs.contains(&certificate.subject_org) && !certificate.role.is_reader() {
+                pending.push((certificate.subject_org.clone(), certificate.subject_key, certificate.not_before_ms));
+            }
+        }
         while let Some((org, key, at_ms)) = pending.pop() {
             for held in self.chain(&org, &key, at_ms) {
                 once(&mut certificates, &held.bytes);
@@ -264,7 +273,65 @@ impl TrustSet {
                 }
             }
         }
+        // In the order this set admitted them, which a verifier can follow:
+        // issuers before what they issued, versions going up.
+        let admitted = |bytes: &&[u8]| self.certificates.iter().position(|held| held.bytes.as_slice() == *bytes);
+        certificates.sort_by_key(admitted);
         certificates.into_iter().chain(retirements).chain(revocations).map(<[u8]>::to_vec).collect()
+    }
+
+    /// The children `parent` certified as nodes for some time within
+    /// `[from_ms, until_ms)` with a key not revoked by `from_ms`: the units
+    /// that owe it an aggregate for that time. Each with one such key and a
+    /// moment its certificate holds, for [`TrustSet::evidence`].
+    pub fn owed_children(&self, parent: &OrgId, from_ms: i64, until_ms: i64) -> BTreeMap<OrgId, (PublicKey, i64)> {
+        let mut owed = BTreeMap::new();
+        for certificate in self.certificates.iter().map(|held| &held.value) {
+            let certified_then = certificate.issuer_org == *parent
+                && certificate.subject_org.is_child_of(parent)
+                && !certificate.role.is_reader()
+                && certificate.not_before_ms < until_ms
+                && certificate.not_after_ms >= from_ms;
+            let revoked_before = self
+                .revocations
+                .iter()
+                .any(|held| held.value.subject_key == certificate.subject_key && held.value.effective_ms <= from_ms);
+            if certified_then && !revoked_before {
+                owed.entry(certificate.subject_org.clone())
+                    .or_insert((certificate.subject_key, certificate.not_before_ms.max(from_ms)));
+            }
+        }
+        owed
+    }
+
+    /// Each time `org`'s node key was replaced by a certificate of a higher
+    /// version with neither a rotation signed by the old key nor a
+    /// revocation of it: how a parent could take over its child. Empty when
+    /// every replacement is explained.
+    pub fn unexplained_replacements(&self, org: &OrgId) -> Vec<String> {
+        let mut lineage: Vec<&Certificate> = self
+            .certificates
+            .iter()
+            .map(|held| &held.value)
+            .filter(|certificate| certificate.subject_org == *org && !certificate.role.is_reader())
+            .collect();
+        lineage.sort_by_key(|certificate| certificate.version);
+        lineage
+            .windows(2)
+            .filter(|pair| pair[0].subject_key != pair[1].subject_key)
+            .filter(|pair| {
+                let (old, new) = (&pair[0].subject_key, &pair[1].subject_key);
+                let rotated = self.rotations.iter().any(|held| held.value.old_key == *old && held.value.new_key == *new);
+                let revoked = self.revocations.iter().any(|held| held.value.subject_key == *old);
+                !rotated && !revoked
+            })
+            .map(|pair| {
+                format!(
+                    "version {} of {org}'s certificate, issued by {}, binds key {} in place of {} (version {}) with no rotation signed by the old key and no revocation of it",
+                    pair[1].version, pair[1].issuer_org, pair[1].subject_key, pair[0].subject_key, pair[0].version
+                )
+            })
+            .collect()
     }
 
     pub fn revocations(&self) -> impl Iterator<Item = &Revocation> {

@@ -163,6 +163,7 @@ pub(crate) async fn run(args: StatusArgs, language: Language) -> Result<(), Fail
                     }))
                 }).collect::<Vec<_>>(),
             })),
+            "identity_alerts": info.identity_alerts,
             "severe_notices": info.severe_notices.iter().map(|notice| serde_json::json!({
                 "author_org": notice.author_org,
                 "record_id": hex::encode(&notice.record_id),
@@ -216,6 +217,12 @@ pub(crate) async fn run(args: StatusArgs, language: Language) -> Result<(), Fail
     }
     if let Some(policy) = &info.policy {
         print_policy(policy, language);
+    }
+    if !info.identity_alerts.is_empty() {
+        println!("{}", say(Message::IdentityAlerts { count: info.identity_alerts.len() }));
+        for alert in &info.identity_alerts {
+            println!("  {alert}");
+        }
     }
     if !info.severe_notices.is_empty() {
         println!("{}", say(Message::NoticesHeader));

@@ -722,8 +722,8 @@ mod audit_bundle {
     /// district revokes another school's key from next month and the key
     /// of a school that never reported. The bundle carries the statements its
     /// checks need (the rotation with the new key's certificate, the
-    /// revocation of a signer's key), leaves out the revocation that judges
-    /// no signature in it, and verifies.
+    /// revocation of a signer's key), names the silent school as missing,
+    /// and verifies.
     #[test]
     fn a_rotation_or_revocation_below_leaves_the_bundle_verifying() {
         let (pair, others) = summed_tree();
@@ -736,6 +736,11 @@ mod audit_bundle {
         // After its aggregate was signed: what the old key signed stays valid.
         let rotated_at = now() + chrono::TimeDelta::minutes(1);
         rotating.install_rotation(&chain, &next, rotated_at).expect("rotated");
+        assert!(
+            rotating.identity_alerts().is_empty(),
+            "a rotation it signed is no alarm: {:?}",
+            rotating.identity_alerts()
+        );
         // As the school's sync carries its statements up.
         let later = rotated_at.timestamp_millis() + 1;
         let held = rotating.trust().evidence([(rotating.org().clone(), rotating.public_key(), later)]);
@@ -764,10 +769,10 @@ mod audit_bundle {
         let kinds = statement_kinds(&bundle);
         assert!(kinds.contains(&"rotation VN.BT.D03.S018".to_owned()), "{kinds:?}");
         assert!(kinds.contains(&"revocation VN.BT.D03.S019".to_owned()), "{kinds:?}");
-        assert!(
-            !kinds.iter().any(|kind| kind.ends_with("S020")),
-            "nothing about a school not in the bundle: {kinds:?}"
-        );
+        // Certified during the year and silent: named, with what makes it owed.
+        let missing: Vec<&str> = bundle.missing.iter().map(|child| child.org_id.as_str()).collect();
+        assert_eq!(missing, ["VN.BT.D03.S020"]);
+        assert!(kinds.contains(&"certificate VN.BT.D03.S020".to_owned()), "{kinds:?}");
     }
 
     /// The format says children[] is in leaf order: two children swapped
@@ -798,32 +803,47 @@ mod audit_bundle {
         }
     }
 
-    /// A school signs total = own + 5 home visits with no children, and a
-    /// district (both keys in hand) sums it: the bundle verifies the sum at
-    /// the district, and fails at the school's own aggregate.
-    #[test]
-    fn a_childless_aggregate_whose_total_is_not_its_own_count_fails() {
-        let school_key = NodeKey::from_seed([7; 32]);
-        let district_key = NodeKey::from_seed([8; 32]);
-        let school_dir = tempfile::tempdir().expect("tempdir");
-        let district_dir = tempfile::tempdir().expect("tempdir");
-        let school = Node::open(
-            &config(school_dir.path(), "VN.BT.D03.S017", "school", Some("VN.BT.D03")),
-            NodeKey::from_seed([7; 32]),
-        )
-        .expect("school opens");
-        let district =
-            Node::open(&config(district_dir.path(), "VN.BT.D03", "district", None), NodeKey::from_seed([8; 32]))
-                .expect("district opens");
-        crate::certify_by_anchor(&district, &OrgId::parse("org", "VN").expect("valid"), &[&root()], now())
-            .expect("certified");
-        crate::enrol_in_process(&district, &school, now()).expect("certified");
-        school.submit(incident(), now()).expect("submits");
-        school.derive_dirty(now()).expect("derives");
-        let (_, honest) = school.latest_aggregate(school.org(), year()).expect("reads").expect("an aggregate");
+    /// A district and two schools whose keys the test holds, to sign what an
+    /// honest node never would and build bundles from it.
+    struct Forger {
+        _dirs: Vec<tempfile::TempDir>,
+        district: Node,
+        schools: Vec<Node>,
+    }
 
-        use edusync_core::{Aggregate, Counts};
-        let sign = |key: &NodeKey, aggregate: &Aggregate| -> VerifiedEnvelope {
+    fn seeded(seed: u8) -> NodeKey {
+        NodeKey::from_seed([seed; 32])
+    }
+
+    impl Forger {
+        fn new() -> Self {
+            let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().expect("tempdir")).collect();
+            let district =
+                Node::open(&config(dirs[0].path(), "VN.BT.D03", "district", None), seeded(8)).expect("district opens");
+            crate::certify_by_anchor(&district, &OrgId::parse("org", "VN").expect("valid"), &[&root()], now())
+                .expect("certified");
+            let schools: Vec<Node> = ["VN.BT.D03.S017", "VN.BT.D03.S018"]
+                .into_iter()
+                .zip([&dirs[1], &dirs[2]])
+                .zip([7, 9])
+                .map(|((org, dir), seed)| {
+                    let school = Node::open(&config(dir.path(), org, "school", Some("VN.BT.D03")), seeded(seed))
+                        .expect("school opens");
+                    crate::enrol_in_process(&district, &school, now()).expect("certified");
+                    school.submit(incident(), now()).expect("submits");
+                    school.derive_dirty(now()).expect("derives");
+                    school
+                })
+                .collect();
+            Forger { _dirs: dirs, district, schools }
+        }
+
+        fn aggregate_of(&self, school: usize) -> edusync_core::Aggregate {
+            let school = &self.schools[school];
+            school.latest_aggregate(school.org(), year()).expect("reads").expect("an aggregate").1
+        }
+
+        fn sign(key: &NodeKey, aggregate: &edusync_core::Aggregate) -> VerifiedEnvelope {
             let (payload_type, record) = encode_record(&Record::Aggregate(aggregate.clone()));
             let draft = edusync_envelope::EnvelopeDraft {
                 payload_type,
@@ -835,54 +855,143 @@ mod audit_bundle {
                 record: &record,
             };
             sign_envelope(key, &draft).expect("signs")
-        };
-        let bundle_of = |child: &Aggregate| -> Vec<u8> {
-            let child_signed = sign(&school_key, child);
-            let child_id = child_signed.id();
-            let child_bytes = child_signed.into_bytes();
-            let leaves = [edusync_rollup::leaf(child_id, &child.total)];
-            let rolled =
-                edusync_rollup::roll_up(&Counts::zero(), &[(child.org.clone(), child_id, child.total.clone())])
-                    .expect("sums");
+        }
+
+        /// The district's bundle of a total it signs over `children`, each
+        /// signed with the key given, naming `missing`.
+        fn bundle(&self, children: &[(&NodeKey, edusync_core::Aggregate)], missing: &[&str]) -> Vec<u8> {
+            use edusync_core::{Aggregate, Counts};
+            let signed: Vec<(VerifiedEnvelope, &Aggregate)> =
+                children.iter().map(|(key, aggregate)| (Self::sign(key, aggregate), aggregate)).collect();
+            let summed: Vec<(OrgId, RecordId, Counts)> = signed
+                .iter()
+                .map(|(envelope, child)| (child.org.clone(), envelope.id(), child.total.clone()))
+                .collect();
+            let leaves: Vec<_> = summed.iter().map(|(_, id, total)| edusync_rollup::leaf(*id, total)).collect();
+            let rolled = edusync_rollup::roll_up(&Counts::zero(), &summed).expect("sums");
+            let crosses: Vec<Option<&edusync_core::NoisyCross>> =
+                children.iter().map(|(_, child)| child.cross.as_ref()).collect();
             let total = Aggregate {
-                org: district.org().clone(),
+                org: self.district.org().clone(),
                 period: year(),
                 revision: 1,
                 layout_version: edusync_core::LAYOUT_VERSION,
                 own: Counts::zero(),
                 total: rolled.total,
                 children_root: rolled.root,
-                children: 1,
-                cross: child.cross.clone(),
+                children: children.len() as u32,
+                cross: edusync_rollup::sum_crosses(crosses).expect("sums"),
             };
-            let total_bytes = sign(&district_key, &total).into_bytes();
-            let statements = district.trust().evidence([
-                (district.org().clone(), district.public_key(), now().timestamp_millis()),
-                (school.org().clone(), school.public_key(), now().timestamp_millis()),
-            ]);
+            let total_bytes = Self::sign(&seeded(8), &total).into_bytes();
+            let at = now().timestamp_millis();
+            let mut signatures = vec![(self.district.org().clone(), self.district.public_key(), at)];
+            for (envelope, child) in &signed {
+                signatures.push((child.org.clone(), envelope.header().author_key, at));
+            }
+            for school in &self.schools {
+                signatures.push((school.org().clone(), school.public_key(), at));
+            }
+            let statements = self.district.trust().evidence(signatures);
+            let missing: Vec<(OrgId, Option<i64>)> =
+                missing.iter().map(|org| (OrgId::parse("org", org).expect("valid"), None)).collect();
             edusync_audit::build(&edusync_audit::Evidence {
-                org: district.org(),
+                org: self.district.org(),
                 period: year(),
                 anchor_org: &OrgId::parse("org", "VN").expect("valid"),
                 aggregate: &total_bytes,
-                children: &[child_bytes],
-                proofs: &[edusync_rollup::prove_inclusion(&leaves, 0).expect("proof")],
+                children: &signed.into_iter().map(|(envelope, _)| envelope.into_bytes()).collect::<Vec<_>>(),
+                proofs: &(0..leaves.len())
+                    .map(|index| edusync_rollup::prove_inclusion(&leaves, index).expect("proof"))
+                    .collect::<Vec<_>>(),
+                missing: &missing,
                 statements: &statements,
             })
             .expect("builds")
             .to_json()
-        };
-        let passed = verify(&bundle_of(&honest)).expect("readable");
-        assert!(passed.passed(), "the honest school's aggregate verifies: {:?}", failed(&passed));
+        }
+    }
 
-        let mut inflated = honest.clone();
+    /// A school signs total = own + 5 home visits with no children, and a
+    /// district (both keys in hand) sums it: the bundle verifies the sum at
+    /// the district, and fails at the school's own aggregate.
+    #[test]
+    fn a_childless_aggregate_whose_total_is_not_its_own_count_fails() {
+        let forger = Forger::new();
+        let honest = [(&seeded(7), forger.aggregate_of(0)), (&seeded(9), forger.aggregate_of(1))];
+        let passed = verify(&forger.bundle(&honest, &[])).expect("readable");
+        assert!(passed.passed(), "the honest aggregates verify: {:?}", failed(&passed));
+
+        let mut inflated = forger.aggregate_of(0);
         inflated.revision += 1;
         inflated.total.add_to(edusync_core::Cell::Indicator(edusync_core::Indicator::HomeVisits), 5).expect("fits");
-        let lines = failed(&verify(&bundle_of(&inflated)).expect("readable"));
+        let lines = failed(
+            &verify(&forger.bundle(&[(&seeded(7), inflated.clone()), (&seeded(9), forger.aggregate_of(1))], &[]))
+                .expect("readable"),
+        );
         assert!(lines.iter().any(|line| line.contains("VN.BT.D03.S017") && line.contains("well-formed")), "{lines:?}");
         assert!(!lines.iter().any(|line| line.contains("/ sum:")), "the district's own sum holds: {lines:?}");
-        let refused = district.ingest(vec![sign(&school_key, &inflated).into_bytes()], now()).expect("answers");
+        let refused =
+            forger.district.ingest(vec![Forger::sign(&seeded(7), &inflated).into_bytes()], now()).expect("answers");
         assert_eq!(refused.refused.len(), 1, "a district refuses such an aggregate when it arrives");
+    }
+
+    /// A district re-signs its total leaving out one of its two schools: the
+    /// school's certificate says it owed the year, so the bundle must name
+    /// it as missing, and one that does not fails.
+    #[test]
+    fn a_total_that_leaves_out_a_certified_child_shows_the_omission() {
+        let forger = Forger::new();
+        let one = [(&seeded(7), forger.aggregate_of(0))];
+        let lines = failed(&verify(&forger.bundle(&one, &[])).expect("readable"));
+        assert!(
+            lines.iter().any(|line| line.contains("omissions") && line.contains("VN.BT.D03.S018 is certified")),
+            "{lines:?}"
+        );
+        let named = verify(&forger.bundle(&one, &["VN.BT.D03.S018"])).expect("readable");
+        assert!(named.passed(), "{:?}", failed(&named));
+        let omissions = named.checks.iter().find(|check| check.check == "omissions").expect("an omissions check");
+        assert!(omissions.detail.contains("VN.BT.D03.S018"), "{}", omissions.detail);
+    }
+
+    /// A district certifies a key of its own choosing for its school
+    /// (version 2, no rotation signed by the school's key, no revocation),
+    /// signs as the school and adds cases: verify says the key was replaced,
+    /// and the school, seeing the certificate come down, raises an alert.
+    #[test]
+    fn a_parent_signing_as_its_child_shows_in_the_key_history() {
+        let forger = Forger::new();
+        let school = &forger.schools[0];
+        let stolen = seeded(66);
+        let request =
+            edusync_trust::armor(&[edusync_trust::Statement::EnrolmentRequest(crate::own_enrolment_request(
+                school.organisation(),
+                forger.district.org().clone(),
+                stolen.public_key(),
+                now(),
+            ))
+            .sign(&[&stolen])]);
+        assert!(school.identity_alerts().is_empty());
+        forger.district.sign_enrolment(&request, None, now()).expect("the district certifies a key it holds");
+        // The school sees the certificate come down and raises the alarm.
+        let down =
+            forger.district.trust().evidence([(school.org().clone(), stolen.public_key(), now().timestamp_millis())]);
+        school.admit_statements(&down, crate::trust::FROM_PARENT).expect("admits");
+        let alerts = school.identity_alerts();
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
+        assert!(alerts[0].contains(&stolen.public_key().to_string()), "{alerts:?}");
+        let mut padded = forger.aggregate_of(0);
+        padded.revision += 1;
+        for _ in 0..7 {
+            padded.own.add_to(edusync_core::Cell::FollowUps, 1).expect("fits");
+            padded.total.add_to(edusync_core::Cell::FollowUps, 1).expect("fits");
+        }
+        let lines = failed(
+            &verify(&forger.bundle(&[(&stolen, padded), (&seeded(9), forger.aggregate_of(1))], &[])).expect("readable"),
+        );
+        assert!(
+            lines.iter().any(|line| line.contains("key history") && line.contains("no rotation signed by the old key")),
+            "{lines:?}"
+        );
     }
 
     /// Every digit of the file stands for something signed or checked: a
