@@ -195,8 +195,8 @@ def main():
     bundle = json.load(open(args.bundle, encoding="utf-8"))
     anchors = [base64.b64decode(key) for key in args.anchor]
     threshold = args.threshold or len(anchors) // 2 + 1
-    if bundle.get("format") != "edusync.audit.v1":
-        print(f"FAIL  the bundle's format is {bundle.get('format')!r}, not edusync.audit.v1")
+    if bundle.get("format") != "edusync.audit.v2":
+        print(f"FAIL  the bundle's format is {bundle.get('format')!r}, not edusync.audit.v2")
         sys.exit(1)
 
     certificates, revocations = [], []
