@@ -550,6 +550,33 @@ fn spreadsheet_bombs_are_refused_by_their_limit_in_bounded_memory() {
     assert!(text(&output.stderr).contains("more than 32 MiB of text"), "{}", text(&output.stderr));
     assert!(peak < 150, "refusing 500,000 copies of one long string took {peak} MiB");
 
+    // Parts a reader keeps whole, padded with millions of small entries: a
+    // sheet list of 700,000 sheets, a table of 6 million empty strings.
+    for (name, part, entry, count, limit) in [
+        (
+            "sheets.xlsx",
+            "xl/workbook.xml",
+            &br#"<sheet name="" sheetId="1" r:id="rId1"/>"#[..],
+            700_000,
+            "more than 4 MiB",
+        ),
+        ("strings.xlsx", "xl/sharedStrings.xml", &b"<si/>"[..], 6_000_000, "more than 1000000 shared strings"),
+    ] {
+        use std::io::Write;
+        let file = dir.path().join(name);
+        let mut archive = zip::ZipWriter::new(std::fs::File::create(&file).expect("create"));
+        let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        archive.start_file(part, options).expect("part");
+        archive.write_all(b"<root>").expect("write");
+        archive.write_all(&entry.repeat(count)).expect("write");
+        archive.write_all(b"</root>").expect("write");
+        archive.finish().expect("finish");
+        let (peak, output) = import(&file);
+        assert_eq!(output.status.code(), Some(2), "{name}: {}", text(&output.stderr));
+        assert!(text(&output.stderr).contains(limit), "{name}: {}", text(&output.stderr));
+        assert!(peak < 100, "refusing {name} took {peak} MiB");
+    }
+
     // One record of 31 million empty fields.
     let fields = dir.path().join("fields.csv");
     std::fs::write(&fields, vec![b','; 31 << 20]).expect("write");
@@ -570,7 +597,7 @@ fn spreadsheet_bombs_are_refused_by_their_limit_in_bounded_memory() {
     std::fs::write(&huge, vec![b' '; 40 << 20]).expect("write");
     let (peak, output) = import(&huge);
     assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
-    assert!(text(&output.stderr).contains("at most 32 MiB"), "{}", text(&output.stderr));
+    assert!(text(&output.stderr).contains("at most 33554432 bytes (32 MiB)"), "{}", text(&output.stderr));
     assert!(peak < 100, "refusing a 40 MiB file took {peak} MiB");
 }
 

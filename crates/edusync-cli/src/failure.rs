@@ -89,6 +89,19 @@ impl Failure {
 
     /// As `from_status`, for an answer about one part of the input (`row 7`).
     pub(crate) fn from_status_at(place: Option<String>, status: tonic::Status) -> Self {
+        // A connection cut mid-call comes back as CANCELLED or UNKNOWN with
+        // the transport's error beneath: the node said nothing.
+        let cut = matches!(status.code(), tonic::Code::Cancelled | tonic::Code::Unknown)
+            && std::error::Error::source(&status).is_some();
+        if cut {
+            return Failure {
+                kind: FailureKind::Unreachable,
+                said: Said::Plain(anyhow::anyhow!(
+                    "the connection to the node was lost ({}); run the command again",
+                    status.message()
+                )),
+            };
+        }
         let invalid = edusync_proto::validation_error_of(&status);
         let said = Said::Answered { place, message: status.message().to_owned(), invalid };
         let kind = match status.code() {

@@ -19,6 +19,13 @@ pub(super) mod limits {
     /// Any one part of an XLSX once inflated, and all parts together.
     pub(crate) const PART_INFLATED_BYTES: u64 = 32 << 20;
     pub(crate) const TOTAL_INFLATED_BYTES: u64 = 64 << 20;
+    /// The parts a reader keeps whole in memory besides the cells (the
+    /// sheet list, styles, relationships, content types), each inflated:
+    /// a workbook's are a few kilobytes.
+    pub(crate) const STRUCTURE_PART_BYTES: u64 = 4 << 20;
+    /// Entries of the shared-string table, each kept with its own overhead:
+    /// more than a sheet of 100,000 rows can use.
+    pub(crate) const SHARED_STRINGS: u64 = 1_000_000;
     /// Rows below the header.
     pub(crate) const ROWS: usize = 100_000;
     /// Characters in one cell.
@@ -39,8 +46,8 @@ pub(super) fn read_cells(path: &Path, xlsx: bool) -> Result<Vec<Vec<String>>, St
     let size = std::fs::metadata(path).map_err(|error| error.to_string())?.len();
     if size > limits::FILE_BYTES {
         return Err(format!(
-            "the file is {} MiB; a spreadsheet for import may be at most {} MiB: split it into several files",
-            size >> 20,
+            "the file is {size} bytes; a spreadsheet for import may be at most {} bytes ({} MiB): split it into several files",
+            limits::FILE_BYTES,
             limits::FILE_BYTES >> 20
         ));
     }
@@ -195,12 +202,14 @@ fn too_long(row: usize, column: usize) -> String {
 /// against the text limit before it is copied into a cell, so 500,000 cells
 /// naming one long string are refused, not expanded.
 fn read_xlsx(path: &Path) -> Result<Vec<Vec<String>>, String> {
-    let mut workbook: calamine::Xlsx<_> =
-        calamine::open_workbook(path).map_err(|error: calamine::XlsxError| error.to_string())?;
+    let mut workbook: calamine::Xlsx<_> = calamine::open_workbook(path).map_err(|error: calamine::XlsxError| {
+        format!("the workbook's parts (sheet list, styles or shared strings) are malformed: {error}")
+    })?;
     let first = workbook.sheet_names().first().cloned().ok_or_else(|| "the workbook has no sheet".to_owned())?;
-    let mut cells = workbook.worksheet_cells_reader(&first).map_err(|error| error.to_string())?;
+    let malformed = |error: calamine::XlsxError| format!("the XML of sheet `{first}` is malformed: {error}");
+    let mut cells = workbook.worksheet_cells_reader(&first).map_err(malformed)?;
     let mut grid = Grid::default();
-    while let Some(cell) = cells.next_cell().map_err(|error| error.to_string())? {
+    while let Some(cell) = cells.next_cell().map_err(malformed)? {
         let (row, column) = cell.get_position();
         let (row, column) = (row as usize, column as usize);
         match cell.get_value() {
@@ -273,6 +282,47 @@ impl std::io::Write for CellReach {
     }
 }
 
+/// Counts the entries of a shared-string table (`<si>`, `<si/>`, `<x:si>`)
+/// as it inflates.
+#[derive(Default)]
+struct SharedStringCount {
+    /// The last three bytes seen, oldest first.
+    recent: [u8; 3],
+    entries: u64,
+}
+
+impl std::io::Write for SharedStringCount {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        for &byte in bytes {
+            let [before, s, i] = self.recent;
+            if matches!(byte, b'>' | b'/' | b' ' | b'\t' | b'\r' | b'\n')
+                && s == b's'
+                && i == b'i'
+                && matches!(before, b'<' | b':')
+            {
+                self.entries += 1;
+            }
+            self.recent = [s, i, byte];
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// What a part of an XLSX may inflate to, by its role (`name` as stored).
+fn part_limit(name: &str) -> u64 {
+    let normalized = name.replace('\\', "/").to_ascii_lowercase();
+    match normalized.as_str() {
+        "xl/workbook.xml" | "xl/styles.xml" | "xl/_rels/workbook.xml.rels" | "[content_types].xml" | "_rels/.rels" => {
+            limits::STRUCTURE_PART_BYTES
+        }
+        _ => limits::PART_INFLATED_BYTES,
+    }
+}
+
 /// Inflates every part of an XLSX (a zip archive) into nothing, counting,
 /// and refuses it past the limits before anything keeps what it inflates.
 /// What the archive declares is not trusted: the bytes are counted.
@@ -285,14 +335,27 @@ fn check_inflated_size(path: &Path) -> Result<(), String> {
         let part = archive.by_index(index).map_err(|error| format!("not an XLSX workbook: {error}"))?;
         let name = part.name().to_owned();
         // One byte past the limit is enough to know.
-        let mut limited = std::io::Read::take(part, limits::PART_INFLATED_BYTES + 1);
+        let limit = part_limit(&name);
+        let mut limited = std::io::Read::take(part, limit + 1);
         let mut reach = CellReach::default();
+        let mut shared = SharedStringCount::default();
         let inflated = if name.starts_with("xl/worksheets/") {
             std::io::copy(&mut limited, &mut reach)
+        } else if name.replace('\\', "/").eq_ignore_ascii_case("xl/sharedStrings.xml") {
+            std::io::copy(&mut limited, &mut shared)
         } else {
             std::io::copy(&mut limited, &mut std::io::sink())
         }
         .map_err(|error| format!("part {name} does not inflate: {error}"))?;
+        if shared.entries > limits::SHARED_STRINGS {
+            return Err(format!(
+                "part {name} holds more than {} shared strings; a workbook for import holds a few thousand rows: this one is refused",
+                limits::SHARED_STRINGS
+            ));
+        }
+        if reach.furthest_row == u64::MAX || reach.furthest_column == u64::MAX {
+            return Err(format!("sheet {name} holds a cell reference that is not a cell (r=\"…\" too long)"));
+        }
         if reach.furthest_row > limits::ROWS as u64 + 1 || reach.furthest_column > limits::COLUMNS as u64 {
             return Err(format!(
                 "sheet {name} places a cell at row {}, column {}; a sheet for import may reach row {} and column {}",
@@ -302,10 +365,10 @@ fn check_inflated_size(path: &Path) -> Result<(), String> {
                 limits::COLUMNS
             ));
         }
-        if inflated > limits::PART_INFLATED_BYTES {
+        if inflated > limit {
             return Err(format!(
                 "part {name} inflates to more than {} MiB; a workbook for import holds a few thousand rows: this one is refused as a decompression bomb",
-                limits::PART_INFLATED_BYTES >> 20
+                limit >> 20
             ));
         }
         total += inflated;
