@@ -167,8 +167,8 @@ impl Node {
         let mut children = Vec::new();
         let mut children_crosses = Vec::new();
         for child in &self.children() {
-            if let Some((id, aggregate)) = self.latest_aggregate(child, period)? {
-                children.push((child.clone(), id, aggregate.total));
+            if let Some((stored, aggregate)) = self.counted_aggregate(child, period)? {
+                children.push((child.clone(), stored.id, aggregate.total));
                 children_crosses.push(aggregate.cross);
             }
         }
@@ -325,9 +325,8 @@ impl Node {
         let aggregate = aggregate_in(&own)?;
         let mut children = Vec::new();
         for child in &self.children() {
-            if let Some(stored) = self.store().latest(child, RecordKind::Aggregate, period)? {
-                let total = aggregate_in(&stored)?.total;
-                children.push((child.clone(), stored, total));
+            if let Some((stored, aggregate)) = self.counted_aggregate(child, period)? {
+                children.push((child.clone(), stored, aggregate.total));
             }
         }
         children.sort_by(|left, right| left.0.cmp(&right.0));
@@ -354,6 +353,87 @@ impl Node {
             children: children.into_iter().map(|(_, stored, _)| stored.bytes).collect(),
             proofs,
         })
+    }
+
+    /// The aggregate of `child` for `period` that this node counts, decoded.
+    pub(crate) fn counted_aggregate(
+        &self,
+        child: &OrgId,
+        period: Period,
+    ) -> Result<Option<(edusync_store::StoredEnvelope, Aggregate)>, NodeError> {
+        let Some(stored) = self.counted_envelope(child, period)? else { return Ok(None) };
+        let aggregate = aggregate_in(&stored)?;
+        Ok(Some((stored, aggregate)))
+    }
+
+    /// The aggregate of `child` for `period` that this node counts: the
+    /// newest revision signed by a key that stood when it signed. A
+    /// revocation dated back before a revision takes it out of the sum, and
+    /// the child's earlier revision (if any) counts again.
+    pub(crate) fn counted_envelope(
+        &self,
+        child: &OrgId,
+        period: Period,
+    ) -> Result<Option<edusync_store::StoredEnvelope>, NodeError> {
+        let Some(latest) = self.store().latest(child, RecordKind::Aggregate, period)? else { return Ok(None) };
+        if self.signer_stood(&latest)? {
+            return Ok(Some(latest));
+        }
+        let filter = ListFilter {
+            kind: Some(RecordKind::Aggregate),
+            school_year_start: Some(period.school_year.start_year()),
+            org_prefix: Some(child.clone()),
+            written_too: false,
+        };
+        let mut best: Option<(u32, edusync_store::StoredEnvelope)> = None;
+        self.store().for_each_listed(&filter, |stored| {
+            if stored.meta.author_org != *child || stored.meta.period != Some(period) || !self.signer_stood(&stored)? {
+                return Ok(());
+            }
+            let revision = aggregate_in(&stored)?.revision;
+            if best.as_ref().is_none_or(|(kept, _)| *kept < revision) {
+                best = Some((revision, stored));
+            }
+            Ok::<(), NodeError>(())
+        })?;
+        tracing::warn!(
+            org = %self.org(),
+            child = %child,
+            period = %period,
+            counted = best.as_ref().map_or(0, |(revision, _)| *revision),
+            "the child's latest aggregate was signed by a key revoked or retired by then; an earlier revision counts"
+        );
+        Ok(best.map(|(_, stored)| stored))
+    }
+
+    /// Whether the key that signed `stored` spoke for its author when it signed.
+    fn signer_stood(&self, stored: &edusync_store::StoredEnvelope) -> Result<bool, NodeError> {
+        let header = EnvelopeView::parse(&stored.bytes)?.header;
+        Ok(self.trust().standing(&header.author_org, &header.author_key, header.created_unix_ms).is_ok())
+    }
+
+    /// Marks every period for which this node holds an aggregate of `org`
+    /// to be derived again, and wakes the aggregator: a revocation may take
+    /// some of them out of the sum.
+    pub(crate) fn rederive_periods_of(&self, org: &OrgId) -> Result<(), NodeError> {
+        let filter = ListFilter {
+            kind: Some(RecordKind::Aggregate),
+            school_year_start: None,
+            org_prefix: Some(org.clone()),
+            written_too: false,
+        };
+        let mut periods = std::collections::BTreeSet::new();
+        self.store().for_each_listed(&filter, |stored| {
+            if stored.meta.author_org == *org {
+                periods.extend(stored.meta.period);
+            }
+            Ok::<(), NodeError>(())
+        })?;
+        if !periods.is_empty() {
+            self.store().mark_dirty(&periods.into_iter().collect::<Vec<_>>())?;
+            self.aggregation.wake();
+        }
+        Ok(())
     }
 
     /// The latest aggregate an author signed for a period, as stored here.

@@ -79,7 +79,7 @@ impl Node {
         let Some(own) = self.store().latest(self.org(), RecordKind::Aggregate, period)? else { return Ok(Vec::new()) };
         let mut sources = vec![(self.org().clone(), own)];
         for child in self.children() {
-            if let Some(stored) = self.store().latest(&child, RecordKind::Aggregate, period)? {
+            if let Some(stored) = self.counted_envelope(&child, period)? {
                 sources.push((child, stored));
             }
         }

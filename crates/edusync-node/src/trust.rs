@@ -133,6 +133,7 @@ impl Node {
     /// the given feeds) and flushes. Each statement stands alone.
     pub fn admit_statements(&self, items: &[Vec<u8>], feeds: Feeds) -> Result<StatementReport, NodeError> {
         let mut report = StatementReport::default();
+        let mut revoked_orgs = std::collections::BTreeSet::new();
         for (index, bytes) in items.iter().enumerate() {
             let verified = match VerifiedStatement::verify(bytes) {
                 Ok(verified) => verified,
@@ -151,12 +152,26 @@ impl Node {
                 Ok(Admission::New) => {
                     self.store.add_statement(verified.id, verified.bytes(), feeds)?;
                     report.added += 1;
+                    match &verified.statement {
+                        Statement::Revocation(revocation) => {
+                            revoked_orgs.insert(revocation.subject_org.clone());
+                        }
+                        Statement::Rotation(rotation) => {
+                            revoked_orgs.insert(rotation.org.clone());
+                        }
+                        _ => {}
+                    }
                 }
                 Err(error) => {
                     tracing::warn!(org = %self.org(), statement = %verified.id_hex(), error = %error, "statement refused");
                     report.refused.push((index, error.to_string()));
                 }
             }
+        }
+        // What a revoked (or retired) key signed may leave the sum: derive
+        // again every period it counted in.
+        for org in &revoked_orgs {
+            self.rederive_periods_of(org)?;
         }
         if report.added > 0 {
             self.store.flush()?;

@@ -1111,3 +1111,50 @@ fn a_readers_tables_are_kept_while_their_aggregates_are_the_latest_and_cut_again
     let renewed = cached(&pair).expect("kept");
     assert_ne!(renewed, ids, "a newer aggregate from the child is cut afresh");
 }
+
+/// A revocation dated back before a school's newest aggregate takes that
+/// revision out of its district's sum: the district derives again, counts
+/// the school's earlier revision, and its new total travels up.
+#[test]
+fn a_backdated_revocation_takes_what_the_key_signed_out_of_the_sum() {
+    let pair = pair();
+    let later = now() + chrono::TimeDelta::hours(1);
+    let district_cases = || {
+        let (_, aggregate) = pair
+            .district
+            .latest_aggregate(pair.district.org(), "2024-2025".parse().expect("period"))
+            .expect("reads")
+            .expect("an aggregate");
+        (aggregate.revision, aggregate.total.incident_cases())
+    };
+    let mut second = incident();
+    if let Record::Incident(incident) = &mut second {
+        incident.narrative = "Một vụ khác".into();
+    }
+    for (record, at) in [(incident(), now()), (second, later)] {
+        pair.school.submit(record, at).expect("submits");
+        pair.school.derive_dirty(at).expect("derives");
+        let report = pair.district.ingest(shared_log(&pair.school), at).expect("ingests");
+        assert!(report.refused.is_empty(), "{:?}", report.refused);
+        pair.district.derive_dirty(at).expect("derives");
+    }
+    let (before_revision, before_cases) = district_cases();
+    assert_eq!(before_cases, 2);
+
+    // The key was stolen half an hour after the first aggregate.
+    let stolen_from = now() + chrono::TimeDelta::minutes(30);
+    pair.district
+        .revoke(
+            pair.school.org(),
+            &pair.school.public_key(),
+            edusync_trust::RevocationReason::KeyCompromise,
+            stolen_from,
+            later,
+        )
+        .expect("revoked");
+    assert!(pair.district.aggregation_pending().expect("reads"), "the revocation marks the periods to derive again");
+    pair.district.derive_dirty(later).expect("derives");
+    let (after_revision, after_cases) = district_cases();
+    assert_eq!(after_cases, 1, "only the revision signed before the key was stolen counts");
+    assert_eq!(after_revision, before_revision + 1, "a new revision, which sync carries up");
+}
