@@ -216,6 +216,54 @@ fn an_exported_audit_bundle_verifies_offline_matches_the_nodes_totals_and_a_chan
     let refused = run(&["audit", "verify", bundle, "--anchor", stranger.to_str().expect("utf-8")]);
     assert_eq!(refused.status.code(), Some(1), "{}", text(&refused.stdout));
 
+    // A signed root document pins the root's keys and threshold. The test's
+    // hierarchy is certified by one root key: with that key and two others
+    // at threshold 1 it verifies and says so; at threshold 2 the same bundle
+    // fails, where `--anchor` with the one key would have said "1 of 1".
+    let root_private = root.path().join("root.key");
+    std::fs::write(&root_private, root_key().to_pkcs8_pem()).expect("write");
+    let mut publics = vec![anchor.to_owned()];
+    for name in ["root-b.key", "root-c.key"] {
+        let key = root.path().join(name);
+        let generated = run(&["keys", "generate", "--out", key.to_str().expect("utf-8")]);
+        assert!(generated.status.success(), "{}", text(&generated.stderr));
+        publics.push(key.with_extension("pub").to_str().expect("utf-8").to_owned());
+    }
+    let root_document = |threshold: &str, signers: &[&str], name: &str| {
+        let out = root.path().join(name);
+        let mut args = vec!["keys", "root", "--org", "VN", "--threshold", threshold, "--expires", "2099-01-01"];
+        for public in &publics {
+            args.extend(["--public", public.as_str()]);
+        }
+        for signer in signers {
+            args.extend(["--sign", *signer]);
+        }
+        args.extend(["--out", out.to_str().expect("utf-8")]);
+        (run(&args), out)
+    };
+    let b_key = root.path().join("root-b.key");
+    let (b, c) = (b_key.to_str().expect("utf-8"), root.path().join("root-c.key"));
+    let (made, one_of_three) = root_document("1", &[root_private.to_str().expect("utf-8")], "root-1of3.txt");
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    let pinned = text(&made.stdout)
+        .lines()
+        .find_map(|line| line.strip_prefix("sha256 (for auditors to pin): "))
+        .map(str::to_owned);
+    let pinned = pinned.expect("the hash to pin is printed");
+    let one_of_three = one_of_three.to_str().expect("utf-8");
+    let verified = run(&["audit", "verify", bundle, "--root", one_of_three, "--root-sha256", &pinned]);
+    assert!(verified.status.success(), "{}{}", text(&verified.stdout), text(&verified.stderr));
+    assert!(text(&verified.stdout).contains("1 of its 3 keys required"), "{}", text(&verified.stdout));
+    let wrong_pin = run(&["audit", "verify", bundle, "--root", one_of_three, "--root-sha256", &"0".repeat(64)]);
+    assert_eq!(wrong_pin.status.code(), Some(2), "{}", text(&wrong_pin.stderr));
+
+    let (made, two_of_three) = root_document("2", &[root_private.to_str().expect("utf-8"), b], "root-2of3.txt");
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    let refused = run(&["audit", "verify", bundle, "--root", two_of_three.to_str().expect("utf-8")]);
+    assert_eq!(refused.status.code(), Some(1), "one root key's certificate is not 2 of 3: {}", text(&refused.stdout));
+    let (short, _) = root_document("2", &[c.to_str().expect("utf-8")], "root-short.txt");
+    assert_eq!(short.status.code(), Some(2), "fewer signers than the threshold: {}", text(&short.stderr));
+
     // A changed byte inside the school's signed envelope: both verifiers refuse it.
     let mut forged = contents.clone();
     let engine = base64::engine::general_purpose::STANDARD;

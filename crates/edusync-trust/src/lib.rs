@@ -10,11 +10,13 @@
 
 mod armor;
 mod codec;
+mod root;
 mod session;
 mod set;
 mod statement;
 
 pub use armor::{armor, dearmor, STATEMENT_LABEL};
+pub use root::{RootDocument, VerifiedRoot, ROOT_LABEL};
 pub use session::{session_proof_message, sign_session, verify_session, SESSION_CONTEXT};
 pub use set::{Admission, Anchor, Standing, TrustSet};
 pub use statement::{

@@ -36,12 +36,19 @@ pub(crate) enum AuditCommand {
     Verify {
         /// The bundle file.
         bundle: PathBuf,
-        /// A root public key (base64 raw, as in ROOT.pub, or SPKI PEM); give
-        /// each of the root's keys.
-        #[arg(long = "anchor", required = true)]
+        /// The signed root document (`keys root`): the root keys and their
+        /// threshold, pinned as one file.
+        #[arg(long, required_unless_present = "anchors", conflicts_with_all = ["anchors", "threshold"])]
+        root: Option<PathBuf>,
+        /// The SHA-256 the root document must have (as `keys root` prints it).
+        #[arg(long, requires = "root")]
+        root_sha256: Option<String>,
+        /// Without a root document: a root public key (base64 raw, as in
+        /// ROOT.pub, or SPKI PEM); give each of the root's keys.
+        #[arg(long = "anchor")]
         anchors: Vec<PathBuf>,
-        /// Root keys that must have signed a certificate directly under the
-        /// root (default: a majority of those given).
+        /// With --anchor: root keys that must have signed a certificate
+        /// directly under the root (default: a majority of those given).
         #[arg(long)]
         threshold: Option<usize>,
         /// Clock-skew grace for certificate windows, in seconds.
@@ -55,8 +62,12 @@ pub(crate) enum AuditCommand {
 pub(crate) async fn run(command: AuditCommand) -> Result<(), Failure> {
     match command {
         AuditCommand::Export { org, period, out, target } => export(&org, &period, &out, &target).await,
-        AuditCommand::Verify { bundle, anchors, threshold, clock_skew_seconds, json: as_json } => {
-            verify(&bundle, &anchors, threshold, clock_skew_seconds, as_json)
+        AuditCommand::Verify { bundle, root, root_sha256, anchors, threshold, clock_skew_seconds, json: as_json } => {
+            let anchor = match root {
+                Some(path) => Anchoring::root(&path, root_sha256.as_deref())?,
+                None => Anchoring::keys(&anchors, threshold)?,
+            };
+            verify(&bundle, &anchor, clock_skew_seconds, as_json)
         }
     }
 }
@@ -91,28 +102,82 @@ async fn export(org: &str, period: &str, out: &Path, target: &NodeTarget) -> Res
     Ok(())
 }
 
-fn verify(
-    bundle: &Path,
-    anchors: &[PathBuf],
-    threshold: Option<usize>,
-    clock_skew_seconds: u32,
-    as_json: bool,
-) -> Result<(), Failure> {
-    let bytes = std::fs::read(bundle).map_err(|error| Failure::input(format!("{}: {error}", bundle.display())))?;
-    let keys = anchors
-        .iter()
-        .map(|path| {
-            let text = std::fs::read_to_string(path)
-                .map_err(|error| Failure::input(format!("--anchor {}: {error}", path.display())))?;
-            PublicKey::from_text(text.trim())
-                .map_err(|error| Failure::input(format!("--anchor {}: not a public key: {error}", path.display())))
+/// The keys and threshold a bundle is checked against, and how to say so.
+struct Anchoring {
+    /// The anchor org a root document names; keys alone name none.
+    org: Option<String>,
+    keys: Vec<PublicKey>,
+    threshold: usize,
+    described: String,
+}
+
+impl Anchoring {
+    fn root(path: &Path, pinned: Option<&str>) -> Result<Self, Failure> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|error| Failure::input(format!("--root {}: {error}", path.display())))?;
+        let verified = edusync_trust::RootDocument::verify(&text, chrono::Utc::now().timestamp_millis())
+            .map_err(|error| Failure::input(format!("--root {}: {error}", path.display())))?;
+        if let Some(pinned) = pinned {
+            if !pinned.trim().eq_ignore_ascii_case(&verified.sha256) {
+                return Err(Failure::input(format!(
+                    "--root-sha256: {} has SHA-256 {}, not the pinned {pinned}",
+                    path.display(),
+                    verified.sha256
+                )));
+            }
+        }
+        let document = &verified.document;
+        Ok(Anchoring {
+            org: Some(document.org.to_string()),
+            keys: document.keys.clone(),
+            threshold: usize::from(document.threshold),
+            described: format!(
+                "root document version {} of {} (sha256 {}), {} of its {} keys required",
+                document.version,
+                document.org,
+                &verified.sha256[..16],
+                document.threshold,
+                document.keys.len()
+            ),
         })
-        .collect::<Result<Vec<_>, _>>()?;
-    let threshold = threshold.unwrap_or(keys.len() / 2 + 1);
-    if threshold == 0 || threshold > keys.len() {
-        return Err(Failure::input(format!("--threshold: between 1 and the {} root keys given", keys.len())));
     }
-    let verification = edusync_audit::verify(&bytes, &keys, threshold, i64::from(clock_skew_seconds) * 1000)
+
+    fn keys(anchors: &[PathBuf], threshold: Option<usize>) -> Result<Self, Failure> {
+        let keys = anchors
+            .iter()
+            .map(|path| {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|error| Failure::input(format!("--anchor {}: {error}", path.display())))?;
+                PublicKey::from_text(text.trim())
+                    .map_err(|error| Failure::input(format!("--anchor {}: not a public key: {error}", path.display())))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let threshold = threshold.unwrap_or(keys.len() / 2 + 1);
+        if threshold == 0 || threshold > keys.len() {
+            return Err(Failure::input(format!("--threshold: between 1 and the {} root keys given", keys.len())));
+        }
+        let described = format!(
+            "{} root key(s) given on the command line, {threshold} required (not a signed root document: pin one with --root)",
+            keys.len()
+        );
+        Ok(Anchoring { org: None, keys, threshold, described })
+    }
+}
+
+fn verify(bundle: &Path, anchor: &Anchoring, clock_skew_seconds: u32, as_json: bool) -> Result<(), Failure> {
+    let bytes = std::fs::read(bundle).map_err(|error| Failure::input(format!("{}: {error}", bundle.display())))?;
+    let (keys, threshold) = (&anchor.keys, anchor.threshold);
+    if let Some(org) = &anchor.org {
+        let stated = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|bundle| bundle.get("anchor_org").and_then(serde_json::Value::as_str).map(str::to_owned));
+        if let Some(stated) = stated.filter(|stated| stated != org) {
+            return Err(Failure::input(format!(
+                "--root: the document is {org}'s root, but the bundle's chains lead to {stated}"
+            )));
+        }
+    }
+    let verification = edusync_audit::verify(&bytes, keys, threshold, i64::from(clock_skew_seconds) * 1000)
         .map_err(|error| Failure::input(format!("{}: {error}", bundle.display())))?;
     if as_json {
         println!("{}", json(&verification));
@@ -131,10 +196,8 @@ fn verify(
     if verification.passed() {
         if !as_json {
             println!(
-                "VERIFIED: all {total} checks passed for {} {} against {} root key(s), {threshold} required",
-                verification.org_id,
-                verification.period,
-                keys.len()
+                "VERIFIED: all {total} checks passed for {} {} against {}",
+                verification.org_id, verification.period, anchor.described
             );
         }
         Ok(())

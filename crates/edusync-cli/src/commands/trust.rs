@@ -123,6 +123,32 @@ pub(crate) enum KeysCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Write the signed root document: the anchor's root keys and how many
+    /// must sign, signed by that many of them. Auditors pin this one file
+    /// (`audit verify --root`) instead of typing keys and a threshold.
+    Root {
+        /// The anchor's org id, as in node-config's [[trust.anchors]].
+        #[arg(long)]
+        org: String,
+        /// Every root public key (base64 raw, as in ROOT.pub), once each.
+        #[arg(long = "public", required = true)]
+        publics: Vec<PathBuf>,
+        /// How many root keys must sign a certificate under the anchor.
+        #[arg(long)]
+        threshold: u8,
+        /// Until when the document holds (YYYY-MM-DD, UTC midnight).
+        #[arg(long)]
+        expires: String,
+        /// Versions only go up; a new document replaces the last.
+        #[arg(long, default_value_t = 1)]
+        version: u64,
+        /// A root private key that signs the document; at least the threshold.
+        #[arg(long = "sign", required = true)]
+        signers: Vec<PathBuf>,
+        /// The document to write; never overwritten.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Add one more root key's signature to a certificate file, in place.
     Cosign {
         #[arg(long)]
@@ -502,6 +528,58 @@ pub(crate) fn keys(command: KeysCommand) -> Result<(), Failure> {
                 "the next key waits in {}; the node signs with the current key until the certificate is installed",
                 config.data_dir.join("node.key.next").display()
             );
+            Ok(())
+        }
+        KeysCommand::Root { org, publics, threshold, expires, version, signers, out } => {
+            if out.exists() {
+                return Err(Failure::input(format!(
+                    "--out: {} exists; a root document is never overwritten",
+                    out.display()
+                )));
+            }
+            let org = OrgId::parse("--org", &org).map_err(|error| Failure::input(error.to_string()))?;
+            let keys = publics
+                .iter()
+                .map(|path| {
+                    let text = read_text(path, "--public")?;
+                    PublicKey::from_text(text.trim()).map_err(|error| {
+                        Failure::input(format!("--public {}: not a public key: {error}", path.display()))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let expires_ms = chrono::NaiveDate::parse_from_str(&expires, "%Y-%m-%d")
+                .map_err(|_| Failure::input(format!("--expires: `{expires}` is not a date (YYYY-MM-DD)")))?
+                .and_time(chrono::NaiveTime::MIN)
+                .and_utc()
+                .timestamp_millis();
+            if expires_ms <= Utc::now().timestamp_millis() {
+                return Err(Failure::input(format!("--expires: {expires} has passed")));
+            }
+            let signing = signers.iter().map(|path| read_key(path, "--sign")).collect::<Result<Vec<_>, _>>()?;
+            if signing.len() < usize::from(threshold) {
+                return Err(Failure::input(format!(
+                    "--sign: {} key(s) given; the threshold is {threshold}, so at least that many must sign",
+                    signing.len()
+                )));
+            }
+            let document = edusync_trust::RootDocument { org, version, expires_ms, threshold, keys };
+            let text = document
+                .sign(&signing.iter().collect::<Vec<_>>())
+                .map_err(|error| Failure::input(format!("--public/--threshold/--sign: {error}")))?;
+            let verified =
+                edusync_trust::RootDocument::verify(&text, Utc::now().timestamp_millis()).map_err(|error| {
+                    Failure::other(anyhow::anyhow!("the document just signed does not verify: {error}"))
+                })?;
+            write(&out, &text)?;
+            println!(
+                "wrote {}: root document version {} of {}, {} of its {} keys required, expires {expires}",
+                out.display(),
+                document.version,
+                document.org,
+                document.threshold,
+                document.keys.len()
+            );
+            println!("sha256 (for auditors to pin): {}", verified.sha256);
             Ok(())
         }
         KeysCommand::Cosign { file, key } => {
