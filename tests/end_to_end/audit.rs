@@ -539,3 +539,62 @@ fn a_district_sees_its_schools_compliance_and_alerts_in_the_table_and_in_status(
     assert_eq!(bad.status.code(), Some(2), "{}", text(&bad.stderr));
     assert!(text(&bad.stderr).contains("--school-year"), "{}", text(&bad.stderr));
 }
+
+/// A school's key is stolen; its district revokes it from the moment of the
+/// theft, after the thief's aggregate was summed. The district derives
+/// again and its total drops the cases signed after the theft.
+#[test]
+fn a_backdated_revocation_takes_a_stolen_keys_cases_out_of_the_district_total() {
+    use crate::harness::{free_port, school_and_district, NodeProcess};
+
+    let root = tempfile::tempdir().expect("tempdir");
+    let district_port = free_port();
+    let (school_config, district_config) = school_and_district(root.path(), district_port, district_port, 64, "zstd");
+    let district = NodeProcess::start(&district_config);
+    let school = NodeProcess::start(&school_config);
+    let cases = || {
+        let output = run(&["rollup", "--period", "2024-2025", "--node", &district.endpoint(), "--json"]);
+        serde_json::from_slice::<Value>(&output.stdout).ok().and_then(|report| report["incident_cases"].as_u64())
+    };
+    let wait_for = |expected: u64, what: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while cases() != Some(expected) {
+            assert!(std::time::Instant::now() < deadline, "{what}: the district never showed {expected} cases");
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    };
+    let add = |number: u32| {
+        let mut incident = incident_json();
+        incident["narrative"] = Value::from(format!("Xô xát lần {number}"));
+        let input = root.path().join(format!("incident-{number}.json"));
+        std::fs::write(&input, incident.to_string()).expect("write");
+        let added =
+            run(&["record", "add", "incident", "--file", input.to_str().expect("utf-8"), "--node", &school.endpoint()]);
+        assert!(added.status.success(), "{}", text(&added.stderr));
+    };
+    add(0);
+    wait_for(1, "the first case");
+    let theft = chrono::Utc::now();
+    add(1);
+    wait_for(2, "the case signed with the stolen key");
+
+    let config = edusync_config::NodeConfig::load(&school_config).expect("config");
+    let school_key = edusync_node::load_key(&config.data_dir).expect("key").public_key().to_base64();
+    let revoked = run(&[
+        "revoke",
+        "--org",
+        "VN.BT.D03.S017",
+        "--key",
+        &school_key,
+        "--reason",
+        "key-compromise",
+        "--effective",
+        &theft.to_rfc3339(),
+        "--node",
+        &district.endpoint(),
+        "--config",
+        district_config.to_str().expect("utf-8"),
+    ]);
+    assert!(revoked.status.success(), "{}", text(&revoked.stderr));
+    wait_for(1, "after the revocation");
+}

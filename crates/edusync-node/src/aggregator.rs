@@ -28,6 +28,8 @@ pub struct RollUpEvidence {
     pub aggregate: Vec<u8>,
     pub children: Vec<Vec<u8>>,
     pub proofs: Vec<edusync_rollup::InclusionProof>,
+    /// For an earlier revision: this node's latest aggregate for the period.
+    pub superseded_by: Option<Vec<u8>>,
 }
 
 /// Lets writes wake the aggregator, and lets callers ask whether it is done.
@@ -316,16 +318,46 @@ impl Node {
     /// its envelope, the envelopes of the children's aggregates it summed (in
     /// leaf order), and an inclusion proof for each.
     pub fn roll_up_evidence(&self, period: Period) -> Result<RollUpEvidence, NodeError> {
-        let own = self.store().latest(self.org(), RecordKind::Aggregate, period)?.ok_or_else(|| {
+        self.roll_up_evidence_at(period, None)
+    }
+
+    /// The same for one revision of this node's aggregate (`None`: the
+    /// latest). An earlier revision's children are the aggregates each
+    /// child had here when it was derived, found by when they were stored
+    /// and checked against the root the revision signed.
+    pub fn roll_up_evidence_at(&self, period: Period, revision: Option<u32>) -> Result<RollUpEvidence, NodeError> {
+        let nothing = || {
             NodeError::NotFound(format!(
                 "{} has no aggregate for {period}: nothing has been counted for that period",
                 self.org()
             ))
-        })?;
+        };
+        let latest = self.store().latest(self.org(), RecordKind::Aggregate, period)?.ok_or_else(nothing)?;
+        let latest_revision = aggregate_in(&latest)?.revision;
+        let (own, superseded_by) = match revision {
+            None => (latest, None),
+            Some(revision) if revision == latest_revision => (latest, None),
+            Some(revision) if revision > latest_revision => {
+                return Err(NodeError::NotFound(format!(
+                    "{} has signed {latest_revision} revision(s) for {period}; there is no revision {revision}",
+                    self.org()
+                )))
+            }
+            Some(revision) => {
+                let own = self.own_revision(period, revision)?.ok_or_else(|| {
+                    NodeError::NotFound(format!("{}'s revision {revision} for {period} is not held here", self.org()))
+                })?;
+                (own, Some(latest.bytes))
+            }
+        };
         let aggregate = aggregate_in(&own)?;
         let mut children = Vec::new();
         for child in &self.children() {
-            if let Some((stored, aggregate)) = self.counted_aggregate(child, period)? {
+            let counted = match superseded_by {
+                None => self.counted_aggregate(child, period)?,
+                Some(_) => self.child_aggregate_as_of(child, period, own.meta.stored_unix_ms)?,
+            };
+            if let Some((stored, aggregate)) = counted {
                 children.push((child.clone(), stored, aggregate.total));
             }
         }
@@ -334,10 +366,17 @@ impl Node {
             children.iter().map(|(_, stored, total)| edusync_rollup::leaf(stored.id, total)).collect();
         let root = edusync_rollup::tree_root(&leaves).map_err(overflow)?;
         if root.hash != aggregate.children_root {
-            return Err(NodeError::Retry(format!(
-                "a newer aggregate from a child of {} is being summed for {period}",
-                self.org()
-            )));
+            return Err(match superseded_by {
+                None => NodeError::Retry(format!(
+                    "a newer aggregate from a child of {} is being summed for {period}",
+                    self.org()
+                )),
+                Some(_) => NodeError::NotFound(format!(
+                    "the children {} summed in revision {} for {period} cannot be told from when they arrived; export the latest revision",
+                    self.org(),
+                    aggregate.revision
+                )),
+            });
         }
         let proofs = (0..leaves.len())
             .map(|index| edusync_rollup::prove_inclusion(&leaves, index))
@@ -352,7 +391,61 @@ impl Node {
             aggregate: own.bytes,
             children: children.into_iter().map(|(_, stored, _)| stored.bytes).collect(),
             proofs,
+            superseded_by,
         })
+    }
+
+    /// This node's own aggregate of `period` at `revision`, if held.
+    fn own_revision(&self, period: Period, revision: u32) -> Result<Option<edusync_store::StoredEnvelope>, NodeError> {
+        let filter = ListFilter {
+            kind: Some(RecordKind::Aggregate),
+            school_year_start: Some(period.school_year.start_year()),
+            org_prefix: Some(self.org().clone()),
+            written_too: false,
+        };
+        let mut found = None;
+        self.store().for_each_listed(&filter, |stored| {
+            if found.is_none()
+                && stored.meta.author_org == *self.org()
+                && stored.meta.period == Some(period)
+                && aggregate_in(&stored)?.revision == revision
+            {
+                found = Some(stored);
+            }
+            Ok::<(), NodeError>(())
+        })?;
+        Ok(found)
+    }
+
+    /// The newest aggregate of `child` for `period` stored here by `as_of_ms`:
+    /// what a derivation at that moment summed.
+    fn child_aggregate_as_of(
+        &self,
+        child: &OrgId,
+        period: Period,
+        as_of_ms: i64,
+    ) -> Result<Option<(edusync_store::StoredEnvelope, Aggregate)>, NodeError> {
+        let filter = ListFilter {
+            kind: Some(RecordKind::Aggregate),
+            school_year_start: Some(period.school_year.start_year()),
+            org_prefix: Some(child.clone()),
+            written_too: false,
+        };
+        let mut best: Option<(edusync_store::StoredEnvelope, Aggregate)> = None;
+        self.store().for_each_listed(&filter, |stored| {
+            if stored.meta.author_org != *child
+                || stored.meta.period != Some(period)
+                || stored.meta.stored_unix_ms > as_of_ms
+            {
+                return Ok(());
+            }
+            let aggregate = aggregate_in(&stored)?;
+            if best.as_ref().is_none_or(|(_, kept)| kept.revision < aggregate.revision) {
+                best = Some((stored, aggregate));
+            }
+            Ok::<(), NodeError>(())
+        })?;
+        Ok(best)
     }
 
     /// The aggregate of `child` for `period` that this node counts, decoded.

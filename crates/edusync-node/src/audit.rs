@@ -13,9 +13,15 @@ impl Node {
     /// summed with an inclusion proof each, and the statements that judge each
     /// signer (its certificate chain when it signed, and the rotations and
     /// revocations of the keys in that chain, with what checks them).
-    #[tracing::instrument(skip_all, fields(org = %self.org(), period = %period))]
     pub fn audit_bundle(&self, period: Period) -> Result<edusync_audit::Bundle, NodeError> {
-        let evidence = self.roll_up_evidence(period)?;
+        self.audit_bundle_at(period, None)
+    }
+
+    /// The bundle of one revision of this node's aggregate (`None`: the
+    /// latest); an earlier one carries the latest, signed, as what supersedes it.
+    #[tracing::instrument(skip_all, fields(org = %self.org(), period = %period, revision))]
+    pub fn audit_bundle_at(&self, period: Period, revision: Option<u32>) -> Result<edusync_audit::Bundle, NodeError> {
+        let evidence = self.roll_up_evidence_at(period, revision)?;
         let trust = self.trust();
         let mut signatures = Vec::new();
         for envelope in std::iter::once(&evidence.aggregate).chain(&evidence.children) {

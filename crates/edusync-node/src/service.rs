@@ -373,8 +373,9 @@ impl wire::record_service_server::RecordService for RecordApi {
         }
         let period = edusync_proto::period_from_wire("period", request.period).map_err(invalid)?;
         tracing::Span::current().record("period", tracing::field::display(period));
+        let revision = (request.revision > 0).then_some(request.revision);
         let node = Arc::clone(&self.node);
-        let bundle = blocking_turn(turn, move || node.audit_bundle(period)).await?;
+        let bundle = blocking_turn(turn, move || node.audit_bundle_at(period, revision)).await?;
         Ok(Response::new(wire::AuditBundle { json: bundle.to_json() }))
     }
 

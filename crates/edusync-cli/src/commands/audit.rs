@@ -24,6 +24,9 @@ pub(crate) enum AuditCommand {
         /// e.g. 2024-2025, 2024-2025/S1 or 2024-2025/M10
         #[arg(long)]
         period: String,
+        /// One revision, as a parent's bundle names it (default: the latest).
+        #[arg(long)]
+        revision: Option<u32>,
         /// The bundle file to write (refused if it exists).
         #[arg(long)]
         out: PathBuf,
@@ -61,7 +64,9 @@ pub(crate) enum AuditCommand {
 
 pub(crate) async fn run(command: AuditCommand) -> Result<(), Failure> {
     match command {
-        AuditCommand::Export { org, period, out, target } => export(&org, &period, &out, &target).await,
+        AuditCommand::Export { org, period, revision, out, target } => {
+            export(&org, &period, revision, &out, &target).await
+        }
         AuditCommand::Verify { bundle, root, root_sha256, anchors, threshold, clock_skew_seconds, json: as_json } => {
             let anchor = match root {
                 Some(path) => Anchoring::root(&path, root_sha256.as_deref())?,
@@ -72,16 +77,28 @@ pub(crate) async fn run(command: AuditCommand) -> Result<(), Failure> {
     }
 }
 
-async fn export(org: &str, period: &str, out: &Path, target: &NodeTarget) -> Result<(), Failure> {
+async fn export(
+    org: &str,
+    period: &str,
+    revision: Option<u32>,
+    out: &Path,
+    target: &NodeTarget,
+) -> Result<(), Failure> {
     let period = super::period_arg(period)?;
+    if revision == Some(0) {
+        return Err(Failure::input("--revision: revisions start at 1"));
+    }
     if out.exists() {
         return Err(Failure::input(format!("--out: {} exists; choose a new file name", out.display())));
     }
     let client = target.connect().await?;
     let bundle = super::ask_again_while_unavailable(|| {
         let mut client = client.clone();
-        let request =
-            wire::ExportAuditRequest { org_id: org.to_owned(), period: Some(edusync_proto::period_to_wire(period)) };
+        let request = wire::ExportAuditRequest {
+            org_id: org.to_owned(),
+            period: Some(edusync_proto::period_to_wire(period)),
+            revision: revision.unwrap_or(0),
+        };
         async move { client.export_audit(request).await }
     })
     .await
