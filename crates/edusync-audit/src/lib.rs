@@ -667,3 +667,132 @@ impl Bundle {
         bytes
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! `docs/audit-format.md` is the specification an independent verifier is
+    //! written from: the parts of it that are generated from the code are
+    //! checked against the code here, so that neither drifts from the other.
+
+    use edusync_core::{
+        Cell, Counts, IncidentCategory, IncidentStatus, RecordId, Severity, CELLS, EMPTY_CHILDREN_ROOT,
+    };
+    use edusync_rollup::{leaf, prove_inclusion, tree_root, SumNode};
+
+    /// The specification, read from the repository at compile time.
+    const SPEC: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/audit-format.md"));
+    const TABLE_BEGIN: &str = "<!-- BEGIN CELL TABLE";
+    const TABLE_END: &str = "<!-- END CELL TABLE -->";
+
+    /// The cell table as the document must hold it: one row per cell of
+    /// `Cell::all()`, in layout order, with its index and name.
+    fn expected_rows() -> Vec<String> {
+        Cell::all().into_iter().enumerate().map(|(index, cell)| format!("| {index} | `{}` |", cell.name())).collect()
+    }
+
+    /// The rows between the markers, after the header and separator lines.
+    fn documented_rows() -> Vec<String> {
+        let begins = SPEC.lines().filter(|line| line.starts_with(TABLE_BEGIN)).count();
+        let ends = SPEC.lines().filter(|line| line.trim() == TABLE_END).count();
+        assert_eq!(
+            (begins, ends),
+            (1, 1),
+            "docs/audit-format.md must hold one `{TABLE_BEGIN} …` and one `{TABLE_END}`"
+        );
+        let table: Vec<&str> = SPEC
+            .lines()
+            .skip_while(|line| !line.starts_with(TABLE_BEGIN))
+            .skip(1)
+            .take_while(|line| line.trim() != TABLE_END)
+            .map(str::trim)
+            .filter(|line| !line.is_empty())
+            .collect();
+        assert!(
+            table.len() >= 2 && table[0] == "| index | name |" && table[1] == "| ---: | --- |",
+            "the cell table starts with `| index | name |` and `| ---: | --- |`, found {:?}",
+            table.get(..2)
+        );
+        table[2..].iter().map(|line| (*line).to_owned()).collect()
+    }
+
+    #[test]
+    fn the_format_lists_every_cell_of_the_layout_in_order_with_its_index_and_name() {
+        let expected = expected_rows();
+        assert_eq!(expected.len(), CELLS);
+        let documented = documented_rows();
+        if documented != expected {
+            let first = documented.iter().zip(&expected).position(|(doc, code)| doc != code);
+            panic!(
+                "the cell table of docs/audit-format.md is not Cell::all() ({} rows documented, {} cells; first \
+                 difference at row {first:?}). The table as it must read, between the markers:\n\n| index | name \
+                 |\n| ---: | --- |\n{}\n",
+                documented.len(),
+                expected.len(),
+                expected.join("\n")
+            );
+        }
+    }
+
+    fn counts(cells: &[(Cell, u64)]) -> Counts {
+        let mut counts = Counts::zero();
+        for (cell, value) in cells {
+            counts.add_to(*cell, *value).expect("fits");
+        }
+        counts
+    }
+
+    fn hex_of(node: &SumNode) -> String {
+        hex::encode(node.hash)
+    }
+
+    /// The worked examples of the document, recomputed: the empty root, three
+    /// leaves, their tree and the proof of each leaf.
+    fn vectors() -> Vec<(&'static str, String)> {
+        let physical = Cell::Cases(IncidentCategory::Physical, Severity::Minor, IncidentStatus::Open);
+        let a = leaf(RecordId([0x11; 32]), &counts(&[(Cell::FollowUps, 2), (Cell::ContributingSchools, 1)]));
+        let b = leaf(RecordId([0x22; 32]), &counts(&[(Cell::ContributingSchools, 1)]));
+        let c = leaf(RecordId([0x33; 32]), &counts(&[(physical, 1), (Cell::ContributingSchools, 1)]));
+        let leaves = [a.clone(), b.clone(), c.clone()];
+        let ab = tree_root(&leaves[..2]).expect("sums");
+        let root = tree_root(&leaves).expect("sums");
+        let first = prove_inclusion(&leaves, 0).expect("in range");
+        let last = prove_inclusion(&leaves, 2).expect("in range");
+        assert_eq!(first.path, [b.clone(), c.clone()]);
+        assert_eq!(prove_inclusion(&leaves, 1).expect("in range").path, [a.clone(), c.clone()]);
+        assert_eq!(last.path, [ab.clone()]);
+        assert_eq!(root.sum, counts(&[(Cell::FollowUps, 2), (physical, 1), (Cell::ContributingSchools, 3)]));
+        vec![
+            ("empty root", hex::encode(EMPTY_CHILDREN_ROOT)),
+            ("counts C, first 10 bytes", hex::encode(&c.sum.to_bytes()[..10])),
+            ("counts C, last 16 bytes", hex::encode(&c.sum.to_bytes()[1378 - 16..])),
+            ("leaf A", hex_of(&a)),
+            ("leaf B", hex_of(&b)),
+            ("leaf C", hex_of(&c)),
+            ("node AB", hex_of(&ab)),
+            ("root ABC", hex_of(&root)),
+        ]
+    }
+
+    #[test]
+    fn the_formats_test_vectors_and_constants_are_the_codes() {
+        let missing: Vec<String> = vectors()
+            .into_iter()
+            .map(|(name, value)| format!("| {name} | `{value}` |"))
+            .filter(|row| !SPEC.contains(row.as_str()))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "docs/audit-format.md lacks these rows of its test vectors:\n{}",
+            missing.join("\n")
+        );
+        assert_eq!(Counts::zero().to_bytes().len(), 1378);
+        for constant in [
+            format!("`{}`", super::FORMAT),
+            format!("{CELLS} cells"),
+            format!("`{}`", edusync_envelope::SIGNING_CONTEXT),
+            format!("`{}`", edusync_trust::TRUST_CONTEXT),
+        ] {
+            assert!(SPEC.contains(&constant), "docs/audit-format.md does not mention {constant}");
+        }
+    }
+}
