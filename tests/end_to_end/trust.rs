@@ -751,3 +751,64 @@ async fn an_enrolment_flood_from_one_source_is_limited_and_the_operator_clears_i
     );
     assert!(text(&cleared.stdout).contains("no enrolment request is waiting"), "{}", text(&cleared.stdout));
 }
+
+/// A district certifies a key of its own choosing for its school (a second
+/// `init` of the school's config, enrolled by the district): the school
+/// sees the certificate come down and reports an identity alert in
+/// `edusync status` (JSON, and in Vietnamese as its operator reads it).
+#[test]
+fn a_school_raises_an_alert_when_its_parent_certifies_another_key_for_it() {
+    use crate::harness::school_and_district;
+
+    let root = tempfile::tempdir().expect("tempdir");
+    let district_port = free_port();
+    let (school_config, district_config) = school_and_district(root.path(), district_port, district_port, 64, "zstd");
+    let district = NodeProcess::start(&district_config);
+    let school = NodeProcess::start(&school_config);
+    let path = |path: &std::path::Path| path.to_str().expect("utf-8").to_owned();
+    let status = || {
+        let output = run(&["status", "--node", &school.endpoint(), "--config", &path(&school_config), "--json"]);
+        serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap_or_default()
+    };
+    assert_eq!(status()["identity_alerts"].as_array().map(Vec::len), Some(0), "{}", status());
+
+    let thief_dir = root.path().join("thief");
+    std::fs::create_dir_all(&thief_dir).expect("mkdir");
+    let thief_config = thief_dir.join("node.toml");
+    std::fs::copy(&school_config, &thief_config).expect("copy");
+    let init = run(&["init", "--config", &path(&thief_config)]);
+    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+    let request = thief_dir.join("thief.req");
+    let asked = run(&["enroll", "request", "--config", &path(&thief_config), "--out", &path(&request)]);
+    assert!(asked.status.success(), "{}", String::from_utf8_lossy(&asked.stderr));
+    let signed = run(&[
+        "enroll",
+        "sign",
+        "--request",
+        &path(&request),
+        "--out",
+        &path(&thief_dir.join("thief.cert")),
+        "--node",
+        &district.endpoint(),
+        "--config",
+        &path(&district_config),
+    ]);
+    assert!(signed.status.success(), "{}", String::from_utf8_lossy(&signed.stderr));
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let alerts = loop {
+        let alerts = status()["identity_alerts"].as_array().cloned().unwrap_or_default();
+        if !alerts.is_empty() {
+            break alerts;
+        }
+        assert!(std::time::Instant::now() < deadline, "the school never noticed the certificate: {}", status());
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let plain = run(&["status", "--node", &school.endpoint(), "--config", &path(&school_config), "--language", "vi"]);
+    assert!(
+        String::from_utf8_lossy(&plain.stdout).contains("NGHIÊM TRỌNG"),
+        "{}",
+        String::from_utf8_lossy(&plain.stdout)
+    );
+}
