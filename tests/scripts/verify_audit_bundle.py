@@ -5,7 +5,7 @@ Usage:
     verify_audit_bundle.py BUNDLE.json --anchor BASE64_ROOT_KEY [--anchor ...] [--threshold N]
 
 An independent second opinion on `edusync audit verify`, written from the
-documented formats only (docs/auditor.md, "Audit bundles"; ARCHITECTURE.md, "The signed
+documented formats only (docs/audit-format.md; ARCHITECTURE.md, "The signed
 envelope" and "The aggregate"). It checks:
 
   - every trust statement ("EST1"): framing, and every Ed25519 signature over
@@ -223,7 +223,7 @@ def main():
         if depth > 8:
             return None
         for revocation in revocations:
-            if revocation["org"] == org and revocation["key"] == key and revocation["effective"] <= at_ms:
+            if revocation["key"] == key and revocation["effective"] <= at_ms:
                 return None
         for certificate in certificates:
             if certificate["org"] != org or certificate["key"] != key:

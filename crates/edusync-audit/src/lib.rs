@@ -179,7 +179,8 @@ fn proof_from_file(proof: &Proof) -> Result<InclusionProof, String> {
             let hash: [u8; 32] = hex::decode(&node.hash)
                 .ok()
                 .and_then(|bytes| bytes.try_into().ok())
-                .ok_or_else(|| format!("path[{index}].hash is not 64 hex digits"))?;
+                .filter(|hash: &[u8; 32]| hex::encode(hash) == node.hash)
+                .ok_or_else(|| format!("path[{index}].hash is not 64 lowercase hex digits"))?;
             let sum = counts_of(&node.sum).map_err(|reason| format!("path[{index}].sum: {reason}"))?;
             Ok(SumNode { hash, sum })
         })
@@ -574,11 +575,23 @@ fn check_aggregate(stated: &SignedAggregate, trust: &TrustSet, checks: &mut Chec
         "signer certified",
         trust
             .standing(&header.author_org, &header.author_key, header.created_unix_ms)
-            .map(|standing| {
-                let chain: Vec<String> = standing.chain.iter().map(ToString::to_string).collect();
-                format!("{} for {} when it signed, certified by {}", standing.role, standing.org, chain.join(" ← "))
-            })
-            .map_err(|error| error.to_string()),
+            .map_err(|error| error.to_string())
+            .and_then(|standing| match standing.role {
+                // Only a node signs aggregates; a reader's key never speaks for its scope.
+                edusync_trust::Role::Node(_) => {
+                    let chain: Vec<String> = standing.chain.iter().map(ToString::to_string).collect();
+                    Ok(format!(
+                        "{} for {} when it signed, certified by {}",
+                        standing.role,
+                        standing.org,
+                        chain.join(" ← ")
+                    ))
+                }
+                role => Err(format!(
+                    "the key is certified for {} as a {role}, which reads and never signs aggregates",
+                    standing.org
+                )),
+            }),
     );
     let replacements = trust.unexplained_replacements(&header.author_org);
     checks.record(
@@ -647,6 +660,18 @@ fn stated_figures(
 }
 
 fn cell_differences(field: &str, stated: &BTreeMap<String, u64>, signed: &BTreeMap<String, u64>) -> Vec<String> {
+    // The maps list non-zero cells by name, each once: a zero or an unknown name is not a copy.
+    let known: BTreeMap<String, Cell> = Cell::all().into_iter().map(|cell| (cell.name(), cell)).collect();
+    let strays = stated.iter().filter_map(|(name, value)| {
+        if !known.contains_key(name) {
+            Some(format!("{field}.{name} is not a cell of layout 1"))
+        } else if *value == 0 {
+            Some(format!("{field}.{name} is listed as 0; only non-zero cells are listed"))
+        } else {
+            None
+        }
+    });
+    let strays: Vec<String> = strays.collect();
     let mut names: Vec<&String> = stated.keys().chain(signed.keys()).collect();
     names.sort();
     names.dedup();
@@ -656,6 +681,7 @@ fn cell_differences(field: &str, stated: &BTreeMap<String, u64>, signed: &BTreeM
             let (bundle, signed) = (stated.get(name).copied().unwrap_or(0), signed.get(name).copied().unwrap_or(0));
             (bundle != signed).then(|| format!("{field}.{name} is {bundle} in the bundle but {signed} as signed"))
         })
+        .chain(strays)
         .collect()
 }
 

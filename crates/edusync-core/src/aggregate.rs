@@ -295,15 +295,16 @@ impl Counts {
         self.0.iter().all(|count| *count == 0)
     }
 
-    /// Incident cases in all categories, severities and statuses.
+    /// Incident cases in all categories, severities and statuses; at most
+    /// `u64::MAX` (cells signed by someone else may add up past it).
     pub fn incident_cases(&self) -> u64 {
-        self.0[..CASES].iter().sum()
+        self.0[..CASES].iter().fold(0u64, |sum, count| sum.saturating_add(*count))
     }
 
     /// Cases of one category, over every severity and status.
     pub fn cases_of(&self, category: IncidentCategory) -> u64 {
         let start = position(IncidentCategory::ALL, &category) * 15;
-        self.0[start..start + 15].iter().sum()
+        self.0[start..start + 15].iter().fold(0u64, |sum, count| sum.saturating_add(*count))
     }
 
     /// The canonical bytes of the vector, as hashed in Merkle sum trees:

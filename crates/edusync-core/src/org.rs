@@ -8,6 +8,8 @@ use crate::{Reason, ValidationError};
 
 const MAX_SEGMENTS: usize = 8;
 const MAX_SEGMENT_LEN: usize = 32;
+/// What one length byte can count.
+const MAX_ORG_ID_BYTES: usize = 255;
 
 /// An organisation id such as `VN.BT.D03.S017`: dot-separated segments from the
 /// root down, so that "is under" is a prefix test on whole segments. Segments
@@ -19,6 +21,16 @@ impl OrgId {
     pub fn parse(field: &str, text: &str) -> Result<Self, ValidationError> {
         if text.is_empty() {
             return Err(ValidationError::new(field, Reason::OrganisationRequired));
+        }
+        // Signed statements carry an org id after a one-byte length.
+        if text.len() > MAX_ORG_ID_BYTES {
+            return Err(ValidationError::new(
+                field,
+                Reason::malformed(format!(
+                    "an org id is at most {MAX_ORG_ID_BYTES} characters; this one has {}",
+                    text.len()
+                )),
+            ));
         }
         let segments: Vec<&str> = text.split('.').collect();
         if segments.len() > MAX_SEGMENTS {
@@ -159,6 +171,15 @@ impl Organisation {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_org_id_fits_the_one_length_byte_statements_give_it() {
+        let long = vec!["A".repeat(31); 8].join(".");
+        assert_eq!(long.len(), 255);
+        assert!(OrgId::parse("org", &long).is_ok());
+        let longer = vec!["A".repeat(32); 8].join(".");
+        assert!(OrgId::parse("org", &longer).is_err(), "{} bytes", longer.len());
+    }
+
     use super::*;
 
     fn org(text: &str) -> OrgId {

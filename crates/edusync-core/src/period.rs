@@ -70,6 +70,11 @@ impl FromStr for SchoolYear {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let bad = || ValidationError::new("school_year", Reason::NotASchoolYear { text: text.to_owned() });
         let (first, second) = text.split_once('-').ok_or_else(bad)?;
+        // One spelling only (`2024-2025`): signed and compared as text.
+        let four_digits = |part: &str| part.len() == 4 && part.bytes().all(|byte| byte.is_ascii_digit());
+        if !four_digits(first) || !four_digits(second) {
+            return Err(bad());
+        }
         let first: u32 = first.parse().map_err(|_| bad())?;
         let second: u32 = second.parse().map_err(|_| bad())?;
         if second != first + 1 {
@@ -209,10 +214,16 @@ impl FromStr for Period {
             None => (text, PeriodSpan::SchoolYear),
             Some((year, "S1")) => (year, PeriodSpan::Semester1),
             Some((year, "S2")) => (year, PeriodSpan::Semester2),
-            Some((year, month)) if month.len() == 3 && month.starts_with('M') => match month[1..].parse::<u8>() {
-                Ok(month) if (1..=12).contains(&month) => (year, PeriodSpan::Month(month)),
-                _ => return Err(ValidationError::new("period", Reason::NotAMonth { text: text.to_owned() })),
-            },
+            Some((year, month))
+                if month.len() == 3
+                    && month.starts_with('M')
+                    && month[1..].bytes().all(|byte| byte.is_ascii_digit()) =>
+            {
+                match month[1..].parse::<u8>() {
+                    Ok(month) if (1..=12).contains(&month) => (year, PeriodSpan::Month(month)),
+                    _ => return Err(ValidationError::new("period", Reason::NotAMonth { text: text.to_owned() })),
+                }
+            }
             Some(_) => return Err(ValidationError::new("period", Reason::NotAPeriod { text: text.to_owned() })),
         };
         let school_year =
@@ -236,6 +247,14 @@ impl<'de> serde::Deserialize<'de> for Period {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_period_has_one_spelling() {
+        for text in ["+2024-2025", "2024-+2025", "02024-2025", "2024-2025/M+1", "2024-2025/M 1", "2024-2025/m01"] {
+            assert!(text.parse::<Period>().is_err(), "{text}");
+        }
+        assert_eq!("2024-2025/M01".parse::<Period>().expect("canonical").to_string(), "2024-2025/M01");
+    }
+
     use super::*;
     use proptest::prelude::*;
 

@@ -502,7 +502,8 @@ impl Node {
     /// Whether the key that signed `stored` spoke for its author when it signed.
     fn signer_stood(&self, stored: &edusync_store::StoredEnvelope) -> Result<bool, NodeError> {
         let header = EnvelopeView::parse(&stored.bytes)?.header;
-        Ok(self.trust().standing(&header.author_org, &header.author_key, header.created_unix_ms).is_ok())
+        let standing = self.trust().standing(&header.author_org, &header.author_key, header.created_unix_ms);
+        Ok(standing.is_ok_and(|standing| matches!(standing.role, edusync_trust::Role::Node(_))))
     }
 
     /// Marks every period for which this node holds an aggregate of `org`

@@ -27,7 +27,7 @@ impl Writer {
         self
     }
     pub(crate) fn org(&mut self, org: &OrgId) -> &mut Self {
-        // Org ids are at most 8 segments of 32 characters: always under 256 bytes.
+        // `OrgId::parse` refuses ids longer than 255 bytes, so nothing is cut.
         let bytes = org.as_str().as_bytes();
         self.0.push(bytes.len().min(255) as u8);
         self.0.extend_from_slice(&bytes[..bytes.len().min(255)]);

@@ -7,7 +7,7 @@
 //! Bytes: `ERD1`, the body's length (u32, big-endian), the body, the number
 //! of signatures (u8), then per signature the signer's raw key (32 bytes)
 //! and its Ed25519 signature (64 bytes) over
-//! PAE(`EDUSYNC-TRUST-V1`, `root`, body). The body: the anchor org (u16
+//! PAE(`EDUSYNC-TRUST-V1`, `root`, body). The body: the anchor org (u8
 //! length, UTF-8), version (u64), expiry (i64 ms since the epoch), threshold
 //! (u8), the number of keys (u8) and each raw key (32 bytes). As text, one
 //! block between `-----BEGIN EDUSYNC ROOT-----` and `-----END EDUSYNC ROOT-----`.

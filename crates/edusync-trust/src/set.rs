@@ -35,8 +35,10 @@ pub struct Anchor {
 
 impl Anchor {
     /// How many of the anchor's keys are among `signers` (each counted once).
+    /// Each root key counts once, however often the anchor lists it.
     fn distinct_signers(&self, signers: &[PublicKey]) -> usize {
-        self.keys.iter().filter(|key| signers.contains(key)).count()
+        let listed: BTreeSet<&PublicKey> = self.keys.iter().collect();
+        listed.into_iter().filter(|key| signers.contains(key)).count()
     }
 
     fn signed_by_enough(&self, signers: &[PublicKey]) -> bool {

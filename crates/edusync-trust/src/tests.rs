@@ -82,6 +82,15 @@ fn a_root_certificate_needs_two_distinct_anchor_keys_not_two_signatures_by_one()
 }
 
 #[test]
+fn an_anchor_listing_one_key_twice_still_counts_it_once() {
+    let anchor = Anchor { org: org("VN"), keys: vec![key(1).public_key(), key(1).public_key()], threshold: 2 };
+    let mut set = TrustSet::new(vec![anchor], 0);
+    let ministry = Statement::Certificate(certificate(&key(10), "VN", Role::Node(Level::Ministry), "VN", 1));
+    let error = admit(&mut set, &ministry.sign(&[&key(1)])).expect_err("one key, listed twice, is one signature");
+    assert!(error.to_string().contains("carries 1"), "{error}");
+}
+
+#[test]
 fn a_certificate_outside_its_issuers_scope_is_refused() {
     let mut set = hierarchy();
     let stray =

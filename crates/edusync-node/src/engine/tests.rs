@@ -994,6 +994,35 @@ mod audit_bundle {
         );
     }
 
+    /// A district certifies an auditor's key scoped to its school, then signs
+    /// the school's aggregate with it: a reader's key never speaks for its
+    /// scope, so the signer is not certified.
+    #[test]
+    fn an_aggregate_signed_with_a_readers_key_fails_signer_certified() {
+        let forger = Forger::new();
+        let school = &forger.schools[0];
+        let reader = seeded(77);
+        let request =
+            edusync_trust::armor(&[edusync_trust::Statement::EnrolmentRequest(edusync_trust::EnrolmentRequest {
+                subject_org: school.org().clone(),
+                role: edusync_trust::Role::Auditor,
+                parent_org: forger.district.org().clone(),
+                subject_key: reader.public_key(),
+                previous_key: None,
+                created_ms: now().timestamp_millis(),
+            })
+            .sign(&[&reader])]);
+        forger.district.sign_enrolment(&request, None, now()).expect("the district certifies a reader");
+        let mut padded = forger.aggregate_of(0);
+        padded.revision += 1;
+        let bundle = forger.bundle(&[(&reader, padded), (&seeded(9), forger.aggregate_of(1))], &[]);
+        let lines = failed(&verify(&bundle).expect("readable"));
+        assert!(
+            lines.iter().any(|line| line.contains("signer certified") && line.contains("never signs aggregates")),
+            "{lines:?}"
+        );
+    }
+
     /// Every digit of the file stands for something signed or checked: a
     /// count, a byte of an envelope or a statement (base64), a hash, a proof
     /// position, an org id, a period.
