@@ -785,7 +785,7 @@ mod tests {
         let last = prove_inclusion(&leaves, 2).expect("in range");
         assert_eq!(first.path, [b.clone(), c.clone()]);
         assert_eq!(prove_inclusion(&leaves, 1).expect("in range").path, [a.clone(), c.clone()]);
-        assert_eq!(last.path, [ab.clone()]);
+        assert_eq!(last.path, std::slice::from_ref(&ab));
         assert_eq!(root.sum, counts(&[(Cell::FollowUps, 2), (physical, 1), (Cell::ContributingSchools, 3)]));
         vec![
             ("empty root", hex::encode(EMPTY_CHILDREN_ROOT)),
