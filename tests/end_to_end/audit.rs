@@ -131,7 +131,7 @@ fn an_exported_audit_bundle_verifies_offline_matches_the_nodes_totals_and_a_chan
     use crate::harness::root_key;
 
     let root = tempfile::tempdir().expect("tempdir");
-    let (district, _district_config, _school) = district_with_two_incidents(root.path());
+    let (district, _district_config, school) = district_with_two_incidents(root.path());
     let rollup = || {
         let output = run(&["rollup", "--period", "2024-2025", "--node", &district.endpoint(), "--json"]);
         serde_json::from_slice::<Value>(&output.stdout).ok()
@@ -215,6 +215,27 @@ fn an_exported_audit_bundle_verifies_offline_matches_the_nodes_totals_and_a_chan
     std::fs::write(&stranger, edusync_envelope::NodeKey::generate().public_key().to_base64()).expect("write");
     let refused = run(&["audit", "verify", bundle, "--anchor", stranger.to_str().expect("utf-8")]);
     assert_eq!(refused.status.code(), Some(1), "{}", text(&refused.stdout));
+
+    // The school's own bundle, verified together with the district's: the
+    // record the district summed is the one the school's bundle proves.
+    let school_bundle = root.path().join("VN.BT.D03.S017-2024-2025.audit.json");
+    let school_bundle = school_bundle.to_str().expect("utf-8");
+    let exported = run(&[
+        "audit",
+        "export",
+        "--org",
+        "VN.BT.D03.S017",
+        "--period",
+        "2024-2025",
+        "--out",
+        school_bundle,
+        "--node",
+        &school.endpoint(),
+    ]);
+    assert!(exported.status.success(), "{}", text(&exported.stderr));
+    let together = run(&["audit", "verify", bundle, school_bundle, "--anchor", anchor]);
+    assert!(together.status.success(), "{}{}", text(&together.stdout), text(&together.stderr));
+    assert!(text(&together.stdout).contains("VERIFIED: 2 bundles and 1 links"), "{}", text(&together.stdout));
 
     // A signed root document pins the root's keys and threshold. The test's
     // hierarchy is certified by one root key: with that key and two others

@@ -42,6 +42,9 @@ pub struct Bundle {
     /// revoked by its start) that has no aggregate here, by org id: a total
     /// that leaves a unit out says so.
     pub missing: Vec<MissingChild>,
+    /// For an earlier revision: the node's latest aggregate for the period,
+    /// signed, which replaces this one as the current total.
+    pub superseded_by: Option<SignedAggregate>,
     /// Trust statements ("EST1" bytes, base64), each once: every signer's
     /// certificate chain, root first; then the rotations that retired a key
     /// of those chains (with the chain of the key rotated to); then the
@@ -199,6 +202,8 @@ pub struct Evidence<'a> {
     pub proofs: &'a [InclusionProof],
     /// Children owed for the period with no aggregate, and when each was last heard from.
     pub missing: &'a [(OrgId, Option<i64>)],
+    /// For an earlier revision: the envelope of the node's latest aggregate.
+    pub superseded_by: Option<&'a [u8]>,
     pub statements: &'a [Vec<u8>],
 }
 
@@ -230,6 +235,7 @@ pub fn build(evidence: &Evidence<'_>) -> Result<Bundle, AuditError> {
             .iter()
             .map(|(org, last_heard)| MissingChild { org_id: org.to_string(), last_heard_unix_ms: *last_heard })
             .collect(),
+        superseded_by: evidence.superseded_by.map(describe).transpose()?,
         statements: evidence.statements.iter().map(|bytes| BASE64.encode(bytes)).collect(),
     })
 }
@@ -249,6 +255,11 @@ pub struct Check {
 pub struct Verification {
     pub org_id: String,
     pub period: String,
+    /// The aggregate's revision, when its signature held.
+    pub revision: Option<u32>,
+    /// The newer revision that replaces this one, when the bundle (or
+    /// another bundle given with it) proves one: `revision N (record …)`.
+    pub superseded_by: Option<String>,
     pub checks: Vec<Check>,
 }
 
@@ -306,7 +317,13 @@ pub fn verify(
         children.push(check_aggregate(&child.aggregate, &trust, &mut checks));
     }
     let Some((parent_id, parent)) = parent else {
-        return Ok(Verification { org_id: bundle.org_id, period: bundle.period, checks: checks.0 });
+        return Ok(Verification {
+            org_id: bundle.org_id,
+            period: bundle.period,
+            revision: None,
+            superseded_by: None,
+            checks: checks.0,
+        });
     };
     let subject = format!("aggregate {} {}", bundle.org_id, bundle.period);
     checks.record(
@@ -412,7 +429,106 @@ pub fn verify(
         };
         checks.record(&subject, "inclusion proof", outcome);
     }
-    Ok(Verification { org_id: bundle.org_id, period: bundle.period, checks: checks.0 })
+    let superseded_by = bundle.superseded_by.as_ref().and_then(|newer| {
+        let stated = check_aggregate(newer, &trust, &mut checks);
+        let outcome = match &stated {
+            None => Err("the newer aggregate failed its checks".to_owned()),
+            Some((_, newer)) if newer.org != parent.org || newer.period != parent.period => {
+                Err(format!("it is {}'s for {}, not this aggregate's org and period", newer.org, newer.period))
+            }
+            Some((_, newer)) if newer.revision <= parent.revision => {
+                Err(format!("its revision {} is not above this one's {}", newer.revision, parent.revision))
+            }
+            Some((id, newer)) => Ok(format!(
+                "revision {} (record {}) replaces revision {}: this total is not the current one",
+                newer.revision,
+                short(*id),
+                parent.revision
+            )),
+        };
+        let described = outcome
+            .as_ref()
+            .ok()
+            .and_then(|_| stated.map(|(id, newer)| format!("revision {} (record {})", newer.revision, short(id))));
+        checks.record(&subject, "superseded", outcome);
+        described
+    });
+    Ok(Verification {
+        org_id: bundle.org_id,
+        period: bundle.period,
+        revision: Some(parent.revision),
+        superseded_by,
+        checks: checks.0,
+    })
+}
+
+/// Checks that bundles verified together agree: each child record a
+/// parent's bundle summed is the one the bundle given for that child
+/// proves, and of two bundles for one org and period the older revision is
+/// marked superseded by the newer. `bundles` and `verifications` are in the
+/// same order; the checks are named by bundle position (`bundle 2`).
+pub fn link(bundles: &[Bundle], verifications: &mut [Verification]) -> Vec<Check> {
+    let mut checks = Checks(Vec::new());
+    for (index, parent) in bundles.iter().enumerate() {
+        for child in &parent.children {
+            let given: Vec<(usize, &Bundle)> = bundles
+                .iter()
+                .enumerate()
+                .filter(|(_, other)| other.org_id == child.aggregate.org_id && other.period == parent.period)
+                .collect();
+            if given.is_empty() {
+                continue;
+            }
+            let subject = format!(
+                "bundle {} → {} (record {})",
+                index + 1,
+                child.aggregate.org_id,
+                child.aggregate.record_id.get(..12).unwrap_or(&child.aggregate.record_id)
+            );
+            let outcome = match given.iter().find(|(_, other)| other.aggregate.record_id == child.aggregate.record_id) {
+                Some((at, _)) => Ok(format!(
+                    "bundle {} proves revision {} of {}, the record bundle {} summed",
+                    at + 1,
+                    child.aggregate.revision,
+                    child.aggregate.org_id,
+                    index + 1
+                )),
+                None => Err(format!(
+                    "bundle {} summed revision {} of {}, but the bundle given for {} proves revision {}: export {}'s bundle with --revision {}",
+                    index + 1,
+                    child.aggregate.revision,
+                    child.aggregate.org_id,
+                    child.aggregate.org_id,
+                    given.iter().map(|(_, other)| other.aggregate.revision.to_string()).collect::<Vec<_>>().join(", "),
+                    child.aggregate.org_id,
+                    child.aggregate.revision
+                )),
+            };
+            checks.record(&subject, "child bundle", outcome);
+        }
+    }
+    for (index, bundle) in bundles.iter().enumerate() {
+        let newer = bundles
+            .iter()
+            .enumerate()
+            .filter(|(_, other)| {
+                other.org_id == bundle.org_id
+                    && other.period == bundle.period
+                    && other.aggregate.revision > bundle.aggregate.revision
+            })
+            .max_by_key(|(_, other)| other.aggregate.revision);
+        if let (Some((at, newer)), Some(verification)) = (newer, verifications.get_mut(index)) {
+            if verification.superseded_by.is_none() {
+                verification.superseded_by = Some(format!(
+                    "revision {} (record {}, bundle {})",
+                    newer.aggregate.revision,
+                    newer.aggregate.record_id.get(..12).unwrap_or(&newer.aggregate.record_id),
+                    at + 1
+                ));
+            }
+        }
+    }
+    checks.0
 }
 
 /// The period as milliseconds since the epoch, `[first day, day after the last)`, UTC.

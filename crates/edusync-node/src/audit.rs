@@ -57,6 +57,7 @@ impl Node {
             children: &evidence.children,
             proofs: &evidence.proofs,
             missing: &missing,
+            superseded_by: evidence.superseded_by.as_deref(),
             statements: &statements,
         })
         // The evidence came from this node's own store, already verified when

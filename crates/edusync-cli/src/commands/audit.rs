@@ -37,8 +37,11 @@ pub(crate) enum AuditCommand {
     /// offline: one line per check and a verdict; exit status 0 only when
     /// every check passes.
     Verify {
-        /// The bundle file.
-        bundle: PathBuf,
+        /// The bundle file; give several (a parent's and its children's) to
+        /// check that each child record a parent summed is the one the
+        /// child's bundle proves.
+        #[arg(required = true)]
+        bundles: Vec<PathBuf>,
         /// The signed root document (`keys root`): the root keys and their
         /// threshold, pinned as one file.
         #[arg(long, required_unless_present = "anchors", conflicts_with_all = ["anchors", "threshold"])]
@@ -67,12 +70,12 @@ pub(crate) async fn run(command: AuditCommand) -> Result<(), Failure> {
         AuditCommand::Export { org, period, revision, out, target } => {
             export(&org, &period, revision, &out, &target).await
         }
-        AuditCommand::Verify { bundle, root, root_sha256, anchors, threshold, clock_skew_seconds, json: as_json } => {
+        AuditCommand::Verify { bundles, root, root_sha256, anchors, threshold, clock_skew_seconds, json: as_json } => {
             let anchor = match root {
                 Some(path) => Anchoring::root(&path, root_sha256.as_deref())?,
                 None => Anchoring::keys(&anchors, threshold)?,
             };
-            verify(&bundle, &anchor, clock_skew_seconds, as_json)
+            verify(&bundles, &anchor, clock_skew_seconds, as_json)
         }
     }
 }
@@ -181,25 +184,40 @@ impl Anchoring {
     }
 }
 
-fn verify(bundle: &Path, anchor: &Anchoring, clock_skew_seconds: u32, as_json: bool) -> Result<(), Failure> {
-    let bytes = std::fs::read(bundle).map_err(|error| Failure::input(format!("{}: {error}", bundle.display())))?;
+fn verify(paths: &[PathBuf], anchor: &Anchoring, clock_skew_seconds: u32, as_json: bool) -> Result<(), Failure> {
     let (keys, threshold) = (&anchor.keys, anchor.threshold);
-    if let Some(org) = &anchor.org {
-        let stated = serde_json::from_slice::<serde_json::Value>(&bytes)
-            .ok()
-            .and_then(|bundle| bundle.get("anchor_org").and_then(serde_json::Value::as_str).map(str::to_owned));
-        if let Some(stated) = stated.filter(|stated| stated != org) {
+    let mut bundles = Vec::new();
+    let mut verifications = Vec::new();
+    for path in paths {
+        let unreadable = |error: String| Failure::input(format!("{}: {error}", path.display()));
+        let bytes = std::fs::read(path).map_err(|error| unreadable(error.to_string()))?;
+        let verification = edusync_audit::verify(&bytes, keys, threshold, i64::from(clock_skew_seconds) * 1000)
+            .map_err(|error| unreadable(error.to_string()))?;
+        let bundle: edusync_audit::Bundle =
+            serde_json::from_slice(&bytes).map_err(|error| unreadable(error.to_string()))?;
+        if let Some(org) = anchor.org.as_ref().filter(|org| **org != bundle.anchor_org) {
             return Err(Failure::input(format!(
-                "--root: the document is {org}'s root, but the bundle's chains lead to {stated}"
+                "--root: the document is {org}'s root, but the chains of {} lead to {}",
+                path.display(),
+                bundle.anchor_org
             )));
         }
+        bundles.push(bundle);
+        verifications.push(verification);
     }
-    let verification = edusync_audit::verify(&bytes, keys, threshold, i64::from(clock_skew_seconds) * 1000)
-        .map_err(|error| Failure::input(format!("{}: {error}", bundle.display())))?;
+    let links = edusync_audit::link(&bundles, &mut verifications);
+    let several = paths.len() > 1;
     if as_json {
-        println!("{}", json(&verification));
-    } else {
-        for check in &verification.checks {
+        if several {
+            let passed =
+                verifications.iter().all(edusync_audit::Verification::passed) && links.iter().all(|check| check.passed);
+            println!("{}", json(&serde_json::json!({ "bundles": verifications, "links": links, "passed": passed })));
+        } else if let Some(verification) = verifications.first() {
+            println!("{}", json(verification));
+        }
+    }
+    let print = |checks: &[edusync_audit::Check]| {
+        for check in checks {
             println!(
                 "{}  {} — {}: {}",
                 if check.passed { "ok  " } else { "FAIL" },
@@ -208,22 +226,51 @@ fn verify(bundle: &Path, anchor: &Anchoring, clock_skew_seconds: u32, as_json: b
                 check.detail
             );
         }
-    }
-    let total = verification.checks.len();
-    if verification.passed() {
+    };
+    let mut failed = Vec::new();
+    for (index, (path, verification)) in paths.iter().zip(&verifications).enumerate() {
+        let total = verification.checks.len();
+        let what = format!(
+            "{} {}{}",
+            verification.org_id,
+            verification.period,
+            verification.revision.map(|revision| format!(" revision {revision}")).unwrap_or_default()
+        );
         if !as_json {
-            println!(
-                "VERIFIED: all {total} checks passed for {} {} against {}",
-                verification.org_id, verification.period, anchor.described
-            );
+            if several {
+                println!("== bundle {}: {} ==", index + 1, path.display());
+            }
+            print(&verification.checks);
+            match (&verification.superseded_by, verification.passed()) {
+                (Some(newer), true) => println!(
+                    "VERIFIED AS SUPERSEDED: all {total} checks passed for {what} against {}; {newer} replaces it, so this is not the current total",
+                    anchor.described
+                ),
+                (None, true) => println!("VERIFIED: all {total} checks passed for {what} against {}", anchor.described),
+                (_, false) => {}
+            }
+        }
+        if !verification.passed() {
+            failed.push(format!("{} of {total} checks failed for {what}", verification.failures()));
+        }
+    }
+    if several && !as_json {
+        println!("== links between the bundles ==");
+        if links.is_empty() {
+            println!("(no bundle is a child of another given here)");
+        }
+        print(&links);
+    }
+    let broken = links.iter().filter(|check| !check.passed).count();
+    if broken > 0 {
+        failed.push(format!("{broken} of {} links between the bundles failed", links.len()));
+    }
+    if failed.is_empty() {
+        if several && !as_json {
+            println!("VERIFIED: {} bundles and {} links", paths.len(), links.len());
         }
         Ok(())
     } else {
-        Err(Failure::other(anyhow::anyhow!(
-            "NOT VERIFIED: {} of {total} checks failed for {} {}",
-            verification.failures(),
-            verification.org_id,
-            verification.period
-        )))
+        Err(Failure::other(anyhow::anyhow!("NOT VERIFIED: {}", failed.join("; "))))
     }
 }

@@ -904,6 +904,7 @@ mod audit_bundle {
                     .map(|index| edusync_rollup::prove_inclusion(&leaves, index).expect("proof"))
                     .collect::<Vec<_>>(),
                 missing: &missing,
+                superseded_by: None,
                 statements: &statements,
             })
             .expect("builds")
@@ -1021,6 +1022,48 @@ mod audit_bundle {
             lines.iter().any(|line| line.contains("signer certified") && line.contains("never signs aggregates")),
             "{lines:?}"
         );
+    }
+
+    /// An earlier revision exports with what it summed then and verifies as
+    /// superseded, naming the newer one; given with the bundles of its
+    /// children, each child record it summed must be the one the child's
+    /// bundle proves.
+    #[test]
+    fn an_earlier_revision_verifies_as_superseded_and_links_to_the_childs_revision() {
+        let (pair, others) = summed_tree();
+        let later = now() + chrono::TimeDelta::hours(1);
+        let school = &others[1].1;
+        school.submit(incident(), later).expect("submits");
+        school.derive_dirty(later).expect("derives");
+        pair.district.ingest(shared_log(school), later).expect("ingests");
+        pair.district.derive_dirty(later).expect("derives");
+
+        let first = pair.district.audit_bundle_at(year(), Some(1)).expect("revision 1 exports");
+        let latest = pair.district.audit_bundle(year()).expect("the latest exports");
+        assert_eq!((first.aggregate.revision, latest.aggregate.revision), (1, 2));
+        let verified = verify(&first.to_json()).expect("readable");
+        assert!(verified.passed(), "{:?}", failed(&verified));
+        let newer = verified.superseded_by.clone().expect("superseded");
+        assert!(newer.starts_with("revision 2"), "{newer}");
+        assert!(verify(&latest.to_json()).expect("readable").superseded_by.is_none());
+        assert!(pair.district.audit_bundle_at(year(), Some(3)).is_err(), "no revision 3 yet");
+
+        let child_now = school.audit_bundle(year()).expect("the school's latest");
+        let child_then = school.audit_bundle_at(year(), Some(1)).expect("the school's first");
+        let link = |bundles: Vec<edusync_audit::Bundle>| {
+            let mut verifications: Vec<_> =
+                bundles.iter().map(|bundle| verify(&bundle.to_json()).expect("readable")).collect();
+            edusync_audit::link(&bundles, &mut verifications)
+        };
+        let mismatched = link(vec![first.clone(), child_now.clone()]);
+        assert!(
+            mismatched.iter().any(|check| !check.passed && check.detail.contains("--revision 1")),
+            "{mismatched:?}"
+        );
+        let matched = link(vec![first, child_then]);
+        assert!(!matched.is_empty() && matched.iter().all(|check| check.passed), "{matched:?}");
+        let current = link(vec![latest, child_now]);
+        assert!(!current.is_empty() && current.iter().all(|check| check.passed), "{current:?}");
     }
 
     /// Every digit of the file stands for something signed or checked: a
