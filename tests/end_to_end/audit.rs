@@ -619,3 +619,82 @@ fn a_backdated_revocation_takes_a_stolen_keys_cases_out_of_the_district_total() 
     assert!(revoked.status.success(), "{}", text(&revoked.stderr));
     wait_for(1, "after the revocation");
 }
+
+/// A district certified two schools this school year; one never reports.
+/// Its bundle names the silent school as missing, with what makes it owed,
+/// and verifies; the auditor reads the omission in the `omissions` check.
+#[test]
+fn a_bundle_names_a_certified_school_that_sent_nothing() {
+    use chrono::Datelike;
+
+    use crate::harness::{enrol, free_port, prepare, school_and_district, NodeProcess, NodeSpec};
+
+    let root = tempfile::tempdir().expect("tempdir");
+    let district_port = free_port();
+    let (school_config, district_config) = school_and_district(root.path(), district_port, district_port, 64, "zstd");
+    let district = NodeProcess::start(&district_config);
+    let school = NodeProcess::start(&school_config);
+    let silent_spec = NodeSpec {
+        org: "VN.BT.D03.S018",
+        level: "school",
+        port: 0,
+        parent: Some(("VN.BT.D03", district_port)),
+        batch_size: 64,
+        compression: "zstd",
+    };
+    let (silent_config, _) = prepare(&root.path().join("silent"), &silent_spec);
+    enrol(&silent_config, &district_config);
+
+    // An incident of yesterday: this school year, while both certificates hold.
+    let yesterday = chrono::Utc::now() - chrono::TimeDelta::days(1);
+    let start = if yesterday.month() >= 9 { yesterday.year() } else { yesterday.year() - 1 };
+    let period = format!("{start}-{}", start + 1);
+    let mut incident = incident_json();
+    let at = yesterday.to_rfc3339();
+    for field in ["occurred_at", "detected_at", "reported_to_school_at"] {
+        incident[field] = Value::from(at.clone());
+    }
+    let input = root.path().join("incident.json");
+    std::fs::write(&input, incident.to_string()).expect("write");
+    let added =
+        run(&["record", "add", "incident", "--file", input.to_str().expect("utf-8"), "--node", &school.endpoint()]);
+    assert!(added.status.success(), "{}", text(&added.stderr));
+
+    let bundle = root.path().join("bundle.json");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let contents = loop {
+        let _ = std::fs::remove_file(&bundle);
+        let exported = run(&[
+            "audit",
+            "export",
+            "--org",
+            "VN.BT.D03",
+            "--period",
+            &period,
+            "--out",
+            bundle.to_str().expect("utf-8"),
+            "--node",
+            &district.endpoint(),
+        ]);
+        let contents: Option<Value> = exported
+            .status
+            .success()
+            .then(|| serde_json::from_slice(&std::fs::read(&bundle).expect("read")).expect("JSON"));
+        match contents {
+            Some(contents) if contents["aggregate"]["incident_cases"] == 1 => break contents,
+            _ => {
+                assert!(std::time::Instant::now() < deadline, "no bundle of the case: {}", text(&exported.stderr));
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+        }
+    };
+    assert_eq!(contents["missing"][0]["org_id"], "VN.BT.D03.S018", "{contents}");
+    let anchor = root.path().join("root.pub");
+    std::fs::write(&anchor, crate::harness::root_key().public_key().to_base64()).expect("write");
+    let verified =
+        run(&["audit", "verify", bundle.to_str().expect("utf-8"), "--anchor", anchor.to_str().expect("utf-8")]);
+    assert!(verified.status.success(), "{}{}", text(&verified.stdout), text(&verified.stderr));
+    let omissions = text(&verified.stdout).lines().find(|line| line.contains("omissions")).map(str::to_owned);
+    let omissions = omissions.expect("an omissions line");
+    assert!(omissions.contains("VN.BT.D03.S018") && omissions.contains("sent nothing"), "{omissions}");
+}
