@@ -386,7 +386,13 @@ async fn a_restore_from_a_stale_backup_never_forks_the_schools_log_at_its_parent
     school.kill9();
     district.kill9();
     std::fs::remove_dir_all(root.path().join("school/data")).expect("the school's data is lost");
-    expect_ok(&["restore", path(&backup), "--config", path(&school_config)]);
+    let restored = expect_ok(&["restore", path(&backup), "--config", path(&school_config), "--language", "en"]);
+    // Before it runs, it says when the backup was taken and what it cannot bring back.
+    let said = crate::harness::text(&restored.stderr);
+    let day = |at: chrono::DateTime<chrono::Utc>| format!("this backup was taken {}", at.format("%Y-%m-%d"));
+    let now = chrono::Utc::now();
+    let dated = said.contains(&day(now)) || said.contains(&day(now - chrono::TimeDelta::minutes(5)));
+    assert!(dated && said.contains("never sent up"), "{said}");
     let school = NodeProcess::start(&school_config);
     let mut school_client = records_client(&school.endpoint()).await;
     let refused = school_client

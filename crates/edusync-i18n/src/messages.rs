@@ -208,6 +208,13 @@ pub enum Message {
         data_dir: String,
     },
     RestoredSignsNothingYet,
+    /// Said before a restore: what the backup holds and what it cannot.
+    RestoreBackupTaken {
+        taken: String,
+    },
+    RestoreBackupTakenUnknown,
+    RestoreAskToContinue,
+    RestoreNotConfirmed,
 }
 
 impl Message {
@@ -460,6 +467,28 @@ impl Message {
                 format!("đã khôi phục {org} ({entries} mục dữ liệu) vào {data_dir}"),
                 format!("已将 {org}（{entries} 个存储条目）恢复到 {data_dir}"),
             ]),
+            RestoreBackupTaken { taken } => language.pick([
+                format!("this backup was taken {taken}: records written here after that and never sent up (incidents, risk registers and plans stay at the school) are not in it, and this restore cannot bring them back; records sent up are taken back from the parent. Keep the old data directory if it still opens."),
+                format!("bản sao lưu này được tạo {taken}: các bản ghi viết tại đây sau thời điểm đó và chưa gửi lên cấp trên (vụ việc, sổ rủi ro và kế hoạch chỉ lưu tại trường) không có trong bản sao lưu, và lần khôi phục này không lấy lại được; các bản ghi đã gửi lên sẽ được lấy lại từ cấp trên. Hãy giữ thư mục dữ liệu cũ nếu nó còn mở được."),
+                format!("此备份创建于 {taken}：之后在本节点写入且未上报的记录（事件、风险登记和计划只保存在学校）不在备份中，本次恢复无法找回；已上报的记录会从上级取回。如旧数据目录仍可打开，请保留。"),
+            ]),
+            RestoreBackupTakenUnknown => language
+                .pick([
+                    "this backup does not say when it was taken (an older edusync wrote it): records written here after it and never sent up are not in it, and this restore cannot bring them back.",
+                    "bản sao lưu này không ghi thời điểm tạo (do phiên bản edusync cũ ghi): các bản ghi viết tại đây sau đó và chưa gửi lên không có trong bản sao lưu, và lần khôi phục này không lấy lại được.",
+                    "此备份未记录创建时间（由旧版 edusync 写入）：之后在本节点写入且未上报的记录不在备份中，本次恢复无法找回。",
+                ])
+                .into(),
+            RestoreAskToContinue => {
+                language.pick(["restore from this backup? [y/N] ", "khôi phục từ bản sao lưu này? [c/K] ", "从此备份恢复？[y/N] "]).into()
+            }
+            RestoreNotConfirmed => language
+                .pick([
+                    "nothing restored (answer y, or pass --yes, to restore)",
+                    "chưa khôi phục gì (trả lời c, hoặc thêm --yes, để khôi phục)",
+                    "未恢复任何内容（回答 y 或加上 --yes 以恢复）",
+                ])
+                .into(),
             RestoredSignsNothingYet => language
                 .pick([
                     "it signs nothing until it has learned from its parent how much of its log the parent holds; start it with its parent reachable",

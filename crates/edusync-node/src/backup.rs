@@ -5,9 +5,12 @@
 //! never signs a second, different record at a sequence number it used.
 //!
 //! ```text
-//! file = "EDUSYNC-BACKUP-1\n" | u16 len | org | u32 len | key PEM
+//! file = "EDUSYNC-BACKUP-2\n" | u16 len | org | i64 taken at (ms since the epoch)
+//!        | u32 len | key PEM
 //!        | u64 count | count × (u32 len | key | u32 len | value) | SHA-256 of all before (32)
 //! ```
+//!
+//! Files of the first layout (`EDUSYNC-BACKUP-1\n`, without the time) are read too.
 
 use sha2::{Digest, Sha256};
 
@@ -15,7 +18,9 @@ use edusync_core::{OrgId, ValidationError};
 
 use crate::{Node, NodeError};
 
-const MAGIC: &[u8] = b"EDUSYNC-BACKUP-1\n";
+const MAGIC: &[u8] = b"EDUSYNC-BACKUP-2\n";
+/// The first layout, without the time the backup was taken.
+const MAGIC_1: &[u8] = b"EDUSYNC-BACKUP-1\n";
 /// The store cursor that marks a node restored and not yet reconciled with its parent.
 pub(crate) const RESTORED: &str = "restored-from-backup";
 
@@ -31,6 +36,7 @@ impl Node {
         let org = self.org().as_str().as_bytes();
         bytes.extend_from_slice(&(org.len() as u16).to_be_bytes());
         bytes.extend_from_slice(org);
+        bytes.extend_from_slice(&chrono::Utc::now().timestamp_millis().to_be_bytes());
         let key = self.key.to_pkcs8_pem();
         bytes.extend_from_slice(&(key.len() as u32).to_be_bytes());
         bytes.extend_from_slice(key.as_bytes());
@@ -113,6 +119,8 @@ impl Node {
 /// What a backup file holds, checked.
 pub struct Backup {
     pub org: OrgId,
+    /// When it was taken; unknown for files of the first layout.
+    pub taken_unix_ms: Option<i64>,
     pub key_pem: String,
     entries: Vec<edusync_store::StoreEntry>,
 }
@@ -132,12 +140,19 @@ impl Backup {
             at = end;
             Ok(slice)
         };
-        if take(MAGIC.len(), "magic")? != MAGIC {
+        let layout = take(MAGIC.len(), "magic")?;
+        let timed = if layout == MAGIC {
+            true
+        } else if layout == MAGIC_1 {
+            false
+        } else {
             return Err(invalid("not an edusync backup"));
-        }
+        };
         let org_len = u16::from_be_bytes(take(2, "org length")?.try_into().unwrap_or([0; 2])) as usize;
         let org = std::str::from_utf8(take(org_len, "org")?).map_err(|_| invalid("org is not UTF-8"))?;
         let org = OrgId::parse("backup org", org).map_err(|error| invalid(error.to_string()))?;
+        let taken_unix_ms =
+            if timed { Some(i64::from_be_bytes(take(8, "time taken")?.try_into().unwrap_or([0; 8]))) } else { None };
         let key_len = u32::from_be_bytes(take(4, "key length")?.try_into().unwrap_or([0; 4])) as usize;
         let key_pem = String::from_utf8(take(key_len, "key")?.to_vec()).map_err(|_| invalid("key is not UTF-8"))?;
         let count = u64::from_be_bytes(take(8, "entry count")?.try_into().unwrap_or([0; 8]));
@@ -154,7 +169,7 @@ impl Backup {
         if at != body.len() {
             return Err(invalid(format!("{} bytes follow the entries", body.len() - at)));
         }
-        Ok(Backup { org, key_pem, entries })
+        Ok(Backup { org, taken_unix_ms, key_pem, entries })
     }
 
     /// Writes the snapshot into the (empty) store at `store_path`, marked as

@@ -25,6 +25,9 @@ pub(crate) struct RestoreArgs {
     /// The config of the node to restore; its data directory must hold no store yet.
     #[arg(long)]
     pub(crate) config: PathBuf,
+    /// Restore without asking, after saying what the backup cannot bring back.
+    #[arg(long)]
+    yes: bool,
 }
 
 pub(crate) async fn backup(args: BackupArgs, language: Language) -> Result<(), Failure> {
@@ -62,6 +65,23 @@ pub(crate) fn restore(args: RestoreArgs, language: Language) -> Result<(), Failu
             "{} already holds a store; restore into an empty data directory (move the old one aside first)",
             store.display()
         )));
+    }
+    // Local records never leave the school: say what a restore loses before it runs.
+    let warning = match backup.taken_unix_ms.and_then(chrono::DateTime::from_timestamp_millis) {
+        Some(taken) => {
+            let days = (chrono::Utc::now() - taken).num_days();
+            Message::RestoreBackupTaken { taken: format!("{} ({days} days ago)", taken.format("%Y-%m-%d %H:%M UTC")) }
+        }
+        None => Message::RestoreBackupTakenUnknown,
+    };
+    eprintln!("{}", warning.text(language));
+    if !args.yes && std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        eprint!("{}", Message::RestoreAskToContinue.text(language));
+        let mut answer = String::new();
+        let _ = std::io::stdin().read_line(&mut answer);
+        if !matches!(answer.trim().to_lowercase().as_str(), "y" | "yes" | "c" | "có" | "co" | "是") {
+            return Err(Failure::input_message(Message::RestoreNotConfirmed));
+        }
     }
     let key = config.data_dir.join("node.key");
     match std::fs::read_to_string(&key) {

@@ -568,6 +568,16 @@ fn a_backup_round_trips_and_a_damaged_one_is_refused() {
         damaged[position] ^= 1;
         assert!(crate::Backup::parse(&damaged).is_err(), "byte {position}");
     }
+    assert!(backup.taken_unix_ms.is_some_and(|ms| ms > 0), "a backup says when it was taken");
+    // A file of the first layout (no time) is still read.
+    let org_end = 17 + 2 + pair.school.org().as_str().len();
+    let mut first = b"EDUSYNC-BACKUP-1\n".to_vec();
+    first.extend_from_slice(&bytes[17..org_end]);
+    first.extend_from_slice(&bytes[org_end + 8..bytes.len() - 32]);
+    let digest = sha2::Sha256::digest(&first);
+    first.extend_from_slice(&digest);
+    let old = crate::Backup::parse(&first).expect("the first layout parses");
+    assert_eq!((old.org, old.taken_unix_ms), (backup.org.clone(), None));
     let dir = tempfile::tempdir().expect("tempdir");
     let entries = backup.restore_store(&dir.path().join("store")).expect("restores");
     assert!(entries > 0);
