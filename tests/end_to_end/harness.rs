@@ -120,11 +120,22 @@ pub(crate) fn certify_top(config: &Path) {
 /// Offline enrolment by files: the child writes a request, the parent signs
 /// it, the child installs the chain. Works whether the nodes run or not.
 pub(crate) fn enrol(child: &Path, parent: &Path) {
+    enrol_from(child, parent, None);
+}
+
+/// [`enrol`], with the certificate valid from `not_before` (RFC 3339): a
+/// unit that reported before it was enrolled owes its deadlines from then.
+pub(crate) fn enrol_from(child: &Path, parent: &Path, not_before: Option<&str>) {
     let dir = child.parent().expect("config dir");
     let request = dir.join("enrol.req");
     let certificate = dir.join("enrol.cert");
     expect_ok(&["enroll", "request", "--config", path(child), "--out", path(&request)]);
-    expect_ok(&["enroll", "sign", "--config", path(parent), "--request", path(&request), "--out", path(&certificate)]);
+    let mut sign =
+        vec!["enroll", "sign", "--config", path(parent), "--request", path(&request), "--out", path(&certificate)];
+    if let Some(not_before) = not_before {
+        sign.extend(["--not-before", not_before]);
+    }
+    expect_ok(&sign);
     expect_ok(&["enroll", "install", "--config", path(child), "--file", path(&certificate)]);
 }
 
@@ -573,7 +584,8 @@ pub(crate) fn school_and_district(
             compression,
         },
     );
-    enrol(&school, &district);
+    // The tests' schools report incidents of 2024-2025: enrolled since before then.
+    enrol_from(&school, &district, Some("2024-08-01T00:00:00Z"));
     (school, district)
 }
 

@@ -226,7 +226,8 @@ def main():
             if revocation["key"] == key and revocation["effective"] <= at_ms:
                 return None
         for certificate in certificates:
-            if certificate["org"] != org or certificate["key"] != key:
+            # Only a node's certificate (roles 1-4) lets a key sign; readers never do.
+            if certificate["org"] != org or certificate["key"] != key or certificate["role"] not in (1, 2, 3, 4):
                 continue
             if not certificate["not_before"] - GRACE_MS <= at_ms <= certificate["not_after"] + GRACE_MS:
                 continue

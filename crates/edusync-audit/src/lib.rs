@@ -131,6 +131,9 @@ fn counts_of(cells: &BTreeMap<String, u64>) -> Result<Counts, String> {
     let by_name: BTreeMap<String, Cell> = Cell::all().into_iter().map(|cell| (cell.name(), cell)).collect();
     for (name, value) in cells {
         let cell = by_name.get(name).ok_or_else(|| format!("`{name}` is not a cell of layout 1"))?;
+        if *value == 0 {
+            return Err(format!("`{name}` is listed as 0; only non-zero cells are listed"));
+        }
         counts.add_to(*cell, *value).map_err(|_| format!("`{name}` overflows"))?;
     }
     Ok(counts)
@@ -243,7 +246,8 @@ pub fn build(evidence: &Evidence<'_>) -> Result<Bundle, AuditError> {
 /// One check of one thing in the bundle, passed or not, with what was found.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Check {
-    /// What was checked: `aggregate VN.BT 2024-2025 (record 1a2b3c4d…)`, `statement 3`, `roll-up`.
+    /// What was checked: `aggregate VN.BT.D03 (record 1a2b3c4d5e6f)`, `aggregate VN.BT.D03 2024-2025`,
+    /// `statement 3`, `bundle 1 → VN.BT.D03.S017 (record …)`.
     pub subject: String,
     /// Which check: `signature`, `record id`, `signer certified`, `stated figures`, `sum`, `inclusion proof`...
     pub check: &'static str,
@@ -255,7 +259,7 @@ pub struct Check {
 pub struct Verification {
     pub org_id: String,
     pub period: String,
-    /// The aggregate's revision, when its signature held.
+    /// The aggregate's revision, when every check of the aggregate itself held.
     pub revision: Option<u32>,
     /// The newer revision that replaces this one, when the bundle (or
     /// another bundle given with it) proves one: `revision N (record …)`.
@@ -517,6 +521,8 @@ pub fn link(bundles: &[Bundle], verifications: &mut [Verification]) -> Vec<Check
                     && other.aggregate.revision > bundle.aggregate.revision
             })
             .max_by_key(|(_, other)| other.aggregate.revision);
+        // Only a bundle that verified may say another is out of date.
+        let newer = newer.filter(|(at, _)| verifications.get(*at).is_some_and(Verification::passed));
         if let (Some((at, newer)), Some(verification)) = (newer, verifications.get_mut(index)) {
             if verification.superseded_by.is_none() {
                 verification.superseded_by = Some(format!(

@@ -24,7 +24,7 @@ impl Node {
         let evidence = self.roll_up_evidence_at(period, revision)?;
         let trust = self.trust();
         let mut signatures = Vec::new();
-        for envelope in std::iter::once(&evidence.aggregate).chain(&evidence.children) {
+        for envelope in std::iter::once(&evidence.aggregate).chain(&evidence.children).chain(&evidence.superseded_by) {
             let header = EnvelopeView::parse(envelope)?.header;
             signatures.push((header.author_org, header.author_key, header.created_unix_ms));
         }

@@ -59,7 +59,19 @@ impl Node {
                 }
                 Ok::<(), NodeError>(())
             })?;
-            children.push(ChildHistory { org: child, level, revisions, previous_semester2: previous });
+            let certified_from = self
+                .trust()
+                .certificates()
+                .filter(|certificate| {
+                    certificate.subject_org == child
+                        && certificate.issuer_org == *self.org()
+                        && !certificate.role.is_reader()
+                })
+                .map(|certificate| certificate.not_before_ms)
+                .min()
+                .and_then(chrono::DateTime::from_timestamp_millis)
+                .map(|at| at.with_timezone(&offset).date_naive());
+            children.push(ChildHistory { org: child, level, certified_from, revisions, previous_semester2: previous });
         }
         let mut deadlines = Deadlines::defaults(school_year);
         let mut policies = self.policies_above(school_year)?;

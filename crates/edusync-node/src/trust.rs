@@ -232,6 +232,27 @@ impl Node {
         not_after: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<(String, Certificate), NodeError> {
+        self.sign_enrolment_from(request_text, None, not_after, now)
+    }
+
+    /// `sign_enrolment` with the start of validity set: a unit enrolled
+    /// after it began reporting owes its deadlines from then. At most ten
+    /// years back, never in the future.
+    pub fn sign_enrolment_from(
+        &self,
+        request_text: &str,
+        not_before: Option<DateTime<Utc>>,
+        not_after: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<(String, Certificate), NodeError> {
+        if let Some(not_before) = not_before {
+            if not_before > now || not_before < now - chrono::TimeDelta::days(3653) {
+                return Err(invalid(
+                    "not_before",
+                    format!("{not_before} is not between ten years ago and now; a certificate cannot start later than it is issued"),
+                ));
+            }
+        }
         let bytes = dearmor(request_text).map_err(|error| invalid("request", error.to_string()))?;
         let [request_bytes] = bytes.as_slice() else {
             return Err(invalid("request", format!("a request file holds one statement, this one {}", bytes.len())));
@@ -280,7 +301,7 @@ impl Node {
             issuer_org: self.org().clone(),
             version: self.trust().next_version(&request.subject_org, request.role, &request.subject_key),
             // Offline clocks drift: a certificate is valid from a day before it was issued.
-            not_before_ms: now_ms - 86_400_000,
+            not_before_ms: not_before.map_or(now_ms - 86_400_000, |time| time.timestamp_millis()),
             not_after_ms,
             issued_ms: now_ms,
         };

@@ -211,11 +211,12 @@ impl wire::trust_service_server::TrustService for TrustApi {
         operator_only(&self.node, &request, "SignEnrolment")?;
         let request = request.into_inner();
         let not_after = to_time("not_after", request.not_after)?;
+        let not_before = to_time("not_before", request.not_before)?;
         let node = Arc::clone(&self.node);
         let now = chrono::Utc::now();
         let (text, _) = blocking(move || {
             if request.request_id.is_empty() {
-                node.sign_enrolment(&request.request, not_after, now)
+                node.sign_enrolment_from(&request.request, not_before, not_after, now)
             } else {
                 node.approve_enrolment(&request.request_id, not_after, now)
             }

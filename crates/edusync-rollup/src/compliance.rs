@@ -67,6 +67,9 @@ pub struct Signed {
 pub struct ChildHistory {
     pub org: OrgId,
     pub level: Level,
+    /// The first day the unit was certified (local date): nothing due
+    /// before it is owed. `None`: judged on every deadline.
+    pub certified_from: Option<NaiveDate>,
     pub revisions: Vec<Signed>,
     pub previous_semester2: Option<Aggregate>,
 }
@@ -218,8 +221,12 @@ pub fn assess(
                 .find(|signed| signed.aggregate.own.get(Cell::Commitments(CommitmentKind::StaffPledge)) > 0)
                 .map(|signed| signed.signed_on)
         };
+        // Nothing is owed before a unit was certified: it did not exist here yet.
         let judge = |kind: DeadlineKind, filed_on: Option<NaiveDate>| {
-            deadlines.of(kind, child.level).map(|due_on| Filing::judge(filed_on, due_on, today))
+            deadlines
+                .of(kind, child.level)
+                .filter(|due_on| child.certified_from.is_none_or(|from| *due_on >= from))
+                .map(|due_on| Filing::judge(filed_on, due_on, today))
         };
         let school_year_report = judge(DeadlineKind::SchoolYearReport, filed(year));
         let semester1_report = judge(DeadlineKind::Semester1Report, filed(semester1));

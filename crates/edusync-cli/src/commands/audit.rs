@@ -172,6 +172,10 @@ impl Anchoring {
                     .map_err(|error| Failure::input(format!("--anchor {}: not a public key: {error}", path.display())))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        // A key given twice is one key.
+        let mut keys = keys;
+        let mut seen = std::collections::BTreeSet::new();
+        keys.retain(|key| seen.insert(*key));
         let threshold = threshold.unwrap_or(keys.len() / 2 + 1);
         if threshold == 0 || threshold > keys.len() {
             return Err(Failure::input(format!("--threshold: between 1 and the {} root keys given", keys.len())));

@@ -51,6 +51,10 @@ pub(crate) enum EnrollCommand {
         /// End of validity (RFC 3339); default one year from now.
         #[arg(long)]
         not_after: Option<String>,
+        /// Start of validity (RFC 3339), for a unit that reported before it
+        /// was enrolled: its deadlines are owed from then. Default: a day ago.
+        #[arg(long)]
+        not_before: Option<String>,
     },
     /// At the child: install the certificate chain file the parent signed.
     Install {
@@ -268,12 +272,13 @@ pub(crate) async fn enroll(command: EnrollCommand) -> Result<(), Failure> {
             );
             Ok(())
         }
-        EnrollCommand::Sign { target, request, out, not_after } => {
+        EnrollCommand::Sign { target, request, out, not_after, not_before } => {
             let text = read_text(&request, "--request")?;
             let not_after = not_after.map(|text| parse_time("--not-after", &text)).transpose()?;
+            let not_before = not_before.map(|text| parse_time("--not-before", &text)).transpose()?;
             if let Some(node) = offline_node(&target).await? {
                 let (chain, certificate) = node
-                    .sign_enrolment(&text, not_after, Utc::now())
+                    .sign_enrolment_from(&text, not_before, not_after, Utc::now())
                     .map_err(|error| Failure::input(error.to_string()))?;
                 write(&out, &chain)?;
                 println!(
@@ -290,6 +295,7 @@ pub(crate) async fn enroll(command: EnrollCommand) -> Result<(), Failure> {
                     request: text,
                     request_id: String::new(),
                     not_after: not_after.map(timestamp),
+                    not_before: not_before.map(timestamp),
                 })
                 .await
                 .map_err(Failure::from_status)?
@@ -379,6 +385,7 @@ pub(crate) async fn enroll(command: EnrollCommand) -> Result<(), Failure> {
                     request: String::new(),
                     request_id: id.clone(),
                     not_after: not_after.map(timestamp),
+                    not_before: None,
                 })
                 .await
                 .map_err(Failure::from_status)?;

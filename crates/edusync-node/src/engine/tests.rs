@@ -80,7 +80,11 @@ fn pair() -> Pair {
         .expect("district opens");
     crate::certify_by_anchor(&district, &OrgId::parse("org", "VN").expect("valid"), &[&root()], now())
         .expect("district certified by the root");
-    crate::enrol_in_process(&district, &school, now()).expect("school certified by the district");
+    // Enrolled before the school year its records are of, so it owes that year's deadlines.
+    let since = Utc.with_ymd_and_hms(2024, 8, 1, 0, 0, 0).single().expect("valid");
+    let request = school.enrolment_request(now()).expect("request");
+    let (chain, _) = district.sign_enrolment_from(&request, Some(since), None, now()).expect("school certified");
+    school.install_certificate(&chain, now()).expect("installed");
     Pair { _dirs: [school_dir, district_dir], school, district }
 }
 

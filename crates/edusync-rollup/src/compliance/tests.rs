@@ -62,6 +62,7 @@ fn a_late_district_a_missing_school_and_a_school_with_incidents_two_semesters_ru
     let children = vec![
         // On time everywhere, one incident.
         ChildHistory {
+            certified_from: None,
             org: org("VN.BT.D03.S001"),
             level: Level::School,
             revisions: vec![
@@ -72,6 +73,7 @@ fn a_late_district_a_missing_school_and_a_school_with_incidents_two_semesters_ru
         },
         // Never filed its school-year report; pledges only in October.
         ChildHistory {
+            certified_from: None,
             org: org("VN.BT.D03.S002"),
             level: Level::School,
             revisions: vec![signed(date(2024, 10, 15), aggregate("VN.BT.D03.S002", whole, &pledged, 0))],
@@ -79,6 +81,7 @@ fn a_late_district_a_missing_school_and_a_school_with_incidents_two_semesters_ru
         },
         // Two incidents in each semester, and one in the last semester of the year before.
         ChildHistory {
+            certified_from: None,
             org: org("VN.BT.D03.S003"),
             level: Level::School,
             revisions: vec![
@@ -91,6 +94,7 @@ fn a_late_district_a_missing_school_and_a_school_with_incidents_two_semesters_ru
         },
         // A district (under a province) that filed on 12 August, five days late.
         ChildHistory {
+            certified_from: None,
             org: org("VN.BT.D04"),
             level: Level::District,
             revisions: vec![
@@ -124,6 +128,7 @@ fn a_late_district_a_missing_school_and_a_school_with_incidents_two_semesters_ru
 fn before_the_deadline_nothing_is_missing_and_a_policy_date_overrides_the_default() {
     let (whole, ..) = periods();
     let children = vec![ChildHistory {
+        certified_from: None,
         org: org("VN.BT.D03.S002"),
         level: Level::School,
         revisions: vec![signed(date(2025, 7, 25), aggregate("VN.BT.D03.S002", whole, &[], 0))],
@@ -142,6 +147,7 @@ fn two_semesters_in_a_row_span_the_turn_of_the_school_year() {
     let (_, semester1, ..) = periods();
     let previous: Period = "2023-2024/S2".parse().expect("valid");
     let children = vec![ChildHistory {
+        certified_from: None,
         org: org("VN.BT.D03.S009"),
         level: Level::School,
         revisions: vec![signed(date(2025, 1, 20), aggregate("VN.BT.D03.S009", semester1, &[], 2))],
@@ -150,4 +156,23 @@ fn two_semesters_in_a_row_span_the_turn_of_the_school_year() {
     let assessment = assess(&children, &Deadlines::default(), year(), date(2025, 2, 1));
     assert!(assessment.alerts.iter().any(|alert| matches!(alert,
         Alert::RepeatedTwoSemestersInARow { first, second, .. } if *first == previous && *second == semester1)));
+}
+
+#[test]
+fn nothing_is_owed_before_a_unit_was_certified() {
+    let (whole, ..) = periods();
+    let child = |certified_from| ChildHistory {
+        certified_from,
+        org: org("VN.BT.D03.S002"),
+        level: Level::School,
+        revisions: vec![signed(date(2025, 3, 1), aggregate("VN.BT.D03.S002", whole, &[], 2))],
+        previous_semester2: None,
+    };
+    let deadlines = Deadlines::defaults(year());
+    let late = assess(&[child(Some(date(2025, 10, 1)))], &deadlines, year(), date(2025, 12, 1));
+    let row = &late.children[0];
+    assert_eq!((row.school_year_report, row.staff_commitments), (None, None), "certified after both deadlines");
+    assert!(!late.alerts.iter().any(|alert| alert.code() == "report_missing"), "{:?}", late.alerts);
+    let early = assess(&[child(Some(date(2024, 6, 1)))], &deadlines, year(), date(2025, 12, 1));
+    assert!(matches!(early.children[0].school_year_report, Some(Filing::Missing { .. })));
 }
