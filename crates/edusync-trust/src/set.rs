@@ -368,11 +368,14 @@ impl TrustSet {
         self.by_key.get(key).into_iter().flatten().filter_map(|&index| self.certificates.get(index))
     }
 
-    /// The certificates binding `key` to `org`, newest version first.
+    /// The certificates binding `key` to `org`: node certificates first
+    /// (a key that is an org's node signs for it, whatever reader
+    /// certificates it also holds; versions count per lineage, so they do
+    /// not order roles), each kind newest version first.
     fn candidates(&self, org: &OrgId, key: &PublicKey) -> Vec<&Held<Certificate>> {
         let mut candidates: Vec<&Held<Certificate>> =
             self.certificates_of(key).filter(|held| held.value.subject_org == *org).collect();
-        candidates.sort_by_key(|held| std::cmp::Reverse(held.value.version));
+        candidates.sort_by_key(|held| (held.value.role.is_reader(), std::cmp::Reverse(held.value.version)));
         candidates
     }
 

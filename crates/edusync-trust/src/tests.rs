@@ -301,3 +301,13 @@ fn cosigning_adds_a_distinct_key_and_refuses_the_same_key_twice() {
     let twice = cosign(&once, &key(2)).expect("second key");
     admit(&mut set, &twice).expect("two distinct anchor keys");
 }
+
+#[test]
+fn a_key_that_is_a_node_stands_as_the_node_whatever_reader_certificate_it_also_holds() {
+    let mut set = hierarchy();
+    // The school's own key, also certified (version 2 of its reader lineage) as an auditor of itself.
+    let reader = Statement::Certificate(certificate(&key(13), "VN.BT.D03.S017", Role::Auditor, "VN.BT.D03", 2));
+    admit(&mut set, &reader.sign(&[&key(12)])).expect("a reader certificate");
+    let standing = set.standing(&org("VN.BT.D03.S017"), &key(13).public_key(), NOW).expect("trusted");
+    assert_eq!(standing.role, Role::Node(Level::School));
+}
