@@ -698,3 +698,96 @@ fn a_bundle_names_a_certified_school_that_sent_nothing() {
     let omissions = omissions.expect("an omissions line");
     assert!(omissions.contains("VN.BT.D03.S018") && omissions.contains("sent nothing"), "{omissions}");
 }
+
+/// A province, its district and two schools as real processes: the schools
+/// write incidents, sync carries the aggregates and the roll-up evidence up,
+/// and one bundle exported at the province proves its total down to both
+/// schools, offline, against the root key alone.
+#[test]
+fn one_bundle_exported_at_the_province_proves_its_total_down_to_the_schools() {
+    use crate::harness::{enrol_from, free_port, prepare, NodeProcess, NodeSpec};
+
+    let root = tempfile::tempdir().expect("tempdir");
+    let district_port = free_port();
+    let (province_config, district_config, _) = crate::harness::province_and_district(root.path(), district_port);
+    let spec = |org| NodeSpec {
+        org,
+        level: "school",
+        port: 0,
+        parent: Some(("VN.BT.D03", district_port)),
+        batch_size: 64,
+        compression: "zstd",
+    };
+    let schools: Vec<_> = ["VN.BT.D03.S017", "VN.BT.D03.S018"]
+        .into_iter()
+        .map(|org| {
+            let (config, _) = prepare(&root.path().join(org), &spec(org));
+            enrol_from(&config, &district_config, Some("2024-08-01T00:00:00Z"));
+            config
+        })
+        .collect();
+    let province = NodeProcess::start(&province_config);
+    let _district = NodeProcess::start(&district_config);
+    let running: Vec<NodeProcess> = schools.iter().map(|config| NodeProcess::start(config)).collect();
+    for (index, school) in running.iter().enumerate() {
+        for number in 0..=index {
+            let mut incident = incident_json();
+            incident["narrative"] = Value::from(format!("Xô xát {index}-{number}"));
+            let input = root.path().join(format!("incident-{index}-{number}.json"));
+            std::fs::write(&input, incident.to_string()).expect("write");
+            let added = run(&[
+                "record",
+                "add",
+                "incident",
+                "--file",
+                input.to_str().expect("utf-8"),
+                "--node",
+                &school.endpoint(),
+            ]);
+            assert!(added.status.success(), "{}", text(&added.stderr));
+        }
+    }
+
+    // Until sync has carried everything up, the tree export says what is missing.
+    let bundle = root.path().join("tree.json");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    let contents = loop {
+        let _ = std::fs::remove_file(&bundle);
+        let exported = run(&[
+            "audit",
+            "export",
+            "--org",
+            "VN.BT",
+            "--period",
+            "2024-2025",
+            "--tree",
+            "--out",
+            bundle.to_str().expect("utf-8"),
+            "--node",
+            &province.endpoint(),
+        ]);
+        let contents: Option<Value> = exported
+            .status
+            .success()
+            .then(|| serde_json::from_slice(&std::fs::read(&bundle).expect("read")).expect("JSON"));
+        match contents {
+            Some(contents) if contents["aggregate"]["incident_cases"] == 3 => break contents,
+            _ => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the province never held the whole tree: {}",
+                    text(&exported.stderr)
+                );
+                std::thread::sleep(std::time::Duration::from_millis(300));
+            }
+        }
+    };
+    assert_eq!(contents["below"].as_array().map(Vec::len), Some(1), "the district's level");
+    let anchor = root.path().join("root.pub");
+    std::fs::write(&anchor, crate::harness::root_key().public_key().to_base64()).expect("write");
+    let verified =
+        run(&["audit", "verify", bundle.to_str().expect("utf-8"), "--anchor", anchor.to_str().expect("utf-8")]);
+    let out = text(&verified.stdout);
+    assert!(verified.status.success(), "{out}{}", text(&verified.stderr));
+    assert!(out.contains("down to 2 aggregates with nothing below them"), "{out}");
+}

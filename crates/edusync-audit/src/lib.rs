@@ -45,11 +45,29 @@ pub struct Bundle {
     /// For an earlier revision: the node's latest aggregate for the period,
     /// signed, which replaces this one as the current total.
     pub superseded_by: Option<SignedAggregate>,
+    /// A tree bundle (`audit export --tree`): for every aggregate in the
+    /// bundle that summed children, those children with their proofs, down
+    /// to the schools. Empty in a bundle of one level.
+    #[serde(default)]
+    pub below: Vec<Below>,
     /// Trust statements ("EST1" bytes, base64), each once: every signer's
     /// certificate chain, root first; then the rotations that retired a key
     /// of those chains (with the chain of the key rotated to); then the
     /// revocations of those keys (with the chains of their issuers).
     pub statements: Vec<String>,
+}
+
+/// The children one aggregate of the bundle summed, one level down.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Below {
+    /// The aggregate whose children these are: its org and record id (hex).
+    pub org_id: String,
+    pub record_id: String,
+    /// In leaf order, each with its proof against that aggregate's root.
+    pub children: Vec<SummedChild>,
+    /// Children certified for the period that sent that node nothing.
+    pub missing: Vec<MissingChild>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -207,7 +225,20 @@ pub struct Evidence<'a> {
     pub missing: &'a [(OrgId, Option<i64>)],
     /// For an earlier revision: the envelope of the node's latest aggregate.
     pub superseded_by: Option<&'a [u8]>,
+    /// For a tree bundle: each level below, by the aggregate that summed it.
+    pub below: &'a [BelowEvidence],
     pub statements: &'a [Vec<u8>],
+}
+
+/// One level below, as a node gathers it for a tree bundle.
+#[derive(Clone, Debug)]
+pub struct BelowEvidence {
+    pub org: OrgId,
+    pub record_id: RecordId,
+    /// Envelopes in leaf order, with a proof each.
+    pub children: Vec<Vec<u8>>,
+    pub proofs: Vec<InclusionProof>,
+    pub missing: Vec<(OrgId, Option<i64>)>,
 }
 
 pub fn build(evidence: &Evidence<'_>) -> Result<Bundle, AuditError> {
@@ -239,6 +270,32 @@ pub fn build(evidence: &Evidence<'_>) -> Result<Bundle, AuditError> {
             .map(|(org, last_heard)| MissingChild { org_id: org.to_string(), last_heard_unix_ms: *last_heard })
             .collect(),
         superseded_by: evidence.superseded_by.map(describe).transpose()?,
+        below: evidence
+            .below
+            .iter()
+            .map(|level| {
+                Ok(Below {
+                    org_id: level.org.to_string(),
+                    record_id: level.record_id.to_hex(),
+                    children: level
+                        .children
+                        .iter()
+                        .zip(&level.proofs)
+                        .map(|(envelope, proof)| {
+                            Ok(SummedChild { aggregate: describe(envelope)?, inclusion_proof: proof_to_file(proof) })
+                        })
+                        .collect::<Result<Vec<_>, AuditError>>()?,
+                    missing: level
+                        .missing
+                        .iter()
+                        .map(|(org, last_heard)| MissingChild {
+                            org_id: org.to_string(),
+                            last_heard_unix_ms: *last_heard,
+                        })
+                        .collect(),
+                })
+            })
+            .collect::<Result<Vec<_>, AuditError>>()?,
         statements: evidence.statements.iter().map(|bytes| BASE64.encode(bytes)).collect(),
     })
 }
@@ -344,95 +401,8 @@ pub fn verify(
             Err(reason) => Err(reason.clone()),
         },
     );
-    let mut summed = Vec::new();
-    let mut crosses = Vec::new();
-    for (index, child) in children.iter().enumerate() {
-        let Some((id, aggregate)) = child else { continue };
-        let subject = subject_of(&bundle.children[index].aggregate);
-        let belongs = if !aggregate.org.is_child_of(&parent.org) {
-            Err(format!("{} is not directly under {}", aggregate.org, parent.org))
-        } else if aggregate.period != parent.period {
-            Err(format!("it is for {}, the total for {}", aggregate.period, parent.period))
-        } else {
-            Ok(format!("{} is a child of {} and the period is {}", aggregate.org, parent.org, parent.period))
-        };
-        checks.record(&subject, "child of the total", belongs);
-        summed.push((aggregate.org.clone(), *id, aggregate.total.clone()));
-        crosses.push(aggregate.cross.clone());
-    }
-    let orgs: Vec<&str> = bundle.children.iter().map(|child| child.aggregate.org_id.as_str()).collect();
-    checks.record(
-        &subject,
-        "leaf order",
-        match orgs.windows(2).find(|pair| pair[0] >= pair[1]) {
-            None => Ok(format!("the {} children are listed by org id, as the tree's leaves are", orgs.len())),
-            Some(pair) => Err(format!(
-                "{} is listed before {}: children[] must be in leaf order, by org id, each org once",
-                pair[0], pair[1]
-            )),
-        },
-    );
-    let complete = children.iter().all(Option::is_some);
-    checks.record(
-        &subject,
-        "children complete",
-        if !complete {
-            Err("a child's aggregate failed its checks, so the sum cannot be checked against it".into())
-        } else if u64::from(parent.children) != summed.len() as u64 {
-            Err(format!("the signed total sums {} children; the bundle carries {}", parent.children, summed.len()))
-        } else {
-            Ok(format!("the signed total sums {} children; the bundle carries all of them", parent.children))
-        },
-    );
-    if let Ok(period) = &period {
-        checks.record(&subject, "omissions", omissions(&bundle, &parent.org, *period, &trust));
-    }
-    if complete {
-        checks.record(
-            &subject,
-            "sum",
-            verify_roll_up(&parent, &summed, &crosses)
-                .map(|()| {
-                    format!(
-                        "total = own + the {} children's totals, cell by cell ({} incident cases), and the children's Merkle sum root is the signed one",
-                        summed.len(),
-                        parent.total.incident_cases()
-                    )
-                })
-                .map_err(|error| error.to_string()),
-        );
-    }
-    let children_sum = parent
-        .total
-        .cells()
-        .iter()
-        .zip(parent.own.cells())
-        .map(|(total, own)| total.checked_sub(*own))
-        .collect::<Option<Vec<u64>>>()
-        .and_then(|cells| Counts::from_cells("sum", cells).ok());
-    for (index, child) in children.iter().enumerate() {
-        let Some((id, aggregate)) = child else { continue };
-        let subject = subject_of(&bundle.children[index].aggregate);
-        let outcome = match (&children_sum, proof_from_file(&bundle.children[index].inclusion_proof)) {
-            (None, _) => Err("the total is smaller than the own count somewhere".to_owned()),
-            (_, Err(reason)) => Err(reason),
-            (_, Ok(proof)) if proof.index != index as u64 => Err(format!(
-                "the proof is for leaf {}, but this child is entry {index} of children[], which is in leaf order",
-                proof.index
-            )),
-            (_, Ok(proof)) if proof.size != u64::from(parent.children) => Err(format!(
-                "the proof is for a tree of {} leaves, but the signed total sums {} children",
-                proof.size, parent.children
-            )),
-            (Some(sum), Ok(proof)) => {
-                let root = SumNode { hash: parent.children_root, sum: sum.clone() };
-                verify_inclusion(&leaf(*id, &aggregate.total), &proof, &root)
-                    .map(|()| format!("leaf {} of {} leads to the signed root", proof.index, proof.size))
-                    .map_err(|error| error.to_string())
-            }
-        };
-        checks.record(&subject, "inclusion proof", outcome);
-    }
+    check_level(&subject, &parent, &bundle.children, &children, &bundle.missing, &trust, &mut checks);
+    check_below(&bundle, &children, &trust, &mut checks);
     let superseded_by = bundle.superseded_by.as_ref().and_then(|newer| {
         let stated = check_aggregate(newer, &trust, &mut checks);
         let outcome = match &stated {
@@ -537,6 +507,178 @@ pub fn link(bundles: &[Bundle], verifications: &mut [Verification]) -> Vec<Check
     checks.0
 }
 
+/// A tree bundle's levels below its children: every aggregate in it that
+/// summed children must have its level here, checked as the top level is;
+/// then the schools at the bottom are counted.
+fn check_below(bundle: &Bundle, top_children: &[Option<(RecordId, Aggregate)>], trust: &TrustSet, checks: &mut Checks) {
+    if bundle.below.is_empty() {
+        return;
+    }
+    let mut pending: Vec<(RecordId, Aggregate)> = top_children.iter().flatten().cloned().collect();
+    let mut nodes = 1 + pending.len();
+    let mut leaves = 0usize;
+    let mut used = std::collections::BTreeSet::new();
+    while let Some((id, aggregate)) = pending.pop() {
+        if aggregate.children == 0 {
+            leaves += 1;
+            continue;
+        }
+        let subject = format!("aggregate {} (record {})", aggregate.org, short(id));
+        let Some((at, level)) = bundle.below.iter().enumerate().find(|(_, level)| level.record_id == id.to_hex())
+        else {
+            checks.record(
+                &subject,
+                "level below",
+                Err(format!(
+                    "{} summed {} children, but the bundle carries no level below it",
+                    aggregate.org, aggregate.children
+                )),
+            );
+            continue;
+        };
+        used.insert(at);
+        let placed = if level.org_id == aggregate.org.as_str() {
+            Ok(format!("the level below {}'s aggregate, {} children", aggregate.org, level.children.len()))
+        } else {
+            Err(format!(
+                "the level below record {} is listed as {}'s, but the record is {}'s",
+                short(id),
+                level.org_id,
+                aggregate.org
+            ))
+        };
+        checks.record(&subject, "level below", placed);
+        let checked: Vec<Option<(RecordId, Aggregate)>> =
+            level.children.iter().map(|child| check_aggregate(&child.aggregate, trust, checks)).collect();
+        check_level(&subject, &aggregate, &level.children, &checked, &level.missing, trust, checks);
+        nodes += checked.iter().flatten().count();
+        pending.extend(checked.into_iter().flatten());
+    }
+    let unused: Vec<&str> = bundle
+        .below
+        .iter()
+        .enumerate()
+        .filter(|(at, _)| !used.contains(at))
+        .map(|(_, level)| level.record_id.as_str())
+        .collect();
+    let subject = format!("aggregate {} {}", bundle.org_id, bundle.period);
+    checks.record(
+        &subject,
+        "tree",
+        if unused.is_empty() {
+            Ok(format!(
+                "the bundle proves the total down to {leaves} aggregates with nothing below them (the schools), over {nodes} signed aggregates"
+            ))
+        } else {
+            Err(format!("levels below records no aggregate of the bundle summed: {}", unused.join(", ")))
+        },
+    );
+}
+
+/// The checks of one level of a roll-up: each child (already checked on
+/// its own, in `checked`) lies directly under `parent` for its period, is
+/// listed in leaf order with a proof of its own position, every child the
+/// certificates make owed is summed or named missing, and the total is own
+/// plus the children's, cell by cell, with the signed root.
+fn check_level(
+    subject: &str,
+    parent: &Aggregate,
+    stated: &[SummedChild],
+    checked: &[Option<(RecordId, Aggregate)>],
+    missing: &[MissingChild],
+    trust: &TrustSet,
+    checks: &mut Checks,
+) {
+    let children = checked;
+    let mut summed = Vec::new();
+    let mut crosses = Vec::new();
+    for (index, child) in children.iter().enumerate() {
+        let Some((id, aggregate)) = child else { continue };
+        let subject = subject_of(&stated[index].aggregate);
+        let belongs = if !aggregate.org.is_child_of(&parent.org) {
+            Err(format!("{} is not directly under {}", aggregate.org, parent.org))
+        } else if aggregate.period != parent.period {
+            Err(format!("it is for {}, the total for {}", aggregate.period, parent.period))
+        } else {
+            Ok(format!("{} is a child of {} and the period is {}", aggregate.org, parent.org, parent.period))
+        };
+        checks.record(&subject, "child of the total", belongs);
+        summed.push((aggregate.org.clone(), *id, aggregate.total.clone()));
+        crosses.push(aggregate.cross.clone());
+    }
+    let orgs: Vec<&str> = stated.iter().map(|child| child.aggregate.org_id.as_str()).collect();
+    checks.record(
+        subject,
+        "leaf order",
+        match orgs.windows(2).find(|pair| pair[0] >= pair[1]) {
+            None => Ok(format!("the {} children are listed by org id, as the tree's leaves are", orgs.len())),
+            Some(pair) => Err(format!(
+                "{} is listed before {}: children[] must be in leaf order, by org id, each org once",
+                pair[0], pair[1]
+            )),
+        },
+    );
+    let complete = children.iter().all(Option::is_some);
+    checks.record(
+        subject,
+        "children complete",
+        if !complete {
+            Err("a child's aggregate failed its checks, so the sum cannot be checked against it".into())
+        } else if u64::from(parent.children) != summed.len() as u64 {
+            Err(format!("the signed total sums {} children; the bundle carries {}", parent.children, summed.len()))
+        } else {
+            Ok(format!("the signed total sums {} children; the bundle carries all of them", parent.children))
+        },
+    );
+    checks.record(subject, "omissions", omissions(stated, missing, &parent.org, parent.period, trust));
+    if complete {
+        checks.record(
+            subject,
+            "sum",
+            verify_roll_up(parent, &summed, &crosses)
+                .map(|()| {
+                    format!(
+                        "total = own + the {} children's totals, cell by cell ({} incident cases), and the children's Merkle sum root is the signed one",
+                        summed.len(),
+                        parent.total.incident_cases()
+                    )
+                })
+                .map_err(|error| error.to_string()),
+        );
+    }
+    let children_sum = parent
+        .total
+        .cells()
+        .iter()
+        .zip(parent.own.cells())
+        .map(|(total, own)| total.checked_sub(*own))
+        .collect::<Option<Vec<u64>>>()
+        .and_then(|cells| Counts::from_cells("sum", cells).ok());
+    for (index, child) in children.iter().enumerate() {
+        let Some((id, aggregate)) = child else { continue };
+        let subject = subject_of(&stated[index].aggregate);
+        let outcome = match (&children_sum, proof_from_file(&stated[index].inclusion_proof)) {
+            (None, _) => Err("the total is smaller than the own count somewhere".to_owned()),
+            (_, Err(reason)) => Err(reason),
+            (_, Ok(proof)) if proof.index != index as u64 => Err(format!(
+                "the proof is for leaf {}, but this child is entry {index} of children[], which is in leaf order",
+                proof.index
+            )),
+            (_, Ok(proof)) if proof.size != u64::from(parent.children) => Err(format!(
+                "the proof is for a tree of {} leaves, but the signed total sums {} children",
+                proof.size, parent.children
+            )),
+            (Some(sum), Ok(proof)) => {
+                let root = SumNode { hash: parent.children_root, sum: sum.clone() };
+                verify_inclusion(&leaf(*id, &aggregate.total), &proof, &root)
+                    .map(|()| format!("leaf {} of {} leads to the signed root", proof.index, proof.size))
+                    .map_err(|error| error.to_string())
+            }
+        };
+        checks.record(&subject, "inclusion proof", outcome);
+    }
+}
+
 /// The period as milliseconds since the epoch, `[first day, day after the last)`, UTC.
 pub fn period_window(period: Period) -> (i64, i64) {
     let midnight = |date: chrono::NaiveDate| date.and_time(chrono::NaiveTime::MIN).and_utc().timestamp_millis();
@@ -545,11 +687,17 @@ pub fn period_window(period: Period) -> (i64, i64) {
 
 /// Every child the bundle's certificates say the org certified for the
 /// period is either summed or listed as missing, and no other.
-fn omissions(bundle: &Bundle, org: &OrgId, period: Period, trust: &TrustSet) -> Result<String, String> {
+fn omissions(
+    children: &[SummedChild],
+    listed_missing: &[MissingChild],
+    org: &OrgId,
+    period: Period,
+    trust: &TrustSet,
+) -> Result<String, String> {
     let (from_ms, until_ms) = period_window(period);
     let owed = trust.owed_children(org, from_ms, until_ms);
-    let summed: Vec<&str> = bundle.children.iter().map(|child| child.aggregate.org_id.as_str()).collect();
-    let missing: Vec<&str> = bundle.missing.iter().map(|child| child.org_id.as_str()).collect();
+    let summed: Vec<&str> = children.iter().map(|child| child.aggregate.org_id.as_str()).collect();
+    let missing: Vec<&str> = listed_missing.iter().map(|child| child.org_id.as_str()).collect();
     let mut problems = Vec::new();
     for child in owed.keys() {
         if !summed.contains(&child.as_str()) && !missing.contains(&child.as_str()) {
@@ -557,8 +705,10 @@ fn omissions(bundle: &Bundle, org: &OrgId, period: Period, trust: &TrustSet) -> 
                 .push(format!("{child} is certified under {org} for {period} but neither summed nor listed missing"));
         }
     }
-    for child in &missing {
-        if summed.contains(child) {
+    for (index, child) in missing.iter().enumerate() {
+        if missing[..index].contains(child) {
+            problems.push(format!("{child} is listed missing twice"));
+        } else if summed.contains(child) {
             problems.push(format!("{child} is listed missing and summed"));
         } else if !owed.keys().any(|owed| owed.as_str() == *child) {
             problems.push(format!("{child} is listed missing but no certificate here makes it a child owing {period}"));
@@ -571,7 +721,7 @@ fn omissions(bundle: &Bundle, org: &OrgId, period: Period, trust: &TrustSet) -> 
         0 => format!("all {} children certified for {period} are summed", owed.len()),
         absent => format!(
             "{} of the {} children certified for {period} are summed; {absent} sent nothing for it: {}",
-            owed.len() - absent,
+            owed.len().saturating_sub(absent),
             owed.len(),
             missing.join(", ")
         ),

@@ -205,6 +205,9 @@ impl Node {
         let revision = aggregate.revision;
         let checked = Record::Aggregate(aggregate).check(&ValidationContext::without_clock())?;
         let written = self.write_checked(checked, now)?;
+        let mut leaves: Vec<&(OrgId, RecordId, edusync_core::Counts)> = children.iter().collect();
+        leaves.sort_by(|left, right| left.0.cmp(&right.0));
+        self.note_summed(written.id, period, &leaves.iter().map(|(_, id, _)| *id).collect::<Vec<_>>())?;
         tracing::info!(record = %written.id, revision, children = rolled.children, "aggregate derived");
         Ok(Some(written.id))
     }

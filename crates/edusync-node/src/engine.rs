@@ -499,7 +499,7 @@ impl Node {
             self.store.mark_dirty(&dirty)?;
         }
         for (entry, outcome) in admitted.into_iter().zip(outcomes) {
-            let Admitted { envelope, kind, refusal, .. } = entry;
+            let Admitted { envelope, kind, refusal, period } = entry;
             let header = envelope.header();
             if let Some(mut refusal) = refusal {
                 // Authentic but refused for its content: held at its place, evidence only.
@@ -527,6 +527,10 @@ impl Node {
             match outcome {
                 Append::Stored => {
                     report.stored += 1;
+                    if kind == RecordKind::Aggregate {
+                        // The parent above gets it as evidence of what this node sums.
+                        self.queue_child_aggregate(envelope.id(), period)?;
+                    }
                     if kind == RecordKind::SevereNotice {
                         // Its log has caught up with it: it is held in order now.
                         self.store.drop_notice_ahead(envelope.id().0)?;

@@ -375,7 +375,8 @@ impl wire::record_service_server::RecordService for RecordApi {
         tracing::Span::current().record("period", tracing::field::display(period));
         let revision = (request.revision > 0).then_some(request.revision);
         let node = Arc::clone(&self.node);
-        let bundle = blocking_turn(turn, move || node.audit_bundle_at(period, revision)).await?;
+        let tree = request.tree;
+        let bundle = blocking_turn(turn, move || node.audit_bundle_with(period, revision, tree)).await?;
         Ok(Response::new(wire::AuditBundle { json: bundle.to_json() }))
     }
 
@@ -651,6 +652,42 @@ impl wire::sync_service_server::SyncService for SyncApi {
             known: report.known,
             refused: report.refused.into_iter().map(wire::Refusal::from).collect(),
         }))
+    }
+
+    #[tracing::instrument(skip_all, fields(org = %self.node.org(), child))]
+    async fn push_evidence(
+        &self,
+        request: Request<wire::PushEvidenceRequest>,
+    ) -> Result<Response<wire::PushEvidenceResponse>, Status> {
+        let child = crate::auth::child_only(&self.node, &request, "PushEvidence")?;
+        tracing::Span::current().record("child", tracing::field::display(&child));
+        let request = request.into_inner();
+        if request.items.len() > crate::evidence::EVIDENCE_BATCH {
+            return Err(invalid(edusync_core::ValidationError::new(
+                "items",
+                edusync_core::Reason::TooManyEntries {
+                    count: request.items.len() as u64,
+                    max: crate::evidence::EVIDENCE_BATCH as u64,
+                },
+            )));
+        }
+        let items = request
+            .items
+            .into_iter()
+            .enumerate()
+            .map(|(index, item)| {
+                let summed = item
+                    .summed
+                    .iter()
+                    .map(|id| RecordId::from_slice(&format!("items[{index}].summed"), id))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(crate::EvidenceItem { envelope: item.envelope, summed })
+            })
+            .collect::<Result<Vec<_>, edusync_core::ValidationError>>()
+            .map_err(invalid)?;
+        let node = Arc::clone(&self.node);
+        let added = blocking(move || node.accept_evidence(&child, items)).await?;
+        Ok(Response::new(wire::PushEvidenceResponse { added: added as u32 }))
     }
 
     type PushEnvelopesStream = AckStream;

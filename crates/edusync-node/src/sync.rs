@@ -486,6 +486,34 @@ impl UpwardSync {
         }
     }
 
+    /// Sends the parent the roll-up evidence queued since the last round:
+    /// the aggregates of the nodes below this one and what each summed.
+    async fn push_evidence(&self, client: &mut SyncServiceClient<SessionChannel>) -> Result<(), SyncError> {
+        let cursor = format!("evidence-to/{}", self.parent.org_id);
+        loop {
+            let after = self.node.store().cursor(&cursor).map_err(NodeError::from)?.unwrap_or(0);
+            let node = Arc::clone(&self.node);
+            let (last, items) =
+                tokio::task::spawn_blocking(move || node.evidence_to_send(after, crate::evidence::EVIDENCE_BATCH))
+                    .await
+                    .map_err(|error| NodeError::Startup(format!("evidence reader stopped: {error}")))??;
+            if last == after {
+                return Ok(());
+            }
+            if !items.is_empty() {
+                let items = items
+                    .into_iter()
+                    .map(|item| wire::EvidenceItem {
+                        envelope: item.envelope,
+                        summed: item.summed.iter().map(|id| id.0.to_vec()).collect(),
+                    })
+                    .collect();
+                self.within_deadline(client.push_evidence(wire::PushEvidenceRequest { items })).await??;
+            }
+            self.node.store().set_cursor(&cursor, last).map_err(NodeError::from)?;
+        }
+    }
+
     /// One session: learn what the parent holds, send the rest in batches,
     /// wait for each acknowledgement before sending the next.
     #[tracing::instrument(skip_all, fields(org = %self.node.org(), parent = %self.parent.org_id))]
@@ -514,6 +542,7 @@ impl UpwardSync {
         self.node.shared_signing.resume();
         self.pull_down(&mut trust).await?;
         self.push_statements(&mut trust).await?;
+        self.push_evidence(&mut client).await?;
         self.record_contact(acknowledged)?;
         let local_head = self.local_head().await?;
         self.status.update(|state| state.local_head = local_head);

@@ -11,6 +11,7 @@
 //! they acknowledge anything to anyone.
 
 mod durability;
+mod evidence;
 mod feeds;
 mod keys;
 mod meta;

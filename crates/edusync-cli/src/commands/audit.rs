@@ -27,6 +27,10 @@ pub(crate) enum AuditCommand {
         /// One revision, as a parent's bundle names it (default: the latest).
         #[arg(long)]
         revision: Option<u32>,
+        /// Every level below too, down to the schools: one bundle proves the
+        /// total to the bottom (from the roll-up evidence sent up by sync).
+        #[arg(long)]
+        tree: bool,
         /// The bundle file to write (refused if it exists).
         #[arg(long)]
         out: PathBuf,
@@ -67,8 +71,8 @@ pub(crate) enum AuditCommand {
 
 pub(crate) async fn run(command: AuditCommand) -> Result<(), Failure> {
     match command {
-        AuditCommand::Export { org, period, revision, out, target } => {
-            export(&org, &period, revision, &out, &target).await
+        AuditCommand::Export { org, period, revision, tree, out, target } => {
+            export(&org, &period, revision, tree, &out, &target).await
         }
         AuditCommand::Verify { bundles, root, root_sha256, anchors, threshold, clock_skew_seconds, json: as_json } => {
             let anchor = match root {
@@ -84,6 +88,7 @@ async fn export(
     org: &str,
     period: &str,
     revision: Option<u32>,
+    tree: bool,
     out: &Path,
     target: &NodeTarget,
 ) -> Result<(), Failure> {
@@ -101,6 +106,7 @@ async fn export(
             org_id: org.to_owned(),
             period: Some(edusync_proto::period_to_wire(period)),
             revision: revision.unwrap_or(0),
+            tree,
         };
         async move { client.export_audit(request).await }
     })
@@ -119,6 +125,10 @@ async fn export(
         summary.children.len(),
         summary.statements.len()
     );
+    if tree {
+        let below: usize = summary.below.iter().map(|level| level.children.len()).sum();
+        println!("  and {} levels below, {below} aggregates in them", summary.below.len());
+    }
     Ok(())
 }
 

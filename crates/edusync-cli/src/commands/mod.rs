@@ -135,19 +135,35 @@ impl NodeTarget {
     /// A channel to the node, and the session opened on it with what the node said of it.
     pub(crate) async fn open_session(&self) -> Result<(Channel, edusync_node::OpenedSession), Failure> {
         let (endpoint, transport) = self.endpoint()?;
-        let channel = edusync_node::client_endpoint(&endpoint, &transport)
-            .map_err(|error| Failure::input(format!("--node: {error}")))?
-            .connect_timeout(std::time::Duration::from_secs(5))
-            .connect()
-            .await
-            .map_err(|error| {
-                Failure::unreachable(format!(
-                    "cannot reach the node at {endpoint}: {}; is `edusync node run` running, and is --ca its CA?",
-                    error_chain(&error)
-                ))
-            })?;
-        let (org, key, chain) = self.credentials()?;
-        let session = edusync_node::open_session(channel.clone(), &org, &key, chain).await.map_err(|status| {
+        // Everything local first: a node closes a connection that makes no
+        // request soon after it opens, first of all when it is busy.
+        // (An unreachable node is still reported before a problem with them.)
+        let credentials = self.credentials();
+        let connect = || async {
+            edusync_node::client_endpoint(&endpoint, &transport)
+                .map_err(|error| Failure::input(format!("--node: {error}")))?
+                .connect_timeout(std::time::Duration::from_secs(5))
+                .connect()
+                .await
+                .map_err(|error| {
+                    Failure::unreachable(format!(
+                        "cannot reach the node at {endpoint}: {}; is `edusync node run` running, and is --ca its CA?",
+                        error_chain(&error)
+                    ))
+                })
+        };
+        let mut channel = connect().await?;
+        let (org, key, chain) = credentials?;
+        let mut opened = edusync_node::open_session(channel.clone(), &org, &key, chain.clone()).await;
+        // A node at its connection limit may close a new connection before
+        // its first request is read: once, connect again.
+        if opened.as_ref().is_err_and(|status| {
+            matches!(status.code(), tonic::Code::Cancelled | tonic::Code::Unknown | tonic::Code::Unavailable)
+        }) {
+            channel = connect().await?;
+            opened = edusync_node::open_session(channel.clone(), &org, &key, chain).await;
+        }
+        let session = opened.map_err(|status| {
             match status.code() {
                 // A TLS server hangs up on a plaintext request before any gRPC
                 // answer; opening a session answers none of these otherwise.

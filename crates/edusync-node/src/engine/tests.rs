@@ -919,6 +919,7 @@ mod audit_bundle {
                     .collect::<Vec<_>>(),
                 missing: &missing,
                 superseded_by: None,
+                below: &[],
                 statements: &statements,
             })
             .expect("builds")
@@ -1243,4 +1244,73 @@ fn a_backdated_revocation_takes_what_the_key_signed_out_of_the_sum() {
     let (after_revision, after_cases) = district_cases();
     assert_eq!(after_cases, 1, "only the revision signed before the key was stolen counts");
     assert_eq!(after_revision, before_revision + 1, "a new revision, which sync carries up");
+}
+
+/// A province, its district and two schools, certified down the line; each
+/// school writes incidents, each level derives and the evidence is pushed
+/// up as sync would push it: the province's tree bundle proves its total
+/// down to both schools, and a changed school figure below fails.
+#[test]
+fn a_tree_bundle_proves_a_provinces_total_down_to_its_schools() {
+    let dirs: Vec<tempfile::TempDir> = (0..4).map(|_| tempfile::tempdir().expect("tempdir")).collect();
+    let province = Node::open(&config(dirs[0].path(), "VN.BT", "province", None), NodeKey::generate()).expect("opens");
+    crate::certify_by_anchor(&province, &OrgId::parse("org", "VN").expect("valid"), &[&root()], now())
+        .expect("certified");
+    let district = Node::open(&config(dirs[1].path(), "VN.BT.D03", "district", Some("VN.BT")), NodeKey::generate())
+        .expect("opens");
+    crate::enrol_in_process(&province, &district, now()).expect("certified");
+    let schools: Vec<Node> = ["VN.BT.D03.S017", "VN.BT.D03.S018"]
+        .into_iter()
+        .zip(&dirs[2..])
+        .map(|(org, dir)| {
+            let school =
+                Node::open(&config(dir.path(), org, "school", Some("VN.BT.D03")), NodeKey::generate()).expect("opens");
+            crate::enrol_in_process(&district, &school, now()).expect("certified");
+            school
+        })
+        .collect();
+    for (school, incidents) in schools.iter().zip([1, 2]) {
+        for number in 0..incidents {
+            let mut record = incident();
+            if let Record::Incident(incident) = &mut record {
+                incident.narrative = format!("{} {number}", incident.narrative);
+            }
+            school.submit(record, now()).expect("submits");
+        }
+        school.derive_dirty(now()).expect("derives");
+        district.ingest(shared_log(school), now()).expect("ingests");
+    }
+    district.derive_dirty(now()).expect("derives");
+    province.ingest(shared_log(&district), now()).expect("ingests");
+    // As the district's sync pushes them: the statements it issued, then the evidence.
+    let statements: Vec<Vec<u8>> =
+        district.store().read_up(0, 1000).expect("feed").into_iter().map(|(_, bytes)| bytes).collect();
+    province.admit_statements(&statements, crate::trust::FROM_CHILD).expect("admits");
+    let (_, items) = district.evidence_to_send(0, 256).expect("evidence");
+    assert!(!items.is_empty(), "the district has evidence to send up");
+    province.accept_evidence(district.org(), items).expect("accepted");
+    province.derive_dirty(now()).expect("derives");
+
+    let year: Period = "2024-2025".parse().expect("period");
+    let flat = province.audit_bundle(year).expect("exports");
+    assert!(flat.below.is_empty());
+    let tree = province.audit_bundle_with(year, None, true).expect("the tree exports");
+    assert_eq!(tree.below.len(), 1, "one level below the district");
+    assert_eq!(tree.below[0].children.len(), 2);
+    let verified = edusync_audit::verify(&tree.to_json(), &[root().public_key()], 1, 600_000).expect("readable");
+    let failed: Vec<String> =
+        verified.checks.iter().filter(|check| !check.passed).map(|check| format!("{check:?}")).collect();
+    assert!(verified.passed(), "{failed:?}");
+    let covered = verified.checks.iter().find(|check| check.check == "tree").expect("a tree check");
+    assert!(covered.detail.contains("down to 2 aggregates"), "{}", covered.detail);
+
+    let mut changed = tree.clone();
+    changed.below[0].children[1].aggregate.incident_cases += 1;
+    let verdict = edusync_audit::verify(&changed.to_json(), &[root().public_key()], 1, 600_000).expect("readable");
+    assert!(!verdict.passed(), "a changed figure below is caught");
+    let mut dropped = tree.clone();
+    dropped.below.clear();
+    dropped.below.push(edusync_audit::Below { children: Vec::new(), ..tree.below[0].clone() });
+    let verdict = edusync_audit::verify(&dropped.to_json(), &[root().public_key()], 1, 600_000).expect("readable");
+    assert!(!verdict.passed(), "a level without its children is caught");
 }
