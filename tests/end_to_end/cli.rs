@@ -171,6 +171,30 @@ async fn a_record_added_twice_is_stored_once_and_reads_back_exactly() {
 
     let missing = run(&["record", "show", &"ab".repeat(32), "--node", &endpoint]);
     assert_eq!(missing.status.code(), Some(2));
+    // The 12 digits `record list` prints are enough, as a git commit id's prefix is.
+    let by_prefix = run(&["record", "show", &id[..12], "--node", &endpoint, "--json"]);
+    assert!(by_prefix.status.success(), "{}", text(&by_prefix.stderr));
+    let by_prefix: Value = serde_json::from_slice(&by_prefix.stdout).expect("JSON");
+    assert_eq!(by_prefix["header"]["record_id"], id.as_str());
+    // An aggregate reads as its named non-zero cells, not 344 bare numbers.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let aggregate_id = loop {
+        let listed = run(&["record", "list", "--node", &endpoint, "--kind", "aggregate", "--json"]);
+        let listed: Value = serde_json::from_slice(&listed.stdout).unwrap_or_default();
+        if let Some(id) = listed.get(0).and_then(|record| record["header"]["record_id"].as_str()) {
+            break id.to_owned();
+        }
+        assert!(std::time::Instant::now() < deadline, "no aggregate derived");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let aggregate = run(&["record", "show", &aggregate_id, "--node", &endpoint]);
+    let shown_text = text(&aggregate.stdout);
+    assert!(aggregate.status.success(), "{}", text(&aggregate.stderr));
+    assert!(shown_text.contains("non-zero cells") && shown_text.contains("cases.physical.serious"), "{shown_text}");
+    assert!(shown_text.lines().count() < 60, "{shown_text}");
+    let too_short = run(&["record", "show", &id[..6], "--node", &endpoint]);
+    assert_eq!(too_short.status.code(), Some(2), "{}", text(&too_short.stderr));
+    assert!(text(&too_short.stderr).contains("8 or more"), "{}", text(&too_short.stderr));
     drop(node);
 
     let unreachable = run(&["record", "list", "--node", "http://127.0.0.1:1"]);

@@ -143,10 +143,40 @@ impl wire::record_service_server::RecordService for RecordApi {
         request: Request<wire::GetRecordRequest>,
     ) -> Result<Response<wire::StoredRecord>, Status> {
         crate::auth::operator_only(&self.node, &request, "GetRecord")?;
-        let id: RecordId = request.into_inner().record_id.parse().map_err(invalid)?;
-        tracing::Span::current().record("record", tracing::field::display(id));
+        let wanted = request.into_inner().record_id.trim().to_ascii_lowercase();
+        // A whole id, or a unique prefix of 8 or more digits, as git takes commit ids.
+        if wanted.len() < 8 || wanted.len() > 64 || !wanted.bytes().all(|digit| digit.is_ascii_hexdigit()) {
+            return Err(invalid(edusync_core::ValidationError::new(
+                "record_id",
+                edusync_core::Reason::malformed(format!(
+                    "`{wanted}` is not a record id (64 hex digits) or a prefix of 8 or more of them"
+                )),
+            )));
+        }
+        tracing::Span::current().record("record", tracing::field::display(&wanted));
         let node = Arc::clone(&self.node);
         let stored = blocking(move || {
+            let matching = node.store().ids_with_prefix(&wanted, 11)?;
+            let id = match matching.as_slice() {
+                [one] => *one,
+                [] => return Err(NodeError::NotFound(format!("no record {wanted} is stored here"))),
+                several => {
+                    return Err(NodeError::Invalid(edusync_core::ValidationError::new(
+                        "record_id",
+                        edusync_core::Reason::malformed(format!(
+                            "`{wanted}` names {}{} records ({}); give more digits",
+                            if several.len() > 10 { "more than " } else { "" },
+                            several.len().min(10),
+                            several
+                                .iter()
+                                .take(10)
+                                .map(|id| id.to_hex()[..12].to_owned())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )),
+                    )))
+                }
+            };
             let stored =
                 node.store().get(id)?.ok_or_else(|| NodeError::NotFound(format!("no record {id} is stored here")))?;
             stored_to_wire(stored)

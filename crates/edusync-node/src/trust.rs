@@ -545,29 +545,7 @@ impl Node {
         let pending = self.store.enrolment_requests()?;
         let mut chosen: Vec<[u8; 32]> = Vec::new();
         for wanted in ids {
-            let wanted = wanted.trim().to_ascii_lowercase();
-            if wanted.len() < 8 || !wanted.chars().all(|digit| digit.is_ascii_hexdigit()) {
-                return Err(invalid(
-                    "request_ids",
-                    format!("`{wanted}` is not a request id or a prefix of 8 or more hex digits"),
-                ));
-            }
-            let matching: Vec<[u8; 32]> =
-                pending.iter().map(|(id, _)| *id).filter(|id| hex::encode(id).starts_with(&wanted)).collect();
-            match matching.as_slice() {
-                [one] => chosen.push(*one),
-                [] => return Err(NodeError::NotFound(format!("no pending enrolment request {wanted}"))),
-                several => {
-                    return Err(invalid(
-                        "request_ids",
-                        format!(
-                            "`{wanted}` names {} pending requests ({}); give more digits",
-                            several.len(),
-                            several.iter().map(|id| hex::encode(&id[..6])).collect::<Vec<_>>().join(", ")
-                        ),
-                    ))
-                }
-            }
+            chosen.push(pending_by_prefix(&pending, wanted, "request_ids")?);
         }
         if let Some(age) = older_than {
             let before = (now - age).timestamp_millis();
@@ -599,7 +577,7 @@ impl Node {
         not_after: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<(String, Certificate), NodeError> {
-        let id = parse_request_id(id_hex)?;
+        let id = pending_by_prefix(&self.store.enrolment_requests()?, id_hex, "request_id")?;
         let bytes = self
             .store
             .enrolment_request(&id)?
@@ -629,6 +607,33 @@ fn certificate_file(text: &str) -> Result<(Vec<Vec<u8>>, Certificate), NodeError
 
 fn parse_request_id(text: &str) -> Result<[u8; 32], NodeError> {
     crate::auth::decode_hex32(text).ok_or_else(|| invalid("request_id", "a request id is 64 hexadecimal digits"))
+}
+
+/// The one pending request whose id starts with `wanted` (8 to 64 hex
+/// digits, as git takes commit ids); which ones match when several do.
+fn pending_by_prefix(
+    pending: &[edusync_store::PendingRequest],
+    wanted: &str,
+    field: &str,
+) -> Result<[u8; 32], NodeError> {
+    let wanted = wanted.trim().to_ascii_lowercase();
+    if wanted.len() < 8 || wanted.len() > 64 || !wanted.chars().all(|digit| digit.is_ascii_hexdigit()) {
+        return Err(invalid(field, format!("`{wanted}` is not a request id or a prefix of 8 or more hex digits")));
+    }
+    let matching: Vec<[u8; 32]> =
+        pending.iter().map(|(id, _)| *id).filter(|id| hex::encode(id).starts_with(&wanted)).collect();
+    match matching.as_slice() {
+        [one] => Ok(*one),
+        [] => Err(NodeError::NotFound(format!("no pending enrolment request {wanted}"))),
+        several => Err(invalid(
+            field,
+            format!(
+                "`{wanted}` names {} pending requests ({}); give more digits",
+                several.len(),
+                several.iter().map(|id| hex::encode(&id[..6])).collect::<Vec<_>>().join(", ")
+            ),
+        )),
+    }
 }
 
 impl Node {

@@ -25,6 +25,10 @@ pub(crate) fn envelope(id: RecordId) -> Vec<u8> {
     tagged(b"e/", &id.0)
 }
 
+pub(crate) fn envelope_prefix(id_prefix: &[u8]) -> Vec<u8> {
+    tagged(b"e/", id_prefix)
+}
+
 pub(crate) fn log_prefix(org: &OrgId, stream: LogStream) -> Vec<u8> {
     let mut key = tagged(b"l/", org.as_str().as_bytes());
     key.push(0);

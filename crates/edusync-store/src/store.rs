@@ -736,6 +736,25 @@ impl Store {
         self.get(id)?.map(Some).ok_or_else(|| corrupt(&key))
     }
 
+    /// Up to `limit` ids of stored envelopes whose hex starts with `prefix`
+    /// (lowercase hex digits), in id order.
+    pub fn ids_with_prefix(&self, prefix: &str, limit: usize) -> Result<Vec<RecordId>, StoreError> {
+        let whole = &prefix[..prefix.len() - prefix.len() % 2];
+        let bytes = hex::decode(whole).unwrap_or_default();
+        let mut out = Vec::new();
+        for entry in self.tree.scan_prefix(keys::envelope_prefix(&bytes)) {
+            let (key, _) = entry?;
+            let Some(id) = key.get(2..34).and_then(|id| <[u8; 32]>::try_from(id).ok()) else { continue };
+            if hex::encode(id).starts_with(prefix) {
+                out.push(RecordId(id));
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Notes that the aggregates of these periods must be derived again.
     /// Call it before writing what changes them, so that a crash in between
     /// leaves a spare derivation, never a stale aggregate.

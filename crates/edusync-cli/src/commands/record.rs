@@ -55,7 +55,8 @@ pub(crate) enum RecordCommand {
     },
     /// Show one record with its signed header.
     Show {
-        /// The record id (64 hexadecimal digits).
+        /// The record id: all 64 hexadecimal digits, or a unique prefix of 8
+        /// or more (the 12 that `record list` prints will do).
         id: String,
         #[command(flatten)]
         target: NodeTarget,
@@ -250,14 +251,15 @@ async fn list(listing: Listing, target: &NodeTarget, as_json: bool) -> Result<()
 }
 
 async fn show(id: &str, target: &NodeTarget, as_json: bool) -> Result<(), Failure> {
-    let id: edusync_core::RecordId =
-        id.parse().map_err(|error: edusync_core::ValidationError| Failure::input(error.to_string()))?;
+    let id = id.trim().to_ascii_lowercase();
+    if id.len() < 8 || id.len() > 64 || !id.bytes().all(|digit| digit.is_ascii_hexdigit()) {
+        return Err(Failure::input(format!(
+            "record id: `{id}` is not a record id (64 hex digits) or a prefix of 8 or more of them, as `record list` prints"
+        )));
+    }
     let mut client = target.connect().await?;
-    let stored = client
-        .get_record(wire::GetRecordRequest { record_id: id.to_hex() })
-        .await
-        .map_err(Failure::from_status)?
-        .into_inner();
+    let stored =
+        client.get_record(wire::GetRecordRequest { record_id: id }).await.map_err(Failure::from_status)?.into_inner();
     let view = record_view(stored);
     if as_json {
         println!("{}", json(&view));
@@ -270,6 +272,30 @@ async fn show(id: &str, target: &NodeTarget, as_json: bool) -> Result<(), Failur
     println!("created    {}", header.created_at);
     println!("type       {}", header.payload_type);
     println!("signed by  {}", header.author_key);
-    println!("{}", json(&view.record));
+    match &view.record {
+        // An aggregate is 172 cells, nearly all zero: name the others, as audit bundles do.
+        Some(edusync_core::Record::Aggregate(aggregate)) => {
+            println!(
+                "aggregate  {} {}, revision {}, {} children summed, {} incident cases",
+                aggregate.org,
+                aggregate.period,
+                aggregate.revision,
+                aggregate.children,
+                aggregate.total.incident_cases()
+            );
+            for (label, counts) in [("own", &aggregate.own), ("total", &aggregate.total)] {
+                let cells = edusync_audit::named_cells(counts);
+                println!("{label} ({} non-zero cells):", cells.len());
+                for (name, value) in cells {
+                    println!("  {name:<48} {value}");
+                }
+            }
+            println!("children root  {}", hex::encode(aggregate.children_root));
+            if aggregate.cross.is_some() {
+                println!("demographic crosses: released (see --json)");
+            }
+        }
+        record => println!("{}", json(record)),
+    }
     Ok(())
 }

@@ -84,7 +84,10 @@ pub(crate) enum EnrollCommand {
     Approve {
         #[command(flatten)]
         target: NodeTarget,
+        /// The request's id as `enroll pending` prints it: all 64 hex digits
+        /// or a unique prefix of 8 or more.
         id: String,
+        /// End of validity (RFC 3339); default one year from now.
         #[arg(long)]
         not_after: Option<String>,
     },
