@@ -91,6 +91,10 @@ pub enum Reason {
     NotAWholeNumber {
         text: String,
     },
+    /// A count written with a minus sign.
+    NegativeCount {
+        text: String,
+    },
     NotYesOrNo {
         text: String,
     },
@@ -262,6 +266,7 @@ impl std::fmt::Display for Reason {
                 write!(formatter, "unknown value `{value}`; expected one of {}", expected.join(", "))
             }
             NotAWholeNumber { text } => write!(formatter, "`{text}` is not a whole number"),
+            NegativeCount { text } => write!(formatter, "`{text}` is negative; a count is 0 or more"),
             NotYesOrNo { text } => write!(formatter, "`{text}` is neither yes nor no (có/không, 是/否)"),
             NotADate { text } => write!(formatter, "`{text}` is not a date like 2025-09-08"),
             InTheFuture { value } => write!(formatter, "{value} is in the future"),

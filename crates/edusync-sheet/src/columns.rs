@@ -189,10 +189,16 @@ impl Column {
             ValueKind::Count => {
                 // Spreadsheets often store whole numbers as "12.0".
                 let whole = text.strip_suffix(".0").unwrap_or(text);
-                whole
-                    .parse::<u32>()
-                    .map(serde_json::Value::from)
-                    .map_err(|_| Reason::NotAWholeNumber { text: text.to_owned() })
+                match whole.parse::<u32>() {
+                    Ok(count) => Ok(serde_json::Value::from(count)),
+                    Err(_) if whole.strip_prefix('-').is_some_and(|digits| digits.parse::<u32>().is_ok()) => {
+                        Err(Reason::NegativeCount { text: text.to_owned() })
+                    }
+                    Err(_) if whole.bytes().all(|byte| byte.is_ascii_digit()) => {
+                        Err(Reason::OutOfRange { value: text.to_owned() })
+                    }
+                    Err(_) => Err(Reason::NotAWholeNumber { text: text.to_owned() }),
+                }
             }
             ValueKind::Date => {
                 let date = text.get(..10).unwrap_or(text);

@@ -71,3 +71,15 @@ fn an_unknown_or_missing_column_is_refused_before_any_row() {
     ));
     assert_eq!(template(RecordKind::Incident, Language::English), Err(SheetError::NotTabular(RecordKind::Incident)));
 }
+
+#[test]
+fn a_negative_or_too_large_count_says_so_rather_than_not_a_number() {
+    let sheet = rows(&[
+        &["Loại cam kết", "Người ký", "Số chữ ký", "Ngày ký", "Năm học"],
+        &["staff_pledge", "Giáo viên", "-3", "2025-09-08", "2025-2026"],
+        &["staff_pledge", "Giáo viên", "99999999999", "2025-09-08", "2025-2026"],
+    ]);
+    let (_, problems) = read_rows(RecordKind::Commitment, &sheet, now()).expect("read");
+    assert_eq!(problems[0].reason, Reason::NegativeCount { text: "-3".into() });
+    assert_eq!(problems[1].reason, Reason::OutOfRange { value: "99999999999".into() });
+}
