@@ -95,6 +95,8 @@ pub enum Reason {
     NegativeCount {
         text: String,
     },
+    /// The example row a spreadsheet template comes with, left in.
+    TemplateExample,
     NotYesOrNo {
         text: String,
     },
@@ -267,6 +269,9 @@ impl std::fmt::Display for Reason {
             }
             NotAWholeNumber { text } => write!(formatter, "`{text}` is not a whole number"),
             NegativeCount { text } => write!(formatter, "`{text}` is negative; a count is 0 or more"),
+            TemplateExample => {
+                write!(formatter, "this is the template's example row: replace it with your own rows, or delete it")
+            }
             NotYesOrNo { text } => write!(formatter, "`{text}` is neither yes nor no (có/không, 是/否)"),
             NotADate { text } => write!(formatter, "`{text}` is not a date like 2025-09-08"),
             InTheFuture { value } => write!(formatter, "{value} is in the future"),

@@ -41,6 +41,7 @@ fn vietnamese(reason: &Reason) -> String {
         }
         NotAWholeNumber { text } => format!("`{text}` không phải là số nguyên"),
         NegativeCount { text } => format!("`{text}` là số âm; số lượng phải từ 0 trở lên"),
+        TemplateExample => "đây là dòng ví dụ của mẫu: hãy thay bằng các dòng của đơn vị, hoặc xóa nó".to_owned(),
         NotYesOrNo { text } => format!("`{text}` không phải là có hoặc không (có/không, yes/no, 是/否)"),
         NotADate { text } => format!("`{text}` không phải là ngày hợp lệ, ví dụ 2025-09-08"),
         InTheFuture { value } => format!("{value} là thời điểm trong tương lai"),
@@ -127,6 +128,7 @@ fn chinese(reason: &Reason) -> String {
         UnknownValue { value, expected } => format!("未知的值“{value}”；应为以下之一：{}", expected.join(", ")),
         NotAWholeNumber { text } => format!("“{text}”不是整数"),
         NegativeCount { text } => format!("“{text}”是负数；数量须为 0 或以上"),
+        TemplateExample => "这是模板自带的示例行：请换成本单位的数据行，或删除它".to_owned(),
         NotYesOrNo { text } => format!("“{text}”既不是“是”也不是“否”（是/否、có/không、yes/no）"),
         NotADate { text } => format!("“{text}”不是有效日期，例如 2025-09-08"),
         InTheFuture { value } => format!("{value} 是将来的时间"),
@@ -273,6 +275,7 @@ mod tests {
             UnknownValue { value: text(), expected: vec!["staff".into(), "teacher".into()] },
             NotAWholeNumber { text: text() },
             NegativeCount { text: "-3".into() },
+            TemplateExample,
             NotYesOrNo { text: text() },
             NotADate { text: text() },
             InTheFuture { value: "2031-01-01".into() },

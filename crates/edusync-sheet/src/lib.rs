@@ -43,11 +43,17 @@ pub struct RowProblem {
 /// The headers and one example row of a kind, in a language.
 pub fn template(kind: RecordKind, language: Language) -> Result<(Vec<String>, Vec<String>), SheetError> {
     let columns = columns(kind).ok_or(SheetError::NotTabular(kind))?;
-    Ok((
-        columns.iter().map(|column| language.pick(column.headers).to_owned()).collect(),
-        columns.iter().map(|column| column.example(language)).collect(),
-    ))
+    let mut example: Vec<String> = columns.iter().map(|column| column.example(language)).collect();
+    // Marked, so that a template imported untouched stores nothing.
+    if let Some(first) = example.first_mut() {
+        first.insert_str(0, language.pick(EXAMPLE_MARKS));
+    }
+    Ok((columns.iter().map(|column| language.pick(column.headers).to_owned()).collect(), example))
 }
+
+/// How a template's example row begins, in English, Vietnamese and Chinese:
+/// a row whose first cell begins so is refused, whatever the language.
+pub const EXAMPLE_MARKS: [&str; 3] = ["EXAMPLE: ", "VÍ DỤ: ", "示例："];
 
 /// Rows (the first is the header, in any of the languages) turned into
 /// checked records. Every bad row is reported, not only the first; a record
@@ -92,6 +98,17 @@ pub fn read_rows(
             continue;
         }
         let cell = |index: usize| row.get(index).map(|text| text.trim()).unwrap_or_default();
+        let first = row.iter().position(|text| !text.trim().is_empty()).unwrap_or(0);
+        let marks = EXAMPLE_MARKS.iter().map(|mark| mark.trim());
+        if marks.into_iter().any(|mark| cell(first).to_uppercase().starts_with(&mark.to_uppercase())) {
+            problems.push(RowProblem {
+                row: row_number,
+                column: header.get(first).map_or_else(String::new, |text| text.trim().to_owned()),
+                value: cell(first).to_owned(),
+                reason: Reason::TemplateExample,
+            });
+            continue;
+        }
         let mut object = serde_json::Map::new();
         let mut row_ok = true;
         for (column, &index) in columns.iter().zip(&at) {
