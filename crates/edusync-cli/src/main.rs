@@ -42,6 +42,7 @@ struct Cli {
 enum Command {
     /// Create this node's data directory and signing key.
     Init {
+        /// The node's config file (node-config/ has one per level).
         #[arg(long)]
         config: PathBuf,
     },
@@ -59,6 +60,7 @@ enum Command {
     Info {
         #[command(flatten)]
         target: commands::NodeTarget,
+        /// Print one JSON document instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -78,6 +80,7 @@ enum Command {
         period: String,
         #[command(flatten)]
         target: commands::NodeTarget,
+        /// Print one JSON document instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -127,6 +130,7 @@ enum Command {
 enum NodeCommand {
     /// Serve gRPC and sync with the parent until interrupted (SIGINT or SIGTERM).
     Run {
+        /// The node's config file (node-config/ has one per level).
         #[arg(long)]
         config: PathBuf,
         /// Override server.listen.

@@ -64,6 +64,8 @@ pub(crate) enum AuditCommand {
         /// Clock-skew grace for certificate windows, in seconds.
         #[arg(long, default_value_t = 300)]
         clock_skew_seconds: u32,
+        /// Print one JSON document (every check, and the links between
+        /// bundles) instead of lines.
         #[arg(long)]
         json: bool,
     },

@@ -67,6 +67,7 @@ pub(crate) enum BenchCommand {
         /// Batch sizes to try, comma-separated.
         #[arg(long, value_delimiter = ',', default_values_t = [16usize, 64, 256, 1024])]
         sizes: Vec<usize>,
+        /// Print one JSON document instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -86,6 +87,7 @@ pub(crate) enum BenchCommand {
         units: Vec<usize>,
         #[arg(long, default_value_t = 2024)]
         seed: u64,
+        /// Print one JSON document instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -117,6 +119,7 @@ pub(crate) struct SimulateArgs {
     /// Days after the last record by which the province must hold everything.
     #[arg(long, default_value_t = 120)]
     patience_days: u32,
+    /// Print one JSON document instead of text.
     #[arg(long)]
     json: bool,
 }

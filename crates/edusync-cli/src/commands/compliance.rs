@@ -16,6 +16,7 @@ pub(crate) struct ComplianceArgs {
     school_year: Option<String>,
     #[command(flatten)]
     pub(crate) target: NodeTarget,
+    /// Print one JSON document instead of text.
     #[arg(long)]
     json: bool,
 }

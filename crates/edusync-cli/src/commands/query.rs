@@ -22,6 +22,7 @@ pub(crate) struct QueryArgs {
     trend_years: u16,
     #[command(flatten)]
     target: NodeTarget,
+    /// Print one JSON document instead of text.
     #[arg(long)]
     json: bool,
 }

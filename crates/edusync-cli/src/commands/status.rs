@@ -29,6 +29,7 @@ fn ago(time: DateTime<Utc>, now: DateTime<Utc>, language: Language) -> String {
 pub(crate) struct StatusArgs {
     #[command(flatten)]
     pub(crate) target: NodeTarget,
+    /// Print one JSON document instead of text.
     #[arg(long)]
     json: bool,
     /// Follow the link to the parent until the parent holds every record of

@@ -23,6 +23,7 @@ pub(crate) enum TlsCommand {
         /// for several. localhost and 127.0.0.1 are always included.
         #[arg(long = "name")]
         names: Vec<String>,
+        /// Where to write ca.crt, server.crt and server.key (created; nothing is overwritten).
         #[arg(long)]
         out_dir: PathBuf,
         #[arg(long, default_value_t = 825)]
