@@ -661,33 +661,12 @@ fn a_bundle_names_a_certified_school_that_sent_nothing() {
     assert!(added.status.success(), "{}", text(&added.stderr));
 
     let bundle = root.path().join("bundle.json");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let contents = loop {
-        let _ = std::fs::remove_file(&bundle);
-        let exported = run(&[
-            "audit",
-            "export",
-            "--org",
-            "VN.BT.D03",
-            "--period",
-            &period,
-            "--out",
-            bundle.to_str().expect("utf-8"),
-            "--node",
-            &district.endpoint(),
-        ]);
-        let contents: Option<Value> = exported
-            .status
-            .success()
-            .then(|| serde_json::from_slice(&std::fs::read(&bundle).expect("read")).expect("JSON"));
-        match contents {
-            Some(contents) if contents["aggregate"]["incident_cases"] == 1 => break contents,
-            _ => {
-                assert!(std::time::Instant::now() < deadline, "no bundle of the case: {}", text(&exported.stderr));
-                std::thread::sleep(std::time::Duration::from_millis(200));
-            }
-        }
-    };
+    let contents = export_when(
+        &["--org", "VN.BT.D03", "--period", &period, "--node", &district.endpoint()],
+        &bundle,
+        |contents| contents["aggregate"]["incident_cases"] == 1,
+        "no bundle of the case",
+    );
     assert_eq!(contents["missing"][0]["org_id"], "VN.BT.D03.S018", "{contents}");
     let anchor = root.path().join("root.pub");
     std::fs::write(&anchor, crate::harness::root_key().public_key().to_base64()).expect("write");
@@ -750,38 +729,12 @@ fn one_bundle_exported_at_the_province_proves_its_total_down_to_the_schools() {
 
     // Until sync has carried everything up, the tree export says what is missing.
     let bundle = root.path().join("tree.json");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
-    let contents = loop {
-        let _ = std::fs::remove_file(&bundle);
-        let exported = run(&[
-            "audit",
-            "export",
-            "--org",
-            "VN.BT",
-            "--period",
-            "2024-2025",
-            "--tree",
-            "--out",
-            bundle.to_str().expect("utf-8"),
-            "--node",
-            &province.endpoint(),
-        ]);
-        let contents: Option<Value> = exported
-            .status
-            .success()
-            .then(|| serde_json::from_slice(&std::fs::read(&bundle).expect("read")).expect("JSON"));
-        match contents {
-            Some(contents) if contents["aggregate"]["incident_cases"] == 3 => break contents,
-            _ => {
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "the province never held the whole tree: {}",
-                    text(&exported.stderr)
-                );
-                std::thread::sleep(std::time::Duration::from_millis(300));
-            }
-        }
-    };
+    let contents = export_when(
+        &["--org", "VN.BT", "--period", "2024-2025", "--tree", "--node", &province.endpoint()],
+        &bundle,
+        |contents| contents["aggregate"]["incident_cases"] == 3,
+        "the province never held the whole tree",
+    );
     assert_eq!(contents["below"].as_array().map(Vec::len), Some(1), "the district's level");
     let anchor = root.path().join("root.pub");
     std::fs::write(&anchor, crate::harness::root_key().public_key().to_base64()).expect("write");
@@ -790,4 +743,26 @@ fn one_bundle_exported_at_the_province_proves_its_total_down_to_the_schools() {
     let out = text(&verified.stdout);
     assert!(verified.status.success(), "{out}{}", text(&verified.stderr));
     assert!(out.contains("down to 2 aggregates with nothing below them"), "{out}");
+}
+
+/// Exports a bundle with `args` into `bundle` until the export succeeds and
+/// `ready` holds for it (sync and derivation take their time), or fails
+/// the test saying `what` and the last refusal.
+fn export_when(args: &[&str], bundle: &std::path::Path, ready: impl Fn(&Value) -> bool, what: &str) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    loop {
+        let _ = std::fs::remove_file(bundle);
+        let exported = run(&[&["audit", "export", "--out", bundle.to_str().expect("utf-8")][..], args].concat());
+        let contents: Option<Value> = exported
+            .status
+            .success()
+            .then(|| serde_json::from_slice(&std::fs::read(bundle).expect("read")).expect("JSON"));
+        match contents {
+            Some(contents) if ready(&contents) => return contents,
+            _ => {
+                assert!(std::time::Instant::now() < deadline, "{what}: {}", text(&exported.stderr));
+                std::thread::sleep(std::time::Duration::from_millis(300));
+            }
+        }
+    }
 }

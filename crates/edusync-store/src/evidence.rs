@@ -99,17 +99,7 @@ impl Store {
     }
 
     fn next_evidence_seq(&self) -> Result<u64, StoreError> {
-        match self.tree().scan_prefix(b"o/").next_back() {
-            None => Ok(1),
-            Some(entry) => {
-                let (key, _) = entry?;
-                let seq: [u8; 8] = key
-                    .get(2..10)
-                    .and_then(|bytes| bytes.try_into().ok())
-                    .ok_or_else(|| StoreError::Corrupt { key: String::from_utf8_lossy(&key).into_owned() })?;
-                Ok(u64::from_be_bytes(seq) + 1)
-            }
-        }
+        self.next_seq(b"o/")
     }
 }
 

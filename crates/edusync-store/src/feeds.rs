@@ -47,7 +47,8 @@ impl Store {
         self.next_seq(b"y/")
     }
 
-    fn next_seq(&self, tag: &[u8; 2]) -> Result<u64, StoreError> {
+    /// The next free position of a sequence table (`tag` then u64 BE keys).
+    pub(crate) fn next_seq(&self, tag: &[u8; 2]) -> Result<u64, StoreError> {
         match self.tree().scan_prefix(tag).next_back() {
             None => Ok(1),
             Some(entry) => {
