@@ -156,6 +156,13 @@ async fn a_record_added_twice_is_stored_once_and_reads_back_exactly() {
     assert!(again.status.success());
     assert!(text(&again.stdout).contains("already stored"), "{}", text(&again.stdout));
 
+    // Said in one language: the log's name too.
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/records/commitment.json");
+    let in_vietnamese =
+        run(&["record", "add", "commitment", "--file", fixture, "--node", &endpoint, "--language", "vi"]);
+    assert!(in_vietnamese.status.success(), "{}", text(&in_vietnamese.stderr));
+    assert!(text(&in_vietnamese.stdout).contains("(nhật ký chia sẻ, số thứ tự "), "{}", text(&in_vietnamese.stdout));
+
     let shown = run(&["record", "show", &id, "--node", &endpoint, "--json"]);
     assert!(shown.status.success(), "{}", text(&shown.stderr));
     let shown: Value = serde_json::from_slice(&shown.stdout).expect("JSON");

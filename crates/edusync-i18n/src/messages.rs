@@ -17,6 +17,10 @@ pub enum Message {
         what: String,
         error: String,
     },
+    CannotWrite {
+        path: String,
+        error: String,
+    },
     // record add
     Stored {
         kind: String,
@@ -237,11 +241,27 @@ impl Message {
                 format!("không đọc được {what}: {error}"),
                 format!("无法读取 {what}：{error}"),
             ]),
-            Stored { kind, id, stream, seq } => language.pick([
-                format!("stored {kind} {id} ({stream} log, seq {seq})"),
-                format!("đã lưu {kind} {id} (nhật ký {stream}, số thứ tự {seq})"),
-                format!("已保存 {kind} {id}（{stream} 日志，序号 {seq}）"),
+            CannotWrite { path, error } => language.pick([
+                format!("cannot write {path}: {error}"),
+                format!("không ghi được {path}: {error}"),
+                format!("无法写入 {path}：{error}"),
             ]),
+            Stored { kind, id, stream, seq } => {
+                // The log's name as a person reads it; the record kind stays the
+                // code the commands take (`record add incident`).
+                let log = match (stream.as_str(), language) {
+                    ("shared", Language::Vietnamese) => "chia sẻ",
+                    ("local", Language::Vietnamese) => "nội bộ",
+                    ("shared", Language::Chinese) => "共享",
+                    ("local", Language::Chinese) => "本地",
+                    (other, _) => other,
+                };
+                language.pick([
+                    format!("stored {kind} {id} ({log} log, seq {seq})"),
+                    format!("đã lưu {kind} {id} (nhật ký {log}, số thứ tự {seq})"),
+                    format!("已保存 {kind} {id}（{log}日志，序号 {seq}）"),
+                ])
+            }
             AlreadyStored { id } => language.pick([
                 format!("already stored: {id} (nothing new written)"),
                 format!("đã có sẵn: {id} (không ghi thêm gì)"),

@@ -240,10 +240,12 @@ pub(crate) fn write_new(path: &std::path::Path, bytes: &[u8], mode: u32) -> Resu
         options.mode(mode);
     }
     let _ = mode;
-    options
-        .open(path)
-        .and_then(|mut file| file.write_all(bytes).and_then(|()| file.sync_all()))
-        .map_err(|error| Failure::input(format!("cannot write {}: {error}", path.display())))
+    options.open(path).and_then(|mut file| file.write_all(bytes).and_then(|()| file.sync_all())).map_err(|error| {
+        Failure::input_message(edusync_i18n::Message::CannotWrite {
+            path: path.display().to_string(),
+            error: error.to_string(),
+        })
+    })
 }
 
 pub(crate) fn read_text(path: &std::path::Path, what: &str) -> Result<String, Failure> {
