@@ -75,8 +75,10 @@ impl Node {
 
     /// Takes in evidence from `child`: each envelope must verify, be an
     /// aggregate, and come from `child` or a node below it; a summed list must
-    /// name as many records as the aggregate says it summed. All or nothing;
-    /// durable before it returns. Returns how many items were new.
+    /// name as many records as the aggregate says it summed (else the whole
+    /// push is refused). An aggregate whose signer had no standing as a node
+    /// when it signed is left out. Durable before it returns. Returns how
+    /// many items were new.
     pub fn accept_evidence(&self, child: &OrgId, items: Vec<EvidenceItem>) -> Result<usize, NodeError> {
         let mut checked = Vec::new();
         for (index, item) in items.into_iter().enumerate() {
@@ -103,6 +105,14 @@ impl Node {
                 ));
             }
             let author = header.author_org.clone();
+            // Signed by a node of that org when it signed, as the statements
+            // pushed before it say; anything else is kept out (and logged),
+            // without failing the rest: a key revoked since stays revoked.
+            let standing = self.trust().standing(&author, &header.author_key, header.created_unix_ms);
+            if !standing.is_ok_and(|standing| matches!(standing.role, edusync_trust::Role::Node(_))) {
+                tracing::warn!(org = %self.org(), child = %child, author = %author, record = %envelope.id(), "evidence not kept: its signer had no standing as a node when it signed");
+                continue;
+            }
             checked.push((envelope, author, item.summed));
         }
         let mut added = 0;

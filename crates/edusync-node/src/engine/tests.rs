@@ -1285,10 +1285,13 @@ fn a_tree_bundle_proves_a_provinces_total_down_to_its_schools() {
     // As the district's sync pushes them: the statements it issued, then the evidence.
     let statements: Vec<Vec<u8>> =
         district.store().read_up(0, 1000).expect("feed").into_iter().map(|(_, bytes)| bytes).collect();
-    province.admit_statements(&statements, crate::trust::FROM_CHILD).expect("admits");
     let (_, items) = district.evidence_to_send(0, 256).expect("evidence");
     assert!(!items.is_empty(), "the district has evidence to send up");
-    province.accept_evidence(district.org(), items).expect("accepted");
+    // Before the statements arrive, the schools' aggregates have no standing
+    // here: they are left out, and kept once the certificates are in.
+    assert_eq!(province.accept_evidence(district.org(), items.clone()).expect("answers"), 0);
+    province.admit_statements(&statements, crate::trust::FROM_CHILD).expect("admits");
+    assert!(province.accept_evidence(district.org(), items).expect("accepted") > 0);
     province.derive_dirty(now()).expect("derives");
 
     let year: Period = "2024-2025".parse().expect("period");
