@@ -105,12 +105,7 @@ fn data_officer(dir: &std::path::Path, name: &str, scope: &str, issuer: &str, si
 fn district_with_two_incidents(
     root: &std::path::Path,
 ) -> (crate::harness::NodeProcess, std::path::PathBuf, crate::harness::NodeProcess) {
-    use crate::harness::{free_port, school_and_district, NodeProcess};
-
-    let district_port = free_port();
-    let (school_config, district_config) = school_and_district(root, district_port, district_port, 64, "zstd");
-    let district = NodeProcess::start(&district_config);
-    let school = NodeProcess::start(&school_config);
+    let (_school_config, district_config, school, district) = crate::harness::running_school_and_district(root);
     for number in 0..2 {
         let mut incident = incident_json();
         incident["narrative"] = Value::from(format!("Xô xát lần {number}"));
@@ -566,13 +561,8 @@ fn a_district_sees_its_schools_compliance_and_alerts_in_the_table_and_in_status(
 /// again and its total drops the cases signed after the theft.
 #[test]
 fn a_backdated_revocation_takes_a_stolen_keys_cases_out_of_the_district_total() {
-    use crate::harness::{free_port, school_and_district, NodeProcess};
-
     let root = tempfile::tempdir().expect("tempdir");
-    let district_port = free_port();
-    let (school_config, district_config) = school_and_district(root.path(), district_port, district_port, 64, "zstd");
-    let district = NodeProcess::start(&district_config);
-    let school = NodeProcess::start(&school_config);
+    let (school_config, district_config, school, district) = crate::harness::running_school_and_district(root.path());
     let cases = || {
         let output = run(&["rollup", "--period", "2024-2025", "--node", &district.endpoint(), "--json"]);
         serde_json::from_slice::<Value>(&output.stdout).ok().and_then(|report| report["incident_cases"].as_u64())
@@ -627,18 +617,15 @@ fn a_backdated_revocation_takes_a_stolen_keys_cases_out_of_the_district_total() 
 fn a_bundle_names_a_certified_school_that_sent_nothing() {
     use chrono::Datelike;
 
-    use crate::harness::{enrol, free_port, prepare, school_and_district, NodeProcess, NodeSpec};
+    use crate::harness::{enrol, prepare, NodeSpec};
 
     let root = tempfile::tempdir().expect("tempdir");
-    let district_port = free_port();
-    let (school_config, district_config) = school_and_district(root.path(), district_port, district_port, 64, "zstd");
-    let district = NodeProcess::start(&district_config);
-    let school = NodeProcess::start(&school_config);
+    let (_school_config, district_config, school, district) = crate::harness::running_school_and_district(root.path());
     let silent_spec = NodeSpec {
         org: "VN.BT.D03.S018",
         level: "school",
         port: 0,
-        parent: Some(("VN.BT.D03", district_port)),
+        parent: Some(("VN.BT.D03", district.address.port())),
         batch_size: 64,
         compression: "zstd",
     };

@@ -17,12 +17,7 @@ const CAP: usize = 16;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_connections_beyond_the_cap_never_lock_out_a_client_or_a_childs_sync() {
     let root = tempfile::tempdir().expect("tempdir");
-    let district_port = free_port();
-    let (school_config, district_config) = school_and_district(root.path(), district_port, district_port, 64, "zstd");
-    let text = std::fs::read_to_string(&district_config).expect("config");
-    std::fs::write(&district_config, text.replacen("[server]\n", &format!("[server]\nmax_connections = {CAP}\n"), 1))
-        .expect("config");
-    let district = NodeProcess::start(&district_config);
+    let (school_config, _district_config, district) = district_with_cap(root.path());
 
     // Three times the cap in sockets that never say a word: silent ones give
     // way first to anyone who comes next.
@@ -53,6 +48,18 @@ async fn idle_connections_beyond_the_cap_never_lock_out_a_client_or_a_childs_syn
             Err(error) => panic!("a silent socket was kept open: {error}"),
         }
     }
+}
+
+/// A school (not started) and its district, running with `max_connections = CAP`:
+/// both configs and the district's process.
+fn district_with_cap(root: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf, NodeProcess) {
+    let district_port = free_port();
+    let (school_config, district_config) = school_and_district(root, district_port, district_port, 64, "zstd");
+    let text = std::fs::read_to_string(&district_config).expect("config");
+    std::fs::write(&district_config, text.replacen("[server]\n", &format!("[server]\nmax_connections = {CAP}\n"), 1))
+        .expect("config");
+    let district = NodeProcess::start(&district_config);
+    (school_config, district_config, district)
 }
 
 /// Starts the school, writes a record there and waits until the district
@@ -117,12 +124,7 @@ fn slowloris(address: std::net::SocketAddr, sockets: usize, stop: Arc<AtomicBool
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dribbling_sockets_that_reconnect_never_lock_out_a_client_or_a_childs_sync() {
     let root = tempfile::tempdir().expect("tempdir");
-    let district_port = free_port();
-    let (school_config, district_config) = school_and_district(root.path(), district_port, district_port, 64, "zstd");
-    let text = std::fs::read_to_string(&district_config).expect("config");
-    std::fs::write(&district_config, text.replacen("[server]\n", &format!("[server]\nmax_connections = {CAP}\n"), 1))
-        .expect("config");
-    let district = NodeProcess::start(&district_config);
+    let (school_config, district_config, district) = district_with_cap(root.path());
 
     let stop = Arc::new(AtomicBool::new(false));
     let attack = {

@@ -589,6 +589,16 @@ pub(crate) fn school_and_district(
     (school, district)
 }
 
+/// [`school_and_district`] on a free port, both started (the district
+/// first): the school's and the district's configs and processes.
+pub(crate) fn running_school_and_district(root: &Path) -> (PathBuf, PathBuf, NodeProcess, NodeProcess) {
+    let district_port = free_port();
+    let (school_config, district_config) = school_and_district(root, district_port, district_port, 64, "zstd");
+    let district = NodeProcess::start(&district_config);
+    let school = NodeProcess::start(&school_config);
+    (school_config, district_config, school, district)
+}
+
 /// A province (`VN.BT`, certified by the test root) and its district
 /// (`VN.BT.D03`, enrolled by files), prepared in `root`; the district listens
 /// on `district_port` (0: any). Returns the configs and the province's port.

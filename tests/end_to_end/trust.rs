@@ -758,13 +758,8 @@ async fn an_enrolment_flood_from_one_source_is_limited_and_the_operator_clears_i
 /// `edusync status` (JSON, and in Vietnamese as its operator reads it).
 #[test]
 fn a_school_raises_an_alert_when_its_parent_certifies_another_key_for_it() {
-    use crate::harness::school_and_district;
-
     let root = tempfile::tempdir().expect("tempdir");
-    let district_port = free_port();
-    let (school_config, district_config) = school_and_district(root.path(), district_port, district_port, 64, "zstd");
-    let district = NodeProcess::start(&district_config);
-    let school = NodeProcess::start(&school_config);
+    let (school_config, district_config, school, district) = crate::harness::running_school_and_district(root.path());
     let path = |path: &std::path::Path| path.to_str().expect("utf-8").to_owned();
     let status = || {
         let output = run(&["status", "--node", &school.endpoint(), "--config", &path(&school_config), "--json"]);

@@ -130,9 +130,8 @@ impl Connections {
     /// Registers a connection, making room at the cap by evicting the one
     /// that has made the least progress; `None` when every place is held by
     /// a client in use.
-    fn admit(&self, stream: TcpStream) -> Option<Tracked> {
+    fn admit(&self, stream: TcpStream, peer: SocketAddr) -> Option<Tracked> {
         let _ = stream.set_nodelay(true);
-        let peer = stream.peer_addr().ok()?;
         let now = self.now_ms();
         let mut registry = self.lock();
         if registry.live.len() >= self.0.limits.max_connections {
@@ -213,8 +212,8 @@ pub(crate) fn incoming(
                 accepted = listener.accept() => accepted,
                 _ = shutdown.wait_for(|stop| *stop) => return,
             };
-            let stream = match accepted {
-                Ok((stream, _)) => stream,
+            let (stream, peer) = match accepted {
+                Ok(accepted) => accepted,
                 Err(error) => {
                     // Out of descriptors, say: the listener stays, the next accept may work.
                     tracing::warn!(org = %org, error = %error, "accepting a connection failed");
@@ -222,7 +221,7 @@ pub(crate) fn incoming(
                     continue;
                 }
             };
-            let Some(tracked) = connections.admit(stream) else {
+            let Some(tracked) = connections.admit(stream, peer) else {
                 tracing::warn!(
                     org = %org,
                     max = connections.0.limits.max_connections,
