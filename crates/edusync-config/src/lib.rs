@@ -60,7 +60,19 @@ pub struct PrivacyConfig {
     /// A changed cross is released only after its exact counts have not
     /// changed for this long, so that a burst of late records costs one release.
     pub cross_quiet: Duration,
+    /// How readers' tables are released (differential privacy; see
+    /// ARCHITECTURE.md, "What readers see").
+    pub reader_tables: edusync_core::ReaderTables,
 }
+
+/// The defaults of `privacy.reader_*`, chosen with `edusync bench privacy`
+/// (docs/benchmarks.md): a release costs rho 0.5, a semester at most 1.5 (two
+/// provisional releases and the closing one), fresh at most every 30 days.
+pub const DEFAULT_READER_TABLES: edusync_core::ReaderTables = edusync_core::ReaderTables {
+    rho_per_release_millionths: 500_000,
+    rho_per_semester_millionths: 1_500_000,
+    release_every_days: 30,
+};
 
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
@@ -178,6 +190,12 @@ struct PrivacySection {
     epsilon_per_school_year: f64,
     #[serde(default = "default_cross_quiet")]
     cross_quiet_seconds: u64,
+    #[serde(default = "default_reader_rho_release")]
+    reader_rho_per_release: f64,
+    #[serde(default = "default_reader_rho_semester")]
+    reader_rho_per_semester: f64,
+    #[serde(default = "default_reader_every_days")]
+    reader_release_every_days: u32,
 }
 
 impl Default for PrivacySection {
@@ -187,6 +205,9 @@ impl Default for PrivacySection {
             epsilon_per_release: default_epsilon_release(),
             epsilon_per_school_year: default_epsilon_year(),
             cross_quiet_seconds: default_cross_quiet(),
+            reader_rho_per_release: default_reader_rho_release(),
+            reader_rho_per_semester: default_reader_rho_semester(),
+            reader_release_every_days: default_reader_every_days(),
         }
     }
 }
@@ -199,6 +220,15 @@ fn default_epsilon_release() -> f64 {
 }
 fn default_epsilon_year() -> f64 {
     2.0
+}
+fn default_reader_rho_release() -> f64 {
+    DEFAULT_READER_TABLES.rho_per_release_millionths as f64 / 1e6
+}
+fn default_reader_rho_semester() -> f64 {
+    DEFAULT_READER_TABLES.rho_per_semester_millionths as f64 / 1e6
+}
+fn default_reader_every_days() -> u32 {
+    DEFAULT_READER_TABLES.release_every_days
 }
 fn default_cross_quiet() -> u64 {
     3600
@@ -536,11 +566,34 @@ impl NodeConfig {
                 "must be at least epsilon_per_release and at most 20".into(),
             ));
         }
+        let valid_rho = |value: f64| value.is_finite() && value > 0.0 && value <= 50.0;
+        if !valid_rho(privacy.reader_rho_per_release) {
+            return Err(invalid("privacy.reader_rho_per_release", "must be a number above 0 and at most 50".into()));
+        }
+        if !valid_rho(privacy.reader_rho_per_semester)
+            || privacy.reader_rho_per_semester < privacy.reader_rho_per_release
+        {
+            return Err(invalid(
+                "privacy.reader_rho_per_semester",
+                "must be at least reader_rho_per_release and at most 50".into(),
+            ));
+        }
+        if !(1..=366).contains(&privacy.reader_release_every_days) {
+            return Err(invalid(
+                "privacy.reader_release_every_days",
+                "must be a whole number of days from 1 to 366".into(),
+            ));
+        }
         let privacy = PrivacyConfig {
             demographic_crosses: privacy.demographic_crosses,
             epsilon_per_release_millionths: (privacy.epsilon_per_release * 1e6).round() as u64,
             epsilon_per_school_year_millionths: (privacy.epsilon_per_school_year * 1e6).round() as u64,
             cross_quiet: Duration::from_secs(privacy.cross_quiet_seconds),
+            reader_tables: edusync_core::ReaderTables {
+                rho_per_release_millionths: (privacy.reader_rho_per_release * 1e6).round() as u64,
+                rho_per_semester_millionths: (privacy.reader_rho_per_semester * 1e6).round() as u64,
+                release_every_days: privacy.reader_release_every_days,
+            },
         };
 
         let metrics_listen = file

@@ -30,8 +30,8 @@ pub use policy::{PolicyInForce, Sourced};
 pub use record::{
     AtRiskCount, AtRiskGroup, AtRiskStudent, Commitment, CommitmentKind, Deadline, DeadlineKind, Incident,
     IncidentCategory, IncidentStatus, IncidentTimeliness, IntakeChannel, PeriodicReport, PersonInvolved, PersonRole,
-    PlaceCategory, Plan, PlanActivity, Policy, PrivacyPolicy, Record, RecordKind, RiskRegister, Severity, Sex,
-    SignerRole, Timestamp,
+    PlaceCategory, Plan, PlanActivity, Policy, PrivacyPolicy, ReaderTables, Record, RecordKind, RiskRegister, Severity,
+    Sex, SignerRole, Timestamp,
 };
 pub use text::normalize_text;
 pub use upward::UpwardSafe;

@@ -13,6 +13,10 @@ impl PrivacyPolicy {
             epsilon_per_school_year_millionths: self
                 .epsilon_per_school_year_millionths
                 .min(other.epsilon_per_school_year_millionths),
+            reader_tables: match (&self.reader_tables, &other.reader_tables) {
+                (Some(mine), Some(theirs)) => Some(mine.stricter(theirs)),
+                (mine, theirs) => mine.or(*theirs),
+            },
         }
     }
 }
@@ -102,6 +106,7 @@ mod tests {
                 demographic_crosses: crosses,
                 epsilon_per_release_millionths: release,
                 epsilon_per_school_year_millionths: year,
+                reader_tables: None,
             }),
         }
     }

@@ -331,6 +331,33 @@ pub struct PrivacyPolicy {
     /// In millionths of epsilon, as everywhere in signed records: no floats.
     pub epsilon_per_release_millionths: u64,
     pub epsilon_per_school_year_millionths: u64,
+    /// How readers' tables are released; `None`: as each unit's own settings say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reader_tables: Option<ReaderTables>,
+}
+
+/// The differential privacy of the tables readers see at each office: the
+/// zCDP cost of one release, the cap of every release of one semester
+/// together, and how often a fresh release may be drawn. In millionths of
+/// rho, as everywhere in signed records: no floats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReaderTables {
+    pub rho_per_release_millionths: u64,
+    pub rho_per_semester_millionths: u64,
+    pub release_every_days: u32,
+}
+
+impl ReaderTables {
+    /// The stricter of two settings: less spent per release (more noise),
+    /// a lower cap, and fresh releases no more often than either allows.
+    pub fn stricter(&self, other: &ReaderTables) -> ReaderTables {
+        ReaderTables {
+            rho_per_release_millionths: self.rho_per_release_millionths.min(other.rho_per_release_millionths),
+            rho_per_semester_millionths: self.rho_per_semester_millionths.min(other.rho_per_semester_millionths),
+            release_every_days: self.release_every_days.max(other.release_every_days),
+        }
+    }
 }
 
 /// Hours and days allowed for an incident's notices and investigation.

@@ -255,8 +255,43 @@ fn check_policy(policy: Policy, context: &ValidationContext) -> Result<Policy, V
                 },
             ));
         }
+        if let Some(tables) = &privacy.reader_tables {
+            check_reader_tables(tables)?;
+        }
     }
     Ok(Policy { number: short("number", &policy.number)?, ..policy })
+}
+
+/// The largest rho a policy may set for one semester's releases at one
+/// office; beyond it the guarantee means nothing.
+pub(crate) const MAX_RHO_MILLIONTHS: u64 = 50_000_000;
+
+fn check_reader_tables(tables: &crate::ReaderTables) -> Result<(), ValidationError> {
+    let (release, semester) = (tables.rho_per_release_millionths, tables.rho_per_semester_millionths);
+    if release == 0 || release > MAX_RHO_MILLIONTHS {
+        return Err(ValidationError::new(
+            "privacy.reader_tables.rho_per_release_millionths",
+            Reason::NotBetween { value: release as i64, min: 1, max: MAX_RHO_MILLIONTHS as i64 },
+        ));
+    }
+    if semester < release || semester > MAX_RHO_MILLIONTHS {
+        return Err(ValidationError::new(
+            "privacy.reader_tables.rho_per_semester_millionths",
+            Reason::AtLeastAtMost {
+                value: semester as i64,
+                least_field: "rho_per_release_millionths".into(),
+                least: release as i64,
+                max: MAX_RHO_MILLIONTHS as i64,
+            },
+        ));
+    }
+    if !(1..=366).contains(&tables.release_every_days) {
+        return Err(ValidationError::new(
+            "privacy.reader_tables.release_every_days",
+            Reason::NotBetween { value: tables.release_every_days.into(), min: 1, max: 366 },
+        ));
+    }
+    Ok(())
 }
 
 fn check_plan(plan: Plan, context: &ValidationContext) -> Result<Plan, ValidationError> {

@@ -957,6 +957,7 @@ impl Node {
             demographic_crosses: self.privacy.demographic_crosses,
             epsilon_per_release_millionths: self.privacy.epsilon_per_release_millionths,
             epsilon_per_school_year_millionths: self.privacy.epsilon_per_school_year_millionths,
+            reader_tables: Some(self.privacy.reader_tables),
         };
         match &in_force.privacy {
             Some(above) => own.stricter(above),

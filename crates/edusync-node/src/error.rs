@@ -32,4 +32,11 @@ pub enum NodeError {
     /// What a reader asked is shown only to the office's operator.
     #[error("{0}")]
     NotForReaders(String),
+    /// Privacy settings that cannot work (a zero cost, an absurd cap).
+    #[error("privacy settings: {0}")]
+    Privacy(#[from] edusync_privacy::PrivacyError),
+    /// Nothing has been released for readers and the period's budget
+    /// cannot pay for a release.
+    #[error("{0}")]
+    BudgetSpent(String),
 }

@@ -244,7 +244,16 @@ fn policy_to_wire(policy: &core::Policy) -> wire::Policy {
             demographic_crosses: privacy.demographic_crosses,
             epsilon_per_release_millionths: privacy.epsilon_per_release_millionths,
             epsilon_per_school_year_millionths: privacy.epsilon_per_school_year_millionths,
+            reader_tables: privacy.reader_tables.map(reader_tables_to_wire),
         }),
+    }
+}
+
+fn reader_tables_to_wire(tables: core::ReaderTables) -> wire::ReaderTables {
+    wire::ReaderTables {
+        rho_per_release_millionths: tables.rho_per_release_millionths,
+        rho_per_semester_millionths: tables.rho_per_semester_millionths,
+        release_every_days: tables.release_every_days,
     }
 }
 
@@ -260,6 +269,7 @@ pub fn policy_in_force_to_wire(
             demographic_crosses: privacy.demographic_crosses,
             epsilon_per_release_millionths: privacy.epsilon_per_release_millionths,
             epsilon_per_school_year_millionths: privacy.epsilon_per_school_year_millionths,
+            reader_tables: privacy.reader_tables.map(reader_tables_to_wire),
         }),
         deadlines: in_force
             .deadlines
@@ -330,6 +340,11 @@ fn policy_from_wire(policy: wire::Policy) -> Result<core::Policy, ValidationErro
             demographic_crosses: privacy.demographic_crosses,
             epsilon_per_release_millionths: privacy.epsilon_per_release_millionths,
             epsilon_per_school_year_millionths: privacy.epsilon_per_school_year_millionths,
+            reader_tables: privacy.reader_tables.map(|tables| core::ReaderTables {
+                rho_per_release_millionths: tables.rho_per_release_millionths,
+                rho_per_semester_millionths: tables.rho_per_semester_millionths,
+                release_every_days: tables.release_every_days,
+            }),
         }),
     })
 }

@@ -20,6 +20,7 @@ mod disclosure;
 mod merkle;
 mod noise;
 pub mod query;
+pub mod released;
 
 pub use derive::{derive_own, incident_cases, IncidentCase, OwnRecord, INVESTIGATION_DEADLINE_DAYS};
 pub use disclosure::{
@@ -30,4 +31,4 @@ pub use merkle::{
     leaf, prove_inclusion, roll_up, sum_crosses, tree_root, verify_inclusion, verify_roll_up, InclusionProof,
     MerkleError, RolledUp, SumNode,
 };
-pub use noise::{add_noise, cross_hash, decide_release, discrete_laplace, exact_cross, MicroEpsilon, ReleaseDecision};
+pub use noise::{add_noise, cross_hash, decide_release, exact_cross, MicroEpsilon, ReleaseDecision};

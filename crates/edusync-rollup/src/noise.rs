@@ -12,11 +12,12 @@
 //! adding or removing one changes one cell by one: sensitivity 1, and a
 //! release with noise of parameter epsilon is epsilon-differentially private.
 
-use rand::Rng;
 use sha2::{Digest, Sha256};
 
 use chrono::FixedOffset;
 use edusync_core::{CrossCell, CrossRole, GradeBand, Period, PersonRole, CROSS_CELLS};
+
+use edusync_privacy::{DrawRng, LaplaceNoise, PrivacyError};
 
 use crate::{incident_cases, OwnRecord};
 
@@ -60,26 +61,11 @@ pub fn cross_hash(exact: &[u64]) -> [u8; 32] {
     hasher.finalize().into()
 }
 
-/// One draw of the discrete Laplace distribution with parameter epsilon:
-/// P(X = x) proportional to exp(-epsilon |x|), as the difference of two
-/// independent geometric variables.
-pub fn discrete_laplace<R: Rng + ?Sized>(epsilon: f64, rng: &mut R) -> i64 {
-    let keep = (-epsilon).exp();
-    let geometric = |rng: &mut R| -> i64 {
-        // Failures before the first success, success probability 1 - keep.
-        let uniform: f64 = 1.0 - rng.gen::<f64>(); // in (0, 1]
-        (uniform.ln() / keep.ln()).floor() as i64
-    };
-    geometric(rng) - geometric(rng)
-}
-
-/// The released values: every cell plus its own noise.
-pub fn add_noise<R: Rng + ?Sized>(exact: &[u64], epsilon: MicroEpsilon, rng: &mut R) -> Vec<i64> {
-    let epsilon = epsilon as f64 / 1e6;
-    exact
-        .iter()
-        .map(|value| i64::try_from(*value).unwrap_or(i64::MAX).saturating_add(discrete_laplace(epsilon, rng)))
-        .collect()
+/// The released values: every cell plus its own discrete Laplace noise of
+/// parameter epsilon (millionths), drawn by the exact integer sampler.
+pub fn add_noise(exact: &[u64], epsilon: MicroEpsilon, rng: &mut DrawRng) -> Result<Vec<i64>, PrivacyError> {
+    let noise = LaplaceNoise::new(epsilon)?;
+    Ok(exact.iter().map(|value| i64::try_from(*value).unwrap_or(i64::MAX).saturating_add(noise.draw(rng))).collect())
 }
 
 /// What to do for one period's cross, given the ledger.
@@ -112,26 +98,8 @@ pub fn decide_release(
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
-    use rand::SeedableRng;
 
     use super::*;
-
-    #[test]
-    fn discrete_laplace_has_mean_zero_and_the_expected_variance() {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
-        for epsilon in [0.25f64, 0.5, 1.0, 2.0] {
-            let draws: Vec<f64> = (0..40_000).map(|_| discrete_laplace(epsilon, &mut rng) as f64).collect();
-            let mean = draws.iter().sum::<f64>() / draws.len() as f64;
-            let variance = draws.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / draws.len() as f64;
-            let keep = (-epsilon).exp();
-            let expected = 2.0 * keep / (1.0 - keep).powi(2);
-            assert!(mean.abs() < 0.1 * expected.sqrt().max(1.0), "epsilon {epsilon}: mean {mean}");
-            assert!((variance / expected - 1.0).abs() < 0.1, "epsilon {epsilon}: variance {variance} vs {expected}");
-            let zeros = draws.iter().filter(|x| **x == 0.0).count() as f64 / draws.len() as f64;
-            let expected_zero = (1.0 - keep) / (1.0 + keep);
-            assert!((zeros - expected_zero).abs() < 0.02, "epsilon {epsilon}: P(0) {zeros} vs {expected_zero}");
-        }
-    }
 
     #[test]
     fn an_unchanged_cross_is_reused_and_a_spent_budget_freezes() {

@@ -477,6 +477,7 @@ fn a_policy_from_above_tightens_the_schools_own_privacy_settings_and_never_loose
                 demographic_crosses: crosses,
                 epsilon_per_release_millionths: release,
                 epsilon_per_school_year_millionths: release * 4,
+                reader_tables: None,
             }),
         })
     };
