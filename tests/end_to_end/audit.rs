@@ -436,9 +436,8 @@ fn a_district_sees_its_schools_compliance_and_alerts_in_the_table_and_in_status(
     }
 
     // Queries: the district's operator sees exact values; a data officer of the
-    // district sees them after disclosure control (one school is too few to show
-    // alone; its 2 cases are shown, as the compliance view shows them, but not
-    // which category they fall in: 2 is below k = 5).
+    // district sees a differentially private release: the school's 2 cases
+    // exact (the compliance view shows them), their categories noisy.
     let query = ["query", "--period", "2024-2025", "--by", "category", "--json", "--node"];
     let exact = run(&[&query[..], &[&district.endpoint()]].concat());
     assert!(exact.status.success(), "{}", text(&exact.stderr));
@@ -459,15 +458,23 @@ fn a_district_sees_its_schools_compliance_and_alerts_in_the_table_and_in_status(
     assert!(as_officer.status.success(), "{}", text(&as_officer.stderr));
     let shown: Value = serde_json::from_slice(&as_officer.stdout).expect("JSON");
     assert_eq!(shown["disclosed"], true, "{shown}");
-    assert!(
-        shown["rows"].as_array().expect("rows").iter().all(|row| row["label"].is_null()),
-        "the lone school is pooled: {shown}"
-    );
+    // Released under differential privacy: the school's row with its exact 2
+    // cases, each category a noisy count with its margin, adding up to 2.
+    assert_eq!(shown["rows"][0]["label"], "VN.BT.D03.S017", "{shown}");
     assert_eq!(shown["grand_total"], 2, "the cases are shown: {shown}");
     assert_eq!(shown["rows"][0]["total"], 2, "{shown}");
-    assert!(shown["column_totals"][0].is_null() && shown["rows"][0]["cells"][0].is_null(), "{shown}");
-    let hidden_columns = shown["column_totals"].as_array().expect("columns").iter().filter(|t| t.is_null()).count();
-    assert!(hidden_columns >= 2, "a lone hidden column would be the cases minus the rest: {shown}");
+    let cells = shown["rows"][0]["cells"].as_array().expect("cells");
+    let value = |cell: &Value| cell.get("value").and_then(Value::as_u64).or_else(|| cell.as_u64()).expect("a count");
+    assert_eq!(cells.iter().map(value).sum::<u64>(), 2, "the released row adds up to its cases: {shown}");
+    assert!(cells.iter().all(|cell| cell["margin"].as_u64().is_some_and(|margin| margin >= 1)), "{shown}");
+    let releases = shown["releases"].as_array().expect("the releases behind the table");
+    let charged: f64 = releases.iter().map(|release| release["rho_spent"].as_f64().expect("spent")).sum();
+    assert!(
+        charged > 0.0 && releases.iter().all(|release| release["rho_spent"].as_f64() <= release["rho_cap"].as_f64())
+    );
+    let again = run(&[&query[..], &[&district.endpoint(), "--identity", &key, "--certificate", &certificate]].concat());
+    let again: Value = serde_json::from_slice(&again.stdout).expect("JSON");
+    assert_eq!(again, shown, "asking again within the slot gets the same release, at no cost");
     // Asked for a semester, the trend line of that semester is the table's own margins
     // as the table shows them, for every dimension, never a total the table hides.
     let endpoint = district.endpoint();

@@ -46,10 +46,8 @@ pub struct Node {
     verify_threads: usize,
     /// Refusals of children's records since start, by class, for metrics.
     refusals: std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>,
-    /// Readers' tables per period, kept while the aggregates they were cut
-    /// from are the latest: disclosing seven linked tables of a large office
-    /// takes seconds, and a reader asks for one dimension after another.
-    pub(crate) disclosed_tables: std::sync::Mutex<crate::query::DisclosedCache>,
+    /// Draws readers' releases one at a time (see releases.rs).
+    pub(crate) releases: crate::releases::ReaderReleases,
     /// Paused while the parent may hold more of the shared log than this
     /// node does, so that it never signs at a position the parent holds.
     pub(crate) shared_signing: crate::signing::SharedSigning,
@@ -180,7 +178,7 @@ impl Node {
             pending_enrolment_limit: crate::trust::MAX_PENDING_ENROLMENTS,
             verify_threads: std::thread::available_parallelism().map_or(1, usize::from),
             refusals: std::sync::Mutex::new(std::collections::BTreeMap::new()),
-            disclosed_tables: std::sync::Mutex::new(crate::query::DisclosedCache::default()),
+            releases: crate::releases::ReaderReleases::default(),
             shared_signing: crate::signing::SharedSigning::default(),
         };
         node.load_trust()?;

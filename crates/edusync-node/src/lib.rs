@@ -23,6 +23,7 @@ mod expensive;
 mod keyfile;
 mod metrics;
 mod query;
+mod releases;
 mod runtime;
 mod service;
 mod signing;
@@ -41,6 +42,8 @@ pub use engine::{BundleImport, CheckedBatch, IngestReport, Node, NoticesAhead, R
 pub use error::NodeError;
 pub use evidence::EvidenceItem;
 pub use keyfile::{init_key, load_key, next_key, pending_next_key, promote_next_key};
+pub use query::ReaderAnswer;
+pub use releases::ServedRelease;
 pub use runtime::{RunningNode, WRITES_HEALTH_NAME};
 pub use sync::{AckLatencyHistogram, ParentStatus, ACK_LATENCY_BUCKETS};
 pub use tls::{client_endpoint, server_tls, TLS_HANDSHAKE_TIMEOUT};

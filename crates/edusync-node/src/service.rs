@@ -434,16 +434,19 @@ impl wire::record_service_server::RecordService for RecordApi {
             return Err(Status::invalid_argument("trend: at most 60 periods"));
         }
         let node = Arc::clone(&self.node);
+        let org_id = self.node.org().to_string();
+        if disclosed {
+            let now = chrono::Utc::now();
+            let answer = blocking_turn(turn, move || node.reader_query(period, dimension, &trend, now)).await?;
+            return Ok(Response::new(reader_answer_to_wire(org_id, period, dimension, &answer)));
+        }
         let (table, trend) = blocking_turn(turn, move || {
-            Ok::<_, NodeError>((
-                node.query_by_child(period, dimension, disclosed)?,
-                node.query_trend(&trend, dimension, disclosed)?,
-            ))
+            Ok::<_, NodeError>((node.query_by_child(period, dimension)?, node.query_trend(&trend, dimension)?))
         })
         .await?;
         let shown = |value: edusync_rollup::Shown| match value {
-            edusync_rollup::Shown::Value(value) => wire::ShownCount { suppressed: false, value },
-            edusync_rollup::Shown::Suppressed => wire::ShownCount { suppressed: true, value: 0 },
+            edusync_rollup::Shown::Value(value) => wire::ShownCount { suppressed: false, value, margin: 0 },
+            edusync_rollup::Shown::Suppressed => wire::ShownCount { suppressed: true, value: 0, margin: 0 },
         };
         let row = |label: String, row: &edusync_rollup::ShownRow| wire::QueryRow {
             label,
@@ -451,7 +454,7 @@ impl wire::record_service_server::RecordService for RecordApi {
             total: Some(shown(row.total)),
         };
         Ok(Response::new(wire::QueryTable {
-            org_id: self.node.org().to_string(),
+            org_id,
             period: period.to_string(),
             dimension: dimension.name().to_owned(),
             columns: dimension.column_names(),
@@ -462,15 +465,14 @@ impl wire::record_service_server::RecordService for RecordApi {
                 .collect(),
             column_totals: table.column_totals.iter().copied().map(shown).collect(),
             grand_total: Some(shown(table.grand_total)),
-            disclosed,
+            disclosed: false,
             trend: trend
                 .iter()
-                // For a reader, each line is the margins of its period's table as
-                // disclosed with the rest of its school year, the asked period's included.
                 .filter_map(|(trend_period, trend_table)| {
                     trend_table.rows.first().map(|first| row(trend_period.to_string(), first))
                 })
                 .collect(),
+            releases: Vec::new(),
         }))
     }
 
@@ -916,6 +918,67 @@ fn compliance_to_wire(assessment: &edusync_rollup::compliance::Assessment) -> wi
                     }
                 }
                 wire
+            })
+            .collect(),
+    }
+}
+
+/// A reader's answer on the wire: released values with their margins, exact
+/// case counts, and the releases and ledgers behind them.
+fn reader_answer_to_wire(
+    org_id: String,
+    period: edusync_core::Period,
+    dimension: edusync_rollup::query::Dimension,
+    answer: &crate::ReaderAnswer,
+) -> wire::QueryTable {
+    use edusync_rollup::released::{Noisy, ReaderTable};
+    let noisy = |cell: &Noisy| wire::ShownCount { suppressed: false, value: cell.value, margin: cell.margin };
+    let exact = |value: u64| wire::ShownCount { suppressed: false, value, margin: 0 };
+    let margins_line = |label: String, table: &ReaderTable| wire::QueryRow {
+        label,
+        cells: table.column_totals.iter().map(noisy).collect(),
+        total: Some(exact(table.grand_total)),
+    };
+    let timestamp = |seconds: i64| prost_types::Timestamp { seconds, nanos: 0 };
+    wire::QueryTable {
+        org_id,
+        period: period.to_string(),
+        dimension: dimension.name().to_owned(),
+        columns: dimension.column_names(),
+        rows: answer
+            .table
+            .rows
+            .iter()
+            .map(|row| wire::QueryRow {
+                label: row.org.as_ref().map(ToString::to_string).unwrap_or_default(),
+                cells: row.cells.iter().map(noisy).collect(),
+                total: Some(exact(row.total)),
+            })
+            .collect(),
+        column_totals: answer.table.column_totals.iter().map(noisy).collect(),
+        grand_total: Some(exact(answer.table.grand_total)),
+        disclosed: true,
+        trend: answer.trend.iter().map(|(period, table)| margins_line(period.to_string(), table)).collect(),
+        releases: answer
+            .releases
+            .iter()
+            .map(|served| wire::ReaderRelease {
+                period: served.semester.to_string(),
+                entry: served.entry.map_or(0, |entry| u32::try_from(entry).unwrap_or(u32::MAX)),
+                sigma_thousandths: served.tables.sigma.0,
+                rho_spent_millionths: served.ledger.spent().0,
+                rho_cap_millionths: served.ledger.cap.0,
+                not_fresher: served.not_fresher.map(|refusal| refusal.to_string()).unwrap_or_default(),
+                ledger: served
+                    .ledger
+                    .entries
+                    .iter()
+                    .map(|entry| wire::LedgerEntry {
+                        slot: entry.slot.to_string(),
+                        released_at: Some(timestamp(entry.released_at)),
+                        rho_millionths: entry.cost.0,
+                    })
+                    .collect(),
             })
             .collect(),
     }

@@ -162,6 +162,14 @@ pub struct PeriodCounts {
     pub children: Vec<(OrgId, Counts)>,
 }
 
+impl PeriodCounts {
+    /// Incident cases in all: the office's own and every child's.
+    pub fn case_count(&self) -> u64 {
+        let cases = |counts: &Counts| Dimension::Category.values(counts).iter().sum::<u64>();
+        self.children.iter().fold(cases(&self.own), |sum, (_, counts)| sum.saturating_add(cases(counts)))
+    }
+}
+
 /// The tables of a school year and of its two semesters, every dimension of
 /// each (`[year, semester 1, semester 2]`, each in [`Dimension::ALL`] order),
 /// as a reader may see them.

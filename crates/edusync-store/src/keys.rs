@@ -16,6 +16,7 @@
 //! n/ period(3)                       -> hash(32) i64 BE...  the noisy cross released for the period
 //! w/ case id                         -> pseudonym(16) the severe notice issued for an incident case
 //! q/ period(3)                       -> hash(32) i64 BE  an exact cross waiting to be quiet before release
+//! j/ period(3)                       -> bytes         readers' release of a semester and its ledger (encoded by the node)
 //! t/ z/ u/ y/ g/ h/ a/ f/ r/         trust statements, feeds, records from above, notices ahead: see feeds.rs
 //! ```
 
@@ -121,6 +122,10 @@ pub(crate) fn dirty(period: Period) -> Vec<u8> {
 
 pub(crate) fn budget(school_year_start: u16) -> Vec<u8> {
     tagged(b"b/", &school_year_start.to_be_bytes())
+}
+
+pub(crate) fn reader_release(period: Period) -> Vec<u8> {
+    tagged(b"j/", &period.sort_key())
 }
 
 pub(crate) fn cross_release(period: Period) -> Vec<u8> {

@@ -792,6 +792,31 @@ impl Store {
         Ok(())
     }
 
+    /// A semester's release for readers with its privacy ledger, as the node
+    /// encoded it.
+    pub fn reader_release(&self, period: Period) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.tree.get(keys::reader_release(period))?.map(|value| value.to_vec()))
+    }
+
+    /// Replaces a semester's release and ledger in one write, so that no
+    /// release is ever served that its ledger does not charge for. Durable at
+    /// the next flush, which comes before anyone sees the release.
+    pub fn put_reader_release(&self, period: Period, encoded: &[u8]) -> Result<(), StoreError> {
+        self.writable()?.insert(keys::reader_release(period), encoded)?;
+        Ok(())
+    }
+
+    /// Every semester with a reader release, for the ledger's listing.
+    pub fn reader_release_periods(&self) -> Result<Vec<Period>, StoreError> {
+        let mut periods = Vec::new();
+        for entry in self.tree.scan_prefix(b"j/") {
+            let (key, _) = entry?;
+            let sort_key: [u8; 3] = key.get(2..5).and_then(|k| k.try_into().ok()).ok_or_else(|| corrupt(&key))?;
+            periods.push(Period::from_sort_key(sort_key).ok_or_else(|| corrupt(&key))?);
+        }
+        Ok(periods)
+    }
+
     /// Privacy budget spent in a school year, in millionths of epsilon.
     pub fn privacy_spent(&self, school_year_start: u16) -> Result<u64, StoreError> {
         let key = keys::budget(school_year_start);

@@ -1,6 +1,7 @@
 //! `edusync query`: a node's children's totals for a period by one dimension,
-//! and its own trend over past semesters; exact for its operator, after
-//! disclosure control for readers (hidden values print as `·`).
+//! and its own trend over past semesters; exact for its operator, and for
+//! readers released under differential privacy: each count with its 90%
+//! margin (`12±4`), case counts exact, and the privacy ledger behind it.
 
 use edusync_core::{Period, PeriodSpan, SchoolYear};
 use edusync_proto::wire;
@@ -29,17 +30,50 @@ pub(crate) struct QueryArgs {
 
 fn shown(count: Option<&wire::ShownCount>) -> String {
     match count {
+        Some(count) if !count.suppressed && count.margin > 0 => format!("{}±{}", count.value, count.margin),
         Some(count) if !count.suppressed => count.value.to_string(),
         Some(_) => "·".into(),
         None => "-".into(),
     }
 }
 
-fn shown_json(count: Option<&wire::ShownCount>) -> serde_json::Value {
+/// A count in JSON: a number when exact; `{"value", "margin", "low", "high"}`
+/// when released with noise (the 90% interval, within 0 and the row's cases).
+fn shown_json(count: Option<&wire::ShownCount>, row_total: Option<u64>) -> serde_json::Value {
     match count {
+        Some(count) if !count.suppressed && count.margin > 0 => serde_json::json!({
+            "value": count.value,
+            "margin": count.margin,
+            "low": count.value.saturating_sub(count.margin),
+            "high": row_total.map_or(count.value + count.margin, |total| (count.value + count.margin).min(total)),
+        }),
         Some(count) if !count.suppressed => serde_json::Value::from(count.value),
         _ => serde_json::Value::Null,
     }
+}
+
+fn rho(millionths: u64) -> f64 {
+    millionths as f64 / 1e6
+}
+
+fn releases_json(releases: &[wire::ReaderRelease]) -> serde_json::Value {
+    releases
+        .iter()
+        .map(|release| {
+            serde_json::json!({
+                "period": release.period,
+                "sigma": release.sigma_thousandths as f64 / 1000.0,
+                "rho_spent": rho(release.rho_spent_millionths),
+                "rho_cap": rho(release.rho_cap_millionths),
+                "not_fresher": (!release.not_fresher.is_empty()).then_some(&release.not_fresher),
+                "ledger": release.ledger.iter().map(|entry| serde_json::json!({
+                    "slot": entry.slot,
+                    "released_at": entry.released_at.as_ref().map(|at| at.seconds),
+                    "rho": rho(entry.rho_millionths),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect()
 }
 
 pub(crate) async fn run(args: QueryArgs) -> Result<(), Failure> {
@@ -70,12 +104,14 @@ pub(crate) async fn run(args: QueryArgs) -> Result<(), Failure> {
         .into_inner();
     if args.json {
         let row = |row: &wire::QueryRow| {
+            let total = row.total.as_ref().map(|total| total.value);
             serde_json::json!({
                 "label": (!row.label.is_empty()).then_some(&row.label),
-                "cells": row.cells.iter().map(|cell| shown_json(Some(cell))).collect::<Vec<_>>(),
-                "total": shown_json(row.total.as_ref()),
+                "cells": row.cells.iter().map(|cell| shown_json(Some(cell), total)).collect::<Vec<_>>(),
+                "total": shown_json(row.total.as_ref(), None),
             })
         };
+        let grand_total = table.grand_total.as_ref().map(|total| total.value);
         let document = serde_json::json!({
             "org_id": table.org_id,
             "period": table.period,
@@ -83,9 +119,10 @@ pub(crate) async fn run(args: QueryArgs) -> Result<(), Failure> {
             "disclosed": table.disclosed,
             "columns": table.columns,
             "rows": table.rows.iter().map(row).collect::<Vec<_>>(),
-            "column_totals": table.column_totals.iter().map(|cell| shown_json(Some(cell))).collect::<Vec<_>>(),
-            "grand_total": shown_json(table.grand_total.as_ref()),
+            "column_totals": table.column_totals.iter().map(|cell| shown_json(Some(cell), grand_total)).collect::<Vec<_>>(),
+            "grand_total": shown_json(table.grand_total.as_ref(), None),
             "trend": table.trend.iter().map(row).collect::<Vec<_>>(),
+            "releases": releases_json(&table.releases),
         });
         println!("{}", json(&document));
         return Ok(());
@@ -96,12 +133,24 @@ pub(crate) async fn run(args: QueryArgs) -> Result<(), Failure> {
         table.period,
         table.dimension,
         if table.disclosed {
-            "as a reader may see it (· = hidden by disclosure control; units of fewer than 3 schools pooled as unallocated)"
+            "as released to readers (differential privacy: each count ± its 90% margin; cases per unit exact)"
         } else {
             "exact (this node's operator)"
         }
     );
-    let widths: Vec<usize> = table.columns.iter().map(|column| column.chars().count().max(5)).collect();
+    let widest = |column: usize| {
+        table
+            .rows
+            .iter()
+            .chain(&table.trend)
+            .filter_map(|row| row.cells.get(column))
+            .chain(table.column_totals.get(column))
+            .map(|cell| shown(Some(cell)).chars().count())
+            .max()
+            .unwrap_or(0)
+    };
+    let widths: Vec<usize> =
+        table.columns.iter().enumerate().map(|(at, column)| column.chars().count().max(5).max(widest(at))).collect();
     let print_row = |label: &str, cells: &[wire::ShownCount], total: Option<&wire::ShownCount>| {
         let mut line = pad(label, 20);
         for (cell, width) in cells.iter().zip(&widths) {
@@ -119,13 +168,39 @@ pub(crate) async fn run(args: QueryArgs) -> Result<(), Failure> {
     }
     println!("{header} TOTAL");
     for row in &table.rows {
-        print_row(if row.label.is_empty() { "(unallocated)" } else { &row.label }, &row.cells, row.total.as_ref());
+        let label = match (row.label.is_empty(), table.disclosed) {
+            (false, _) => row.label.as_str(),
+            (true, true) => "(office's own)",
+            (true, false) => "(unallocated)",
+        };
+        print_row(label, &row.cells, row.total.as_ref());
     }
     print_row("TOTAL", &table.column_totals, table.grand_total.as_ref());
     if !table.trend.is_empty() {
         println!("\n{} over time", table.org_id);
         for row in &table.trend {
             print_row(&row.label, &row.cells, row.total.as_ref());
+        }
+    }
+    for release in &table.releases {
+        println!(
+            "\n{}: noise sigma {}, privacy budget {} of {} rho spent ({} release(s))",
+            release.period,
+            release.sigma_thousandths as f64 / 1000.0,
+            rho(release.rho_spent_millionths),
+            rho(release.rho_cap_millionths),
+            release.ledger.len()
+        );
+        for entry in &release.ledger {
+            let at = entry
+                .released_at
+                .as_ref()
+                .and_then(|at| chrono::DateTime::from_timestamp(at.seconds, 0))
+                .map_or_else(String::new, |at| at.format("%Y-%m-%d %H:%M UTC").to_string());
+            println!("  {:<18} {at}  rho {}", entry.slot, rho(entry.rho_millionths));
+        }
+        if !release.not_fresher.is_empty() {
+            println!("  not refreshed: {}", release.not_fresher);
         }
     }
     Ok(())

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use chrono::TimeZone;
+use chrono::{TimeDelta, TimeZone};
 
 use edusync_core::{Commitment, CommitmentKind, Incident, SignerRole};
 
@@ -1152,8 +1152,12 @@ fn a_district_judges_its_school_from_the_aggregates_the_school_signed() {
         .any(|alert| alert.to_string() == "VN.BT.D03.S017: school-year report missing (due 2025-08-01)"));
 }
 
+/// Differencing two answers around one new case (issue 19, attack C): within
+/// a slot every reader gets the same release, so the new case moves nothing
+/// but exact case counts shown elsewhere; the next slot's release is fresh and
+/// paid for, and the ledger never passes its cap.
 #[test]
-fn a_readers_tables_are_kept_while_their_aggregates_are_the_latest_and_cut_again_when_one_changes() {
+fn a_readers_release_is_served_again_within_its_slot_and_each_fresh_one_is_charged() {
     use edusync_rollup::query::Dimension;
     let pair = pair();
     let year: Period = "2024-2025".parse().expect("period");
@@ -1164,40 +1168,57 @@ fn a_readers_tables_are_kept_while_their_aggregates_are_the_latest_and_cut_again
     };
     pair.school.submit(incident(), now()).expect("submits");
     send_up(&pair);
-    let first = pair.district.query_by_child(year, Dimension::Category, true).expect("table");
-    let cached = |pair: &Pair| {
-        pair.district.disclosed_tables.lock().expect("lock").get(&year.school_year).map(|(ids, _)| ids.clone())
-    };
-    let ids = cached(&pair).expect("the year's tables are kept");
-    assert_eq!(
-        ids.iter().map(Vec::len).collect::<Vec<_>>(),
-        vec![2, 2, 2],
-        "for the year and each semester: the district's aggregate and its child's"
-    );
-    let by_severity = pair.district.query_by_child(year, Dimension::Severity, true).expect("table");
-    assert_eq!(cached(&pair), Some(ids.clone()), "another dimension is served from the same cut");
-    let semester: Period = "2024-2025/S1".parse().expect("period");
-    pair.district.query_by_child(semester, Dimension::Category, true).expect("table");
-    assert_eq!(cached(&pair), Some(ids.clone()), "and so is a semester of the same year");
-    assert_eq!(first, pair.district.query_by_child(year, Dimension::Category, true).expect("table"));
-    assert_eq!(by_severity.grand_total, first.grand_total, "one cut, one set of margins");
-    let month: Period = "2024-2025/M11".parse().expect("period");
-    let refused =
-        pair.district.query_by_child(month, Dimension::Category, true).expect_err("a month is the operator's");
-    assert!(matches!(refused, crate::NodeError::NotForReaders(_)), "{refused}");
-    pair.district.query_by_child(month, Dimension::Category, false).expect("the operator sees months");
+    // 1 March: the first semester has closed, the second runs.
+    let first = pair.district.reader_query(year, Dimension::Category, &[], now()).expect("table");
+    let semesters: Vec<String> = first.releases.iter().map(|served| served.semester.to_string()).collect();
+    assert_eq!(semesters, vec!["2024-2025/S1", "2024-2025/S2"]);
+    assert_eq!(first.releases[1].entry, None, "the second semester has no case: its zeros cost nothing");
+    assert!(first.releases[1].ledger.entries.is_empty());
+    let s1 = &first.releases[0];
+    assert_eq!(s1.ledger.entries.len(), 1);
+    assert_eq!(s1.ledger.entries[0].slot, edusync_privacy::Slot::Closing(0));
+    assert_eq!(first.table.grand_total, 1);
+    let by_severity = pair.district.reader_query(year, Dimension::Severity, &[], now()).expect("table");
+    assert_eq!(by_severity.releases[0].ledger, s1.ledger, "another dimension comes from the same release, free");
 
     let mut second = incident();
     if let Record::Incident(incident) = &mut second {
         incident.narrative = "Một vụ khác".into();
+        incident.category = edusync_core::IncidentCategory::Sexual;
     }
     pair.school.submit(second, now()).expect("submits");
     send_up(&pair);
-    let exact = pair.district.query_by_child(year, Dimension::Category, false).expect("table");
-    assert_eq!(exact.grand_total, edusync_rollup::Shown::Value(2));
-    pair.district.query_by_child(year, Dimension::Category, true).expect("table");
-    let renewed = cached(&pair).expect("kept");
-    assert_ne!(renewed, ids, "a newer aggregate from the child is cut afresh");
+    let exact = pair.district.query_by_child(year, Dimension::Category).expect("table");
+    assert_eq!(exact.grand_total, edusync_rollup::Shown::Value(2), "the operator sees the new case at once");
+    let again = pair.district.reader_query(year, Dimension::Category, &[], now() + TimeDelta::hours(2)).expect("table");
+    assert_eq!(again.table, first.table, "within the slot a reader learns nothing of the new case");
+    assert_eq!(again.releases[0].ledger.entries.len(), 1);
+
+    let month: Period = "2024-2025/M11".parse().expect("period");
+    let refused = pair.district.releases_for(month, "period", now()).expect_err("a month is the operator's");
+    assert!(matches!(refused, crate::NodeError::NotForReaders(_)), "{refused}");
+    pair.district.query_by_child(month, Dimension::Category).expect("the operator sees months");
+
+    // A slot later: fresh, paid for, and consistent with the exact count.
+    let later = now() + TimeDelta::days(31);
+    let fresh = pair.district.reader_query(year, Dimension::Category, &[], later).expect("table");
+    assert_eq!(fresh.table.grand_total, 2);
+    assert_eq!(fresh.releases[0].ledger.entries.len(), 2);
+    let cap = edusync_config::DEFAULT_READER_TABLES.rho_per_semester_millionths;
+    let mut when = later;
+    for _ in 0..6 {
+        when += TimeDelta::days(31);
+        let answer = pair.district.reader_query(year, Dimension::Category, &[], when).expect("table");
+        let served = &answer.releases[0];
+        assert!(served.ledger.spent().0 <= cap, "{:?}", served.ledger);
+        assert!(served.ledger.kept_its_cap());
+    }
+    let spent = pair.district.reader_query(year, Dimension::Category, &[], when).expect("table");
+    let refusal = spent.releases[0].not_fresher.expect("the cap refused a fresh release");
+    assert!(refusal.to_string().contains("budget is spent"), "{refusal}");
+    let ledgers = pair.district.reader_ledgers().expect("ledgers");
+    assert_eq!(ledgers.len(), 1);
+    assert_eq!(ledgers[0].1.spent().0, cap, "three releases of 0.5 fill the default cap of 1.5");
 }
 
 /// A revocation dated back before a school's newest aggregate takes that
