@@ -760,3 +760,86 @@ fn export_when(args: &[&str], bundle: &std::path::Path, ready: impl Fn(&Value) -
         }
     }
 }
+
+/// Issue 19's attacks C and D, against real nodes: a district's data officer
+/// reads status, compliance and every table; one more incident (a severe
+/// one, which also writes a notice) is counted at the district; the officer
+/// reads again. Nothing the officer sees moves but the exact case counts the
+/// officer is meant to see: no log head, no acknowledged sequence, no count
+/// by kind, no notice, and the tables are the same release.
+#[test]
+fn a_data_officer_sees_nothing_move_with_one_new_incident_but_its_case_count() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (district, _district_config, school) = district_with_two_incidents(root.path());
+    let counted = |cases: u64| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let output = run(&["query", "--period", "2024-2025", "--json", "--node", &district.endpoint()]);
+            let table: Value = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
+            if table["grand_total"] == cases {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the district never counted {cases} cases: {table} {}",
+                text(&output.stderr)
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    };
+    counted(2);
+    let (key, certificate) = data_officer(
+        root.path(),
+        "officer",
+        "VN.BT.D03",
+        "VN.BT.D03",
+        &["enroll", "sign", "--node", &district.endpoint()],
+    );
+    let endpoint = district.endpoint();
+    let as_officer = |args: &[&str]| -> Value {
+        let output =
+            run(&[args, &["--json", "--node", &endpoint, "--identity", &key, "--certificate", &certificate]].concat());
+        assert!(output.status.success(), "{args:?}: {}", text(&output.stderr));
+        serde_json::from_slice(&output.stdout).expect("JSON")
+    };
+    let everything = || -> Vec<Value> {
+        let mut seen = vec![as_officer(&["status"])];
+        let mut compliance = as_officer(&["compliance", "--school-year", "2024-2025"]);
+        // Case counts are the officer's to see, and alerts about repeated
+        // incidents are made of them; everything else must stand still.
+        for child in compliance["children"].as_array_mut().expect("children") {
+            child["cases_semester1"] = Value::Null;
+            child["cases_semester2"] = Value::Null;
+        }
+        if let Some(alerts) = compliance["alerts"].as_array_mut() {
+            alerts.retain(|alert| !alert["code"].as_str().unwrap_or("").starts_with("repeated"));
+        }
+        seen.push(compliance);
+        for dimension in ["category", "severity", "status", "channel", "place", "notified", "investigation"] {
+            for period in ["2024-2025", "2024-2025/S1"] {
+                seen.push(as_officer(&["query", "--period", period, "--by", dimension]));
+            }
+        }
+        seen
+    };
+    let before = everything();
+    let status = &before[0];
+    assert!(
+        status["children"].as_array().is_none_or(Vec::is_empty) && status["parent"].is_null(),
+        "a data officer sees no log heads: {status}"
+    );
+
+    let mut severe = incident_json();
+    severe["severity"] = Value::from("severe");
+    severe["narrative"] = Value::from("Một vụ nghiêm trọng");
+    let input = root.path().join("incident-severe.json");
+    std::fs::write(&input, severe.to_string()).expect("write");
+    let added =
+        run(&["record", "add", "incident", "--file", input.to_str().expect("utf-8"), "--node", &school.endpoint()]);
+    assert!(added.status.success(), "{}", text(&added.stderr));
+    counted(3);
+    let after = everything();
+    for (was, is) in before.iter().zip(&after) {
+        assert_eq!(was, is, "a reader-visible answer moved with one incident");
+    }
+}

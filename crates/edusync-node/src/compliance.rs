@@ -82,6 +82,20 @@ impl Node {
         Ok(assess(&children, &deadlines, school_year, today))
     }
 
+    /// The assessment as a reader sees it: timeliness from the school year's
+    /// release (`edusync_rollup::compliance::as_released`).
+    pub fn compliance_for_reader(&self, school_year: SchoolYear, now: DateTime<Utc>) -> Result<Assessment, NodeError> {
+        let assessment = self.compliance(school_year, now)?;
+        let releases = match self.releases_for(Period::school_year(school_year), "school_year", now) {
+            Ok(releases) => releases,
+            // Nothing counted yet: there are no timeliness figures to show.
+            Err(NodeError::NotFound(_)) => Vec::new(),
+            Err(error) => return Err(error),
+        };
+        let tables: Vec<_> = releases.iter().map(|served| &served.tables).collect();
+        Ok(edusync_rollup::compliance::as_released(assessment, &tables))
+    }
+
     /// The policies this node itself issued for its units for `school_year`.
     fn own_policies(&self, school_year: SchoolYear) -> Result<Vec<edusync_core::Policy>, NodeError> {
         let org: &OrgId = self.org();

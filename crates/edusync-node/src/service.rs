@@ -482,7 +482,8 @@ impl wire::record_service_server::RecordService for RecordApi {
         request: Request<wire::GetComplianceRequest>,
     ) -> Result<Response<wire::Compliance>, Status> {
         let turn = self.turn(&request, "GetCompliance").await?;
-        crate::auth::reader_or_operator(&self.node, &request, "GetCompliance")?;
+        let caller = crate::auth::reader_or_operator(&self.node, &request, "GetCompliance")?;
+        let reader = !matches!(caller, crate::auth::Caller::Operator);
         let text = request.into_inner().school_year;
         let now = chrono::Utc::now();
         let school_year = if text.is_empty() {
@@ -496,7 +497,14 @@ impl wire::record_service_server::RecordService for RecordApi {
         };
         tracing::Span::current().record("school_year", tracing::field::display(school_year));
         let node = Arc::clone(&self.node);
-        let assessment = blocking_turn(turn, move || node.compliance(school_year, now)).await?;
+        let assessment = blocking_turn(turn, move || {
+            if reader {
+                node.compliance_for_reader(school_year, now)
+            } else {
+                node.compliance(school_year, now)
+            }
+        })
+        .await?;
         Ok(Response::new(compliance_to_wire(&assessment)))
     }
 
@@ -519,14 +527,26 @@ impl wire::record_service_server::RecordService for RecordApi {
         })
         .await?;
         if matches!(caller, crate::auth::Caller::Reader { role, .. } if role != edusync_trust::Role::Auditor) {
-            // A severe notice names a school and when its incident was reported, and
-            // the notices held are the office's exact count of severe incidents, which
-            // a data officer's severity table may hide: alerts for the operator, who
-            // acts on them, and auditors.
-            info.severe_notices.clear();
-            info.kinds.clear();
+            info = for_a_data_officer(info);
         }
         Ok(Response::new(info))
+    }
+}
+
+/// What a data officer may see of a node: who it is and the rules it works
+/// under. Everything else moves with single records: log heads and what the
+/// parent acknowledged grow by 7 for a minor incident and 8 for a severe one
+/// (its notice), record counts by kind, severe notices and their timing. A
+/// reader's view of the data is the released tables only (ARCHITECTURE.md,
+/// "What readers see").
+fn for_a_data_officer(info: wire::NodeInfo) -> wire::NodeInfo {
+    wire::NodeInfo {
+        org_id: info.org_id,
+        level: info.level,
+        display_name: info.display_name,
+        public_key: info.public_key,
+        policy: info.policy,
+        ..wire::NodeInfo::default()
     }
 }
 
@@ -884,6 +904,7 @@ fn compliance_to_wire(assessment: &edusync_rollup::compliance::Assessment) -> wi
                 notified_late: child.notified_late,
                 notified_in_time: child.notified_in_time,
                 investigations_overdue: child.investigations_overdue,
+                timeliness_margin: child.timeliness_margin,
                 cases_semester1: child.cases_semester1,
                 cases_semester2: child.cases_semester2,
             })

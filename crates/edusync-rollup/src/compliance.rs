@@ -114,6 +114,10 @@ pub struct ChildCompliance {
     pub investigations_overdue: u64,
     pub cases_semester1: u64,
     pub cases_semester2: u64,
+    /// 0 when the three timeliness figures above are exact (the operator);
+    /// for a reader, who sees them from the year's release, the half-width of
+    /// their 90% interval.
+    pub timeliness_margin: u64,
 }
 
 /// What an office should look at, one line each.
@@ -302,9 +306,42 @@ pub fn assess(
             investigations_overdue,
             cases_semester1,
             cases_semester2,
+            timeliness_margin: 0,
         });
     }
     Assessment { school_year, as_of: today, children: rows, alerts }
+}
+
+/// The assessment as a reader sees it: each child's notification and
+/// investigation timeliness taken from the school year's release (the sums of
+/// the released `notified` and `investigation` cells the compliance groups
+/// name), and the alerts that quote them drawn from those values. Reports,
+/// commitments and case counts are facts about the offices and stay exact.
+pub fn as_released(mut assessment: Assessment, releases: &[&crate::released::ReleasedTables]) -> Assessment {
+    use crate::query::Dimension;
+    use crate::released::group_sum;
+    let notified = Dimension::Notified.compliance_groups();
+    let investigation = Dimension::Investigation.compliance_groups();
+    assessment
+        .alerts
+        .retain(|alert| !matches!(alert, Alert::NotificationsLate { .. } | Alert::InvestigationsOverdue { .. }));
+    for child in &mut assessment.children {
+        let unit = Some(child.org.clone());
+        let in_time = group_sum(releases, Dimension::Notified, &unit, &notified[0]);
+        let late = group_sum(releases, Dimension::Notified, &unit, &notified[1]);
+        let overdue = group_sum(releases, Dimension::Investigation, &unit, &investigation[0]);
+        child.notified_in_time = in_time.value;
+        child.notified_late = late.value;
+        child.investigations_overdue = overdue.value;
+        child.timeliness_margin = in_time.margin.max(late.margin).max(overdue.margin);
+        if late.value > 0 {
+            assessment.alerts.push(Alert::NotificationsLate { org: child.org.clone(), cases: late.value });
+        }
+        if overdue.value > 0 {
+            assessment.alerts.push(Alert::InvestigationsOverdue { org: child.org.clone(), cases: overdue.value });
+        }
+    }
+    assessment
 }
 
 #[cfg(test)]

@@ -141,6 +141,26 @@ pub fn reader_table(dimension: Dimension, releases: &[&ReleasedTables]) -> Reade
     }
 }
 
+/// The sum of some of a unit's released cells over `releases` (a semester's
+/// or both of a year's), with the margin of that sum.
+pub fn group_sum(releases: &[&ReleasedTables], dimension: Dimension, unit: &Option<OrgId>, columns: &[usize]) -> Noisy {
+    let mut value = 0u64;
+    let mut total = 0u64;
+    let mut noise = Vec::new();
+    for release in releases {
+        let Some(at) = release.rows.iter().position(|row| row == unit) else { continue };
+        let Some(cells) = release.cells.get(dimension.index()).and_then(|table| table.get(at)) else { continue };
+        let row_total = cells.iter().fold(0u64, |sum, cell| sum.saturating_add(*cell));
+        total = total.saturating_add(row_total);
+        value =
+            columns.iter().filter_map(|column| cells.get(*column)).fold(value, |sum, cell| sum.saturating_add(*cell));
+        if row_total > 0 {
+            noise.extend(columns.iter().map(|_| release.sigma));
+        }
+    }
+    Noisy { value, margin: margin_of(&noise).min(total) }
+}
+
 #[cfg(test)]
 mod tests {
     use edusync_core::{

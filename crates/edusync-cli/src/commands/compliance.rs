@@ -103,6 +103,8 @@ pub(crate) async fn run(args: ComplianceArgs, language: Language) -> Result<(), 
                 "investigations_overdue": child.investigations_overdue,
                 "cases_semester1": child.cases_semester1,
                 "cases_semester2": child.cases_semester2,
+                // 0: exact; else the 90% margin of the three timeliness counts (a reader's view).
+                "timeliness_margin": child.timeliness_margin,
             })).collect::<Vec<_>>(),
             "alerts": compliance.alerts.iter().map(|alert| serde_json::json!({
                 "org_id": alert.org_id, "code": alert.code, "message": alert.message,
@@ -129,8 +131,8 @@ pub(crate) async fn run(args: ComplianceArgs, language: Language) -> Result<(), 
             pad(&filing(child.school_year_report.as_ref()), 24),
             pad(&filing(child.semester1_report.as_ref()), 24),
             pad(&filing(child.staff_commitments.as_ref()), 24),
-            pad(&child.notified_late.to_string(), 14),
-            pad(&child.investigations_overdue.to_string(), 23),
+            pad(&with_margin(child.notified_late, child.timeliness_margin), 14),
+            pad(&with_margin(child.investigations_overdue, child.timeliness_margin), 23),
             child.cases_semester1,
             child.cases_semester2
         );
@@ -144,4 +146,13 @@ pub(crate) async fn run(args: ComplianceArgs, language: Language) -> Result<(), 
         }
     }
     Ok(())
+}
+
+/// A count as a reader is shown it: `3±2` when released with noise.
+fn with_margin(value: u64, margin: u64) -> String {
+    if margin == 0 {
+        value.to_string()
+    } else {
+        format!("{value}±{margin}")
+    }
 }
