@@ -533,6 +533,72 @@ crate::upward_struct! {
         /// once the period has ended) plus its children's. Absent when there
         /// is nothing released below.
         pub cross: Option<NoisyCross>,
+        /// This office's privacy ledger of the period's releases to readers
+        /// (semesters only), signed so an auditor can check the cap was kept.
+        /// Absent when nothing has been released.
+        pub reader_releases: Option<ReleaseLedger>,
+    }
+}
+
+/// The most releases one ledger may list: a fresh release at most daily over
+/// a semester and a year after its close.
+pub const MAX_RELEASE_CHARGES: usize = 600;
+
+crate::upward_struct! {
+    /// One release to readers: when, in which slot of the schedule, at what
+    /// zCDP cost (millionths of rho).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+    pub struct ReleaseCharge {
+        /// False while the period runs (provisional), true from its close.
+        pub closing: bool,
+        pub slot_index: u32,
+        pub released_at_unix_s: i64,
+        pub rho_millionths: u64,
+    }
+}
+
+crate::upward_struct! {
+    /// A period's releases to readers at one office and the cap they are
+    /// paid from.
+    #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+    pub struct ReleaseLedger {
+        pub rho_cap_millionths: u64,
+        pub charges: Vec<ReleaseCharge>,
+    }
+}
+
+impl ReleaseLedger {
+    pub fn spent_millionths(&self) -> u64 {
+        self.charges.iter().fold(0u64, |sum, charge| sum.saturating_add(charge.rho_millionths))
+    }
+
+    /// Well formed and within its cap: at most one release per slot, slots in
+    /// order, the costs adding up to no more than the cap.
+    pub(crate) fn check(&self) -> Result<(), ValidationError> {
+        if self.charges.len() > MAX_RELEASE_CHARGES {
+            return Err(ValidationError::new(
+                "reader_releases.charges",
+                Reason::malformed(format!("at most {MAX_RELEASE_CHARGES} releases")),
+            ));
+        }
+        let slot = |charge: &ReleaseCharge| (charge.closing, charge.slot_index);
+        if let Some(at) = self.charges.windows(2).position(|pair| slot(&pair[0]) >= slot(&pair[1])) {
+            return Err(ValidationError::new(
+                format!("reader_releases.charges[{}]", at + 1),
+                Reason::malformed("each release takes a later slot than the one before"),
+            ));
+        }
+        if self.spent_millionths() > self.rho_cap_millionths {
+            return Err(ValidationError::new(
+                "reader_releases.charges",
+                Reason::malformed(format!(
+                    "the releases cost {} millionths of rho, more than the cap of {}",
+                    self.spent_millionths(),
+                    self.rho_cap_millionths
+                )),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -557,6 +623,15 @@ impl Aggregate {
                     Reason::malformed(format!("layout {LAYOUT_VERSION} has {CELLS} cells")),
                 ));
             }
+        }
+        if let Some(ledger) = &self.reader_releases {
+            if !self.period.is_semester() {
+                return Err(ValidationError::new(
+                    "reader_releases",
+                    Reason::malformed("readers' releases are per semester"),
+                ));
+            }
+            ledger.check()?;
         }
         if self.cross.as_ref().is_some_and(|cross| cross.values.len() != CROSS_CELLS) {
             return Err(ValidationError::new(
@@ -597,6 +672,24 @@ impl Aggregate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_ledger_that_overspends_its_cap_or_repeats_a_slot_is_refused() {
+        let charge = |closing, slot_index, rho_millionths| ReleaseCharge {
+            closing,
+            slot_index,
+            released_at_unix_s: 1_700_000_000,
+            rho_millionths,
+        };
+        let ledger = |charges| ReleaseLedger { rho_cap_millionths: 1_500_000, charges };
+        assert!(ledger(vec![charge(false, 0, 500_000), charge(true, 0, 500_000)]).check().is_ok());
+        let over = ledger(vec![charge(false, 0, 1_000_000), charge(true, 0, 1_000_000)]).check().expect_err("over");
+        assert_eq!(over.field, "reader_releases.charges", "{over}");
+        let repeated = ledger(vec![charge(true, 1, 1), charge(true, 1, 1)]).check().expect_err("repeated");
+        assert_eq!(repeated.field, "reader_releases.charges[1]", "{repeated}");
+        let backwards = ledger(vec![charge(true, 0, 1), charge(false, 3, 1)]).check().expect_err("backwards");
+        assert!(backwards.to_string().contains("later slot"), "{backwards}");
+    }
 
     #[test]
     fn every_cell_has_its_own_index_in_layout_order() {

@@ -20,7 +20,8 @@ mod validate;
 
 pub use aggregate::{
     Aggregate, Cell, CountOverflow, Counts, CrossCell, CrossRole, GradeBand, Indicator, Investigation, NoisyCross,
-    Notified, SevereNotice, StudentsBand, CELLS, CROSS_CELLS, EMPTY_CHILDREN_ROOT, LAYOUT_VERSION,
+    Notified, ReleaseCharge, ReleaseLedger, SevereNotice, StudentsBand, CELLS, CROSS_CELLS, EMPTY_CHILDREN_ROOT,
+    LAYOUT_VERSION, MAX_RELEASE_CHARGES,
 };
 pub use error::{Reason, ValidationError};
 pub use ids::{LogStream, RecordId, Seq};

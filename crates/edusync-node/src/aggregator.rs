@@ -174,6 +174,7 @@ impl Node {
                 children_crosses.push(aggregate.cross);
             }
         }
+        let reader_releases = if period.is_semester() { self.signed_reader_ledger(period)? } else { None };
         let previous = self.latest_aggregate(self.org(), period)?.map(|(_, aggregate)| aggregate);
         if previous.is_none() && owns.is_empty() && children.is_empty() {
             return Ok(None);
@@ -187,6 +188,7 @@ impl Node {
                 && previous.children_root == rolled.root
                 && previous.children == rolled.children
                 && previous.cross == cross
+                && previous.reader_releases == reader_releases
             {
                 return Ok(None);
             }
@@ -201,6 +203,7 @@ impl Node {
             children_root: rolled.root,
             children: rolled.children,
             cross,
+            reader_releases,
         };
         let revision = aggregate.revision;
         let checked = Record::Aggregate(aggregate).check(&ValidationContext::without_clock())?;

@@ -65,6 +65,36 @@ impl Node {
         Ok(ledgers)
     }
 
+    /// A semester's ledger as this node signs it into its aggregate.
+    pub(crate) fn signed_reader_ledger(
+        &self,
+        semester: Period,
+    ) -> Result<Option<edusync_core::ReleaseLedger>, NodeError> {
+        let ledger = self.stored_release(semester)?.ledger;
+        if ledger.entries.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(edusync_core::ReleaseLedger {
+            rho_cap_millionths: ledger.cap.0,
+            charges: ledger
+                .entries
+                .iter()
+                .map(|entry| {
+                    let (closing, slot_index) = match entry.slot {
+                        Slot::Provisional(index) => (false, index),
+                        Slot::Closing(index) => (true, index),
+                    };
+                    edusync_core::ReleaseCharge {
+                        closing,
+                        slot_index,
+                        released_at_unix_s: entry.released_at,
+                        rho_millionths: entry.cost.0,
+                    }
+                })
+                .collect(),
+        }))
+    }
+
     fn stored_release(&self, semester: Period) -> Result<StoredRelease, NodeError> {
         match self.store().reader_release(semester)? {
             None => Ok(StoredRelease::default()),
@@ -129,9 +159,12 @@ impl Node {
                 let encoded = serde_json::to_vec(&stored)
                     .map_err(|error| NodeError::Startup(format!("a reader release could not be encoded: {error}")))?;
                 self.store().put_reader_release(semester, &encoded)?;
+                // The semester's aggregate is signed again with the new ledger.
+                self.store().mark_dirty(&[semester])?;
                 // Durable before any reader sees it: a crash after showing a
                 // release and before recording it would let it be drawn again.
                 self.store().flush()?;
+                self.aggregation.wake();
                 tracing::info!(slot = %slot, spent = %stored.ledger.spent(), cap = %cap, "reader release drawn");
                 let entry = stored.ledger.entries.len().checked_sub(1);
                 Ok(served(stored, entry, None))

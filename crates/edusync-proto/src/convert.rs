@@ -454,6 +454,19 @@ fn record_to_wire(record: &Record) -> wire::record::Kind {
             children: aggregate.children,
             cross: aggregate.cross.as_ref().map(|cross| cross.values.clone()).unwrap_or_default(),
             cross_frozen: aggregate.cross.as_ref().is_some_and(|cross| cross.frozen),
+            reader_releases: aggregate.reader_releases.as_ref().map(|ledger| wire::ReleaseLedger {
+                rho_cap_millionths: ledger.rho_cap_millionths,
+                charges: ledger
+                    .charges
+                    .iter()
+                    .map(|charge| wire::ReleaseCharge {
+                        closing: charge.closing,
+                        slot_index: charge.slot_index,
+                        released_at_unix_s: charge.released_at_unix_s,
+                        rho_millionths: charge.rho_millionths,
+                    })
+                    .collect(),
+            }),
         }),
         Record::SevereNotice(notice) => Kind::SevereNotice(wire::SevereNotice {
             school: notice.school.to_string(),
@@ -628,6 +641,28 @@ fn record_from_wire(kind: wire::record::Kind) -> Result<Record, ValidationError>
                         Reason::malformed(format!("the cross grid has {} cells, got {other}", core::CROSS_CELLS)),
                     ))
                 }
+            },
+            reader_releases: match aggregate.reader_releases {
+                None => None,
+                Some(ledger) if ledger.charges.len() > core::MAX_RELEASE_CHARGES => {
+                    return Err(ValidationError::new(
+                        "reader_releases.charges",
+                        Reason::malformed(format!("at most {} releases", core::MAX_RELEASE_CHARGES)),
+                    ))
+                }
+                Some(ledger) => Some(core::ReleaseLedger {
+                    rho_cap_millionths: ledger.rho_cap_millionths,
+                    charges: ledger
+                        .charges
+                        .into_iter()
+                        .map(|charge| core::ReleaseCharge {
+                            closing: charge.closing,
+                            slot_index: charge.slot_index,
+                            released_at_unix_s: charge.released_at_unix_s,
+                            rho_millionths: charge.rho_millionths,
+                        })
+                        .collect(),
+                }),
             },
         }),
     })

@@ -896,6 +896,7 @@ mod audit_bundle {
                 children_root: rolled.root,
                 children: children.len() as u32,
                 cross: edusync_rollup::sum_crosses(crosses).expect("sums"),
+                reader_releases: None,
             };
             let total_bytes = Self::sign(&seeded(8), &total).into_bytes();
             let at = now().timestamp_millis();
@@ -1180,6 +1181,15 @@ fn a_readers_release_is_served_again_within_its_slot_and_each_fresh_one_is_charg
     assert_eq!(first.table.grand_total, 1);
     let by_severity = pair.district.reader_query(year, Dimension::Severity, &[], now()).expect("table");
     assert_eq!(by_severity.releases[0].ledger, s1.ledger, "another dimension comes from the same release, free");
+    // The ledger is signed into the semester's aggregate, which travels up.
+    pair.district.derive_dirty(now()).expect("derives");
+    let semester1: Period = "2024-2025/S1".parse().expect("period");
+    let (_, signed) =
+        pair.district.latest_aggregate(pair.district.org(), semester1).expect("reads").expect("an aggregate");
+    let ledger = signed.reader_releases.expect("the release is in the signed aggregate");
+    assert_eq!(ledger.charges.len(), 1);
+    assert!(ledger.charges[0].closing);
+    assert_eq!(ledger.spent_millionths(), s1.ledger.spent().0);
 
     let mut second = incident();
     if let Record::Incident(incident) = &mut second {

@@ -36,6 +36,7 @@ fn aggregate(of: &str, period: Period, own: &[(Cell, u64)], cases: u64) -> Aggre
         children_root: [0; 32],
         children: 0,
         cross: None,
+        reader_releases: None,
     }
 }
 
