@@ -74,7 +74,7 @@ fn breakdown_values(table: &ShownTable) -> Vec<Shown> {
 }
 
 /// The same children for a school year, its first semester and its second.
-fn synthetic_children(rng: &mut StdRng, units: usize) -> Result<[Vec<(OrgId, Counts)>; 3], BenchError> {
+pub(crate) fn synthetic_children(rng: &mut StdRng, units: usize) -> Result<[Vec<(OrgId, Counts)>; 3], BenchError> {
     let cases: Vec<Cell> = Cell::all().into_iter().filter(|cell| matches!(cell, Cell::Cases(..))).collect();
     let family = |belongs: fn(&Cell) -> bool| -> Vec<Cell> { Cell::all().into_iter().filter(belongs).collect() };
     let families = [

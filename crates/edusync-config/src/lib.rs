@@ -68,6 +68,16 @@ pub struct PrivacyConfig {
 /// The defaults of `privacy.reader_*`, chosen with `edusync bench privacy`
 /// (docs/benchmarks.md): a release costs rho 0.5, a semester at most 1.5 (two
 /// provisional releases and the closing one), fresh at most every 30 days.
+/// The offices that release tables from a school's cases: its district, its
+/// province and the ministry (a school releases none of its own).
+pub const RELEASING_LEVELS: u64 = 3;
+
+/// What the defaults guarantee each incident case, as README and
+/// ARCHITECTURE state it: (epsilon, delta) = (20.3, 1e-6), from rho =
+/// 3 levels x 1.5 per semester = 4.5 (a case lies in one semester).
+pub const STATED_EPSILON_PER_CASE: f64 = 20.3;
+pub const STATED_DELTA: f64 = 1e-6;
+
 pub const DEFAULT_READER_TABLES: edusync_core::ReaderTables = edusync_core::ReaderTables {
     rho_per_release_millionths: 500_000,
     rho_per_semester_millionths: 1_500_000,

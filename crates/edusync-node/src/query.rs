@@ -72,6 +72,13 @@ impl Node {
         field: &str,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<Vec<ServedRelease>, NodeError> {
+        if self.organisation().level == edusync_core::Level::School {
+            return Err(NodeError::NotForReaders(format!(
+                "{} is a school: its own breakdown is for its operator; readers see a school as a row of its \
+                 district's tables, released there (a second release here would spend the same cases' privacy again)",
+                self.org()
+            )));
+        }
         if period.is_month() {
             return Err(NodeError::NotForReaders(format!(
                 "{field}: {period} is a month; readers see semesters and school years, each release paid from \

@@ -36,5 +36,5 @@ mod sampler;
 
 pub use budget::{levels_bound, sensitivity_squared, MicroRho, PrivacyError, Sigma};
 pub use ledger::{Decision, Ledger, LedgerEntry, Refusal, Schedule, Slot};
-pub use release::{closest_with_total, margin90, release_row};
+pub use release::{closest_with_total, margin90, release_row, simulated_margins, RowPart};
 pub use sampler::{fresh_rng, seeded_rng, DrawRng, GaussianNoise, LaplaceNoise};

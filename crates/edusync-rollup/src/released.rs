@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use edusync_core::OrgId;
-use edusync_privacy::{margin90, release_row, sensitivity_squared, GaussianNoise, Sigma};
+use edusync_privacy::{margin90, release_row, sensitivity_squared, simulated_margins, GaussianNoise, RowPart, Sigma};
 
 use crate::query::{Dimension, PeriodCounts};
 
@@ -105,38 +105,46 @@ pub fn reader_table(dimension: Dimension, releases: &[&ReleasedTables]) -> Reade
         rows.push(own);
     }
     let mut shown = Vec::with_capacity(rows.len());
-    let mut column_noise: Vec<Sigma> = Vec::new();
+    let mut parts: Vec<Vec<RowPart<'_>>> = Vec::with_capacity(rows.len());
     let mut column_values = vec![0u64; columns];
     for org in rows {
         let mut values = vec![0u64; columns];
-        let mut total = 0u64;
-        let mut noise = Vec::new();
+        let mut row_parts = Vec::new();
         for release in releases {
             let Some(at) = release.rows.iter().position(|row| *row == org) else { continue };
             let Some(cells) = release.cells.get(dimension.index()).and_then(|table| table.get(at)) else { continue };
-            // Each dimension counts every case once, so this is the row's exact case count.
-            let row_total = cells.iter().fold(0u64, |sum, cell| sum.saturating_add(*cell));
-            total = total.saturating_add(row_total);
-            if row_total > 0 {
-                noise.push(release.sigma);
-            }
             for (value, cell) in values.iter_mut().zip(cells) {
                 *value = value.saturating_add(*cell);
             }
+            row_parts.push(RowPart { released: cells, sigma: release.sigma });
         }
-        // A cell lies between 0 and its row's cases whatever the noise.
-        let margin = margin_of(&noise).min(total);
         for (sum, value) in column_values.iter_mut().zip(&values) {
             *sum = sum.saturating_add(*value);
         }
-        column_noise.extend(noise);
-        shown.push(ReaderRow { org, cells: values.into_iter().map(|value| Noisy { value, margin }).collect(), total });
+        // Each dimension counts every case once, so the cells add up to the
+        // row's exact case count.
+        let total = values.iter().fold(0u64, |sum, value| sum.saturating_add(*value));
+        shown.push(ReaderRow {
+            org,
+            cells: values.into_iter().map(|value| Noisy { value, margin: 0 }).collect(),
+            total,
+        });
+        parts.push(row_parts);
+    }
+    let (cell_margins, column_margins) = simulated_margins(&parts, columns);
+    for (row, margins) in shown.iter_mut().zip(cell_margins) {
+        for (cell, margin) in row.cells.iter_mut().zip(margins) {
+            cell.margin = margin;
+        }
     }
     let grand_total = shown.iter().fold(0u64, |sum, row| sum.saturating_add(row.total));
-    let column_margin = margin_of(&column_noise).min(grand_total);
     ReaderTable {
         rows: shown,
-        column_totals: column_values.into_iter().map(|value| Noisy { value, margin: column_margin }).collect(),
+        column_totals: column_values
+            .into_iter()
+            .zip(column_margins)
+            .map(|(value, margin)| Noisy { value, margin })
+            .collect(),
         grand_total,
     }
 }
@@ -206,7 +214,7 @@ mod tests {
             let table = reader_table(dimension, &[&release]);
             for row in &table.rows {
                 assert_eq!(row.cells.iter().map(|cell| cell.value).sum::<u64>(), row.total, "{}", dimension.name());
-                assert!(row.cells.iter().all(|cell| cell.margin <= row.total));
+                assert!(row.cells.iter().all(|cell| cell.margin <= row.total), "{row:?}");
             }
             assert_eq!(table.grand_total, 18);
             assert_eq!(table.column_totals.iter().map(|cell| cell.value).sum::<u64>(), 18);
@@ -223,8 +231,9 @@ mod tests {
         let semester =
             |release: &ReleasedTables, at: usize| reader_table(Dimension::Category, &[release]).rows[at].clone();
         assert_eq!(year.rows.len(), 2);
-        assert_eq!(year.rows[0].cells, semester(&s1, 0).cells);
-        assert_eq!(year.rows[1].cells, semester(&s2, 0).cells);
+        let values = |row: &ReaderRow| row.cells.iter().map(|cell| cell.value).collect::<Vec<_>>();
+        assert_eq!(values(&year.rows[0]), values(&semester(&s1, 0)));
+        assert_eq!(values(&year.rows[1]), values(&semester(&s2, 0)));
         assert_eq!(year.grand_total, 11);
     }
 }

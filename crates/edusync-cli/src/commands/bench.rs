@@ -81,6 +81,24 @@ pub(crate) enum BenchCommand {
     /// the tables of N children for a school year and its two semesters, by
     /// every query dimension, as a node discloses them together on the year's
     /// first query, and how much they hide.
+    /// What readers get under differential privacy, against what cell
+    /// suppression hid: synthetic provinces of N schools (districts of 8),
+    /// for each budget per release, level and dimension, the mean absolute
+    /// error of the released school-year cells, the share within ±2 at 90%,
+    /// and the share suppression hides of the same tables.
+    Privacy {
+        /// Schools per province, comma-separated.
+        #[arg(long, value_delimiter = ',', default_values_t = [15usize, 70, 200, 400])]
+        schools: Vec<usize>,
+        /// Budgets to compare: rho per release, comma-separated.
+        #[arg(long, value_delimiter = ',', default_values_t = [0.1f64, 0.25, 0.5, 1.0, 2.0])]
+        rho: Vec<f64>,
+        #[arg(long, default_value_t = 2024)]
+        seed: u64,
+        /// Print one JSON document instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     Disclose {
         /// Numbers of children, comma-separated.
         #[arg(long, value_delimiter = ',', default_values_t = [15usize, 70, 200])]
@@ -129,6 +147,7 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), Failure> {
     match command {
         BenchCommand::Simulate(args) => simulate(args).await,
         BenchCommand::Disclose { units, seed, json: as_json } => disclose(&units, seed, as_json),
+        BenchCommand::Privacy { schools, rho, seed, json: as_json } => privacy(&schools, &rho, seed, as_json),
         BenchCommand::Sync { records, sizes, json: as_json } => {
             if records == 0 || records > 1_000_000 {
                 return Err(Failure::input("--records: between 1 and 1000000"));
@@ -366,6 +385,85 @@ fn grouped(value: f64) -> String {
         out.push(digit);
     }
     out
+}
+
+fn privacy(schools: &[usize], rho: &[f64], seed: u64, as_json: bool) -> Result<(), Failure> {
+    if schools.is_empty() || schools.iter().any(|count| !(1..=2_000).contains(count)) {
+        return Err(Failure::input("--schools: each between 1 and 2000"));
+    }
+    if rho.is_empty() || rho.iter().any(|value| !(value.is_finite() && *value > 0.0 && *value <= 50.0)) {
+        return Err(Failure::input("--rho: each a number above 0 and at most 50"));
+    }
+    let micro: Vec<u64> = rho.iter().map(|value| (value * 1e6).round() as u64).collect();
+    let report = edusync_bench::measure_privacy(schools, &micro, seed)
+        .map_err(|error| Failure::other(anyhow::anyhow!("{error}")))?;
+    if as_json {
+        println!("{}", json(&report));
+        return Ok(());
+    }
+    println!(
+        "School-year tables: mean absolute error / share of cells within ±2 (90%), per rho per release; \
+         last column: share cell suppression hides"
+    );
+    let mut keys: Vec<(usize, &str)> = report.points.iter().map(|point| (point.schools, point.level)).collect();
+    keys.dedup();
+    for (schools, level) in keys {
+        let here: Vec<&edusync_bench::PrivacyPoint> =
+            report.points.iter().filter(|point| point.schools == schools && point.level == level).collect();
+        let cases = here.first().map_or(0, |point| point.incident_cases);
+        println!(
+            "\n{schools} schools, {cases} cases: the {level}'s table{}",
+            if level == "district" { "s (rows: schools)" } else { " (rows: districts)" }
+        );
+        let mut header = format!("{:<14}", "DIMENSION");
+        for value in rho {
+            header.push_str(&format!(" {:>15}", format!("rho {value}")));
+        }
+        println!("{header} {:>10}", "SUPPRESSED");
+        for dimension in edusync_rollup::query::Dimension::ALL {
+            let mut line = format!("{:<14}", dimension.name());
+            let mut suppressed = 0.0;
+            for point in here.iter().filter(|point| point.dimension == dimension.name()) {
+                line.push_str(&format!(
+                    " {:>15}",
+                    format!("{:.2} / {:>3.0}%", point.mean_absolute_error, point.within_two * 100.0)
+                ));
+                suppressed = point.suppressed;
+            }
+            println!("{line} {:>9.0}%", suppressed * 100.0);
+        }
+        let covered: Vec<String> = rho
+            .iter()
+            .map(|value| {
+                let points: Vec<_> = here.iter().filter(|point| point.rho_per_release == *value).collect();
+                let cells: usize = points.iter().map(|point| point.cells).sum();
+                let share =
+                    points.iter().map(|point| point.covered * point.cells as f64).sum::<f64>() / cells.max(1) as f64;
+                format!("{:.0}%", share * 100.0)
+            })
+            .collect();
+        println!("{:<14} {}", "exact in ±margin", covered.iter().map(|c| format!("{c:>15}")).collect::<String>());
+    }
+    let sigma: Vec<String> = rho
+        .iter()
+        .zip(&micro)
+        .filter_map(|(value, micro)| {
+            let sigma = edusync_privacy::Sigma::for_cost(
+                edusync_privacy::MicroRho(*micro),
+                edusync_rollup::released::release_sensitivity(),
+            )
+            .ok()?;
+            let per_case = edusync_privacy::MicroRho(micro * u64::from(report.releases_per_semester * report.levels));
+            Some(format!("rho {value}: sigma {:.2}, epsilon {:.1} per case", sigma.as_f64(), per_case.epsilon_at(1e-6)))
+        })
+        .collect();
+    println!(
+        "\nOne case over {} releases a semester at each of {} levels (district, province, ministry), at delta 1e-6:\n  {}",
+        report.releases_per_semester,
+        report.levels,
+        sigma.join("\n  ")
+    );
+    Ok(())
 }
 
 fn disclose(units: &[usize], seed: u64, as_json: bool) -> Result<(), Failure> {

@@ -1179,8 +1179,15 @@ fn a_readers_release_is_served_again_within_its_slot_and_each_fresh_one_is_charg
     assert_eq!(s1.ledger.entries.len(), 1);
     assert_eq!(s1.ledger.entries[0].slot, edusync_privacy::Slot::Closing(0));
     assert_eq!(first.table.grand_total, 1);
-    let by_severity = pair.district.reader_query(year, Dimension::Severity, &[], now()).expect("table");
-    assert_eq!(by_severity.releases[0].ledger, s1.ledger, "another dimension comes from the same release, free");
+    // Attack A (linked dimensions): the seven tables and the compliance view's
+    // timeliness all come from one release, whose noise is calibrated to one
+    // case moving in all seven at once; asking for every one charges nothing more.
+    assert_eq!(edusync_rollup::released::release_sensitivity(), 14);
+    for dimension in Dimension::ALL {
+        let table = pair.district.reader_query(year, dimension, &[], now()).expect("table");
+        assert_eq!(table.releases[0].ledger, s1.ledger, "{} comes from the same release, free", dimension.name());
+    }
+    pair.district.compliance_for_reader("2024-2025".parse().expect("year"), now()).expect("compliance");
     // The ledger is signed into the semester's aggregate, which travels up.
     pair.district.derive_dirty(now()).expect("derives");
     let semester1: Period = "2024-2025/S1".parse().expect("period");
@@ -1190,6 +1197,7 @@ fn a_readers_release_is_served_again_within_its_slot_and_each_fresh_one_is_charg
     assert_eq!(ledger.charges.len(), 1);
     assert!(ledger.charges[0].closing);
     assert_eq!(ledger.spent_millionths(), s1.ledger.spent().0);
+    assert_eq!(pair.district.reader_ledgers().expect("ledgers")[0].1.entries.len(), 1);
 
     let mut second = incident();
     if let Record::Incident(incident) = &mut second {
@@ -1348,4 +1356,42 @@ fn a_tree_bundle_proves_a_provinces_total_down_to_its_schools() {
     dropped.below.push(edusync_audit::Below { children: Vec::new(), ..tree.below[0].clone() });
     let verdict = edusync_audit::verify(&dropped.to_json(), &[root().public_key()], 1, 600_000).expect("readable");
     assert!(!verdict.passed(), "a level without its children is caught");
+}
+
+/// Levels compose (issue 19): every office above a school releases from its
+/// cases, each from the semester's cap, and nothing else releases them; the
+/// bound is the caps added, and the guarantee stated in README and
+/// ARCHITECTURE is what the defaults give.
+#[test]
+fn one_case_loses_at_most_the_stated_epsilon_over_every_level_and_release() {
+    use edusync_privacy::{levels_bound, MicroRho};
+    let cap = MicroRho(edusync_config::DEFAULT_READER_TABLES.rho_per_semester_millionths);
+    let caps = vec![cap; edusync_config::RELEASING_LEVELS as usize];
+    let epsilon = levels_bound(&caps).epsilon_at(edusync_config::STATED_DELTA);
+    assert!(
+        (epsilon - edusync_config::STATED_EPSILON_PER_CASE).abs() < 0.05,
+        "the defaults give epsilon {epsilon:.2}, the docs state {}",
+        edusync_config::STATED_EPSILON_PER_CASE
+    );
+    // A school releases nothing of its own: readers see it as a row of its district.
+    let pair = pair();
+    pair.school.submit(incident(), now()).expect("submits");
+    pair.school.derive_dirty(now()).expect("derives");
+    let refused = pair
+        .school
+        .releases_for("2024-2025".parse().expect("period"), "period", now())
+        .expect_err("a school does not release");
+    assert!(matches!(refused, crate::NodeError::NotForReaders(_)), "{refused}");
+    // At the district, however often and whenever readers come, the semester's
+    // ledger stays within its cap.
+    pair.district.ingest(shared_log(&pair.school), now()).expect("ingests");
+    pair.district.derive_dirty(now()).expect("derives");
+    let semester: Period = "2024-2025/S1".parse().expect("period");
+    for day in 0..400 {
+        let when = now() + TimeDelta::days(day) + TimeDelta::hours(day % 24);
+        let _ = pair.district.semester_release(semester, when).expect("serves");
+    }
+    let ledgers = pair.district.reader_ledgers().expect("ledgers");
+    let spent = ledgers.iter().find(|(period, _)| *period == semester).expect("a ledger").1.spent();
+    assert!(spent <= cap, "{spent} > {cap}");
 }
