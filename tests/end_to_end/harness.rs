@@ -318,29 +318,70 @@ pub(crate) fn commitment(count: u32) -> wire::Record {
 pub(crate) struct RecordingProxy {
     pub(crate) port: u16,
     captured: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    /// Each connection's bytes in each direction, apart, so that HTTP/2
+    /// frames can be read back from them.
+    directions: std::sync::Arc<std::sync::Mutex<Vec<Captured>>>,
     task: tokio::task::JoinHandle<()>,
 }
+
+type Captured = std::sync::Arc<std::sync::Mutex<Vec<u8>>>;
 
 impl RecordingProxy {
     pub(crate) async fn start(target_port: u16) -> RecordingProxy {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("address").port();
         let captured = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let directions: std::sync::Arc<std::sync::Mutex<Vec<Captured>>> = std::sync::Arc::default();
         let sink = std::sync::Arc::clone(&captured);
+        let each = std::sync::Arc::clone(&directions);
         let task = tokio::spawn(async move {
             while let Ok((inbound, _)) = listener.accept().await {
                 let sink = std::sync::Arc::clone(&sink);
+                let [up_bytes, down_bytes]: [Captured; 2] = Default::default();
+                if let Ok(mut all) = each.lock() {
+                    all.extend([std::sync::Arc::clone(&up_bytes), std::sync::Arc::clone(&down_bytes)]);
+                }
                 tokio::spawn(async move {
                     let Ok(outbound) = tokio::net::TcpStream::connect(("127.0.0.1", target_port)).await else { return };
                     let (inbound_read, inbound_write) = inbound.into_split();
                     let (outbound_read, outbound_write) = outbound.into_split();
-                    let up = pump(inbound_read, outbound_write, std::sync::Arc::clone(&sink));
-                    let down = pump(outbound_read, inbound_write, sink);
+                    let up = pump(inbound_read, outbound_write, [std::sync::Arc::clone(&sink), up_bytes]);
+                    let down = pump(outbound_read, inbound_write, [sink, down_bytes]);
                     let _ = tokio::join!(up, down);
                 });
             }
         });
-        RecordingProxy { port, captured, task }
+        RecordingProxy { port, captured, directions, task }
+    }
+
+    /// Every gRPC message that crossed, read back from the HTTP/2 DATA
+    /// frames of each connection and direction and decompressed when it was
+    /// sent compressed; and how many were compressed.
+    pub(crate) fn grpc_messages(&self) -> (Vec<Vec<u8>>, usize) {
+        let directions: Vec<Vec<u8>> = self
+            .directions
+            .lock()
+            .map(|all| all.iter().filter_map(|bytes| bytes.lock().ok().map(|bytes| bytes.clone())).collect())
+            .unwrap_or_default();
+        let (mut messages, mut compressed) = (Vec::new(), 0);
+        for bytes in directions {
+            for stream in http2_data_by_stream(&bytes) {
+                let mut rest = stream.as_slice();
+                while rest.len() >= 5 {
+                    let flag = rest[0];
+                    let length = u32::from_be_bytes([rest[1], rest[2], rest[3], rest[4]]) as usize;
+                    let Some(message) = rest.get(5..5 + length) else { break };
+                    if flag == 1 {
+                        compressed += 1;
+                        messages.push(zstd::decode_all(message).expect("a compressed gRPC message is zstd"));
+                    } else {
+                        messages.push(message.to_vec());
+                    }
+                    rest = &rest[5 + length..];
+                }
+            }
+        }
+        (messages, compressed)
     }
 
     pub(crate) fn captured(&self) -> Vec<u8> {
@@ -354,10 +395,34 @@ impl Drop for RecordingProxy {
     }
 }
 
+/// The DATA carried by each HTTP/2 stream of one direction of a connection.
+fn http2_data_by_stream(bytes: &[u8]) -> Vec<Vec<u8>> {
+    const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    let mut rest = bytes.strip_prefix(PREFACE).unwrap_or(bytes);
+    let mut streams: std::collections::BTreeMap<u32, Vec<u8>> = std::collections::BTreeMap::new();
+    while rest.len() >= 9 {
+        let length = u32::from_be_bytes([0, rest[0], rest[1], rest[2]]) as usize;
+        let (kind, flags) = (rest[3], rest[4]);
+        let stream = u32::from_be_bytes([rest[5], rest[6], rest[7], rest[8]]) & 0x7fff_ffff;
+        let Some(payload) = rest.get(9..9 + length) else { break };
+        if kind == 0 {
+            let data = if flags & 0x8 != 0 {
+                let padding = usize::from(payload.first().copied().unwrap_or(0));
+                payload.get(1..length.saturating_sub(padding)).unwrap_or_default()
+            } else {
+                payload
+            };
+            streams.entry(stream).or_default().extend_from_slice(data);
+        }
+        rest = &rest[9 + length..];
+    }
+    streams.into_values().collect()
+}
+
 async fn pump(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
-    sink: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    sinks: [std::sync::Arc<std::sync::Mutex<Vec<u8>>>; 2],
 ) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut buffer = vec![0u8; 64 * 1024];
@@ -365,8 +430,10 @@ async fn pump(
         match from.read(&mut buffer).await {
             Ok(0) | Err(_) => break,
             Ok(count) => {
-                if let Ok(mut bytes) = sink.lock() {
-                    bytes.extend_from_slice(&buffer[..count]);
+                for sink in &sinks {
+                    if let Ok(mut bytes) = sink.lock() {
+                        bytes.extend_from_slice(&buffer[..count]);
+                    }
                 }
                 if to.write_all(&buffer[..count]).await.is_err() {
                     break;

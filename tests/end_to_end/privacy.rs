@@ -68,8 +68,9 @@ async fn names_numbers_dates_phones_and_narratives_never_leave_the_school() {
     let to_province = RecordingProxy::start(province_port).await;
     let to_ministry = RecordingProxy::start(ministry_port).await;
 
-    // Uncompressed links, so that every byte on the wire can be searched.
-    let spec = |org, level, port, parent| NodeSpec { org, level, port, parent, batch_size: 64, compression: "none" };
+    // The default: zstd on every link. What crosses is searched raw and as the
+    // gRPC messages read back from the HTTP/2 frames, decompressed.
+    let spec = |org, level, port, parent| NodeSpec { org, level, port, parent, batch_size: 64, compression: "zstd" };
     let (ministry_config, _) = prepare(&root.path().join("ministry"), &spec(MINISTRY, "ministry", ministry_port, None));
     let (province_config, _) = prepare(
         &root.path().join("province"),
@@ -164,6 +165,14 @@ async fn names_numbers_dates_phones_and_narratives_never_leave_the_school() {
     places.push(("bytes received by the district".into(), to_district.captured()));
     places.push(("bytes received by the province".into(), to_province.captured()));
     places.push(("bytes received by the ministry".into(), to_ministry.captured()));
+    for (link, proxy) in [("district", &to_district), ("province", &to_province), ("ministry", &to_ministry)] {
+        let (messages, compressed) = proxy.grpc_messages();
+        assert!(compressed > 0, "nothing crossed to the {link} compressed: the test would not read what zstd hides");
+        // Empty messages (requests without fields) hold nothing to search.
+        for (index, message) in messages.into_iter().enumerate().filter(|(_, message)| !message.is_empty()) {
+            places.push((format!("gRPC message {index} to the {link}, decompressed"), message));
+        }
+    }
     assert!(places.iter().all(|(_, bytes)| !bytes.is_empty()), "every place searched holds something");
 
     let mut leaks = Vec::new();
