@@ -140,22 +140,23 @@ pub struct DemoReport {
     /// record is held above the school that wrote it, and every total checks.
     pub converged: bool,
     pub verification: Verification,
-    /// The same totals as a data officer is shown them, after disclosure control.
+    /// The same totals as a data officer is shown them: released under
+    /// differential privacy by each office.
     pub reader_view: Vec<ReaderRow>,
 }
 
-/// One row of the reader's view: incident cases by severity, each value shown
-/// or suppressed (`None`), for a unit or for the "unallocated" remainder of a parent.
+/// One row of the reader's view: a unit's incident cases (exact) and how
+/// they break down by severity (released, each with its 90% margin).
 #[derive(Clone, Debug, Serialize)]
 pub struct ReaderRow {
-    /// The unit, or `None` for "unallocated" under `parent`.
+    /// The unit, or `None` for the office's own cases under `parent`.
     pub org_id: Option<String>,
     pub parent: Option<String>,
     pub depth: usize,
-    pub minor: Option<u64>,
-    pub serious: Option<u64>,
-    pub severe: Option<u64>,
-    pub cases: Option<u64>,
+    pub minor: Option<edusync_rollup::released::Noisy>,
+    pub serious: Option<edusync_rollup::released::Noisy>,
+    pub severe: Option<edusync_rollup::released::Noisy>,
+    pub cases: u64,
 }
 
 /// Totals of one node's latest signed aggregate for the school year.
@@ -637,52 +638,29 @@ fn verify_from_the_top(
     Ok(verification)
 }
 
-/// Cases by severity in a node's latest aggregate for the period.
-fn by_severity(running: &RunningNode, org: &OrgId, period: Period) -> Option<(Vec<u64>, u64)> {
-    let (_, aggregate) = running.node().latest_aggregate(org, period).ok().flatten()?;
-    let total = &aggregate.total;
-    let values = Severity::ALL
-        .iter()
-        .map(|severity| {
-            Cell::all()
-                .into_iter()
-                .filter(|cell| matches!(cell, Cell::Cases(_, s, _) if s == severity))
-                .map(|cell| total.get(cell))
-                .sum()
-        })
-        .collect();
-    Some((values, total.get(Cell::ContributingSchools)))
-}
-
-/// What a data officer is shown: the top total, then, under each node, its
-/// children's table passed through disclosure control (k = 5 for every
-/// severity; units of fewer than 3 schools pooled as "unallocated").
+/// What a data officer is shown, asked at each office as a data officer
+/// asks: the top office's totals, then, under each office, its children's
+/// row of its released table by severity (each count with its 90% margin,
+/// each unit's cases exact). These are the nodes' own releases, charged to
+/// their ledgers like any reader's.
 fn reader_view(running: &[RunningNode], planned: &[Planned], period: Period) -> Vec<ReaderRow> {
-    let shown = |value: edusync_rollup::Shown| value.value();
+    use edusync_rollup::query::Dimension;
+    let now = chrono::Utc::now();
     let mut rows = Vec::new();
-    let Some((top, _)) = by_severity(&running[0], &planned[0].org, period) else { return rows };
-    let top_table = edusync_rollup::disclose(
-        &[edusync_rollup::Unit { org: planned[0].org.clone(), values: top, schools: u64::MAX }],
-        &[0, 0, 0],
-        &[5, 5, 5],
-        5,
-    );
-    let top_row = top_table.rows.first().cloned();
-    if let Some(row) = &top_row {
-        rows.push(ReaderRow {
-            org_id: Some(planned[0].org.to_string()),
-            parent: None,
-            depth: 0,
-            minor: shown(row.cells[0]),
-            serious: shown(row.cells[1]),
-            severe: shown(row.cells[2]),
-            cases: shown(row.total),
-        });
-    }
+    let Ok(top) = running[0].node().reader_query(period, Dimension::Severity, &[], now) else { return rows };
+    let cell = |cells: &[edusync_rollup::released::Noisy], at: usize| cells.get(at).copied();
+    rows.push(ReaderRow {
+        org_id: Some(planned[0].org.to_string()),
+        parent: None,
+        depth: 0,
+        minor: cell(&top.table.column_totals, 0),
+        serious: cell(&top.table.column_totals, 1),
+        severe: cell(&top.table.column_totals, 2),
+        cases: top.table.grand_total,
+    });
     fn walk(
         index: usize,
         depth: usize,
-        parent_row: Option<&edusync_rollup::ShownRow>,
         running: &[RunningNode],
         planned: &[Planned],
         period: Period,
@@ -692,36 +670,27 @@ fn reader_view(running: &[RunningNode], planned: &[Planned], period: Period) -> 
         if children.is_empty() {
             return;
         }
-        let units: Vec<edusync_rollup::Unit> = children
-            .iter()
-            .filter_map(|child| {
-                let (values, schools) = by_severity(&running[index], &planned[*child].org, period)?;
-                Some(edusync_rollup::Unit { org: planned[*child].org.clone(), values, schools })
-            })
-            .collect();
-        let table = edusync_rollup::disclose_within(&units, &[0, 0, 0], &[5, 5, 5], 5, parent_row);
-        for row in &table.rows {
-            let unallocated = row.org.is_none();
-            if unallocated && row.total == edusync_rollup::Shown::Value(0) {
-                continue;
-            }
+        let Ok(answer) = running[index].node().reader_query(period, Dimension::Severity, &[], chrono::Utc::now())
+        else {
+            return;
+        };
+        for row in &answer.table.rows {
+            let cell = |at: usize| row.cells.get(at).copied();
             rows.push(ReaderRow {
                 org_id: row.org.as_ref().map(ToString::to_string),
                 parent: Some(planned[index].org.to_string()),
                 depth: depth + 1,
-                minor: row.cells[0].value(),
-                serious: row.cells[1].value(),
-                severe: row.cells[2].value(),
-                cases: row.total.value(),
+                minor: cell(0),
+                serious: cell(1),
+                severe: cell(2),
+                cases: row.total,
             });
-            if let Some(org) = &row.org {
-                if let Some(child) = children.iter().find(|child| planned[**child].org == *org) {
-                    walk(*child, depth + 1, Some(row), running, planned, period, rows);
-                }
+            if let Some(child) = children.iter().find(|child| row.org.as_ref() == Some(&planned[**child].org)) {
+                walk(*child, depth + 1, running, planned, period, rows);
             }
         }
     }
-    walk(0, 0, top_row.as_ref(), running, planned, period, &mut rows);
+    walk(0, 0, running, planned, period, &mut rows);
     rows
 }
 

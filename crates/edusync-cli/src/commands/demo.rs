@@ -154,19 +154,23 @@ fn print_tables(report: &DemoReport) {
         );
     }
     println!();
-    println!("The same, as a data officer is shown it (disclosure control: each unit's cases shown, as its");
-    println!("compliance table shows them; how they break down hidden as \"x\" where 1 to 4, with complements so");
-    println!("that no hidden value can be worked out from totals; units of fewer than 3 schools never shown");
-    println!("alone, but pooled as \"unallocated\"):");
-    println!("{} {} {} {} SEVERE", pad("ORGANISATION", 20), pad("CASES", 6), pad("MINOR", 6), pad("SERIOUS", 8));
-    let cell = |value: Option<u64>| value.map_or_else(|| "x".to_owned(), |value| value.to_string());
+    println!("The same, as a data officer is shown it: each unit's cases exact (its compliance table shows them);");
+    println!("how they break down released by each office under differential privacy, every count with its 90%");
+    println!("margin (12±3), from a release charged to the office's privacy ledger and the same for every reader");
+    println!("until the next scheduled one:");
+    println!("{} {} {} {} SEVERE", pad("ORGANISATION", 20), pad("CASES", 6), pad("MINOR", 8), pad("SERIOUS", 8));
+    let cell = |value: Option<edusync_rollup::released::Noisy>| match value {
+        Some(noisy) if noisy.margin > 0 => format!("{}±{}", noisy.value, noisy.margin),
+        Some(noisy) => noisy.value.to_string(),
+        None => "-".to_owned(),
+    };
     for row in &report.reader_view {
-        let label = row.org_id.clone().unwrap_or_else(|| "(unallocated)".to_owned());
+        let label = row.org_id.clone().unwrap_or_else(|| "(office's own)".to_owned());
         println!(
             "{} {} {} {} {}",
             pad(&format!("{}{label}", "  ".repeat(row.depth)), 20),
-            pad(&cell(row.cases), 6),
-            pad(&cell(row.minor), 6),
+            pad(&row.cases.to_string(), 6),
+            pad(&cell(row.minor), 8),
             pad(&cell(row.serious), 8),
             cell(row.severe)
         );
