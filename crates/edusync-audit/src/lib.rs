@@ -886,12 +886,23 @@ fn check_aggregate(stated: &SignedAggregate, trust: &TrustSet, checks: &mut Chec
 fn well_formed(aggregate: &Aggregate) -> Result<String, String> {
     Record::Aggregate(aggregate.clone())
         .check(&ValidationContext::without_clock())
-        .map(|_| match aggregate.children {
-            0 => "no children, so total = own, cell by cell, and the root is the empty tree's".to_owned(),
-            children => format!(
-                "layout {}, every total cell at least the own count, {children} children",
-                aggregate.layout_version
-            ),
+        .map(|_| {
+            let shape = match aggregate.children {
+                0 => "no children, so total = own, cell by cell, and the root is the empty tree's".to_owned(),
+                children => format!(
+                    "layout {}, every total cell at least the own count, {children} children",
+                    aggregate.layout_version
+                ),
+            };
+            match &aggregate.reader_releases {
+                None => shape,
+                Some(ledger) => format!(
+                    "{shape}; {} release(s) to readers, one per slot, {} of the cap of {} millionths of rho spent",
+                    ledger.charges.len(),
+                    ledger.spent_millionths(),
+                    ledger.rho_cap_millionths
+                ),
+            }
         })
         .map_err(|error| error.to_string())
 }
