@@ -86,8 +86,10 @@ enum Command {
     },
     /// Each child's reports and staff pledges against the deadlines in force, incident timeliness, repeated incidents, and the alerts.
     Compliance(commands::compliance::ComplianceArgs),
-    /// Children's totals for a period by one dimension, and the trend: exact for the operator, disclosed for readers.
+    /// Children's totals for a period by one dimension, and the trend: exact for the operator, released with margins for readers.
     Query(commands::query::QueryArgs),
+    /// The web app for this node's operator (--config) or a reader (--node --identity --certificate): prints an address to open.
+    Web(commands::web::WebArgs),
     /// A report for people: totals, units' incidents by category, the trend by semester and the compliance table, as a table, CSV, JSON or one HTML file with charts.
     Report(commands::report::ReportArgs),
     /// Audit bundles: export a node's aggregate with everything needed to check it; verify one offline.
@@ -185,6 +187,7 @@ fn main() -> ExitCode {
             Command::Compliance(args) => commands::compliance::run(args, language).await,
             Command::Report(args) => commands::report::run(args, language).await,
             Command::Query(args) => commands::query::run(args).await,
+            Command::Web(args) => commands::web::run(args, language).await,
             Command::Backup(args) => commands::backup::backup(args, language).await,
             Command::Template(args) => commands::sheet::template(args, language),
             Command::Import(args) => commands::sheet::import(args, language).await,

@@ -18,6 +18,7 @@ pub(crate) mod sheet;
 pub(crate) mod status;
 pub(crate) mod tls;
 pub(crate) mod trust;
+pub(crate) mod web;
 
 use std::path::PathBuf;
 
