@@ -66,6 +66,8 @@ pub enum Message {
     RejectsReasonHeader,
     // status
     NoParent,
+    /// What a data officer is not shown of a node's sync.
+    SyncNotShownToReaders,
     ParentAt {
         parent: String,
         endpoint: String,
@@ -303,6 +305,12 @@ impl Message {
             RejectsReasonHeader => language.pick(["reason", "lý do", "原因"]).into(),
             NoParent => language
                 .pick(["parent: none (top of the hierarchy)", "cấp trên: không có (cấp cao nhất)", "上级：无（最高一级）"])
+                .into(),
+            SyncNotShownToReaders => language.pick([
+                "sync, logs and record counts: not shown to a data officer (they move with single records)",
+                "đồng bộ, nhật ký và số hồ sơ: không hiển thị cho người đọc số liệu (chúng thay đổi theo từng hồ sơ)",
+                "同步、日志和记录数：不向数据读者显示（它们随单条记录变化）",
+            ])
                 .into(),
             ParentAt { parent, endpoint } => language.pick([
                 format!("parent {parent} at {endpoint}"),

@@ -131,7 +131,14 @@ impl Node {
                 Decision::KeepLast { refusal, .. } => Some(refusal),
                 _ => None,
             };
-            return Ok(served(stored, Some(index), not_fresher));
+            // Brought up to today's case counts, which readers see exactly elsewhere.
+            let sources = self.period_sources(semester)?;
+            let current = edusync_rollup::released::case_rows(&crate::query::period_counts(&sources)?);
+            let mut served = served(stored, Some(index), not_fresher);
+            if let Some(served) = served.as_mut() {
+                served.tables = served.tables.updated(&current);
+            }
+            return Ok(served);
         }
         let sources = self.period_sources(semester)?;
         if sources.is_empty() {

@@ -107,27 +107,33 @@ const SIMULATIONS: usize = 200;
 /// noise is floating point: it describes, it never releases.
 pub fn simulated_margins(rows: &[Vec<RowPart<'_>>], columns: usize) -> (Vec<Vec<u64>>, Vec<u64>) {
     use rand::{Rng, SeedableRng};
-    let mut seed = 0x5eed_u64;
-    for part in rows.iter().flatten() {
-        for value in part.released {
-            seed = seed.rotate_left(7) ^ value.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    // Each row draws from its own generator, seeded by its own released
+    // values: a row's margins stay the same whatever other rows come and go.
+    let seed_of = |parts: &[RowPart<'_>]| {
+        let mut seed = 0x5eed_u64;
+        for part in parts {
+            seed = seed.rotate_left(11) ^ part.sigma.0;
+            for value in part.released {
+                seed = seed.rotate_left(7) ^ value.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            }
         }
-    }
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let mut gaussian = |sigma: f64| -> f64 {
-        // Box–Muller: two uniforms in (0, 1] make one standard normal.
-        let (u, v): (f64, f64) = (1.0 - rng.random::<f64>(), rng.random::<f64>());
-        sigma * (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+        seed
     };
-    let mut cell_moves: Vec<Vec<Vec<u64>>> =
-        rows.iter().map(|_| vec![Vec::with_capacity(SIMULATIONS); columns]).collect();
-    let mut column_moves: Vec<Vec<u64>> = vec![Vec::with_capacity(SIMULATIONS); columns];
-    let mut moved = vec![0i64; columns];
-    let mut column_sum = vec![0i64; columns];
-    for _ in 0..SIMULATIONS {
-        column_sum.iter_mut().for_each(|sum| *sum = 0);
-        for (row, parts) in rows.iter().enumerate() {
-            moved.iter_mut().for_each(|value| *value = 0);
+    let mut cell_moves: Vec<Vec<u64>> = Vec::with_capacity(rows.len());
+    let mut column_sums = vec![vec![0i64; columns]; SIMULATIONS];
+    let mut any_cases = false;
+    for parts in rows {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed_of(parts));
+        let mut gaussian = |sigma: f64| -> f64 {
+            // Box–Muller: two uniforms in (0, 1] make one standard normal.
+            let (u, v): (f64, f64) = (1.0 - rng.random::<f64>(), rng.random::<f64>());
+            sigma * (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+        };
+        let mut moves = vec![Vec::with_capacity(SIMULATIONS); columns];
+        let cases: u64 = parts.iter().map(|part| part.released.iter().sum::<u64>()).sum();
+        any_cases |= cases > 0;
+        for column_sum in column_sums.iter_mut() {
+            let mut moved = vec![0i64; columns];
             for part in parts {
                 let total = part.released.iter().sum::<u64>();
                 if total == 0 {
@@ -144,20 +150,26 @@ pub fn simulated_margins(rows: &[Vec<RowPart<'_>>], columns: usize) -> (Vec<Vec<
                 }
             }
             for column in 0..columns {
-                cell_moves[row][column].push(moved[column].unsigned_abs());
+                moves[column].push(moved[column].unsigned_abs());
                 column_sum[column] += moved[column];
             }
         }
-        for column in 0..columns {
-            column_moves[column].push(column_sum[column].unsigned_abs());
-        }
+        // A row with cases is never shown as certain: its cells are noisy.
+        let floor = u64::from(cases > 0);
+        cell_moves.push(moves.into_iter().map(|column| percentile(column).max(floor)).collect());
     }
-    let percentile = |mut moves: Vec<u64>| -> u64 {
-        moves.sort_unstable();
-        moves.get((moves.len() * 9).div_ceil(10).saturating_sub(1)).copied().unwrap_or(0)
-    };
-    let cells = cell_moves.into_iter().map(|row| row.into_iter().map(percentile).collect()).collect();
-    (cells, column_moves.into_iter().map(percentile).collect())
+    let columns_moves = (0..columns)
+        .map(|column| {
+            let moves = column_sums.iter().map(|sums| sums[column].unsigned_abs()).collect();
+            percentile(moves).max(u64::from(any_cases))
+        })
+        .collect();
+    (cell_moves, columns_moves)
+}
+
+fn percentile(mut moves: Vec<u64>) -> u64 {
+    moves.sort_unstable();
+    moves.get((moves.len() * 9).div_ceil(10).saturating_sub(1)).copied().unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -315,8 +315,10 @@ pub fn assess(
 /// The assessment as a reader sees it: each child's notification and
 /// investigation timeliness taken from the school year's release (the sums of
 /// the released `notified` and `investigation` cells the compliance groups
-/// name), and the alerts that quote them drawn from those values. Reports,
-/// commitments and case counts are facts about the offices and stay exact.
+/// name), with their margin. The alerts that would quote those counts are
+/// left out: a noisy count is no ground for an alert (a reader would be told
+/// of a late notification that was not). Reports, commitments and case
+/// counts are facts about the offices and stay exact, with their alerts.
 pub fn as_released(mut assessment: Assessment, releases: &[&crate::released::ReleasedTables]) -> Assessment {
     use crate::query::Dimension;
     use crate::released::group_sum;
@@ -334,12 +336,6 @@ pub fn as_released(mut assessment: Assessment, releases: &[&crate::released::Rel
         child.notified_late = late.value;
         child.investigations_overdue = overdue.value;
         child.timeliness_margin = in_time.margin.max(late.margin).max(overdue.margin);
-        if late.value > 0 {
-            assessment.alerts.push(Alert::NotificationsLate { org: child.org.clone(), cases: late.value });
-        }
-        if overdue.value > 0 {
-            assessment.alerts.push(Alert::InvestigationsOverdue { org: child.org.clone(), cases: overdue.value });
-        }
     }
     assessment
 }

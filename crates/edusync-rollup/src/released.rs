@@ -31,6 +31,66 @@ pub struct ReleasedTables {
     pub totals: Vec<u64>,
     /// `[dimension][row][column]`, dimensions in [`Dimension::ALL`] order.
     pub cells: Vec<Vec<Vec<u64>>>,
+    /// Rows shown without released cells (units that had no row when the
+    /// release was drawn): their breakdown is unknown, from 0 to their cases.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unreleased: Vec<Option<OrgId>>,
+}
+
+impl ReleasedTables {
+    /// The release brought up to today's case counts, which are public: each
+    /// released row projected onto its unit's current count, as a release
+    /// itself is projected (post-processing, free). A unit the release has
+    /// no row for gets an even split and is marked unreleased.
+    pub fn updated(&self, current: &[(Option<OrgId>, u64)]) -> ReleasedTables {
+        let cells = (0..self.cells.len())
+            .map(|dimension| {
+                current
+                    .iter()
+                    .map(|(org, total)| {
+                        let released = self
+                            .rows
+                            .iter()
+                            .position(|row| row == org)
+                            .and_then(|at| self.cells.get(dimension).and_then(|table| table.get(at)));
+                        let columns = self.cells.get(dimension).and_then(|table| table.first()).map_or(0, Vec::len);
+                        let noisy: Vec<i64> = match released {
+                            Some(row) => row.iter().map(|value| i64::try_from(*value).unwrap_or(i64::MAX)).collect(),
+                            None => vec![0; columns],
+                        };
+                        edusync_privacy::closest_with_total(&noisy, *total)
+                    })
+                    .collect()
+            })
+            .collect();
+        let unreleased = current
+            .iter()
+            .filter(|(org, total)| *total > 0 && (!self.rows.contains(org) || self.unreleased.contains(org)))
+            .map(|(org, _)| org.clone())
+            .collect();
+        ReleasedTables {
+            sigma: self.sigma,
+            rows: current.iter().map(|(org, _)| org.clone()).collect(),
+            totals: current.iter().map(|(_, total)| *total).collect(),
+            cells,
+            unreleased,
+        }
+    }
+}
+
+/// The rows of a semester's tables and each one's exact case count: every
+/// child unit in order, then the office's own cases when it has any. Public
+/// facts, which decide the rows of a release and bring it up to date.
+pub fn case_rows(counts: &PeriodCounts) -> Vec<(Option<OrgId>, u64)> {
+    let cases = |counts: &edusync_core::Counts| Dimension::Category.values(counts).iter().sum::<u64>();
+    let mut rows: Vec<(Option<OrgId>, u64)> =
+        counts.children.iter().map(|(org, counts)| (Some(org.clone()), cases(counts))).collect();
+    rows.sort_by(|left, right| left.0.cmp(&right.0));
+    let own = cases(&counts.own);
+    if own > 0 {
+        rows.push((None, own));
+    }
+    rows
 }
 
 /// Draws a release from a semester's exact counts. Which rows there are
@@ -53,7 +113,13 @@ pub fn release_tables<R: rand::Rng + ?Sized>(
         .iter()
         .map(|dimension| units.iter().map(|(_, counts)| release_row(&dimension.values(counts), noise, rng)).collect())
         .collect();
-    ReleasedTables { sigma: noise.sigma(), rows: units.into_iter().map(|(org, _)| org).collect(), totals, cells }
+    ReleasedTables {
+        sigma: noise.sigma(),
+        rows: units.into_iter().map(|(org, _)| org).collect(),
+        totals,
+        cells,
+        unreleased: Vec::new(),
+    }
 }
 
 /// A released value and the half-width of its 90% interval.
@@ -133,8 +199,10 @@ pub fn reader_table(dimension: Dimension, releases: &[&ReleasedTables]) -> Reade
     }
     let (cell_margins, column_margins) = simulated_margins(&parts, columns);
     for (row, margins) in shown.iter_mut().zip(cell_margins) {
+        let unknown = releases.iter().any(|release| release.unreleased.contains(&row.org));
         for (cell, margin) in row.cells.iter_mut().zip(margins) {
-            cell.margin = margin;
+            // Nothing was released of a unit that came after the release.
+            cell.margin = if unknown { row.total } else { margin };
         }
     }
     let grand_total = shown.iter().fold(0u64, |sum, row| sum.saturating_add(row.total));

@@ -70,8 +70,8 @@ pub enum Label {
 
 impl Label {
     pub fn text(self, language: Language) -> &'static str {
-        use Label::*;
         use edusync_i18n::Language::{Chinese as Zh, English as En, Vietnamese as Vi};
+        use Label::*;
         match (self, language) {
             (AppName, _) => "edusync",
             (SignInTitle, En) => "Sign in",

@@ -67,12 +67,12 @@ fn language_asked(query: &HashMap<String, String>) -> Option<Language> {
 }
 
 /// The viewer, or the sign-in page (401) for a request without a valid session.
-fn viewer(app: &App, headers: &HeaderMap, query: &HashMap<String, String>) -> Result<Viewer, Response> {
+fn viewer(app: &App, headers: &HeaderMap, query: &HashMap<String, String>) -> Result<Viewer, Box<Response>> {
     let asked = language_asked(query);
     let Some((id, session)) = session_cookie(headers).and_then(|id| app.sessions.get(&id).map(|session| (id, session)))
     else {
         let language = asked.unwrap_or(app.language);
-        return Err((StatusCode::UNAUTHORIZED, render(sign_in_page(language))).into_response());
+        return Err(Box::new((StatusCode::UNAUTHORIZED, render(sign_in_page(language))).into_response()));
     };
     let language = match asked {
         Some(language) => {
@@ -208,7 +208,7 @@ fn problem_page(app: &App, viewer: &Viewer, status: StatusCode, message: &str) -
 async fn not_found(State(app): Shared, headers: HeaderMap) -> Response {
     match viewer(&app, &headers, &HashMap::new()) {
         Ok(viewer) => problem_page(&app, &viewer, StatusCode::NOT_FOUND, "no such page"),
-        Err(refused) => refused,
+        Err(refused) => *refused,
     }
 }
 
@@ -231,7 +231,7 @@ async fn login(State(app): Shared, Query(query): Query<HashMap<String, String>>)
 async fn home(State(app): Shared, headers: HeaderMap, Query(query): Query<HashMap<String, String>>) -> Response {
     let viewer = match viewer(&app, &headers, &query) {
         Ok(viewer) => viewer,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let language = viewer.language;
     let info = match app.node().await {
@@ -273,7 +273,7 @@ fn timestamp(seconds: i64, offset: chrono::FixedOffset) -> String {
 async fn records(State(app): Shared, headers: HeaderMap, Query(query): Query<HashMap<String, String>>) -> Response {
     let viewer = match viewer(&app, &headers, &query) {
         Ok(viewer) => viewer,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let language = viewer.language;
     let listed = match app.node().await {
@@ -437,10 +437,14 @@ fn incident_form(viewer: &Viewer, values: &HashMap<String, String>, problem: Opt
     }
 }
 
-async fn new_incident(State(app): Shared, headers: HeaderMap, Query(query): Query<HashMap<String, String>>) -> Response {
+async fn new_incident(
+    State(app): Shared,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
     let viewer = match viewer(&app, &headers, &query) {
         Ok(viewer) => viewer,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let body = incident_form(&viewer, &HashMap::new(), None);
     signed_in_page(&app, &viewer, Label::NewIncident.text(viewer.language), body).await
@@ -478,9 +482,9 @@ fn incident_from_form(form: &HashMap<String, String>, offset: chrono::FixedOffse
     let name = get("people[0].name");
     if !name.is_empty() {
         let grade_text = get("people[0].grade");
-        let grade: u8 = grade_text
-            .parse()
-            .map_err(|_| ValidationError::new("people[0].grade", Reason::NotAWholeNumber { text: grade_text.clone() }))?;
+        let grade: u8 = grade_text.parse().map_err(|_| {
+            ValidationError::new("people[0].grade", Reason::NotAWholeNumber { text: grade_text.clone() })
+        })?;
         let mut person = serde_json::json!({
             "role": get("people[0].role"), "name": name, "sex": get("people[0].sex"), "grade": grade,
         });
@@ -508,7 +512,7 @@ async fn submit_incident(
 ) -> Response {
     let viewer = match viewer(&app, &headers, &query) {
         Ok(viewer) => viewer,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let language = viewer.language;
     let csrf = form.get("csrf").map(String::as_str).unwrap_or_default();
@@ -566,7 +570,7 @@ fn current_school_year(offset: chrono::FixedOffset) -> String {
 async fn tables(State(app): Shared, headers: HeaderMap, Query(query): Query<HashMap<String, String>>) -> Response {
     let viewer = match viewer(&app, &headers, &query) {
         Ok(viewer) => viewer,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let language = viewer.language;
     let period_text = query.get("period").cloned().unwrap_or_else(|| current_school_year(app.utc_offset));
@@ -649,12 +653,14 @@ async fn tables(State(app): Shared, headers: HeaderMap, Query(query): Query<Hash
 async fn compliance(State(app): Shared, headers: HeaderMap, Query(query): Query<HashMap<String, String>>) -> Response {
     let viewer = match viewer(&app, &headers, &query) {
         Ok(viewer) => viewer,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let language = viewer.language;
     let school_year = query.get("school_year").cloned().unwrap_or_else(|| current_school_year(app.utc_offset));
     let answer = match app.node().await {
-        Ok((mut client, _)) => client.get_compliance(wire::GetComplianceRequest { school_year: school_year.clone() }).await,
+        Ok((mut client, _)) => {
+            client.get_compliance(wire::GetComplianceRequest { school_year: school_year.clone() }).await
+        }
         Err(error) => return problem_page(&app, &viewer, StatusCode::BAD_GATEWAY, &error),
     };
     let form = html! {
@@ -671,7 +677,8 @@ async fn compliance(State(app): Shared, headers: HeaderMap, Query(query): Query<
             return signed_in_page(&app, &viewer, Label::Compliance.text(language), body).await;
         }
     };
-    let with_margin = |value: u64, margin: u64| if margin > 0 { format!("{value}±{margin}") } else { value.to_string() };
+    let with_margin =
+        |value: u64, margin: u64| if margin > 0 { format!("{value}±{margin}") } else { value.to_string() };
     let body = html! {
         h1 { (Label::Compliance.text(language)) " · " (compliance.school_year) }
         (form)

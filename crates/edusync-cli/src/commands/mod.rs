@@ -90,6 +90,11 @@ impl NodeTarget {
         Ok((url, ClientTransport::Tls { ca_certificate, domain: self.tls_domain.clone() }))
     }
 
+    /// Speaking as a reader (a data officer or an auditor), not as the operator.
+    pub(crate) fn is_reader(&self) -> bool {
+        self.identity.is_some()
+    }
+
     pub(crate) fn config_path(&self) -> Option<&std::path::Path> {
         self.config.as_deref()
     }

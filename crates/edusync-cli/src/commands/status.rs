@@ -183,6 +183,7 @@ pub(crate) async fn run(args: StatusArgs, language: Language) -> Result<(), Fail
     let line = |label: Message, value: String| println!("  {} {value}", pad(&say(label), 14));
     println!("{} ({}) {}", info.org_id, info.level, info.display_name);
     match parent {
+        None if target.is_reader() => println!("{}", say(Message::SyncNotShownToReaders)),
         None => println!("{}", say(Message::NoParent)),
         Some(parent) => {
             println!(

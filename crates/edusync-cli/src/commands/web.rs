@@ -24,12 +24,8 @@ pub(crate) struct WebArgs {
 }
 
 pub(crate) async fn run(args: WebArgs, language: Language) -> Result<(), Failure> {
-    let config_offset = args
-        .target
-        .config_path()
-        .map(edusync_config::NodeConfig::load)
-        .transpose()?
-        .map(|config| config.utc_offset);
+    let config_offset =
+        args.target.config_path().map(edusync_config::NodeConfig::load).transpose()?.map(|config| config.utc_offset);
     let utc_offset = args
         .utc_offset
         .or(config_offset)
