@@ -12,3 +12,4 @@ mod privacy;
 mod service;
 mod sync;
 mod trust;
+mod web;

@@ -1,0 +1,274 @@
+//! The web app in a real browser: headless Chromium driven through
+//! chromedriver (WebDriver), against real nodes on loopback. A school records
+//! an incident through the form and sees it in its list; a refused field is
+//! shown next to itself in Vietnamese and nothing is stored; a request
+//! without the session cookie or with a wrong CSRF token is refused and
+//! stores nothing; the district's pages count the school's incident.
+//! Screenshots of each page go to `target/tmp/web-screenshots/`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+
+use crate::harness::{edusync_bin, free_port, run, running_school_and_district, text};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// The browser and its driver, or why this machine has none. Under CI=true a
+/// missing browser fails the test: `.ci/run` installs them.
+fn browser_tools() -> Option<(PathBuf, PathBuf)> {
+    let (chromium, driver) = (PathBuf::from(CHROMIUM), PathBuf::from(CHROMEDRIVER));
+    if chromium.exists() && driver.exists() {
+        return Some((chromium, driver));
+    }
+    let missing =
+        "the browser tests need Debian's chromium and chromium-driver (/usr/bin/chromium, /usr/bin/chromedriver); \
+                   `.ci/run` installs them, or: apt-get install chromium chromium-driver";
+    assert!(std::env::var("CI").as_deref() != Ok("true"), "{missing}");
+    eprintln!("SKIPPED (not under CI): {missing}");
+    None
+}
+
+/// A child process killed when dropped.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `edusync web` for a node and returns it with its sign-in address.
+fn start_web(args: &[&str]) -> (Killed, String) {
+    let mut child = Command::new(edusync_bin())
+        .arg("web")
+        .args(args)
+        .args(["--listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("edusync web starts");
+    let stdout = child.stdout.take().expect("piped");
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(url) = line.split("open ").nth(1) {
+                let _ = sender.send(url.trim().to_owned());
+            }
+        }
+    });
+    let url = receiver.recv_timeout(Duration::from_secs(30)).expect("edusync web printed its address");
+    (Killed(child), url)
+}
+
+/// chromedriver on a free port, once it answers.
+fn start_driver(driver: &Path) -> (Killed, u16) {
+    let port = free_port();
+    let child = Command::new(driver)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "chromedriver never listened on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (Killed(child), port)
+}
+
+async fn browser(chromium: &Path, driver_port: u16, profile: &Path) -> Client {
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": chromium,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--window-size=1200,1000", format!("--user-data-dir={}", profile.display()),
+            ]
+        }),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(capabilities)
+        .connect(&format!("http://127.0.0.1:{driver_port}"))
+        .await
+        .expect("a browser session")
+}
+
+/// One plain HTTP/1.1 request to the web app: its status and body.
+fn http(address: &str, request: &str) -> (u16, String) {
+    let mut stream = std::net::TcpStream::connect(address).expect("connects");
+    stream.write_all(request.as_bytes()).expect("writes");
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    let status = answer.split_whitespace().nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
+    (status, answer)
+}
+
+fn screenshots() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("web-screenshots");
+    std::fs::create_dir_all(&dir).expect("screenshot dir");
+    dir
+}
+
+async fn screenshot(client: &Client, name: &str) {
+    let png = client.screenshot().await.expect("a screenshot");
+    std::fs::write(screenshots().join(format!("{name}.png")), png).expect("write screenshot");
+}
+
+/// Sets a form field by script: `datetime-local` inputs take typed keys in
+/// the browser's locale format, which differs by machine.
+async fn set(client: &Client, id: &str, value: &str) {
+    client
+        .execute(
+            "const field = document.getElementById(arguments[0]); field.value = arguments[1];",
+            vec![Value::from(id), Value::from(value)],
+        )
+        .await
+        .expect("sets the field");
+}
+
+async fn fill_incident(client: &Client, detected_at: &str) {
+    set(client, "occurred_at", "2025-10-14T09:30").await;
+    set(client, "detected_at", detected_at).await;
+    set(client, "reported_to_school_at", "2025-10-14T10:15").await;
+    for (id, value) in [("place", "schoolyard"), ("category", "physical"), ("severity", "serious"), ("status", "open")]
+    {
+        set(client, id, value).await;
+    }
+    client
+        .find(Locator::Id("narrative"))
+        .await
+        .expect("narrative")
+        .send_keys("Xô xát giờ ra chơi")
+        .await
+        .expect("types");
+    set(client, "people_0__name", "Trần Văn Bình").await;
+    set(client, "people_0__grade", "7").await;
+}
+
+fn incidents_stored(school_endpoint: &str) -> usize {
+    let listed = run(&["record", "list", "--kind", "incident", "--json", "--node", school_endpoint]);
+    assert!(listed.status.success(), "{}", text(&listed.stderr));
+    let listed: Value = serde_json::from_slice(&listed.stdout).expect("JSON");
+    listed.as_array().map_or(0, Vec::len)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_school_records_an_incident_in_the_browser_and_its_district_counts_it() {
+    let Some((chromium, driver)) = browser_tools() else { return };
+    let root = tempfile::tempdir().expect("tempdir");
+    let (school_config, district_config, school, district) = running_school_and_district(root.path());
+    let school_endpoint = school.endpoint();
+    let (_school_web, school_url) =
+        start_web(&["--config", school_config.to_str().expect("utf-8"), "--node", &school_endpoint]);
+    let base = school_url.split("/login").next().expect("base").to_owned();
+    let address = base.trim_start_matches("http://").to_owned();
+    let (_driver, driver_port) = start_driver(&driver);
+    let client = browser(&chromium, driver_port, &root.path().join("profile")).await;
+
+    // Without a session: the sign-in page, and nothing of the node's.
+    client.goto(&format!("{base}/records")).await.expect("navigates");
+    let page = client.source().await.expect("source");
+    assert!(page.contains("Sign in") || page.contains("Đăng nhập"), "{page}");
+    assert!(!page.contains("VN.BT.D03.S017"), "a page without a session shows data: {page}");
+    let (status, _) = http(&address, &format!("GET /records HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"));
+    assert_eq!(status, 401);
+
+    // Signed in once through the printed address; the address works once.
+    client.goto(&school_url).await.expect("signs in");
+    let page = client.source().await.expect("source");
+    assert!(page.contains("VN.BT.D03.S017"), "{page}");
+    screenshot(&client, "school-home").await;
+    let (status, _) = http(
+        &address,
+        &format!(
+            "GET /login?{} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n",
+            school_url.split('?').nth(1).unwrap_or("")
+        ),
+    );
+    assert_eq!(status, 401, "the sign-in address works once");
+
+    // A refused field, in Vietnamese, next to the field; nothing stored.
+    client.goto(&format!("{base}/records/new?lang=vi")).await.expect("form");
+    screenshot(&client, "school-incident-form").await;
+    fill_incident(&client, "2025-10-13T09:00").await;
+    client.find(Locator::Css("button[type=submit]")).await.expect("button").click().await.expect("submits");
+    let Ok(error) = client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Id("detected_at-error")).await
+    else {
+        panic!("no error next to detected_at: {}", client.source().await.unwrap_or_default());
+    };
+    let said = error.text().await.expect("text");
+    assert!(said.contains("sớm hơn"), "the reason, in Vietnamese: {said}");
+    assert!(client.source().await.expect("source").contains("Chưa có gì được lưu"));
+    screenshot(&client, "school-incident-refused").await;
+    assert_eq!(incidents_stored(&school.endpoint()), 0, "a refused form stores nothing");
+
+    // The same form, right: signed, stored, listed.
+    client.goto(&format!("{base}/records/new")).await.expect("form");
+    fill_incident(&client, "2025-10-14T10:00").await;
+    client.find(Locator::Css("button[type=submit]")).await.expect("button").click().await.expect("submits");
+    client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css("p.notice")).await.expect("stored");
+    let page = client.source().await.expect("source");
+    assert!(page.contains("Đã ký và lưu"), "{page}");
+    assert!(page.contains("physical · serious · open"), "the record is listed: {page}");
+    screenshot(&client, "school-records").await;
+    assert_eq!(incidents_stored(&school.endpoint()), 1);
+
+    // A forged form: the session cookie, a wrong CSRF token. Refused; nothing stored.
+    let cookie = client
+        .get_all_cookies()
+        .await
+        .expect("cookies")
+        .into_iter()
+        .find(|cookie| cookie.name() == "edusync_session")
+        .expect("the session cookie");
+    assert_eq!(cookie.http_only(), Some(true));
+    let body = "csrf=forged&occurred_at=2025-10-14T09%3A30&detected_at=2025-10-14T10%3A00&reported_to_school_at=2025-10-14T10%3A15&place=schoolyard&category=verbal&severity=minor&intake_channel=teacher&status=open&narrative=x";
+    let forged = |cookie_header: &str| {
+        http(
+            &address,
+            &format!(
+                "POST /records/new HTTP/1.1\r\nHost: {address}\r\n{cookie_header}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            ),
+        )
+    };
+    assert_eq!(forged(&format!("Cookie: edusync_session={}\r\n", cookie.value())).0, 403);
+    assert_eq!(forged("").0, 401, "no session cookie");
+    assert_eq!(incidents_stored(&school.endpoint()), 1, "forged forms store nothing");
+
+    // The district counts it, on its own pages.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let output = run(&["query", "--period", "2025-2026", "--json", "--node", &district.endpoint()]);
+        let table: Value = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
+        if table["grand_total"] == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the district never counted the incident: {}", text(&output.stderr));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let district_endpoint = district.endpoint();
+    let (_district_web, district_url) =
+        start_web(&["--config", district_config.to_str().expect("utf-8"), "--node", &district_endpoint]);
+    let district_base = district_url.split("/login").next().expect("base").to_owned();
+    client.goto(&district_url).await.expect("signs in at the district");
+    client.goto(&format!("{district_base}/tables?period=2025-2026&by=severity&lang=zh")).await.expect("tables");
+    let page = client.source().await.expect("source");
+    assert!(page.contains("VN.BT.D03.S017") && page.contains("精确值"), "{page}");
+    screenshot(&client, "district-tables").await;
+    client.goto(&format!("{district_base}/compliance?school_year=2025-2026")).await.expect("compliance");
+    screenshot(&client, "district-compliance").await;
+    client.close().await.expect("closes the browser");
+}
