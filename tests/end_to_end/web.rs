@@ -272,3 +272,97 @@ async fn a_school_records_an_incident_in_the_browser_and_its_district_counts_it(
     screenshot(&client, "district-compliance").await;
     client.close().await.expect("closes the browser");
 }
+
+/// The README's promise for a newcomer: `edusync demo --web` keeps a whole
+/// hierarchy running and prints addresses; a school records an incident in
+/// Vietnamese, and the province's data officer sees its district's case
+/// counted, released with margins, while the ministry's operator sees it exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newcomer_records_an_incident_in_the_demo_and_the_provinces_officer_sees_it_released() {
+    let Some((chromium, driver)) = browser_tools() else { return };
+    let root = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(edusync_bin())
+        .args(["--language", "vi", "demo", "--web", "--schools", "1", "--districts", "1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the demo starts");
+    let stdout = child.stdout.take().expect("piped");
+    let _demo = Killed(child);
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some((label, url)) = line.trim().split_once("http://") {
+                let _ = sender.send((label.trim().to_owned(), format!("http://{}", url.trim())));
+            }
+        }
+    });
+    let mut urls = std::collections::BTreeMap::new();
+    while urls.len() < 3 {
+        let (label, url) = receiver.recv_timeout(Duration::from_secs(120)).expect("the demo printed three addresses");
+        urls.insert(label, url);
+    }
+    let url_of = |wanted: &str| {
+        urls.iter().find(|(label, _)| label.starts_with(wanted)).map(|(_, url)| url.clone()).expect(wanted)
+    };
+    let school_url = urls
+        .iter()
+        .find(|(label, _)| label.starts_with("operator of") && label.matches('.').count() == 3)
+        .map(|(_, url)| url.clone())
+        .expect("a school's address");
+    let (_driver, driver_port) = start_driver(&driver);
+    let client = browser(&chromium, driver_port, &root.path().join("profile")).await;
+
+    // The school, in Vietnamese: an incident of an hour ago.
+    client.goto(&school_url).await.expect("signs in");
+    let base = school_url.split("/login").next().expect("base").to_owned();
+    client.goto(&format!("{base}/records/new")).await.expect("form");
+    let form = client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Id("occurred_at")).await;
+    let page = client.source().await.expect("source");
+    assert!(form.is_ok() && page.contains("Ghi nhận vụ việc"), "the form, in Vietnamese: {page}");
+    let hour_ago = (chrono::Utc::now() - chrono::TimeDelta::hours(1))
+        .with_timezone(&chrono::FixedOffset::east_opt(7 * 3600).expect("offset"))
+        .format("%Y-%m-%dT%H:%M")
+        .to_string();
+    for id in ["occurred_at", "detected_at", "reported_to_school_at"] {
+        set(&client, id, &hour_ago).await;
+    }
+    client
+        .find(Locator::Id("narrative"))
+        .await
+        .expect("narrative")
+        .send_keys("Bắt nạt trên mạng")
+        .await
+        .expect("types");
+    client.find(Locator::Css("button[type=submit]")).await.expect("button").click().await.expect("submits");
+    client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css("p.notice")).await.expect("stored");
+
+    // The province's data officer: the district's one case, its breakdown with margins.
+    let school_year = edusync_core::SchoolYear::containing(chrono::Utc::now().date_naive()).expect("a school year");
+    let officer = url_of("data officer of");
+    let officer_base = officer.split("/login").next().expect("base").to_owned();
+    client.goto(&officer).await.expect("signs in");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let page = loop {
+        client.goto(&format!("{officer_base}/tables?period={school_year}&by=category")).await.expect("tables");
+        let page = client.source().await.expect("source");
+        if page.contains("±") {
+            break page;
+        }
+        assert!(Instant::now() < deadline, "the province never counted the incident: {page}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert!(page.contains("VN.BT.D01") && page.contains("quyền riêng tư vi phân"), "{page}");
+    screenshot(&client, "demo-province-officer-tables").await;
+
+    // The ministry's operator sees it exact.
+    let ministry = urls.get("operator of VN").cloned().expect("the ministry's address");
+    let ministry_base = ministry.split("/login").next().expect("base").to_owned();
+    client.goto(&ministry).await.expect("signs in");
+    client.goto(&format!("{ministry_base}/tables?period={school_year}&by=severity")).await.expect("tables");
+    let page = client.source().await.expect("source");
+    assert!(page.contains("Chính xác") && page.contains("VN.BT"), "{page}");
+    screenshot(&client, "demo-ministry-tables").await;
+    client.close().await.expect("closes the browser");
+}

@@ -177,7 +177,7 @@ fn main() -> ExitCode {
             Command::Status(args) => commands::status::run(args, language).await,
             Command::Session(args) => commands::session::run(args).await,
             Command::Rollup { period, target, json } => commands::rollup::run(&period, &target, json).await,
-            Command::Demo(args) => commands::demo::run(args).await,
+            Command::Demo(args) => commands::demo::run(args, language).await,
             Command::Enroll { command } => commands::trust::enroll(command).await,
             Command::Keys { command } => commands::trust::keys(command),
             Command::Revoke(args) => commands::trust::revoke(args).await,

@@ -249,6 +249,67 @@ fn node_error(org: &OrgId) -> impl Fn(String) -> DemoError + '_ {
 
 /// Runs the whole demo and returns what each level holds.
 pub async fn run_demo(options: DemoOptions) -> Result<DemoReport, DemoError> {
+    let (report, kept) = run_demo_kept(options).await?;
+    kept.shutdown().await?;
+    Ok(report)
+}
+
+/// Who may be signed in to the running demo, and how to reach its node: a
+/// node's operator (the node's own key) or a data officer (a key the node
+/// certified). What `edusync demo --web` serves pages for.
+pub struct DemoAccess {
+    /// e.g. "operator of VN" or "data officer of VN.BT".
+    pub label: String,
+    pub org: OrgId,
+    pub endpoint: String,
+    pub key: std::sync::Arc<NodeKey>,
+    /// The certificate chain a reader presents; empty for an operator.
+    pub chain: Vec<Vec<u8>>,
+}
+
+/// The demo's hierarchy, still running.
+pub struct KeptDemo {
+    running: Vec<RunningNode>,
+    /// The ministry's operator, the first school's operator, and a data
+    /// officer of the first province.
+    pub access: Vec<DemoAccess>,
+    /// Deleted when the demo stops, unless `--dir` named a directory.
+    _temporary: Option<tempfile::TempDir>,
+}
+
+impl KeptDemo {
+    /// Stops every node, children first, so that none is left trying to
+    /// reach a parent that has gone.
+    pub async fn shutdown(self) -> Result<(), DemoError> {
+        for node in self.running.into_iter().rev() {
+            let org = node.node().org().clone();
+            node.shutdown().await.map_err(|error| node_error(&org)(error.to_string()))?;
+        }
+        Ok(())
+    }
+}
+
+/// A data officer of `org`, certified by `org`'s own node as `edusync
+/// enroll sign` would: a fresh key and its certificate chain.
+fn data_officer(node: &RunningNode, now: chrono::DateTime<chrono::Utc>) -> Result<(NodeKey, Vec<Vec<u8>>), String> {
+    let key = NodeKey::generate();
+    let org = node.node().org().clone();
+    let request = edusync_trust::EnrolmentRequest {
+        subject_org: org.clone(),
+        role: edusync_trust::Role::DataOfficer,
+        parent_org: org,
+        subject_key: key.public_key(),
+        previous_key: None,
+        created_ms: now.timestamp_millis(),
+    };
+    let text = edusync_trust::armor(&[edusync_trust::Statement::EnrolmentRequest(request).sign(&[&key])]);
+    let (chain, _) = node.node().sign_enrolment(&text, None, now).map_err(|error| error.to_string())?;
+    let chain = edusync_trust::dearmor(&chain).map_err(|error| error.to_string())?;
+    Ok((key, chain))
+}
+
+/// As [`run_demo`], leaving the hierarchy running for the caller to stop.
+pub async fn run_demo_kept(options: DemoOptions) -> Result<(DemoReport, KeptDemo), DemoError> {
     if options.provinces == 0 || options.districts_per_province == 0 || options.schools_per_district == 0 {
         return Err(DemoError::Options("every level needs at least one node".into()));
     }
@@ -356,11 +417,35 @@ pub async fn run_demo(options: DemoOptions) -> Result<DemoReport, DemoError> {
         .all(|node| node.held.incident == 0 && node.held.risk_register == 0);
     let verification = verify_from_the_top(&running, &planned, Period::school_year(options.school_year))?;
     let reader_view = reader_view(&running, &planned, Period::school_year(options.school_year));
-    // Children first, so that no node is left trying to reach a parent that has gone.
-    for node in running.into_iter().rev() {
-        let org = node.node().org().clone();
-        node.shutdown().await.map_err(|error| node_error(&org)(error.to_string()))?;
+    let endpoint = |index: usize| addresses[index].map(|address| format!("http://{address}")).unwrap_or_default();
+    let mut access = vec![DemoAccess {
+        label: format!("operator of {}", planned[0].org),
+        org: planned[0].org.clone(),
+        endpoint: endpoint(0),
+        key: std::sync::Arc::clone(&keys[0]),
+        chain: Vec::new(),
+    }];
+    if let Some(school) = planned.iter().position(|node| node.level == Level::School) {
+        access.push(DemoAccess {
+            label: format!("operator of {}", planned[school].org),
+            org: planned[school].org.clone(),
+            endpoint: endpoint(school),
+            key: std::sync::Arc::clone(&keys[school]),
+            chain: Vec::new(),
+        });
     }
+    if let Some(province) = planned.iter().position(|node| node.level == Level::Province) {
+        let (key, chain) =
+            data_officer(&running[province], chrono::Utc::now()).map_err(node_error(&planned[province].org))?;
+        access.push(DemoAccess {
+            label: format!("data officer of {}", planned[province].org),
+            org: planned[province].org.clone(),
+            endpoint: endpoint(province),
+            key: std::sync::Arc::new(key),
+            chain,
+        });
+    }
+    let kept = KeptDemo { running, access, _temporary: None };
     let report = DemoReport {
         school_year: options.school_year.to_string(),
         directory: root.display().to_string(),
@@ -374,7 +459,9 @@ pub async fn run_demo(options: DemoOptions) -> Result<DemoReport, DemoError> {
         verification,
         reader_view,
     };
+    let kept = KeptDemo { _temporary: temporary, ..kept };
     if !converged {
+        kept.shutdown().await?;
         return Err(DemoError::NoConvergence(CONVERGENCE_LIMIT));
     }
     if !report.converged {
@@ -382,9 +469,10 @@ pub async fn run_demo(options: DemoOptions) -> Result<DemoReport, DemoError> {
         if !clean {
             problems.push("an office holds raw incidents or risk registers".into());
         }
+        kept.shutdown().await?;
         return Err(DemoError::Unverified(problems.join("; ")));
     }
-    Ok(report)
+    Ok((report, kept))
 }
 
 /// Every node writes its year through its own gRPC API, all schools at once.

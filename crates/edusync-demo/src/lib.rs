@@ -11,6 +11,7 @@ mod hierarchy;
 mod synth;
 
 pub use hierarchy::{
-    run_demo, DemoError, DemoOptions, DemoReport, KindCounts, NodeSummary, ReaderRow, Totals, Verification,
+    run_demo, run_demo_kept, DemoAccess, DemoError, DemoOptions, DemoReport, KeptDemo, KindCounts, NodeSummary,
+    ReaderRow, Totals, Verification,
 };
 pub use synth::{school_year_records, SchoolProfile};

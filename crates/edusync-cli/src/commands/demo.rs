@@ -29,9 +29,14 @@ pub(crate) struct DemoArgs {
     /// Print one JSON document instead of tables.
     #[arg(long)]
     json: bool,
+    /// Keep the hierarchy running and serve the web app for the ministry's
+    /// operator, one school's operator and a data officer of the province;
+    /// prints one address for each. Stop with Ctrl-C.
+    #[arg(long)]
+    web: bool,
 }
 
-pub(crate) async fn run(args: DemoArgs) -> Result<(), Failure> {
+pub(crate) async fn run(args: DemoArgs, language: edusync_i18n::Language) -> Result<(), Failure> {
     let school_year = match &args.school_year {
         Some(text) => {
             text.parse::<SchoolYear>().map_err(|error| Failure::input(format!("--school-year: {}", error.reason)))?
@@ -46,18 +51,85 @@ pub(crate) async fn run(args: DemoArgs) -> Result<(), Failure> {
         seed: args.seed,
         school_year,
     };
-    let report = run_demo(options).await.map_err(|error| match error {
+    let failed = |error: edusync_demo::DemoError| match error {
         edusync_demo::DemoError::Options(_) | edusync_demo::DemoError::Directory { .. } => {
             Failure::input(error.to_string())
         }
         other => Failure::other(anyhow::Error::new(other)),
-    })?;
+    };
+    if !args.web {
+        let report = run_demo(options).await.map_err(failed)?;
+        if args.json {
+            println!("{}", json(&report));
+        } else {
+            print_tables(&report);
+        }
+        return Ok(());
+    }
+    let (report, kept) = edusync_demo::run_demo_kept(options).await.map_err(failed)?;
     if args.json {
         println!("{}", json(&report));
     } else {
         print_tables(&report);
     }
-    Ok(())
+    let served = serve_web(&kept, language).await;
+    let stopped = kept.shutdown().await.map_err(failed);
+    served.and(stopped)
+}
+
+/// The web app for each of the demo's people, until Ctrl-C.
+async fn serve_web(kept: &edusync_demo::KeptDemo, language: edusync_i18n::Language) -> Result<(), Failure> {
+    let utc_offset = chrono::FixedOffset::east_opt(7 * 3600).ok_or_else(|| Failure::input("no +07:00 offset"))?;
+    let mut servers = Vec::new();
+    println!();
+    println!("The web app, one address per person (each signs one browser in, once):");
+    for access in &kept.access {
+        let (endpoint, org, key, chain) =
+            (access.endpoint.clone(), access.org.clone(), std::sync::Arc::clone(&access.key), access.chain.clone());
+        let connect: edusync_web::Connect = std::sync::Arc::new(move || {
+            let (endpoint, org, key, chain) =
+                (endpoint.clone(), org.clone(), std::sync::Arc::clone(&key), chain.clone());
+            Box::pin(async move {
+                let channel = tonic::transport::Endpoint::from_shared(endpoint.clone())
+                    .map_err(|error| format!("{endpoint}: {error}"))?
+                    .connect()
+                    .await
+                    .map_err(|error| format!("cannot reach {endpoint}: {error}"))?;
+                let session = edusync_node::open_session(channel.clone(), &org, &key, chain)
+                    .await
+                    .map_err(|status| status.message().to_owned())?;
+                Ok((channel, session.bearer, session.role))
+            })
+        });
+        let listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        let running = edusync_web::start(edusync_web::WebOptions { listen, language, utc_offset, connect })
+            .await
+            .map_err(|error| Failure::input(error.to_string()))?;
+        println!("  {:<28} {}", access.label, running.sign_in_url);
+        servers.push(running);
+    }
+    println!("Stop with Ctrl-C.");
+    let waiting = futures_wait(servers);
+    tokio::select! {
+        served = waiting => served,
+        _ = tokio::signal::ctrl_c() => Ok(()),
+    }
+}
+
+/// Until the first web server stops on an error.
+async fn futures_wait(servers: Vec<edusync_web::Running>) -> Result<(), Failure> {
+    let (sender, mut receiver) = tokio::sync::mpsc::channel(servers.len().max(1));
+    for server in servers {
+        let sender = sender.clone();
+        tokio::spawn(async move {
+            let _ = sender.send(server.wait().await).await;
+        });
+    }
+    drop(sender);
+    match receiver.recv().await {
+        Some(Err(error)) => Err(Failure::other(anyhow::anyhow!("{error}"))),
+        _ => Ok(()),
+    }
 }
 
 fn last_complete_school_year() -> Result<SchoolYear, Failure> {
