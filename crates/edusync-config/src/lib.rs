@@ -73,10 +73,17 @@ pub struct PrivacyConfig {
 pub const RELEASING_LEVELS: u64 = 3;
 
 /// What the defaults guarantee each incident case, as README and
-/// ARCHITECTURE state it: (epsilon, delta) = (20.3, 1e-6), from rho =
-/// 3 levels x 1.5 per semester = 4.5 (a case lies in one semester).
-pub const STATED_EPSILON_PER_CASE: f64 = 20.3;
+/// ARCHITECTURE state it: (epsilon, delta) = (25.5, 1e-6), from rho =
+/// 3 levels x 1.5 per semester (a case lies in one semester) for the
+/// tables, plus 2.0 for the demographic crosses of the people in it
+/// (pure epsilon 2.0 a school year is rho 2.0^2 / 2; a cross is drawn once,
+/// at the school, and only summed above it) = 6.5.
+pub const STATED_EPSILON_PER_CASE: f64 = 25.5;
 pub const STATED_DELTA: f64 = 1e-6;
+
+/// The demographic crosses' default budget of a school year, millionths of
+/// epsilon (`privacy.epsilon_per_school_year`).
+pub const DEFAULT_CROSS_EPSILON_PER_SCHOOL_YEAR_MILLIONTHS: u64 = 2_000_000;
 
 pub const DEFAULT_READER_TABLES: edusync_core::ReaderTables = edusync_core::ReaderTables {
     rho_per_release_millionths: 500_000,
@@ -229,7 +236,7 @@ fn default_epsilon_release() -> f64 {
     0.5
 }
 fn default_epsilon_year() -> f64 {
-    2.0
+    DEFAULT_CROSS_EPSILON_PER_SCHOOL_YEAR_MILLIONTHS as f64 / 1e6
 }
 fn default_reader_rho_release() -> f64 {
     DEFAULT_READER_TABLES.rho_per_release_millionths as f64 / 1e6

@@ -808,8 +808,14 @@ impl Store {
 
     /// Every semester with a reader release, for the ledger's listing.
     pub fn reader_release_periods(&self) -> Result<Vec<Period>, StoreError> {
+        self.periods_keyed(b"j/")
+    }
+
+    /// The periods of the keys of one table keyed by period (`tag` then the
+    /// period's sort key).
+    fn periods_keyed(&self, tag: &[u8; 2]) -> Result<Vec<Period>, StoreError> {
         let mut periods = Vec::new();
-        for entry in self.tree.scan_prefix(b"j/") {
+        for entry in self.tree.scan_prefix(tag) {
             let (key, _) = entry?;
             let sort_key: [u8; 3] = key.get(2..5).and_then(|k| k.try_into().ok()).ok_or_else(|| corrupt(&key))?;
             periods.push(Period::from_sort_key(sort_key).ok_or_else(|| corrupt(&key))?);
@@ -894,13 +900,7 @@ impl Store {
 
     /// Periods with a cross change waiting to be released.
     pub fn pending_cross_periods(&self) -> Result<Vec<Period>, StoreError> {
-        let mut periods = Vec::new();
-        for entry in self.tree.scan_prefix(b"q/") {
-            let (key, _) = entry?;
-            let sort_key: [u8; 3] = key.get(2..5).and_then(|k| k.try_into().ok()).ok_or_else(|| corrupt(&key))?;
-            periods.push(Period::from_sort_key(sort_key).ok_or_else(|| corrupt(&key))?);
-        }
-        Ok(periods)
+        self.periods_keyed(b"q/")
     }
 
     /// The pseudonym of the severe notice issued for an incident case, if any.

@@ -454,7 +454,11 @@ fn privacy(schools: &[usize], rho: &[f64], seed: u64, as_json: bool) -> Result<(
             )
             .ok()?;
             let per_case = edusync_privacy::MicroRho(micro * u64::from(report.releases_per_semester * report.levels));
-            Some(format!("rho {value}: sigma {:.2}, epsilon {:.1} per case", sigma.as_f64(), per_case.epsilon_at(1e-6)))
+            Some(format!(
+                "rho {value}: sigma {:.2}, epsilon {:.1} per case from the tables",
+                sigma.as_f64(),
+                per_case.epsilon_at(1e-6)
+            ))
         })
         .collect();
     println!(
