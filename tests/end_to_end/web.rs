@@ -270,6 +270,42 @@ async fn a_school_records_an_incident_in_the_browser_and_its_district_counts_it(
     screenshot(&client, "district-tables").await;
     client.goto(&format!("{district_base}/compliance?school_year=2025-2026")).await.expect("compliance");
     screenshot(&client, "district-compliance").await;
+
+    // An auditor's page: the district's bundle, checked against the root's key.
+    let bundle = root.path().join("district-bundle.json");
+    let exported = run(&[
+        "audit",
+        "export",
+        "--org",
+        "VN.BT.D03",
+        "--period",
+        "2025-2026",
+        "--out",
+        bundle.to_str().expect("utf-8"),
+        "--node",
+        &district_endpoint,
+    ]);
+    assert!(exported.status.success(), "{}", text(&exported.stderr));
+    client.goto(&format!("{district_base}/audit?lang=en")).await.expect("audit page");
+    client
+        .find(Locator::Id("bundle"))
+        .await
+        .expect("file input")
+        .send_keys(bundle.to_str().expect("utf-8"))
+        .await
+        .expect("chooses the file");
+    let root_key = crate::harness::root_key().public_key().to_base64();
+    client.find(Locator::Id("anchors")).await.expect("anchors").send_keys(&root_key).await.expect("types");
+    client.find(Locator::Css("button[type=submit]")).await.expect("button").click().await.expect("verifies");
+    let verdict =
+        client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Id("verdict")).await.expect("a verdict");
+    assert_eq!(
+        verdict.text().await.expect("text"),
+        "Every check passed.",
+        "{}",
+        client.source().await.unwrap_or_default()
+    );
+    screenshot(&client, "auditor-verdict").await;
     client.close().await.expect("closes the browser");
 }
 
