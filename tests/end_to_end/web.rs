@@ -268,6 +268,24 @@ async fn a_school_records_an_incident_in_the_browser_and_its_district_counts_it(
     let page = client.source().await.expect("source");
     assert!(page.contains("VN.BT.D03.S017") && page.contains("精确值"), "{page}");
     screenshot(&client, "district-tables").await;
+    // What is on screen, as CSV.
+    let district_cookie = client
+        .get_all_cookies()
+        .await
+        .expect("cookies")
+        .into_iter()
+        .find(|cookie| cookie.name() == "edusync_session")
+        .expect("the session cookie");
+    let district_address = district_base.trim_start_matches("http://");
+    let (status, csv) = http(
+        district_address,
+        &format!(
+            "GET /tables.csv?period=2025-2026&by=severity HTTP/1.1\r\nHost: {district_address}\r\nCookie: edusync_session={}\r\nConnection: close\r\n\r\n",
+            district_cookie.value()
+        ),
+    );
+    assert_eq!(status, 200, "{csv}");
+    assert!(csv.contains("text/csv") && csv.contains("VN.BT.D03.S017,0,1,0,1"), "{csv}");
     client.goto(&format!("{district_base}/compliance?school_year=2025-2026")).await.expect("compliance");
     screenshot(&client, "district-compliance").await;
 

@@ -31,6 +31,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/records", get(records))
         .route("/records/new", get(new_incident).post(submit_incident))
         .route("/tables", get(tables))
+        .route("/tables.csv", get(tables_csv))
         .route("/compliance", get(compliance))
         .route(
             "/audit",
@@ -623,9 +624,11 @@ async fn tables(State(app): Shared, headers: HeaderMap, Query(query): Query<Hash
             None => html! { "—" },
         }
     };
+    let csv_link = format!("/tables.csv?period={}&by={}", period, by);
     let body = html! {
         h1 { (Label::Tables.text(language)) }
         (form)
+        p { a href=(csv_link) download { "CSV" } }
         p { @if table.disclosed { (Label::ReleasedNote.text(language)) } @else { (Label::ExactNote.text(language)) } }
         h2 { (table.org_id) " · " (table.period) " · " (table.dimension) }
         table {
@@ -653,6 +656,78 @@ async fn tables(State(app): Shared, headers: HeaderMap, Query(query): Query<Hash
         }
     };
     signed_in_page(&app, &viewer, Label::Tables.text(language), body).await
+}
+
+/// The table on screen as CSV: one column per value and, for a reader,
+/// one for its margin (`category ±`), so a spreadsheet keeps both.
+async fn tables_csv(State(app): Shared, headers: HeaderMap, Query(query): Query<HashMap<String, String>>) -> Response {
+    let viewer = match viewer(&app, &headers, &query) {
+        Ok(viewer) => viewer,
+        Err(refused) => return *refused,
+    };
+    let by = query.get("by").cloned().unwrap_or_else(|| "category".to_owned());
+    let period = match query.get("period").map(|text| text.parse::<edusync_core::Period>()) {
+        Some(Ok(period)) => period,
+        _ => return problem_page(&app, &viewer, StatusCode::BAD_REQUEST, "period: name a period, e.g. 2025-2026"),
+    };
+    let answer = match app.node().await {
+        Ok((mut client, _)) => {
+            client
+                .query(wire::QueryRequest {
+                    period: Some(edusync_proto::period_to_wire(period)),
+                    dimension: by,
+                    trend: Vec::new(),
+                })
+                .await
+        }
+        Err(error) => return problem_page(&app, &viewer, StatusCode::BAD_GATEWAY, &error),
+    };
+    let table = match answer {
+        Ok(table) => table.into_inner(),
+        Err(status) => return problem_page(&app, &viewer, StatusCode::FORBIDDEN, &said(&status, viewer.language).1),
+    };
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let mut header = vec![Label::Unit.text(viewer.language).to_owned()];
+    for column in &table.columns {
+        header.push(column.clone());
+        if table.disclosed {
+            header.push(format!("{column} ±"));
+        }
+    }
+    header.push(Label::Total.text(viewer.language).to_owned());
+    let line = |label: String, cells: &[wire::ShownCount], total: Option<&wire::ShownCount>| {
+        let mut record = vec![label];
+        for cell in cells {
+            record.push(cell.value.to_string());
+            if table.disclosed {
+                record.push(cell.margin.to_string());
+            }
+        }
+        record.push(total.map(|total| total.value.to_string()).unwrap_or_default());
+        record
+    };
+    let mut records = vec![header];
+    for row in &table.rows {
+        let label =
+            if row.label.is_empty() { Label::OfficesOwn.text(viewer.language).to_owned() } else { row.label.clone() };
+        records.push(line(label, &row.cells, row.total.as_ref()));
+    }
+    records.push(line(Label::Total.text(viewer.language).to_owned(), &table.column_totals, table.grand_total.as_ref()));
+    for record in records {
+        if let Err(error) = writer.write_record(&record) {
+            return problem_page(&app, &viewer, StatusCode::INTERNAL_SERVER_ERROR, &error.to_string());
+        }
+    }
+    let bytes = writer.into_inner().unwrap_or_default();
+    let name =
+        format!("attachment; filename=\"{}-{}-{}.csv\"", table.org_id, table.period.replace('/', "-"), table.dimension);
+    let mut response = (StatusCode::OK, bytes).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+    if let Ok(value) = HeaderValue::from_str(&name) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    response
 }
 
 async fn compliance(State(app): Shared, headers: HeaderMap, Query(query): Query<HashMap<String, String>>) -> Response {
