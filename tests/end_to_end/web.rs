@@ -324,6 +324,40 @@ async fn a_school_records_an_incident_in_the_browser_and_its_district_counts_it(
         client.source().await.unwrap_or_default()
     );
     screenshot(&client, "auditor-verdict").await;
+
+    // A new school asks to be enrolled; the district's operator approves it with a button.
+    let (newcomer_config, _) = crate::harness::prepare(
+        &root.path().join("s018"),
+        &crate::harness::NodeSpec {
+            org: "VN.BT.D03.S018",
+            level: "school",
+            port: 0,
+            parent: Some(("VN.BT.D03", district.address.port())),
+            batch_size: 64,
+            compression: "zstd",
+        },
+    );
+    let _newcomer = crate::harness::NodeProcess::start(&newcomer_config);
+    let pending = || {
+        let listed = run(&["enroll", "pending", "--node", &district_endpoint]);
+        text(&listed.stdout).contains("VN.BT.D03.S018")
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !pending() {
+        assert!(Instant::now() < deadline, "the new school's request never reached the district");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    client.goto(&format!("{district_base}/enrolments")).await.expect("enrolments");
+    screenshot(&client, "district-enrolments").await;
+    client
+        .find(Locator::Css("button[aria-label='Approve VN.BT.D03.S018']"))
+        .await
+        .expect("an approve button for the new school")
+        .click()
+        .await
+        .expect("approves");
+    client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css("p.notice")).await.expect("approved");
+    assert!(!pending(), "the approved request is no longer pending");
     client.close().await.expect("closes the browser");
 }
 

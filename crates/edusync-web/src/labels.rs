@@ -75,6 +75,11 @@ pub enum Label {
     Passed,
     Failed,
     DownloadVerdict,
+    Enrolments,
+    NoEnrolments,
+    Approve,
+    Approved,
+    Requested,
 }
 
 impl Label {
@@ -287,6 +292,21 @@ impl Label {
             (DownloadVerdict, En) => "Download the verdict (JSON)",
             (DownloadVerdict, Vi) => "Tải kết luận (JSON)",
             (DownloadVerdict, Zh) => "下载核验结论（JSON）",
+            (Enrolments, En) => "Enrolment requests",
+            (Enrolments, Vi) => "Yêu cầu đăng ký",
+            (Enrolments, Zh) => "注册申请",
+            (NoEnrolments, En) => "No request is waiting.",
+            (NoEnrolments, Vi) => "Không có yêu cầu nào đang chờ.",
+            (NoEnrolments, Zh) => "没有待处理的申请。",
+            (Approve, En) => "Approve",
+            (Approve, Vi) => "Phê duyệt",
+            (Approve, Zh) => "批准",
+            (Approved, En) => "Approved: the certificate waits for the unit to fetch it.",
+            (Approved, Vi) => "Đã phê duyệt: chứng thư chờ đơn vị nhận về.",
+            (Approved, Zh) => "已批准：证书等待该单位领取。",
+            (Requested, En) => "Requested",
+            (Requested, Vi) => "Ngày yêu cầu",
+            (Requested, Zh) => "申请时间",
         }
     }
 }

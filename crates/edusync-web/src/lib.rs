@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use edusync_i18n::Language;
 use edusync_node::{Bearer, SessionChannel};
 use edusync_proto::wire::record_service_client::RecordServiceClient;
+use edusync_proto::wire::trust_service_client::TrustServiceClient;
 use tonic::transport::Channel;
 
 pub use labels::Label;
@@ -59,7 +60,7 @@ const SESSION_RENEWAL: Duration = Duration::from_secs(10 * 60);
 
 pub(crate) struct App {
     connect: Connect,
-    node: tokio::sync::Mutex<Option<(RecordServiceClient<SessionChannel>, Instant, String)>>,
+    node: tokio::sync::Mutex<Option<(Channel, Bearer, Instant, String)>>,
     pub(crate) sessions: session::Sessions,
     pub(crate) language: Language,
     pub(crate) utc_offset: chrono::FixedOffset,
@@ -70,16 +71,27 @@ pub(crate) struct App {
 impl App {
     /// A client of the node with a live session, and the role it speaks as.
     pub(crate) async fn node(&self) -> Result<(RecordServiceClient<SessionChannel>, String), String> {
+        let (channel, bearer, role) = self.session().await?;
+        let client = RecordServiceClient::with_interceptor(channel, bearer).max_decoding_message_size(64 * 1024 * 1024);
+        Ok((client, role))
+    }
+
+    /// The node's trust service, in the same session.
+    pub(crate) async fn trust(&self) -> Result<TrustServiceClient<SessionChannel>, String> {
+        let (channel, bearer, _) = self.session().await?;
+        Ok(TrustServiceClient::with_interceptor(channel, bearer))
+    }
+
+    async fn session(&self) -> Result<(Channel, Bearer, String), String> {
         let mut held = self.node.lock().await;
-        if let Some((client, opened, role)) = held.as_ref() {
+        if let Some((channel, bearer, opened, role)) = held.as_ref() {
             if opened.elapsed() < SESSION_RENEWAL {
-                return Ok((client.clone(), role.clone()));
+                return Ok((channel.clone(), bearer.clone(), role.clone()));
             }
         }
         let (channel, bearer, role) = (self.connect)().await?;
-        let client = RecordServiceClient::with_interceptor(channel, bearer).max_decoding_message_size(64 * 1024 * 1024);
-        *held = Some((client.clone(), Instant::now(), role.clone()));
-        Ok((client, role))
+        *held = Some((channel.clone(), bearer.clone(), Instant::now(), role.clone()));
+        Ok((channel, bearer, role))
     }
 
     /// Forgets the session, after the node said it no longer knows it.

@@ -32,6 +32,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/records/new", get(new_incident).post(submit_incident))
         .route("/tables", get(tables))
         .route("/tables.csv", get(tables_csv))
+        .route("/enrolments", get(enrolments).post(approve_enrolment))
         .route("/compliance", get(compliance))
         .route(
             "/audit",
@@ -156,6 +157,7 @@ fn layout(language: Language, title: &str, nav: Option<(&str, &str)>, body: Mark
                             a href="/records/new" { (Label::NewIncident.text(language)) }
                             a href="/tables" { (Label::Tables.text(language)) }
                             a href="/compliance" { (Label::Compliance.text(language)) }
+                            a href="/enrolments" { (Label::Enrolments.text(language)) }
                             a href="/audit" { (Label::Audit.text(language)) }
                         }
                     }
@@ -781,6 +783,74 @@ async fn compliance(State(app): Shared, headers: HeaderMap, Query(query): Query<
         @else { ul { @for alert in &compliance.alerts { li { (alert.message) } } } }
     };
     signed_in_page(&app, &viewer, Label::Compliance.text(language), body).await
+}
+
+/// Requests to be certified by this office, each with a button that signs
+/// it with the same checks as `edusync enroll approve`.
+async fn enrolments(State(app): Shared, headers: HeaderMap, Query(query): Query<HashMap<String, String>>) -> Response {
+    let viewer = match viewer(&app, &headers, &query) {
+        Ok(viewer) => viewer,
+        Err(refused) => return *refused,
+    };
+    let language = viewer.language;
+    let listed = match app.trust().await {
+        Ok(mut client) => client.list_enrolments(wire::ListEnrolmentsRequest {}).await,
+        Err(error) => return problem_page(&app, &viewer, StatusCode::BAD_GATEWAY, &error),
+    };
+    let pending = match listed {
+        Ok(listed) => listed.into_inner().pending,
+        Err(status) => return problem_page(&app, &viewer, StatusCode::FORBIDDEN, &said(&status, language).1),
+    };
+    let body = html! {
+        h1 { (Label::Enrolments.text(language)) }
+        @if query.contains_key("approved") { p.notice role="status" { (Label::Approved.text(language)) } }
+        @if pending.is_empty() { p { (Label::NoEnrolments.text(language)) } }
+        @else {
+            table {
+                tr { th { (Label::Unit.text(language)) } th { (Label::PersonRole.text(language)) } th { "key" } th { (Label::Requested.text(language)) } th {} }
+                @for request in &pending {
+                    tr {
+                        td { (request.subject_org) }
+                        td { (request.role) }
+                        td { code { (base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &request.subject_key)) } }
+                        td { (request.created_at.map(|t| timestamp(t.seconds, app.utc_offset)).unwrap_or_default()) }
+                        td {
+                            form method="post" action="/enrolments" {
+                                input type="hidden" name="csrf" value=(viewer.session.csrf);
+                                input type="hidden" name="request_id" value=(request.request_id);
+                                button type="submit" aria-label=(format!("{} {}", Label::Approve.text(language), request.subject_org)) { (Label::Approve.text(language)) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    signed_in_page(&app, &viewer, Label::Enrolments.text(language), body).await
+}
+
+async fn approve_enrolment(
+    State(app): Shared,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let viewer = match viewer(&app, &headers, &query) {
+        Ok(viewer) => viewer,
+        Err(refused) => return *refused,
+    };
+    if !Sessions::csrf_matches(&viewer.session, form.get("csrf").map(String::as_str).unwrap_or_default()) {
+        return problem_page(&app, &viewer, StatusCode::FORBIDDEN, "csrf");
+    }
+    let request_id = form.get("request_id").cloned().unwrap_or_default();
+    let signed = match app.trust().await {
+        Ok(mut client) => client.sign_enrolment(wire::SignEnrolmentRequest { request_id, ..Default::default() }).await,
+        Err(error) => return problem_page(&app, &viewer, StatusCode::BAD_GATEWAY, &error),
+    };
+    match signed {
+        Ok(_) => Redirect::to("/enrolments?approved=1").into_response(),
+        Err(status) => problem_page(&app, &viewer, StatusCode::UNPROCESSABLE_ENTITY, &said(&status, viewer.language).1),
+    }
 }
 
 /// Bundles of large offices run to tens of megabytes.
