@@ -224,6 +224,13 @@ async fn a_school_records_an_incident_in_the_browser_and_its_district_counts_it(
     assert!(page.contains("physical · serious · open"), "the record is listed: {page}");
     screenshot(&client, "school-records").await;
     assert_eq!(incidents_stored(&school.endpoint()), 1);
+    // The record's own page checks its signature in this process, from the signed bytes.
+    client.find(Locator::Css("td a[href^='/records/']")).await.expect("a record link").click().await.expect("opens");
+    let signature =
+        client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css("p.notice#signature")).await;
+    let signature = signature.unwrap_or_else(|_| panic!("no verified signature: {}", "see the screenshot"));
+    assert!(signature.text().await.expect("text").contains("verify_strict"));
+    screenshot(&client, "school-record").await;
 
     // A forged form: the session cookie, a wrong CSRF token. Refused; nothing stored.
     let cookie = client
@@ -448,9 +455,17 @@ async fn a_newcomer_records_an_incident_in_the_demo_and_the_provinces_officer_se
     let ministry = urls.get("operator of VN").cloned().expect("the ministry's address");
     let ministry_base = ministry.split("/login").next().expect("base").to_owned();
     client.goto(&ministry).await.expect("signs in");
-    client.goto(&format!("{ministry_base}/tables?period={school_year}&by=severity")).await.expect("tables");
-    let page = client.source().await.expect("source");
-    assert!(page.contains("Chính xác") && page.contains("VN.BT"), "{page}");
+    // The province's aggregate reaches the ministry at its next sync round.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        client.goto(&format!("{ministry_base}/tables?period={school_year}&by=severity")).await.expect("tables");
+        let page = client.source().await.expect("source");
+        if page.contains("Chính xác") && page.contains("<td>VN.BT</td>") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the ministry never counted the incident: {page}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     screenshot(&client, "demo-ministry-tables").await;
     client.close().await.expect("closes the browser");
 }

@@ -80,6 +80,10 @@ pub enum Label {
     Approve,
     Approved,
     Requested,
+    SignatureHolds,
+    SignatureFails,
+    Deadlines,
+    RefusedAbove,
 }
 
 impl Label {
@@ -307,6 +311,18 @@ impl Label {
             (Requested, En) => "Requested",
             (Requested, Vi) => "Ngày yêu cầu",
             (Requested, Zh) => "申请时间",
+            (SignatureHolds, En) => "The signature verifies (verify_strict), and the record id is the SHA-256 of the signed bytes.",
+            (SignatureHolds, Vi) => "Chữ ký hợp lệ (verify_strict), và mã hồ sơ là SHA-256 của các byte đã ký.",
+            (SignatureHolds, Zh) => "签名核验通过（verify_strict），记录编号即已签名字节的 SHA-256。",
+            (SignatureFails, En) => "The signature does not verify",
+            (SignatureFails, Vi) => "Chữ ký không hợp lệ",
+            (SignatureFails, Zh) => "签名核验未通过",
+            (Deadlines, En) => "Deadlines in force",
+            (Deadlines, Vi) => "Thời hạn đang áp dụng",
+            (Deadlines, Zh) => "现行期限",
+            (RefusedAbove, En) => "Refused by the office above",
+            (RefusedAbove, Vi) => "Bị cấp trên từ chối",
+            (RefusedAbove, Zh) => "被上级拒绝",
         }
     }
 }

@@ -30,6 +30,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/", get(home))
         .route("/records", get(records))
         .route("/records/new", get(new_incident).post(submit_incident))
+        .route("/records/{id}", get(record_page))
         .route("/tables", get(tables))
         .route("/tables.csv", get(tables_csv))
         .route("/enrolments", get(enrolments).post(approve_enrolment))
@@ -263,10 +264,31 @@ async fn home(State(app): Shared, headers: HeaderMap, Query(query): Query<HashMa
                 tr { th { "outbox" } td { (parent.outbox_depth) } }
                 @if !parent.last_error.is_empty() { tr { th { "last error" } td { (parent.last_error) } } }
             }
+            @if !parent.refused.is_empty() {
+                h2 { (Label::RefusedAbove.text(language)) }
+                ul { @for refusal in &parent.refused { li { code { (hex::encode(refusal.record_id.get(..8).unwrap_or_default())) } " #" (refusal.seq) ": " (refusal.reason) } } }
+            }
+        }
+        @if let Some(policy) = &info.policy {
+            @if !policy.deadlines.is_empty() {
+                h2 { (Label::Deadlines.text(language)) }
+                ul {
+                    @for sourced in &policy.deadlines {
+                        @if let Some(deadline) = &sourced.deadline {
+                            li {
+                                (wire::DeadlineKind::try_from(deadline.report).map(|kind| kind.as_str_name().to_lowercase()).unwrap_or_default())
+                                " · " (wire::Level::try_from(deadline.level).map(|level| level.as_str_name().to_lowercase()).unwrap_or_default())
+                                " · " (deadline.due_on.as_ref().map(|d| format!("{}-{:02}-{:02}", d.year, d.month, d.day)).unwrap_or_default())
+                                " (" (sourced.issuing_org) ", " (sourced.number) ")"
+                            }
+                        }
+                    }
+                }
+            }
         }
         @if !info.severe_notices.is_empty() {
             h2 { "severe notices" }
-            ul { @for notice in &info.severe_notices { li { (notice.author_org) " · " (notice.created_at.as_ref().map(|t| timestamp(t.seconds, app.utc_offset)).unwrap_or_default()) } } }
+            ul { @for notice in &info.severe_notices { li { (notice.author_org) " · " (notice.created_at.as_ref().map(|t| format!("{} ({} h ago)", timestamp(t.seconds, app.utc_offset), (chrono::Utc::now().timestamp() - t.seconds).max(0) / 3600)).unwrap_or_default()) } } }
         }
     };
     signed_in_page(&app, &viewer, Label::Home.text(language), body).await
@@ -316,7 +338,7 @@ async fn records(State(app): Shared, headers: HeaderMap, Query(query): Query<Has
                 @for stored in rows {
                     @let header = stored.header.clone().unwrap_or_default();
                     tr {
-                        td { code { (hex::encode(header.record_id.get(..8).unwrap_or_default())) } }
+                        td { a href=(format!("/records/{}", hex::encode(&header.record_id))) { code { (hex::encode(header.record_id.get(..8).unwrap_or_default())) } } }
                         td { (header.payload_type.rsplit('.').next().unwrap_or_default()) }
                         td { (header.author_org) }
                         td { (header.seq) }
@@ -328,6 +350,59 @@ async fn records(State(app): Shared, headers: HeaderMap, Query(query): Query<Has
         }
     };
     signed_in_page(&app, &viewer, Label::Records.text(language), body).await
+}
+
+/// One record: its header, whether its signature verifies here, and its fields.
+async fn record_page(
+    State(app): Shared,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let viewer = match viewer(&app, &headers, &query) {
+        Ok(viewer) => viewer,
+        Err(refused) => return *refused,
+    };
+    let language = viewer.language;
+    let answer = match app.node().await {
+        Ok((mut client, _)) => client.get_record(wire::GetRecordRequest { record_id: id.clone() }).await,
+        Err(error) => return problem_page(&app, &viewer, StatusCode::BAD_GATEWAY, &error),
+    };
+    let stored = match answer {
+        Ok(stored) => stored.into_inner(),
+        Err(status) => return problem_page(&app, &viewer, StatusCode::NOT_FOUND, &said(&status, language).1),
+    };
+    let bytes = stored.envelope.as_ref().map(|envelope| envelope.envelope.clone()).unwrap_or_default();
+    // Checked here, from the signed bytes, not taken from the node's word.
+    let verified =
+        edusync_envelope::VerifiedEnvelope::verify(bytes).map_err(|error| error.to_string()).and_then(|envelope| {
+            let actual = hex::encode(envelope.id().0);
+            if actual.starts_with(&id.to_ascii_lowercase()) {
+                Ok(envelope)
+            } else {
+                Err(format!("the node answered with record {actual} for {id}"))
+            }
+        });
+    let fields = stored
+        .record
+        .clone()
+        .and_then(|record| Record::try_from(record).ok())
+        .and_then(|record| serde_json::to_string_pretty(&record).ok())
+        .unwrap_or_default();
+    let body = html! {
+        h1 { (Label::Record.text(language)) " " code { (id.get(..16).unwrap_or(&id)) } }
+        @match &verified {
+            Ok(envelope) => {
+                p.notice id="signature" {
+                    (Label::SignatureHolds.text(language)) " "
+                    (envelope.header().author_org.to_string()) " #" (envelope.header().seq.0) ", key " code { (envelope.header().author_key.to_string()) }
+                }
+            }
+            Err(error) => { p.problem id="signature" { (Label::SignatureFails.text(language)) ": " (error) } }
+        }
+        pre { (fields) }
+    };
+    signed_in_page(&app, &viewer, Label::Record.text(language), body).await
 }
 
 /// One line about a record, from its decoded fields.
