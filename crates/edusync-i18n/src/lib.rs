@@ -12,7 +12,9 @@
 mod language;
 mod messages;
 mod reasons;
+mod values;
 
 pub use language::Language;
 pub use messages::Message;
 pub use reasons::{reason, validation_error};
+pub use values::value_name;

@@ -476,7 +476,7 @@ fn incident_form(viewer: &Viewer, values: &HashMap<String, String>, problem: Opt
             label for=(id) { (label.text(language)) }
             select id=(id) name=(name) aria-invalid=[error.as_ref().map(|_| "true")] {
                 @for option in options {
-                    option value=(option) selected[chosen == option] { (option) }
+                    option value=(option) selected[chosen == option] { (edusync_i18n::value_name(option, language)) }
                 }
             }
             @if let Some(error) = error { p.error id=(format!("{id}-error")) { (error) } }

@@ -1,0 +1,71 @@
+//! The words for the values of the record forms' lists (places, categories,
+//! severities, channels, statuses, roles, sexes), as the domain's documents
+//! name them, for pages and forms. The stored value stays the English code.
+
+use crate::Language;
+
+/// The value's name in `language`, or the code itself for one this table
+/// does not know.
+pub fn value_name(code: &str, language: Language) -> String {
+    let [en, vi, zh] = match code {
+        "classroom" => ["classroom", "lớp học", "教室"],
+        "schoolyard" => ["schoolyard", "sân trường", "校园操场"],
+        "corridor_or_stairs" => ["corridor or stairs", "hành lang, cầu thang", "走廊或楼梯"],
+        "toilet" => ["toilet", "nhà vệ sinh", "厕所"],
+        "canteen" => ["canteen", "căng tin", "食堂"],
+        "dormitory" => ["dormitory", "ký túc xá", "宿舍"],
+        "sports_ground" => ["sports ground", "sân thể thao", "运动场"],
+        "school_gate" => ["school gate", "cổng trường", "校门"],
+        "way_to_school" => ["on the way to school", "trên đường đến trường", "上学路上"],
+        "online" => ["online", "trên mạng", "网上"],
+        "outside_school" => ["outside school", "ngoài nhà trường", "校外"],
+        "other" => ["other", "khác", "其他"],
+        "physical" => ["physical", "bạo lực thân thể", "身体暴力"],
+        "verbal" => ["verbal", "bạo lực lời nói", "言语暴力"],
+        "psychological" => ["psychological", "bạo lực tinh thần", "心理暴力"],
+        "cyber" => ["online (cyberbullying)", "bắt nạt trên mạng", "网络欺凌"],
+        "sexual" => ["sexual", "xâm hại tình dục", "性侵害"],
+        "property" => ["property", "xâm phạm tài sản", "财物侵害"],
+        "exclusion" => ["exclusion", "cô lập, tẩy chay", "孤立排斥"],
+        "minor" => ["minor", "nhẹ", "轻微"],
+        "serious" => ["serious", "nghiêm trọng", "严重"],
+        "severe" => ["severe", "đặc biệt nghiêm trọng", "特别严重"],
+        "suggestion_box" => ["suggestion box", "hòm thư góp ý", "意见箱"],
+        "hotline" => ["school hotline", "đường dây nóng của trường", "学校热线"],
+        "camera" => ["camera", "camera", "摄像头"],
+        "teacher" => ["teacher", "giáo viên", "教师"],
+        "parent" => ["parent", "cha mẹ học sinh", "家长"],
+        "student_informant" => ["a student", "học sinh báo tin", "学生举报"],
+        "national_hotline_111" => ["national hotline 111", "tổng đài quốc gia 111", "全国热线 111"],
+        "open" => ["open", "mới tiếp nhận", "已受理"],
+        "investigating" => ["investigating", "đang xác minh", "调查中"],
+        "concluded" => ["concluded", "đã kết luận", "已结案"],
+        "referred_to_police" => ["referred to the police", "chuyển công an", "移交公安"],
+        "referred_to_court" => ["referred to the court", "chuyển tòa án", "移交法院"],
+        "victim" => ["victim", "người bị hại", "受害者"],
+        "perpetrator" => ["perpetrator", "người gây ra", "实施者"],
+        "witness" => ["witness", "người chứng kiến", "目击者"],
+        "female" => ["female", "nữ", "女"],
+        "male" => ["male", "nam", "男"],
+        "not_recorded" => ["not recorded", "không ghi", "未记录"],
+        _ => return code.to_owned(),
+    };
+    match language {
+        Language::English => en,
+        Language::Vietnamese => vi,
+        Language::Chinese => zh,
+    }
+    .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_form_value_has_a_name_in_each_language_and_an_unknown_code_stays() {
+        assert_eq!(value_name("schoolyard", Language::Vietnamese), "sân trường");
+        assert_eq!(value_name("cyber", Language::Chinese), "网络欺凌");
+        assert_eq!(value_name("no_such_value", Language::Vietnamese), "no_such_value");
+    }
+}
