@@ -137,7 +137,16 @@ th:first-child,td:first-child{text-align:left}
 fieldset{margin-top:1rem}
 ";
 
-fn layout(language: Language, title: &str, nav: Option<(&str, &str)>, body: Markup) -> Markup {
+/// Who the page is for, for its header: the org, how the role reads, and
+/// whether it is the node's operator (readers get no links to what the node
+/// would refuse them).
+struct Nav<'a> {
+    org: &'a str,
+    role: &'a str,
+    operator: bool,
+}
+
+fn layout(language: Language, title: &str, nav: Option<Nav<'_>>, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang=(code(language)) {
@@ -150,15 +159,17 @@ fn layout(language: Language, title: &str, nav: Option<(&str, &str)>, body: Mark
             body {
                 header {
                     strong { "edusync" }
-                    @if let Some((org, role)) = nav {
-                        span { (Label::SignedInAs.text(language)) " " (org) " (" (role) ")" }
+                    @if let Some(nav) = nav {
+                        span { (Label::SignedInAs.text(language)) " " (nav.org) " (" (nav.role) ")" }
                         nav {
                             a href="/" { (Label::Home.text(language)) }
-                            a href="/records" { (Label::Records.text(language)) }
-                            a href="/records/new" { (Label::NewIncident.text(language)) }
+                            @if nav.operator {
+                                a href="/records" { (Label::Records.text(language)) }
+                                a href="/records/new" { (Label::NewIncident.text(language)) }
+                            }
                             a href="/tables" { (Label::Tables.text(language)) }
                             a href="/compliance" { (Label::Compliance.text(language)) }
-                            a href="/enrolments" { (Label::Enrolments.text(language)) }
+                            @if nav.operator { a href="/enrolments" { (Label::Enrolments.text(language)) } }
                             a href="/audit" { (Label::Audit.text(language)) }
                         }
                     }
@@ -193,11 +204,12 @@ fn role_label(role: &str, language: Language) -> String {
 /// A page for a signed-in viewer, with the node's org and the role it speaks as.
 async fn signed_in_page(app: &App, viewer: &Viewer, title: &str, body: Markup) -> Response {
     let role = match app.node().await {
-        Ok((_, role)) => role_label(&role, viewer.language),
+        Ok((_, role)) => role,
         Err(_) => String::new(),
     };
     let org = app.org.lock().map(|org| org.clone()).unwrap_or_default();
-    render(layout(viewer.language, title, Some((&org, &role)), body))
+    let nav = Nav { org: &org, role: &role_label(&role, viewer.language), operator: role == "operator" };
+    render(layout(viewer.language, title, Some(nav), body))
 }
 
 fn problem_page(app: &App, viewer: &Viewer, status: StatusCode, message: &str) -> Response {
@@ -207,7 +219,7 @@ fn problem_page(app: &App, viewer: &Viewer, status: StatusCode, message: &str) -
         render(layout(
             viewer.language,
             Label::Refused.text(viewer.language),
-            Some((&org, "")),
+            Some(Nav { org: &org, role: "", operator: false }),
             html! { p.problem { (Label::NodeSaid.text(viewer.language)) ": " (message) } },
         )),
     )
@@ -723,7 +735,7 @@ async fn tables(State(app): Shared, headers: HeaderMap, Query(query): Query<Hash
                 th { (shown(table.grand_total.as_ref())) }
             }
         }
-        @for release in &table.releases {
+        @for release in table.releases.iter().filter(|release| !release.ledger.is_empty()) {
             p {
                 (release.period) ": σ " (format!("{:.2}", release.sigma_thousandths as f64 / 1000.0)) ", "
                 (Label::Budget.text(language)) " " (format!("{}", release.rho_spent_millionths as f64 / 1e6))
