@@ -84,6 +84,13 @@ pub enum Label {
     SignatureFails,
     Deadlines,
     RefusedAbove,
+    YearReport,
+    Semester1Report,
+    StaffPledges,
+    OnTime,
+    Late,
+    Missing,
+    NotYetDue,
 }
 
 impl Label {
@@ -323,6 +330,27 @@ impl Label {
             (RefusedAbove, En) => "Refused by the office above",
             (RefusedAbove, Vi) => "Bị cấp trên từ chối",
             (RefusedAbove, Zh) => "被上级拒绝",
+            (YearReport, En) => "School-year report",
+            (YearReport, Vi) => "Báo cáo năm học",
+            (YearReport, Zh) => "学年报告",
+            (Semester1Report, En) => "Semester 1 report",
+            (Semester1Report, Vi) => "Báo cáo học kỳ I",
+            (Semester1Report, Zh) => "第一学期报告",
+            (StaffPledges, En) => "Staff pledges",
+            (StaffPledges, Vi) => "Cam kết của cán bộ",
+            (StaffPledges, Zh) => "教职工承诺",
+            (OnTime, En) => "on time",
+            (OnTime, Vi) => "đúng hạn",
+            (OnTime, Zh) => "按时",
+            (Late, En) => "late",
+            (Late, Vi) => "trễ hạn",
+            (Late, Zh) => "逾期",
+            (Missing, En) => "missing",
+            (Missing, Vi) => "chưa nộp",
+            (Missing, Zh) => "未提交",
+            (NotYetDue, En) => "not yet due",
+            (NotYetDue, Vi) => "chưa đến hạn",
+            (NotYetDue, Zh) => "未到期",
         }
     }
 }

@@ -134,6 +134,8 @@ table{border-collapse:collapse;margin:.5rem 0;display:block;overflow-x:auto}
 th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:right;white-space:nowrap}
 th:first-child,td:first-child{text-align:left}
 .margin{color:#555;font-size:.85em}
+.on_time{background:#d8f3dc}.late{background:#ffe8a3}.missing{background:#f8b4b4}.not_yet_due{background:#edf2f4}
+.heat td{text-align:center}
 fieldset{margin-top:1rem}
 ";
 
@@ -723,7 +725,7 @@ async fn tables(State(app): Shared, headers: HeaderMap, Query(query): Query<Hash
         table {
             tr { th { (Label::Unit.text(language)) } @for column in &table.columns { th { (column) } } th { (Label::Total.text(language)) } }
             @for row in &table.rows {
-                tr {
+                tr id=(row.label) {
                     td { @if row.label.is_empty() { (Label::OfficesOwn.text(language)) } @else { (row.label) } }
                     @for cell in &row.cells { td { (shown(Some(cell))) } }
                     td { (shown(row.total.as_ref())) }
@@ -848,17 +850,43 @@ async fn compliance(State(app): Shared, headers: HeaderMap, Query(query): Query<
     };
     let with_margin =
         |value: u64, margin: u64| if margin > 0 { format!("{value}±{margin}") } else { value.to_string() };
+    // A heat map: each unit's filings coloured by their state, with the word in
+    // the cell too (colour is never the only sign).
+    let filing = |filing: Option<&wire::Filing>| -> Markup {
+        match filing {
+            None => html! { td { "—" } },
+            Some(filing) => {
+                let (label, class) = match filing.status.as_str() {
+                    "on_time" => (Label::OnTime, "on_time"),
+                    "late" => (Label::Late, "late"),
+                    "missing" => (Label::Missing, "missing"),
+                    _ => (Label::NotYetDue, "not_yet_due"),
+                };
+                html! {
+                    td class=(class) title=(filing.due_on) {
+                        (label.text(language)) @if filing.days_late > 0 { " (" (filing.days_late) ")" }
+                    }
+                }
+            }
+        }
+    };
+    let period = compliance.school_year.clone();
     let body = html! {
         h1 { (Label::Compliance.text(language)) " · " (compliance.school_year) }
         (form)
-        table {
+        table.heat {
             tr {
-                th { (Label::Child.text(language)) } th { (Label::NotifiedLate.text(language)) }
+                th { (Label::Child.text(language)) } th { (Label::YearReport.text(language)) }
+                th { (Label::Semester1Report.text(language)) } th { (Label::StaffPledges.text(language)) }
+                th { (Label::NotifiedLate.text(language)) }
                 th { (Label::InvestigationsOverdue.text(language)) } th { (Label::CasesBySemester.text(language)) }
             }
             @for child in &compliance.children {
                 tr {
-                    td { (child.org_id) }
+                    td { a href=(format!("/tables?period={period}&by=category#{}", child.org_id)) { (child.org_id) } }
+                    (filing(child.school_year_report.as_ref()))
+                    (filing(child.semester1_report.as_ref()))
+                    (filing(child.staff_commitments.as_ref()))
                     td { (with_margin(child.notified_late, child.timeliness_margin)) }
                     td { (with_margin(child.investigations_overdue, child.timeliness_margin)) }
                     td { (child.cases_semester1) " / " (child.cases_semester2) }
