@@ -294,6 +294,8 @@ async fn a_school_records_an_incident_in_the_browser_and_its_district_counts_it(
     assert_eq!(status, 200, "{csv}");
     assert!(csv.contains("text/csv") && csv.contains("VN.BT.D03.S017,0,1,0,1"), "{csv}");
     client.goto(&format!("{district_base}/compliance?school_year=2025-2026")).await.expect("compliance");
+    let page = client.source().await.expect("source");
+    assert!(page.contains("未提交学年报告"), "alerts in the page's language: {page}");
     screenshot(&client, "district-compliance").await;
 
     // An auditor's page: the district's bundle, checked against the root's key.

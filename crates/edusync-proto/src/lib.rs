@@ -9,12 +9,14 @@
 
 mod convert;
 mod refusal;
+mod said;
 
 pub use convert::{
     decode_record, encode_record, header_to_wire, kind_from_wire, kind_to_wire, period_from_wire, period_to_wire,
     policy_in_force_to_wire, stream_from_wire, stream_to_wire,
 };
 pub use refusal::{validation_error_of, validation_status, VALIDATION_DOMAIN};
+pub use said::alert_text;
 
 pub mod codec;
 

@@ -895,7 +895,7 @@ async fn compliance(State(app): Shared, headers: HeaderMap, Query(query): Query<
         }
         h2 { (Label::Alerts.text(language)) }
         @if compliance.alerts.is_empty() { p { (Label::NoAlerts.text(language)) } }
-        @else { ul { @for alert in &compliance.alerts { li { (alert.message) } } } }
+        @else { ul { @for alert in &compliance.alerts { li { (edusync_proto::alert_text(alert, language)) } } } }
     };
     signed_in_page(&app, &viewer, Label::Compliance.text(language), body).await
 }

@@ -2,7 +2,7 @@
 //! timeliness and repeated incidents for a school year, and the alerts, said
 //! in the user's language.
 
-use edusync_i18n::{Language, Message};
+use edusync_i18n::Language;
 use edusync_proto::wire;
 
 use super::NodeTarget;
@@ -31,33 +31,7 @@ pub(crate) async fn fetch(target: &NodeTarget, school_year: Option<&str>) -> Res
         .into_inner())
 }
 
-/// An alert in the user's language, from the values the node sent; an alert
-/// this edusync does not know reads as the node wrote it (English).
-pub(crate) fn alert_text(alert: &wire::ComplianceAlert, language: Language) -> String {
-    let org = alert.org_id.clone();
-    let message = match alert.code.as_str() {
-        "report_late" => Message::AlertReportLate {
-            org,
-            report: alert.report.clone(),
-            due_on: alert.due_on.clone(),
-            filed_on: alert.filed_on.clone(),
-            days_late: alert.days_late,
-        },
-        "report_missing" => {
-            Message::AlertReportMissing { org, report: alert.report.clone(), due_on: alert.due_on.clone() }
-        }
-        "notifications_late" => Message::AlertNotificationsLate { org, cases: alert.cases },
-        "investigations_overdue" => Message::AlertInvestigationsOverdue { org, cases: alert.cases },
-        "repeated_incidents" => {
-            Message::AlertRepeatedIncidents { org, period: alert.period.clone(), cases: alert.cases }
-        }
-        "repeated_two_semesters_in_a_row" => {
-            Message::AlertRepeatedTwoSemesters { org, first: alert.period.clone(), second: alert.second_period.clone() }
-        }
-        _ => return alert.message.clone(),
-    };
-    message.text(language)
-}
+pub(crate) use edusync_proto::alert_text;
 
 fn filing(filing: Option<&wire::Filing>) -> String {
     match filing {
