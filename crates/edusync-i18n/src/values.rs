@@ -48,6 +48,14 @@ pub fn value_name(code: &str, language: Language) -> String {
         "female" => ["female", "nữ", "女"],
         "male" => ["male", "nam", "男"],
         "not_recorded" => ["not recorded", "không ghi", "未记录"],
+        "within_3h" => ["reported within 3 h", "báo cáo trong 3 giờ", "3 小时内报告"],
+        "within_12h" => ["reported within 12 h", "báo cáo trong 12 giờ", "12 小时内报告"],
+        "later" => ["reported later", "báo cáo muộn", "逾时报告"],
+        "not_yet" => ["not yet reported", "chưa báo cáo", "尚未报告"],
+        "concluded_within_15_days" => ["concluded in time", "kết luận đúng hạn", "按时结案"],
+        "concluded_late" => ["concluded late", "kết luận quá hạn", "逾期结案"],
+        "open_within_15_days" => ["open, in time", "đang xác minh, còn hạn", "调查中（未逾期）"],
+        "open_overdue" => ["open, overdue", "đang xác minh, quá hạn", "调查中（已逾期）"],
         _ => return code.to_owned(),
     };
     match language {

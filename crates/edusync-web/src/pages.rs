@@ -723,7 +723,11 @@ async fn tables(State(app): Shared, headers: HeaderMap, Query(query): Query<Hash
         p { @if table.disclosed { (Label::ReleasedNote.text(language)) } @else { (Label::ExactNote.text(language)) } }
         h2 { (table.org_id) " · " (table.period) " · " (table.dimension) }
         table {
-            tr { th { (Label::Unit.text(language)) } @for column in &table.columns { th { (column) } } th { (Label::Total.text(language)) } }
+            tr {
+                th { (Label::Unit.text(language)) }
+                @for column in &table.columns { th title=(column) { (edusync_i18n::value_name(column, language)) } }
+                th { (Label::Total.text(language)) }
+            }
             @for row in &table.rows {
                 tr id=(row.label) {
                     td { @if row.label.is_empty() { (Label::OfficesOwn.text(language)) } @else { (row.label) } }
