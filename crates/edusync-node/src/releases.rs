@@ -25,6 +25,7 @@ pub(crate) struct ReaderReleases {
 
 /// A semester's release and its ledger, as the store keeps them.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub(crate) struct StoredRelease {
     pub ledger: Ledger,
     pub latest: Option<ReleasedTables>,
@@ -95,6 +96,37 @@ impl Node {
         }))
     }
 
+    /// Takes back the ledger this node last signed into the semester's
+    /// aggregate when it holds more than the store's: after a restore from an
+    /// older backup, the store's ledger went back in time, but the aggregate
+    /// the node signed (taken back from its parent) did not. The values of
+    /// those releases are not in the aggregate, so they are not served again;
+    /// their slots stay spent.
+    fn recover_signed_ledger(&self, semester: Period, stored: &mut StoredRelease) -> Result<(), NodeError> {
+        let Some((_, aggregate)) = self.latest_aggregate(self.org(), semester)? else { return Ok(()) };
+        let Some(signed) = aggregate.reader_releases else { return Ok(()) };
+        if signed.charges.len() <= stored.ledger.entries.len() {
+            return Ok(());
+        }
+        tracing::warn!(period = %semester, signed = signed.charges.len(), held = stored.ledger.entries.len(),
+            "the signed readers' ledger is ahead of the store's: taken back, its releases' values lost");
+        stored.ledger.entries = signed
+            .charges
+            .iter()
+            .map(|charge| edusync_privacy::LedgerEntry {
+                slot: if charge.closing {
+                    Slot::Closing(charge.slot_index)
+                } else {
+                    Slot::Provisional(charge.slot_index)
+                },
+                released_at: charge.released_at_unix_s,
+                cost: MicroRho(charge.rho_millionths),
+            })
+            .collect();
+        stored.latest = None;
+        Ok(())
+    }
+
     fn stored_release(&self, semester: Period) -> Result<StoredRelease, NodeError> {
         match self.store().reader_release(semester)? {
             None => Ok(StoredRelease::default()),
@@ -118,6 +150,7 @@ impl Node {
         let cost = MicroRho::checked("privacy.reader_rho_per_release", settings.rho_per_release_millionths)?;
         let cap = MicroRho(settings.rho_per_semester_millionths);
         let mut stored = self.stored_release(semester)?;
+        self.recover_signed_ledger(semester, &mut stored)?;
         // The cap in force now: a policy that tightens it stops releases at once.
         stored.ledger.cap = cap;
         let (start, end) = self.period_bounds(semester);
@@ -126,6 +159,15 @@ impl Node {
             stored.latest.map(|tables| ServedRelease { semester, tables, ledger: stored.ledger, entry, not_fresher })
         };
         let decision = stored.ledger.decide(slot, cost);
+        if let Decision::Reuse { .. } | Decision::KeepLast { .. } = decision {
+            if stored.latest.is_none() {
+                return Err(NodeError::BudgetSpent(format!(
+                    "{semester}: this slot's release to readers was lost when the store was restored from an \
+                     older backup; it is not drawn again (that would spend the budget twice), and the next \
+                     slot's release is drawn as the schedule allows"
+                )));
+            }
+        }
         if let Decision::Reuse { index } | Decision::KeepLast { index, .. } = decision {
             let not_fresher = match decision {
                 Decision::KeepLast { refusal, .. } => Some(refusal),

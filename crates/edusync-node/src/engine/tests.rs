@@ -1406,3 +1406,33 @@ fn one_case_loses_at_most_the_stated_epsilon_over_every_level_and_release() {
     let spent = ledgers.iter().find(|(period, _)| *period == semester).expect("a ledger").1.spent();
     assert!(spent <= cap, "{spent} > {cap}");
 }
+
+/// A restore from an older backup rolls the store's ledger back, but not the
+/// ledger the node signed into its aggregate: the node takes that back, does
+/// not draw again for a slot it already released, and draws the next slot's.
+#[test]
+fn a_ledger_rolled_back_by_a_restore_is_taken_back_from_the_signed_aggregate() {
+    use edusync_rollup::query::Dimension;
+    let pair = pair();
+    pair.school.submit(incident(), now()).expect("submits");
+    pair.school.derive_dirty(now()).expect("derives");
+    pair.district.ingest(shared_log(&pair.school), now()).expect("ingests");
+    pair.district.derive_dirty(now()).expect("derives");
+    let semester: Period = "2024-2025/S1".parse().expect("period");
+    pair.district.reader_query(semester, Dimension::Category, &[], now()).expect("a release");
+    pair.district.derive_dirty(now()).expect("signs the ledger");
+    // What an older backup holds: no release, no ledger.
+    pair.district.store().put_reader_release(semester, b"{}").expect("rolled back");
+    let refused = pair
+        .district
+        .reader_query(semester, Dimension::Category, &[], now() + TimeDelta::hours(1))
+        .expect_err("the slot's release is not drawn again");
+    assert!(refused.to_string().contains("restored"), "{refused}");
+    let next = pair
+        .district
+        .reader_query(semester, Dimension::Category, &[], now() + TimeDelta::days(31))
+        .expect("the next slot");
+    let ledger = &next.releases[0].ledger;
+    assert_eq!(ledger.entries.len(), 2, "the signed entry taken back, and the new one: {ledger:?}");
+    assert_eq!(ledger.spent().0, 1_000_000);
+}
