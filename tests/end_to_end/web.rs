@@ -157,6 +157,17 @@ async fn fill_incident(client: &Client, detected_at: &str) {
     set(client, "people_0__grade", "7").await;
 }
 
+/// The browser's session cookie for the web app it is signed in to last.
+async fn session_cookie(client: &Client) -> fantoccini::cookies::Cookie<'static> {
+    client
+        .get_all_cookies()
+        .await
+        .expect("cookies")
+        .into_iter()
+        .find(|cookie| cookie.name() == "edusync_session")
+        .expect("the session cookie")
+}
+
 fn incidents_stored(school_endpoint: &str) -> usize {
     let listed = run(&["record", "list", "--kind", "incident", "--json", "--node", school_endpoint]);
     assert!(listed.status.success(), "{}", text(&listed.stderr));
@@ -233,13 +244,7 @@ async fn a_school_records_an_incident_in_the_browser_and_its_district_counts_it(
     screenshot(&client, "school-record").await;
 
     // A forged form: the session cookie, a wrong CSRF token. Refused; nothing stored.
-    let cookie = client
-        .get_all_cookies()
-        .await
-        .expect("cookies")
-        .into_iter()
-        .find(|cookie| cookie.name() == "edusync_session")
-        .expect("the session cookie");
+    let cookie = session_cookie(&client).await;
     assert_eq!(cookie.http_only(), Some(true));
     let body = "csrf=forged&occurred_at=2025-10-14T09%3A30&detected_at=2025-10-14T10%3A00&reported_to_school_at=2025-10-14T10%3A15&place=schoolyard&category=verbal&severity=minor&intake_channel=teacher&status=open&narrative=x";
     let forged = |cookie_header: &str| {
@@ -276,13 +281,7 @@ async fn a_school_records_an_incident_in_the_browser_and_its_district_counts_it(
     assert!(page.contains("VN.BT.D03.S017") && page.contains("精确值"), "{page}");
     screenshot(&client, "district-tables").await;
     // What is on screen, as CSV.
-    let district_cookie = client
-        .get_all_cookies()
-        .await
-        .expect("cookies")
-        .into_iter()
-        .find(|cookie| cookie.name() == "edusync_session")
-        .expect("the session cookie");
+    let district_cookie = session_cookie(&client).await;
     let district_address = district_base.trim_start_matches("http://");
     let (status, csv) = http(
         district_address,

@@ -91,6 +91,19 @@ fn viewer(app: &App, headers: &HeaderMap, query: &HashMap<String, String>) -> Re
     Ok(Viewer { id, session, language })
 }
 
+/// Every page but sign-in takes its viewer from the request: a request
+/// without a valid session is answered with the sign-in page (401), before
+/// any handler asks the node anything.
+impl axum::extract::FromRequestParts<Arc<App>> for Viewer {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, app: &Arc<App>) -> Result<Viewer, Response> {
+        let query =
+            Query::<HashMap<String, String>>::try_from_uri(&parts.uri).map(|Query(query)| query).unwrap_or_default();
+        viewer(app, &parts.headers, &query).map_err(|refused| *refused)
+    }
+}
+
 fn sign_in_page(language: Language) -> maud::Markup {
     layout(
         language,
@@ -251,11 +264,7 @@ async fn login(State(app): Shared, Query(query): Query<HashMap<String, String>>)
     }
 }
 
-async fn home(State(app): Shared, headers: HeaderMap, Query(query): Query<HashMap<String, String>>) -> Response {
-    let viewer = match viewer(&app, &headers, &query) {
-        Ok(viewer) => viewer,
-        Err(refused) => return *refused,
-    };
+async fn home(State(app): Shared, viewer: Viewer) -> Response {
     let language = viewer.language;
     let info = match app.node().await {
         Ok((mut client, _)) => client.get_node_info(wire::GetNodeInfoRequest {}).await,
@@ -314,11 +323,7 @@ fn timestamp(seconds: i64, offset: chrono::FixedOffset) -> String {
         .unwrap_or_default()
 }
 
-async fn records(State(app): Shared, headers: HeaderMap, Query(query): Query<HashMap<String, String>>) -> Response {
-    let viewer = match viewer(&app, &headers, &query) {
-        Ok(viewer) => viewer,
-        Err(refused) => return *refused,
-    };
+async fn records(State(app): Shared, viewer: Viewer, Query(query): Query<HashMap<String, String>>) -> Response {
     let language = viewer.language;
     let listed = match app.node().await {
         Ok((mut client, _)) => client.list_records(wire::ListRecordsRequest { limit: 200, ..Default::default() }).await,
@@ -369,14 +374,9 @@ async fn records(State(app): Shared, headers: HeaderMap, Query(query): Query<Has
 /// One record: its header, whether its signature verifies here, and its fields.
 async fn record_page(
     State(app): Shared,
-    headers: HeaderMap,
+    viewer: Viewer,
     axum::extract::Path(id): axum::extract::Path<String>,
-    Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let viewer = match viewer(&app, &headers, &query) {
-        Ok(viewer) => viewer,
-        Err(refused) => return *refused,
-    };
     let language = viewer.language;
     let answer = match app.node().await {
         Ok((mut client, _)) => client.get_record(wire::GetRecordRequest { record_id: id.clone() }).await,
@@ -534,15 +534,7 @@ fn incident_form(viewer: &Viewer, values: &HashMap<String, String>, problem: Opt
     }
 }
 
-async fn new_incident(
-    State(app): Shared,
-    headers: HeaderMap,
-    Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    let viewer = match viewer(&app, &headers, &query) {
-        Ok(viewer) => viewer,
-        Err(refused) => return *refused,
-    };
+async fn new_incident(State(app): Shared, viewer: Viewer) -> Response {
     let body = incident_form(&viewer, &HashMap::new(), None);
     signed_in_page(&app, &viewer, Label::NewIncident.text(viewer.language), body).await
 }
@@ -601,16 +593,7 @@ fn incident_from_form(form: &HashMap<String, String>, offset: chrono::FixedOffse
     Ok(Record::Incident(incident))
 }
 
-async fn submit_incident(
-    State(app): Shared,
-    headers: HeaderMap,
-    Query(query): Query<HashMap<String, String>>,
-    Form(form): Form<HashMap<String, String>>,
-) -> Response {
-    let viewer = match viewer(&app, &headers, &query) {
-        Ok(viewer) => viewer,
-        Err(refused) => return *refused,
-    };
+async fn submit_incident(State(app): Shared, viewer: Viewer, Form(form): Form<HashMap<String, String>>) -> Response {
     let language = viewer.language;
     let csrf = form.get("csrf").map(String::as_str).unwrap_or_default();
     if !Sessions::csrf_matches(&viewer.session, csrf) {
@@ -664,11 +647,7 @@ fn current_school_year(offset: chrono::FixedOffset) -> String {
     SchoolYear::containing(today).map(|year| year.to_string()).unwrap_or_default()
 }
 
-async fn tables(State(app): Shared, headers: HeaderMap, Query(query): Query<HashMap<String, String>>) -> Response {
-    let viewer = match viewer(&app, &headers, &query) {
-        Ok(viewer) => viewer,
-        Err(refused) => return *refused,
-    };
+async fn tables(State(app): Shared, viewer: Viewer, Query(query): Query<HashMap<String, String>>) -> Response {
     let language = viewer.language;
     let period_text = query.get("period").cloned().unwrap_or_else(|| current_school_year(app.utc_offset));
     let by = query.get("by").cloned().unwrap_or_else(|| "category".to_owned());
@@ -755,11 +734,7 @@ async fn tables(State(app): Shared, headers: HeaderMap, Query(query): Query<Hash
 
 /// The table on screen as CSV: one column per value and, for a reader,
 /// one for its margin (`category ±`), so a spreadsheet keeps both.
-async fn tables_csv(State(app): Shared, headers: HeaderMap, Query(query): Query<HashMap<String, String>>) -> Response {
-    let viewer = match viewer(&app, &headers, &query) {
-        Ok(viewer) => viewer,
-        Err(refused) => return *refused,
-    };
+async fn tables_csv(State(app): Shared, viewer: Viewer, Query(query): Query<HashMap<String, String>>) -> Response {
     let by = query.get("by").cloned().unwrap_or_else(|| "category".to_owned());
     let period = match query.get("period").map(|text| text.parse::<edusync_core::Period>()) {
         Some(Ok(period)) => period,
@@ -825,11 +800,7 @@ async fn tables_csv(State(app): Shared, headers: HeaderMap, Query(query): Query<
     response
 }
 
-async fn compliance(State(app): Shared, headers: HeaderMap, Query(query): Query<HashMap<String, String>>) -> Response {
-    let viewer = match viewer(&app, &headers, &query) {
-        Ok(viewer) => viewer,
-        Err(refused) => return *refused,
-    };
+async fn compliance(State(app): Shared, viewer: Viewer, Query(query): Query<HashMap<String, String>>) -> Response {
     let language = viewer.language;
     let school_year = query.get("school_year").cloned().unwrap_or_else(|| current_school_year(app.utc_offset));
     let answer = match app.node().await {
@@ -906,11 +877,7 @@ async fn compliance(State(app): Shared, headers: HeaderMap, Query(query): Query<
 
 /// Requests to be certified by this office, each with a button that signs
 /// it with the same checks as `edusync enroll approve`.
-async fn enrolments(State(app): Shared, headers: HeaderMap, Query(query): Query<HashMap<String, String>>) -> Response {
-    let viewer = match viewer(&app, &headers, &query) {
-        Ok(viewer) => viewer,
-        Err(refused) => return *refused,
-    };
+async fn enrolments(State(app): Shared, viewer: Viewer, Query(query): Query<HashMap<String, String>>) -> Response {
     let language = viewer.language;
     let listed = match app.trust().await {
         Ok(mut client) => client.list_enrolments(wire::ListEnrolmentsRequest {}).await,
@@ -948,16 +915,7 @@ async fn enrolments(State(app): Shared, headers: HeaderMap, Query(query): Query<
     signed_in_page(&app, &viewer, Label::Enrolments.text(language), body).await
 }
 
-async fn approve_enrolment(
-    State(app): Shared,
-    headers: HeaderMap,
-    Query(query): Query<HashMap<String, String>>,
-    Form(form): Form<HashMap<String, String>>,
-) -> Response {
-    let viewer = match viewer(&app, &headers, &query) {
-        Ok(viewer) => viewer,
-        Err(refused) => return *refused,
-    };
+async fn approve_enrolment(State(app): Shared, viewer: Viewer, Form(form): Form<HashMap<String, String>>) -> Response {
     if !Sessions::csrf_matches(&viewer.session, form.get("csrf").map(String::as_str).unwrap_or_default()) {
         return problem_page(&app, &viewer, StatusCode::FORBIDDEN, "csrf");
     }
@@ -993,11 +951,7 @@ fn audit_upload_form(viewer: &Viewer) -> Markup {
     }
 }
 
-async fn audit_form(State(app): Shared, headers: HeaderMap, Query(query): Query<HashMap<String, String>>) -> Response {
-    let viewer = match viewer(&app, &headers, &query) {
-        Ok(viewer) => viewer,
-        Err(refused) => return *refused,
-    };
+async fn audit_form(State(app): Shared, viewer: Viewer) -> Response {
     let body = audit_upload_form(&viewer);
     signed_in_page(&app, &viewer, Label::Audit.text(viewer.language), body).await
 }
@@ -1036,16 +990,7 @@ fn anchoring(root: &[u8], anchors: &str) -> Result<(Vec<edusync_envelope::Public
     Ok((keys, threshold, described))
 }
 
-async fn audit_verify(
-    State(app): Shared,
-    headers: HeaderMap,
-    Query(query): Query<HashMap<String, String>>,
-    mut form: axum::extract::Multipart,
-) -> Response {
-    let viewer = match viewer(&app, &headers, &query) {
-        Ok(viewer) => viewer,
-        Err(refused) => return *refused,
-    };
+async fn audit_verify(State(app): Shared, viewer: Viewer, mut form: axum::extract::Multipart) -> Response {
     let language = viewer.language;
     let mut parts: HashMap<String, Vec<u8>> = HashMap::new();
     loop {
