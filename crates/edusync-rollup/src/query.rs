@@ -271,18 +271,6 @@ pub fn disclosed_school_year(periods: &[PeriodCounts; 3]) -> [Vec<ShownTable>; 3
     tables
 }
 
-/// A table's margins as one row: what its trend line shows for its period.
-pub fn margins_row(table: &ShownTable) -> ShownTable {
-    ShownTable {
-        rows: vec![ShownRow { org: None, cells: table.column_totals.clone(), total: table.grand_total }],
-        column_totals: table.column_totals.clone(),
-        grand_total: table.grand_total,
-        column_groups: Vec::new(),
-        column_k: table.column_k.clone(),
-        base_k: table.base_k,
-    }
-}
-
 fn units_of(dimension: Dimension, children: &[(OrgId, Counts)]) -> Vec<Unit> {
     children
         .iter()
@@ -295,7 +283,8 @@ fn units_of(dimension: Dimension, children: &[(OrgId, Counts)]) -> Vec<Unit> {
 }
 
 /// One period's totals as a one-row table, exact: the office's trend line.
-/// A reader's is the margins of the period's disclosed table ([`margins_row`]).
+/// A reader's is the column totals of the period's releases
+/// ([`crate::released::reader_table`]).
 pub fn total_row(dimension: Dimension, org: &OrgId, total: &Counts) -> ShownTable {
     child_table(dimension, &Counts::zero(), &[(org.clone(), total.clone())])
 }
@@ -303,6 +292,19 @@ pub fn total_row(dimension: Dimension, org: &OrgId, total: &Counts) -> ShownTabl
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A suppressed table's margins as one row, as the suppression baseline's
+    /// trend line showed them.
+    fn margins_row(table: &ShownTable) -> ShownTable {
+        ShownTable {
+            rows: vec![ShownRow { org: None, cells: table.column_totals.clone(), total: table.grand_total }],
+            column_totals: table.column_totals.clone(),
+            grand_total: table.grand_total,
+            column_groups: Vec::new(),
+            column_k: table.column_k.clone(),
+            base_k: table.base_k,
+        }
+    }
 
     fn counts(cells: &[(Cell, u64)]) -> Counts {
         let mut counts = Counts::zero();
