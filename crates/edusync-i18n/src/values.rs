@@ -56,6 +56,30 @@ pub fn value_name(code: &str, language: Language) -> String {
         "concluded_late" => ["concluded late", "kết luận quá hạn", "逾期结案"],
         "open_within_15_days" => ["open, in time", "đang xác minh, còn hạn", "调查中（未逾期）"],
         "open_overdue" => ["open, overdue", "đang xác minh, quá hạn", "调查中（已逾期）"],
+        "learning_difficulties" => ["learning difficulties", "học lực yếu", "学习困难"],
+        "very_poor" => ["very poor family", "hoàn cảnh đặc biệt khó khăn", "家庭特别困难"],
+        "left_behind" => ["left behind by migrant parents", "cha mẹ đi làm ăn xa", "留守儿童"],
+        "divorced_parents" => ["parents divorced", "cha mẹ ly hôn", "父母离异"],
+        "emotional_problems" => ["emotional problems", "có vấn đề về tâm lý", "情绪问题"],
+        "violent_tendencies" => ["violent tendencies", "có biểu hiện bạo lực", "暴力倾向"],
+        "gang_signs" => ["signs of gang ties", "có dấu hiệu tham gia băng nhóm", "涉帮派迹象"],
+        "staff_pledge" => ["staff pledge", "cam kết của cán bộ, giáo viên, nhân viên", "教职工承诺书"],
+        "parent_student_school" => {
+            ["parent, student and school", "cam kết giữa cha mẹ, học sinh và nhà trường", "家长、学生与学校承诺书"]
+        }
+        "school_to_authority" => {
+            ["school to its authority", "cam kết của nhà trường với cấp trên", "学校向主管部门承诺书"]
+        }
+        "staff" => ["staff", "nhân viên", "职工"],
+        "student" => ["student", "học sinh", "学生"],
+        "principal" => ["principal", "hiệu trưởng", "校长"],
+        "semester_1_report" => ["semester 1 report", "báo cáo học kỳ I", "第一学期报告"],
+        "school_year_report" => ["school-year report", "báo cáo năm học", "学年报告"],
+        "staff_commitments" => ["staff commitments", "cam kết của cán bộ, giáo viên", "教职工承诺"],
+        "ministry" => ["ministry", "Bộ", "部"],
+        "province" => ["province", "Sở", "省厅"],
+        "district" => ["district", "Phòng", "区县教育局"],
+        "school" => ["school", "trường", "学校"],
         _ => return code.to_owned(),
     };
     match language {

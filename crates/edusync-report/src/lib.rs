@@ -338,6 +338,10 @@ fn escape(text: &str) -> String {
 
 const PALETTE: [&str; 8] = ["#1565c0", "#ef6c00", "#6a1b9a", "#00838f", "#ad1457", "#558b2f", "#4e342e", "#757575"];
 
+/// The CSS the charts' text and lines are drawn with, for pages that embed them.
+pub const CHART_STYLE: &str =
+    ".axis{font-size:12px;fill:#424242}.value{font-size:11px;fill:#212121}.legend{font-size:12px;fill:#424242}.cell{font-size:11px;fill:#fff}.grid{stroke:#9e9e9e}";
+
 /// Horizontal stacked bars: one bar per unit, one colour per category.
 fn category_chart(report: &Report, language: Language) -> String {
     let bar = 22;
@@ -399,10 +403,16 @@ fn category_chart(report: &Report, language: Language) -> String {
 
 /// A line over the semesters, oldest first.
 fn trend_chart(report: &Report, language: Language) -> String {
+    trend_svg(&report.trend, language)
+}
+
+/// The trend as an inline SVG line chart, oldest first: every label escaped,
+/// nothing fetched.
+pub fn trend_svg(trend: &[TrendPoint], language: Language) -> String {
     let (width, height, left, bottom) = (560usize, 220usize, 50usize, 40usize);
-    let most = report.trend.iter().map(|p| p.cases).max().unwrap_or(0).max(1);
+    let most = trend.iter().map(|p| p.cases).max().unwrap_or(0).max(1);
     let plot_height = height - bottom - 20;
-    let step = if report.trend.len() > 1 { (width - left - 90) as f64 / (report.trend.len() - 1) as f64 } else { 0.0 };
+    let step = if trend.len() > 1 { (width - left - 90) as f64 / (trend.len() - 1) as f64 } else { 0.0 };
     let point = |index: usize, cases: u64| {
         let x = left as f64 + 10.0 + step * index as f64;
         let y = 20.0 + plot_height as f64 * (1.0 - cases as f64 / most as f64);
@@ -419,8 +429,7 @@ fn trend_chart(report: &Report, language: Language) -> String {
         width - 10,
         height - bottom
     );
-    let path: Vec<String> = report
-        .trend
+    let path: Vec<String> = trend
         .iter()
         .enumerate()
         .map(|(index, p)| {
@@ -430,7 +439,7 @@ fn trend_chart(report: &Report, language: Language) -> String {
         .collect();
     let _ =
         write!(svg, "<polyline points=\"{}\" fill=\"none\" stroke=\"#1565c0\" stroke-width=\"2.5\"/>", path.join(" "));
-    for (index, p) in report.trend.iter().enumerate() {
+    for (index, p) in trend.iter().enumerate() {
         let (x, y) = point(index, p.cases);
         let _ = write!(
             svg,

@@ -24,6 +24,8 @@ pub enum SheetError {
     UnknownColumn { column: usize, header: String, kind: RecordKind, expected: String },
     #[error("no column for `{field}` (header `{header}`); every column of the template is needed")]
     MissingColumn { field: &'static str, header: String },
+    #[error("{0}")]
+    Write(String),
 }
 
 /// A checked record and the spreadsheet row it came from.
@@ -49,6 +51,47 @@ pub fn template(kind: RecordKind, language: Language) -> Result<(Vec<String>, Ve
         first.insert_str(0, language.pick(EXAMPLE_MARKS));
     }
     Ok((columns.iter().map(|column| language.pick(column.headers).to_owned()).collect(), example))
+}
+
+/// The template as an XLSX workbook: headers in `language`, the marked
+/// example row with counts stored as numbers (so they sum), and drop-down
+/// lists on the columns of a closed set, for the first thousand rows.
+pub fn template_xlsx(kind: RecordKind, language: Language) -> Result<Vec<u8>, SheetError> {
+    let (header, example) = template(kind, language)?;
+    let columns = columns(kind).ok_or(SheetError::NotTabular(kind))?;
+    let example: Vec<edusync_cells::Cell> = example
+        .iter()
+        .zip(columns)
+        .map(|(text, column)| match (column.kind, text.parse::<u64>()) {
+            (ValueKind::Count, Ok(count)) => edusync_cells::Cell::from(count),
+            _ => edusync_cells::Cell::from(text.as_str()),
+        })
+        .collect();
+    edusync_cells::xlsx(kind.as_str(), &header, &[example], &choices(kind, language), 1000)
+        .map_err(|error| SheetError::Write(error.to_string()))
+}
+
+/// The columns of a kind that take one of a closed set of values, with the
+/// values as `language` writes them: a spreadsheet offers them as drop-downs.
+pub fn choices(kind: RecordKind, language: Language) -> Vec<(u16, Vec<String>)> {
+    let Some(columns) = columns(kind) else { return Vec::new() };
+    (0u16..)
+        .zip(columns)
+        .filter_map(|(index, column)| match column.kind {
+            ValueKind::Choice(choices) => {
+                Some((index, choices.iter().map(|(_, labels)| language.pick(*labels).to_owned()).collect()))
+            }
+            ValueKind::YesNo => Some((index, ["yes", "no"].iter().map(|word| yes_no(word, language)).collect())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn yes_no(word: &str, language: Language) -> String {
+    match word {
+        "yes" => language.pick(["yes", "có", "是"]).to_owned(),
+        _ => language.pick(["no", "không", "否"]).to_owned(),
+    }
 }
 
 /// How a template's example row begins, in English, Vietnamese and Chinese:

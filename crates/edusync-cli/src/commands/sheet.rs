@@ -12,8 +12,6 @@ use edusync_sheet::RowProblem;
 use super::NodeTarget;
 use crate::failure::Failure;
 
-mod cells;
-
 #[derive(clap::Args)]
 pub(crate) struct TemplateArgs {
     /// commitment or periodic_report
@@ -52,8 +50,13 @@ fn parse_kind(text: &str) -> Result<RecordKind, Failure> {
         .map_err(|error| Failure::invalid(None, ValidationError { field: "--kind".into(), ..error }))
 }
 
-fn is_xlsx(path: &Path) -> bool {
-    path.extension().is_some_and(|extension| extension.eq_ignore_ascii_case("xlsx"))
+/// The file's rows, its size checked before it is read into memory.
+fn read_file(path: &Path) -> Result<Vec<Vec<String>>, String> {
+    let size = std::fs::metadata(path).map_err(|error| error.to_string())?.len();
+    edusync_cells::check_file_size(size).map_err(|error| error.to_string())?;
+    let bytes = std::fs::read(path).map_err(|error| error.to_string())?;
+    let format = edusync_cells::Format::of_name(&path.to_string_lossy());
+    edusync_cells::read(&bytes, format).map_err(|error| error.to_string())
 }
 
 pub(crate) fn template(args: TemplateArgs, language: Language) -> Result<(), Failure> {
@@ -76,19 +79,9 @@ pub(crate) fn template(args: TemplateArgs, language: Language) -> Result<(), Fai
             writer.flush().map_err(|error| Failure::other(anyhow::anyhow!("{error}")))?;
         }
         "xlsx" => {
-            let mut workbook = rust_xlsxwriter::Workbook::new();
-            let sheet = workbook.add_worksheet();
-            let bold = rust_xlsxwriter::Format::new().set_bold();
-            for (column, (title, value)) in header.iter().zip(&example).enumerate() {
-                let column = u16::try_from(column).map_err(|_| Failure::input("too many columns"))?;
-                let written = sheet
-                    .write_string_with_format(0, column, title, &bold)
-                    .and_then(|sheet| sheet.write_string(1, column, value))
-                    .and_then(|sheet| sheet.set_column_width(column, (title.chars().count().max(12) + 2) as f64));
-                written.map_err(|error| Failure::other(anyhow::anyhow!("{error}")))?;
-            }
-            workbook
-                .save(&args.out)
+            let bytes =
+                edusync_sheet::template_xlsx(kind, lang).map_err(|error| Failure::other(anyhow::anyhow!("{error}")))?;
+            std::fs::write(&args.out, bytes)
                 .map_err(|error| Failure::input(format!("cannot write {}: {error}", args.out.display())))?;
         }
         other => return Err(Failure::input(format!("--format: `{other}` is not csv or xlsx"))),
@@ -148,7 +141,7 @@ fn chunk_index(message: &str) -> Option<usize> {
 
 pub(crate) async fn import(args: ImportArgs, language: Language) -> Result<(), Failure> {
     let kind = parse_kind(&args.kind)?;
-    let cells = cells::read_cells(&args.file, is_xlsx(&args.file))
+    let cells = read_file(&args.file)
         .map_err(|error| Failure::input(format!("cannot read {}: {error}", args.file.display())))?;
     let (records, problems) = edusync_sheet::read_rows(kind, &cells, chrono::Utc::now())
         .map_err(|error| Failure::input(format!("{}: {error}", args.file.display())))?;

@@ -1,61 +1,103 @@
-//! Reading a spreadsheet into rows of text in memory bounded by constants,
-//! whatever the file holds: every way a small file can ask for a large
-//! amount of memory (inflation, far-apart cells, one long shared string
-//! referenced by every cell, millions of empty fields) meets a limit before
-//! that memory is taken.
+//! Spreadsheet files to rows of text and back. Reading keeps memory bounded
+//! by constants whatever the file holds: every way a small file can ask for
+//! a large amount of memory (inflation, far-apart cells, one long shared
+//! string referenced by every cell, millions of empty fields) meets a limit
+//! before that memory is taken. The command line reads files from disk and
+//! the web app reads uploads; both go through `read`.
 
-use std::path::Path;
+use std::io::Cursor;
 
 use calamine::{Data, DataRef, DataType, Reader};
+
+mod write;
+
+pub use write::{xlsx, Cell, WriteError};
+
+/// Why a file cannot be read as rows, and what to do about it.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{0}")]
+pub struct Unreadable(String);
+
+impl From<String> for Unreadable {
+    fn from(message: String) -> Unreadable {
+        Unreadable(message)
+    }
+}
+
+/// How a file's bytes are laid out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Xlsx,
+}
+
+impl Format {
+    /// By the file name's extension: `.xlsx` is a workbook, anything else CSV.
+    pub fn of_name(name: &str) -> Format {
+        let xlsx =
+            std::path::Path::new(name).extension().is_some_and(|extension| extension.eq_ignore_ascii_case("xlsx"));
+        if xlsx {
+            Format::Xlsx
+        } else {
+            Format::Csv
+        }
+    }
+}
 
 /// What a spreadsheet may hold. A school's commitments or reports are a
 /// few thousand rows at most. Together these keep the cells of any file
 /// under about 150 MiB (places × 24 bytes + text) before the rows are
 /// checked; `spreadsheet_bombs_are_refused_by_their_limit_in_bounded_memory`
 /// measures it.
-pub(super) mod limits {
+pub mod limits {
     /// The file on disk.
-    pub(crate) const FILE_BYTES: u64 = 32 << 20;
+    pub const FILE_BYTES: u64 = 32 << 20;
     /// Any one part of an XLSX once inflated, and all parts together.
-    pub(crate) const PART_INFLATED_BYTES: u64 = 32 << 20;
-    pub(crate) const TOTAL_INFLATED_BYTES: u64 = 64 << 20;
+    pub const PART_INFLATED_BYTES: u64 = 32 << 20;
+    pub const TOTAL_INFLATED_BYTES: u64 = 64 << 20;
     /// The parts a reader keeps whole in memory besides the cells (the
     /// sheet list, styles, relationships, content types), each inflated:
     /// a workbook's are a few kilobytes.
-    pub(crate) const STRUCTURE_PART_BYTES: u64 = 4 << 20;
+    pub const STRUCTURE_PART_BYTES: u64 = 4 << 20;
     /// Entries of the shared-string table, each kept with its own overhead:
     /// more than a sheet of 100,000 rows can use.
-    pub(crate) const SHARED_STRINGS: u64 = 1_000_000;
+    pub const SHARED_STRINGS: u64 = 1_000_000;
     /// Rows below the header.
-    pub(crate) const ROWS: usize = 100_000;
+    pub const ROWS: usize = 100_000;
     /// Characters in one cell.
-    pub(crate) const CELL_CHARS: usize = 4_096;
+    pub const CELL_CHARS: usize = 4_096;
     /// Columns a sheet may reach (the widest template has a dozen).
-    pub(crate) const COLUMNS: usize = 256;
+    pub const COLUMNS: usize = 256;
     /// Cell places kept, counting the blanks before a row's last cell:
     /// 100,000 rows of 20 columns.
-    pub(crate) const PLACES: usize = 2_000_000;
+    pub const PLACES: usize = 2_000_000;
     /// Bytes of text in all cells together, after shared strings are
     /// expanded: as much as the largest file may hold.
-    pub(crate) const TEXT_BYTES: usize = 32 << 20;
+    pub const TEXT_BYTES: usize = 32 << 20;
+}
+
+/// Refuses a file larger than `limits::FILE_BYTES` before it is read.
+pub fn check_file_size(size: u64) -> Result<(), Unreadable> {
+    if size > limits::FILE_BYTES {
+        return Err(Unreadable(format!(
+            "the file is {size} bytes; a spreadsheet for import may be at most {} bytes ({} MiB): split it into several files",
+            limits::FILE_BYTES,
+            limits::FILE_BYTES >> 20
+        )));
+    }
+    Ok(())
 }
 
 /// Every cell of the first sheet (XLSX) or of the file (CSV), as text,
 /// within `limits`. The error says what was too large and what to do.
-pub(super) fn read_cells(path: &Path, xlsx: bool) -> Result<Vec<Vec<String>>, String> {
-    let size = std::fs::metadata(path).map_err(|error| error.to_string())?.len();
-    if size > limits::FILE_BYTES {
-        return Err(format!(
-            "the file is {size} bytes; a spreadsheet for import may be at most {} bytes ({} MiB): split it into several files",
-            limits::FILE_BYTES,
-            limits::FILE_BYTES >> 20
-        ));
-    }
-    if xlsx {
-        check_inflated_size(path)?;
-        read_xlsx(path)
-    } else {
-        read_csv(&std::fs::read(path).map_err(|error| error.to_string())?)
+pub fn read(bytes: &[u8], format: Format) -> Result<Vec<Vec<String>>, Unreadable> {
+    check_file_size(bytes.len() as u64)?;
+    match format {
+        Format::Xlsx => {
+            check_inflated_size(bytes)?;
+            Ok(read_xlsx(bytes)?)
+        }
+        Format::Csv => Ok(read_csv(bytes)?),
     }
 }
 
@@ -201,8 +243,9 @@ fn too_long(row: usize, column: usize) -> String {
 /// Cells are streamed from the sheet's XML, and a shared string is counted
 /// against the text limit before it is copied into a cell, so 500,000 cells
 /// naming one long string are refused, not expanded.
-fn read_xlsx(path: &Path) -> Result<Vec<Vec<String>>, String> {
-    let mut workbook: calamine::Xlsx<_> = calamine::open_workbook(path).map_err(|error: calamine::XlsxError| {
+fn read_xlsx(bytes: &[u8]) -> Result<Vec<Vec<String>>, String> {
+    let opened = calamine::Xlsx::new(Cursor::new(bytes));
+    let mut workbook = opened.map_err(|error: calamine::XlsxError| {
         format!("the workbook's parts (sheet list, styles or shared strings) are malformed: {error}")
     })?;
     let first = workbook.sheet_names().first().cloned().ok_or_else(|| "the workbook has no sheet".to_owned())?;
@@ -326,10 +369,9 @@ fn part_limit(name: &str) -> u64 {
 /// Inflates every part of an XLSX (a zip archive) into nothing, counting,
 /// and refuses it past the limits before anything keeps what it inflates.
 /// What the archive declares is not trusted: the bytes are counted.
-fn check_inflated_size(path: &Path) -> Result<(), String> {
-    let file = std::fs::File::open(path).map_err(|error| error.to_string())?;
-    let mut archive = zip::ZipArchive::new(std::io::BufReader::new(file))
-        .map_err(|error| format!("not an XLSX workbook: {error}"))?;
+fn check_inflated_size(bytes: &[u8]) -> Result<(), String> {
+    let mut archive =
+        zip::ZipArchive::new(Cursor::new(bytes)).map_err(|error| format!("not an XLSX workbook: {error}"))?;
     let mut total = 0u64;
     for index in 0..archive.len() {
         let part = archive.by_index(index).map_err(|error| format!("not an XLSX workbook: {error}"))?;

@@ -1,0 +1,455 @@
+//! An office's view of the units below: tables, compliance, enrolments.
+
+use super::*;
+
+pub(super) async fn tables(
+    State(app): Shared,
+    viewer: Viewer,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let language = viewer.language;
+    let period_text = query.get("period").cloned().unwrap_or_else(|| current_school_year(app.utc_offset));
+    let by = query.get("by").cloned().unwrap_or_else(|| "category".to_owned());
+    let form = html! {
+        form method="get" action="/tables" {
+            label for="period" { (Label::Period.text(language)) }
+            input id="period" name="period" value=(period_text);
+            label for="by" { (Label::By.text(language)) }
+            select id="by" name="by" { @for dimension in DIMENSIONS { option value=(dimension) selected[by == dimension] { (dimension_name(dimension, language)) } } }
+            button type="submit" { (Label::Show.text(language)) }
+        }
+    };
+    let period = match period_text.parse::<edusync_core::Period>() {
+        Ok(period) => period,
+        Err(error) => {
+            let body = html! { (form) p.problem { (edusync_i18n::validation_error(&ValidationError { field: "period".into(), ..error }, language)) } };
+            return signed_in_page(&app, &viewer, Label::Tables.text(language), body).await;
+        }
+    };
+    let answer = match app.node().await {
+        Ok((mut client, _)) => {
+            client
+                .query(wire::QueryRequest {
+                    period: Some(edusync_proto::period_to_wire(period)),
+                    dimension: by.clone(),
+                    trend: Vec::new(),
+                })
+                .await
+        }
+        Err(error) => return problem_page(&app, &viewer, StatusCode::BAD_GATEWAY, &error),
+    };
+    let table = match answer {
+        Ok(table) => table.into_inner(),
+        Err(status) => {
+            let body = html! { (form) p.problem { (said(&status, language).1) } };
+            return signed_in_page(&app, &viewer, Label::Tables.text(language), body).await;
+        }
+    };
+    let csv_link = format!("/tables.csv?period={}&by={}", period, by);
+    let xlsx_link = format!("/tables.xlsx?period={}&by={}", period, by);
+    let body = html! {
+        h1 { (Label::Tables.text(language)) }
+        (form)
+        p { a href=(csv_link) download { "CSV" } " · " a href=(xlsx_link) download { "XLSX" } }
+        p { @if table.disclosed { (Label::ReleasedNote.text(language)) } @else { (Label::ExactNote.text(language)) } }
+        h2 { (table.org_id) " · " (table.period) " · " (dimension_name(&table.dimension, language)) }
+        table {
+            tr {
+                th { (Label::Unit.text(language)) }
+                @for column in &table.columns { th title=(column) { (edusync_i18n::value_name(column, language)) } }
+                th { (Label::Total.text(language)) }
+            }
+            @for row in &table.rows {
+                tr id=(row.label) {
+                    td { @if row.label.is_empty() { (Label::OfficesOwn.text(language)) } @else { (row.label) } }
+                    @for cell in &row.cells { td { (shown(Some(cell))) } }
+                    td { (shown(row.total.as_ref())) }
+                }
+            }
+            tr {
+                th { (Label::Total.text(language)) }
+                @for cell in &table.column_totals { th { (shown(Some(cell))) } }
+                th { (shown(table.grand_total.as_ref())) }
+            }
+        }
+        @for release in table.releases.iter().filter(|release| !release.ledger.is_empty()) {
+            p {
+                (release.period) ": σ " (format!("{:.2}", release.sigma_thousandths as f64 / 1000.0)) ", "
+                (Label::Budget.text(language)) " " (format!("{}", release.rho_spent_millionths as f64 / 1e6))
+                " / " (format!("{}", release.rho_cap_millionths as f64 / 1e6)) " ρ"
+                @if !release.not_fresher.is_empty() { " · " (Label::NotRefreshed.text(language)) ": " (release.not_fresher) }
+            }
+        }
+    };
+    signed_in_page(&app, &viewer, Label::Tables.text(language), body).await
+}
+
+/// Asks the node for a table of `period` by `by`, with trend rows for `trend`.
+async fn fetch_table(
+    app: &App,
+    period: edusync_core::Period,
+    by: &str,
+    trend: &[edusync_core::Period],
+) -> Result<wire::QueryTable, (StatusCode, Option<tonic::Status>, String)> {
+    let (mut client, _) = app.node().await.map_err(|error| (StatusCode::BAD_GATEWAY, None, error))?;
+    let request = wire::QueryRequest {
+        period: Some(edusync_proto::period_to_wire(period)),
+        dimension: by.to_owned(),
+        trend: trend.iter().map(|period| edusync_proto::period_to_wire(*period)).collect(),
+    };
+    client
+        .query(request)
+        .await
+        .map(tonic::Response::into_inner)
+        .map_err(|status| (StatusCode::FORBIDDEN, Some(status.clone()), status.message().to_owned()))
+}
+
+/// The table as a sheet: a header, then one row per unit and the totals.
+/// Values are numbers; for a reader each value has a margin column beside
+/// it (`… ±`), so a spreadsheet keeps both.
+fn table_sheet(table: &wire::QueryTable, language: Language) -> (Vec<String>, Vec<Vec<edusync_cells::Cell>>) {
+    use edusync_cells::Cell;
+    let mut header = vec![Label::Unit.text(language).to_owned()];
+    for column in &table.columns {
+        let name = edusync_i18n::value_name(column, language);
+        if table.disclosed {
+            header.push(format!("{name} ±"));
+        }
+        header.push(name);
+    }
+    // The margin goes after its value.
+    if table.disclosed {
+        for pair in header[1..].chunks_mut(2) {
+            pair.swap(0, 1);
+        }
+    }
+    header.push(Label::Total.text(language).to_owned());
+    let line = |label: String, cells: &[wire::ShownCount], total: Option<&wire::ShownCount>| {
+        let mut record = vec![Cell::from(label)];
+        for cell in cells {
+            record.push(Cell::from(cell.value));
+            if table.disclosed {
+                record.push(Cell::from(cell.margin));
+            }
+        }
+        record.push(total.map_or(Cell::Empty, |total| Cell::from(total.value)));
+        record
+    };
+    let mut rows = Vec::new();
+    for row in &table.rows {
+        let label = if row.label.is_empty() { Label::OfficesOwn.text(language).to_owned() } else { row.label.clone() };
+        rows.push(line(label, &row.cells, row.total.as_ref()));
+    }
+    rows.push(line(Label::Total.text(language).to_owned(), &table.column_totals, table.grand_total.as_ref()));
+    (header, rows)
+}
+
+pub(super) async fn tables_csv(
+    State(app): Shared,
+    viewer: Viewer,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    tables_download(&app, &viewer, &query, "csv").await
+}
+
+pub(super) async fn tables_xlsx(
+    State(app): Shared,
+    viewer: Viewer,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    tables_download(&app, &viewer, &query, "xlsx").await
+}
+
+/// The table on screen as a file: exactly the values the page shows.
+async fn tables_download(app: &App, viewer: &Viewer, query: &HashMap<String, String>, extension: &str) -> Response {
+    let by = query.get("by").cloned().unwrap_or_else(|| "category".to_owned());
+    let period = match query.get("period").map(|text| text.parse::<edusync_core::Period>()) {
+        Some(Ok(period)) => period,
+        _ => return problem_page(app, viewer, StatusCode::BAD_REQUEST, "period: name a period, e.g. 2025-2026"),
+    };
+    let table = match fetch_table(app, period, &by, &[]).await {
+        Ok(table) => table,
+        Err((code, status, message)) => {
+            let message = status.map(|status| said(&status, viewer.language).1).unwrap_or(message);
+            return problem_page(app, viewer, code, &message);
+        }
+    };
+    let (header, rows) = table_sheet(&table, viewer.language);
+    let bytes = if extension == "xlsx" {
+        edusync_cells::xlsx(&table.dimension, &header, &rows, &[], 0).map_err(|error| error.to_string())
+    } else {
+        let text = |cell: &edusync_cells::Cell| match cell {
+            edusync_cells::Cell::Text(text) => text.clone(),
+            edusync_cells::Cell::Number(number) => format!("{number}"),
+            edusync_cells::Cell::Empty => String::new(),
+        };
+        let mut all = vec![header];
+        all.extend(rows.iter().map(|row| row.iter().map(text).collect()));
+        super::upload::csv_bytes(&all)
+    };
+    match bytes {
+        Ok(bytes) => {
+            let name = format!("{}-{}-{}.{extension}", table.org_id, table.period.replace('/', "-"), table.dimension);
+            super::upload::download(bytes, extension, &name)
+        }
+        Err(message) => problem_page(app, viewer, StatusCode::INTERNAL_SERVER_ERROR, &message),
+    }
+}
+
+/// The dimensions of the query catalogue, as the node names them.
+const DIMENSIONS: [&str; 7] = ["category", "severity", "status", "channel", "place", "notified", "investigation"];
+
+/// Each semester of the last few school years, this one's included: the
+/// office's own totals by a dimension, as a table and a line.
+pub(super) async fn trends(
+    State(app): Shared,
+    viewer: Viewer,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let language = viewer.language;
+    let by = query.get("by").cloned().unwrap_or_else(|| "category".to_owned());
+    let years: u16 =
+        query.get("years").and_then(|text| text.parse().ok()).filter(|years| (1..=10).contains(years)).unwrap_or(3);
+    let year_text = query.get("school_year").cloned().unwrap_or_else(|| current_school_year(app.utc_offset));
+    let form = html! {
+        form method="get" action="/trends" {
+            label for="school_year" { (Label::SchoolYear.text(language)) }
+            input id="school_year" name="school_year" value=(year_text);
+            label for="years" { (Label::Years.text(language)) }
+            input id="years" name="years" type="number" min="1" max="10" value=(years);
+            label for="by" { (Label::By.text(language)) }
+            select id="by" name="by" { @for dimension in DIMENSIONS { option value=(dimension) selected[by == dimension] { (dimension_name(dimension, language)) } } }
+            button type="submit" { (Label::Show.text(language)) }
+        }
+    };
+    let year = match year_text.parse::<SchoolYear>() {
+        Ok(year) => year,
+        Err(error) => {
+            let message =
+                edusync_i18n::validation_error(&ValidationError { field: "school_year".into(), ..error }, language);
+            let body = html! { h1 { (Label::Trends.text(language)) } (form) p.problem { (message) } };
+            return signed_in_page(&app, &viewer, Label::Trends.text(language), body).await;
+        }
+    };
+    let mut semesters = Vec::new();
+    for start in year.start_year().saturating_sub(years - 1)..=year.start_year() {
+        let Ok(school_year) = SchoolYear::new("school_year", u32::from(start)) else { continue };
+        for span in [edusync_core::PeriodSpan::Semester1, edusync_core::PeriodSpan::Semester2] {
+            semesters.push(edusync_core::Period { school_year, span });
+        }
+    }
+    // The trend rows come with a table of one period the node holds: the
+    // newest school year of the span that has one (a new year may have none yet).
+    let mut answer = Err((StatusCode::NOT_FOUND, None, String::new()));
+    for start in (year.start_year().saturating_sub(years - 1)..=year.start_year()).rev() {
+        let Ok(school_year) = SchoolYear::new("school_year", u32::from(start)) else { continue };
+        let period = edusync_core::Period { school_year, span: edusync_core::PeriodSpan::SchoolYear };
+        answer = fetch_table(&app, period, &by, &semesters).await;
+        let nothing_counted = matches!(&answer, Err((_, Some(status), _)) if status.code() == tonic::Code::NotFound);
+        if !nothing_counted {
+            break;
+        }
+    }
+    let table = match answer {
+        Ok(table) => table,
+        Err((_, status, message)) => {
+            let message = status.map(|status| said(&status, language).1).unwrap_or(message);
+            let body = html! { h1 { (Label::Trends.text(language)) } (form) p.problem { (message) } };
+            return signed_in_page(&app, &viewer, Label::Trends.text(language), body).await;
+        }
+    };
+    let points: Vec<edusync_report::TrendPoint> = table
+        .trend
+        .iter()
+        .map(|row| edusync_report::TrendPoint {
+            period: row.label.clone(),
+            cases: row.total.as_ref().map(|total| total.value).unwrap_or_default(),
+        })
+        .collect();
+    let body = html! {
+        h1 { (Label::Trends.text(language)) " · " (table.org_id) }
+        (form)
+        p { @if table.disclosed { (Label::ReleasedNote.text(language)) } @else { (Label::ExactNote.text(language)) } }
+        figure { (PreEscaped(edusync_report::trend_svg(&points, language))) }
+        table #trend {
+            tr {
+                th { (Label::Semester.text(language)) }
+                @for column in &table.columns { th title=(column) { (edusync_i18n::value_name(column, language)) } }
+                th { (Label::Total.text(language)) }
+            }
+            @for row in &table.trend {
+                tr {
+                    td { (row.label) }
+                    @for cell in &row.cells { td { (shown(Some(cell))) } }
+                    td { (shown(row.total.as_ref())) }
+                }
+            }
+        }
+    };
+    signed_in_page(&app, &viewer, Label::Trends.text(language), body).await
+}
+
+/// A count as shown: exact, or released with its margin.
+fn shown(count: Option<&wire::ShownCount>) -> Markup {
+    match count {
+        Some(count) if count.margin > 0 => html! { (count.value) span.margin { "±" (count.margin) } },
+        Some(count) => html! { (count.value) },
+        None => html! { "—" },
+    }
+}
+
+/// A dimension's name in the page's language.
+fn dimension_name(dimension: &str, language: Language) -> &'static str {
+    match dimension {
+        "category" => Label::Category.text(language),
+        "severity" => Label::Severity.text(language),
+        "status" => Label::Status.text(language),
+        "channel" => Label::IntakeChannel.text(language),
+        "place" => Label::Place.text(language),
+        "notified" => language.pick(["notified in time", "báo cáo đúng hạn", "报告及时性"]),
+        "investigation" => language.pick(["investigation in time", "xác minh đúng hạn", "调查及时性"]),
+        _ => "",
+    }
+}
+
+pub(super) async fn compliance(
+    State(app): Shared,
+    viewer: Viewer,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let language = viewer.language;
+    let school_year = query.get("school_year").cloned().unwrap_or_else(|| current_school_year(app.utc_offset));
+    let answer = match app.node().await {
+        Ok((mut client, _)) => {
+            client.get_compliance(wire::GetComplianceRequest { school_year: school_year.clone() }).await
+        }
+        Err(error) => return problem_page(&app, &viewer, StatusCode::BAD_GATEWAY, &error),
+    };
+    let form = html! {
+        form method="get" action="/compliance" {
+            label for="school_year" { (Label::SchoolYear.text(language)) }
+            input id="school_year" name="school_year" value=(school_year);
+            button type="submit" { (Label::Show.text(language)) }
+        }
+    };
+    let compliance = match answer {
+        Ok(answer) => answer.into_inner(),
+        Err(status) => {
+            let body = html! { (form) p.problem { (said(&status, language).1) } };
+            return signed_in_page(&app, &viewer, Label::Compliance.text(language), body).await;
+        }
+    };
+    let with_margin =
+        |value: u64, margin: u64| if margin > 0 { format!("{value}±{margin}") } else { value.to_string() };
+    // A heat map: each unit's filings coloured by their state, with the word in
+    // the cell too (colour is never the only sign).
+    let filing = |filing: Option<&wire::Filing>| -> Markup {
+        match filing {
+            None => html! { td { "—" } },
+            Some(filing) => {
+                let (label, class) = match filing.status.as_str() {
+                    "on_time" => (Label::OnTime, "on_time"),
+                    "late" => (Label::Late, "late"),
+                    "missing" => (Label::Missing, "missing"),
+                    _ => (Label::NotYetDue, "not_yet_due"),
+                };
+                html! {
+                    td class=(class) title=(filing.due_on) {
+                        (label.text(language)) @if filing.days_late > 0 { " (" (filing.days_late) ")" }
+                    }
+                }
+            }
+        }
+    };
+    let period = compliance.school_year.clone();
+    let body = html! {
+        h1 { (Label::Compliance.text(language)) " · " (compliance.school_year) }
+        (form)
+        table.heat {
+            tr {
+                th { (Label::Child.text(language)) } th { (Label::YearReport.text(language)) }
+                th { (Label::Semester1Report.text(language)) } th { (Label::StaffPledges.text(language)) }
+                th { (Label::NotifiedLate.text(language)) }
+                th { (Label::InvestigationsOverdue.text(language)) } th { (Label::CasesBySemester.text(language)) }
+            }
+            @for child in &compliance.children {
+                tr {
+                    td { a href=(format!("/tables?period={period}&by=category#{}", child.org_id)) { (child.org_id) } }
+                    (filing(child.school_year_report.as_ref()))
+                    (filing(child.semester1_report.as_ref()))
+                    (filing(child.staff_commitments.as_ref()))
+                    td { (with_margin(child.notified_late, child.timeliness_margin)) }
+                    td { (with_margin(child.investigations_overdue, child.timeliness_margin)) }
+                    td { (child.cases_semester1) " / " (child.cases_semester2) }
+                }
+            }
+        }
+        h2 { (Label::Alerts.text(language)) }
+        @if compliance.alerts.is_empty() { p { (Label::NoAlerts.text(language)) } }
+        @else { ul { @for alert in &compliance.alerts { li { (edusync_proto::alert_text(alert, language)) } } } }
+    };
+    signed_in_page(&app, &viewer, Label::Compliance.text(language), body).await
+}
+
+/// Requests to be certified by this office, each with a button that signs
+/// it with the same checks as `edusync enroll approve`.
+pub(super) async fn enrolments(
+    State(app): Shared,
+    viewer: Viewer,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let language = viewer.language;
+    let listed = match app.trust().await {
+        Ok(mut client) => client.list_enrolments(wire::ListEnrolmentsRequest {}).await,
+        Err(error) => return problem_page(&app, &viewer, StatusCode::BAD_GATEWAY, &error),
+    };
+    let pending = match listed {
+        Ok(listed) => listed.into_inner().pending,
+        Err(status) => return problem_page(&app, &viewer, StatusCode::FORBIDDEN, &said(&status, language).1),
+    };
+    let body = html! {
+        h1 { (Label::Enrolments.text(language)) }
+        @if query.contains_key("approved") { p.notice role="status" { (Label::Approved.text(language)) } }
+        @if pending.is_empty() { p { (Label::NoEnrolments.text(language)) } }
+        @else {
+            table {
+                tr { th { (Label::Unit.text(language)) } th { (Label::PersonRole.text(language)) } th { "key" } th { (Label::Requested.text(language)) } th {} }
+                @for request in &pending {
+                    tr {
+                        td { (request.subject_org) }
+                        td { (request.role) }
+                        td { code { (base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &request.subject_key)) } }
+                        td { (request.created_at.map(|t| timestamp(t.seconds, app.utc_offset)).unwrap_or_default()) }
+                        td {
+                            form method="post" action="/enrolments" {
+                                input type="hidden" name="csrf" value=(viewer.session.csrf);
+                                input type="hidden" name="request_id" value=(request.request_id);
+                                button type="submit" aria-label=(format!("{} {}", Label::Approve.text(language), request.subject_org)) { (Label::Approve.text(language)) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    signed_in_page(&app, &viewer, Label::Enrolments.text(language), body).await
+}
+
+pub(super) async fn approve_enrolment(
+    State(app): Shared,
+    viewer: Viewer,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    if !Sessions::csrf_matches(&viewer.session, form.get("csrf").map(String::as_str).unwrap_or_default()) {
+        return problem_page(&app, &viewer, StatusCode::FORBIDDEN, "csrf");
+    }
+    let request_id = form.get("request_id").cloned().unwrap_or_default();
+    let signed = match app.trust().await {
+        Ok(mut client) => client.sign_enrolment(wire::SignEnrolmentRequest { request_id, ..Default::default() }).await,
+        Err(error) => return problem_page(&app, &viewer, StatusCode::BAD_GATEWAY, &error),
+    };
+    match signed {
+        Ok(_) => Redirect::to("/enrolments?approved=1").into_response(),
+        Err(status) => problem_page(&app, &viewer, StatusCode::UNPROCESSABLE_ENTITY, &said(&status, viewer.language).1),
+    }
+}
