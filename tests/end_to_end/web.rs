@@ -109,8 +109,10 @@ async fn browser(chromium: &Path, driver_port: u16, profile: &Path) -> Client {
 fn http(address: &str, request: &str) -> (u16, String) {
     let mut stream = std::net::TcpStream::connect(address).expect("connects");
     stream.write_all(request.as_bytes()).expect("writes");
-    let mut answer = String::new();
-    let _ = stream.read_to_string(&mut answer);
+    let mut bytes = Vec::new();
+    let _ = stream.read_to_end(&mut bytes);
+    // Downloads may be binary (XLSX): their bytes are kept, read loosely.
+    let answer = String::from_utf8_lossy(&bytes).into_owned();
     let status = answer.split_whitespace().nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
     (status, answer)
 }
@@ -169,10 +171,25 @@ async fn session_cookie(client: &Client) -> fantoccini::cookies::Cookie<'static>
 }
 
 fn incidents_stored(school_endpoint: &str) -> usize {
-    let listed = run(&["record", "list", "--kind", "incident", "--json", "--node", school_endpoint]);
+    stored(school_endpoint, "incident").len()
+}
+
+/// The records of a kind the node holds, as `record list --json` gives them.
+fn stored(endpoint: &str, kind: &str) -> Vec<Value> {
+    let listed = run(&["record", "list", "--kind", kind, "--json", "--node", endpoint]);
     assert!(listed.status.success(), "{}", text(&listed.stderr));
     let listed: Value = serde_json::from_slice(&listed.stdout).expect("JSON");
-    listed.as_array().map_or(0, Vec::len)
+    listed.as_array().cloned().unwrap_or_default()
+}
+
+/// Submits the page's form and waits for the page it leads to: the list
+/// with its "stored" notice, or the form again with `error` shown.
+async fn submit_and_wait(client: &Client, wanted: Locator<'_>) -> String {
+    client.find(Locator::Css("button[type=submit]")).await.expect("button").click().await.expect("submits");
+    if client.wait().at_most(Duration::from_secs(20)).for_element(wanted).await.is_err() {
+        panic!("the page after submitting: {}", client.source().await.unwrap_or_default());
+    }
+    client.source().await.expect("source")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -232,7 +249,7 @@ async fn a_school_records_an_incident_in_the_browser_and_its_district_counts_it(
     client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css("p.notice")).await.expect("stored");
     let page = client.source().await.expect("source");
     assert!(page.contains("Đã ký và lưu"), "{page}");
-    assert!(page.contains("physical · serious · open"), "the record is listed: {page}");
+    assert!(page.contains("bạo lực thân thể · nghiêm trọng · mới tiếp nhận"), "the record is listed: {page}");
     screenshot(&client, "school-records").await;
     assert_eq!(incidents_stored(&school.endpoint()), 1);
     // The record's own page checks its signature in this process, from the signed bytes.
@@ -451,6 +468,38 @@ async fn a_newcomer_records_an_incident_in_the_demo_and_the_provinces_officer_se
     };
     assert!(page.contains("VN.BT.D01") && page.contains("quyền riêng tư vi phân"), "{page}");
     screenshot(&client, "demo-province-officer-tables").await;
+    // Its downloads carry what the page shows, margins beside values; its
+    // trend is drawn from the same release; forms are not offered to it.
+    let officer_cookie = session_cookie(&client).await;
+    let officer_address = officer_base.trim_start_matches("http://").to_owned();
+    let fetch = |path: &str| {
+        http(
+            &officer_address,
+            &format!(
+                "GET {path} HTTP/1.1\r\nHost: {officer_address}\r\nCookie: edusync_session={}\r\nConnection: close\r\n\r\n",
+                officer_cookie.value()
+            ),
+        )
+    };
+    let (status, csv) = fetch(&format!("/tables.csv?period={school_year}&by=category"));
+    assert_eq!(status, 200, "{csv}");
+    let district_row = csv.lines().find(|line| line.starts_with("VN.BT.D01,")).expect("the district's row");
+    let page_text = client.find(Locator::Css("tr[id='VN.BT.D01']")).await.expect("its row").text().await.expect("text");
+    let page_values: Vec<String> = page_text.split_whitespace().skip(1).map(|cell| cell.replace('±', " ")).collect();
+    let csv_values: Vec<&str> = district_row.split(',').skip(1).collect();
+    assert_eq!(
+        page_values.join(" ").split_whitespace().collect::<Vec<_>>(),
+        csv_values,
+        "{page_text} / {district_row}"
+    );
+    let (status, xlsx) = fetch(&format!("/tables.xlsx?period={school_year}&by=category"));
+    assert_eq!(status, 200);
+    assert!(xlsx.contains("spreadsheetml") && xlsx.contains("PK"), "an XLSX workbook");
+    assert_eq!(fetch("/records/new/plan").0, 403, "a reader is not offered forms");
+    client.goto(&format!("{officer_base}/trends?school_year={school_year}&by=severity")).await.expect("trends");
+    let page = client.source().await.expect("source");
+    assert!(page.contains("<svg") && page.contains("/S1") && page.contains("±"), "{page}");
+    screenshot(&client, "demo-province-officer-trends").await;
 
     // The ministry's operator sees it exact.
     let ministry = urls.get("operator of VN").cloned().expect("the ministry's address");
@@ -468,5 +517,137 @@ async fn a_newcomer_records_an_incident_in_the_demo_and_the_provinces_officer_se
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     screenshot(&client, "demo-ministry-tables").await;
+    client.close().await.expect("closes the browser");
+}
+
+/// Every kind a school keeps has a form; a refused count is shown next to
+/// itself in Vietnamese with nothing stored; rows of a repeated part may be
+/// left empty; a spreadsheet with one bad row stores nothing and names the
+/// row, column, value and reason; the same file, fixed, stores every row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_school_puts_every_kind_on_file_through_forms_and_a_bad_spreadsheet_stores_nothing() {
+    let Some((chromium, driver)) = browser_tools() else { return };
+    let root = tempfile::tempdir().expect("tempdir");
+    let (school_config, _district_config, school, _district) = running_school_and_district(root.path());
+    let endpoint = school.endpoint();
+    let (_web, url) = start_web(&["--config", school_config.to_str().expect("utf-8"), "--node", &endpoint]);
+    let base = url.split("/login").next().expect("base").to_owned();
+    let (_driver, driver_port) = start_driver(&driver);
+    let client = browser(&chromium, driver_port, &root.path().join("profile")).await;
+    client.goto(&url).await.expect("signs in");
+
+    // Commitments, in Vietnamese: a negative count is refused at its field.
+    client.goto(&format!("{base}/records/new/commitment?lang=vi")).await.expect("form");
+    set(&client, "count", "-3").await;
+    set(&client, "school_year", "2025-2026").await;
+    set(&client, "signed_on", "2025-09-20").await;
+    let page = submit_and_wait(&client, Locator::Id("count-error")).await;
+    assert!(page.contains("là số âm"), "the reason, in Vietnamese, at the count: {page}");
+    screenshot(&client, "school-commitment-refused").await;
+    assert!(stored(&endpoint, "commitment").is_empty(), "a refused form stores nothing");
+    set(&client, "count", "42").await;
+    submit_and_wait(&client, Locator::Css("p.notice")).await;
+    let commitments = stored(&endpoint, "commitment");
+    assert_eq!(commitments.len(), 1);
+    assert_eq!(commitments[0]["record"]["record"]["count"], 42, "{:?}", commitments[0]);
+
+    // A plan whose only activity is typed in the second row.
+    client.goto(&format!("{base}/records/new/plan")).await.expect("form");
+    set(&client, "number", "05/KH-THCS").await;
+    set(&client, "title", "Kế hoạch phòng, chống bạo lực học đường").await;
+    set(&client, "school_year", "2025-2026").await;
+    set(&client, "issued_on", "2025-09-05").await;
+    set(&client, "goals", "Không có vụ bạo lực nào\nMọi giáo viên được tập huấn").await;
+    set(&client, "activities_1__item", "1").await;
+    set(&client, "activities_1__content", "Tập huấn giáo viên").await;
+    set(&client, "activities_1__lead_unit", "Ban giám hiệu").await;
+    set(&client, "activities_1__coordinating_units", "Đoàn thanh niên, Công đoàn").await;
+    set(&client, "activities_1__time_frame", "Tháng 10").await;
+    screenshot(&client, "school-plan-form").await;
+    submit_and_wait(&client, Locator::Css("p.notice")).await;
+    let plans = stored(&endpoint, "plan");
+    assert_eq!(plans.len(), 1);
+    let plan = &plans[0]["record"]["record"];
+    assert_eq!(plan["activities"][0]["content"], "Tập huấn giáo viên", "{plan}");
+    assert_eq!(plan["activities"][0]["coordinating_units"][1], "Công đoàn", "{plan}");
+    assert_eq!(plan["goals"].as_array().map(Vec::len), Some(2), "{plan}");
+
+    // A risk register: counts by group and one named student (who stays here).
+    client.goto(&format!("{base}/records/new/risk_register")).await.expect("form");
+    set(&client, "period", "2025-2026/S1").await;
+    set(&client, "screened_on", "2025-10-01").await;
+    set(&client, "counts_0__count", "1").await;
+    set(&client, "students_0__name", "Lê Thị Hoa").await;
+    set(&client, "students_0__grade", "6").await;
+    submit_and_wait(&client, Locator::Css("p.notice")).await;
+    assert_eq!(stored(&endpoint, "risk_register").len(), 1);
+
+    // A periodic report, its channels ticked.
+    client.goto(&format!("{base}/records/new/periodic_report")).await.expect("form");
+    set(&client, "period", "2025-2026/S1").await;
+    set(&client, "submitted_on", "2026-01-10").await;
+    for (id, value) in [
+        ("awareness_sessions", "2"),
+        ("staff_total", "40"),
+        ("staff_informed", "40"),
+        ("staff_trained", "30"),
+        ("commitments_signed", "40"),
+        ("psychological_screenings", "120"),
+        ("home_visits", "8"),
+        ("parent_meetings", "2"),
+    ] {
+        set(&client, id, value).await;
+    }
+    client.find(Locator::Id("channels_set_up-hotline")).await.expect("a channel box").click().await.expect("ticks");
+    screenshot(&client, "school-periodic-report-form").await;
+    submit_and_wait(&client, Locator::Css("p.notice")).await;
+    let reports = stored(&endpoint, "periodic_report");
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0]["record"]["record"]["channels_set_up"], json!(["hotline"]), "{:?}", reports[0]);
+
+    // A spreadsheet of commitments with one bad row: listed, nothing stored.
+    let header = "Loại cam kết,Người ký,Số chữ ký,Ngày ký,Năm học";
+    let bad = format!(
+        "{header}\nstaff_pledge,teacher,30,2025-09-21,2025-2026\nparent_student_school,parent,-3,2025-09-21,2025-2026\n"
+    );
+    let sheet = root.path().join("cam-ket.csv");
+    std::fs::write(&sheet, &bad).expect("writes the sheet");
+    client.goto(&format!("{base}/records/upload")).await.expect("upload page");
+    set(&client, "kind", "commitment").await;
+    client
+        .find(Locator::Id("sheet"))
+        .await
+        .expect("file input")
+        .send_keys(sheet.to_str().expect("utf-8"))
+        .await
+        .expect("chooses");
+    let page = submit_and_wait(&client, Locator::Id("problems")).await;
+    let problems = client.find(Locator::Id("problems")).await.expect("the table").text().await.expect("text");
+    assert!(problems.contains("3") && problems.contains("Số chữ ký") && problems.contains("-3"), "{problems}");
+    assert!(problems.contains("là số âm"), "the reason, in Vietnamese: {problems}");
+    assert!(page.contains("Chưa có gì được lưu"), "{page}");
+    screenshot(&client, "school-upload-refused").await;
+    assert_eq!(stored(&endpoint, "commitment").len(), 1, "a sheet with a bad row stores nothing");
+
+    // Fixed: both rows stored.
+    std::fs::write(&sheet, bad.replace(",-3,", ",25,")).expect("writes the sheet");
+    client.goto(&format!("{base}/records/upload")).await.expect("upload page");
+    set(&client, "kind", "commitment").await;
+    client
+        .find(Locator::Id("sheet"))
+        .await
+        .expect("file input")
+        .send_keys(sheet.to_str().expect("utf-8"))
+        .await
+        .expect("chooses");
+    submit_and_wait(&client, Locator::Id("imported")).await;
+    assert_eq!(stored(&endpoint, "commitment").len(), 3);
+    screenshot(&client, "school-upload-stored").await;
+
+    // The list, searched by kind.
+    client.goto(&format!("{base}/records?kind=commitment")).await.expect("list");
+    let listed = client.find(Locator::Id("records")).await.expect("a list").text().await.expect("text");
+    assert_eq!(listed.matches("2025-2026").count(), 3, "{listed}");
+    screenshot(&client, "school-records-by-kind").await;
     client.close().await.expect("closes the browser");
 }

@@ -342,7 +342,8 @@ fn record_form(
                 @if let Some(unplaced) = view.unplaced(&names) { " " (unplaced) }
             }
         }
-        form method="post" action=(format!("/records/new/{kind}")) {
+        // Checked here, so every refusal reads in the page's language, not the browser's.
+        form method="post" action=(format!("/records/new/{kind}")) novalidate {
             input type="hidden" name="csrf" value=(viewer.session.csrf);
             @for field in &fields {
                 @match &field.input {
@@ -404,8 +405,7 @@ pub(super) async fn submit_record(
         return problem_page(&app, &viewer, StatusCode::FORBIDDEN, &message);
     }
     let (app, viewer, typed) = (&app, &viewer, &typed);
-    let refuse = move |field: Option<String>, message: String| async move {
-        let problem = FormProblem { field, message };
+    let refuse = move |problem: FormProblem| async move {
         let body = record_form(viewer, kind, typed, Some(&problem));
         let page = signed_in_page(app, viewer, kind_name(kind, language), body).await;
         (StatusCode::UNPROCESSABLE_ENTITY, page).into_response()
@@ -413,23 +413,21 @@ pub(super) async fn submit_record(
     let fields = fields_of(kind, language);
     let (value, renames) = match form::read(&fields, typed) {
         Ok(read) => read,
-        Err(error) => {
-            let message = edusync_i18n::validation_error(&error, language);
-            return refuse(Some(error.field), message).await;
-        }
+        Err(error) => return refuse(FormProblem::of(&error, language)).await,
     };
     let record = match record_of(kind, value) {
         Ok(record) => record,
         Err(error) => {
-            let message = edusync_i18n::validation_error(&error, language);
-            return refuse(Some(form::form_place(&error.field, &renames)), message).await;
+            let mut problem = FormProblem::of(&error, language);
+            problem.field = Some(form::form_place(&error.field, &renames));
+            return refuse(problem).await;
         }
     };
     let submitted = match app.node().await {
         Ok((mut client, _)) => {
             client.submit_record(wire::SubmitRecordRequest { record: Some(wire::Record::from(&record)) }).await
         }
-        Err(error) => return refuse(None, error).await,
+        Err(error) => return refuse(FormProblem::unplaced(error)).await,
     };
     match submitted {
         Ok(response) => {
@@ -442,8 +440,9 @@ pub(super) async fn submit_record(
             if status.code() == tonic::Code::Unauthenticated {
                 app.drop_session().await;
             }
-            let (field, message) = said(&status, language);
-            refuse(field.map(|field| form::form_place(&field, &renames)), message).await
+            let mut problem = FormProblem::said(&status, language);
+            problem.field = problem.field.map(|field| form::form_place(&field, &renames));
+            refuse(problem).await
         }
     }
 }

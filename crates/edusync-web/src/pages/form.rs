@@ -70,7 +70,33 @@ impl Field {
 /// node named it), and the sentence to show.
 pub(super) struct FormProblem {
     pub(super) field: Option<String>,
+    /// The whole sentence, field named: shown at the top when no field shows it.
     pub(super) message: String,
+    /// The reason alone, shown under the field it is about.
+    pub(super) reason: Option<String>,
+}
+
+impl FormProblem {
+    /// A problem found here, before anything was sent.
+    pub(super) fn of(error: &ValidationError, language: Language) -> FormProblem {
+        FormProblem {
+            field: Some(error.field.clone()),
+            message: edusync_i18n::validation_error(error, language),
+            reason: Some(edusync_i18n::reason(&error.reason, language)),
+        }
+    }
+
+    /// What the node answered.
+    pub(super) fn said(status: &tonic::Status, language: Language) -> FormProblem {
+        match edusync_proto::validation_error_of(status) {
+            Some(error) => FormProblem::of(&error, language),
+            None => FormProblem::unplaced(status.message().to_owned()),
+        }
+    }
+
+    pub(super) fn unplaced(message: String) -> FormProblem {
+        FormProblem { field: None, message, reason: None }
+    }
 }
 
 /// Reads a form into the record's JSON. Rows left wholly empty are dropped
@@ -242,7 +268,7 @@ impl FormView<'_> {
         let field = problem.field.as_deref()?;
         let field = field.strip_prefix("record.").unwrap_or(field);
         (field == name || field.starts_with(&format!("{name}.")) || field.starts_with(&format!("{name}[")))
-            .then(|| problem.message.clone())
+            .then(|| problem.reason.clone().unwrap_or_else(|| problem.message.clone()))
     }
 
     /// The problem, when no field of `fields` shows it.
@@ -384,12 +410,16 @@ mod tests {
     #[test]
     fn a_problem_is_drawn_next_to_its_field_and_only_there() {
         let values = form(&[("number", "x")]);
-        let problem = FormProblem { field: Some("record.activities[1].item".into()), message: "NOT A NUMBER".into() };
+        let problem = FormProblem {
+            field: Some("record.activities[1].item".into()),
+            message: "activities[1].item: NOT A NUMBER".into(),
+            reason: Some("NOT A NUMBER".into()),
+        };
         let view = FormView { language: Language::English, values: &values, problem: Some(&problem) };
         let drawn: Vec<String> = fields().iter().map(|field| view.field(field).into_string()).collect();
         let showing: Vec<usize> = (0..drawn.len()).filter(|index| drawn[*index].contains("NOT A NUMBER")).collect();
         assert_eq!(showing, vec![5]);
         assert_eq!(view.unplaced(&["number", "activities[1].item"]), None);
-        assert_eq!(view.unplaced(&["number"]).as_deref(), Some("NOT A NUMBER"));
+        assert_eq!(view.unplaced(&["number"]).as_deref(), Some("activities[1].item: NOT A NUMBER"));
     }
 }

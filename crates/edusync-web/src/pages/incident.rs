@@ -83,7 +83,8 @@ fn incident_form(
         problem.and_then(|problem| {
             let field = problem.field.as_deref()?;
             let field = field.strip_prefix("record.").unwrap_or(field);
-            (field == name || field.starts_with(&format!("{name}."))).then(|| problem.message.clone())
+            (field == name || field.starts_with(&format!("{name}.")))
+                .then(|| problem.reason.clone().unwrap_or_else(|| problem.message.clone()))
         })
     };
     let unplaced = problem.filter(|problem| {
@@ -128,7 +129,7 @@ fn incident_form(
                 @if let Some(unplaced) = unplaced { " " (unplaced.message) }
             }
         }
-        form method="post" action="/records/new" {
+        form method="post" action="/records/new" novalidate {
             input type="hidden" name="csrf" value=(viewer.session.csrf);
             (text_input("occurred_at", Label::OccurredAt, "datetime-local", true))
             (text_input("detected_at", Label::DetectedAt, "datetime-local", true))
@@ -264,16 +265,13 @@ pub(super) async fn submit_incident(
     }
     let record = match incident_from_form(&form, app.utc_offset) {
         Ok(record) => record,
-        Err(error) => {
-            let message = edusync_i18n::validation_error(&error, language);
-            return refused(&app, &viewer, &form, FormProblem { field: Some(error.field), message }).await;
-        }
+        Err(error) => return refused(&app, &viewer, &form, FormProblem::of(&error, language)).await,
     };
     let submitted = match app.node().await {
         Ok((mut client, _)) => {
             client.submit_record(wire::SubmitRecordRequest { record: Some(wire::Record::from(&record)) }).await
         }
-        Err(error) => return refused(&app, &viewer, &form, FormProblem { field: None, message: error }).await,
+        Err(error) => return refused(&app, &viewer, &form, FormProblem::unplaced(error)).await,
     };
     match submitted {
         Ok(response) => {
@@ -286,9 +284,9 @@ pub(super) async fn submit_incident(
             if status.code() == tonic::Code::Unauthenticated {
                 app.drop_session().await;
             }
-            let (field, message) = said(&status, language);
-            let field = field.map(|field| form::form_place(&field, &people_rows(&form)));
-            refused(&app, &viewer, &form, FormProblem { field, message }).await
+            let mut problem = FormProblem::said(&status, language);
+            problem.field = problem.field.map(|field| form::form_place(&field, &people_rows(&form)));
+            refused(&app, &viewer, &form, problem).await
         }
     }
 }

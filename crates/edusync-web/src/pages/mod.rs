@@ -172,6 +172,7 @@ th:first-child,td:first-child{text-align:left}
 .heat td{text-align:center}
 fieldset{margin-top:1rem}
 label.check{font-weight:400;display:inline-block;margin-right:1rem}
+form>button[type=submit]{display:block}
 figure{margin:1rem 0;overflow-x:auto}
 ";
 

@@ -231,11 +231,16 @@ pub(super) async fn trends(
             return signed_in_page(&app, &viewer, Label::Trends.text(language), body).await;
         }
     };
+    let today = chrono::Utc::now().with_timezone(&app.utc_offset).date_naive();
     let mut semesters = Vec::new();
     for start in year.start_year().saturating_sub(years - 1)..=year.start_year() {
         let Ok(school_year) = SchoolYear::new("school_year", u32::from(start)) else { continue };
         for span in [edusync_core::PeriodSpan::Semester1, edusync_core::PeriodSpan::Semester2] {
-            semesters.push(edusync_core::Period { school_year, span });
+            let semester = edusync_core::Period { school_year, span };
+            // A semester not begun has nothing to show, not a zero.
+            if semester.first_day() <= today {
+                semesters.push(semester);
+            }
         }
     }
     // The trend rows come with a table of one period the node holds: the
