@@ -46,10 +46,11 @@ impl Drop for Killed {
 
 /// Starts `edusync web` for a node and returns it with its sign-in address.
 fn start_web(args: &[&str]) -> (Killed, String) {
+    let listen: &[&str] = if args.contains(&"--listen") { &[] } else { &["--listen", "127.0.0.1:0"] };
     let mut child = Command::new(edusync_bin())
         .arg("web")
         .args(args)
-        .args(["--listen", "127.0.0.1:0"])
+        .args(listen)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -650,4 +651,69 @@ async fn a_school_puts_every_kind_on_file_through_forms_and_a_bad_spreadsheet_st
     assert_eq!(listed.matches("2025-2026").count(), 3, "{listed}");
     screenshot(&client, "school-records-by-kind").await;
     client.close().await.expect("closes the browser");
+}
+
+/// Beyond loopback the web app serves HTTPS only: without TLS files it
+/// refuses to start and says which flags it needs; with them a client that
+/// trusts only the given CA signs in, and the session cookie is Secure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_app_serves_a_lan_only_over_https() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (school_config, _district_config, school, _district) = running_school_and_district(root.path());
+    let endpoint = school.endpoint();
+    let config = school_config.to_str().expect("utf-8");
+    let refused = run(&["web", "--config", config, "--node", &endpoint, "--listen", "0.0.0.0:0"]);
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused.stderr));
+    assert!(text(&refused.stderr).contains("--tls-certificate"), "{}", text(&refused.stderr));
+
+    let tls = root.path().join("web-tls");
+    let generated = run(&["tls", "generate", "--out-dir", tls.to_str().expect("utf-8")]);
+    assert!(generated.status.success(), "{}", text(&generated.stderr));
+    let (certificate, key) = (tls.join("server.crt"), tls.join("server.key"));
+    let (_web, url) = start_web(&[
+        "--config",
+        config,
+        "--node",
+        &endpoint,
+        "--listen",
+        "0.0.0.0:0",
+        "--tls-certificate",
+        certificate.to_str().expect("utf-8"),
+        "--tls-key",
+        key.to_str().expect("utf-8"),
+    ]);
+    assert!(url.starts_with("https://"), "{url}");
+    let port = url.split(':').nth(2).and_then(|rest| rest.split('/').next()).expect("a port").to_owned();
+    let path = format!("/login?{}", url.split('?').nth(1).expect("a token"));
+
+    // Plain HTTP to the HTTPS port gets no page.
+    let (status, _) = http(&format!("127.0.0.1:{port}"), "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert_eq!(status, 0, "plain HTTP is not served beside HTTPS");
+
+    // A client trusting only the generated CA.
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    let ca = rustls::pki_types::CertificateDer::from_pem_file(tls.join("ca.crt")).expect("the CA");
+    roots.add(ca).expect("a root");
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let client_config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("protocols")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(client_config));
+    let tcp = tokio::net::TcpStream::connect(format!("127.0.0.1:{port}")).await.expect("connects");
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("a name");
+    let mut stream = connector.connect(name, tcp).await.expect("the handshake checks out against the CA");
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .expect("writes");
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 303"), "{answer}");
+    let cookie = answer.lines().find(|line| line.to_ascii_lowercase().starts_with("set-cookie:")).expect("a cookie");
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && cookie.contains("Secure"), "{cookie}");
 }

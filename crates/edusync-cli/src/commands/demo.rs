@@ -102,7 +102,7 @@ async fn serve_web(kept: &edusync_demo::KeptDemo, language: edusync_i18n::Langua
             })
         });
         let listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-        let running = edusync_web::start(edusync_web::WebOptions { listen, language, utc_offset, connect })
+        let running = edusync_web::start(edusync_web::WebOptions { listen, tls: None, language, utc_offset, connect })
             .await
             .map_err(|error| Failure::input(error.to_string()))?;
         println!("  {:<28} {}", access.label, running.sign_in_url);

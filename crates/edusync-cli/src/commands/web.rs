@@ -14,9 +14,16 @@ use crate::failure::Failure;
 pub(crate) struct WebArgs {
     #[command(flatten)]
     target: NodeTarget,
-    /// Where to serve the pages: a loopback address (port 0: any free port).
+    /// Where to serve the pages (port 0: any free port). Any address but
+    /// loopback needs --tls-certificate and --tls-key.
     #[arg(long, default_value = "127.0.0.1:8088")]
     listen: std::net::SocketAddr,
+    /// PEM certificate chain to serve HTTPS with (e.g. server.crt from `edusync tls generate`).
+    #[arg(long, requires = "tls_key")]
+    tls_certificate: Option<std::path::PathBuf>,
+    /// PEM private key of --tls-certificate.
+    #[arg(long, requires = "tls_certificate")]
+    tls_key: Option<std::path::PathBuf>,
     /// How times typed into forms are read, e.g. +07:00 (default: the
     /// config's node.utc_offset, else +07:00).
     #[arg(long)]
@@ -24,6 +31,10 @@ pub(crate) struct WebArgs {
 }
 
 pub(crate) async fn run(args: WebArgs, language: Language) -> Result<(), Failure> {
+    if !args.listen.ip().is_loopback() && args.tls_certificate.is_none() {
+        // Said before a session is opened: nothing to do with the node.
+        return Err(Failure::input(edusync_web::WebError::NotLoopback(args.listen).to_string()));
+    }
     let config_offset =
         args.target.config_path().map(edusync_config::NodeConfig::load).transpose()?.map(|config| config.utc_offset);
     let utc_offset = args
@@ -41,9 +52,10 @@ pub(crate) async fn run(args: WebArgs, language: Language) -> Result<(), Failure
             Ok((channel, session.bearer, session.role))
         })
     });
-    let running = edusync_web::start(edusync_web::WebOptions { listen: args.listen, language, utc_offset, connect })
-        .await
-        .map_err(|error| Failure::input(error.to_string()))?;
+    let tls =
+        args.tls_certificate.zip(args.tls_key).map(|(certificate, key)| edusync_web::TlsFiles { certificate, key });
+    let options = edusync_web::WebOptions { listen: args.listen, tls, language, utc_offset, connect };
+    let running = edusync_web::start(options).await.map_err(|error| Failure::input(error.to_string()))?;
     println!("edusync web: open {}", running.sign_in_url);
     println!("(the address signs one browser in once; stop with Ctrl-C)");
     tokio::select! {

@@ -294,7 +294,8 @@ async fn login(State(app): Shared, Query(query): Query<HashMap<String, String>>)
     let token = query.get("token").map(String::as_str).unwrap_or_default();
     match app.sessions.sign_in(token, language) {
         Some(id) => {
-            let cookie = format!("{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/");
+            let secure = if app.secure { "; Secure" } else { "" };
+            let cookie = format!("{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/{secure}");
             let mut response = Redirect::to("/").into_response();
             if let Ok(value) = HeaderValue::from_str(&cookie) {
                 response.headers_mut().insert(header::SET_COOKIE, value);
