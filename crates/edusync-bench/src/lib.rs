@@ -10,6 +10,7 @@
 //! after weeks of flaky links; it fails when any of that does not hold, and
 //! small configurations of it run as tests.
 
+mod dashboard;
 mod disclosure;
 mod fixture;
 mod ingest;
@@ -20,6 +21,7 @@ mod simulate;
 mod suite;
 mod sync_batch;
 
+pub use dashboard::{measure_dashboard, Dashboard, PageLoad, PAGE_BUDGET_MS};
 pub use disclosure::{measure_disclosure, DisclosurePoint, DisclosureReport};
 pub use ingest::{measure_ingest, Ingest};
 pub use limit::{measure_verification_limit, VerificationLimit};

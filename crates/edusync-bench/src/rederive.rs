@@ -12,6 +12,7 @@ use chrono::Utc;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use edusync_config::NodeConfig;
 use edusync_core::{LogStream, OrgId, Record, SchoolYear, Seq};
 use edusync_demo::{school_year_records, SchoolProfile};
 use edusync_envelope::NodeKey;
@@ -41,9 +42,14 @@ pub struct Rederive {
 }
 
 fn open(root: &std::path::Path, name: &str, text: &str) -> Result<Node, BenchError> {
+    Ok(open_with_config(root, name, text)?.0)
+}
+
+fn open_with_config(root: &std::path::Path, name: &str, text: &str) -> Result<(Node, NodeConfig), BenchError> {
     let config = write_config(&root.join(name), text)?;
     init_key(&config.data_dir).map_err(setup)?;
-    Node::open(&config, load_key(&config.data_dir).map_err(setup)?).map_err(setup)
+    let node = Node::open(&config, load_key(&config.data_dir).map_err(setup)?).map_err(setup)?;
+    Ok((node, config))
 }
 
 /// The envelopes of `node`'s shared log after `after`.
@@ -64,21 +70,40 @@ fn ingest(parent: &Node, envelopes: Vec<Vec<u8>>) -> Result<(), BenchError> {
     }
 }
 
-pub fn measure_rederive(schools: u32, districts: u32, seed: u64) -> Result<Rederive, BenchError> {
-    let root = tempfile::tempdir().map_err(setup)?;
+/// A province of `schools` schools in `districts` districts, each school
+/// with a school year (2024-2025) of synthetic records, derived and rolled
+/// up with the node's own code, in `root`. One school and its district are
+/// kept open; the others are closed (and the schools' stores removed).
+pub(crate) struct SyntheticProvince {
+    pub(crate) province: Node,
+    pub(crate) province_config: NodeConfig,
+    pub(crate) school: Node,
+    pub(crate) district: Node,
+    pub(crate) district_config: NodeConfig,
+    pub(crate) year: SchoolYear,
+    pub(crate) school_records: u64,
+    pub(crate) aggregates_below: u64,
+}
+
+pub(crate) fn synthetic_province(
+    root: &std::path::Path,
+    schools: u32,
+    districts: u32,
+    seed: u64,
+) -> Result<SyntheticProvince, BenchError> {
     let anchor = NodeKey::generate();
     let now = Utc::now();
     let year = SchoolYear::new("school_year", 2024).map_err(setup)?;
     let mut rng = StdRng::seed_from_u64(seed);
-    let province =
-        open(root.path(), "province", &config_text(PROVINCE, "province", "127.0.0.1:0", None, 1024, &anchor))?;
+    let (province, province_config) =
+        open_with_config(root, "province", &config_text(PROVINCE, "province", "127.0.0.1:0", None, 1024, &anchor))?;
     certify_by_anchor(&province, &OrgId::parse("anchor", "VN").map_err(setup)?, &[&anchor], now).map_err(setup)?;
     let (mut school_records, mut aggregates_below) = (0u64, 0u64);
-    let mut watched: Option<(Node, Node)> = None;
+    let mut watched: Option<(Node, Node, NodeConfig)> = None;
     for district_index in 0..districts {
         let district_org = format!("{PROVINCE}.D{:02}", district_index + 1);
-        let district = open(
-            root.path(),
+        let (district, district_config) = open_with_config(
+            root,
             &district_org,
             &config_text(&district_org, "district", "127.0.0.1:0", Some((PROVINCE, "127.0.0.1:1")), 1024, &anchor),
         )?;
@@ -88,7 +113,7 @@ pub fn measure_rederive(schools: u32, districts: u32, seed: u64) -> Result<Reder
         for school_index in 0..here {
             let org = format!("{district_org}.S{:03}", school_index + 1);
             let school = open(
-                root.path(),
+                root,
                 &org,
                 &config_text(&org, "school", "127.0.0.1:0", Some((&district_org, "127.0.0.1:1")), 1024, &anchor),
             )?;
@@ -112,7 +137,7 @@ pub fn measure_rederive(schools: u32, districts: u32, seed: u64) -> Result<Reder
                 kept_school = Some(school);
             } else {
                 drop(school);
-                let _ = std::fs::remove_dir_all(root.path().join(&org));
+                let _ = std::fs::remove_dir_all(root.join(&org));
             }
         }
         district.derive_dirty(now).map_err(setup)?;
@@ -120,14 +145,31 @@ pub fn measure_rederive(schools: u32, districts: u32, seed: u64) -> Result<Reder
         aggregates_below += envelopes.len() as u64;
         ingest(&province, envelopes)?;
         match kept_school {
-            Some(school) => watched = Some((school, district)),
+            Some(school) => watched = Some((school, district, district_config)),
             None => {
                 drop(district);
             }
         }
     }
     province.derive_dirty(now).map_err(setup)?;
-    let (school, district) = watched.ok_or_else(|| setup("no school was kept to revise"))?;
+    let (school, district, district_config) = watched.ok_or_else(|| setup("no school was kept to revise"))?;
+    Ok(SyntheticProvince {
+        province,
+        province_config,
+        school,
+        district,
+        district_config,
+        year,
+        school_records,
+        aggregates_below,
+    })
+}
+
+pub fn measure_rederive(schools: u32, districts: u32, seed: u64) -> Result<Rederive, BenchError> {
+    let root = tempfile::tempdir().map_err(setup)?;
+    let now = Utc::now();
+    let SyntheticProvince { province, school, district, year, school_records, aggregates_below, .. } =
+        synthetic_province(root.path(), schools, districts, seed)?;
 
     // One more incident at the watched school: its new aggregate revisions go up.
     let incident = school_year_records(&mut StdRng::seed_from_u64(seed ^ 1), &profile_of(&school), year, 999)
