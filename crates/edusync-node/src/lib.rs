@@ -13,6 +13,7 @@ mod aggregator;
 mod audit;
 mod auth;
 mod backup;
+mod checked_rollup;
 mod client;
 mod compliance;
 mod connections;
@@ -36,6 +37,7 @@ mod trust_service;
 
 pub use aggregator::RollUpEvidence;
 pub use backup::Backup;
+pub use checked_rollup::{check_roll_up, CheckedChild, CheckedRollUp, RollUpError};
 pub use client::{open_session, Bearer, OpenedSession, SessionChannel};
 pub use connections::FIRST_REQUEST;
 pub use engine::{BundleImport, CheckedBatch, IngestReport, Node, NoticesAhead, Refusal, Submitted};

@@ -1,10 +1,8 @@
 //! `edusync rollup`: fetch a node's aggregate with what it summed, and check
 //! it here — every signature, the total, and each child's inclusion proof.
 
-use edusync_core::{Aggregate, Counts, Period, Record, RecordId};
-use edusync_envelope::VerifiedEnvelope;
+use edusync_core::{Aggregate, Period, RecordId};
 use edusync_proto::wire;
-use edusync_rollup::{leaf, verify_inclusion, verify_roll_up, InclusionProof, SumNode};
 
 use super::NodeTarget;
 use crate::failure::Failure;
@@ -35,55 +33,31 @@ pub(crate) async fn fetch_verified(period: Period, target: &NodeTarget) -> Resul
         Err(status) if status.code() == tonic::Code::NotFound => return Ok(None),
         Err(status) => return Err(Failure::from_status(status)),
     };
-
-    let (aggregate_id, aggregate) =
-        open(roll_up.aggregate.map(|envelope| envelope.envelope).unwrap_or_default(), "the node's aggregate")?;
-    let mut children = Vec::new();
-    let mut children_aggregates = Vec::new();
-    let mut crosses = Vec::new();
-    let mut rows = Vec::new();
-    for (index, envelope) in roll_up.children.into_iter().enumerate() {
-        let (id, child) = open(envelope.envelope, "a child's aggregate")?;
-        let proof = roll_up
-            .proofs
-            .get(index)
-            .ok_or_else(|| Failure::other(anyhow::anyhow!("no inclusion proof for child {index}")))?;
-        rows.push((
-            child.org.clone(),
-            child.revision,
-            child.total.incident_cases(),
-            child.total.get(edusync_core::Cell::ContributingSchools),
-            id,
-            proof.clone(),
-        ));
-        children.push((child.org.clone(), id, child.total.clone()));
-        crosses.push(child.cross.clone());
-        children_aggregates.push(child);
+    let checked = edusync_node::check_roll_up(roll_up).map_err(|error| Failure::other(anyhow::Error::new(error)))?;
+    if let Some(child) = checked.children.iter().find(|child| child.proof.is_err()) {
+        let reason = child.proof.clone().err().unwrap_or_default();
+        return Err(Failure::other(anyhow::anyhow!("inclusion proof of {}: {reason}", child.aggregate.org)));
     }
-    verify_roll_up(&aggregate, &children, &crosses)
-        .map_err(|error| Failure::other(anyhow::anyhow!("{} for {period}: {error}", aggregate.org)))?;
-    let children_sum = difference(&aggregate.total, &aggregate.own)?;
-    let root = SumNode { hash: aggregate.children_root, sum: children_sum };
-    let mut proofs_checked = 0;
-    for (org, _, _, _, id, proof) in &rows {
-        let total = children
-            .iter()
-            .find(|(child, ..)| child == org)
-            .map(|(_, _, total)| total.clone())
-            .unwrap_or_else(Counts::zero);
-        let proof = proof_from_wire(proof)?;
-        verify_inclusion(&leaf(*id, &total), &proof, &root)
-            .map_err(|error| Failure::other(anyhow::anyhow!("inclusion proof of {org}: {error}")))?;
-        proofs_checked += 1;
-    }
+    let proofs_checked = checked.proofs_checked();
+    let rows = checked
+        .children
+        .iter()
+        .map(|child| {
+            let total = &child.aggregate.total;
+            (
+                child.aggregate.org.clone(),
+                child.aggregate.revision,
+                total.incident_cases(),
+                total.get(edusync_core::Cell::ContributingSchools),
+                child.id,
+            )
+        })
+        .collect();
     Ok(Some(Checked {
-        aggregate_id,
-        aggregate,
-        children: children_aggregates,
-        rows: rows
-            .into_iter()
-            .map(|(org, revision, cases, schools, id, _)| (org, revision, cases, schools, id))
-            .collect(),
+        aggregate_id: checked.aggregate_id,
+        aggregate: checked.aggregate,
+        children: checked.children.into_iter().map(|child| child.aggregate).collect(),
+        rows,
         proofs_checked,
     }))
 }
@@ -135,45 +109,4 @@ pub(crate) async fn run(period: &str, target: &NodeTarget, as_json: bool) -> Res
         1 + rows.len()
     );
     Ok(())
-}
-
-fn open(bytes: Vec<u8>, what: &str) -> Result<(RecordId, Aggregate), Failure> {
-    let envelope =
-        VerifiedEnvelope::verify(bytes).map_err(|error| Failure::other(anyhow::anyhow!("{what}: {error}")))?;
-    match edusync_proto::decode_record(&envelope.header().payload_type, envelope.record_bytes()) {
-        Ok(Record::Aggregate(aggregate)) if aggregate.org == envelope.header().author_org => {
-            Ok((envelope.id(), aggregate))
-        }
-        Ok(_) => Err(Failure::other(anyhow::anyhow!("{what}: not an aggregate of its signer"))),
-        Err(error) => Err(Failure::other(anyhow::anyhow!("{what}: {error}"))),
-    }
-}
-
-fn difference(total: &Counts, own: &Counts) -> Result<Counts, Failure> {
-    let cells = total
-        .cells()
-        .iter()
-        .zip(own.cells())
-        .map(|(total, own)| total.checked_sub(*own))
-        .collect::<Option<Vec<u64>>>()
-        .ok_or_else(|| Failure::other(anyhow::anyhow!("the total is smaller than the node's own count")))?;
-    Counts::from_cells("total", cells).map_err(|error| Failure::other(anyhow::Error::new(error)))
-}
-
-fn proof_from_wire(proof: &wire::InclusionProof) -> Result<InclusionProof, Failure> {
-    let path = proof
-        .path
-        .iter()
-        .map(|node| {
-            let hash: [u8; 32] = node
-                .hash
-                .as_slice()
-                .try_into()
-                .map_err(|_| Failure::other(anyhow::anyhow!("a proof hash is not 32 bytes")))?;
-            let sum = Counts::from_cells("sum", node.sum.clone())
-                .map_err(|error| Failure::other(anyhow::Error::new(error)))?;
-            Ok(SumNode { hash, sum })
-        })
-        .collect::<Result<Vec<_>, Failure>>()?;
-    Ok(InclusionProof { index: proof.index, size: proof.size, path })
 }

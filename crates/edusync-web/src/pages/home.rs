@@ -23,6 +23,7 @@ pub(super) async fn home(State(app): Shared, viewer: Viewer) -> Response {
                 tr { th { (Label::Parent.text(language)) } td { (parent.parent_org) } }
                 tr { th { (Label::LastContact.text(language)) } td { (parent.last_contact.as_ref().map(|t| timestamp(t.seconds, app.utc_offset)).unwrap_or_else(|| Label::Never.text(language).to_owned())) } }
                 tr { th { (Label::Outbox.text(language)) } td #outbox { (parent.outbox_depth) } }
+                tr { th { (Label::ParentHolds.text(language)) } td { "#" (parent.acknowledged_seq) " / #" (parent.local_head_seq) } }
                 @if !parent.last_error.is_empty() { tr { th { (Label::LastError.text(language)) } td { (parent.last_error) } } }
             }
             @if !parent.refused.is_empty() {

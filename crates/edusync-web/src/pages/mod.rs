@@ -52,8 +52,11 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/tables.csv", get(office::tables_csv))
         .route("/tables.xlsx", get(office::tables_xlsx))
         .route("/trends", get(office::trends))
+        .route("/rollup", get(office::rollup))
         .route("/enrolments", get(office::enrolments).post(office::approve_enrolment))
         .route("/compliance", get(office::compliance))
+        .route("/compliance.csv", get(office::compliance_csv))
+        .route("/compliance.xlsx", get(office::compliance_xlsx))
         .route(
             "/audit",
             get(audit::audit_form)
@@ -209,6 +212,7 @@ fn layout(language: Language, title: &str, nav: Option<Nav<'_>>, body: Markup) -
                             }
                             a href="/tables" { (Label::Tables.text(language)) }
                             a href="/trends" { (Label::Trends.text(language)) }
+                            @if nav.operator { a href="/rollup" { (Label::RollUp.text(language)) } }
                             a href="/compliance" { (Label::Compliance.text(language)) }
                             @if nav.operator { a href="/enrolments" { (Label::Enrolments.text(language)) } }
                             a href="/audit" { (Label::Audit.text(language)) }

@@ -175,25 +175,9 @@ async fn tables_download(app: &App, viewer: &Viewer, query: &HashMap<String, Str
         }
     };
     let (header, rows) = table_sheet(&table, viewer.language);
-    let bytes = if extension == "xlsx" {
-        edusync_cells::xlsx(&table.dimension, &header, &rows, &[], 0).map_err(|error| error.to_string())
-    } else {
-        let text = |cell: &edusync_cells::Cell| match cell {
-            edusync_cells::Cell::Text(text) => text.clone(),
-            edusync_cells::Cell::Number(number) => format!("{number}"),
-            edusync_cells::Cell::Empty => String::new(),
-        };
-        let mut all = vec![header];
-        all.extend(rows.iter().map(|row| row.iter().map(text).collect()));
-        super::upload::csv_bytes(&all)
-    };
-    match bytes {
-        Ok(bytes) => {
-            let name = format!("{}-{}-{}.{extension}", table.org_id, table.period.replace('/', "-"), table.dimension);
-            super::upload::download(bytes, extension, &name)
-        }
-        Err(message) => problem_page(app, viewer, StatusCode::INTERNAL_SERVER_ERROR, &message),
-    }
+    let name = format!("{}-{}-{}.{extension}", table.org_id, table.period.replace('/', "-"), table.dimension);
+    super::upload::sheet_download(&table.dimension, header, &rows, extension, &name)
+        .unwrap_or_else(|message| problem_page(app, viewer, StatusCode::INTERNAL_SERVER_ERROR, &message))
 }
 
 /// The dimensions of the query catalogue, as the node names them.
@@ -370,6 +354,10 @@ pub(super) async fn compliance(
     let body = html! {
         h1 { (Label::Compliance.text(language)) " · " (compliance.school_year) }
         (form)
+        p {
+            a href=(format!("/compliance.csv?school_year={period}")) download { "CSV" } " · "
+            a href=(format!("/compliance.xlsx?school_year={period}")) download { "XLSX" }
+        }
         table.heat {
             tr {
                 th { (Label::Child.text(language)) } th { (Label::YearReport.text(language)) }
@@ -457,4 +445,165 @@ pub(super) async fn approve_enrolment(
         Ok(_) => Redirect::to("/enrolments?approved=1").into_response(),
         Err(status) => problem_page(&app, &viewer, StatusCode::UNPROCESSABLE_ENTITY, &said(&status, viewer.language).1),
     }
+}
+
+/// The roll-up of a period: the office's signed aggregate and each unit's
+/// it summed, every signature, the sum and each inclusion proof checked in
+/// this process (as `edusync rollup` does), exact, for the operator.
+pub(super) async fn rollup(
+    State(app): Shared,
+    viewer: Viewer,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let language = viewer.language;
+    let period_text = query.get("period").cloned().unwrap_or_else(|| current_school_year(app.utc_offset));
+    let form = html! {
+        form method="get" action="/rollup" {
+            label for="period" { (Label::Period.text(language)) }
+            input id="period" name="period" value=(period_text);
+            button type="submit" { (Label::Show.text(language)) }
+        }
+    };
+    let (app, viewer, form) = (&app, &viewer, &form);
+    let page = move |body: Markup| async move {
+        let body = html! { h1 { (Label::RollUp.text(language)) } (form) (body) };
+        signed_in_page(app, viewer, Label::RollUp.text(language), body).await
+    };
+    let period = match period_text.parse::<edusync_core::Period>() {
+        Ok(period) => period,
+        Err(error) => {
+            let message =
+                edusync_i18n::validation_error(&ValidationError { field: "period".into(), ..error }, language);
+            return page(html! { p.problem { (message) } }).await;
+        }
+    };
+    let answer = match app.node().await {
+        Ok((mut client, _)) => {
+            client.get_roll_up(wire::GetRollUpRequest { period: Some(edusync_proto::period_to_wire(period)) }).await
+        }
+        Err(error) => return problem_page(app, viewer, StatusCode::BAD_GATEWAY, &error),
+    };
+    let roll_up = match answer {
+        Ok(roll_up) => roll_up.into_inner(),
+        Err(status) => return page(html! { p.problem { (said(&status, language).1) } }).await,
+    };
+    let checked =
+        match edusync_node::check_roll_up(roll_up) {
+            Ok(checked) => checked,
+            Err(error) => return page(
+                html! { p.problem role="alert" id="verdict" { (Label::SignatureFails.text(language)) ": " (error) } },
+            )
+            .await,
+        };
+    let total = &checked.aggregate.total;
+    let body = html! {
+        h2 { (checked.aggregate.org.to_string()) " · " (checked.aggregate.period.to_string()) " · " (Label::Revision.text(language)) " " (checked.aggregate.revision) }
+        p {
+            (Label::Cases.text(language)) ": " strong { (total.incident_cases()) }
+            " (" (checked.aggregate.own.incident_cases()) " " (Label::OwnCases.text(language)) ") · "
+            (Label::Schools.text(language)) ": " (total.get(edusync_core::Cell::ContributingSchools))
+        }
+        @if checked.every_proof_holds() { p.notice id="verdict" { (Label::RollUpHolds.text(language)) } }
+        @else { p.problem role="alert" id="verdict" { (Label::ProofFails.text(language)) } }
+        table #rollup {
+            tr {
+                th { (Label::Unit.text(language)) } th { (Label::Revision.text(language)) }
+                th { (Label::Cases.text(language)) } th { (Label::Schools.text(language)) } th { (Label::Proof.text(language)) }
+            }
+            @for child in &checked.children {
+                tr {
+                    td { (child.aggregate.org.to_string()) }
+                    td { (child.aggregate.revision) }
+                    td { (child.aggregate.total.incident_cases()) }
+                    td { (child.aggregate.total.get(edusync_core::Cell::ContributingSchools)) }
+                    @match &child.proof {
+                        Ok(()) => { td.on_time { (Label::Verified.text(language)) } }
+                        Err(reason) => { td.missing { (reason) } }
+                    }
+                }
+            }
+        }
+    };
+    page(body).await
+}
+
+/// A filing as a spreadsheet cell reads: its state, and days late.
+fn filing_text(filing: Option<&wire::Filing>, language: Language) -> String {
+    let Some(filing) = filing else { return String::new() };
+    let state = match filing.status.as_str() {
+        "on_time" => Label::OnTime,
+        "late" => Label::Late,
+        "missing" => Label::Missing,
+        _ => Label::NotYetDue,
+    }
+    .text(language);
+    if filing.days_late > 0 {
+        format!("{state} ({})", filing.days_late)
+    } else {
+        state.to_owned()
+    }
+}
+
+pub(super) async fn compliance_csv(
+    State(app): Shared,
+    viewer: Viewer,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    compliance_download(&app, &viewer, &query, "csv").await
+}
+
+pub(super) async fn compliance_xlsx(
+    State(app): Shared,
+    viewer: Viewer,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    compliance_download(&app, &viewer, &query, "xlsx").await
+}
+
+/// The heat map on screen as a file: the same states, counts and margins.
+async fn compliance_download(app: &App, viewer: &Viewer, query: &HashMap<String, String>, extension: &str) -> Response {
+    use edusync_cells::Cell;
+    let language = viewer.language;
+    let school_year = query.get("school_year").cloned().unwrap_or_else(|| current_school_year(app.utc_offset));
+    let answer = match app.node().await {
+        Ok((mut client, _)) => client.get_compliance(wire::GetComplianceRequest { school_year }).await,
+        Err(error) => return problem_page(app, viewer, StatusCode::BAD_GATEWAY, &error),
+    };
+    let compliance = match answer {
+        Ok(answer) => answer.into_inner(),
+        Err(status) => return problem_page(app, viewer, StatusCode::FORBIDDEN, &said(&status, language).1),
+    };
+    let header: Vec<String> = [
+        Label::Unit,
+        Label::YearReport,
+        Label::Semester1Report,
+        Label::StaffPledges,
+        Label::NotifiedLate,
+        Label::InvestigationsOverdue,
+    ]
+    .iter()
+    .map(|label| label.text(language).to_owned())
+    .chain(["±".to_owned(), "S1".to_owned(), "S2".to_owned()])
+    .collect();
+    let rows: Vec<Vec<Cell>> = compliance
+        .children
+        .iter()
+        .map(|child| {
+            vec![
+                Cell::from(child.org_id.clone()),
+                Cell::from(filing_text(child.school_year_report.as_ref(), language)),
+                Cell::from(filing_text(child.semester1_report.as_ref(), language)),
+                Cell::from(filing_text(child.staff_commitments.as_ref(), language)),
+                Cell::from(child.notified_late),
+                Cell::from(child.investigations_overdue),
+                Cell::from(child.timeliness_margin),
+                Cell::from(child.cases_semester1),
+                Cell::from(child.cases_semester2),
+            ]
+        })
+        .collect();
+    let org = app.org.lock().map(|org| org.clone()).unwrap_or_default();
+    let name = format!("{org}-compliance-{}.{extension}", compliance.school_year);
+    super::upload::sheet_download("compliance", header, &rows, extension, &name)
+        .unwrap_or_else(|message| problem_page(app, viewer, StatusCode::INTERNAL_SERVER_ERROR, &message))
 }

@@ -83,6 +83,30 @@ pub(super) fn csv_bytes(rows: &[Vec<String>]) -> Result<Vec<u8>, String> {
     writer.into_inner().map_err(|error| error.to_string())
 }
 
+/// Rows shown on a page as a file to save: XLSX (numbers as numbers) or CSV.
+pub(super) fn sheet_download(
+    sheet: &str,
+    header: Vec<String>,
+    rows: &[Vec<edusync_cells::Cell>],
+    extension: &str,
+    name: &str,
+) -> Result<Response, String> {
+    use edusync_cells::Cell;
+    let bytes = if extension == "xlsx" {
+        edusync_cells::xlsx(sheet, &header, rows, &[], 0).map_err(|error| error.to_string())?
+    } else {
+        let text = |cell: &Cell| match cell {
+            Cell::Text(text) => text.clone(),
+            Cell::Number(number) => format!("{number}"),
+            Cell::Empty => String::new(),
+        };
+        let mut all = vec![header];
+        all.extend(rows.iter().map(|row| row.iter().map(text).collect()));
+        csv_bytes(&all)?
+    };
+    Ok(download(bytes, extension, name))
+}
+
 /// A file to save, named.
 pub(super) fn download(bytes: Vec<u8>, extension: &str, name: &str) -> Response {
     let kind = match extension {
