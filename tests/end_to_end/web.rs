@@ -540,6 +540,17 @@ async fn a_newcomer_records_an_incident_in_the_demo_and_the_provinces_officer_se
     let page = client.source().await.expect("source");
     assert!(page.contains("<svg") && page.contains("/S1") && page.contains("±"), "{page}");
     screenshot(&client, "demo-province-officer-trends").await;
+    // A province's reader sees its districts, never a school: no school's id
+    // in any page's bytes or any download.
+    let (_, trend_csv) = fetch(&format!("/trends.csv?school_year={school_year}&by=severity"));
+    assert!(trend_csv.contains("/S1,"), "{trend_csv}");
+    let mut seen = vec![page, csv, xlsx, trend_csv];
+    for path in ["/", "/compliance", &format!("/tables?period={school_year}&by=place"), "/compliance.csv"] {
+        seen.push(fetch(path).1);
+    }
+    for bytes in &seen {
+        assert!(!bytes.contains("VN.BT.D01.S"), "a school's id reached the province's reader: {bytes}");
+    }
 
     // The ministry's operator sees it exact.
     let ministry = urls.get("operator of VN").cloned().expect("the ministry's address");
@@ -690,6 +701,19 @@ async fn a_school_puts_every_kind_on_file_through_forms_and_a_bad_spreadsheet_st
     let listed = client.find(Locator::Id("records")).await.expect("a list").text().await.expect("text");
     assert_eq!(listed.matches("2025-2026").count(), 3, "{listed}");
     screenshot(&client, "school-records-by-kind").await;
+
+    // On a phone-sized screen the forms fit the width: nothing to scroll sideways.
+    client.set_window_size(390, 844).await.expect("a phone-sized window");
+    for page in ["/records/new", "/records/new/periodic_report", "/records/upload", "/"] {
+        client.goto(&format!("{base}{page}")).await.expect("page");
+        let widths = client
+            .execute("return [document.documentElement.scrollWidth, window.innerWidth];", vec![])
+            .await
+            .expect("widths");
+        let (scroll, inner) = (widths[0].as_u64().unwrap_or(0), widths[1].as_u64().unwrap_or(0));
+        assert!(scroll <= inner, "{page} is {scroll} px wide in a {inner} px window");
+    }
+    screenshot(&client, "school-home-phone").await;
     client.close().await.expect("closes the browser");
 }
 

@@ -33,43 +33,46 @@ impl Node {
                     PeriodSpan::SchoolYear | PeriodSpan::Semester1 | PeriodSpan::Semester2 | PeriodSpan::Month(9)
                 )
         };
+        // One pass over the aggregates below, and one over the certificates,
+        // whatever the number of children: an office of 1,000 schools is
+        // judged in one read of its store, not 1,000.
+        let children_with_levels = self.children_with_levels();
+        let mut histories: std::collections::HashMap<OrgId, (Vec<Signed>, Option<edusync_core::Aggregate>)> =
+            children_with_levels.iter().map(|(child, _)| (child.clone(), (Vec::new(), None))).collect();
+        let filter = ListFilter {
+            kind: Some(RecordKind::Aggregate),
+            org_prefix: Some(self.org().clone()),
+            ..ListFilter::default()
+        };
+        self.store().for_each_listed(&filter, |stored| {
+            let Some(period) = stored.meta.period else { return Ok(()) };
+            let Some((revisions, previous)) = histories.get_mut(&stored.meta.author_org) else { return Ok(()) };
+            if wanted(period) {
+                let signed_on =
+                    chrono::DateTime::from_timestamp_millis(EnvelopeView::parse(&stored.bytes)?.header.created_unix_ms)
+                        .map(|at| at.with_timezone(&offset).date_naive())
+                        .unwrap_or(today);
+                revisions.push(Signed { signed_on, aggregate: aggregate_in(&stored)? });
+            } else if Some(period) == previous_semester2 {
+                *previous = Some(aggregate_in(&stored)?);
+            }
+            Ok::<(), NodeError>(())
+        })?;
+        let mut certified_from: std::collections::HashMap<OrgId, i64> = std::collections::HashMap::new();
+        for certificate in self.trust().certificates().filter(|certificate| {
+            certificate.issuer_org == *self.org()
+                && !certificate.role.is_reader()
+                && histories.contains_key(&certificate.subject_org)
+        }) {
+            let earliest = certified_from.entry(certificate.subject_org.clone()).or_insert(certificate.not_before_ms);
+            *earliest = (*earliest).min(certificate.not_before_ms);
+        }
         let mut children = Vec::new();
-        for (child, level) in self.children_with_levels() {
-            let mut revisions = Vec::new();
-            let mut previous = None;
-            let filter = ListFilter {
-                kind: Some(RecordKind::Aggregate),
-                org_prefix: Some(child.clone()),
-                ..ListFilter::default()
-            };
-            self.store().for_each_listed(&filter, |stored| {
-                let Some(period) = stored.meta.period else { return Ok(()) };
-                if stored.meta.author_org != child {
-                    return Ok(());
-                }
-                if wanted(period) {
-                    let signed_on = chrono::DateTime::from_timestamp_millis(
-                        EnvelopeView::parse(&stored.bytes)?.header.created_unix_ms,
-                    )
-                    .map(|at| at.with_timezone(&offset).date_naive())
-                    .unwrap_or(today);
-                    revisions.push(Signed { signed_on, aggregate: aggregate_in(&stored)? });
-                } else if Some(period) == previous_semester2 {
-                    previous = Some(aggregate_in(&stored)?);
-                }
-                Ok::<(), NodeError>(())
-            })?;
-            let certified_from = self
-                .trust()
-                .certificates()
-                .filter(|certificate| {
-                    certificate.subject_org == child
-                        && certificate.issuer_org == *self.org()
-                        && !certificate.role.is_reader()
-                })
-                .map(|certificate| certificate.not_before_ms)
-                .min()
-                .and_then(chrono::DateTime::from_timestamp_millis)
+        for (child, level) in children_with_levels {
+            let (revisions, previous) = histories.remove(&child).unwrap_or_default();
+            let certified_from = certified_from
+                .get(&child)
+                .and_then(|ms| chrono::DateTime::from_timestamp_millis(*ms))
                 .map(|at| at.with_timezone(&offset).date_naive());
             children.push(ChildHistory { org: child, level, certified_from, revisions, previous_semester2: previous });
         }

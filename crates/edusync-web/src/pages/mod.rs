@@ -52,6 +52,8 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/tables.csv", get(office::tables_csv))
         .route("/tables.xlsx", get(office::tables_xlsx))
         .route("/trends", get(office::trends))
+        .route("/trends.csv", get(office::trends_csv))
+        .route("/trends.xlsx", get(office::trends_xlsx))
         .route("/rollup", get(office::rollup))
         .route("/enrolments", get(office::enrolments).post(office::approve_enrolment))
         .route("/compliance", get(office::compliance))

@@ -107,9 +107,14 @@ async fn fetch_table(
 /// The table as a sheet: a header, then one row per unit and the totals.
 /// Values are numbers; for a reader each value has a margin column beside
 /// it (`… ±`), so a spreadsheet keeps both.
-fn table_sheet(table: &wire::QueryTable, language: Language) -> (Vec<String>, Vec<Vec<edusync_cells::Cell>>) {
+fn table_sheet(
+    table: &wire::QueryTable,
+    language: Language,
+    trend: bool,
+) -> (Vec<String>, Vec<Vec<edusync_cells::Cell>>) {
     use edusync_cells::Cell;
-    let mut header = vec![Label::Unit.text(language).to_owned()];
+    let first = if trend { Label::Semester } else { Label::Unit };
+    let mut header = vec![first.text(language).to_owned()];
     for column in &table.columns {
         let name = edusync_i18n::value_name(column, language);
         if table.disclosed {
@@ -135,6 +140,10 @@ fn table_sheet(table: &wire::QueryTable, language: Language) -> (Vec<String>, Ve
         record.push(total.map_or(Cell::Empty, |total| Cell::from(total.value)));
         record
     };
+    if trend {
+        let rows = table.trend.iter().map(|row| line(row.label.clone(), &row.cells, row.total.as_ref())).collect();
+        return (header, rows);
+    }
     let mut rows = Vec::new();
     for row in &table.rows {
         let label = if row.label.is_empty() { Label::OfficesOwn.text(language).to_owned() } else { row.label.clone() };
@@ -174,7 +183,7 @@ async fn tables_download(app: &App, viewer: &Viewer, query: &HashMap<String, Str
             return problem_page(app, viewer, code, &message);
         }
     };
-    let (header, rows) = table_sheet(&table, viewer.language);
+    let (header, rows) = table_sheet(&table, viewer.language, false);
     let name = format!("{}-{}-{}.{extension}", table.org_id, table.period.replace('/', "-"), table.dimension);
     super::upload::sheet_download(&table.dimension, header, &rows, extension, &name)
         .unwrap_or_else(|message| problem_page(app, viewer, StatusCode::INTERNAL_SERVER_ERROR, &message))
@@ -215,30 +224,7 @@ pub(super) async fn trends(
             return signed_in_page(&app, &viewer, Label::Trends.text(language), body).await;
         }
     };
-    let today = chrono::Utc::now().with_timezone(&app.utc_offset).date_naive();
-    let mut semesters = Vec::new();
-    for start in year.start_year().saturating_sub(years - 1)..=year.start_year() {
-        let Ok(school_year) = SchoolYear::new("school_year", u32::from(start)) else { continue };
-        for span in [edusync_core::PeriodSpan::Semester1, edusync_core::PeriodSpan::Semester2] {
-            let semester = edusync_core::Period { school_year, span };
-            // A semester not begun has nothing to show, not a zero.
-            if semester.first_day() <= today {
-                semesters.push(semester);
-            }
-        }
-    }
-    // The trend rows come with a table of one period the node holds: the
-    // newest school year of the span that has one (a new year may have none yet).
-    let mut answer = Err((StatusCode::NOT_FOUND, None, String::new()));
-    for start in (year.start_year().saturating_sub(years - 1)..=year.start_year()).rev() {
-        let Ok(school_year) = SchoolYear::new("school_year", u32::from(start)) else { continue };
-        let period = edusync_core::Period { school_year, span: edusync_core::PeriodSpan::SchoolYear };
-        answer = fetch_table(&app, period, &by, &semesters).await;
-        let nothing_counted = matches!(&answer, Err((_, Some(status), _)) if status.code() == tonic::Code::NotFound);
-        if !nothing_counted {
-            break;
-        }
-    }
+    let answer = fetch_trend(&app, year, years, &by).await;
     let table = match answer {
         Ok(table) => table,
         Err((_, status, message)) => {
@@ -258,6 +244,10 @@ pub(super) async fn trends(
     let body = html! {
         h1 { (Label::Trends.text(language)) " · " (table.org_id) }
         (form)
+        p {
+            a href=(format!("/trends.csv?school_year={year}&years={years}&by={by}")) download { "CSV" } " · "
+            a href=(format!("/trends.xlsx?school_year={year}&years={years}&by={by}")) download { "XLSX" }
+        }
         p { @if table.disclosed { (Label::ReleasedNote.text(language)) } @else { (Label::ExactNote.text(language)) } }
         figure { (PreEscaped(edusync_report::trend_svg(&points, language))) }
         table #trend {
@@ -276,6 +266,79 @@ pub(super) async fn trends(
         }
     };
     signed_in_page(&app, &viewer, Label::Trends.text(language), body).await
+}
+
+/// The semesters of the `years` school years up to `year` that have begun,
+/// by `by`, as trend rows of the node's answer.
+async fn fetch_trend(
+    app: &App,
+    year: SchoolYear,
+    years: u16,
+    by: &str,
+) -> Result<wire::QueryTable, (StatusCode, Option<tonic::Status>, String)> {
+    let today = chrono::Utc::now().with_timezone(&app.utc_offset).date_naive();
+    let first = year.start_year().saturating_sub(years.max(1) - 1);
+    let mut semesters = Vec::new();
+    for start in first..=year.start_year() {
+        let Ok(school_year) = SchoolYear::new("school_year", u32::from(start)) else { continue };
+        for span in [edusync_core::PeriodSpan::Semester1, edusync_core::PeriodSpan::Semester2] {
+            let semester = edusync_core::Period { school_year, span };
+            // A semester not begun has nothing to show, not a zero.
+            if semester.first_day() <= today {
+                semesters.push(semester);
+            }
+        }
+    }
+    // The trend rows come with a table of one period the node holds: the
+    // newest school year of the span that has one (a new year may have none yet).
+    let mut answer = Err((StatusCode::NOT_FOUND, None, String::new()));
+    for start in (first..=year.start_year()).rev() {
+        let Ok(school_year) = SchoolYear::new("school_year", u32::from(start)) else { continue };
+        let period = edusync_core::Period { school_year, span: edusync_core::PeriodSpan::SchoolYear };
+        answer = fetch_table(app, period, by, &semesters).await;
+        let nothing_counted = matches!(&answer, Err((_, Some(status), _)) if status.code() == tonic::Code::NotFound);
+        if !nothing_counted {
+            break;
+        }
+    }
+    answer
+}
+
+pub(super) async fn trends_csv(
+    State(app): Shared,
+    viewer: Viewer,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    trends_download(&app, &viewer, &query, "csv").await
+}
+
+pub(super) async fn trends_xlsx(
+    State(app): Shared,
+    viewer: Viewer,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    trends_download(&app, &viewer, &query, "xlsx").await
+}
+
+/// The trend on screen as a file: one row per semester.
+async fn trends_download(app: &App, viewer: &Viewer, query: &HashMap<String, String>, extension: &str) -> Response {
+    let by = query.get("by").cloned().unwrap_or_else(|| "category".to_owned());
+    let years: u16 =
+        query.get("years").and_then(|text| text.parse().ok()).filter(|years| (1..=10).contains(years)).unwrap_or(3);
+    let Some(year) = query.get("school_year").and_then(|text| text.parse::<SchoolYear>().ok()) else {
+        return problem_page(app, viewer, StatusCode::BAD_REQUEST, "school_year: name a school year, e.g. 2025-2026");
+    };
+    let table = match fetch_trend(app, year, years, &by).await {
+        Ok(table) => table,
+        Err((code, status, message)) => {
+            let message = status.map(|status| said(&status, viewer.language).1).unwrap_or(message);
+            return problem_page(app, viewer, code, &message);
+        }
+    };
+    let (header, rows) = table_sheet(&table, viewer.language, true);
+    let name = format!("{}-trend-{}-{}.{extension}", table.org_id, year, table.dimension);
+    super::upload::sheet_download(&table.dimension, header, &rows, extension, &name)
+        .unwrap_or_else(|message| problem_page(app, viewer, StatusCode::INTERNAL_SERVER_ERROR, &message))
 }
 
 /// A count as shown: exact, or released with its margin.
