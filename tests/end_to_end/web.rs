@@ -346,11 +346,16 @@ async fn a_school_records_an_incident_in_the_browser_and_its_district_counts_it(
     set(&client, "deadlines_0__report", "staff_commitments").await;
     set(&client, "deadlines_0__level", "school").await;
     set(&client, "deadlines_0__due_on", "2025-10-15").await;
+    // The form's first choice, a semester-1 report, under the name JSON and the form share.
+    set(&client, "deadlines_1__report", "semester_1_report").await;
+    set(&client, "deadlines_1__level", "school").await;
+    set(&client, "deadlines_1__due_on", "2026-01-20").await;
     screenshot(&client, "district-policy-form").await;
     submit_and_wait(&client, Locator::Css("p.notice")).await;
     let policies = stored(&district_endpoint, "policy");
     assert_eq!(policies.len(), 1, "{policies:?}");
     assert_eq!(policies[0]["record"]["record"]["deadlines"][0]["due_on"], "2025-10-15", "{:?}", policies[0]);
+    assert_eq!(policies[0]["record"]["record"]["deadlines"][1]["report"], "semester_1_report", "{:?}", policies[0]);
     assert!(policies[0]["record"]["record"].get("incident_timeliness").is_none(), "{:?}", policies[0]);
 
     // An auditor's page: the district's bundle, checked against the root's key.

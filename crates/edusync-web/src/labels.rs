@@ -132,6 +132,8 @@ pub enum Label {
     ProofFails,
     OwnCases,
     ParentHolds,
+    CsrfRefused,
+    UploadUnreadable,
 }
 
 impl Label {
@@ -515,6 +517,12 @@ impl Label {
             (ParentHolds, En) => "The office above holds this log up to",
             (ParentHolds, Vi) => "Cấp trên đã lưu nhật ký này đến",
             (ParentHolds, Zh) => "上级已保存本日志至",
+            (CsrfRefused, En) => "This form did not come from this session's page (it may be old, or from elsewhere): open the page again and resend it.",
+            (CsrfRefused, Vi) => "Biểu mẫu này không đến từ trang của phiên làm việc này (có thể đã cũ hoặc từ nơi khác): hãy mở lại trang và gửi lại.",
+            (CsrfRefused, Zh) => "此表单并非来自本次会话的页面（可能已过期或来自他处）：请重新打开页面后再提交。",
+            (UploadUnreadable, En) => "The upload could not be read whole; a spreadsheet may be at most",
+            (UploadUnreadable, Vi) => "Không đọc được trọn vẹn tệp tải lên; bảng tính tối đa",
+            (UploadUnreadable, Zh) => "无法完整读取上传的文件；电子表格最大为",
         }
     }
 }

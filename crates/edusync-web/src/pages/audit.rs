@@ -83,7 +83,7 @@ pub(super) async fn audit_verify(State(app): Shared, viewer: Viewer, mut form: a
     let text =
         |name: &str| parts.get(name).map(|bytes| String::from_utf8_lossy(bytes).into_owned()).unwrap_or_default();
     if !Sessions::csrf_matches(&viewer.session, &text("csrf")) {
-        return problem_page(&app, &viewer, StatusCode::FORBIDDEN, "csrf");
+        return problem_page(&app, &viewer, StatusCode::FORBIDDEN, Label::CsrfRefused.text(viewer.language));
     }
     let bundle = parts.get("bundle").cloned().unwrap_or_default();
     let outcome = anchoring(parts.get("root").map(Vec::as_slice).unwrap_or_default(), &text("anchors")).and_then(

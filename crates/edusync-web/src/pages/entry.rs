@@ -333,7 +333,12 @@ fn record_form(
     let language = viewer.language;
     let fields = fields_of(kind, language);
     let view = FormView { language, values, problem };
-    let names: Vec<&str> = fields.iter().map(|field| field.path.as_str()).collect();
+    // Fields sent hidden show no problem: theirs goes at the top.
+    let names: Vec<&str> = fields
+        .iter()
+        .filter(|field| !(matches!(field.input, Input::Choice(_)) && field.label.is_empty()))
+        .map(|field| field.path.as_str())
+        .collect();
     html! {
         h1 { (Label::NewRecord.text(language)) ": " (kind_name(kind, language)) }
         @if problem.is_some() {
@@ -401,7 +406,7 @@ pub(super) async fn submit_record(
     };
     if !Sessions::csrf_matches(&viewer.session, typed.get("csrf").map(String::as_str).unwrap_or_default()) {
         tracing::warn!(session = %&viewer.id[..8], "a form without this session's CSRF token was refused");
-        let message = format!("{} (csrf)", Label::NothingStored.text(language));
+        let message = format!("{} {}", Label::NothingStored.text(language), Label::CsrfRefused.text(language));
         return problem_page(&app, &viewer, StatusCode::FORBIDDEN, &message);
     }
     let (app, viewer, typed) = (&app, &viewer, &typed);

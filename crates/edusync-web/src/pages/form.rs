@@ -102,7 +102,7 @@ impl FormProblem {
 /// Reads a form into the record's JSON. Rows left wholly empty are dropped
 /// and later rows numbered down, so the second map says, for a place in
 /// the record (`students[0]`), the row of the form it came from
-/// (`students[1]`).
+/// (`students[1]`). A field refused here is named as the form names it.
 pub(super) fn read(
     fields: &[Field],
     form: &HashMap<String, String>,
@@ -139,31 +139,41 @@ pub(super) fn read(
         }
         let text = typed(field);
         let value = match &field.input {
-            Input::Text | Input::LongText | Input::Choice(_) => {
+            Input::Text | Input::LongText => {
                 if text.is_empty() && !field.required {
                     continue;
+                }
+                Value::from(text)
+            }
+            Input::Choice(options) => {
+                if !options.iter().any(|(value, _)| *value == text) {
+                    let expected = options.iter().map(|(value, _)| (*value).to_owned()).collect();
+                    return Err(ValidationError::new(
+                        field.path.clone(),
+                        Reason::UnknownValue { value: text.to_owned(), expected },
+                    ));
                 }
                 Value::from(text)
             }
             Input::Date => {
                 if text.is_empty() {
                     if field.required {
-                        return Err(ValidationError::new(path, Reason::Required));
+                        return Err(ValidationError::new(field.path.clone(), Reason::Required));
                     }
                     continue;
                 }
                 chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
                     .map(|date| Value::from(date.to_string()))
-                    .map_err(|_| ValidationError::new(path.clone(), Reason::NotADate { text: text.to_owned() }))?
+                    .map_err(|_| ValidationError::new(field.path.clone(), Reason::NotADate { text: text.to_owned() }))?
             }
             Input::Count => {
                 if text.is_empty() {
                     if field.required {
-                        return Err(ValidationError::new(path, Reason::Required));
+                        return Err(ValidationError::new(field.path.clone(), Reason::Required));
                     }
                     continue;
                 }
-                Value::from(count(&path, text)?)
+                Value::from(count(&field.path, text)?)
             }
             Input::Check => Value::from(form.contains_key(&field.path)),
             Input::Lines => text.lines().map(str::trim).filter(|line| !line.is_empty()).map(Value::from).collect(),
@@ -405,6 +415,14 @@ mod tests {
         assert!(matches!(*error.reason, Reason::NegativeCount { .. }));
         let typed = form(&[("number", "1"), ("activities[0].item", "ba")]);
         assert!(matches!(*read(&fields(), &typed).expect_err("words").reason, Reason::NotAWholeNumber { .. }));
+    }
+
+    #[test]
+    fn a_choice_from_outside_its_list_is_refused_at_its_field() {
+        let typed = form(&[("number", "1"), ("activities[1].content", "x"), ("activities[1].kind", "<script>")]);
+        let error = read(&fields(), &typed).expect_err("not a choice");
+        assert_eq!(error.field, "activities[1].kind", "named as the form has it");
+        assert!(matches!(*error.reason, Reason::UnknownValue { .. }), "{error:?}");
     }
 
     #[test]

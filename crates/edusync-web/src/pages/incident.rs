@@ -149,9 +149,9 @@ fn incident_form(
                 fieldset {
                     legend { (Label::PersonInvolved.text(language)) " " (row + 1) " (" (Label::Optional.text(language)) ")" }
                     (select(&at("role"), Label::PersonRole, names(&PersonRole::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>())))
-                    (text_input(&at("name"), Label::PersonName, "text", false))
+                    (text_input(&at("name"), Label::PersonName, "text", true))
                     (select(&at("sex"), Label::PersonSex, names(&Sex::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>())))
-                    (text_input(&at("grade"), Label::PersonGrade, "text", false))
+                    (text_input(&at("grade"), Label::PersonGrade, "text", true))
                     (text_input(&at("birth_date"), Label::PersonBirthDate, "date", false))
                 }
             }
@@ -191,8 +191,10 @@ fn local_time(field: &str, text: &str, offset: chrono::FixedOffset) -> Result<St
 
 /// People rows left empty are not sent: where each sent person came from.
 fn people_rows(form: &HashMap<String, String>) -> Vec<(String, String)> {
+    let typed =
+        |row: usize, name: &str| form.get(&format!("people[{row}].{name}")).is_some_and(|text| !text.trim().is_empty());
     (0..PEOPLE)
-        .filter(|row| form.get(&format!("people[{row}].name")).is_some_and(|name| !name.trim().is_empty()))
+        .filter(|row| ["name", "grade", "birth_date"].iter().any(|name| typed(*row, name)))
         .enumerate()
         .map(|(sent, row)| (format!("people[{sent}]"), format!("people[{row}]")))
         .collect()
@@ -201,6 +203,21 @@ fn people_rows(form: &HashMap<String, String>) -> Vec<(String, String)> {
 /// The incident the form describes, or the first field that cannot be one.
 fn incident_from_form(form: &HashMap<String, String>, offset: chrono::FixedOffset) -> Result<Record, ValidationError> {
     let get = |name: &str| form.get(name).map(|value| value.trim().to_owned()).unwrap_or_default();
+    // A choice from outside the form's lists is named here, in the page's
+    // language, rather than left to the decoder's English.
+    let one_of = |name: &str, codes: Vec<&'static str>| -> Result<(), ValidationError> {
+        let value = get(name);
+        if codes.contains(&value.as_str()) {
+            return Ok(());
+        }
+        let expected = codes.iter().map(|code| (*code).to_owned()).collect();
+        Err(ValidationError::new(name, Reason::UnknownValue { value, expected }))
+    };
+    one_of("place", PlaceCategory::ALL.iter().map(|value| value.as_str()).collect())?;
+    one_of("category", IncidentCategory::ALL.iter().map(|value| value.as_str()).collect())?;
+    one_of("severity", Severity::ALL.iter().map(|value| value.as_str()).collect())?;
+    one_of("intake_channel", IntakeChannel::ALL.iter().map(|value| value.as_str()).collect())?;
+    one_of("status", IncidentStatus::ALL.iter().map(|value| value.as_str()).collect())?;
     let mut incident = serde_json::json!({
         "occurred_at": local_time("occurred_at", &get("occurred_at"), offset)?,
         "detected_at": local_time("detected_at", &get("detected_at"), offset)?,
@@ -214,16 +231,30 @@ fn incident_from_form(form: &HashMap<String, String>, offset: chrono::FixedOffse
         "measures_taken": get("measures_taken"),
         "people": [],
     });
-    let follow_up_of = get("follow_up_of");
+    let follow_up_of = get("follow_up_of").to_ascii_lowercase();
     if !follow_up_of.is_empty() {
+        if !follow_up_of.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+            return Err(ValidationError::new("follow_up_of", Reason::RecordIdHex));
+        }
+        if follow_up_of.len() != 64 {
+            let got = (follow_up_of.len() / 2) as u64;
+            return Err(ValidationError::new("follow_up_of", Reason::RecordIdLength { got }));
+        }
         incident["follow_up_of"] = serde_json::Value::from(follow_up_of);
     }
     for row in 0..PEOPLE {
         let at = |name: &str| format!("people[{row}].{name}");
         let name = get(&at("name"));
-        if name.is_empty() {
+        // A row is a person once anything typed is in it; the choices alone
+        // (which always hold a value) are not.
+        if [name.as_str(), &get(&at("grade")), &get(&at("birth_date"))].iter().all(|typed| typed.is_empty()) {
             continue;
         }
+        if name.is_empty() {
+            return Err(ValidationError::new(at("name"), Reason::Required));
+        }
+        one_of(&at("role"), PersonRole::ALL.iter().map(|value| value.as_str()).collect())?;
+        one_of(&at("sex"), Sex::ALL.iter().map(|value| value.as_str()).collect())?;
         let grade_text = get(&at("grade"));
         let grade: u8 = grade_text
             .parse()
@@ -239,11 +270,7 @@ fn incident_from_form(form: &HashMap<String, String>, offset: chrono::FixedOffse
             people.push(person);
         }
     }
-    let text = incident.to_string();
-    let mut deserializer = serde_json::Deserializer::from_str(&text);
-    let incident: edusync_core::Incident = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-        ValidationError::new(error.path().to_string(), Reason::malformed(error.inner().to_string()))
-    })?;
+    let incident: edusync_core::Incident = form::decode(incident)?;
     Ok(Record::Incident(incident))
 }
 
@@ -260,7 +287,7 @@ pub(super) async fn submit_incident(
             &app,
             &viewer,
             StatusCode::FORBIDDEN,
-            &format!("{} (csrf)", Label::NothingStored.text(language)),
+            &format!("{} {}", Label::NothingStored.text(language), Label::CsrfRefused.text(language)),
         );
     }
     let record = match incident_from_form(&form, app.utc_offset) {
@@ -335,5 +362,40 @@ mod tests {
         form.insert("people[0].grade".into(), "7".into());
         form.insert("category".into(), "rumours".into());
         assert_eq!(incident_from_form(&form, offset).expect_err("unknown").field, "category");
+    }
+
+    #[test]
+    fn a_person_typed_without_a_name_or_with_a_bad_choice_is_refused_not_dropped() {
+        let offset = chrono::FixedOffset::east_opt(7 * 3600).expect("offset");
+        let mut form: HashMap<String, String> = [
+            ("occurred_at", "2025-10-14T09:30"),
+            ("detected_at", "2025-10-14T10:00"),
+            ("reported_to_school_at", "2025-10-14T10:15"),
+            ("place", "classroom"),
+            ("category", "verbal"),
+            ("severity", "minor"),
+            ("intake_channel", "national_hotline_111"),
+            ("status", "open"),
+            ("narrative", "x"),
+            ("people[0].role", "victim"),
+            ("people[0].sex", "female"),
+            ("people[1].grade", "7"),
+        ]
+        .into_iter()
+        .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        .collect();
+        let error = incident_from_form(&form, offset).expect_err("a person without a name");
+        assert_eq!((error.field.as_str(), &*error.reason), ("people[1].name", &Reason::Required));
+        form.insert("people[1].name".into(), "Lê Văn C".into());
+        form.insert("people[1].role".into(), "king".into());
+        let error = incident_from_form(&form, offset).expect_err("an unknown role");
+        assert_eq!(error.field, "people[1].role");
+        assert!(matches!(*error.reason, Reason::UnknownValue { .. }), "{error:?}");
+        form.insert("people[1].role".into(), "witness".into());
+        form.insert("people[1].sex".into(), "male".into());
+        let Ok(Record::Incident(incident)) = incident_from_form(&form, offset) else { panic!("an incident") };
+        assert_eq!(incident.people.len(), 1, "the untyped row 0 is no person");
+        form.insert("follow_up_of".into(), "not-an-id".into());
+        assert_eq!(*incident_from_form(&form, offset).expect_err("not hex").reason, Reason::RecordIdHex);
     }
 }

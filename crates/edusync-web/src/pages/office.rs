@@ -497,7 +497,7 @@ pub(super) async fn approve_enrolment(
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
     if !Sessions::csrf_matches(&viewer.session, form.get("csrf").map(String::as_str).unwrap_or_default()) {
-        return problem_page(&app, &viewer, StatusCode::FORBIDDEN, "csrf");
+        return problem_page(&app, &viewer, StatusCode::FORBIDDEN, Label::CsrfRefused.text(viewer.language));
     }
     let request_id = form.get("request_id").cloned().unwrap_or_default();
     let signed = match app.trust().await {

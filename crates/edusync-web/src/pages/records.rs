@@ -42,7 +42,17 @@ pub(super) async fn records(
     let mut rows: Vec<&wire::StoredRecord> = listed.records.iter().collect();
     // Newest first within the page: the one just stored at the top.
     rows.sort_by_key(|stored| std::cmp::Reverse(stored.header.as_ref().and_then(|h| h.created_at).map(|t| t.seconds)));
-    let stored = query.get("stored");
+    // The "stored" notice only for a record the node holds: a link with a
+    // made-up id shows none.
+    let mut stored = None;
+    if let Some(id) = query.get("stored").filter(|id| id.len() >= 8 && id.bytes().all(|byte| byte.is_ascii_hexdigit()))
+    {
+        if let Ok((mut client, _)) = app.node().await {
+            if client.get_record(wire::GetRecordRequest { record_id: id.clone() }).await.is_ok() {
+                stored = Some(id.clone());
+            }
+        }
+    }
     let next = (!listed.next_page_token.is_empty()).then(|| {
         format!(
             "/records?kind={}&school_year={}&page={}",

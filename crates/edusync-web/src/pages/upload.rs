@@ -74,6 +74,18 @@ pub(super) async fn template(
     }
 }
 
+/// An upload that could not be read whole: most often one past the limit.
+fn upload_unreadable(app: &App, viewer: &Viewer, detail: &str) -> Response {
+    tracing::debug!(%detail, "an upload could not be read");
+    let message = format!(
+        "{} {} ({} MiB)",
+        Label::NothingStored.text(viewer.language),
+        Label::UploadUnreadable.text(viewer.language),
+        edusync_cells::limits::FILE_BYTES >> 20
+    );
+    problem_page(app, viewer, StatusCode::PAYLOAD_TOO_LARGE, &message)
+}
+
 /// Rows as CSV bytes.
 pub(super) fn csv_bytes(rows: &[Vec<String>]) -> Result<Vec<u8>, String> {
     let mut writer = csv::Writer::from_writer(Vec::new());
@@ -145,16 +157,16 @@ pub(super) async fn upload(State(app): Shared, viewer: Viewer, mut form: axum::e
                         "csrf" => csrf = String::from_utf8_lossy(&read).into_owned(),
                         _ => {}
                     },
-                    Err(error) => return problem_page(&app, &viewer, StatusCode::BAD_REQUEST, &error.to_string()),
+                    Err(error) => return upload_unreadable(&app, &viewer, &error.to_string()),
                 }
             }
             Ok(None) => break,
-            Err(error) => return problem_page(&app, &viewer, StatusCode::BAD_REQUEST, &error.to_string()),
+            Err(error) => return upload_unreadable(&app, &viewer, &error.to_string()),
         }
     }
     if !Sessions::csrf_matches(&viewer.session, &csrf) {
         tracing::warn!(session = %&viewer.id[..8], "an upload without this session's CSRF token was refused");
-        let message = format!("{} (csrf)", Label::NothingStored.text(language));
+        let message = format!("{} {}", Label::NothingStored.text(language), Label::CsrfRefused.text(language));
         return problem_page(&app, &viewer, StatusCode::FORBIDDEN, &message);
     }
     let kind = kind_text.parse::<RecordKind>().ok().filter(|kind| sheet_kinds().contains(kind));
