@@ -112,6 +112,25 @@ async fn browser(chromium: &Path, driver_port: u16, profile: &Path) -> Client {
         .expect("a browser session")
 }
 
+/// Opens a page and waits until it is drawn (every page has a header). Under
+/// load Chromium has answered a navigation with an empty document; the
+/// page is then asked for again, up to three times in all.
+async fn visit(client: &Client, url: &str) -> Result<(), fantoccini::error::CmdError> {
+    // A sign-in address works once: asked again, it is its home page that is wanted.
+    let again = match url.split_once("/login?token=") {
+        Some((base, _)) => format!("{base}/"),
+        None => url.to_owned(),
+    };
+    for attempt in 0..3 {
+        client.goto(if attempt == 0 { url } else { &again }).await?;
+        if client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css("header")).await.is_ok() {
+            return Ok(());
+        }
+        eprintln!("{url}: the page came back undrawn (attempt {}); asking again", attempt + 1);
+    }
+    client.goto(&again).await
+}
+
 /// One plain HTTP/1.1 request to the web app: its status and body.
 fn http(address: &str, request: &str) -> (u16, String) {
     let mut stream = std::net::TcpStream::connect(address).expect("connects");
@@ -214,7 +233,7 @@ async fn a_school_records_an_incident_in_the_browser_and_its_district_counts_it(
     let client = browser(&chromium, driver_port, &root.path().join("profile")).await;
 
     // Without a session: the sign-in page, and nothing of the node's.
-    client.goto(&format!("{base}/records")).await.expect("navigates");
+    visit(&client, &format!("{base}/records")).await.expect("navigates");
     let page = client.source().await.expect("source");
     assert!(page.contains("Sign in") || page.contains("Đăng nhập"), "{page}");
     assert!(!page.contains("VN.BT.D03.S017"), "a page without a session shows data: {page}");
@@ -222,7 +241,7 @@ async fn a_school_records_an_incident_in_the_browser_and_its_district_counts_it(
     assert_eq!(status, 401);
 
     // Signed in once through the printed address; the address works once.
-    client.goto(&school_url).await.expect("signs in");
+    visit(&client, &school_url).await.expect("signs in");
     let page = client.source().await.expect("source");
     assert!(page.contains("VN.BT.D03.S017"), "{page}");
     screenshot(&client, "school-home").await;
@@ -236,7 +255,7 @@ async fn a_school_records_an_incident_in_the_browser_and_its_district_counts_it(
     assert_eq!(status, 401, "the sign-in address works once");
 
     // A refused field, in Vietnamese, next to the field; nothing stored.
-    client.goto(&format!("{base}/records/new?lang=vi")).await.expect("form");
+    visit(&client, &format!("{base}/records/new?lang=vi")).await.expect("form");
     screenshot(&client, "school-incident-form").await;
     fill_incident(&client, "2025-10-13T09:00").await;
     client.find(Locator::Css("button[type=submit]")).await.expect("button").click().await.expect("submits");
@@ -251,7 +270,7 @@ async fn a_school_records_an_incident_in_the_browser_and_its_district_counts_it(
     assert_eq!(incidents_stored(&school.endpoint()), 0, "a refused form stores nothing");
 
     // The same form, right: signed, stored, listed.
-    client.goto(&format!("{base}/records/new")).await.expect("form");
+    visit(&client, &format!("{base}/records/new")).await.expect("form");
     fill_incident(&client, "2025-10-14T10:00").await;
     client.find(Locator::Css("button[type=submit]")).await.expect("button").click().await.expect("submits");
     client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css("p.notice")).await.expect("stored");
@@ -300,8 +319,8 @@ async fn a_school_records_an_incident_in_the_browser_and_its_district_counts_it(
     let (_district_web, district_url) =
         start_web(&["--config", district_config.to_str().expect("utf-8"), "--node", &district_endpoint]);
     let district_base = district_url.split("/login").next().expect("base").to_owned();
-    client.goto(&district_url).await.expect("signs in at the district");
-    client.goto(&format!("{district_base}/tables?period=2025-2026&by=severity&lang=zh")).await.expect("tables");
+    visit(&client, &district_url).await.expect("signs in at the district");
+    visit(&client, &format!("{district_base}/tables?period=2025-2026&by=severity&lang=zh")).await.expect("tables");
     let page = client.source().await.expect("source");
     assert!(page.contains("VN.BT.D03.S017") && page.contains("精确值"), "{page}");
     screenshot(&client, "district-tables").await;
@@ -318,13 +337,13 @@ async fn a_school_records_an_incident_in_the_browser_and_its_district_counts_it(
     assert_eq!(status, 200, "{csv}");
     assert!(csv.contains("text/csv") && csv.contains("VN.BT.D03.S017,0,1,0,1"), "{csv}");
     // The roll-up, checked in the web process: signatures, the sum, each proof.
-    client.goto(&format!("{district_base}/rollup?period=2025-2026&lang=en")).await.expect("roll-up");
+    visit(&client, &format!("{district_base}/rollup?period=2025-2026&lang=en")).await.expect("roll-up");
     let verdict = client.find(Locator::Id("verdict")).await.expect("a verdict").text().await.expect("text");
     assert!(verdict.starts_with("Checked here"), "{verdict}");
     let rows = client.find(Locator::Id("rollup")).await.expect("the table").text().await.expect("text");
     assert!(rows.contains("VN.BT.D03.S017 ") && rows.contains("verified"), "{rows}");
     screenshot(&client, "district-rollup").await;
-    client.goto(&format!("{district_base}/compliance?school_year=2025-2026&lang=zh")).await.expect("compliance");
+    visit(&client, &format!("{district_base}/compliance?school_year=2025-2026&lang=zh")).await.expect("compliance");
     let page = client.source().await.expect("source");
     assert!(page.contains("未提交学年报告"), "alerts in the page's language: {page}");
     screenshot(&client, "district-compliance").await;
@@ -339,7 +358,7 @@ async fn a_school_records_an_incident_in_the_browser_and_its_district_counts_it(
     assert!(heat_map.lines().any(|line| line.starts_with("VN.BT.D03.S017,未提交")), "{heat_map}");
 
     // The district sets its schools a deadline through the policy form.
-    client.goto(&format!("{district_base}/records/new/policy?lang=en")).await.expect("policy form");
+    visit(&client, &format!("{district_base}/records/new/policy?lang=en")).await.expect("policy form");
     set(&client, "number", "12/QĐ-PGDĐT").await;
     set(&client, "school_year", "2025-2026").await;
     set(&client, "issued_on", "2025-09-01").await;
@@ -373,7 +392,7 @@ async fn a_school_records_an_incident_in_the_browser_and_its_district_counts_it(
         &district_endpoint,
     ]);
     assert!(exported.status.success(), "{}", text(&exported.stderr));
-    client.goto(&format!("{district_base}/audit?lang=en")).await.expect("audit page");
+    visit(&client, &format!("{district_base}/audit?lang=en")).await.expect("audit page");
     client
         .find(Locator::Id("bundle"))
         .await
@@ -416,7 +435,7 @@ async fn a_school_records_an_incident_in_the_browser_and_its_district_counts_it(
         assert!(Instant::now() < deadline, "the new school's request never reached the district");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    client.goto(&format!("{district_base}/enrolments")).await.expect("enrolments");
+    visit(&client, &format!("{district_base}/enrolments")).await.expect("enrolments");
     screenshot(&client, "district-enrolments").await;
     client
         .find(Locator::Css("button[aria-label='Approve VN.BT.D03.S018']"))
@@ -473,9 +492,9 @@ async fn a_newcomer_records_an_incident_in_the_demo_and_the_provinces_officer_se
     let client = browser(&chromium, driver_port, &root.path().join("profile")).await;
 
     // The school, in Vietnamese: an incident of an hour ago.
-    client.goto(&school_url).await.expect("signs in");
+    visit(&client, &school_url).await.expect("signs in");
     let base = school_url.split("/login").next().expect("base").to_owned();
-    client.goto(&format!("{base}/records/new")).await.expect("form");
+    visit(&client, &format!("{base}/records/new")).await.expect("form");
     let form = client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Id("occurred_at")).await;
     let page = client.source().await.expect("source");
     assert!(form.is_ok() && page.contains("Ghi nhận vụ việc"), "the form, in Vietnamese: {page}");
@@ -500,10 +519,10 @@ async fn a_newcomer_records_an_incident_in_the_demo_and_the_provinces_officer_se
     let school_year = edusync_core::SchoolYear::containing(chrono::Utc::now().date_naive()).expect("a school year");
     let officer = url_of("data officer of");
     let officer_base = officer.split("/login").next().expect("base").to_owned();
-    client.goto(&officer).await.expect("signs in");
+    visit(&client, &officer).await.expect("signs in");
     let deadline = Instant::now() + Duration::from_secs(90);
     let page = loop {
-        client.goto(&format!("{officer_base}/tables?period={school_year}&by=category")).await.expect("tables");
+        visit(&client, &format!("{officer_base}/tables?period={school_year}&by=category")).await.expect("tables");
         let page = client.source().await.expect("source");
         if page.contains("±") {
             break page;
@@ -541,7 +560,7 @@ async fn a_newcomer_records_an_incident_in_the_demo_and_the_provinces_officer_se
     assert_eq!(status, 200);
     assert!(xlsx.contains("spreadsheetml") && xlsx.contains("PK"), "an XLSX workbook");
     assert_eq!(fetch("/records/new/plan").0, 403, "a reader is not offered forms");
-    client.goto(&format!("{officer_base}/trends?school_year={school_year}&by=severity")).await.expect("trends");
+    visit(&client, &format!("{officer_base}/trends?school_year={school_year}&by=severity")).await.expect("trends");
     let page = client.source().await.expect("source");
     assert!(page.contains("<svg") && page.contains("/S1") && page.contains("±"), "{page}");
     screenshot(&client, "demo-province-officer-trends").await;
@@ -560,11 +579,11 @@ async fn a_newcomer_records_an_incident_in_the_demo_and_the_provinces_officer_se
     // The ministry's operator sees it exact.
     let ministry = urls.get("operator of VN").cloned().expect("the ministry's address");
     let ministry_base = ministry.split("/login").next().expect("base").to_owned();
-    client.goto(&ministry).await.expect("signs in");
+    visit(&client, &ministry).await.expect("signs in");
     // The province's aggregate reaches the ministry at its next sync round.
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
-        client.goto(&format!("{ministry_base}/tables?period={school_year}&by=severity")).await.expect("tables");
+        visit(&client, &format!("{ministry_base}/tables?period={school_year}&by=severity")).await.expect("tables");
         let page = client.source().await.expect("source");
         if page.contains("Chính xác") && page.contains("<td>VN.BT</td>") {
             break;
@@ -591,10 +610,10 @@ async fn a_school_puts_every_kind_on_file_through_forms_and_a_bad_spreadsheet_st
     let base = url.split("/login").next().expect("base").to_owned();
     let (_driver, driver_port) = start_driver(&driver);
     let client = browser(&chromium, driver_port, &root.path().join("profile")).await;
-    client.goto(&url).await.expect("signs in");
+    visit(&client, &url).await.expect("signs in");
 
     // Commitments, in Vietnamese: a negative count is refused at its field.
-    client.goto(&format!("{base}/records/new/commitment?lang=vi")).await.expect("form");
+    visit(&client, &format!("{base}/records/new/commitment?lang=vi")).await.expect("form");
     set(&client, "count", "-3").await;
     set(&client, "school_year", "2025-2026").await;
     set(&client, "signed_on", "2025-09-20").await;
@@ -609,7 +628,7 @@ async fn a_school_puts_every_kind_on_file_through_forms_and_a_bad_spreadsheet_st
     assert_eq!(commitments[0]["record"]["record"]["count"], 42, "{:?}", commitments[0]);
 
     // A plan whose only activity is typed in the second row.
-    client.goto(&format!("{base}/records/new/plan")).await.expect("form");
+    visit(&client, &format!("{base}/records/new/plan")).await.expect("form");
     set(&client, "number", "05/KH-THCS").await;
     set(&client, "title", "Kế hoạch phòng, chống bạo lực học đường").await;
     set(&client, "school_year", "2025-2026").await;
@@ -630,7 +649,7 @@ async fn a_school_puts_every_kind_on_file_through_forms_and_a_bad_spreadsheet_st
     assert_eq!(plan["goals"].as_array().map(Vec::len), Some(2), "{plan}");
 
     // A risk register: counts by group and one named student (who stays here).
-    client.goto(&format!("{base}/records/new/risk_register")).await.expect("form");
+    visit(&client, &format!("{base}/records/new/risk_register")).await.expect("form");
     set(&client, "period", "2025-2026/S1").await;
     set(&client, "screened_on", "2025-10-01").await;
     set(&client, "counts_0__count", "1").await;
@@ -640,7 +659,7 @@ async fn a_school_puts_every_kind_on_file_through_forms_and_a_bad_spreadsheet_st
     assert_eq!(stored(&endpoint, "risk_register").len(), 1);
 
     // A periodic report, its channels ticked.
-    client.goto(&format!("{base}/records/new/periodic_report")).await.expect("form");
+    visit(&client, &format!("{base}/records/new/periodic_report")).await.expect("form");
     set(&client, "period", "2025-2026/S1").await;
     set(&client, "submitted_on", "2026-01-10").await;
     for (id, value) in [
@@ -669,7 +688,7 @@ async fn a_school_puts_every_kind_on_file_through_forms_and_a_bad_spreadsheet_st
     );
     let sheet = root.path().join("cam-ket.csv");
     std::fs::write(&sheet, &bad).expect("writes the sheet");
-    client.goto(&format!("{base}/records/upload")).await.expect("upload page");
+    visit(&client, &format!("{base}/records/upload")).await.expect("upload page");
     set(&client, "kind", "commitment").await;
     client
         .find(Locator::Id("sheet"))
@@ -688,7 +707,7 @@ async fn a_school_puts_every_kind_on_file_through_forms_and_a_bad_spreadsheet_st
 
     // Fixed: both rows stored.
     std::fs::write(&sheet, bad.replace(",-3,", ",25,")).expect("writes the sheet");
-    client.goto(&format!("{base}/records/upload")).await.expect("upload page");
+    visit(&client, &format!("{base}/records/upload")).await.expect("upload page");
     set(&client, "kind", "commitment").await;
     client
         .find(Locator::Id("sheet"))
@@ -702,7 +721,7 @@ async fn a_school_puts_every_kind_on_file_through_forms_and_a_bad_spreadsheet_st
     screenshot(&client, "school-upload-stored").await;
 
     // The list, searched by kind.
-    client.goto(&format!("{base}/records?kind=commitment")).await.expect("list");
+    visit(&client, &format!("{base}/records?kind=commitment")).await.expect("list");
     let listed = client.find(Locator::Id("records")).await.expect("a list").text().await.expect("text");
     assert_eq!(listed.matches("2025-2026").count(), 3, "{listed}");
     screenshot(&client, "school-records-by-kind").await;
@@ -710,7 +729,7 @@ async fn a_school_puts_every_kind_on_file_through_forms_and_a_bad_spreadsheet_st
     // On a phone-sized screen the forms fit the width: nothing to scroll sideways.
     client.set_window_size(390, 844).await.expect("a phone-sized window");
     for page in ["/records/new", "/records/new/periodic_report", "/records/upload", "/"] {
-        client.goto(&format!("{base}{page}")).await.expect("page");
+        visit(&client, &format!("{base}{page}")).await.expect("page");
         let widths = client
             .execute("return [document.documentElement.scrollWidth, window.innerWidth];", vec![])
             .await

@@ -294,24 +294,9 @@ pub(super) async fn submit_incident(
         Ok(record) => record,
         Err(error) => return refused(&app, &viewer, &form, FormProblem::of(&error, language)).await,
     };
-    let submitted = match app.node().await {
-        Ok((mut client, _)) => {
-            client.submit_record(wire::SubmitRecordRequest { record: Some(wire::Record::from(&record)) }).await
-        }
-        Err(error) => return refused(&app, &viewer, &form, FormProblem::unplaced(error)).await,
-    };
-    match submitted {
-        Ok(response) => {
-            let response = response.into_inner();
-            let id = response.header.map(|header| hex::encode(header.record_id.get(..8).unwrap_or_default()));
-            let already = u8::from(response.already_stored);
-            Redirect::to(&format!("/records?stored={}&already={already}", id.unwrap_or_default())).into_response()
-        }
-        Err(status) => {
-            if status.code() == tonic::Code::Unauthenticated {
-                app.drop_session().await;
-            }
-            let mut problem = FormProblem::said(&status, language);
+    match submit(&app, &record, language).await {
+        Ok(stored) => stored,
+        Err(mut problem) => {
             problem.field = problem.field.map(|field| form::form_place(&field, &people_rows(&form)));
             refused(&app, &viewer, &form, problem).await
         }

@@ -259,6 +259,27 @@ async fn signed_in_page(app: &App, viewer: &Viewer, title: &str, body: Markup) -
     render(layout(viewer.language, title, Some(nav), body))
 }
 
+/// Sends a record to the node. On success, the way to the list with its
+/// "stored" notice; otherwise what the node said, its field as the node
+/// named it (the caller maps it onto its form).
+async fn submit(app: &App, record: &Record, language: Language) -> Result<Response, form::FormProblem> {
+    let (mut client, _) = app.node().await.map_err(form::FormProblem::unplaced)?;
+    match client.submit_record(wire::SubmitRecordRequest { record: Some(wire::Record::from(record)) }).await {
+        Ok(response) => {
+            let response = response.into_inner();
+            let id = response.header.map(|header| hex::encode(header.record_id.get(..8).unwrap_or_default()));
+            let already = u8::from(response.already_stored);
+            Ok(Redirect::to(&format!("/records?stored={}&already={already}", id.unwrap_or_default())).into_response())
+        }
+        Err(status) => {
+            if status.code() == tonic::Code::Unauthenticated {
+                app.drop_session().await;
+            }
+            Err(form::FormProblem::said(&status, language))
+        }
+    }
+}
+
 /// A page only the node's operator may use: for anyone else, a refusal
 /// before the form is drawn (the node would refuse what it sends anyway).
 async fn operator_only(app: &App, viewer: &Viewer) -> Option<Response> {
