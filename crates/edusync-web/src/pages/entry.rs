@@ -40,6 +40,20 @@ fn choices<T: Copy>(all: &[T], code: fn(T) -> &'static str, language: Language) 
 /// school's plan or register at one sitting; more go in a second record.
 const ROWS: usize = 6;
 
+/// What identifies an issued document (a plan, a policy): its number, date and issuer.
+fn issued_document(language: Language) -> [Field; 3] {
+    let say = |words: [&str; 3]| language.pick(words).to_owned();
+    [
+        Field::new("number", say(["Document number", "Số văn bản", "文号"]), Input::Text),
+        Field::new("issued_on", say(["Issued on", "Ngày ban hành", "发布日期"]), Input::Date),
+        Field::new(
+            "issuing_org",
+            say(["Issued by (unit id)", "Đơn vị ban hành (mã)", "发布单位（代码）"]),
+            Input::Text,
+        ),
+    ]
+}
+
 /// The fields of a kind's form, in the order a person fills them.
 fn fields_of(kind: RecordKind, language: Language) -> Vec<Field> {
     let say = |words: [&str; 3]| language.pick(words).to_owned();
@@ -75,13 +89,7 @@ fn fields_of(kind: RecordKind, language: Language) -> Vec<Field> {
             }
         }
         RecordKind::Plan => {
-            fields.push(Field::new("number", say(["Document number", "Số văn bản", "文号"]), Input::Text));
-            fields.push(Field::new("issued_on", say(["Issued on", "Ngày ban hành", "发布日期"]), Input::Date));
-            fields.push(Field::new(
-                "issuing_org",
-                say(["Issued by (unit id)", "Đơn vị ban hành (mã)", "发布单位（代码）"]),
-                Input::Text,
-            ));
+            fields.extend(issued_document(language));
             fields.push(Field::new("title", say(["Title", "Tiêu đề", "标题"]), Input::Text));
             fields.push(Field::new("school_year", Label::SchoolYear.text(language), Input::Text));
             fields.push(
@@ -196,13 +204,7 @@ fn fields_of(kind: RecordKind, language: Language) -> Vec<Field> {
             }
         }
         RecordKind::Policy => {
-            fields.push(Field::new("number", say(["Document number", "Số văn bản", "文号"]), Input::Text));
-            fields.push(Field::new("issued_on", say(["Issued on", "Ngày ban hành", "发布日期"]), Input::Date));
-            fields.push(Field::new(
-                "issuing_org",
-                say(["Issued by (unit id)", "Đơn vị ban hành (mã)", "发布单位（代码）"]),
-                Input::Text,
-            ));
+            fields.extend(issued_document(language));
             fields.push(Field::new("school_year", Label::SchoolYear.text(language), Input::Text));
             for row in 0..3 {
                 let at = |name: &str| format!("deadlines[{row}].{name}");

@@ -153,20 +153,14 @@ fn table_sheet(
     (header, rows)
 }
 
-pub(super) async fn tables_csv(
+/// `/tables.csv` and `/tables.xlsx`: the same rows, in the file the path names.
+pub(super) async fn tables_file(
     State(app): Shared,
     viewer: Viewer,
+    uri: axum::http::Uri,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    tables_download(&app, &viewer, &query, "csv").await
-}
-
-pub(super) async fn tables_xlsx(
-    State(app): Shared,
-    viewer: Viewer,
-    Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    tables_download(&app, &viewer, &query, "xlsx").await
+    tables_download(&app, &viewer, &query, file_extension(&uri)).await
 }
 
 /// The table on screen as a file: exactly the values the page shows.
@@ -304,20 +298,14 @@ async fn fetch_trend(
     answer
 }
 
-pub(super) async fn trends_csv(
+/// `/trends.csv` and `/trends.xlsx`: the same rows, in the file the path names.
+pub(super) async fn trends_file(
     State(app): Shared,
     viewer: Viewer,
+    uri: axum::http::Uri,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    trends_download(&app, &viewer, &query, "csv").await
-}
-
-pub(super) async fn trends_xlsx(
-    State(app): Shared,
-    viewer: Viewer,
-    Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    trends_download(&app, &viewer, &query, "xlsx").await
+    trends_download(&app, &viewer, &query, file_extension(&uri)).await
 }
 
 /// The trend on screen as a file: one row per semester.
@@ -339,6 +327,15 @@ async fn trends_download(app: &App, viewer: &Viewer, query: &HashMap<String, Str
     let name = format!("{}-trend-{}-{}.{extension}", table.org_id, year, table.dimension);
     super::upload::sheet_download(&table.dimension, header, &rows, extension, &name)
         .unwrap_or_else(|message| problem_page(app, viewer, StatusCode::INTERNAL_SERVER_ERROR, &message))
+}
+
+/// The file a download's path asks for: XLSX, or else CSV.
+fn file_extension(uri: &axum::http::Uri) -> &'static str {
+    if uri.path().ends_with(".xlsx") {
+        "xlsx"
+    } else {
+        "csv"
+    }
 }
 
 /// A count as shown: exact, or released with its margin.
@@ -607,20 +604,14 @@ fn filing_text(filing: Option<&wire::Filing>, language: Language) -> String {
     }
 }
 
-pub(super) async fn compliance_csv(
+/// `/compliance.csv` and `/compliance.xlsx`: the same rows, in the file the path names.
+pub(super) async fn compliance_file(
     State(app): Shared,
     viewer: Viewer,
+    uri: axum::http::Uri,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    compliance_download(&app, &viewer, &query, "csv").await
-}
-
-pub(super) async fn compliance_xlsx(
-    State(app): Shared,
-    viewer: Viewer,
-    Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    compliance_download(&app, &viewer, &query, "xlsx").await
+    compliance_download(&app, &viewer, &query, file_extension(&uri)).await
 }
 
 /// The heat map on screen as a file: the same states, counts and margins.
