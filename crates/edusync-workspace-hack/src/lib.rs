@@ -1,0 +1,1 @@
+//! Empty on purpose: this crate only pins features (see its Cargo.toml).
