@@ -25,6 +25,15 @@ fn travels(period: Option<Period>) -> bool {
     period.is_some_and(|period| !period.is_month())
 }
 
+/// Whether an aggregate held here (verified when it arrived) summed any child.
+fn sums_something(bytes: &[u8]) -> Result<bool, NodeError> {
+    let view = EnvelopeView::parse(bytes)?;
+    match decode_record(&view.header.payload_type, view.record)? {
+        Record::Aggregate(aggregate) => Ok(aggregate.children > 0),
+        _ => Ok(false),
+    }
+}
+
 fn invalid(field: &str, reason: String) -> NodeError {
     NodeError::Invalid(edusync_core::ValidationError::new(field, edusync_core::Reason::malformed(reason)))
 }
@@ -67,7 +76,18 @@ impl Node {
                     None => continue,
                 },
             };
-            let summed = self.store().summed(id)?.unwrap_or_default();
+            let summed = match self.store().summed(id)? {
+                Some(summed) => summed,
+                // A child's aggregate is stored (and queued) when its log
+                // arrives, and what it summed only with the child's evidence,
+                // which queues it again. Sent now with no list, the parent
+                // would refuse the whole push for the missing names.
+                None if sums_something(&envelope)? => {
+                    tracing::debug!(org = %self.org(), record = %id, "evidence waits for what the aggregate summed");
+                    continue;
+                }
+                None => Vec::new(),
+            };
             items.push(EvidenceItem { envelope, summed });
         }
         Ok((last, items))

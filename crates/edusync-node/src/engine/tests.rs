@@ -1294,12 +1294,17 @@ fn a_backdated_revocation_takes_what_the_key_signed_out_of_the_sum() {
     assert_eq!(after_revision, before_revision + 1, "a new revision, which sync carries up");
 }
 
-/// A province, its district and two schools, certified down the line; each
-/// school writes incidents, each level derives and the evidence is pushed
-/// up as sync would push it: the province's tree bundle proves its total
-/// down to both schools, and a changed school figure below fails.
-#[test]
-fn a_tree_bundle_proves_a_provinces_total_down_to_its_schools() {
+/// A province, its district and two schools (one and two incidents),
+/// certified down the line; the schools have derived and the district holds
+/// their logs.
+struct ThreeLevels {
+    _dirs: Vec<tempfile::TempDir>,
+    province: Node,
+    district: Node,
+    _schools: Vec<Node>,
+}
+
+fn three_levels() -> ThreeLevels {
     let dirs: Vec<tempfile::TempDir> = (0..4).map(|_| tempfile::tempdir().expect("tempdir")).collect();
     let province = Node::open(&config(dirs[0].path(), "VN.BT", "province", None), NodeKey::generate()).expect("opens");
     crate::certify_by_anchor(&province, &OrgId::parse("org", "VN").expect("valid"), &[&root()], now())
@@ -1328,6 +1333,53 @@ fn a_tree_bundle_proves_a_provinces_total_down_to_its_schools() {
         school.derive_dirty(now()).expect("derives");
         district.ingest(shared_log(school), now()).expect("ingests");
     }
+    ThreeLevels { _dirs: dirs, province, district, _schools: schools }
+}
+
+/// A district's aggregate reaches the province with its log, and what it
+/// summed only with the district's evidence: until then the province sends
+/// it nowhere, since the ministry refuses an aggregate without its list (the
+/// demo's "it names 0 summed records" refusals).
+#[test]
+fn an_aggregate_goes_up_as_evidence_only_with_what_it_summed() {
+    let ThreeLevels { province, district, _dirs, _schools } = three_levels();
+    district.derive_dirty(now()).expect("derives");
+    province.ingest(shared_log(&district), now()).expect("ingests");
+    let lists =
+        |items: &[crate::evidence::EvidenceItem]| items.iter().map(|item| item.summed.len()).collect::<Vec<_>>();
+    let complete = |items: &[crate::evidence::EvidenceItem]| {
+        items.iter().all(|item| {
+            let view = edusync_envelope::EnvelopeView::parse(&item.envelope).expect("parses");
+            match edusync_proto::decode_record(&view.header.payload_type, view.record).expect("decodes") {
+                Record::Aggregate(aggregate) => item.summed.len() == aggregate.children as usize,
+                other => panic!("evidence holds a {other:?}"),
+            }
+        })
+    };
+    let (sent_up_to, items) = province.evidence_to_send(0, 256).expect("evidence");
+    assert!(complete(&items), "nothing the ministry would refuse; summed lists sent: {:?}", lists(&items));
+    assert!(items.is_empty(), "the district's aggregates wait for their lists");
+
+    let statements: Vec<Vec<u8>> =
+        district.store().read_up(0, 1000).expect("feed").into_iter().map(|(_, bytes)| bytes).collect();
+    province.admit_statements(&statements, crate::trust::FROM_CHILD).expect("admits");
+    let (_, from_district) = district.evidence_to_send(0, 256).expect("evidence");
+    province.accept_evidence(district.org(), from_district).expect("accepted");
+    let (_, items) = province.evidence_to_send(sent_up_to, 256).expect("evidence");
+    let with_lists = items.iter().filter(|item| !item.summed.is_empty()).count();
+    assert!(
+        complete(&items) && with_lists >= 1,
+        "the district's aggregates go up with what they summed: {:?}",
+        lists(&items)
+    );
+}
+
+/// Each level derives and the evidence is pushed up as sync would push it:
+/// the province's tree bundle proves its total down to both schools, and a
+/// changed school figure below fails.
+#[test]
+fn a_tree_bundle_proves_a_provinces_total_down_to_its_schools() {
+    let ThreeLevels { province, district, _dirs, _schools } = three_levels();
     district.derive_dirty(now()).expect("derives");
     province.ingest(shared_log(&district), now()).expect("ingests");
     // As the district's sync pushes them: the statements it issued, then the evidence.
