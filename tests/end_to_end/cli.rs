@@ -245,7 +245,7 @@ fn a_vietnamese_spreadsheet_imports_once_and_a_file_with_three_bad_rows_stores_n
     let untouched = run(&["import", path(&template), "--kind", "commitment", "--node", &url, "--language", "vi"]);
     assert_eq!(untouched.status.code(), Some(2), "{}", text(&untouched.stderr));
     assert!(text(&untouched.stderr).contains("dòng ví dụ của mẫu"), "{}", text(&untouched.stderr));
-    assert_eq!(commitments(), "0 record(s)", "the example never imports");
+    assert_eq!(commitments(), "0 record(s), newest first", "the example never imports");
 
     // The CSV template with the example made the school's own row imports; again, nothing new.
     let own = root.path().join("cam-ket-own.csv");
@@ -255,7 +255,7 @@ fn a_vietnamese_spreadsheet_imports_once_and_a_file_with_three_bad_rows_stores_n
     assert!(text(&imported.stdout).contains("1 stored, 0 already held"), "{}", text(&imported.stdout));
     let again = expect_ok(&["import", path(&own), "--kind", "commitment", "--node", &url]);
     assert!(text(&again.stdout).contains("0 stored, 1 already held"), "{}", text(&again.stdout));
-    assert_eq!(commitments(), "1 record(s)");
+    assert_eq!(commitments(), "1 record(s), newest first");
 
     // Three bad rows among five: all three named, nothing stored.
     let sheet = root.path().join("cam-ket.csv");
@@ -281,7 +281,7 @@ fn a_vietnamese_spreadsheet_imports_once_and_a_file_with_three_bad_rows_stores_n
         assert!(stderr.contains(named), "{named} in {stderr}");
     }
     assert!(stderr.contains("nothing was stored"), "{stderr}");
-    assert_eq!(commitments(), "1 record(s)", "nothing stored");
+    assert_eq!(commitments(), "1 record(s), newest first", "nothing stored");
 
     // With --skip-invalid the two good rows go in and the three bad ones wait in a rejects file.
     let rejects = root.path().join("rejects.csv");
@@ -300,7 +300,27 @@ fn a_vietnamese_spreadsheet_imports_once_and_a_file_with_three_bad_rows_stores_n
     let rejected = std::fs::read_to_string(&rejects).expect("rejects written");
     assert_eq!(rejected.lines().count(), 4, "a header and the three bad rows: {rejected}");
     assert!(rejected.lines().next().is_some_and(|header| header.ends_with(",reason")), "{rejected}");
-    assert_eq!(commitments(), "3 record(s)");
+    assert_eq!(commitments(), "3 record(s), newest first");
+
+    // Newest first, a page at a time: the two just imported, then the one before them.
+    let ids = |args: &[&str]| -> Vec<String> {
+        let listed = expect_ok(&[&["record", "list", "--kind", "commitment", "--ids", "--node", &url], args].concat());
+        text(&listed.stdout).lines().map(str::to_owned).collect()
+    };
+    let all = ids(&[]);
+    assert_eq!(all.len(), 3);
+    let first_page = expect_ok(&["record", "list", "--kind", "commitment", "--limit", "2", "--node", &url]);
+    let first_page = text(&first_page.stdout);
+    let footer = first_page.lines().last().unwrap_or_default();
+    let token = footer.split("--page ").nth(1).unwrap_or_else(|| panic!("a token for the older ones: {first_page}"));
+    assert!(footer.starts_with("2 record(s), newest first; older ones"), "{footer}");
+    assert_eq!(ids(&["--page", token]), all[2..], "the older page holds the rest, once");
+    let seq = |id: &str| {
+        let shown = expect_ok(&["record", "show", id, "--json", "--node", &url]);
+        let shown: Value = serde_json::from_slice(&shown.stdout).expect("JSON");
+        shown["header"]["seq"].as_u64().expect("a seq")
+    };
+    assert!(seq(&all[0]) > seq(&all[1]) && seq(&all[1]) > seq(&all[2]), "newest at the top: {all:?}");
 }
 
 /// The reasons a school's operator reads, whoever found them (this command

@@ -71,6 +71,11 @@ enum Command {
     },
     /// At a glance: the link to the parent (last contact, outbox, refusals), the children, notices and the policy in force.
     Status(commands::status::StatusArgs),
+    /// Sync with the parent now rather than at the node's next interval.
+    Sync {
+        #[command(subcommand)]
+        command: commands::sync::SyncCommand,
+    },
     /// Open a session and print its `authorization` header, for grpcurl and other generic gRPC clients.
     Session(commands::session::SessionArgs),
     /// Fetch a node's aggregate for a period with what it summed, and verify it here.
@@ -173,6 +178,7 @@ fn main() -> ExitCode {
             }
             Command::Record { command } => commands::record::run(command, language).await,
             Command::Info { target, json } => commands::info::run(&target, json).await,
+            Command::Sync { command } => commands::sync::run(command, language).await,
             Command::Bundle { command } => commands::bundle::run(command).await,
             Command::Status(args) => commands::status::run(args, language).await,
             Command::Session(args) => commands::session::run(args).await,
@@ -239,6 +245,7 @@ fn config_of(command: &Command) -> Option<&Path> {
         Command::Init { config } | Command::Node { command: NodeCommand::Run { config, .. } } => Some(config),
         Command::Info { target, .. } | Command::Rollup { target, .. } => target.config_path(),
         Command::Status(args) => args.target.config_path(),
+        Command::Sync { command } => command.target().config_path(),
         Command::Session(args) => args.target.config_path(),
         Command::Report(args) => args.target.config_path(),
         Command::Compliance(args) => args.target.config_path(),

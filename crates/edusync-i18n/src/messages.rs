@@ -203,6 +203,18 @@ pub enum Message {
         waiting: u64,
         seconds: u64,
     },
+    // `edusync sync now`
+    SyncRoundDone {
+        parent: String,
+        round: u64,
+    },
+    SyncRoundWaiting {
+        waiting: u64,
+    },
+    SyncRoundFailed {
+        parent: String,
+        error: String,
+    },
     // backup and restore
     BackupWritten {
         path: String,
@@ -474,6 +486,21 @@ impl Message {
                 format!("in sync: the parent holds all {head} records of this node's shared log"),
                 format!("đã đồng bộ: cấp trên đã giữ đủ {head} bản ghi trong nhật ký chia sẻ của nút này"),
                 format!("已同步：上级已持有本节点共享日志的全部 {head} 条记录"),
+            ]),
+            SyncRoundDone { parent, round } => language.pick([
+                format!("synced with {parent} (round {round}): pushed up, and pulled from above what it had"),
+                format!("đã đồng bộ với {parent} (lượt {round}): đã gửi lên, và đã nhận từ cấp trên những gì cấp trên có"),
+                format!("已与 {parent} 同步（第 {round} 轮）：已上传，并已从上级取回其所有内容"),
+            ]),
+            SyncRoundWaiting { waiting } => language.pick([
+                format!("{waiting} records still wait for the parent's acknowledgement; `edusync status --follow` watches them go"),
+                format!("còn {waiting} bản ghi chờ cấp trên xác nhận; `edusync status --follow` theo dõi đến khi xong"),
+                format!("还有 {waiting} 条记录等待上级确认；`edusync status --follow` 可跟踪到完成"),
+            ]),
+            SyncRoundFailed { parent, error } => language.pick([
+                format!("the round with {parent} failed: {error}; the node keeps trying on its own"),
+                format!("lượt đồng bộ với {parent} không thành công: {error}; nút sẽ tự tiếp tục thử"),
+                format!("与 {parent} 的同步失败：{error}；节点会自行继续重试"),
             ]),
             SyncWaitingForParent { error } => language.pick([
                 format!("waiting for the parent: {error}"),

@@ -110,6 +110,27 @@ impl Node {
             || !self.store().pending_cross_periods()?.is_empty())
     }
 
+    /// Waits, up to `limit`, until the periods marked for derivation have
+    /// been derived, so that a total read right after a write here or a
+    /// child's push counts it. Crosses waiting to be quiet are not waited
+    /// for: they wait on purpose. False when the limit passed first.
+    pub async fn derivations_settled(&self, limit: Duration) -> bool {
+        const POLL: Duration = Duration::from_millis(20);
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let running = self.aggregation.running.load(Ordering::SeqCst);
+            // A store that cannot be read answers the read itself with the error.
+            let dirty = self.store().dirty_periods().map(|periods| !periods.is_empty()).unwrap_or(false);
+            if !running && !dirty {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
     /// Derives every period marked dirty, oldest first, clearing each once its
     /// new aggregate (if any) is durable.
     pub fn derive_dirty(&self, now: DateTime<Utc>) -> Result<(), NodeError> {

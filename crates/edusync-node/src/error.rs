@@ -39,4 +39,7 @@ pub enum NodeError {
     /// cannot pay for a release.
     #[error("{0}")]
     BudgetSpent(String),
+    /// A sync was asked of a node whose config names no parent.
+    #[error("{0} has no parent in its config: there is nothing to sync with (it is the top of its hierarchy)")]
+    NoParent(edusync_core::OrgId),
 }

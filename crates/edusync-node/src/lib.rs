@@ -47,7 +47,7 @@ pub use keyfile::{init_key, load_key, next_key, pending_next_key, promote_next_k
 pub use query::ReaderAnswer;
 pub use releases::ServedRelease;
 pub use runtime::{RunningNode, WRITES_HEALTH_NAME};
-pub use sync::{AckLatencyHistogram, ParentStatus, ACK_LATENCY_BUCKETS};
+pub use sync::{AckLatencyHistogram, ParentStatus, RoundOutcome, ACK_LATENCY_BUCKETS};
 pub use tls::{client_endpoint, server_tls, TLS_HANDSHAKE_TIMEOUT};
 pub use trust::{
     certify_by_anchor, enrol_in_process, issuer_of, own_enrolment_request, rotation_request, StatementReport,

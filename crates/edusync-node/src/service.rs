@@ -17,6 +17,11 @@ use crate::status::{invalid, to_status};
 use crate::sync::ParentStatus;
 use crate::{Node, NodeError};
 
+/// How long a read of totals waits for derivations already asked for (a
+/// record just written, a child's aggregate just pushed) before it answers
+/// from what is derived.
+const DERIVATIONS_WAITED_FOR: std::time::Duration = std::time::Duration::from_secs(3);
+
 const DEFAULT_PAGE: usize = 100;
 const MAX_PAGE: usize = 1000;
 /// Records in one SubmitRecords call: a spreadsheet goes in chunks this size.
@@ -240,7 +245,7 @@ impl wire::record_service_server::RecordService for RecordApi {
             return Ok(Response::new(response));
         }
         let response = blocking_turn(turn, move || {
-            let page = node.store().list(&filter, token.as_deref(), limit)?;
+            let page = node.store().list_newest_first(&filter, token.as_deref(), limit)?;
             let records = page.records.into_iter().map(stored_to_wire).collect::<Result<_, _>>()?;
             Ok(wire::ListRecordsResponse { records, next_page_token: page.next.unwrap_or_default() })
         })
@@ -362,6 +367,7 @@ impl wire::record_service_server::RecordService for RecordApi {
 
     #[tracing::instrument(skip_all, fields(org = %self.node.org(), period))]
     async fn get_roll_up(&self, request: Request<wire::GetRollUpRequest>) -> Result<Response<wire::RollUp>, Status> {
+        self.node.derivations_settled(DERIVATIONS_WAITED_FOR).await;
         let turn = self.turn(&request, "GetRollUp").await?;
         crate::auth::auditor_or_operator(&self.node, &request, "GetRollUp")?;
         let period = edusync_proto::period_from_wire("period", request.into_inner().period).map_err(invalid)?;
@@ -390,6 +396,7 @@ impl wire::record_service_server::RecordService for RecordApi {
         &self,
         request: Request<wire::ExportAuditRequest>,
     ) -> Result<Response<wire::AuditBundle>, Status> {
+        self.node.derivations_settled(DERIVATIONS_WAITED_FOR).await;
         let turn = self.turn(&request, "ExportAudit").await?;
         crate::auth::auditor_or_operator(&self.node, &request, "ExportAudit")?;
         let request = request.into_inner();
@@ -412,6 +419,7 @@ impl wire::record_service_server::RecordService for RecordApi {
 
     #[tracing::instrument(skip_all, fields(org = %self.node.org(), period, role))]
     async fn query(&self, request: Request<wire::QueryRequest>) -> Result<Response<wire::QueryTable>, Status> {
+        self.node.derivations_settled(DERIVATIONS_WAITED_FOR).await;
         let turn = self.turn(&request, "Query").await?;
         let caller = crate::auth::data_officer_at_own_level(&self.node, &request, "Query")?;
         let disclosed = !matches!(caller, crate::auth::Caller::Operator);
@@ -481,6 +489,7 @@ impl wire::record_service_server::RecordService for RecordApi {
         &self,
         request: Request<wire::GetComplianceRequest>,
     ) -> Result<Response<wire::Compliance>, Status> {
+        self.node.derivations_settled(DERIVATIONS_WAITED_FOR).await;
         let turn = self.turn(&request, "GetCompliance").await?;
         let caller = crate::auth::reader_or_operator(&self.node, &request, "GetCompliance")?;
         let reader = !matches!(caller, crate::auth::Caller::Operator);
@@ -506,6 +515,29 @@ impl wire::record_service_server::RecordService for RecordApi {
         })
         .await?;
         Ok(Response::new(compliance_to_wire(&assessment)))
+    }
+
+    #[tracing::instrument(skip_all, fields(org = %self.node.org()))]
+    async fn sync_now(
+        &self,
+        request: Request<wire::SyncNowRequest>,
+    ) -> Result<Response<wire::SyncNowResponse>, Status> {
+        crate::auth::operator_only(&self.node, &request, "SyncNow")?;
+        let Some(status) = &self.parent_status else {
+            return Err(to_status(NodeError::NoParent(self.node.org().clone())));
+        };
+        // The round carries the aggregates of what was just written.
+        self.node.derivations_settled(DERIVATIONS_WAITED_FOR).await;
+        let outcome = status.round_now().await.ok_or_else(|| to_status(NodeError::ShuttingDown))?;
+        tracing::info!(round = outcome.round, failed = outcome.error.is_some(), "sync round asked by the operator");
+        let node = Arc::clone(&self.node);
+        let parent = status.to_wire();
+        let parent = blocking(move || with_outbox(&node, parent)).await?;
+        Ok(Response::new(wire::SyncNowResponse {
+            round: outcome.round,
+            error: outcome.error.unwrap_or_default(),
+            parent: Some(parent),
+        }))
     }
 
     #[tracing::instrument(skip_all, fields(org = %self.node.org()))]

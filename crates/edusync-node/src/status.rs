@@ -12,7 +12,9 @@ pub(crate) fn to_status(error: NodeError) -> Status {
         NodeError::Exhausted(_) | NodeError::Store(edusync_store::StoreError::DiskFull { .. }) => {
             Code::ResourceExhausted
         }
-        NodeError::Restored(_) | NodeError::BudgetSpent(_) | NodeError::Privacy(_) => Code::FailedPrecondition,
+        NodeError::Restored(_) | NodeError::BudgetSpent(_) | NodeError::Privacy(_) | NodeError::NoParent(_) => {
+            Code::FailedPrecondition
+        }
         NodeError::NotForReaders(_) => Code::PermissionDenied,
         NodeError::Store(_)
         | NodeError::Envelope(_)

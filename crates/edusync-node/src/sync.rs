@@ -43,6 +43,22 @@ pub struct ParentStatus {
     state: Mutex<ParentState>,
     /// Apart from `state`, which every status read clones whole.
     latencies: Mutex<AckLatencies>,
+    /// An operator asked for a round now (`edusync sync now`).
+    round_asked: tokio::sync::Notify,
+    /// Rounds begun and ended since start; a caller waits on the second.
+    rounds_begun: std::sync::atomic::AtomicU64,
+    rounds_ended: watch::Sender<u64>,
+    /// The sync loop has stopped (the node shuts down): no round will come.
+    stopped: std::sync::atomic::AtomicBool,
+}
+
+/// How a round asked for by an operator ended.
+#[derive(Debug, Clone)]
+pub struct RoundOutcome {
+    /// Its number since the node started.
+    pub round: u64,
+    /// Why it failed; `None` when it succeeded.
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -93,7 +109,36 @@ impl AckLatencies {
 
 impl ParentStatus {
     fn new(parent: ParentConfig) -> Self {
-        ParentStatus { parent, state: Mutex::new(ParentState::default()), latencies: Mutex::default() }
+        ParentStatus {
+            parent,
+            state: Mutex::new(ParentState::default()),
+            latencies: Mutex::default(),
+            round_asked: tokio::sync::Notify::new(),
+            rounds_begun: std::sync::atomic::AtomicU64::new(0),
+            rounds_ended: watch::Sender::new(0),
+            stopped: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    fn stop(&self) {
+        self.stopped.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.rounds_ended.send_modify(|_| {});
+    }
+
+    /// Wakes the sync loop, whatever it waits for (its interval, a back-off),
+    /// and answers once a round begun after this call has ended: a round
+    /// already under way may have pulled from above before the caller's
+    /// reason to ask existed.
+    /// `None` when the node stops first.
+    pub async fn round_now(&self) -> Option<RoundOutcome> {
+        let mut ended = self.rounds_ended.subscribe();
+        let wanted = self.rounds_begun.load(std::sync::atomic::Ordering::SeqCst) + 1;
+        self.round_asked.notify_one();
+        let stopped = || self.stopped.load(std::sync::atomic::Ordering::SeqCst);
+        // The sender lives as long as this status, which the caller holds.
+        let _ = ended.wait_for(|ended| *ended >= wanted || stopped()).await;
+        let round = *ended.borrow();
+        (round >= wanted).then(|| RoundOutcome { round, error: self.snapshot().last_error })
     }
 
     fn update(&self, change: impl FnOnce(&mut ParentState)) {
@@ -233,8 +278,10 @@ impl UpwardSync {
         let mut failures: u32 = 0;
         loop {
             if *shutdown.borrow() {
+                self.status.stop();
                 return;
             }
+            self.status.rounds_begun.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let outcome = self.round(&mut shutdown).await;
             // Signing waits only while the parent may hold more of the log:
             // an unreachable parent leaves the node to work on offline, as
@@ -265,9 +312,12 @@ impl UpwardSync {
                     self.backoff(failures)
                 }
             };
+            self.status.rounds_ended.send_modify(|ended| *ended += 1);
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = wake.notified(), if failures == 0 => {}
+                // An operator asking skips a back-off too: the link may be back.
+                _ = self.status.round_asked.notified() => {}
                 _ = shutdown.changed() => {}
             }
         }

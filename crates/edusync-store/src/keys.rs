@@ -2,7 +2,7 @@
 //! and a slash; organisation ids never contain a NUL byte, so NUL ends them.
 //!
 //! ```text
-//! _/layout                          -> u8            layout version (2; see `migrate.rs`)
+//! _/layout                          -> u8            layout version (3; see `migrate.rs`)
 //! e/ id                              -> RecordMeta envelope   meta first (self-delimiting, see meta.rs)
 //! l/ org NUL stream seq(u64 BE)      -> id            the author's log; also the index by author org
 //! x/ org NUL stream seq id           -> ()            equivocation evidence
@@ -18,9 +18,47 @@
 //! q/ period(3)                       -> hash(32) i64 BE  an exact cross waiting to be quiet before release
 //! j/ period(3)                       -> bytes         readers' release of a semester and its ledger (encoded by the node)
 //! t/ z/ u/ y/ g/ h/ a/ f/ r/         trust statements, feeds, records from above, notices ahead: see feeds.rs
+//! A/ arrival(u64 BE)                 -> Arrival       listed records in the order they were stored here
 //! ```
 
 use edusync_core::{LogStream, OrgId, Period, RecordId, RecordKind, Seq};
+
+pub(crate) const ARRIVALS: &[u8; 2] = b"A/";
+
+pub(crate) fn arrival(position: u64) -> Vec<u8> {
+    tagged(ARRIVALS, &position.to_be_bytes())
+}
+
+/// What the arrival index keeps of a record beside its id: enough to filter
+/// a listing by kind, school year and author without reading the record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Arrival {
+    pub(crate) id: RecordId,
+    pub(crate) kind: RecordKind,
+    /// 0 when the record has no period.
+    pub(crate) school_year_start: u16,
+    pub(crate) author_org: OrgId,
+}
+
+impl Arrival {
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let org = self.author_org.as_str().as_bytes();
+        let mut bytes = Vec::with_capacity(32 + 1 + 2 + org.len());
+        bytes.extend_from_slice(&self.id.0);
+        bytes.push(self.kind.as_byte());
+        bytes.extend_from_slice(&self.school_year_start.to_be_bytes());
+        bytes.extend_from_slice(org);
+        bytes
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Option<Arrival> {
+        let id = RecordId(bytes.get(..32)?.try_into().ok()?);
+        let kind = RecordKind::from_byte(*bytes.get(32)?)?;
+        let school_year_start = u16::from_be_bytes(bytes.get(33..35)?.try_into().ok()?);
+        let author_org = OrgId::parse("author_org", std::str::from_utf8(bytes.get(35..)?).ok()?).ok()?;
+        Some(Arrival { id, kind, school_year_start, author_org })
+    }
+}
 
 pub(crate) fn envelope(id: RecordId) -> Vec<u8> {
     tagged(b"e/", &id.0)

@@ -31,6 +31,8 @@ struct Staged {
     contents: std::collections::HashMap<[u8; 32], RecordId>,
     /// The next free position of the downward feed once this batch is applied.
     next_down: Option<u64>,
+    /// The next free position of the arrival index once this batch is applied.
+    next_arrival: Option<u64>,
 }
 
 /// One of this node's own records offered to `Store::append_own_all`.
@@ -473,6 +475,18 @@ impl Store {
                 if let Some(period) = period {
                     batch.insert(keys::by_period(period, org, header.stream, header.seq), &id.0[..]);
                 }
+                let arrival = match staged.next_arrival {
+                    Some(position) => position,
+                    None => self.next_seq(keys::ARRIVALS)?,
+                };
+                let entry = keys::Arrival {
+                    id,
+                    kind,
+                    school_year_start: period.map_or(0, |period| period.school_year.start_year()),
+                    author_org: org.clone(),
+                };
+                batch.insert(keys::arrival(arrival), entry.encode());
+                staged.next_arrival = Some(arrival + 1);
                 if let Some((hash, publish_down)) = own {
                     batch.insert(keys::content(hash), &id.0[..]);
                     if publish_down {
@@ -661,7 +675,7 @@ impl Store {
         };
         let mut records = Vec::new();
         let mut last_key = None;
-        let mut durable_heads: std::collections::HashMap<LogKey, Option<Seq>> = std::collections::HashMap::new();
+        let mut durable_heads = DurableHeads::default();
         for entry in self.tree.range(start..) {
             let (key, value) = entry?;
             if !key.starts_with(&prefix) {
@@ -681,15 +695,7 @@ impl Store {
                     .school_year_start
                     .is_none_or(|year| meta.period.is_some_and(|p| p.school_year.start_year() == year))
                 && filter.org_prefix.as_ref().is_none_or(|org| meta.author_org.is_within(org));
-            let log = (meta.author_org.clone(), meta.stream);
-            let durable = match durable_heads.get(&log) {
-                Some(head) => *head,
-                None => {
-                    let head = self.head(&log.0, log.1)?.map(|(seq, _)| seq);
-                    durable_heads.insert(log, head);
-                    head
-                }
-            };
+            let durable = durable_heads.of(self, meta)?;
             // Not yet on disk: as if not yet written (evidence has no place to check).
             if !filter.written_too && !meta.evidence_only && durable.is_none_or(|head| meta.seq > head) {
                 continue;
@@ -698,6 +704,57 @@ impl Store {
                 records.push(record);
             }
             last_key = Some(key.to_vec());
+        }
+        Ok(Page { records, next: None })
+    }
+
+    /// Records matching `filter`, newest first: in the reverse of the order
+    /// they were stored here, whoever wrote them. Filtered on the arrival
+    /// index, so a page reads only the records it returns (and those a
+    /// crash left written but not yet on disk, which it skips as `list`
+    /// does). `page_token` is the previous page's `next`.
+    pub fn list_newest_first(
+        &self,
+        filter: &ListFilter,
+        page_token: Option<&str>,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        let end = match page_token {
+            Some(token) => {
+                let key = hex::decode(token).map_err(|_| StoreError::Corrupt { key: "page token".into() })?;
+                if !key.starts_with(keys::ARRIVALS) {
+                    return Err(StoreError::Corrupt { key: "page token".into() });
+                }
+                key
+            }
+            None => keys::arrival(u64::MAX),
+        };
+        let start = keys::arrival(0);
+        let limit = limit.max(1);
+        let mut records = Vec::new();
+        let mut last_key: Option<sled::IVec> = None;
+        let mut durable_heads = DurableHeads::default();
+        for entry in self.tree.range(start..end).rev() {
+            let (key, value) = entry?;
+            let arrival = keys::Arrival::decode(&value).ok_or_else(|| corrupt(&key))?;
+            let wanted = filter.kind.is_none_or(|kind| arrival.kind == kind)
+                && filter.school_year_start.is_none_or(|year| arrival.school_year_start == year)
+                && filter.org_prefix.as_ref().is_none_or(|org| arrival.author_org.is_within(org));
+            if !wanted {
+                continue;
+            }
+            if records.len() >= limit {
+                // The next page goes on below the last record of this one.
+                return Ok(Page { records, next: last_key.map(hex::encode) });
+            }
+            let record = self.get_stored(arrival.id)?.ok_or_else(|| corrupt(&key))?;
+            let meta = &record.meta;
+            let durable = durable_heads.of(self, meta)?;
+            if !filter.written_too && durable.is_none_or(|head| meta.seq > head) {
+                continue;
+            }
+            records.push(record);
+            last_key = Some(key);
         }
         Ok(Page { records, next: None })
     }
@@ -976,6 +1033,22 @@ impl Store {
         crate::migrate::to_current_layout(&self.tree)?;
         self.tree.flush()?;
         Ok(())
+    }
+}
+
+/// Each log's durable head, read once per listing.
+#[derive(Default)]
+struct DurableHeads(std::collections::HashMap<LogKey, Option<Seq>>);
+
+impl DurableHeads {
+    fn of(&mut self, store: &Store, meta: &RecordMeta) -> Result<Option<Seq>, StoreError> {
+        let log = (meta.author_org.clone(), meta.stream);
+        if let Some(head) = self.0.get(&log) {
+            return Ok(*head);
+        }
+        let head = store.head(&log.0, log.1)?.map(|(seq, _)| seq);
+        self.0.insert(log, head);
+        Ok(head)
     }
 }
 

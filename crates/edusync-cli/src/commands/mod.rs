@@ -16,6 +16,7 @@ pub(crate) mod rollup;
 pub(crate) mod session;
 pub(crate) mod sheet;
 pub(crate) mod status;
+pub(crate) mod sync;
 pub(crate) mod tls;
 pub(crate) mod trust;
 pub(crate) mod web;
@@ -145,18 +146,26 @@ impl NodeTarget {
         // request soon after it opens, first of all when it is busy.
         // (An unreachable node is still reported before a problem with them.)
         let credentials = self.credentials();
+        // This machine's own node (--config) may be a moment from listening:
+        // started in the background just before, or restarted by systemd.
+        let starting_grace = if self.config.is_some() { STARTING_NODE_GRACE } else { std::time::Duration::ZERO };
         let connect = || async {
-            edusync_node::client_endpoint(&endpoint, &transport)
+            let endpoint_config = edusync_node::client_endpoint(&endpoint, &transport)
                 .map_err(|error| Failure::input(format!("--node: {error}")))?
-                .connect_timeout(std::time::Duration::from_secs(5))
-                .connect()
-                .await
-                .map_err(|error| {
-                    Failure::unreachable(format!(
+                .connect_timeout(std::time::Duration::from_secs(5));
+            let deadline = std::time::Instant::now() + starting_grace;
+            loop {
+                match endpoint_config.connect().await {
+                    Ok(channel) => return Ok(channel),
+                    Err(error) if refused(&error) && std::time::Instant::now() < deadline => {
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    }
+                    Err(error) => return Err(Failure::unreachable(format!(
                         "cannot reach the node at {endpoint}: {}; is `edusync node run` running, and is --ca its CA?",
                         error_chain(&error)
-                    ))
-                })
+                    ))),
+                }
+            }
         };
         let mut channel = connect().await?;
         let (org, key, chain) = credentials?;
@@ -196,6 +205,22 @@ impl NodeTarget {
         let (channel, bearer) = self.session().await?;
         Ok(TrustServiceClient::with_interceptor(channel, bearer))
     }
+}
+
+/// How long a command waits for its own node (`--config`) to start
+/// listening when the connection is refused.
+const STARTING_NODE_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Whether nothing listens at the address (the node is not running, or not yet).
+fn refused(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(current) = cause {
+        if let Some(io) = current.downcast_ref::<std::io::Error>() {
+            return io.kind() == std::io::ErrorKind::ConnectionRefused;
+        }
+        cause = current.source();
+    }
+    false
 }
 
 /// An error with its causes, for transport errors whose top line alone

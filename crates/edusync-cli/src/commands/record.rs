@@ -32,26 +32,36 @@ pub(crate) enum RecordCommand {
         #[arg(long)]
         json: bool,
     },
-    /// List stored records, newest index order, with optional filters.
+    /// List stored records, newest first (the last stored here at the top), with optional filters.
     List {
+        /// Only this kind: plan, incident, periodic_report, commitment, risk_register, aggregate, policy,
+        /// severe_notice.
         #[arg(long)]
         kind: Option<String>,
-        /// e.g. 2024-2025
+        /// Only records of this school year, e.g. 2025-2026.
         #[arg(long)]
         school_year: Option<String>,
         /// Only records authored at or below this organisation.
         #[arg(long)]
         org: Option<String>,
+        /// At most this many records; the last line says how to list the older ones.
         #[arg(long, default_value_t = 100)]
         limit: u32,
+        /// Go on below an earlier listing: the token its last line gave.
+        #[arg(long, conflicts_with = "from_above")]
+        page: Option<String>,
         /// Plans issued above this node (by its parent and the offices above),
         /// as they came down; each signature is verified again here.
         #[arg(long)]
         from_above: bool,
         #[command(flatten)]
         target: NodeTarget,
-        #[arg(long)]
+        /// Print the records' headers as JSON.
+        #[arg(long, conflicts_with = "ids")]
         json: bool,
+        /// Print only the records' full ids, one per line, for scripts.
+        #[arg(long)]
+        ids: bool,
     },
     /// Show one record with its signed header.
     Show {
@@ -80,9 +90,16 @@ pub(crate) async fn run(command: RecordCommand, language: Language) -> Result<()
         RecordCommand::Add { kind, file, stdin, target, json } => {
             add(&kind, file, stdin, &target, json, language).await
         }
-        RecordCommand::List { kind, school_year, org, limit, from_above, target, json } => {
-            let filter = Listing { kind, school_year, org, limit, from_above };
-            list(filter, &target, json).await
+        RecordCommand::List { kind, school_year, org, limit, page, from_above, target, json, ids } => {
+            let filter = Listing { kind, school_year, org, limit, page, from_above };
+            let shown = if json {
+                Shown::Json
+            } else if ids {
+                Shown::Ids
+            } else {
+                Shown::Table
+            };
+            list(filter, &target, shown).await
         }
         RecordCommand::Show { id, target, json } => show(&id, &target, json).await,
     }
@@ -180,11 +197,25 @@ struct Listing {
     school_year: Option<String>,
     org: Option<String>,
     limit: u32,
+    page: Option<String>,
     from_above: bool,
 }
 
-async fn list(listing: Listing, target: &NodeTarget, as_json: bool) -> Result<(), Failure> {
-    let Listing { kind, school_year, org, limit, from_above } = listing;
+/// How `record list` prints what it found.
+enum Shown {
+    Table,
+    Json,
+    Ids,
+}
+
+async fn list(listing: Listing, target: &NodeTarget, shown: Shown) -> Result<(), Failure> {
+    let Listing { kind, school_year, org, limit, page, from_above } = listing;
+    if limit == 0 {
+        return Err(Failure::input("--limit: 0 lists nothing; give 1 or more"));
+    }
+    if page.as_deref().is_some_and(|token| token.is_empty() || !token.bytes().all(|byte| byte.is_ascii_hexdigit())) {
+        return Err(Failure::input("--page: not a token `record list` printed; copy it from a listing's last line"));
+    }
     let kind = kind.as_deref().map(parse_kind).transpose()?;
     let school_year = school_year
         .as_deref()
@@ -198,7 +229,8 @@ async fn list(listing: Listing, target: &NodeTarget, as_json: bool) -> Result<()
         .transpose()?;
     let mut client = target.connect().await?;
     let mut views = Vec::new();
-    let mut token = String::new();
+    let mut token = page.unwrap_or_default();
+    let mut older = None;
     while views.len() < limit as usize {
         let page = client
             .list_records(wire::ListRecordsRequest {
@@ -222,13 +254,24 @@ async fn list(listing: Listing, target: &NodeTarget, as_json: bool) -> Result<()
         }
         views.extend(page.records.into_iter().map(record_view));
         if page.next_page_token.is_empty() {
+            older = None;
             break;
         }
         token = page.next_page_token;
+        older = Some(token.clone());
     }
-    if as_json {
-        println!("{}", json(&views));
-        return Ok(());
+    match shown {
+        Shown::Json => {
+            println!("{}", json(&views));
+            return Ok(());
+        }
+        Shown::Ids => {
+            for view in &views {
+                println!("{}", view.header.record_id);
+            }
+            return Ok(());
+        }
+        Shown::Table => {}
     }
     println!("{} {} {} {} CREATED", pad("RECORD", 14), pad("KIND", 16), pad("AUTHOR", 18), pad("LOG", 12));
     for view in &views {
@@ -245,7 +288,10 @@ async fn list(listing: Listing, target: &NodeTarget, as_json: bool) -> Result<()
     if from_above {
         println!("{} record(s) issued above this node; every signature verified here", views.len());
     } else {
-        println!("{} record(s)", views.len());
+        match older {
+            Some(token) => println!("{} record(s), newest first; older ones: --page {token}", views.len()),
+            None => println!("{} record(s), newest first", views.len()),
+        }
     }
     Ok(())
 }

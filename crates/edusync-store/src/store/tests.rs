@@ -273,6 +273,66 @@ fn listing_pages_through_every_record_once() {
     assert_eq!(seen.len(), 25);
 }
 
+/// Two authors' records stored in turns list newest first across both, page
+/// by page, each once, and a kind filter pages the same way.
+#[test]
+fn listing_newest_first_follows_arrival_across_authors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("opens");
+    let school = chain(&NodeKey::from_seed([6; 32]), 6);
+    let other_org = OrgId::parse("org", "VN.BT.D03.S018").expect("valid");
+    let other_key = NodeKey::from_seed([7; 32]);
+    let mut other: Vec<VerifiedEnvelope> = Vec::new();
+    for seq in 1..=6u64 {
+        let prev = other.last().map(|envelope| envelope.id());
+        let record = format!("other {seq}");
+        other.push(
+            sign_envelope(
+                &other_key,
+                &EnvelopeDraft {
+                    payload_type: "edusync.v1.Commitment",
+                    author_org: &other_org,
+                    stream: LogStream::Shared,
+                    seq: Seq(seq),
+                    prev,
+                    created_unix_ms: 1,
+                    record: record.as_bytes(),
+                },
+            )
+            .expect("signs"),
+        );
+    }
+    let mut stored_order = Vec::new();
+    for (mine, theirs) in school.iter().zip(&other) {
+        put(&store, mine);
+        let indexing = Indexing { kind: RecordKind::Commitment, period: None, stored_unix_ms: 0 };
+        assert_eq!(store.append(theirs, &indexing).expect("store works"), Append::Stored);
+        store.flush().expect("flush");
+        stored_order.extend([mine.id(), theirs.id()]);
+    }
+    let pages = |filter: &ListFilter| {
+        let mut seen = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = store.list_newest_first(filter, token.as_deref(), 5).expect("page");
+            assert!(page.records.len() <= 5);
+            seen.extend(page.records.iter().map(|record| record.id));
+            match page.next {
+                Some(next) => token = Some(next),
+                None => return seen,
+            }
+        }
+    };
+    let newest_first: Vec<RecordId> = stored_order.iter().rev().copied().collect();
+    assert_eq!(pages(&ListFilter::default()), newest_first);
+    let commitments = ListFilter { kind: Some(RecordKind::Commitment), ..ListFilter::default() };
+    let theirs: Vec<RecordId> = other.iter().rev().map(VerifiedEnvelope::id).collect();
+    assert_eq!(pages(&commitments), theirs);
+    let by_org = ListFilter { org_prefix: Some(org()), ..ListFilter::default() };
+    let mine: Vec<RecordId> = school.iter().rev().map(VerifiedEnvelope::id).collect();
+    assert_eq!(pages(&by_org), mine);
+}
+
 mod one_write_per_batch {
     use proptest::prelude::*;
 
@@ -361,6 +421,7 @@ mod older_layout {
                 }
             }
             let current_only = key.starts_with(b"e/")
+                || key.starts_with(b"A/")
                 || key.starts_with(b"k/")
                 || key.starts_with(b"p/")
                 || key.as_slice() == keys::LAYOUT;
@@ -446,6 +507,24 @@ mod older_layout {
         let again = Store::open(old_dir.path()).expect("opens");
         let again = again.snapshot().expect("snapshot");
         assert!(again == entries, "{}", difference(&again, &entries));
+    }
+
+    #[test]
+    fn a_store_of_layout_two_gains_the_arrival_index_in_the_order_it_stored() {
+        let (current_dir, old_dir) = (tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir"));
+        let entries = varied_store(current_dir.path()).snapshot().expect("snapshot");
+        assert!(entries.iter().any(|(key, _)| key.starts_with(b"A/")), "the current layout has the index");
+        {
+            let db = sled::open(old_dir.path()).expect("sled opens");
+            let tree = db.open_tree("records").expect("tree");
+            for (key, value) in entries.iter().filter(|(key, _)| !key.starts_with(b"A/")) {
+                let value = if key.as_slice() == keys::LAYOUT { vec![2] } else { value.clone() };
+                tree.insert(key.as_slice(), value).expect("insert");
+            }
+            db.flush().expect("flush");
+        }
+        let moved = Store::open(old_dir.path()).expect("opens and moves").snapshot().expect("snapshot");
+        assert!(moved == entries, "{}", difference(&moved, &entries));
     }
 
     #[test]

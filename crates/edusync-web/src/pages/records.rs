@@ -39,9 +39,8 @@ pub(super) async fn records(
         Ok(listed) => listed.into_inner(),
         Err(status) => return problem_page(&app, &viewer, StatusCode::FORBIDDEN, &said(&status, language).1),
     };
-    let mut rows: Vec<&wire::StoredRecord> = listed.records.iter().collect();
-    // Newest first within the page: the one just stored at the top.
-    rows.sort_by_key(|stored| std::cmp::Reverse(stored.header.as_ref().and_then(|h| h.created_at).map(|t| t.seconds)));
+    // The node lists newest first: the one just stored at the top.
+    let rows: Vec<&wire::StoredRecord> = listed.records.iter().collect();
     // The "stored" notice only for a record the node holds: a link with a
     // made-up id shows none.
     let mut stored = None;
