@@ -11,5 +11,6 @@ mod links;
 mod privacy;
 mod service;
 mod sync;
+mod tour;
 mod trust;
 mod web;
