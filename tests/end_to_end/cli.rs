@@ -241,7 +241,7 @@ fn a_vietnamese_spreadsheet_imports_once_and_a_file_with_three_bad_rows_stores_n
     // The XLSX template, headers in Vietnamese, imported untouched: its example row is named
     // and nothing is stored.
     let template = root.path().join("cam-ket.xlsx");
-    expect_ok(&["template", "commitment", "--format", "xlsx", "--lang", "vi", "--out", path(&template)]);
+    expect_ok(&["template", "commitment", "--format", "xlsx", "--language", "vi", "--out", path(&template)]);
     let untouched = run(&["import", path(&template), "--kind", "commitment", "--node", &url, "--language", "vi"]);
     assert_eq!(untouched.status.code(), Some(2), "{}", text(&untouched.stderr));
     assert!(text(&untouched.stderr).contains("dòng ví dụ của mẫu"), "{}", text(&untouched.stderr));
@@ -249,7 +249,7 @@ fn a_vietnamese_spreadsheet_imports_once_and_a_file_with_three_bad_rows_stores_n
 
     // The CSV template with the example made the school's own row imports; again, nothing new.
     let own = root.path().join("cam-ket-own.csv");
-    expect_ok(&["template", "commitment", "--format", "csv", "--lang", "vi", "--out", path(&own)]);
+    expect_ok(&["template", "commitment", "--format", "csv", "--language", "vi", "--out", path(&own)]);
     std::fs::write(&own, std::fs::read_to_string(&own).expect("read").replacen("VÍ DỤ: ", "", 1)).expect("write");
     let imported = expect_ok(&["import", path(&own), "--kind", "commitment", "--node", &url]);
     assert!(text(&imported.stdout).contains("1 stored, 0 already held"), "{}", text(&imported.stdout));

@@ -136,7 +136,10 @@ impl Failure {
     }
 
     pub(crate) fn report(self, language: Language) -> ExitCode {
-        eprintln!("{}: {}", Message::ErrorPrefix.text(language), self.text(language));
+        // An engineer's message stays English, and so does its prefix: one
+        // line reads in one language.
+        let prefix_language = if matches!(self.said, Said::Plain(_)) { Language::English } else { language };
+        eprintln!("{}: {}", Message::ErrorPrefix.text(prefix_language), self.text(language));
         ExitCode::from(match self.kind {
             FailureKind::Other => 1,
             FailureKind::Input => 2,

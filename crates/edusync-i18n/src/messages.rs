@@ -21,6 +21,18 @@ pub enum Message {
         path: String,
         error: String,
     },
+    /// The transport's own words in `reason` stay English: they are for whoever mends the link.
+    CannotReachNode {
+        endpoint: String,
+        reason: String,
+    },
+    /// A record file that is not the record's JSON; `detail` is the JSON reader's (English) words.
+    NotRecordJson {
+        source: String,
+        field: String,
+        detail: String,
+    },
+    StandardInput,
     // record add
     Stored {
         kind: String,
@@ -255,6 +267,17 @@ impl Message {
                 format!("không đọc được {what}: {error}"),
                 format!("无法读取 {what}：{error}"),
             ]),
+            CannotReachNode { endpoint, reason } => language.pick([
+                format!("cannot reach the node at {endpoint} ({reason}); is `edusync node run` running, and is --ca its CA?"),
+                format!("không kết nối được với nút tại {endpoint} ({reason}); `edusync node run` có đang chạy không, và --ca có đúng CA của nút không?"),
+                format!("无法连接 {endpoint} 上的节点（{reason}）；`edusync node run` 是否在运行，--ca 是否为其 CA？"),
+            ]),
+            NotRecordJson { source, field, detail } => language.pick([
+                format!("{source}: {field}: not the record's JSON ({detail})"),
+                format!("{source}: {field}: không đúng JSON của hồ sơ ({detail})"),
+                format!("{source}：{field}：不是该记录的 JSON（{detail}）"),
+            ]),
+            StandardInput => language.pick(["standard input", "đầu vào chuẩn", "标准输入"]).into(),
             CannotWrite { path, error } => language.pick([
                 format!("cannot write {path}: {error}"),
                 format!("không ghi được {path}: {error}"),

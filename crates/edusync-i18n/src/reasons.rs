@@ -4,11 +4,16 @@
 
 use edusync_core::{Reason, ValidationError};
 
-use crate::Language;
+use crate::{value_name, Language};
 
 /// `field: reason`, in `language`.
 pub fn validation_error(error: &ValidationError, language: Language) -> String {
     format!("{}: {}", error.field, reason(&error.reason, language))
+}
+
+/// Stored codes (`staff_pledge`) as the forms and templates name them.
+fn names(codes: &[String], language: Language) -> Vec<String> {
+    codes.iter().map(|code| value_name(code, language)).collect()
 }
 
 /// Why a value was refused, in `language`.
@@ -37,7 +42,10 @@ fn vietnamese(reason: &Reason) -> String {
         OutOfRange { value } => format!("{value} nằm ngoài phạm vi cho phép"),
         ListedTwice { value } => format!("`{value}` được liệt kê hai lần"),
         UnknownValue { value, expected } => {
-            format!("giá trị `{value}` không hợp lệ; cần một trong các giá trị: {}", expected.join(", "))
+            format!(
+                "giá trị `{value}` không hợp lệ; cần một trong các giá trị: {}",
+                names(expected, Language::Vietnamese).join(", ")
+            )
         }
         NotAWholeNumber { text } => format!("`{text}` không phải là số nguyên"),
         NegativeCount { text } => format!("`{text}` là số âm; số lượng phải từ 0 trở lên"),
@@ -92,7 +100,8 @@ fn vietnamese(reason: &Reason) -> String {
         }
         CommitmentCountsNone => "bản cam kết phải có ít nhất một chữ ký".into(),
         WrongSigner { kind, allowed, got } => {
-            format!("{kind} do {} ký, không phải {got}", allowed.join(" hoặc "))
+            let name = |code: &str| value_name(code, Language::Vietnamese);
+            format!("{} do {} ký, không phải {}", name(kind), names(allowed, Language::Vietnamese).join(" hoặc "), name(got))
         }
         AllZeroId => "mã toàn số 0 không chỉ bản ghi nào".into(),
         RecordIdLength { got } => format!("mã bản ghi dài 32 byte, nhận được {got}"),
@@ -125,7 +134,9 @@ fn chinese(reason: &Reason) -> String {
         }
         OutOfRange { value } => format!("{value} 超出允许范围"),
         ListedTwice { value } => format!("“{value}”重复列出"),
-        UnknownValue { value, expected } => format!("未知的值“{value}”；应为以下之一：{}", expected.join(", ")),
+        UnknownValue { value, expected } => {
+            format!("未知的值“{value}”；应为以下之一：{}", names(expected, Language::Chinese).join("、"))
+        }
         NotAWholeNumber { text } => format!("“{text}”不是整数"),
         NegativeCount { text } => format!("“{text}”是负数；数量须为 0 或以上"),
         TemplateExample => "这是模板自带的示例行：请换成本单位的数据行，或删除它".to_owned(),
@@ -167,7 +178,10 @@ fn chinese(reason: &Reason) -> String {
         DeadlineSetTwice { report, level } => format!("{level} 级的 {report} 期限被设置了两次"),
         MoreThanStaffTotal { value, staff_total } => format!("{value} 大于教职工总数（staff_total = {staff_total}）"),
         CommitmentCountsNone => "承诺书记录至少要有一个签名".into(),
-        WrongSigner { kind, allowed, got } => format!("{kind} 应由 {} 签署，而不是 {got}", allowed.join(" 或 ")),
+        WrongSigner { kind, allowed, got } => {
+            let name = |code: &str| value_name(code, Language::Chinese);
+            format!("{} 应由 {} 签署，而不是 {}", name(kind), names(allowed, Language::Chinese).join(" 或 "), name(got))
+        }
         AllZeroId => "全零的标识不指向任何记录".into(),
         RecordIdLength { got } => format!("记录标识为 32 字节，实际为 {got} 字节"),
         RecordIdHex => "记录标识是 64 位十六进制数字".into(),
@@ -238,7 +252,9 @@ mod tests {
                     assert_ne!(translated, english, "{sample:?} is not translated to {language}");
                 }
                 for value in values_of(&sample) {
-                    assert!(translated.contains(&value), "{language} lost `{value}` of {sample:?}: {translated}");
+                    // A stored code may be said by its name in that language.
+                    let said = translated.contains(&value) || translated.contains(&value_name(&value, language));
+                    assert!(said, "{language} lost `{value}` of {sample:?}: {translated}");
                 }
             }
         }

@@ -50,6 +50,16 @@ const SIGNER_ROLES: &[(&str, [&str; 3])] = &[
     ("principal", ["Principal", "Hiệu trưởng", "校长"]),
 ];
 
+/// Other names people write for a value in a list, beyond its labels:
+/// the short forms and everyday words of school paperwork.
+const SYNONYMS: &[(&str, &[&str])] = &[
+    ("parent", &["Phụ huynh", "Phụ huynh học sinh", "PHHS", "Cha mẹ", "Bố mẹ", "Parents", "Guardian", "父母", "监护人"]),
+    ("teacher", &["GV", "Giáo viên chủ nhiệm", "GVCN", "Teachers", "老师", "班主任"]),
+    ("staff", &["Cán bộ", "CBGVNV", "Cán bộ, giáo viên, nhân viên", "Nhân viên nhà trường", "Employee", "员工", "教职工"]),
+    ("student", &["HS", "Students", "Pupil", "学生们"]),
+    ("principal", &["HT", "Ban giám hiệu", "Head teacher", "Headteacher", "Headmaster", "校领导"]),
+];
+
 const COMMITMENT: &[Column] = &[
     Column {
         field: "kind",
@@ -214,7 +224,13 @@ impl Column {
             },
             ValueKind::Choice(choices) => choices
                 .iter()
-                .find(|(value, labels)| same(text, value) || labels.iter().any(|label| same(text, label)))
+                .find(|(value, labels)| {
+                    same(text, value)
+                        || labels.iter().any(|label| same(text, label))
+                        || SYNONYMS
+                            .iter()
+                            .any(|(synonym_of, names)| synonym_of == value && names.iter().any(|name| same(text, name)))
+                })
                 .map(|(value, _)| serde_json::Value::from(*value))
                 .ok_or_else(|| {
                     let expected = choices.iter().map(|(value, _)| (*value).to_owned()).collect();

@@ -91,3 +91,27 @@ fn a_negative_or_too_large_count_says_so_rather_than_not_a_number() {
     assert_eq!(problems[0].reason, Reason::NegativeCount { text: "-3".into() });
     assert_eq!(problems[1].reason, Reason::OutOfRange { value: "99999999999".into() });
 }
+
+/// "Phụ huynh" is what most schools write for parents; the template's label
+/// is "Cha mẹ học sinh". Both import, and a value neither list knows is
+/// refused with the choices named as the template names them.
+#[test]
+fn common_names_of_a_signer_import_and_a_refusal_names_the_templates_labels() {
+    for parent in ["Phụ huynh", "phụ huynh học sinh", "Cha mẹ học sinh", "parent", "家长"] {
+        let sheet = rows(&[
+            &["Loại cam kết", "Người ký", "Số chữ ký", "Ngày ký", "Năm học"],
+            &["Cam kết giữa cha mẹ, học sinh và nhà trường", parent, "120", "2025-09-08", "2025-2026"],
+        ]);
+        let (records, problems) = read_rows(RecordKind::Commitment, &sheet, now()).expect("read");
+        assert!(problems.is_empty(), "{parent}: {problems:?}");
+        let Record::Commitment(commitment) = &records[0].1 else { panic!("a commitment") };
+        assert_eq!(commitment.signer_role.as_str(), "parent", "{parent}");
+    }
+    let sheet = rows(&[
+        &["Loại cam kết", "Người ký", "Số chữ ký", "Ngày ký", "Năm học"],
+        &["staff_pledge", "Hàng xóm", "10", "2025-09-08", "2025-2026"],
+    ]);
+    let (_, problems) = read_rows(RecordKind::Commitment, &sheet, now()).expect("read");
+    let said = edusync_i18n::reason(&problems[0].reason, Language::Vietnamese);
+    assert!(said.contains("cha mẹ học sinh") && said.contains("hiệu trưởng") && !said.contains("principal"), "{said}");
+}

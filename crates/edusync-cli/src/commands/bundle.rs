@@ -8,6 +8,7 @@ use edusync_proto::wire;
 
 use super::NodeTarget;
 use crate::failure::Failure;
+use edusync_i18n::Message;
 
 #[derive(Subcommand)]
 pub(crate) enum BundleCommand {
@@ -80,7 +81,7 @@ async fn export(to: &str, out: &Path, max_megabytes: u64, target: &NodeTarget) -
         let partial = path.with_extension("partial");
         std::fs::write(&partial, &file.bundle)
             .and_then(|()| std::fs::rename(&partial, &path))
-            .map_err(|error| Failure::input(format!("cannot write {}: {error}", path.display())))?;
+            .map_err(|error| Failure::input_message(Message::CannotWrite { path: path.display().to_string(), error: error.to_string() }))?;
         println!("wrote {} ({} entries, {} bytes) for {to}", path.display(), file.entries, file.bundle.len());
     }
     if count > 1 {
@@ -105,7 +106,7 @@ async fn import_all(files: &[PathBuf], target: &NodeTarget) -> Result<(), Failur
     let mut ordered: Vec<(u64, &PathBuf)> = Vec::new();
     for file in files {
         let bytes =
-            std::fs::read(file).map_err(|error| Failure::input(format!("cannot read {}: {error}", file.display())))?;
+            std::fs::read(file).map_err(|error| Failure::input_message(Message::CannotRead { what: file.display().to_string(), error: error.to_string() }))?;
         let first_seq = match edusync_envelope::VerifiedBundle::verify(&bytes).map(|bundle| bundle.entries) {
             Ok(edusync_envelope::BundleEntries::Envelopes(envelopes)) => envelopes
                 .first()
@@ -126,7 +127,7 @@ async fn import_all(files: &[PathBuf], target: &NodeTarget) -> Result<(), Failur
 
 async fn import(file: &Path, target: &NodeTarget) -> Result<(), Failure> {
     let bundle =
-        std::fs::read(file).map_err(|error| Failure::input(format!("cannot read {}: {error}", file.display())))?;
+        std::fs::read(file).map_err(|error| Failure::input_message(Message::CannotRead { what: file.display().to_string(), error: error.to_string() }))?;
     let mut client = target.connect().await?;
     let response = client
         .import_bundle(wire::BundleFile { bundle, entries: 0, next_seq: 0 })

@@ -160,10 +160,12 @@ impl NodeTarget {
                     Err(error) if refused(&error) && std::time::Instant::now() < deadline => {
                         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                     }
-                    Err(error) => return Err(Failure::unreachable(format!(
-                        "cannot reach the node at {endpoint}: {}; is `edusync node run` running, and is --ca its CA?",
-                        error_chain(&error)
-                    ))),
+                    Err(error) => {
+                        return Err(Failure::unreachable_message(edusync_i18n::Message::CannotReachNode {
+                            endpoint: endpoint.clone(),
+                            reason: error_chain(&error),
+                        }))
+                    }
                 }
             }
         };
@@ -281,7 +283,12 @@ pub(crate) fn write_new(path: &std::path::Path, bytes: &[u8], mode: u32) -> Resu
 
 pub(crate) fn read_text(path: &std::path::Path, what: &str) -> Result<String, Failure> {
     std::fs::read_to_string(path)
-        .map_err(|error| Failure::input(format!("{what}: cannot read {}: {error}", path.display())))
+        .map_err(|error| {
+            Failure::input_message(edusync_i18n::Message::CannotRead {
+                what: format!("{} ({what})", path.display()),
+                error: error.to_string(),
+            })
+        })
 }
 
 /// A private key from a PKCS#8 PEM file named by the option `flag`.

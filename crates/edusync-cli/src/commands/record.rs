@@ -115,7 +115,11 @@ fn parse_json<T: DeserializeOwned>(source: &str, text: &str) -> Result<T, Failur
     serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();
         let field = if path == "." { "record".to_owned() } else { path };
-        Failure::input(format!("{source}: {field}: {}", error.inner()))
+        Failure::input_message(Message::NotRecordJson {
+            source: source.to_owned(),
+            field,
+            detail: error.inner().to_string(),
+        })
     })
 }
 
@@ -138,15 +142,16 @@ async fn add(
     let (source, text) = match (file, stdin) {
         (Some(path), _) => {
             let text = std::fs::read_to_string(&path)
-                .map_err(|error| Failure::input(format!("cannot read {}: {error}", path.display())))?;
+                .map_err(|error| Failure::input_message(Message::CannotRead { what: path.display().to_string(), error: error.to_string() }))?;
             (path.display().to_string(), text)
         }
         (None, true) => {
             let mut text = String::new();
-            std::io::stdin()
-                .read_to_string(&mut text)
-                .map_err(|error| Failure::input(format!("cannot read standard input: {error}")))?;
-            ("standard input".to_owned(), text)
+            let standard_input = Message::StandardInput.text(language);
+            std::io::stdin().read_to_string(&mut text).map_err(|error| {
+                Failure::input_message(Message::CannotRead { what: standard_input.clone(), error: error.to_string() })
+            })?;
+            (standard_input, text)
         }
         (None, false) => return Err(Failure::input("give the record with --file F.json or --stdin")),
     };

@@ -14,13 +14,13 @@ use crate::failure::Failure;
 
 #[derive(clap::Args)]
 pub(crate) struct TemplateArgs {
-    /// commitment or periodic_report
+    /// commitment or periodic_report (headers, labels and the example row in the --language given)
     kind: String,
     /// csv or xlsx
     #[arg(long, default_value = "xlsx")]
     format: String,
-    /// Header language: vi, zh or en (default: the language of messages).
-    #[arg(long)]
+    /// The earlier name of the global --language, which sets the headers' language too.
+    #[arg(long, hide = true)]
     lang: Option<String>,
     /// Where to write the template; never overwritten.
     #[arg(long)]
@@ -72,7 +72,7 @@ pub(crate) fn template(args: TemplateArgs, language: Language) -> Result<(), Fai
     match args.format.as_str() {
         "csv" => {
             let mut writer = csv::Writer::from_path(&args.out)
-                .map_err(|error| Failure::input(format!("cannot write {}: {error}", args.out.display())))?;
+                .map_err(|error| Failure::input_message(Message::CannotWrite { path: args.out.display().to_string(), error: error.to_string() }))?;
             for row in [&header, &example] {
                 writer.write_record(row).map_err(|error| Failure::other(anyhow::anyhow!("{error}")))?;
             }
@@ -82,7 +82,7 @@ pub(crate) fn template(args: TemplateArgs, language: Language) -> Result<(), Fai
             let bytes =
                 edusync_sheet::template_xlsx(kind, lang).map_err(|error| Failure::other(anyhow::anyhow!("{error}")))?;
             std::fs::write(&args.out, bytes)
-                .map_err(|error| Failure::input(format!("cannot write {}: {error}", args.out.display())))?;
+                .map_err(|error| Failure::input_message(Message::CannotWrite { path: args.out.display().to_string(), error: error.to_string() }))?;
         }
         other => return Err(Failure::input(format!("--format: `{other}` is not csv or xlsx"))),
     }
@@ -104,7 +104,7 @@ fn write_rejects(
     language: Language,
 ) -> Result<(), Failure> {
     let mut writer = csv::Writer::from_path(path)
-        .map_err(|error| Failure::input(format!("--rejects: cannot write {}: {error}", path.display())))?;
+        .map_err(|error| Failure::input_message(Message::CannotWrite { path: format!("{} (--rejects)", path.display()), error: error.to_string() }))?;
     let failed = |error: csv::Error| Failure::other(anyhow::anyhow!("{error}"));
     let mut header = cells.first().cloned().unwrap_or_default();
     header.push(Message::RejectsReasonHeader.text(language));
@@ -142,7 +142,7 @@ fn chunk_index(message: &str) -> Option<usize> {
 pub(crate) async fn import(args: ImportArgs, language: Language) -> Result<(), Failure> {
     let kind = parse_kind(&args.kind)?;
     let cells = read_file(&args.file)
-        .map_err(|error| Failure::input(format!("cannot read {}: {error}", args.file.display())))?;
+        .map_err(|error| Failure::input_message(Message::CannotRead { what: args.file.display().to_string(), error: error.to_string() }))?;
     let (records, problems) = edusync_sheet::read_rows(kind, &cells, chrono::Utc::now())
         .map_err(|error| Failure::input(format!("{}: {error}", args.file.display())))?;
     if !problems.is_empty() {

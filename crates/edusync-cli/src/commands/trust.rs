@@ -14,6 +14,7 @@ use edusync_trust::{armor, dearmor, issue_certificate, verify_enrolment_request,
 
 use super::{read_key, read_text, NodeTarget};
 use crate::failure::Failure;
+use edusync_i18n::Message;
 
 #[derive(Subcommand)]
 pub(crate) enum EnrollCommand {
@@ -217,7 +218,7 @@ fn timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
 }
 
 fn write(path: &Path, text: &str) -> Result<(), Failure> {
-    std::fs::write(path, text).map_err(|error| Failure::input(format!("cannot write {}: {error}", path.display())))
+    std::fs::write(path, text).map_err(|error| Failure::input_message(Message::CannotWrite { path: path.display().to_string(), error: error.to_string() }))
 }
 
 pub(crate) async fn enroll(command: EnrollCommand) -> Result<(), Failure> {
