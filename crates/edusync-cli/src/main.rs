@@ -179,7 +179,7 @@ fn main() -> ExitCode {
             Command::Record { command } => commands::record::run(command, language).await,
             Command::Info { target, json } => commands::info::run(&target, json).await,
             Command::Sync { command } => commands::sync::run(command, language).await,
-            Command::Bundle { command } => commands::bundle::run(command).await,
+            Command::Bundle { command } => commands::bundle::run(command, language).await,
             Command::Status(args) => commands::status::run(args, language).await,
             Command::Session(args) => commands::session::run(args).await,
             Command::Rollup { period, target, json } => commands::rollup::run(&period, &target, json).await,

@@ -33,6 +33,33 @@ pub enum Message {
         detail: String,
     },
     StandardInput,
+    // bundles
+    BundleWritten {
+        path: String,
+        entries: u64,
+        bytes: u64,
+        to: String,
+    },
+    BundleNothingNew {
+        to: String,
+    },
+    BundleOfAcknowledgement {
+        to: String,
+        items: u64,
+    },
+    BundleParts {
+        count: u64,
+    },
+    BundleImported {
+        path: String,
+        stored: u64,
+        already: u64,
+        refused: u64,
+    },
+    BundleAcknowledged {
+        path: String,
+        seq: u64,
+    },
     // record add
     Stored {
         kind: String,
@@ -278,6 +305,36 @@ impl Message {
                 format!("{source}：{field}：不是该记录的 JSON（{detail}）"),
             ]),
             StandardInput => language.pick(["standard input", "đầu vào chuẩn", "标准输入"]).into(),
+            BundleWritten { path, entries, bytes, to } => language.pick([
+                format!("wrote {path} ({entries} entries, {bytes} bytes) for {to}"),
+                format!("đã ghi {path} ({entries} bản ghi, {bytes} byte) cho {to}"),
+                format!("已写入 {path}（{entries} 条记录，{bytes} 字节），交给 {to}"),
+            ]),
+            BundleNothingNew { to } => language.pick([
+                format!("  nothing new: {to} has acknowledged every record of this node's shared log; importing the file there is harmless"),
+                format!("  không có gì mới: {to} đã xác nhận mọi bản ghi trong nhật ký chia sẻ của nút này; nhập tệp ở đó cũng không sao"),
+                format!("  没有新内容：{to} 已确认本节点共享日志中的所有记录；在那里导入该文件也无妨"),
+            ]),
+            BundleOfAcknowledgement { to, items } => language.pick([
+                format!("  it carries this node's acknowledgement of {to}'s shared log as held here, and {items} items from above (plans, policies, certificates)"),
+                format!("  tệp mang xác nhận của nút này về nhật ký chia sẻ của {to} đã giữ ở đây, và {items} mục từ cấp trên (kế hoạch, chính sách, chứng chỉ)"),
+                format!("  文件包含本节点对 {to} 共享日志（在此保存的部分）的确认，以及来自上级的 {items} 项（计划、政策、证书）"),
+            ]),
+            BundleParts { count } => language.pick([
+                format!("{count} parts: carry them all; `edusync bundle import` takes them in any order"),
+                format!("{count} phần: hãy mang theo tất cả; `edusync bundle import` nhận chúng theo bất kỳ thứ tự nào"),
+                format!("共 {count} 个部分：请全部带上；`edusync bundle import` 可按任意顺序导入"),
+            ]),
+            BundleImported { path, stored, already, refused } => language.pick([
+                format!("imported {path}: {stored} stored, {already} already held, {refused} refused"),
+                format!("đã nhập {path}: lưu mới {stored}, đã có từ trước {already}, bị từ chối {refused}"),
+                format!("已导入 {path}：新保存 {stored} 条，已存在 {already} 条，拒绝 {refused} 条"),
+            ]),
+            BundleAcknowledged { path, seq } => language.pick([
+                format!("imported {path}: the parent acknowledges this node's shared log up to seq {seq}"),
+                format!("đã nhập {path}: cấp trên xác nhận nhật ký chia sẻ của nút này đến số thứ tự {seq}"),
+                format!("已导入 {path}：上级确认本节点共享日志至序号 {seq}"),
+            ]),
             CannotWrite { path, error } => language.pick([
                 format!("cannot write {path}: {error}"),
                 format!("không ghi được {path}: {error}"),

@@ -101,7 +101,12 @@ fn vietnamese(reason: &Reason) -> String {
         CommitmentCountsNone => "bản cam kết phải có ít nhất một chữ ký".into(),
         WrongSigner { kind, allowed, got } => {
             let name = |code: &str| value_name(code, Language::Vietnamese);
-            format!("{} do {} ký, không phải {}", name(kind), names(allowed, Language::Vietnamese).join(" hoặc "), name(got))
+            format!(
+                "{} do {} ký, không phải {}",
+                name(kind),
+                names(allowed, Language::Vietnamese).join(" hoặc "),
+                name(got)
+            )
         }
         AllZeroId => "mã toàn số 0 không chỉ bản ghi nào".into(),
         RecordIdLength { got } => format!("mã bản ghi dài 32 byte, nhận được {got}"),

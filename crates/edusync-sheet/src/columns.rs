@@ -53,9 +53,15 @@ const SIGNER_ROLES: &[(&str, [&str; 3])] = &[
 /// Other names people write for a value in a list, beyond its labels:
 /// the short forms and everyday words of school paperwork.
 const SYNONYMS: &[(&str, &[&str])] = &[
-    ("parent", &["Phụ huynh", "Phụ huynh học sinh", "PHHS", "Cha mẹ", "Bố mẹ", "Parents", "Guardian", "父母", "监护人"]),
+    (
+        "parent",
+        &["Phụ huynh", "Phụ huynh học sinh", "PHHS", "Cha mẹ", "Bố mẹ", "Parents", "Guardian", "父母", "监护人"],
+    ),
     ("teacher", &["GV", "Giáo viên chủ nhiệm", "GVCN", "Teachers", "老师", "班主任"]),
-    ("staff", &["Cán bộ", "CBGVNV", "Cán bộ, giáo viên, nhân viên", "Nhân viên nhà trường", "Employee", "员工", "教职工"]),
+    (
+        "staff",
+        &["Cán bộ", "CBGVNV", "Cán bộ, giáo viên, nhân viên", "Nhân viên nhà trường", "Employee", "员工", "教职工"],
+    ),
     ("student", &["HS", "Students", "Pupil", "学生们"]),
     ("principal", &["HT", "Ban giám hiệu", "Head teacher", "Headteacher", "Headmaster", "校领导"]),
 ];

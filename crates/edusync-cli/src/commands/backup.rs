@@ -48,8 +48,9 @@ pub(crate) async fn backup(args: BackupArgs, language: Language) -> Result<(), F
 
 pub(crate) fn restore(args: RestoreArgs, language: Language) -> Result<(), Failure> {
     let config = NodeConfig::load(&args.config)?;
-    let bytes = std::fs::read(&args.file)
-        .map_err(|error| Failure::input_message(Message::CannotRead { what: args.file.display().to_string(), error: error.to_string() }))?;
+    let bytes = std::fs::read(&args.file).map_err(|error| {
+        Failure::input_message(Message::CannotRead { what: args.file.display().to_string(), error: error.to_string() })
+    })?;
     let backup = edusync_node::Backup::parse(&bytes).map_err(|error| Failure::input(error.to_string()))?;
     if backup.org != config.organisation.id {
         return Err(Failure::input(format!(

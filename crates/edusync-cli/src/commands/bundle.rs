@@ -8,7 +8,7 @@ use edusync_proto::wire;
 
 use super::NodeTarget;
 use crate::failure::Failure;
-use edusync_i18n::Message;
+use edusync_i18n::{Language, Message};
 
 #[derive(Subcommand)]
 pub(crate) enum BundleCommand {
@@ -39,14 +39,22 @@ pub(crate) enum BundleCommand {
     },
 }
 
-pub(crate) async fn run(command: BundleCommand) -> Result<(), Failure> {
+pub(crate) async fn run(command: BundleCommand, language: Language) -> Result<(), Failure> {
     match command {
-        BundleCommand::Export { to, out, max_megabytes, target } => export(&to, &out, max_megabytes, &target).await,
-        BundleCommand::Import { files, target } => import_all(&files, &target).await,
+        BundleCommand::Export { to, out, max_megabytes, target } => {
+            export(&to, &out, max_megabytes, &target, language).await
+        }
+        BundleCommand::Import { files, target } => import_all(&files, &target, language).await,
     }
 }
 
-async fn export(to: &str, out: &Path, max_megabytes: u64, target: &NodeTarget) -> Result<(), Failure> {
+async fn export(
+    to: &str,
+    out: &Path,
+    max_megabytes: u64,
+    target: &NodeTarget,
+    language: Language,
+) -> Result<(), Failure> {
     if max_megabytes == 0 {
         return Err(Failure::input("--max-megabytes: must be at least 1"));
     }
@@ -79,13 +87,30 @@ async fn export(to: &str, out: &Path, max_megabytes: u64, target: &NodeTarget) -
             return Err(Failure::input(format!("{} exists already; choose another --out", path.display())));
         }
         let partial = path.with_extension("partial");
-        std::fs::write(&partial, &file.bundle)
-            .and_then(|()| std::fs::rename(&partial, &path))
-            .map_err(|error| Failure::input_message(Message::CannotWrite { path: path.display().to_string(), error: error.to_string() }))?;
-        println!("wrote {} ({} entries, {} bytes) for {to}", path.display(), file.entries, file.bundle.len());
+        std::fs::write(&partial, &file.bundle).and_then(|()| std::fs::rename(&partial, &path)).map_err(|error| {
+            Failure::input_message(Message::CannotWrite { path: path.display().to_string(), error: error.to_string() })
+        })?;
+        let written = Message::BundleWritten {
+            path: path.display().to_string(),
+            entries: u64::from(file.entries),
+            bytes: file.bundle.len() as u64,
+            to: to.to_owned(),
+        };
+        println!("{}", written.text(language));
+        // Why a file holds no records: nothing new, or an acknowledgement going down.
+        match edusync_envelope::VerifiedBundle::verify(&file.bundle).map(|bundle| bundle.entries) {
+            Ok(edusync_envelope::BundleEntries::Envelopes(envelopes)) if envelopes.is_empty() => {
+                println!("{}", Message::BundleNothingNew { to: to.to_owned() }.text(language));
+            }
+            Ok(edusync_envelope::BundleEntries::Downward { items, .. }) => {
+                let items = items.len() as u64;
+                println!("{}", Message::BundleOfAcknowledgement { to: to.to_owned(), items }.text(language));
+            }
+            _ => {}
+        }
     }
     if count > 1 {
-        println!("{count} parts: carry them all; `edusync bundle import` takes them in any order");
+        println!("{}", Message::BundleParts { count: count as u64 }.text(language));
     }
     Ok(())
 }
@@ -102,11 +127,12 @@ fn part_path(out: &Path, number: usize) -> PathBuf {
 
 /// Imports every file, envelopes in log order whatever order the files were
 /// given in (parts of one export continue each other), then the rest.
-async fn import_all(files: &[PathBuf], target: &NodeTarget) -> Result<(), Failure> {
+async fn import_all(files: &[PathBuf], target: &NodeTarget, language: Language) -> Result<(), Failure> {
     let mut ordered: Vec<(u64, &PathBuf)> = Vec::new();
     for file in files {
-        let bytes =
-            std::fs::read(file).map_err(|error| Failure::input_message(Message::CannotRead { what: file.display().to_string(), error: error.to_string() }))?;
+        let bytes = std::fs::read(file).map_err(|error| {
+            Failure::input_message(Message::CannotRead { what: file.display().to_string(), error: error.to_string() })
+        })?;
         let first_seq = match edusync_envelope::VerifiedBundle::verify(&bytes).map(|bundle| bundle.entries) {
             Ok(edusync_envelope::BundleEntries::Envelopes(envelopes)) => envelopes
                 .first()
@@ -120,14 +146,15 @@ async fn import_all(files: &[PathBuf], target: &NodeTarget) -> Result<(), Failur
     }
     ordered.sort_by_key(|(first_seq, _)| *first_seq);
     for (_, file) in ordered {
-        import(file, target).await?;
+        import(file, target, language).await?;
     }
     Ok(())
 }
 
-async fn import(file: &Path, target: &NodeTarget) -> Result<(), Failure> {
-    let bundle =
-        std::fs::read(file).map_err(|error| Failure::input_message(Message::CannotRead { what: file.display().to_string(), error: error.to_string() }))?;
+async fn import(file: &Path, target: &NodeTarget, language: Language) -> Result<(), Failure> {
+    let bundle = std::fs::read(file).map_err(|error| {
+        Failure::input_message(Message::CannotRead { what: file.display().to_string(), error: error.to_string() })
+    })?;
     let mut client = target.connect().await?;
     let response = client
         .import_bundle(wire::BundleFile { bundle, entries: 0, next_seq: 0 })
@@ -136,13 +163,13 @@ async fn import(file: &Path, target: &NodeTarget) -> Result<(), Failure> {
         .into_inner();
     match response.outcome {
         Some(wire::import_bundle_response::Outcome::Ingested(ack)) => {
-            println!(
-                "imported {}: {} stored, {} already held, {} refused",
-                file.display(),
-                ack.stored,
-                ack.duplicates,
-                ack.refused.len()
-            );
+            let imported = Message::BundleImported {
+                path: file.display().to_string(),
+                stored: u64::from(ack.stored),
+                already: u64::from(ack.duplicates),
+                refused: ack.refused.len() as u64,
+            };
+            println!("{}", imported.text(language));
             for refusal in &ack.refused {
                 println!("  refused seq {}: {}", refusal.seq, refusal.reason);
             }
@@ -154,7 +181,7 @@ async fn import(file: &Path, target: &NodeTarget) -> Result<(), Failure> {
             }
         }
         Some(wire::import_bundle_response::Outcome::AcknowledgedSeq(seq)) => {
-            println!("imported {}: the parent acknowledges this node's shared log up to seq {seq}", file.display());
+            println!("{}", Message::BundleAcknowledged { path: file.display().to_string(), seq }.text(language));
         }
         None => return Err(Failure::other(anyhow::anyhow!("the node gave no outcome for the import"))),
     }

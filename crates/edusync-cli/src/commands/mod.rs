@@ -282,13 +282,12 @@ pub(crate) fn write_new(path: &std::path::Path, bytes: &[u8], mode: u32) -> Resu
 }
 
 pub(crate) fn read_text(path: &std::path::Path, what: &str) -> Result<String, Failure> {
-    std::fs::read_to_string(path)
-        .map_err(|error| {
-            Failure::input_message(edusync_i18n::Message::CannotRead {
-                what: format!("{} ({what})", path.display()),
-                error: error.to_string(),
-            })
+    std::fs::read_to_string(path).map_err(|error| {
+        Failure::input_message(edusync_i18n::Message::CannotRead {
+            what: format!("{} ({what})", path.display()),
+            error: error.to_string(),
         })
+    })
 }
 
 /// A private key from a PKCS#8 PEM file named by the option `flag`.

@@ -141,8 +141,12 @@ async fn add(
     }
     let (source, text) = match (file, stdin) {
         (Some(path), _) => {
-            let text = std::fs::read_to_string(&path)
-                .map_err(|error| Failure::input_message(Message::CannotRead { what: path.display().to_string(), error: error.to_string() }))?;
+            let text = std::fs::read_to_string(&path).map_err(|error| {
+                Failure::input_message(Message::CannotRead {
+                    what: path.display().to_string(),
+                    error: error.to_string(),
+                })
+            })?;
             (path.display().to_string(), text)
         }
         (None, true) => {

@@ -71,8 +71,12 @@ pub(crate) fn template(args: TemplateArgs, language: Language) -> Result<(), Fai
     }
     match args.format.as_str() {
         "csv" => {
-            let mut writer = csv::Writer::from_path(&args.out)
-                .map_err(|error| Failure::input_message(Message::CannotWrite { path: args.out.display().to_string(), error: error.to_string() }))?;
+            let mut writer = csv::Writer::from_path(&args.out).map_err(|error| {
+                Failure::input_message(Message::CannotWrite {
+                    path: args.out.display().to_string(),
+                    error: error.to_string(),
+                })
+            })?;
             for row in [&header, &example] {
                 writer.write_record(row).map_err(|error| Failure::other(anyhow::anyhow!("{error}")))?;
             }
@@ -81,8 +85,12 @@ pub(crate) fn template(args: TemplateArgs, language: Language) -> Result<(), Fai
         "xlsx" => {
             let bytes =
                 edusync_sheet::template_xlsx(kind, lang).map_err(|error| Failure::other(anyhow::anyhow!("{error}")))?;
-            std::fs::write(&args.out, bytes)
-                .map_err(|error| Failure::input_message(Message::CannotWrite { path: args.out.display().to_string(), error: error.to_string() }))?;
+            std::fs::write(&args.out, bytes).map_err(|error| {
+                Failure::input_message(Message::CannotWrite {
+                    path: args.out.display().to_string(),
+                    error: error.to_string(),
+                })
+            })?;
         }
         other => return Err(Failure::input(format!("--format: `{other}` is not csv or xlsx"))),
     }
@@ -103,8 +111,12 @@ fn write_rejects(
     problems: &[RowProblem],
     language: Language,
 ) -> Result<(), Failure> {
-    let mut writer = csv::Writer::from_path(path)
-        .map_err(|error| Failure::input_message(Message::CannotWrite { path: format!("{} (--rejects)", path.display()), error: error.to_string() }))?;
+    let mut writer = csv::Writer::from_path(path).map_err(|error| {
+        Failure::input_message(Message::CannotWrite {
+            path: format!("{} (--rejects)", path.display()),
+            error: error.to_string(),
+        })
+    })?;
     let failed = |error: csv::Error| Failure::other(anyhow::anyhow!("{error}"));
     let mut header = cells.first().cloned().unwrap_or_default();
     header.push(Message::RejectsReasonHeader.text(language));
@@ -141,8 +153,9 @@ fn chunk_index(message: &str) -> Option<usize> {
 
 pub(crate) async fn import(args: ImportArgs, language: Language) -> Result<(), Failure> {
     let kind = parse_kind(&args.kind)?;
-    let cells = read_file(&args.file)
-        .map_err(|error| Failure::input_message(Message::CannotRead { what: args.file.display().to_string(), error: error.to_string() }))?;
+    let cells = read_file(&args.file).map_err(|error| {
+        Failure::input_message(Message::CannotRead { what: args.file.display().to_string(), error: error.to_string() })
+    })?;
     let (records, problems) = edusync_sheet::read_rows(kind, &cells, chrono::Utc::now())
         .map_err(|error| Failure::input(format!("{}: {error}", args.file.display())))?;
     if !problems.is_empty() {

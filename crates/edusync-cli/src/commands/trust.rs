@@ -218,7 +218,9 @@ fn timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
 }
 
 fn write(path: &Path, text: &str) -> Result<(), Failure> {
-    std::fs::write(path, text).map_err(|error| Failure::input_message(Message::CannotWrite { path: path.display().to_string(), error: error.to_string() }))
+    std::fs::write(path, text).map_err(|error| {
+        Failure::input_message(Message::CannotWrite { path: path.display().to_string(), error: error.to_string() })
+    })
 }
 
 pub(crate) async fn enroll(command: EnrollCommand) -> Result<(), Failure> {
