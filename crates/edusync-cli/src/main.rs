@@ -192,7 +192,7 @@ fn main() -> ExitCode {
             Command::Audit { command } => commands::audit::run(command).await,
             Command::Compliance(args) => commands::compliance::run(args, language).await,
             Command::Report(args) => commands::report::run(args, language).await,
-            Command::Query(args) => commands::query::run(args).await,
+            Command::Query(args) => commands::query::run(args, language).await,
             Command::Web(args) => commands::web::run(args, language).await,
             Command::Backup(args) => commands::backup::backup(args, language).await,
             Command::Template(args) => commands::sheet::template(args, language),

@@ -47,6 +47,9 @@ pub struct NodeConfig {
     /// Free space kept on the store's disk (`node.disk_reserve_megabytes`):
     /// below it, writes are refused and reads go on.
     pub disk_reserve_bytes: u64,
+    /// The names of units below this node as its office knows them
+    /// (`[unit_names]`), for reports and tables; ids stay the key.
+    pub unit_names: std::collections::BTreeMap<OrgId, String>,
 }
 
 /// Demographic crosses and their privacy budget. Epsilon is kept in
@@ -188,6 +191,8 @@ struct File {
     #[serde(default)]
     privacy: PrivacySection,
     metrics: Option<MetricsSection>,
+    #[serde(default)]
+    unit_names: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -634,7 +639,19 @@ impl NodeConfig {
         if !(1..=1 << 20).contains(&disk_reserve_megabytes) {
             return Err(invalid("node.disk_reserve_megabytes", "must be between 1 and 1048576 (1 TiB)".into()));
         }
+        let mut unit_names = std::collections::BTreeMap::new();
+        for (id, name) in &file.unit_names {
+            let field = format!("unit_names.\"{id}\"");
+            let unit = OrgId::parse(&field, id).map_err(|error| invalid(&field, error.reason.to_string()))?;
+            if unit == organisation.id || !unit.is_within(&organisation.id) {
+                return Err(invalid(&field, format!("{unit} is not below this node ({})", organisation.id)));
+            }
+            let named = edusync_core::Organisation::new(unit.clone(), Level::School, name)
+                .map_err(|error| invalid(&field, error.reason.to_string()))?;
+            unit_names.insert(unit, named.display_name);
+        }
         Ok(NodeConfig {
+            unit_names,
             disk_reserve_bytes: disk_reserve_megabytes << 20,
             metrics_listen,
             privacy,
@@ -775,6 +792,10 @@ mod tests {
             (SCHOOL.replace("keys = [", "threshold = 2\nkeys = ["), "trust.anchors[0].threshold"),
             (SCHOOL.replace("Eb/BKZNsdNjGsDuEu5JR", "AAAA"), "trust.anchors[0].keys[0]"),
             (SCHOOL.replace("data_dir = \"data\"", "data_dir = \"data\"\nlanguage = \"fr\""), "node.language"),
+            // Names are for units below this node only, and are names.
+            (format!("{SCHOOL}\n[unit_names]\n\"VN.BT.D03\" = \"Phòng GD&ĐT\"\n"), "unit_names.\"VN.BT.D03\""),
+            (format!("{SCHOOL}\n[unit_names]\n\"VN.BT.D03.S017.A\" = \"\"\n"), "unit_names.\"VN.BT.D03.S017.A\""),
+            (format!("{SCHOOL}\n[unit_names]\n\"VN..X\" = \"x\"\n"), "unit_names.\"VN..X\""),
         ];
         for (text, field) in cases {
             match NodeConfig::from_toml(&text, Path::new("."), "test.toml") {

@@ -375,6 +375,15 @@ pub async fn run_demo_kept(options: DemoOptions) -> Result<(DemoReport, KeptDemo
             ));
         }
         text.push_str(&anchors);
+        // The office's directory of the units below it, for reports and tables.
+        let below: Vec<&Planned> =
+            planned.iter().filter(|other| other.org.is_within(&node.org) && other.org != node.org).collect();
+        if !below.is_empty() {
+            text.push_str("\n[unit_names]\n");
+            for unit in below {
+                text.push_str(&format!("\"{}\" = \"{}\"\n", unit.org, unit.display_name.replace('"', "'")));
+            }
+        }
         let config_path = dir.join("node.toml");
         std::fs::write(&config_path, &text).map_err(io_error(&config_path))?;
         let config = NodeConfig::load(&config_path).map_err(|error| node_error(&node.org)(error.to_string()))?;

@@ -137,6 +137,16 @@ impl RunningNode {
         let records = RecordServiceServer::new(RecordApi {
             node: Arc::clone(&node),
             parent_status: parent_status.clone(),
+            unit_names: Arc::new(
+                config
+                    .unit_names
+                    .iter()
+                    .map(|(org, name)| edusync_proto::wire::UnitName {
+                        org_id: org.to_string(),
+                        display_name: name.clone(),
+                    })
+                    .collect(),
+            ),
             expensive: Arc::default(),
             max_message_bytes: limit,
         })

@@ -70,6 +70,8 @@ fn envelope_to_wire(id: RecordId, bytes: Vec<u8>) -> Result<wire::StoredRecord, 
 pub(crate) struct RecordApi {
     pub(crate) node: Arc<Node>,
     pub(crate) parent_status: Option<Arc<ParentStatus>>,
+    /// The config's `[unit_names]`, as NodeInfo gives them.
+    pub(crate) unit_names: Arc<Vec<wire::UnitName>>,
     pub(crate) expensive: Arc<crate::expensive::ExpensiveCalls>,
     pub(crate) max_message_bytes: usize,
 }
@@ -558,6 +560,7 @@ impl wire::record_service_server::RecordService for RecordApi {
             Ok(info)
         })
         .await?;
+        info.unit_names = self.unit_names.as_ref().clone();
         if matches!(caller, crate::auth::Caller::Reader { role, .. } if role != edusync_trust::Role::Auditor) {
             info = for_a_data_officer(info);
         }
@@ -578,6 +581,7 @@ fn for_a_data_officer(info: wire::NodeInfo) -> wire::NodeInfo {
         display_name: info.display_name,
         public_key: info.public_key,
         policy: info.policy,
+        unit_names: info.unit_names,
         ..wire::NodeInfo::default()
     }
 }
@@ -650,6 +654,8 @@ fn node_info(node: &Node) -> Result<wire::NodeInfo, NodeError> {
             )
         },
         identity_alerts: node.identity_alerts(),
+        // Filled in by the service, which holds the config's names.
+        unit_names: Vec::new(),
         severe_notices: node
             .severe_notices(50)?
             .into_iter()

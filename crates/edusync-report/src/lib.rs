@@ -68,20 +68,22 @@ pub struct Report {
     pub trend: Vec<TrendPoint>,
     pub compliance: Vec<ComplianceRow>,
     pub alerts: Vec<String>,
+    /// Display names by org id (the office's and its units', as the
+    /// office's config names them); a unit without one shows its id.
+    pub names: std::collections::BTreeMap<String, String>,
 }
 
-fn category_label(category: IncidentCategory, language: Language) -> &'static str {
-    use IncidentCategory::*;
-    match category {
-        Physical => language.pick(["physical", "bạo lực thể chất", "身体伤害"]),
-        Verbal => language.pick(["verbal", "bạo lực lời nói", "言语欺凌"]),
-        Psychological => language.pick(["psychological", "bạo lực tinh thần", "心理伤害"]),
-        Cyber => language.pick(["online", "bạo lực trên mạng", "网络欺凌"]),
-        Sexual => language.pick(["sexual", "xâm hại tình dục", "性侵害"]),
-        Property => language.pick(["property", "chiếm đoạt, phá hoại tài sản", "财物侵害"]),
-        Exclusion => language.pick(["exclusion", "cô lập, tẩy chay", "孤立排斥"]),
-        Other => language.pick(["other", "khác", "其他"]),
+/// `Trường THCS Phú Hưng (VN.BT.D03.S017)`, or the id alone when no name is known.
+fn named(report: &Report, org: &str) -> String {
+    match report.names.get(org) {
+        Some(name) => format!("{name} ({org})"),
+        None => org.to_owned(),
     }
+}
+
+/// A category as every page, form and table names it (one name everywhere).
+fn category_label(category: IncidentCategory, language: Language) -> String {
+    edusync_i18n::value_name(category.as_str(), language)
 }
 
 #[derive(Clone, Copy)]
@@ -105,6 +107,14 @@ enum Label {
     Verified,
     NotVerified,
     NoUnits,
+    UnitName,
+    Period,
+    ReportLanguage,
+    Legend,
+    LegendGood,
+    LegendLate,
+    LegendBad,
+    LegendNone,
 }
 
 fn label(label: Label, language: Language) -> &'static str {
@@ -142,6 +152,16 @@ fn label(label: Label, language: Language) -> &'static str {
         NotVerified => language.pick(["NOT VERIFIED", "CHƯA KIỂM TRA", "未验证"]),
         NoUnits => {
             language.pick(["no units below have reported", "chưa có đơn vị cấp dưới báo cáo", "下级单位尚未上报"])
+        }
+        UnitName => language.pick(["unit name", "tên đơn vị", "单位名称"]),
+        Period => language.pick(["period", "kỳ", "期间"]),
+        ReportLanguage => language.pick(["language", "ngôn ngữ", "语言"]),
+        Legend => language.pick(["Key", "Chú giải", "图例"]),
+        LegendGood => language.pick(["on time, ok", "đúng hạn, đạt", "按时、正常"]),
+        LegendLate => language.pick(["late", "muộn", "逾期"]),
+        LegendBad => language.pick(["missing, flagged", "chưa nộp, cần chú ý", "缺报、需关注"]),
+        LegendNone => {
+            language.pick(["not yet due; — no deadline set", "chưa đến hạn; — chưa có hạn", "未到期；— 未设期限"])
         }
     }
 }
@@ -213,7 +233,7 @@ pub fn table(report: &Report, language: Language) -> String {
         out,
         "{} — {} {} ({} {})",
         say(Label::Title),
-        report.org,
+        named(report, &report.org),
         report.period,
         say(Label::AsOf),
         report.as_of
@@ -231,15 +251,16 @@ pub fn table(report: &Report, language: Language) -> String {
     if report.units.is_empty() {
         let _ = writeln!(out, "  {}", say(Label::NoUnits));
     } else {
-        let headers: Vec<&str> = IncidentCategory::ALL.iter().map(|c| category_label(*c, language)).collect();
+        let headers: Vec<String> = IncidentCategory::ALL.iter().map(|c| category_label(*c, language)).collect();
         let columns: Vec<usize> = headers.iter().map(|h| width(h).max(5)).collect();
-        let _ = write!(out, "{}", pad(say(Label::Unit), 20));
+        let unit_width = report.units.iter().map(|unit| width(&named(report, &unit.org))).max().unwrap_or(0).max(20);
+        let _ = write!(out, "{}", pad(say(Label::Unit), unit_width));
         for (header, columns) in headers.iter().zip(&columns) {
             let _ = write!(out, " {}", pad(header, *columns));
         }
         let _ = writeln!(out, " {}", say(Label::Total));
         for unit in &report.units {
-            let _ = write!(out, "{}", pad(&unit.org, 20));
+            let _ = write!(out, "{}", pad(&named(report, &unit.org), unit_width));
             for (cases, columns) in unit.cases.iter().zip(&columns) {
                 let _ = write!(out, " {}", pad(&cases.to_string(), *columns));
             }
@@ -254,7 +275,8 @@ pub fn table(report: &Report, language: Language) -> String {
     }
     if !report.compliance.is_empty() {
         let _ = writeln!(out, "\n{}", say(Label::Compliance));
-        let _ = write!(out, "{}", pad(say(Label::Unit), 20));
+        let unit_width = report.compliance.iter().map(|row| width(&named(report, &row.org))).max().unwrap_or(0).max(20);
+        let _ = write!(out, "{}", pad(say(Label::Unit), unit_width));
         let headers: Vec<&str> = checks(&report.compliance[0]).iter().map(|(l, _)| say(*l)).collect();
         let columns: Vec<usize> = headers.iter().map(|h| width(h).max(12)).collect();
         for (header, columns) in headers.iter().zip(&columns) {
@@ -262,7 +284,7 @@ pub fn table(report: &Report, language: Language) -> String {
         }
         let _ = writeln!(out);
         for row in &report.compliance {
-            let _ = write!(out, "{}", pad(&row.org, 20));
+            let _ = write!(out, "{}", pad(&named(report, &row.org), unit_width));
             for ((_, standing), columns) in checks(row).iter().zip(&columns) {
                 let _ = write!(out, " {}", pad(standing_label(*standing, language), *columns));
             }
@@ -291,8 +313,20 @@ fn csv_field(text: &str) -> String {
 /// UTF-8 with a byte-order mark, so Excel reads Vietnamese and Chinese right.
 pub fn csv(report: &Report, language: Language) -> String {
     let mut out = String::from("\u{feff}");
-    let mut header: Vec<String> = vec![label(Label::Unit, language).into()];
-    header.extend(IncidentCategory::ALL.iter().map(|c| category_label(*c, language).to_owned()));
+    // What the file is, before its table: it is opened far from the command that wrote it.
+    let office_name = report.names.get(&report.org).cloned().unwrap_or_default();
+    for (key, values) in [
+        (label(Label::Title, language), vec![report.org.clone(), office_name]),
+        (label(Label::Period, language), vec![report.period.clone()]),
+        (label(Label::AsOf, language), vec![report.as_of.clone()]),
+        (label(Label::ReportLanguage, language), vec![lang_code(language).to_owned()]),
+    ] {
+        let fields: Vec<String> = std::iter::once(key.to_owned()).chain(values).map(|f| csv_field(&f)).collect();
+        let _ = writeln!(out, "{}", fields.join(","));
+    }
+    let _ = writeln!(out);
+    let mut header: Vec<String> = vec![label(Label::Unit, language).into(), label(Label::UnitName, language).into()];
+    header.extend(IncidentCategory::ALL.iter().map(|c| category_label(*c, language)));
     header.push(label(Label::Total, language).into());
     header.push(label(Label::Schools, language).into());
     let check_labels = [
@@ -306,7 +340,7 @@ pub fn csv(report: &Report, language: Language) -> String {
     header.extend(check_labels.iter().map(|l| label(*l, language).to_owned()));
     let _ = writeln!(out, "{}", header.iter().map(|h| csv_field(h)).collect::<Vec<_>>().join(","));
     for unit in &report.units {
-        let mut row: Vec<String> = vec![unit.org.clone()];
+        let mut row: Vec<String> = vec![unit.org.clone(), report.names.get(&unit.org).cloned().unwrap_or_default()];
         row.extend(unit.cases.iter().map(u64::to_string));
         row.push(unit.total.to_string());
         row.push(unit.contributing_schools.to_string());
@@ -375,7 +409,7 @@ fn category_chart(report: &Report, language: Language) -> String {
                 "<rect x=\"{x:.1}\" y=\"{y}\" width=\"{w:.1}\" height=\"{bar}\" fill=\"{}\"><title>{}: {} {}</title></rect>",
                 PALETTE[index % PALETTE.len()],
                 escape(&unit.org),
-                escape(category_label(IncidentCategory::ALL[index], language)),
+                escape(&category_label(IncidentCategory::ALL[index], language)),
                 cases
             );
             x += w;
@@ -394,7 +428,7 @@ fn category_chart(report: &Report, language: Language) -> String {
             PALETTE[index],
             x + 16,
             y + 11,
-            escape(category_label(*category, language))
+            escape(&category_label(*category, language))
         );
     }
     svg.push_str("</svg>");
@@ -458,9 +492,10 @@ pub fn trend_svg(trend: &[TrendPoint], language: Language) -> String {
 
 /// Units × checks, one coloured cell each, its standing written in it.
 fn heat_map(report: &Report, language: Language) -> String {
-    let (cell_width, cell_height, left, top) = (118usize, 26usize, 170usize, 110usize);
+    let (cell_width, cell_height, left, top) = (118usize, 26usize, 230usize, 110usize);
     let width = left + cell_width * 6 + 130;
-    let height = top + report.compliance.len() * (cell_height + 4) + 10;
+    let legend_top = top + report.compliance.len() * (cell_height + 4) + 16;
+    let height = legend_top + 52;
     let mut svg = format!(
         "<svg role=\"img\" aria-label=\"{}\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" xmlns=\"http://www.w3.org/2000/svg\">",
         escape(label(Label::Compliance, language))
@@ -477,12 +512,14 @@ fn heat_map(report: &Report, language: Language) -> String {
     }
     for (row, compliance) in report.compliance.iter().enumerate() {
         let y = top + row * (cell_height + 4);
+        let shown = report.names.get(&compliance.org).unwrap_or(&compliance.org);
         let _ = write!(
             svg,
-            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\" class=\"axis\">{}</text>",
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\" class=\"axis\"><title>{}</title>{}</text>",
             left - 8,
             y + 17,
-            escape(&compliance.org)
+            escape(&named(report, &compliance.org)),
+            escape(shown)
         );
         for (column, (_, standing)) in checks(compliance).iter().enumerate() {
             let x = left + column * cell_width;
@@ -496,6 +533,31 @@ fn heat_map(report: &Report, language: Language) -> String {
                 escape(standing_label(*standing, language))
             );
         }
+    }
+    // The key: what each colour means, and the dash.
+    let _ = write!(
+        svg,
+        "<text x=\"{left}\" y=\"{}\" class=\"legend\">{}</text>",
+        legend_top + 12,
+        escape(label(Label::Legend, language))
+    );
+    let keys = [
+        (Standing::OnTime, Label::LegendGood),
+        (Standing::Late, Label::LegendLate),
+        (Standing::Missing, Label::LegendBad),
+        (Standing::NotYetDue, Label::LegendNone),
+    ];
+    for (index, (standing, meaning)) in keys.iter().enumerate() {
+        let x = left + index * (cell_width + 40);
+        let y = legend_top + 24;
+        let _ = write!(
+            svg,
+            "<rect x=\"{x}\" y=\"{y}\" width=\"12\" height=\"12\" fill=\"{}\"/><text x=\"{}\" y=\"{}\" class=\"legend\">{}</text>",
+            standing_colour(*standing),
+            x + 16,
+            y + 10,
+            escape(label(*meaning, language))
+        );
     }
     svg.push_str("</svg>");
     svg
@@ -517,8 +579,13 @@ pub fn html(report: &Report, language: Language) -> String {
         escape(&report.org),
         escape(&report.period)
     );
-    let _ =
-        writeln!(out, "<h1>{} — {} {}</h1>", escape(say(Label::Title)), escape(&report.org), escape(&report.period));
+    let _ = writeln!(
+        out,
+        "<h1>{} — {} {}</h1>",
+        escape(say(Label::Title)),
+        escape(&named(report, &report.org)),
+        escape(&report.period)
+    );
     let _ = writeln!(
         out,
         "<p class=\"summary\">{}: <strong id=\"total\">{}</strong> · {}: {} · {} {} · <span class=\"{}\">{}</span></p>",
@@ -538,11 +605,11 @@ pub fn html(report: &Report, language: Language) -> String {
         let _ = writeln!(out, "<figure id=\"by-category\">{}</figure>", category_chart(report, language));
         let _ = write!(out, "<table id=\"units\"><tr><th>{}</th>", escape(say(Label::Unit)));
         for category in IncidentCategory::ALL {
-            let _ = write!(out, "<th>{}</th>", escape(category_label(*category, language)));
+            let _ = write!(out, "<th>{}</th>", escape(&category_label(*category, language)));
         }
         let _ = writeln!(out, "<th>{}</th></tr>", escape(say(Label::Total)));
         for unit in &report.units {
-            let _ = write!(out, "<tr><td>{}</td>", escape(&unit.org));
+            let _ = write!(out, "<tr><td>{}</td>", escape(&named(report, &unit.org)));
             for cases in &unit.cases {
                 let _ = write!(out, "<td>{cases}</td>");
             }

@@ -39,14 +39,20 @@ fn report() -> Report {
             repeated_incidents: Standing::Flagged,
         }],
         alerts: vec!["VN.BT.D03.S002: school-year report missing (due 2025-08-01) <check>".into()],
+        names: [
+            ("VN.BT.D03".to_owned(), "Phòng GD&ĐT Châu Thành".to_owned()),
+            ("VN.BT.D03.S002".to_owned(), "Trường THCS Phú Hưng".to_owned()),
+        ]
+        .into_iter()
+        .collect(),
     }
 }
 
 #[test]
 fn the_html_is_one_self_contained_file_labelled_in_the_chosen_language() {
     for (language, code, category, title) in [
-        (Language::Vietnamese, "vi", "bạo lực thể chất", "Phòng, chống bạo lực học đường"),
-        (Language::Chinese, "zh", "身体伤害", "校园欺凌与暴力防治报告"),
+        (Language::Vietnamese, "vi", "bạo lực thân thể", "Phòng, chống bạo lực học đường"),
+        (Language::Chinese, "zh", "身体暴力", "校园欺凌与暴力防治报告"),
         (Language::English, "en", "physical", "School violence and bullying"),
     ] {
         let page = html(&report(), language);
@@ -62,6 +68,9 @@ fn the_html_is_one_self_contained_file_labelled_in_the_chosen_language() {
         }
         assert!(page.contains("&lt;check&gt;") && !page.contains("<check>"), "text is escaped");
         assert!(page.contains("<strong id=\"total\">7</strong>"));
+        // Units by name, with the id; the heat map has its key.
+        assert!(page.contains("Trường THCS Phú Hưng (VN.BT.D03.S002)"), "{language:?}");
+        assert!(page.contains(label(Label::Legend, language)) && page.contains(label(Label::LegendNone, language)));
     }
 }
 
@@ -70,21 +79,29 @@ fn the_csv_has_a_header_in_the_language_one_row_per_unit_and_opens_in_excel() {
     let text = csv(&report(), Language::Chinese);
     assert!(text.starts_with('\u{feff}'), "a byte-order mark for Excel");
     let lines: Vec<&str> = text.trim_start_matches('\u{feff}').lines().collect();
-    assert_eq!(lines.len(), 3);
-    assert!(lines[0].starts_with("单位,身体伤害,言语欺凌"), "{}", lines[0]);
-    assert_eq!(lines[1], "VN.BT.D03.S001,2,1,0,0,0,0,0,0,3,1,,,,,,");
-    assert!(lines[2].starts_with("VN.BT.D03.S002,0,0,0,4,0,0,0,0,4,1,缺报,—,按时"), "{}", lines[2]);
+    // What the file is (office, period, as of, language), a blank line, then the table.
+    assert_eq!(lines[0], "校园欺凌与暴力防治报告,VN.BT.D03,Phòng GD&ĐT Châu Thành");
+    assert_eq!(lines[1..5], ["期间,2024-2025", "截至,2025-09-01", "语言,zh", ""]);
+    assert_eq!(lines.len(), 8);
+    assert!(lines[5].starts_with("单位,单位名称,身体暴力,言语暴力"), "{}", lines[5]);
+    assert_eq!(lines[6], "VN.BT.D03.S001,,2,1,0,0,0,0,0,0,3,1,,,,,,");
+    assert!(
+        lines[7].starts_with("VN.BT.D03.S002,Trường THCS Phú Hưng,0,0,0,4,0,0,0,0,4,1,缺报,—,按时"),
+        "{}",
+        lines[7]
+    );
     let vietnamese = csv(&report(), Language::Vietnamese);
-    assert!(vietnamese.contains("\"chiếm đoạt, phá hoại tài sản\""), "a label with a comma is quoted");
+    assert!(vietnamese.contains("\"cô lập, tẩy chay\""), "a label with a comma is quoted");
 }
 
 #[test]
 fn the_terminal_table_lines_up_wide_characters() {
     let text = table(&report(), Language::Chinese);
     assert!(text.contains("校园欺凌与暴力防治报告"));
-    let rows: Vec<&str> = text.lines().filter(|line| line.starts_with("VN.BT.D03.S00")).collect();
+    let rows: Vec<&str> =
+        text.lines().filter(|line| line.contains("VN.BT.D03.S00") && !line.starts_with(' ')).collect();
     assert_eq!(rows.len(), 3, "two units and one compliance row:\n{text}");
-    let header = text.lines().find(|line| line.starts_with("单位") && line.contains("身体伤害")).expect("header");
+    let header = text.lines().find(|line| line.starts_with("单位") && line.contains("身体暴力")).expect("header");
     // The total column starts at the same terminal column in the header and the rows.
     let total_at = |line: &str| width(&line[..line.rfind(' ').expect("columns")]);
     assert_eq!(total_at(header), total_at(rows[0]), "{header}\n{}", rows[0]);

@@ -11,8 +11,9 @@ use crate::output::{json, pad};
 
 #[derive(clap::Args)]
 pub(crate) struct ComplianceArgs {
-    /// e.g. 2024-2025 (default: the school year of today at the node)
-    #[arg(long)]
+    /// e.g. 2024-2025 (default: the school year of today at the node); --period, as report and query
+    /// call it, says the same.
+    #[arg(long, visible_alias = "period")]
     school_year: Option<String>,
     #[command(flatten)]
     pub(crate) target: NodeTarget,
@@ -33,14 +34,30 @@ pub(crate) async fn fetch(target: &NodeTarget, school_year: Option<&str>) -> Res
 
 pub(crate) use edusync_proto::alert_text;
 
-fn filing(filing: Option<&wire::Filing>) -> String {
+fn filing(filing: Option<&wire::Filing>, language: Language) -> String {
     match filing {
         None => "-".into(),
         Some(filing) => match filing.status.as_str() {
-            "on_time" => format!("on time {}", filing.filed_on),
-            "late" => format!("LATE +{}d", filing.days_late),
-            "missing" => format!("MISSING (due {})", filing.due_on),
-            _ => format!("due {}", filing.due_on),
+            "on_time" => language.pick([
+                format!("on time {}", filing.filed_on),
+                format!("đúng hạn {}", filing.filed_on),
+                format!("按时 {}", filing.filed_on),
+            ]),
+            "late" => language.pick([
+                format!("LATE +{}d", filing.days_late),
+                format!("MUỘN +{} ngày", filing.days_late),
+                format!("逾期 +{} 天", filing.days_late),
+            ]),
+            "missing" => language.pick([
+                format!("MISSING (due {})", filing.due_on),
+                format!("CHƯA NỘP (hạn {})", filing.due_on),
+                format!("缺报（截止 {}）", filing.due_on),
+            ]),
+            _ => language.pick([
+                format!("due {}", filing.due_on),
+                format!("hạn {}", filing.due_on),
+                format!("截止 {}", filing.due_on),
+            ]),
         },
     }
 }
@@ -62,12 +79,14 @@ pub(crate) async fn run(args: ComplianceArgs, language: Language) -> Result<(), 
             .map_err(|error| Failure::input(format!("--school-year: {}", error.reason)))?;
     }
     let compliance = fetch(&args.target, args.school_year.as_deref()).await?;
+    let names = super::unit_names(&args.target).await?;
     if args.json {
         let document = serde_json::json!({
             "school_year": compliance.school_year,
             "as_of": compliance.as_of,
             "children": compliance.children.iter().map(|child| serde_json::json!({
                 "org_id": child.org_id,
+                "display_name": names.get(&child.org_id),
                 "level": child.level,
                 "school_year_report": filing_json(child.school_year_report.as_ref()),
                 "semester1_report": filing_json(child.semester1_report.as_ref()),
@@ -88,33 +107,52 @@ pub(crate) async fn run(args: ComplianceArgs, language: Language) -> Result<(), 
         println!("{}", json(&document));
         return Ok(());
     }
-    println!("{} as of {}: {} children", compliance.school_year, compliance.as_of, compliance.children.len());
+    let say = |words: [&'static str; 3]| language.pick(words);
+    let count = compliance.children.len();
     println!(
-        "{} {} {} {} {} {} CASES S1/S2",
-        pad("CHILD", 20),
-        pad("YEAR REPORT", 24),
-        pad("SEMESTER 1", 24),
-        pad("STAFF PLEDGES", 24),
-        pad("NOTIFIED LATE", 14),
-        pad("INVESTIGATIONS OVERDUE", 23),
+        "{}",
+        language.pick([
+            format!("{} as of {}: {count} children", compliance.school_year, compliance.as_of),
+            format!("{} tính đến {}: {count} đơn vị cấp dưới", compliance.school_year, compliance.as_of),
+            format!("{}，截至 {}：{count} 个下级单位", compliance.school_year, compliance.as_of),
+        ])
+    );
+    println!(
+        "{} {} {} {} {} {} {} {}",
+        pad(say(["CHILD", "ĐƠN VỊ", "下级单位"]), 20),
+        pad(say(["YEAR REPORT", "BÁO CÁO NĂM HỌC", "学年报告"]), 24),
+        pad(say(["SEMESTER 1", "HỌC KỲ I", "第一学期"]), 24),
+        pad(say(["STAFF PLEDGES", "CAM KẾT CỦA CÁN BỘ", "教职工承诺书"]), 24),
+        pad(say(["NOTIFIED LATE", "BÁO CÁO MUỘN", "逾时上报"]), 14),
+        pad(say(["INVESTIGATIONS OVERDUE", "XÁC MINH QUÁ HẠN", "调查逾期"]), 23),
+        pad(say(["CASES S1/S2", "SỐ VỤ HK I/II", "案件 一/二"]), 14),
+        say(["NAME", "TÊN", "名称"]),
     );
     for child in &compliance.children {
         println!(
-            "{} {} {} {} {} {} {}/{}",
+            "{} {} {} {} {} {} {} {}",
             pad(&child.org_id, 20),
-            pad(&filing(child.school_year_report.as_ref()), 24),
-            pad(&filing(child.semester1_report.as_ref()), 24),
-            pad(&filing(child.staff_commitments.as_ref()), 24),
+            pad(&filing(child.school_year_report.as_ref(), language), 24),
+            pad(&filing(child.semester1_report.as_ref(), language), 24),
+            pad(&filing(child.staff_commitments.as_ref(), language), 24),
             pad(&with_margin(child.notified_late, child.timeliness_margin), 14),
             pad(&with_margin(child.investigations_overdue, child.timeliness_margin), 23),
-            child.cases_semester1,
-            child.cases_semester2
+            pad(&format!("{}/{}", child.cases_semester1, child.cases_semester2), 14),
+            names.get(&child.org_id).map_or("", String::as_str),
         );
     }
     if compliance.alerts.is_empty() {
-        println!("no alerts");
+        println!("{}", say(["no alerts", "không có cảnh báo", "无提醒"]));
     } else {
-        println!("alerts ({}):", compliance.alerts.len());
+        let alerts = compliance.alerts.len();
+        println!(
+            "{}",
+            language.pick([
+                format!("alerts ({alerts}):"),
+                format!("cảnh báo ({alerts}):"),
+                format!("提醒（{alerts}）：")
+            ])
+        );
         for alert in &compliance.alerts {
             println!("  {}", alert_text(alert, language));
         }

@@ -209,6 +209,21 @@ impl NodeTarget {
     }
 }
 
+/// The node's own name and the names its config gives the units below it,
+/// by org id, for reports and tables.
+pub(crate) async fn unit_names(target: &NodeTarget) -> Result<std::collections::BTreeMap<String, String>, Failure> {
+    let mut client = target.connect().await?;
+    let info = client
+        .get_node_info(edusync_proto::wire::GetNodeInfoRequest {})
+        .await
+        .map_err(Failure::from_status)?
+        .into_inner();
+    let mut names: std::collections::BTreeMap<String, String> =
+        info.unit_names.into_iter().map(|unit| (unit.org_id, unit.display_name)).collect();
+    names.insert(info.org_id, info.display_name);
+    Ok(names)
+}
+
 /// How long a command waits for its own node (`--config`) to start
 /// listening when the connection is refused.
 const STARTING_NODE_GRACE: std::time::Duration = std::time::Duration::from_secs(5);

@@ -4,6 +4,7 @@
 //! margin (`12±4`), case counts exact, and the privacy ledger behind it.
 
 use edusync_core::{Period, PeriodSpan, SchoolYear};
+use edusync_i18n::Language;
 use edusync_proto::wire;
 
 use super::NodeTarget;
@@ -76,7 +77,7 @@ fn releases_json(releases: &[wire::ReaderRelease]) -> serde_json::Value {
         .collect()
 }
 
-pub(crate) async fn run(args: QueryArgs) -> Result<(), Failure> {
+pub(crate) async fn run(args: QueryArgs, language: Language) -> Result<(), Failure> {
     let period = super::period_arg(&args.period)?;
     if args.trend_years > 10 {
         return Err(Failure::input("--trend-years: at most 10"));
@@ -149,10 +150,20 @@ pub(crate) async fn run(args: QueryArgs) -> Result<(), Failure> {
             .max()
             .unwrap_or(0)
     };
+    // Columns as every table and form names them; the JSON keeps the codes.
+    let columns: Vec<String> = table.columns.iter().map(|code| edusync_i18n::value_name(code, language)).collect();
+    let names = super::unit_names(&args.target).await.unwrap_or_default();
+    let label_width = table
+        .rows
+        .iter()
+        .filter_map(|row| names.get(&row.label).map(|name| name.chars().count() + row.label.len() + 3))
+        .max()
+        .unwrap_or(0)
+        .max(20);
     let widths: Vec<usize> =
-        table.columns.iter().enumerate().map(|(at, column)| column.chars().count().max(5).max(widest(at))).collect();
+        columns.iter().enumerate().map(|(at, column)| column.chars().count().max(5).max(widest(at))).collect();
     let print_row = |label: &str, cells: &[wire::ShownCount], total: Option<&wire::ShownCount>| {
-        let mut line = pad(label, 20);
+        let mut line = pad(label, label_width);
         for (cell, width) in cells.iter().zip(&widths) {
             line.push(' ');
             line.push_str(&pad(&shown(Some(cell)), *width));
@@ -161,15 +172,20 @@ pub(crate) async fn run(args: QueryArgs) -> Result<(), Failure> {
         line.push_str(&shown(total));
         println!("{line}");
     };
-    let mut header = pad("UNIT", 20);
-    for (column, width) in table.columns.iter().zip(&widths) {
+    let mut header = pad(language.pick(["UNIT", "ĐƠN VỊ", "单位"]), label_width);
+    for (column, width) in columns.iter().zip(&widths) {
         header.push(' ');
         header.push_str(&pad(column, *width));
     }
     println!("{header} TOTAL");
     for row in &table.rows {
+        let named;
         let label = match (row.label.is_empty(), table.disclosed) {
-            (false, _) => row.label.as_str(),
+            (false, _) => {
+                named =
+                    names.get(&row.label).map_or_else(|| row.label.clone(), |name| format!("{name} ({})", row.label));
+                named.as_str()
+            }
             (true, true) => "(office's own)",
             (true, false) => "(unallocated)",
         };

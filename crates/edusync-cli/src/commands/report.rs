@@ -119,6 +119,7 @@ pub(crate) async fn run(args: ReportArgs, language: Language) -> Result<(), Fail
             })
             .collect(),
         alerts: compliance.alerts.iter().map(|alert| super::compliance::alert_text(alert, language)).collect(),
+        names: super::unit_names(&args.target).await?,
     };
     let text = match args.format {
         Format::Table => edusync_report::table(&report, language),
