@@ -227,6 +227,24 @@ fn the_demo_runs_a_whole_hierarchy_converges_and_reports_its_timings() {
     }
 }
 
+/// A seed decides the records and the released values, and what the demo
+/// prints is only what the seed decides; it prints in the language asked.
+#[test]
+fn the_same_seed_prints_the_same_demo_in_the_language_asked() {
+    let printed = || {
+        let output = run(&["demo", "--seed", "11", "--language", "vi", "--school-year", "2024-2025"]);
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        // The first line has the timings and the last the temporary directory's name.
+        let stdout = text(&output.stdout);
+        let lines: Vec<&str> = stdout.lines().collect();
+        lines[1..lines.len() - 1].join("\n")
+    };
+    let (first, second) = (printed(), printed());
+    assert_eq!(first, second, "the same seed, another demo");
+    assert!(first.contains("Đã kiểm tra từ Bộ xuống") && first.contains("ĐƠN VỊ"), "{first}");
+    assert!(!first.contains("ORGANISATION") && !first.contains("Verified"), "English in a Vietnamese demo: {first}");
+}
+
 #[test]
 fn a_vietnamese_spreadsheet_imports_once_and_a_file_with_three_bad_rows_stores_nothing() {
     use crate::harness::{expect_ok, path, run, start_lone_node, text};

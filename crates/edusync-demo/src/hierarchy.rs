@@ -387,8 +387,9 @@ pub async fn run_demo_kept(options: DemoOptions) -> Result<(DemoReport, KeptDemo
         let config_path = dir.join("node.toml");
         std::fs::write(&config_path, &text).map_err(io_error(&config_path))?;
         let config = NodeConfig::load(&config_path).map_err(|error| node_error(&node.org)(error.to_string()))?;
-        let node_handle =
-            RunningNode::start_on(&config, listener).await.map_err(|error| node_error(&node.org)(error.to_string()))?;
+        let node_handle = RunningNode::start_demo_on(&config, listener, options.seed)
+            .await
+            .map_err(|error| node_error(&node.org)(error.to_string()))?;
         running.push(node_handle);
     }
 

@@ -280,7 +280,7 @@ impl Node {
         Ok(match decide_release(released.as_ref().map(|release| release.exact_hash), hash, spent, cost, cap) {
             ReleaseDecision::Reuse => released.map(|release| NoisyCross { values: release.values, frozen: false }),
             ReleaseDecision::Release { spent_after } => {
-                let values = add_noise(&exact, cost, &mut edusync_privacy::fresh_rng())?;
+                let values = add_noise(&exact, cost, &mut self.noise_rng(&format!("cross {period} {spent}")))?;
                 self.store().record_cross_release(period, hash, &values, spent_after)?;
                 tracing::info!(period = %period, spent_after, cap, "demographic cross released");
                 Some(NoisyCross { values, frozen: false })

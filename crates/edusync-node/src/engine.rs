@@ -35,6 +35,10 @@ pub struct Node {
     shared_written: Arc<tokio::sync::Notify>,
     pub(crate) aggregation: crate::aggregator::Aggregation,
     pub(crate) privacy: edusync_config::PrivacyConfig,
+    /// `Some` only in `edusync demo`: privacy noise drawn from this seed, so
+    /// that the same seed shows the same released values. A real node draws
+    /// from the operating system; seeded, its releases would be predictable.
+    noise_seed: Option<u64>,
     pub(crate) parent: Option<edusync_config::ParentConfig>,
     /// This node's enrolment request, made once per run so that asking
     /// again online is idempotent.
@@ -180,6 +184,7 @@ impl Node {
             refusals: std::sync::Mutex::new(std::collections::BTreeMap::new()),
             releases: crate::releases::ReaderReleases::default(),
             shared_signing: crate::signing::SharedSigning::default(),
+            noise_seed: None,
         };
         node.load_trust()?;
         // A node with no parent has no one who could hold more of its log.
@@ -187,6 +192,33 @@ impl Node {
             node.reconciled()?;
         }
         Ok(node)
+    }
+
+    /// For `edusync demo` only (see `noise_seed`).
+    pub fn with_demo_noise_seed(mut self, seed: u64) -> Self {
+        self.noise_seed = Some(seed);
+        self
+    }
+
+    /// The generator one privacy release draws from: the operating system's,
+    /// or in the demo one seeded by the demo's seed, this node and `release`
+    /// (which names the release), whatever order releases happen in.
+    pub(crate) fn noise_rng(&self, release: &str) -> edusync_privacy::DrawRng {
+        match self.noise_seed {
+            None => edusync_privacy::fresh_rng(),
+            Some(seed) => {
+                use sha2::Digest;
+                let digest = sha2::Sha256::new()
+                    .chain_update(seed.to_be_bytes())
+                    .chain_update(self.org().as_str().as_bytes())
+                    .chain_update([0])
+                    .chain_update(release.as_bytes())
+                    .finalize();
+                let mut first = [0u8; 8];
+                first.copy_from_slice(&digest[..8]);
+                edusync_privacy::seeded_rng(u64::from_be_bytes(first))
+            }
+        }
     }
 
     pub fn organisation(&self) -> &Organisation {

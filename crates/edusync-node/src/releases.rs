@@ -10,7 +10,7 @@ use chrono::{DateTime, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use edusync_core::{Period, PeriodSpan};
-use edusync_privacy::{fresh_rng, Decision, GaussianNoise, Ledger, MicroRho, Refusal, Schedule, Sigma, Slot};
+use edusync_privacy::{Decision, GaussianNoise, Ledger, MicroRho, Refusal, Schedule, Sigma, Slot};
 use edusync_rollup::released::{release_sensitivity, release_tables, ReleasedTables};
 
 use crate::engine::Node;
@@ -190,7 +190,7 @@ impl Node {
         if counts.case_count() == 0 {
             // No case, no attribute to protect: every row is zeros whatever the
             // noise, and the count of cases is public. Nothing is charged.
-            let tables = release_tables(&counts, &GaussianNoise::new(Sigma(1))?, &mut fresh_rng());
+            let tables = release_tables(&counts, &GaussianNoise::new(Sigma(1))?, &mut self.noise_rng("no cases"));
             stored.latest = Some(tables);
             return Ok(served(stored, None, None));
         }
@@ -202,7 +202,8 @@ impl Node {
             ))),
             Decision::Fresh { slot, cost } => {
                 let noise = GaussianNoise::new(Sigma::for_cost(cost, release_sensitivity())?)?;
-                let tables = release_tables(&counts, &noise, &mut fresh_rng());
+                let tables =
+                    release_tables(&counts, &noise, &mut self.noise_rng(&format!("reader {semester} {slot:?}")));
                 stored.ledger.record(slot, now.timestamp(), cost);
                 stored.latest = Some(tables);
                 let encoded = serde_json::to_vec(&stored)

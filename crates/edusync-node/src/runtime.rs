@@ -85,11 +85,14 @@ impl std::fmt::Debug for RunningNode {
 }
 
 /// Loads the key and opens the store (re-deriving after an upgrade).
-async fn open_node(config: &NodeConfig) -> Result<Node, NodeError> {
+async fn open_node(config: &NodeConfig, demo_noise_seed: Option<u64>) -> Result<Node, NodeError> {
     let key = load_key(&config.data_dir)?;
     let config = config.clone();
     tokio::task::spawn_blocking(move || {
-        let node = Node::open(&config, key)?;
+        let mut node = Node::open(&config, key)?;
+        if let Some(seed) = demo_noise_seed {
+            node = node.with_demo_noise_seed(seed);
+        }
         node.rederive_after_upgrade()?;
         Ok::<_, NodeError>(node)
     })
@@ -102,7 +105,7 @@ impl RunningNode {
     /// starts: nothing answers on the port before the store is open, so a
     /// probe that connects sees a node that can serve.
     pub async fn start(config: &NodeConfig) -> Result<Self, NodeError> {
-        let node = open_node(config).await?;
+        let node = open_node(config, None).await?;
         let listener = TcpListener::bind(config.server.listen)
             .await
             .map_err(|error| NodeError::Startup(format!("cannot listen on {}: {error}", config.server.listen)))?;
@@ -111,7 +114,15 @@ impl RunningNode {
 
     /// Starts on a listener the caller bound (port 0 included).
     pub async fn start_on(config: &NodeConfig, listener: TcpListener) -> Result<Self, NodeError> {
-        let node = open_node(config).await?;
+        let node = open_node(config, None).await?;
+        RunningNode::serve(config, node, listener).await
+    }
+
+    /// As `start_on`, for `edusync demo` only: privacy noise drawn from
+    /// `seed`, so that the same `--seed` shows the same demo. Never for a
+    /// real node, whose releases would then be predictable.
+    pub async fn start_demo_on(config: &NodeConfig, listener: TcpListener, seed: u64) -> Result<Self, NodeError> {
+        let node = open_node(config, Some(seed)).await?;
         RunningNode::serve(config, node, listener).await
     }
 

@@ -62,7 +62,7 @@ pub(crate) async fn run(args: DemoArgs, language: edusync_i18n::Language) -> Res
         if args.json {
             println!("{}", json(&report));
         } else {
-            print_tables(&report);
+            print_tables(&report, language);
         }
         return Ok(());
     }
@@ -70,7 +70,7 @@ pub(crate) async fn run(args: DemoArgs, language: edusync_i18n::Language) -> Res
     if args.json {
         println!("{}", json(&report));
     } else {
-        print_tables(&report);
+        print_tables(&report, language);
     }
     let served = serve_web(&kept, language).await;
     let stopped = kept.shutdown().await.map_err(failed);
@@ -140,104 +140,132 @@ fn last_complete_school_year() -> Result<SchoolYear, Failure> {
     SchoolYear::new("school_year", start).map_err(|error| Failure::input(error.to_string()))
 }
 
-fn print_tables(report: &DemoReport) {
+/// The demo in the user's language. Only what the seed decides is printed
+/// (records, counts, released values); how many aggregate revisions were
+/// signed on the way depends on timing and is in `--json` only.
+fn print_tables(report: &DemoReport, language: edusync_i18n::Language) {
+    let say = |words: [&'static str; 3]| language.pick(words);
+    let (year, nodes, written) = (report.school_year.to_string(), report.nodes.len(), report.records_written);
+    let (fill, sync, total) = (report.fill_seconds, report.sync_seconds, report.total_seconds);
     println!(
-        "edusync demo: school year {}, {} nodes on 127.0.0.1, {} records written in {:.1} s, synced in {:.1} s ({:.1} s in all)",
-        report.school_year,
-        report.nodes.len(),
-        report.records_written,
-        report.fill_seconds,
-        report.sync_seconds,
-        report.total_seconds
+        "{}",
+        language.pick([
+            format!("edusync demo: school year {year}, {nodes} nodes on 127.0.0.1, {written} records written in {fill:.1} s, synced in {sync:.1} s ({total:.1} s in all)"),
+            format!("edusync demo: năm học {year}, {nodes} nút trên 127.0.0.1, ghi {written} bản ghi trong {fill:.1} giây, đồng bộ trong {sync:.1} giây (tổng {total:.1} giây)"),
+            format!("edusync demo：{year} 学年，127.0.0.1 上 {nodes} 个节点，{fill:.1} 秒写入 {written} 条记录，{sync:.1} 秒完成同步（共 {total:.1} 秒）"),
+        ])
     );
     println!();
     println!(
-        "What each node holds (own = written there; received = from its children, verified; AGGR = signed aggregates):"
+        "{}",
+        say([
+            "What each node holds (own = records written there, beside its aggregates; the kinds count what it holds, its children's included):",
+            "Mỗi nút đang giữ gì (tự ghi = bản ghi do nút đó ghi, ngoài các bản tổng hợp; các loại tính cả của đơn vị cấp dưới):",
+            "各节点持有的内容（自写 = 在该节点写入的记录，不含汇总；各类数目含下级单位的记录）：",
+        ])
     );
     println!(
-        "{} {} {} {} {} {} {} {} {} {} PARENT HAS",
-        pad("ORGANISATION", 20),
-        pad("NAME", 32),
-        pad("OWN", 4),
-        pad("RECEIVED", 8),
-        pad("PLANS", 5),
-        pad("REPORTS", 7),
-        pad("COMMIT", 6),
-        pad("INCIDENTS", 9),
-        pad("RISK", 4),
-        pad("AGGR", 4),
+        "{} {} {} {} {} {} {} {} {}",
+        pad(say(["ORGANISATION", "ĐƠN VỊ", "单位"]), 20),
+        pad(say(["NAME", "TÊN", "名称"]), 32),
+        pad(say(["OWN", "TỰ GHI", "自写"]), 7),
+        pad(say(["PLANS", "KẾ HOẠCH", "计划"]), 8),
+        pad(say(["REPORTS", "BÁO CÁO", "报告"]), 7),
+        pad(say(["COMMIT", "CAM KẾT", "承诺"]), 7),
+        pad(say(["INCIDENTS", "VỤ VIỆC", "事件"]), 9),
+        pad(say(["RISK", "RỦI RO", "风险"]), 6),
+        say(["PARENT", "CẤP TRÊN", "上级"]),
     );
     for node in &report.nodes {
-        let depth = node.org_id.matches('.').count();
-        let indent = "  ".repeat(depth);
-        let received: u64 = node.from_children.values().sum();
-        let acknowledged = match node.acknowledged_by_parent {
-            Some(acknowledged) => format!("{acknowledged}/{} shared", node.shared_log_head),
+        let indent = "  ".repeat(node.org_id.matches('.').count());
+        let parent = match node.acknowledged_by_parent {
+            Some(acknowledged) if acknowledged == node.shared_log_head => {
+                say(["holds all", "đã giữ đủ", "已全部持有"]).to_owned()
+            }
+            Some(acknowledged) => format!("{acknowledged}/{}", node.shared_log_head),
             None => "-".to_owned(),
         };
         println!(
-            "{} {} {} {} {} {} {} {} {} {} {}",
+            "{} {} {} {} {} {} {} {} {}",
             pad(&format!("{indent}{}", node.org_id), 20),
             pad(&node.display_name, 32),
-            pad(&node.own.total().to_string(), 4),
-            pad(&received.to_string(), 8),
-            pad(&node.held.plan.to_string(), 5),
+            pad(&node.own.total().saturating_sub(node.own.aggregate).to_string(), 7),
+            pad(&node.held.plan.to_string(), 8),
             pad(&node.held.periodic_report.to_string(), 7),
-            pad(&node.held.commitment.to_string(), 6),
+            pad(&node.held.commitment.to_string(), 7),
             pad(&node.held.incident.to_string(), 9),
-            pad(&node.held.risk_register.to_string(), 4),
-            pad(&node.held.aggregate.to_string(), 4),
-            acknowledged
+            pad(&node.held.risk_register.to_string(), 6),
+            parent
         );
     }
     println!();
     println!(
-        "Incident cases in school year {}, from each node's latest signed aggregate (exact counts; each total is",
-        report.school_year
+        "{}",
+        language.pick([
+            format!("Incident cases in school year {year}, from each node's latest signed aggregate (exact counts; each total is\nits own count plus the sum of its children's aggregates, committed to by a Merkle sum tree):"),
+            format!("Số vụ việc năm học {year}, theo bản tổng hợp đã ký mới nhất của từng nút (số chính xác; mỗi tổng bằng số\ncủa chính nút đó cộng tổng các bản tổng hợp của cấp dưới, cam kết bằng cây tổng Merkle):"),
+            format!("{year} 学年的事件数，取自各节点最新的已签名汇总（精确数；每个总数等于本节点自身的数目\n加上下级汇总之和，由 Merkle 求和树承诺）："),
+        ])
     );
-    println!("its own count plus the sum of its children's aggregates, committed to by a Merkle sum tree):");
     println!(
-        "{} {} {} {} {} {} {} {} {} REVISION",
-        pad("ORGANISATION", 20),
-        pad("CASES", 6),
-        pad("MINOR", 6),
-        pad("SERIOUS", 8),
-        pad("SEVERE", 7),
-        pad("NOTIFIED<=12H", 14),
-        pad("OVERDUE", 8),
-        pad("SCHOOLS", 8),
-        pad("CROSSES", 9),
+        "{} {} {} {} {} {} {} {} {}",
+        pad(say(["ORGANISATION", "ĐƠN VỊ", "单位"]), 20),
+        pad(say(["CASES", "SỐ VỤ", "案件"]), 6),
+        pad(say(["MINOR", "NHẸ", "轻微"]), 6),
+        pad(say(["SERIOUS", "NẶNG", "严重"]), 8),
+        pad(say(["SEVERE", "RẤT NẶNG", "特别严重"]), 9),
+        pad(say(["NOTIFIED<=12H", "BÁO <=12 GIỜ", "12小时内上报"]), 14),
+        pad(say(["OVERDUE", "QUÁ HẠN", "逾期"]), 8),
+        pad(say(["SCHOOLS", "SỐ TRƯỜNG", "学校数"]), 9),
+        say(["CROSSES", "BẢNG CHÉO", "交叉表"]),
     );
     for node in &report.nodes {
         let Some(totals) = &node.totals else { continue };
         let indent = "  ".repeat(node.org_id.matches('.').count());
         println!(
-            "{} {} {} {} {} {} {} {} {} {}",
+            "{} {} {} {} {} {} {} {} {}",
             pad(&format!("{indent}{}", node.org_id), 20),
             pad(&totals.incident_cases.to_string(), 6),
             pad(&totals.minor.to_string(), 6),
             pad(&totals.serious.to_string(), 8),
-            pad(&totals.severe.to_string(), 7),
+            pad(&totals.severe.to_string(), 9),
             pad(&totals.notified_within_12_hours.to_string(), 14),
             pad(&totals.investigations_overdue.to_string(), 8),
-            pad(&totals.contributing_schools.to_string(), 8),
-            pad(totals.crosses, 9),
-            totals.revision
+            pad(&totals.contributing_schools.to_string(), 9),
+            match totals.crosses {
+                "released" => say(["released", "đã công bố", "已发布"]),
+                "frozen" => say(["frozen (budget spent)", "giữ nguyên (hết ngân sách)", "冻结（预算用尽）"]),
+                other => other,
+            },
         );
     }
     println!();
-    println!("The same, as a data officer is shown it: each unit's cases exact (its compliance table shows them);");
-    println!("how they break down released by each office under differential privacy, every count with its 90%");
-    println!("margin (12±3), from a release charged to the office's privacy ledger and the same for every reader");
-    println!("until the next scheduled one:");
-    println!("{} {} {} {} SEVERE", pad("ORGANISATION", 20), pad("CASES", 6), pad("MINOR", 8), pad("SERIOUS", 8));
+    println!(
+        "{}",
+        say([
+            "The same, as a data officer is shown it: each unit's cases exact (its compliance table shows them);\nhow they break down released by each office under differential privacy, every count with its 90%\nmargin (12±3), from a release charged to the office's privacy ledger and the same for every reader\nuntil the next scheduled one (in the demo drawn from --seed, so the same seed shows the same values):",
+            "Cũng số liệu đó, như người đọc số liệu được xem: số vụ của từng đơn vị là chính xác (bảng tình hình thực hiện\ncũng hiển thị); cách chia theo loại được từng đơn vị công bố theo quyền riêng tư vi phân, mỗi số kèm biên độ\n90% (12±3), từ một lần công bố được ghi vào sổ quyền riêng tư của đơn vị và giống nhau với mọi người đọc\ncho đến lần công bố theo lịch kế tiếp (trong bản demo, lấy từ --seed: cùng seed thì cùng giá trị):",
+            "同样的数字，按数据查阅人员所见：各单位的案件数是精确的（合规表中也显示）；其细分由各单位按差分隐私\n发布，每个数附 90% 误差范围（12±3），来自记入该单位隐私账本的一次发布，在下一次定期发布之前\n对所有查阅者相同（演示中由 --seed 决定：相同的 seed 显示相同的值）：",
+        ])
+    );
+    println!(
+        "{} {} {} {} {}",
+        pad(say(["ORGANISATION", "ĐƠN VỊ", "单位"]), 20),
+        pad(say(["CASES", "SỐ VỤ", "案件"]), 6),
+        pad(say(["MINOR", "NHẸ", "轻微"]), 8),
+        pad(say(["SERIOUS", "NẶNG", "严重"]), 8),
+        say(["SEVERE", "RẤT NẶNG", "特别严重"]),
+    );
     let cell = |value: Option<edusync_rollup::released::Noisy>| match value {
         Some(noisy) if noisy.margin > 0 => format!("{}±{}", noisy.value, noisy.margin),
         Some(noisy) => noisy.value.to_string(),
         None => "-".to_owned(),
     };
     for row in &report.reader_view {
-        let label = row.org_id.clone().unwrap_or_else(|| "(office's own)".to_owned());
+        let label = row
+            .org_id
+            .clone()
+            .unwrap_or_else(|| say(["(office's own)", "(của chính đơn vị)", "（本单位自身）"]).to_owned());
         println!(
             "{} {} {} {} {}",
             pad(&format!("{}{label}", "  ".repeat(row.depth)), 20),
@@ -247,39 +275,74 @@ fn print_tables(report: &DemoReport) {
             cell(row.severe)
         );
     }
-    let verification = &report.verification;
     println!(
-        "CROSSES: victims and perpetrators by sex x grade band x at-risk group leave each school only with discrete"
+        "{}",
+        say([
+            "CROSSES: victims and perpetrators by sex x grade band x at-risk group leave each school only with discrete\nLaplace noise (epsilon 0.5 per release, 2.0 per school year by default), once the period has ended.",
+            "BẢNG CHÉO: người bị hại và người gây ra theo giới tính x khối lớp x nhóm nguy cơ chỉ rời trường khi đã cộng\nnhiễu Laplace rời rạc (mặc định epsilon 0,5 mỗi lần công bố, 2,0 mỗi năm học), sau khi kỳ đã kết thúc.",
+            "交叉表：按性别 x 年级段 x 风险群体统计的受害者和实施者，仅在期间结束后加上离散拉普拉斯噪声才离开学校\n（默认每次发布 epsilon 0.5，每学年 2.0）。",
+        ])
     );
-    println!("Laplace noise (epsilon 0.5 per release, 2.0 per school year by default), once the period has ended.");
     println!();
+    let verification = &report.verification;
+    let (signatures, roll_ups) = (verification.signatures_checked, verification.roll_ups_checked);
+    let (ministry, schools) = (verification.ministry_incident_cases, verification.schools_incident_cases);
     if verification.verified {
         println!(
-            "Verified from the ministry down: {} signatures and {} roll-ups (totals and Merkle roots) check; the ministry's {} cases",
-            verification.signatures_checked, verification.roll_ups_checked, verification.ministry_incident_cases
+            "{}",
+            language.pick([
+                format!("Verified from the ministry down: {signatures} signatures and {roll_ups} roll-ups (totals and Merkle roots) check; the ministry's {ministry} cases\nequal the {schools} counted directly from the schools' raw records."),
+                format!("Đã kiểm tra từ Bộ xuống: {signatures} chữ ký và {roll_ups} phép tổng hợp (tổng và gốc Merkle) đều đúng; {ministry} vụ của Bộ\nbằng {schools} vụ đếm trực tiếp từ hồ sơ gốc của các trường."),
+                format!("自教育部向下核验：{signatures} 个签名和 {roll_ups} 次汇总（总数与 Merkle 根）均正确；教育部的 {ministry} 起案件\n等于直接从各学校原始记录统计的 {schools} 起。"),
+            ])
         );
-        println!("equal the {} counted directly from the schools' raw records.", verification.schools_incident_cases);
     } else {
-        println!("VERIFICATION FAILED:");
+        println!("{}", say(["VERIFICATION FAILED:", "KIỂM TRA KHÔNG ĐẠT:", "核验失败："]));
         for problem in &verification.problems {
             println!("  {problem}");
         }
     }
-    let school_incidents: u64 =
-        report.nodes.iter().filter(|node| node.level == "school").map(|node| node.held.incident).sum();
-    let school_registers: u64 =
-        report.nodes.iter().filter(|node| node.level == "school").map(|node| node.held.risk_register).sum();
+    let at_schools = |count: fn(&edusync_demo::NodeSummary) -> u64| -> u64 {
+        report.nodes.iter().filter(|node| node.level == "school").map(count).sum()
+    };
+    let incidents = at_schools(|node| node.held.incident);
+    let registers = at_schools(|node| node.held.risk_register);
     let equivocations: usize = report.nodes.iter().map(|node| node.equivocations).sum();
     println!();
     println!(
-        "Raw records stay local: {school_incidents} incidents and {school_registers} risk registers (with children's names), and the periodic reports, are held only by the schools that wrote them."
+        "{}",
+        language.pick([
+            format!("Raw records stay local: {incidents} incidents and {registers} risk registers (with children's names), and the periodic reports, are held only by the schools that wrote them."),
+            format!("Hồ sơ gốc ở lại trường: {incidents} vụ việc và {registers} sổ theo dõi nguy cơ (có tên học sinh), cùng các báo cáo định kỳ, chỉ do trường đã ghi giữ."),
+            format!("原始记录留在本地：{incidents} 起事件和 {registers} 份风险登记（含学生姓名）以及定期报告，仅由写入它们的学校持有。"),
+        ])
     );
     println!(
-        "Every parent holds its children's whole shared logs, each record once; equivocations seen: {equivocations}."
+        "{}",
+        language.pick([
+            format!("Every parent holds its children's whole shared logs, each record once; equivocations seen: {equivocations}."),
+            format!("Mỗi cấp trên giữ trọn nhật ký chia sẻ của cấp dưới, mỗi bản ghi một lần; số lần ký trùng vị trí phát hiện: {equivocations}."),
+            format!("每个上级完整持有下级的共享日志，每条记录一次；发现的重复签署：{equivocations}。"),
+        ])
     );
+    let directory = &report.directory;
     if report.kept {
-        println!("Configs, keys and stores kept in {}", report.directory);
+        println!(
+            "{}",
+            language.pick([
+                format!("Configs, keys and stores kept in {directory}"),
+                format!("Cấu hình, khóa và kho dữ liệu được giữ tại {directory}"),
+                format!("配置、密钥和存储保留在 {directory}"),
+            ])
+        );
     } else {
-        println!("The temporary directory {} was removed; pass --dir to keep it.", report.directory);
+        println!(
+            "{}",
+            language.pick([
+                format!("The temporary directory {directory} was removed; pass --dir to keep it."),
+                format!("Thư mục tạm {directory} đã được xóa; dùng --dir để giữ lại."),
+                format!("临时目录 {directory} 已删除；使用 --dir 可保留。"),
+            ])
+        );
     }
 }
