@@ -177,7 +177,7 @@ fn main() -> ExitCode {
                 commands::node::run(&config, listen, parent_endpoint).await
             }
             Command::Record { command } => commands::record::run(command, language).await,
-            Command::Info { target, json } => commands::info::run(&target, json).await,
+            Command::Info { target, json } => commands::info::run(&target, json, language).await,
             Command::Sync { command } => commands::sync::run(command, language).await,
             Command::Bundle { command } => commands::bundle::run(command, language).await,
             Command::Status(args) => commands::status::run(args, language).await,

@@ -99,7 +99,7 @@ pub(crate) async fn run(command: RecordCommand, language: Language) -> Result<()
             } else {
                 Shown::Table
             };
-            list(filter, &target, shown).await
+            list(filter, &target, shown, language).await
         }
         RecordCommand::Show { id, target, json } => show(&id, &target, json).await,
     }
@@ -217,7 +217,7 @@ enum Shown {
     Ids,
 }
 
-async fn list(listing: Listing, target: &NodeTarget, shown: Shown) -> Result<(), Failure> {
+async fn list(listing: Listing, target: &NodeTarget, shown: Shown, language: Language) -> Result<(), Failure> {
     let Listing { kind, school_year, org, limit, page, from_above } = listing;
     if limit == 0 {
         return Err(Failure::input("--limit: 0 lists nothing; give 1 or more"));
@@ -282,7 +282,15 @@ async fn list(listing: Listing, target: &NodeTarget, shown: Shown) -> Result<(),
         }
         Shown::Table => {}
     }
-    println!("{} {} {} {} CREATED", pad("RECORD", 14), pad("KIND", 16), pad("AUTHOR", 18), pad("LOG", 12));
+    let say = |words: [&'static str; 3]| language.pick(words);
+    println!(
+        "{} {} {} {} {}",
+        pad(say(["RECORD", "BẢN GHI", "记录"]), 14),
+        pad(say(["KIND", "LOẠI", "类型"]), 16),
+        pad(say(["AUTHOR", "ĐƠN VỊ GHI", "作者"]), 18),
+        pad(say(["LOG", "NHẬT KÝ", "日志"]), 12),
+        say(["CREATED", "THỜI ĐIỂM GHI", "创建时间"])
+    );
     for view in &views {
         let kind = view.record.as_ref().map_or("?", |record| record.kind().as_str());
         println!(
@@ -295,11 +303,32 @@ async fn list(listing: Listing, target: &NodeTarget, shown: Shown) -> Result<(),
         );
     }
     if from_above {
-        println!("{} record(s) issued above this node; every signature verified here", views.len());
+        let count = views.len();
+        println!(
+            "{}",
+            language.pick([
+                format!("{count} record(s) issued above this node; every signature verified here"),
+                format!("{count} bản ghi do cấp trên ban hành; mọi chữ ký đã được kiểm tra tại đây"),
+                format!("上级发布的 {count} 条记录；所有签名均已在此验证"),
+            ])
+        );
     } else {
+        let count = views.len();
+        let listed = language.pick([
+            format!("{count} record(s), newest first"),
+            format!("{count} bản ghi, mới nhất trước"),
+            format!("{count} 条记录，最新的在前"),
+        ]);
         match older {
-            Some(token) => println!("{} record(s), newest first; older ones: --page {token}", views.len()),
-            None => println!("{} record(s), newest first", views.len()),
+            Some(token) => println!(
+                "{listed}; {}",
+                language.pick([
+                    format!("older ones: --page {token}"),
+                    format!("các bản cũ hơn: --page {token}"),
+                    format!("更早的：--page {token}"),
+                ])
+            ),
+            None => println!("{listed}"),
         }
     }
     Ok(())

@@ -181,7 +181,7 @@ pub(crate) async fn run(args: StatusArgs, language: Language) -> Result<(), Fail
     let say = |message: Message| message.text(language);
     // Labels are padded to one column in characters; each language has its own widths.
     let line = |label: Message, value: String| println!("  {} {value}", pad(&say(label), 14));
-    println!("{} ({}) {}", info.org_id, info.level, info.display_name);
+    println!("{} ({}) {}", info.org_id, edusync_i18n::value_name(&info.level, language), info.display_name);
     match parent {
         None if target.is_reader() => println!("{}", say(Message::SyncNotShownToReaders)),
         None => println!("{}", say(Message::NoParent)),
