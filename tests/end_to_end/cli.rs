@@ -188,7 +188,9 @@ async fn a_record_added_twice_is_stored_once_and_reads_back_exactly() {
     let aggregate_id = loop {
         let listed = run(&["record", "list", "--node", &endpoint, "--kind", "aggregate", "--json"]);
         let listed: Value = serde_json::from_slice(&listed.stdout).unwrap_or_default();
-        if let Some(id) = listed.get(0).and_then(|record| record["header"]["record_id"].as_str()) {
+        // The oldest, listed last: the first aggregate derived, the school year's.
+        let oldest = listed.as_array().and_then(|records| records.last());
+        if let Some(id) = oldest.and_then(|record| record["header"]["record_id"].as_str()) {
             break id.to_owned();
         }
         assert!(std::time::Instant::now() < deadline, "no aggregate derived");

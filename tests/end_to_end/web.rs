@@ -548,8 +548,14 @@ async fn a_newcomer_records_an_incident_in_the_demo_and_the_provinces_officer_se
     let (status, csv) = fetch(&format!("/tables.csv?period={school_year}&by=category"));
     assert_eq!(status, 200, "{csv}");
     let district_row = csv.lines().find(|line| line.starts_with("VN.BT.D01,")).expect("the district's row");
-    let page_text = client.find(Locator::Css("tr[id='VN.BT.D01']")).await.expect("its row").text().await.expect("text");
-    let page_values: Vec<String> = page_text.split_whitespace().skip(1).map(|cell| cell.replace('±', " ")).collect();
+    let mut page_cells = Vec::new();
+    for cell in client.find_all(Locator::Css("tr[id='VN.BT.D01'] td")).await.expect("its row") {
+        page_cells.push(cell.text().await.expect("text"));
+    }
+    // The unit by the name the province's config gives it, with its id.
+    assert!(page_cells[0].starts_with("Phòng GD&ĐT") && page_cells[0].contains("VN.BT.D01"), "{page_cells:?}");
+    let page_text = page_cells.join(" ");
+    let page_values: Vec<String> = page_cells[1..].iter().map(|cell| cell.replace('±', " ")).collect();
     let csv_values: Vec<&str> = district_row.split(',').skip(1).collect();
     assert_eq!(
         page_values.join(" ").split_whitespace().collect::<Vec<_>>(),
@@ -585,7 +591,8 @@ async fn a_newcomer_records_an_incident_in_the_demo_and_the_provinces_officer_se
     loop {
         visit(&client, &format!("{ministry_base}/tables?period={school_year}&by=severity")).await.expect("tables");
         let page = client.source().await.expect("source");
-        if page.contains("Chính xác") && page.contains("<td>VN.BT</td>") {
+        // The province by the name the ministry's config gives it, with its id.
+        if page.contains("Chính xác") && page.contains("Sở GD&amp;ĐT Bến Tre <small>(VN.BT)</small>") {
             break;
         }
         assert!(Instant::now() < deadline, "the ministry never counted the incident: {page}");

@@ -375,9 +375,9 @@ pub async fn run_demo_kept(options: DemoOptions) -> Result<(DemoReport, KeptDemo
             ));
         }
         text.push_str(&anchors);
-        // The office's directory of the units below it, for reports and tables.
+        // The office's directory of its children, for reports and tables.
         let below: Vec<&Planned> =
-            planned.iter().filter(|other| other.org.is_within(&node.org) && other.org != node.org).collect();
+            planned.iter().filter(|other| other.org.parent().is_some_and(|parent| parent == node.org)).collect();
         if !below.is_empty() {
             text.push_str("\n[unit_names]\n");
             for unit in below {

@@ -563,6 +563,16 @@ impl wire::record_service_server::RecordService for RecordApi {
         info.unit_names = self.unit_names.as_ref().clone();
         if matches!(caller, crate::auth::Caller::Reader { role, .. } if role != edusync_trust::Role::Auditor) {
             info = for_a_data_officer(info);
+            // A data officer reads this office's children, never the units below
+            // them (a province's officer sees districts, not schools): their
+            // names and ids are not the officer's to know.
+            let own = self.node.org().clone();
+            info.unit_names.retain(|unit| {
+                OrgId::parse("org_id", &unit.org_id)
+                    .ok()
+                    .and_then(|org| org.parent())
+                    .is_some_and(|parent| parent == own)
+            });
         }
         Ok(Response::new(info))
     }

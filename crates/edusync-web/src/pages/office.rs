@@ -47,6 +47,7 @@ pub(super) async fn tables(
     };
     let csv_link = format!("/tables.csv?period={}&by={}", period, by);
     let xlsx_link = format!("/tables.xlsx?period={}&by={}", period, by);
+    let names = unit_names(&app).await;
     let body = html! {
         h1 { (Label::Tables.text(language)) }
         (form)
@@ -61,7 +62,11 @@ pub(super) async fn tables(
             }
             @for row in &table.rows {
                 tr id=(row.label) {
-                    td { @if row.label.is_empty() { (Label::OfficesOwn.text(language)) } @else { (row.label) } }
+                    td {
+                        @if row.label.is_empty() { (Label::OfficesOwn.text(language)) }
+                        @else if let Some(name) = names.get(&row.label) { (name) " " small { "(" (row.label) ")" } }
+                        @else { (row.label) }
+                    }
                     @for cell in &row.cells { td { (shown(Some(cell))) } }
                     td { (shown(row.total.as_ref())) }
                 }
@@ -82,6 +87,16 @@ pub(super) async fn tables(
         }
     };
     signed_in_page(&app, &viewer, Label::Tables.text(language), body).await
+}
+
+/// The names the office's config gives the units below it, by org id; none
+/// when the node cannot be asked (the page then shows ids).
+async fn unit_names(app: &App) -> std::collections::BTreeMap<String, String> {
+    let Ok((mut client, _)) = app.node().await else { return Default::default() };
+    match client.get_node_info(wire::GetNodeInfoRequest {}).await {
+        Ok(info) => info.into_inner().unit_names.into_iter().map(|unit| (unit.org_id, unit.display_name)).collect(),
+        Err(_) => Default::default(),
+    }
 }
 
 /// Asks the node for a table of `period` by `by`, with trend rows for `trend`.
@@ -411,6 +426,7 @@ pub(super) async fn compliance(
         }
     };
     let period = compliance.school_year.clone();
+    let names = unit_names(&app).await;
     let body = html! {
         h1 { (Label::Compliance.text(language)) " · " (compliance.school_year) }
         (form)
@@ -427,7 +443,12 @@ pub(super) async fn compliance(
             }
             @for child in &compliance.children {
                 tr {
-                    td { a href=(format!("/tables?period={period}&by=category#{}", child.org_id)) { (child.org_id) } }
+                    td {
+                        a href=(format!("/tables?period={period}&by=category#{}", child.org_id)) {
+                            @if let Some(name) = names.get(&child.org_id) { (name) " " small { "(" (child.org_id) ")" } }
+                            @else { (child.org_id) }
+                        }
+                    }
                     (filing(child.school_year_report.as_ref()))
                     (filing(child.semester1_report.as_ref()))
                     (filing(child.staff_commitments.as_ref()))
