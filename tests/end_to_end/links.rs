@@ -386,7 +386,14 @@ async fn a_restore_from_a_stale_backup_never_forks_the_schools_log_at_its_parent
     school.kill9();
     district.kill9();
     std::fs::remove_dir_all(root.path().join("school/data")).expect("the school's data is lost");
-    let restored = expect_ok(&["restore", path(&backup), "--config", path(&school_config), "--language", "en"]);
+    // Nobody at a terminal and no --yes: it says what it would lose and restores nothing.
+    let unasked =
+        crate::harness::run(&["restore", path(&backup), "--config", path(&school_config), "--language", "en"]);
+    assert_eq!(unasked.status.code(), Some(2), "{}", crate::harness::text(&unasked.stderr));
+    assert!(crate::harness::text(&unasked.stderr).contains("--yes"), "{}", crate::harness::text(&unasked.stderr));
+    assert!(!root.path().join("school/data").join("store").exists(), "nothing restored without --yes");
+    let restored =
+        expect_ok(&["restore", path(&backup), "--config", path(&school_config), "--language", "en", "--yes"]);
     // Before it runs, it says when the backup was taken and what it cannot bring back.
     let said = crate::harness::text(&restored.stderr);
     let day = |at: chrono::DateTime<chrono::Utc>| format!("this backup was taken {}", at.format("%Y-%m-%d"));

@@ -268,7 +268,9 @@ pub enum Message {
     /// Said before a restore: what the backup holds and what it cannot.
     RestoreBackupTaken {
         taken: String,
+        days: i64,
     },
+    RestoreNeedsYes,
     RestoreBackupTakenUnknown,
     RestoreAskToContinue,
     RestoreNotConfirmed,
@@ -602,11 +604,17 @@ impl Message {
                 format!("đã khôi phục {org} ({entries} mục dữ liệu) vào {data_dir}"),
                 format!("已将 {org}（{entries} 个存储条目）恢复到 {data_dir}"),
             ]),
-            RestoreBackupTaken { taken } => language.pick([
-                format!("this backup was taken {taken}: records written here after that and never sent up (incidents, risk registers and plans stay at the school) are not in it, and this restore cannot bring them back; records sent up are taken back from the parent. Keep the old data directory if it still opens."),
-                format!("bản sao lưu này được tạo {taken}: các bản ghi viết tại đây sau thời điểm đó và chưa gửi lên cấp trên (vụ việc, sổ rủi ro và kế hoạch chỉ lưu tại trường) không có trong bản sao lưu, và lần khôi phục này không lấy lại được; các bản ghi đã gửi lên sẽ được lấy lại từ cấp trên. Hãy giữ thư mục dữ liệu cũ nếu nó còn mở được."),
-                format!("此备份创建于 {taken}：之后在本节点写入且未上报的记录（事件、风险登记和计划只保存在学校）不在备份中，本次恢复无法找回；已上报的记录会从上级取回。如旧数据目录仍可打开，请保留。"),
+            RestoreBackupTaken { taken, days } => language.pick([
+                format!("this backup was taken {taken} ({days} days ago): records written here after that and never sent up (incidents, risk registers and periodic reports stay at the school) are not in it, and this restore cannot bring them back; records sent up are taken back from the parent. Keep the old data directory if it still opens."),
+                format!("bản sao lưu này được tạo {taken} ({days} ngày trước): các bản ghi viết tại đây sau thời điểm đó và chưa gửi lên cấp trên (vụ việc, sổ theo dõi học sinh có nguy cơ và báo cáo định kỳ chỉ lưu tại trường) không có trong bản sao lưu, và lần khôi phục này không lấy lại được; các bản ghi đã gửi lên sẽ được lấy lại từ cấp trên. Hãy giữ thư mục dữ liệu cũ nếu nó còn mở được."),
+                format!("此备份创建于 {taken}（{days} 天前）：之后在本节点写入且未上报的记录（事件、风险登记和定期报告只保存在学校）不在备份中，本次恢复无法找回；已上报的记录会从上级取回。如旧数据目录仍可打开，请保留。"),
             ]),
+            RestoreNeedsYes => language.pick([
+                "not restored: no one is at a terminal to answer; read the above and run again with --yes to restore",
+                "chưa khôi phục: không có ai trả lời tại cửa sổ lệnh; hãy đọc thông báo trên rồi chạy lại với --yes để khôi phục",
+                "未恢复：没有人在终端回答；请阅读以上内容，然后加 --yes 重新运行以恢复",
+            ])
+            .into(),
             RestoreBackupTakenUnknown => language
                 .pick([
                     "this backup does not say when it was taken (an older edusync wrote it): records written here after it and never sent up are not in it, and this restore cannot bring them back.",

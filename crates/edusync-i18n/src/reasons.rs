@@ -16,6 +16,20 @@ fn names(codes: &[String], language: Language) -> Vec<String> {
     codes.iter().map(|code| value_name(code, language)).collect()
 }
 
+/// The choices of a refused value: each by its name with the code beside it
+/// (`kế hoạch (plan)`), since a command line takes the code and a template
+/// either; `;` between them, as names may hold commas.
+fn choices(codes: &[String], language: Language) -> String {
+    codes
+        .iter()
+        .map(|code| match value_name(code, language) {
+            name if name == *code => name,
+            name => format!("{name} ({code})"),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// Why a value was refused, in `language`.
 pub fn reason(reason: &Reason, language: Language) -> String {
     match language {
@@ -44,7 +58,7 @@ fn vietnamese(reason: &Reason) -> String {
         UnknownValue { value, expected } => {
             format!(
                 "giá trị `{value}` không hợp lệ; cần một trong các giá trị: {}",
-                names(expected, Language::Vietnamese).join(", ")
+                choices(expected, Language::Vietnamese)
             )
         }
         NotAWholeNumber { text } => format!("`{text}` không phải là số nguyên"),
@@ -140,7 +154,7 @@ fn chinese(reason: &Reason) -> String {
         OutOfRange { value } => format!("{value} 超出允许范围"),
         ListedTwice { value } => format!("“{value}”重复列出"),
         UnknownValue { value, expected } => {
-            format!("未知的值“{value}”；应为以下之一：{}", names(expected, Language::Chinese).join("、"))
+            format!("未知的值“{value}”；应为以下之一：{}", choices(expected, Language::Chinese))
         }
         NotAWholeNumber { text } => format!("“{text}”不是整数"),
         NegativeCount { text } => format!("“{text}”是负数；数量须为 0 或以上"),

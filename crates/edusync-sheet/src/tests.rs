@@ -113,5 +113,6 @@ fn common_names_of_a_signer_import_and_a_refusal_names_the_templates_labels() {
     ]);
     let (_, problems) = read_rows(RecordKind::Commitment, &sheet, now()).expect("read");
     let said = edusync_i18n::reason(&problems[0].reason, Language::Vietnamese);
-    assert!(said.contains("cha mẹ học sinh") && said.contains("hiệu trưởng") && !said.contains("principal"), "{said}");
+    // The template's names, with the code a command line would take beside each.
+    assert!(said.contains("cha mẹ học sinh (parent)") && said.contains("hiệu trưởng (principal)"), "{said}");
 }

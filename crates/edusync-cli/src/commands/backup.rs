@@ -71,12 +71,16 @@ pub(crate) fn restore(args: RestoreArgs, language: Language) -> Result<(), Failu
     let warning = match backup.taken_unix_ms.and_then(chrono::DateTime::from_timestamp_millis) {
         Some(taken) => {
             let days = (chrono::Utc::now() - taken).num_days();
-            Message::RestoreBackupTaken { taken: format!("{} ({days} days ago)", taken.format("%Y-%m-%d %H:%M UTC")) }
+            Message::RestoreBackupTaken { taken: taken.format("%Y-%m-%d %H:%M UTC").to_string(), days }
         }
         None => Message::RestoreBackupTakenUnknown,
     };
     eprintln!("{}", warning.text(language));
-    if !args.yes && std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+    // Nobody at a terminal (a script, a cron job): only --yes restores.
+    if !args.yes && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        return Err(Failure::input_message(Message::RestoreNeedsYes));
+    }
+    if !args.yes {
         eprint!("{}", Message::RestoreAskToContinue.text(language));
         let mut answer = String::new();
         let _ = std::io::stdin().read_line(&mut answer);
