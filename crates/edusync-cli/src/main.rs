@@ -172,7 +172,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Init { config } => commands::init::run(&config),
+            Command::Init { config } => commands::init::run(&config, language),
             Command::Node { command: NodeCommand::Run { config, listen, parent_endpoint } } => {
                 commands::node::run(&config, listen, parent_endpoint).await
             }
@@ -182,7 +182,7 @@ fn main() -> ExitCode {
             Command::Bundle { command } => commands::bundle::run(command, language).await,
             Command::Status(args) => commands::status::run(args, language).await,
             Command::Session(args) => commands::session::run(args).await,
-            Command::Rollup { period, target, json } => commands::rollup::run(&period, &target, json).await,
+            Command::Rollup { period, target, json } => commands::rollup::run(&period, &target, json, language).await,
             Command::Demo(args) => commands::demo::run(args, language).await,
             Command::Enroll { command } => commands::trust::enroll(command).await,
             Command::Keys { command } => commands::trust::keys(command),

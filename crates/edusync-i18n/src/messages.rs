@@ -33,6 +33,15 @@ pub enum Message {
         detail: String,
     },
     StandardInput,
+    /// Something said already in the user's language, about `file`.
+    InFile {
+        file: String,
+        said: String,
+    },
+    /// Something said already in the user's language.
+    Said {
+        text: String,
+    },
     // bundles
     BundleWritten {
         path: String,
@@ -307,6 +316,8 @@ impl Message {
                 format!("{source}：{field}：不是该记录的 JSON（{detail}）"),
             ]),
             StandardInput => language.pick(["standard input", "đầu vào chuẩn", "标准输入"]).into(),
+            InFile { file, said } => format!("{file}: {said}"),
+            Said { text } => text.clone(),
             BundleWritten { path, entries, bytes, to } => language.pick([
                 format!("wrote {path} ({entries} entries, {bytes} bytes) for {to}"),
                 format!("đã ghi {path} ({entries} bản ghi, {bytes} byte) cho {to}"),
@@ -363,11 +374,14 @@ impl Message {
                 format!("đã có sẵn: {id} (không ghi thêm gì)"),
                 format!("已存在：{id}（未写入新内容）"),
             ]),
-            TemplateWritten { path, kind } => language.pick([
-                format!("wrote {path}: the headers and one example row of a {kind}; replace the example with your rows"),
-                format!("đã ghi {path}: tiêu đề cột và một dòng ví dụ của {kind}; hãy thay dòng ví dụ bằng dữ liệu của bạn"),
-                format!("已写入 {path}：{kind} 的列标题和一行示例；请用您的数据替换示例行"),
-            ]),
+            TemplateWritten { path, kind } => {
+                let name = crate::value_name(kind, language);
+                language.pick([
+                    format!("wrote {path}: the headers and one example row of a {name}; replace the example with your rows"),
+                    format!("đã ghi {path}: tiêu đề cột và một dòng ví dụ của {name}; hãy thay dòng ví dụ bằng dữ liệu của bạn"),
+                    format!("已写入 {path}：{name}的列标题和一行示例；请用您的数据替换示例行"),
+                ])
+            }
             BadRows { file, bad, total } => language.pick([
                 format!("{file}: {bad} bad rows of {total}:"),
                 format!("{file}: {bad} dòng lỗi trên tổng số {total} dòng:"),

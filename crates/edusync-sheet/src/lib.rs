@@ -28,6 +28,51 @@ pub enum SheetError {
     Write(String),
 }
 
+impl SheetError {
+    /// What went wrong, in `language`; headers named as the template names
+    /// them in that language (the English `Display` is for logs).
+    pub fn text(&self, language: Language) -> String {
+        let kind_name = |kind: &RecordKind| edusync_i18n::value_name(kind.as_str(), language);
+        match self {
+            SheetError::NotTabular(kind) => language.pick([
+                format!("{kind} records are not kept in spreadsheets here; use `edusync record add` with JSON"),
+                format!(
+                    "hồ sơ {} không nhập từ bảng tính; hãy dùng `edusync record add` với tệp JSON",
+                    kind_name(kind)
+                ),
+                format!("{}记录不使用电子表格；请用 `edusync record add` 和 JSON 文件", kind_name(kind)),
+            ]),
+            SheetError::Empty => language
+                .pick([
+                    "the file is empty: the first row must hold the column headers",
+                    "tệp trống: dòng đầu tiên phải là tiêu đề cột",
+                    "文件为空：第一行必须是列标题",
+                ])
+                .to_owned(),
+            SheetError::UnknownColumn { column, header, kind, .. } => {
+                let expected = columns(*kind)
+                    .map(|columns| columns.iter().map(|column| language.pick(column.headers)).collect::<Vec<_>>())
+                    .unwrap_or_default()
+                    .join("; ");
+                language.pick([
+                    format!("column {column} (`{header}`) is not a column of a {kind}; expected one of: {expected}"),
+                    format!(
+                        "cột {column} (`{header}`) không phải là cột của {}; cần một trong các cột: {expected}",
+                        kind_name(kind)
+                    ),
+                    format!("第 {column} 列（`{header}`）不是{}的列；应为以下之一：{expected}", kind_name(kind)),
+                ])
+            }
+            SheetError::MissingColumn { field, header } => language.pick([
+                format!("no column for `{field}` (header `{header}`); every column of the template is needed"),
+                format!("thiếu cột `{header}`; bảng tính cần đủ các cột của mẫu"),
+                format!("缺少“{header}”列；需要模板中的每一列"),
+            ]),
+            SheetError::Write(message) => message.clone(),
+        }
+    }
+}
+
 /// A checked record and the spreadsheet row it came from.
 pub type SheetRecord = (usize, Record);
 

@@ -101,7 +101,7 @@ pub(crate) async fn run(command: RecordCommand, language: Language) -> Result<()
             };
             list(filter, &target, shown, language).await
         }
-        RecordCommand::Show { id, target, json } => show(&id, &target, json).await,
+        RecordCommand::Show { id, target, json } => show(&id, &target, json, language).await,
     }
 }
 
@@ -334,7 +334,7 @@ async fn list(listing: Listing, target: &NodeTarget, shown: Shown, language: Lan
     Ok(())
 }
 
-async fn show(id: &str, target: &NodeTarget, as_json: bool) -> Result<(), Failure> {
+async fn show(id: &str, target: &NodeTarget, as_json: bool, language: Language) -> Result<(), Failure> {
     let id = id.trim().to_ascii_lowercase();
     if id.len() < 8 || id.len() > 64 || !id.bytes().all(|digit| digit.is_ascii_hexdigit()) {
         return Err(Failure::input(format!(
@@ -350,12 +350,23 @@ async fn show(id: &str, target: &NodeTarget, as_json: bool) -> Result<(), Failur
         return Ok(());
     }
     let header = &view.header;
-    println!("record     {}", header.record_id);
-    println!("author     {} ({} log, seq {})", header.author_org, header.stream, header.seq);
-    println!("previous   {}", header.prev_record_id.as_deref().unwrap_or("(first in its log)"));
-    println!("created    {}", header.created_at);
-    println!("type       {}", header.payload_type);
-    println!("signed by  {}", header.author_key);
+    let say = |words: [&'static str; 3]| language.pick(words);
+    let label = |words: [&'static str; 3]| crate::output::pad(say(words), 12);
+    let local = header.stream == "local";
+    let log = match (local, language) {
+        (true, Language::Vietnamese) => format!("nhật ký nội bộ, số thứ tự {}", header.seq),
+        (false, Language::Vietnamese) => format!("nhật ký chia sẻ, số thứ tự {}", header.seq),
+        (true, Language::Chinese) => format!("本地日志，序号 {}", header.seq),
+        (false, Language::Chinese) => format!("共享日志，序号 {}", header.seq),
+        (_, Language::English) => format!("{} log, seq {}", header.stream, header.seq),
+    };
+    println!("{}{}", label(["record", "bản ghi", "记录"]), header.record_id);
+    println!("{}{} ({log})", label(["author", "đơn vị ghi", "作者"]), header.author_org);
+    let first = say(["(first in its log)", "(đầu tiên trong nhật ký)", "（日志中的第一条）"]);
+    println!("{}{}", label(["previous", "bản trước", "上一条"]), header.prev_record_id.as_deref().unwrap_or(first));
+    println!("{}{}", label(["created", "thời điểm ghi", "创建时间"]), header.created_at);
+    println!("{}{}", label(["type", "loại", "类型"]), header.payload_type);
+    println!("{}{}", label(["signed by", "khóa ký", "签名密钥"]), header.author_key);
     match &view.record {
         // An aggregate is 172 cells, nearly all zero: name the others, as audit bundles do.
         Some(edusync_core::Record::Aggregate(aggregate)) => {

@@ -62,7 +62,12 @@ pub(crate) async fn fetch_verified(period: Period, target: &NodeTarget) -> Resul
     }))
 }
 
-pub(crate) async fn run(period: &str, target: &NodeTarget, as_json: bool) -> Result<(), Failure> {
+pub(crate) async fn run(
+    period: &str,
+    target: &NodeTarget,
+    as_json: bool,
+    language: edusync_i18n::Language,
+) -> Result<(), Failure> {
     let period = super::period_arg(period)?;
     let Checked { aggregate_id, aggregate, rows, proofs_checked, .. } =
         fetch_verified(period, target).await?.ok_or_else(|| {
@@ -86,27 +91,46 @@ pub(crate) async fn run(period: &str, target: &NodeTarget, as_json: bool) -> Res
         println!("{}", json(&document));
         return Ok(());
     }
+    let (org, revision) = (&aggregate.org, aggregate.revision);
+    let (cases, own) = (aggregate.total.incident_cases(), aggregate.own.incident_cases());
+    let schools = aggregate.total.get(edusync_core::Cell::ContributingSchools);
     println!(
-        "{} {period}: revision {}, {} incident cases ({} of its own), {} contributing schools",
-        aggregate.org,
-        aggregate.revision,
-        aggregate.total.incident_cases(),
-        aggregate.own.incident_cases(),
-        aggregate.total.get(edusync_core::Cell::ContributingSchools)
+        "{}",
+        language.pick([
+            format!("{org} {period}: revision {revision}, {cases} incident cases ({own} of its own), {schools} contributing schools"),
+            format!("{org} {period}: phiên bản {revision}, {cases} vụ việc ({own} của chính đơn vị), {schools} trường báo cáo"),
+            format!("{org} {period}：第 {revision} 版，{cases} 起事件（本单位 {own} 起），{schools} 所学校上报"),
+        ])
     );
-    println!("{} {} {} {} PROOF", pad("CHILD", 20), pad("REVISION", 9), pad("CASES", 6), pad("SCHOOLS", 8));
+    let say = |words: [&'static str; 3]| language.pick(words);
+    let schools_header = say(["SCHOOLS", "SỐ TRƯỜNG", "学校数"]);
+    let schools_width = schools_header.chars().count().max(8);
+    println!(
+        "{} {} {} {} {}",
+        pad(say(["CHILD", "ĐƠN VỊ", "下级单位"]), 20),
+        pad(say(["REVISION", "PHIÊN BẢN", "版本"]), 9),
+        pad(say(["CASES", "SỐ VỤ", "案件"]), 6),
+        pad(schools_header, schools_width),
+        say(["PROOF", "BẰNG CHỨNG", "证明"])
+    );
     for (org, revision, cases, schools, ..) in &rows {
         println!(
-            "{} {} {} {} verified",
+            "{} {} {} {} {}",
             pad(org.as_str(), 20),
             pad(&revision.to_string(), 9),
             pad(&cases.to_string(), 6),
-            pad(&schools.to_string(), 8)
+            pad(&schools.to_string(), schools_width),
+            say(["verified", "đã kiểm tra", "已验证"])
         );
     }
+    let signatures = 1 + rows.len();
     println!(
-        "verified: {} signatures, the total is exactly its own count plus its children's, and {proofs_checked} inclusion proofs lead to the signed Merkle root",
-        1 + rows.len()
+        "{}",
+        language.pick([
+            format!("verified: {signatures} signatures, the total is exactly its own count plus its children's, and {proofs_checked} inclusion proofs lead to the signed Merkle root"),
+            format!("đã kiểm tra: {signatures} chữ ký, tổng đúng bằng số của chính đơn vị cộng số của các đơn vị cấp dưới, và {proofs_checked} bằng chứng bao hàm dẫn tới gốc Merkle đã ký"),
+            format!("已验证：{signatures} 个签名，总数恰为本单位自身数目加下级数目，{proofs_checked} 个包含证明通向已签名的 Merkle 根"),
+        ])
     );
     Ok(())
 }

@@ -65,7 +65,8 @@ pub(crate) fn template(args: TemplateArgs, language: Language) -> Result<(), Fai
         Some(text) => Language::parse(text).ok_or_else(|| Failure::input("--lang: vi, zh or en"))?,
         None => language,
     };
-    let (header, example) = edusync_sheet::template(kind, lang).map_err(|error| Failure::input(error.to_string()))?;
+    let (header, example) = edusync_sheet::template(kind, lang)
+        .map_err(|error| Failure::input_message(Message::Said { text: error.text(language) }))?;
     if args.out.exists() {
         return Err(Failure::input(format!("--out: {} exists; it is not overwritten", args.out.display())));
     }
@@ -156,8 +157,9 @@ pub(crate) async fn import(args: ImportArgs, language: Language) -> Result<(), F
     let cells = read_file(&args.file).map_err(|error| {
         Failure::input_message(Message::CannotRead { what: args.file.display().to_string(), error: error.to_string() })
     })?;
-    let (records, problems) = edusync_sheet::read_rows(kind, &cells, chrono::Utc::now())
-        .map_err(|error| Failure::input(format!("{}: {error}", args.file.display())))?;
+    let (records, problems) = edusync_sheet::read_rows(kind, &cells, chrono::Utc::now()).map_err(|error| {
+        Failure::input_message(Message::InFile { file: args.file.display().to_string(), said: error.text(language) })
+    })?;
     if !problems.is_empty() {
         let rows = {
             let mut rows: Vec<usize> = problems.iter().map(|problem| problem.row).collect();

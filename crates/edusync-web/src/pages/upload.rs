@@ -61,7 +61,7 @@ pub(super) async fn template(
     };
     let (header, example) = match edusync_sheet::template(kind, language) {
         Ok(template) => template,
-        Err(error) => return problem_page(&app, &viewer, StatusCode::NOT_FOUND, &error.to_string()),
+        Err(error) => return problem_page(&app, &viewer, StatusCode::NOT_FOUND, &error.text(language)),
     };
     let written = match extension {
         "xlsx" => edusync_sheet::template_xlsx(kind, language).map_err(|error| error.to_string()),
@@ -189,7 +189,7 @@ pub(super) async fn upload(State(app): Shared, viewer: Viewer, mut form: axum::e
     };
     let (records, problems) = match edusync_sheet::read_rows(kind, &cells, chrono::Utc::now()) {
         Ok(read) => read,
-        Err(error) => return refuse(format!("{file_name}: {error}"), html! {}).await,
+        Err(error) => return refuse(format!("{file_name}: {}", error.text(language)), html! {}).await,
     };
     if !problems.is_empty() {
         let mut rows: Vec<usize> = problems.iter().map(|problem| problem.row).collect();
