@@ -335,6 +335,10 @@ fn a_vietnamese_spreadsheet_imports_once_and_a_file_with_three_bad_rows_stores_n
     let token = footer.split("--page ").nth(1).unwrap_or_else(|| panic!("a token for the older ones: {first_page}"));
     assert!(footer.starts_with("2 record(s), newest first; older ones"), "{footer}");
     assert_eq!(ids(&["--page", token]), all[2..], "the older page holds the rest, once");
+    // A token this node never issued is bad input, not a damaged store.
+    let forged = run(&["record", "list", "--page", "abcdef0123", "--node", &url]);
+    assert_eq!(forged.status.code(), Some(2), "{}", text(&forged.stderr));
+    assert!(text(&forged.stderr).contains("page_token"), "{}", text(&forged.stderr));
     let seq = |id: &str| {
         let shown = expect_ok(&["record", "show", id, "--json", "--node", &url]);
         let shown: Value = serde_json::from_slice(&shown.stdout).expect("JSON");

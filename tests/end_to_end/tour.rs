@@ -16,6 +16,8 @@ use std::process::Command;
 
 const SCRATCH: &str = "/tmp/edusync-tour";
 const SKIP: &str = "<!-- not run by the tour test";
+/// Marks a fenced block of another language (TOML, text) while it is read past.
+const OTHER: &str = "\u{0}other\n";
 
 /// One command of a tour and what its example says it prints.
 #[derive(Debug)]
@@ -36,9 +38,20 @@ fn blocks_of_section(markdown: &str, heading: &str) -> Vec<String> {
     for line in section.lines() {
         match (&mut current, line.trim_end()) {
             (None, "```sh") => current = Some(String::new()),
+            // Another fence: the skip comment was for the block right after it.
+            (None, text) if text.trim_start().starts_with("```") => {
+                let fence = text.trim_start().trim_start_matches('`');
+                assert!(
+                    !["bash", "shell", "console", "sh"].contains(&fence),
+                    "a tour's shell block must be fenced exactly ```sh at the line's start, or it is not run: {text}"
+                );
+                skip_next = false;
+                // Not a shell block: read past it, never run it.
+                current = Some(OTHER.to_owned());
+            }
             (None, text) if text.starts_with(SKIP) => skip_next = true,
             (Some(block), "```") => {
-                if !std::mem::take(&mut skip_next) {
+                if !std::mem::take(&mut skip_next) && !block.starts_with(OTHER) {
                     blocks.push(std::mem::take(block));
                 }
                 current = None;
@@ -89,14 +102,13 @@ fn steps_of_block(block: &str) -> Vec<Step> {
         if pending.is_empty() {
             if let Some(expected) = line.strip_prefix("#   ") {
                 let step = steps.last_mut().expect("an example output follows a command");
-                let (expected, status) = match expected.split_once("(exit status ") {
+                let expected = match expected.split_once("(exit status ") {
                     Some((text, status)) => {
-                        let status = status.trim_end().trim_end_matches(')').parse().expect("an exit status");
-                        (text.trim_end(), status)
+                        step.expected_status = status.trim_end().trim_end_matches(')').parse().expect("an exit status");
+                        text.trim_end()
                     }
-                    None => (expected.trim_end(), 0),
+                    None => expected.trim_end(),
                 };
-                step.expected_status = status;
                 if !expected.is_empty() {
                     step.expected_lines.push(expected.to_owned());
                 }

@@ -37,6 +37,8 @@ pub struct RollUpEvidence {
 pub(crate) struct Aggregation {
     wake: tokio::sync::Notify,
     running: AtomicBool,
+    /// The last derivation failed (a full disk, say): readers do not wait on it.
+    failing: AtomicBool,
 }
 
 impl Aggregation {
@@ -118,6 +120,9 @@ impl Node {
         const POLL: Duration = Duration::from_millis(20);
         let deadline = tokio::time::Instant::now() + limit;
         loop {
+            if self.aggregation.failing.load(Ordering::SeqCst) {
+                return false;
+            }
             let running = self.aggregation.running.load(Ordering::SeqCst);
             // A store that cannot be read answers the read itself with the error.
             let dirty = self.store().dirty_periods().map(|periods| !periods.is_empty()).unwrap_or(false);
@@ -623,6 +628,7 @@ pub(crate) async fn run(node: Arc<Node>, mut shutdown: watch::Receiver<bool>) {
             }
             Err(_) => return,
         };
+        node.aggregation.failing.store(failed, Ordering::SeqCst);
         // Crosses waiting to be quiet are looked at again when their time may have come.
         let quiet = node.privacy.cross_quiet.max(Duration::from_millis(200));
         let waiting = match node.store().pending_cross_periods() {

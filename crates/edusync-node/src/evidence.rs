@@ -82,11 +82,18 @@ impl Node {
                 // arrives, and what it summed only with the child's evidence,
                 // which queues it again. Sent now with no list, the parent
                 // would refuse the whole push for the missing names.
-                None if sums_something(&envelope)? => {
-                    tracing::debug!(org = %self.org(), record = %id, "evidence waits for what the aggregate summed");
-                    continue;
-                }
-                None => Vec::new(),
+                None => match sums_something(&envelope) {
+                    Ok(true) => {
+                        tracing::debug!(org = %self.org(), record = %id, "evidence waits for what the aggregate summed");
+                        continue;
+                    }
+                    Ok(false) => Vec::new(),
+                    // Verified when it arrived, so this is damage; one item must not stop every round.
+                    Err(error) => {
+                        tracing::error!(org = %self.org(), record = %id, error = %error, "evidence not sent: it does not decode");
+                        continue;
+                    }
+                },
             };
             items.push(EvidenceItem { envelope, summed });
         }

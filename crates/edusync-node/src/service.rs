@@ -22,6 +22,9 @@ use crate::{Node, NodeError};
 /// from what is derived.
 const DERIVATIONS_WAITED_FOR: std::time::Duration = std::time::Duration::from_secs(3);
 
+/// How long `SyncNow` waits for its round.
+const ROUND_WAITED_FOR: std::time::Duration = std::time::Duration::from_secs(600);
+
 const DEFAULT_PAGE: usize = 100;
 const MAX_PAGE: usize = 1000;
 /// Records in one SubmitRecords call: a spreadsheet goes in chunks this size.
@@ -217,7 +220,9 @@ impl wire::record_service_server::RecordService for RecordApi {
             limit => limit.min(MAX_PAGE),
         };
         let token = (!request.page_token.is_empty()).then_some(request.page_token);
-        if token.as_deref().is_some_and(|token| token.len() > 1024 || !token.bytes().all(|b| b.is_ascii_hexdigit())) {
+        // A listing's token is the hex of an arrival key: `A/` and 8 bytes.
+        let issued_here = |token: &str| token.len() == 20 && token.starts_with("412f") && hex::decode(token).is_ok();
+        if token.as_deref().is_some_and(|token| !issued_here(token)) {
             return Err(invalid(edusync_core::ValidationError::new(
                 "page_token",
                 edusync_core::Reason::malformed("not a token this node issued"),
@@ -369,9 +374,9 @@ impl wire::record_service_server::RecordService for RecordApi {
 
     #[tracing::instrument(skip_all, fields(org = %self.node.org(), period))]
     async fn get_roll_up(&self, request: Request<wire::GetRollUpRequest>) -> Result<Response<wire::RollUp>, Status> {
+        crate::auth::auditor_or_operator(&self.node, &request, "GetRollUp")?;
         self.node.derivations_settled(DERIVATIONS_WAITED_FOR).await;
         let turn = self.turn(&request, "GetRollUp").await?;
-        crate::auth::auditor_or_operator(&self.node, &request, "GetRollUp")?;
         let period = edusync_proto::period_from_wire("period", request.into_inner().period).map_err(invalid)?;
         tracing::Span::current().record("period", tracing::field::display(period));
         let node = Arc::clone(&self.node);
@@ -398,9 +403,9 @@ impl wire::record_service_server::RecordService for RecordApi {
         &self,
         request: Request<wire::ExportAuditRequest>,
     ) -> Result<Response<wire::AuditBundle>, Status> {
+        crate::auth::auditor_or_operator(&self.node, &request, "ExportAudit")?;
         self.node.derivations_settled(DERIVATIONS_WAITED_FOR).await;
         let turn = self.turn(&request, "ExportAudit").await?;
-        crate::auth::auditor_or_operator(&self.node, &request, "ExportAudit")?;
         let request = request.into_inner();
         let org = OrgId::parse("org_id", &request.org_id).map_err(invalid)?;
         if org != *self.node.org() {
@@ -421,9 +426,9 @@ impl wire::record_service_server::RecordService for RecordApi {
 
     #[tracing::instrument(skip_all, fields(org = %self.node.org(), period, role))]
     async fn query(&self, request: Request<wire::QueryRequest>) -> Result<Response<wire::QueryTable>, Status> {
+        let caller = crate::auth::data_officer_at_own_level(&self.node, &request, "Query")?;
         self.node.derivations_settled(DERIVATIONS_WAITED_FOR).await;
         let turn = self.turn(&request, "Query").await?;
-        let caller = crate::auth::data_officer_at_own_level(&self.node, &request, "Query")?;
         let disclosed = !matches!(caller, crate::auth::Caller::Operator);
         tracing::Span::current().record("role", caller.role_name());
         let request = request.into_inner();
@@ -491,9 +496,9 @@ impl wire::record_service_server::RecordService for RecordApi {
         &self,
         request: Request<wire::GetComplianceRequest>,
     ) -> Result<Response<wire::Compliance>, Status> {
+        let caller = crate::auth::reader_or_operator(&self.node, &request, "GetCompliance")?;
         self.node.derivations_settled(DERIVATIONS_WAITED_FOR).await;
         let turn = self.turn(&request, "GetCompliance").await?;
-        let caller = crate::auth::reader_or_operator(&self.node, &request, "GetCompliance")?;
         let reader = !matches!(caller, crate::auth::Caller::Operator);
         let text = request.into_inner().school_year;
         let now = chrono::Utc::now();
@@ -530,7 +535,12 @@ impl wire::record_service_server::RecordService for RecordApi {
         };
         // The round carries the aggregates of what was just written.
         self.node.derivations_settled(DERIVATIONS_WAITED_FOR).await;
-        let outcome = status.round_now().await.ok_or_else(|| to_status(NodeError::ShuttingDown))?;
+        // A round is bounded by the sync settings' timeouts; this only keeps a
+        // caller from waiting on a sync loop that is gone.
+        let outcome = tokio::time::timeout(ROUND_WAITED_FOR, status.round_now())
+            .await
+            .map_err(|_| Status::deadline_exceeded("no sync round ended within 10 minutes; see `edusync status`"))?
+            .ok_or_else(|| to_status(NodeError::ShuttingDown))?;
         tracing::info!(round = outcome.round, failed = outcome.error.is_some(), "sync round asked by the operator");
         let node = Arc::clone(&self.node);
         let parent = status.to_wire();

@@ -274,11 +274,19 @@ impl UpwardSync {
     /// every `interval` otherwise, and after failures with exponential
     /// back-off and full jitter up to `retry_max`.
     pub(crate) async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        // However the loop ends (shutdown, or a panic in a round), whoever
+        // waits for a round is told none will come.
+        struct StopOnExit(Arc<ParentStatus>);
+        impl Drop for StopOnExit {
+            fn drop(&mut self) {
+                self.0.stop();
+            }
+        }
+        let _stop_on_exit = StopOnExit(Arc::clone(&self.status));
         let wake = self.node.shared_written();
         let mut failures: u32 = 0;
         loop {
             if *shutdown.borrow() {
-                self.status.stop();
                 return;
             }
             self.status.rounds_begun.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
