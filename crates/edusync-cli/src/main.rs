@@ -184,7 +184,7 @@ fn main() -> ExitCode {
             Command::Session(args) => commands::session::run(args).await,
             Command::Rollup { period, target, json } => commands::rollup::run(&period, &target, json, language).await,
             Command::Demo(args) => commands::demo::run(args, language).await,
-            Command::Enroll { command } => commands::trust::enroll(command).await,
+            Command::Enroll { command } => commands::trust::enroll(command, language).await,
             Command::Keys { command } => commands::trust::keys(command),
             Command::Revoke(args) => commands::trust::revoke(args).await,
             Command::Tls { command } => commands::tls::run(command),

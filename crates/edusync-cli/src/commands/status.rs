@@ -231,9 +231,10 @@ pub(crate) async fn run(args: StatusArgs, language: Language) -> Result<(), Fail
         for notice in &info.severe_notices {
             let created = time(notice.created_at);
             println!(
-                "  {:<20} {}  written {}{}",
+                "  {:<20} {}  {} {}{}",
                 notice.author_org,
                 hex::encode(notice.record_id.get(..6).unwrap_or_default()),
+                language.pick(["written", "ghi lúc", "写于"]),
                 created.map_or_else(|| "-".to_owned(), |t| format!("{} ({})", ago(t, now, language), t.to_rfc3339())),
                 if notice.ahead_of_log { format!("  {}", say(Message::AheadOfItsLog)) } else { String::new() }
             );

@@ -223,7 +223,7 @@ fn write(path: &Path, text: &str) -> Result<(), Failure> {
     })
 }
 
-pub(crate) async fn enroll(command: EnrollCommand) -> Result<(), Failure> {
+pub(crate) async fn enroll(command: EnrollCommand, language: edusync_i18n::Language) -> Result<(), Failure> {
     match command {
         EnrollCommand::Request { config, key, org, role, parent, out } => {
             let (request, key) = match (config, key, org, role, parent) {
@@ -268,13 +268,15 @@ pub(crate) async fn enroll(command: EnrollCommand) -> Result<(), Failure> {
             };
             let bytes = Statement::EnrolmentRequest(request.clone()).sign(&[&key]);
             write(&out, &armor(&[bytes]))?;
+            let (file, subject, parent, key, role) =
+                (out.display(), &request.subject_org, &request.parent_org, &request.subject_key, &request.role);
             println!(
-                "wrote {}: {} asks {} to certify key {} as a {}",
-                out.display(),
-                request.subject_org,
-                request.parent_org,
-                request.subject_key,
-                request.role
+                "{}",
+                language.pick([
+                    format!("wrote {file}: {subject} asks {parent} to certify key {key} as a {role}"),
+                    format!("đã ghi {file}: {subject} đề nghị {parent} chứng nhận khóa {key} với vai trò {role}"),
+                    format!("已写入 {file}：{subject} 请求 {parent} 认证密钥 {key}，角色为 {role}"),
+                ])
             );
             Ok(())
         }
@@ -287,11 +289,14 @@ pub(crate) async fn enroll(command: EnrollCommand) -> Result<(), Failure> {
                     .sign_enrolment_from(&text, not_before, not_after, Utc::now())
                     .map_err(|error| Failure::input(error.to_string()))?;
                 write(&out, &chain)?;
+                let (file, version, subject) = (out.display(), certificate.version, &certificate.subject_org);
                 println!(
-                    "wrote {}: certificate v{} for {} (the node is not running; signed with its key directly)",
-                    out.display(),
-                    certificate.version,
-                    certificate.subject_org
+                    "{}",
+                    language.pick([
+                        format!("wrote {file}: certificate v{version} for {subject} (the node is not running; signed with its key directly)"),
+                        format!("đã ghi {file}: chứng chỉ phiên bản {version} cho {subject} (nút không chạy; đã ký trực tiếp bằng khóa của nút)"),
+                        format!("已写入 {file}：{subject} 的第 {version} 版证书（节点未运行；直接用其密钥签署）"),
+                    ])
                 );
                 return Ok(());
             }
@@ -307,9 +312,16 @@ pub(crate) async fn enroll(command: EnrollCommand) -> Result<(), Failure> {
                 .map_err(Failure::from_status)?
                 .into_inner();
             write(&out, &answer.text)?;
+            let file = out.display();
             println!(
-                "wrote {}: the certificate chain to carry back and install with `edusync enroll install`",
-                out.display()
+                "{}",
+                language.pick([
+                    format!(
+                        "wrote {file}: the certificate chain to carry back and install with `edusync enroll install`"
+                    ),
+                    format!("đã ghi {file}: chuỗi chứng chỉ để mang về và cài bằng `edusync enroll install`"),
+                    format!("已写入 {file}：证书链，带回后用 `edusync enroll install` 安装"),
+                ])
             );
             Ok(())
         }
@@ -321,9 +333,14 @@ pub(crate) async fn enroll(command: EnrollCommand) -> Result<(), Failure> {
             if let Some(node) = offline_node(&target).await? {
                 let (certificate, added) =
                     node.install_certificate(&text, Utc::now()).map_err(|error| Failure::input(error.to_string()))?;
+                let (version, subject) = (certificate.version, &certificate.subject_org);
                 println!(
-                    "installed certificate version {} for {} ({added} new statements; the node was not running)",
-                    certificate.version, certificate.subject_org
+                    "{}",
+                    language.pick([
+                        format!("installed certificate version {version} for {subject} ({added} new statements; the node was not running)"),
+                        format!("đã cài chứng chỉ phiên bản {version} cho {subject} ({added} văn bản mới; nút không chạy)"),
+                        format!("已为 {subject} 安装第 {version} 版证书（{added} 条新声明；节点未运行）"),
+                    ])
                 );
                 return Ok(());
             }
@@ -333,9 +350,14 @@ pub(crate) async fn enroll(command: EnrollCommand) -> Result<(), Failure> {
                 .await
                 .map_err(Failure::from_status)?
                 .into_inner();
+            let (version, subject, added) = (answer.version, &answer.org, answer.statements_added);
             println!(
-                "installed certificate version {} for {} ({} new statements)",
-                answer.version, answer.org, answer.statements_added
+                "{}",
+                language.pick([
+                    format!("installed certificate version {version} for {subject} ({added} new statements)"),
+                    format!("đã cài chứng chỉ phiên bản {version} cho {subject} ({added} văn bản mới)"),
+                    format!("已为 {subject} 安装第 {version} 版证书（{added} 条新声明）"),
+                ])
             );
             Ok(())
         }
@@ -348,7 +370,15 @@ pub(crate) async fn enroll(command: EnrollCommand) -> Result<(), Failure> {
                     .await
                     .map_err(Failure::from_status)?
                     .into_inner();
-                println!("dropped {} request(s) made more than {age} ago", cleared.rejected.len());
+                let dropped = cleared.rejected.len();
+                println!(
+                    "{}",
+                    language.pick([
+                        format!("dropped {dropped} request(s) made more than {age} ago"),
+                        format!("đã bỏ {dropped} yêu cầu gửi cách đây hơn {age}"),
+                        format!("已删除 {dropped} 个超过 {age} 的请求"),
+                    ])
+                );
             }
             let answer = client
                 .list_enrolments(wire::ListEnrolmentsRequest {})
@@ -356,7 +386,14 @@ pub(crate) async fn enroll(command: EnrollCommand) -> Result<(), Failure> {
                 .map_err(Failure::from_status)?
                 .into_inner();
             if answer.pending.is_empty() {
-                println!("no enrolment request is waiting");
+                println!(
+                    "{}",
+                    language.pick([
+                        "no enrolment request is waiting",
+                        "không có yêu cầu đăng ký nào đang chờ",
+                        "没有等待中的注册请求",
+                    ])
+                );
             }
             for pending in answer.pending {
                 let key = PublicKey::from_bytes(&pending.subject_key).map(|key| key.to_base64()).unwrap_or_default();
@@ -366,7 +403,11 @@ pub(crate) async fn enroll(command: EnrollCommand) -> Result<(), Failure> {
                     pending.subject_org,
                     pending.role,
                     key,
-                    if pending.replaces_key { "  (replaces a key)" } else { "" }
+                    if pending.replaces_key {
+                        language.pick(["  (replaces a key)", "  (thay một khóa)", "  （替换一个密钥）"])
+                    } else {
+                        ""
+                    }
                 );
             }
             Ok(())
@@ -379,7 +420,10 @@ pub(crate) async fn enroll(command: EnrollCommand) -> Result<(), Failure> {
                 .map_err(Failure::from_status)?
                 .into_inner();
             for id in &answer.rejected {
-                println!("rejected {id}");
+                println!(
+                    "{}",
+                    language.pick([format!("rejected {id}"), format!("đã từ chối {id}"), format!("已拒绝 {id}")])
+                );
             }
             Ok(())
         }
@@ -395,7 +439,14 @@ pub(crate) async fn enroll(command: EnrollCommand) -> Result<(), Failure> {
                 })
                 .await
                 .map_err(Failure::from_status)?;
-            println!("approved {id}: the child picks its certificate up at its next sync");
+            println!(
+                "{}",
+                language.pick([
+                    format!("approved {id}: the child picks its certificate up at its next sync"),
+                    format!("đã duyệt {id}: đơn vị cấp dưới sẽ nhận chứng chỉ ở lần đồng bộ kế tiếp"),
+                    format!("已批准 {id}：下级单位将在下次同步时取回证书"),
+                ])
+            );
             Ok(())
         }
     }
