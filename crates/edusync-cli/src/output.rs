@@ -66,9 +66,9 @@ pub(crate) fn json<T: Serialize>(value: &T) -> String {
     serde_json::to_string_pretty(value).unwrap_or_else(|error| format!("{{\"error\": \"{error}\"}}"))
 }
 
-/// Pads by characters, which is right for NFC Vietnamese and Latin text.
+/// Pads to `width` terminal columns: Chinese takes two a character.
 pub(crate) fn pad(text: &str, width: usize) -> String {
-    let length = text.chars().count();
+    let length = unicode_width::UnicodeWidthStr::width(text);
     if length >= width {
         text.to_owned()
     } else {

@@ -200,22 +200,9 @@ fn checks(row: &ComplianceRow) -> [(Label, Standing); 6] {
     ]
 }
 
-/// Characters as wide as two columns in a terminal (CJK), so columns line up.
+/// Terminal columns `text` takes: two for CJK, none for a combining mark.
 fn width(text: &str) -> usize {
-    text.chars()
-        .map(|c| {
-            if ('\u{1100}'..='\u{115F}').contains(&c)
-                || ('\u{2E80}'..='\u{A4CF}').contains(&c)
-                || ('\u{AC00}'..='\u{D7A3}').contains(&c)
-                || ('\u{F900}'..='\u{FAFF}').contains(&c)
-                || ('\u{FF00}'..='\u{FF60}').contains(&c)
-            {
-                2
-            } else {
-                1
-            }
-        })
-        .sum()
+    unicode_width::UnicodeWidthStr::width(text)
 }
 
 fn pad(text: &str, columns: usize) -> String {
@@ -301,30 +288,18 @@ pub fn table(report: &Report, language: Language) -> String {
     out
 }
 
-fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_owned()
-    }
-}
-
 /// One row per unit: the categories, the total and the compliance checks.
 /// UTF-8 with a byte-order mark, so Excel reads Vietnamese and Chinese right.
 pub fn csv(report: &Report, language: Language) -> String {
-    let mut out = String::from("\u{feff}");
+    let mut rows: Vec<Vec<String>> = Vec::new();
     // What the file is, before its table: it is opened far from the command that wrote it.
     let office_name = report.names.get(&report.org).cloned().unwrap_or_default();
-    for (key, values) in [
-        (label(Label::Title, language), vec![report.org.clone(), office_name]),
-        (label(Label::Period, language), vec![report.period.clone()]),
-        (label(Label::AsOf, language), vec![report.as_of.clone()]),
-        (label(Label::ReportLanguage, language), vec![lang_code(language).to_owned()]),
-    ] {
-        let fields: Vec<String> = std::iter::once(key.to_owned()).chain(values).map(|f| csv_field(&f)).collect();
-        let _ = writeln!(out, "{}", fields.join(","));
-    }
-    let _ = writeln!(out);
+    rows.push(vec![label(Label::Title, language).to_owned(), report.org.clone(), office_name]);
+    rows.push(vec![label(Label::Period, language).to_owned(), report.period.clone()]);
+    rows.push(vec![label(Label::AsOf, language).to_owned(), report.as_of.clone()]);
+    rows.push(vec![label(Label::ReportLanguage, language).to_owned(), lang_code(language).to_owned()]);
+    let about = csv_text(&rows);
+    rows.clear();
     let mut header: Vec<String> = vec![label(Label::Unit, language).into(), label(Label::UnitName, language).into()];
     header.extend(IncidentCategory::ALL.iter().map(|c| category_label(*c, language)));
     header.push(label(Label::Total, language).into());
@@ -338,7 +313,7 @@ pub fn csv(report: &Report, language: Language) -> String {
         Label::Repeated,
     ];
     header.extend(check_labels.iter().map(|l| label(*l, language).to_owned()));
-    let _ = writeln!(out, "{}", header.iter().map(|h| csv_field(h)).collect::<Vec<_>>().join(","));
+    rows.push(header);
     for unit in &report.units {
         let mut row: Vec<String> = vec![unit.org.clone(), report.names.get(&unit.org).cloned().unwrap_or_default()];
         row.extend(unit.cases.iter().map(u64::to_string));
@@ -350,9 +325,21 @@ pub fn csv(report: &Report, language: Language) -> String {
             }
             None => row.extend(std::iter::repeat_n(String::new(), check_labels.len())),
         }
-        let _ = writeln!(out, "{}", row.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(","));
+        rows.push(row);
     }
-    out
+    // A blank line between what the file is and its table.
+    format!("\u{feff}{about}\n{}", csv_text(&rows))
+}
+
+/// Rows as CSV (quoted where a field needs it); rows may differ in length.
+fn csv_text(rows: &[Vec<String>]) -> String {
+    let mut writer =
+        csv::WriterBuilder::new().flexible(true).terminator(csv::Terminator::Any(b'\n')).from_writer(Vec::new());
+    for row in rows {
+        // Writing to memory cannot fail but for a bug: the row is then left out, not the file.
+        let _ = writer.write_record(row);
+    }
+    String::from_utf8_lossy(&writer.into_inner().unwrap_or_default()).into_owned()
 }
 
 fn escape(text: &str) -> String {
