@@ -111,7 +111,7 @@ impl Authenticator {
     ) -> Result<([u8; 32], Caller), Status> {
         let refuse = |reason: String| {
             tracing::warn!(org = %self.node.org(), caller_org, reason = %reason, "session refused");
-            Status::unauthenticated(reason)
+            unauthenticated(reason)
         };
         let challenge: [u8; 32] =
             challenge.try_into().map_err(|_| refuse("challenge: must be the 32 bytes GetChallenge returned".into()))?;
@@ -195,11 +195,11 @@ pub(crate) struct SessionCheck {
 impl SessionCheck {
     fn resolve(&self, request: &Request<()>) -> Result<Option<[u8; 32]>, Status> {
         let Some(value) = request.metadata().get("authorization") else { return Ok(None) };
-        let text = value.to_str().map_err(|_| Status::unauthenticated("authorization: not ASCII"))?;
+        let text = value.to_str().map_err(|_| unauthenticated("authorization: not ASCII"))?;
         text.strip_prefix("Bearer ")
             .and_then(|digits| decode_hex32(digits.trim()))
             .map(Some)
-            .ok_or_else(|| Status::unauthenticated("authorization: expected `Bearer <64 hex digits>`"))
+            .ok_or_else(|| unauthenticated("authorization: expected `Bearer <64 hex digits>`"))
     }
 }
 
@@ -209,7 +209,7 @@ impl tonic::service::Interceptor for SessionCheck {
         let found = self.resolve(&request).and_then(|token| match token {
             None => Ok(None),
             Some(token) => self.sessions.resolve(&token).map(|caller| Some((caller, token))).ok_or_else(|| {
-                Status::unauthenticated("session: unknown or expired; open a new one (GetChallenge, OpenSession)")
+                unauthenticated("session: unknown or expired; open a new one (GetChallenge, OpenSession)")
             }),
         });
         self.connections.requested(peer, matches!(found, Ok(Some(_))));
@@ -240,14 +240,20 @@ pub(crate) fn decode_hex32(text: &str) -> Option<[u8; 32]> {
 
 /// The caller of a request, or UNAUTHENTICATED.
 pub(crate) fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
-    request.extensions().get::<Caller>().cloned().ok_or_else(|| {
-        Status::unauthenticated("no session: open one first (AuthService.GetChallenge, then OpenSession)")
-    })
+    request
+        .extensions()
+        .get::<Caller>()
+        .cloned()
+        .ok_or_else(|| unauthenticated("no session: open one first (AuthService.GetChallenge, then OpenSession)"))
 }
 
 fn denied(org: &OrgId, caller: &Caller, method: &str, reason: String) -> Status {
     tracing::warn!(org = %org, caller = %caller, method, reason = %reason, "call refused");
-    Status::permission_denied(reason)
+    crate::status::denied(reason)
+}
+
+fn unauthenticated(reason: impl Into<String>) -> Status {
+    crate::status::to_status(crate::NodeError::Unauthenticated(reason.into()))
 }
 
 /// Only the node's own operator.

@@ -39,6 +39,21 @@ pub enum NodeError {
     /// cannot pay for a release.
     #[error("{0}")]
     BudgetSpent(String),
+    /// The caller has no session, or one this node does not honour.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The caller is known, and what it asked is not its to ask.
+    #[error("{0}")]
+    Denied(String),
+    /// Asked of the wrong node (another org's export, say): says which to ask.
+    #[error("{0}")]
+    WrongNode(String),
+    /// A wait this node sets for itself ran out.
+    #[error("{0}")]
+    TimedOut(String),
+    /// Something this node should never meet; a bug to report.
+    #[error("internal error: {0}")]
+    Internal(String),
     /// A sync was asked of a node whose config names no parent.
     #[error("{0} has no parent in its config: there is nothing to sync with (it is the top of its hierarchy)")]
     NoParent(edusync_core::OrgId),

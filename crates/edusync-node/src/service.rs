@@ -13,7 +13,7 @@ use edusync_proto::wire;
 use edusync_proto::{decode_record, header_to_wire, kind_from_wire, kind_to_wire, stream_from_wire, stream_to_wire};
 use edusync_store::{ListFilter, StoredEnvelope};
 
-use crate::status::{invalid, to_status};
+use crate::status::{bad_field, denied, invalid, to_status};
 use crate::sync::ParentStatus;
 use crate::{Node, NodeError};
 
@@ -123,10 +123,10 @@ impl wire::record_service_server::RecordService for RecordApi {
         crate::auth::operator_only(&self.node, &request, "SubmitRecords")?;
         let records = request.into_inner().records;
         if records.is_empty() || records.len() > MAX_RECORDS_PER_SUBMISSION {
-            return Err(Status::invalid_argument(format!(
-                "records: {} given; send from 1 to {MAX_RECORDS_PER_SUBMISSION} records per call",
-                records.len()
-            )));
+            return Err(bad_field(
+                "records",
+                format!("{} given; send from 1 to {MAX_RECORDS_PER_SUBMISSION} records per call", records.len()),
+            ));
         }
         tracing::Span::current().record("records", records.len());
         let records = records
@@ -281,7 +281,7 @@ impl wire::record_service_server::RecordService for RecordApi {
         let stream = stream_from_wire("stream", request.stream).map_err(invalid)?;
         if let Some(child) = own_log_of_child {
             if author != child || stream != LogStream::Shared {
-                return Err(Status::permission_denied(format!(
+                return Err(denied(format!(
                     "{child} may read back only its own shared log, not {author}'s {stream} log"
                 )));
             }
@@ -289,9 +289,7 @@ impl wire::record_service_server::RecordService for RecordApi {
         if let crate::auth::Caller::Reader { scope, .. } = &caller {
             // Readers see shared logs inside their scope: never a school's local log.
             if stream != LogStream::Shared || !author.is_within(scope) {
-                return Err(Status::permission_denied(format!(
-                    "a reader for {scope} may read only shared logs of orgs inside it"
-                )));
+                return Err(denied(format!("a reader for {scope} may read only shared logs of orgs inside it")));
             }
         }
         let from = Seq(request.from_seq.max(1));
@@ -409,11 +407,10 @@ impl wire::record_service_server::RecordService for RecordApi {
         let request = request.into_inner();
         let org = OrgId::parse("org_id", &request.org_id).map_err(invalid)?;
         if org != *self.node.org() {
-            return Err(Status::failed_precondition(format!(
-                "org_id: this node is {}; it holds what {} summed, not what {org} summed: export from {org}'s node",
-                self.node.org(),
-                self.node.org()
-            )));
+            let here = self.node.org();
+            return Err(to_status(NodeError::WrongNode(format!(
+                "org_id: this node is {here}; it holds what {here} summed, not what {org} summed: export from {org}'s node"
+            ))));
         }
         let period = edusync_proto::period_from_wire("period", request.period).map_err(invalid)?;
         tracing::Span::current().record("period", tracing::field::display(period));
@@ -436,7 +433,7 @@ impl wire::record_service_server::RecordService for RecordApi {
         tracing::Span::current().record("period", tracing::field::display(period));
         let dimension = edusync_rollup::query::Dimension::parse(&request.dimension).ok_or_else(|| {
             let known: Vec<&str> = edusync_rollup::query::Dimension::ALL.iter().map(|d| d.name()).collect();
-            Status::invalid_argument(format!("dimension: `{}` is not one of {}", request.dimension, known.join(", ")))
+            bad_field("dimension", format!("`{}` is not one of {}", request.dimension, known.join(", ")))
         })?;
         let trend = request
             .trend
@@ -446,7 +443,7 @@ impl wire::record_service_server::RecordService for RecordApi {
             .collect::<Result<Vec<_>, _>>()
             .map_err(invalid)?;
         if trend.len() > 60 {
-            return Err(Status::invalid_argument("trend: at most 60 periods"));
+            return Err(bad_field("trend", "at most 60 periods"));
         }
         let node = Arc::clone(&self.node);
         let org_id = self.node.org().to_string();
@@ -504,8 +501,9 @@ impl wire::record_service_server::RecordService for RecordApi {
         let now = chrono::Utc::now();
         let school_year = if text.is_empty() {
             let today = now.with_timezone(&self.node.utc_offset()).date_naive();
-            edusync_core::SchoolYear::containing(today)
-                .ok_or_else(|| Status::internal("today is outside every school year this node can name"))?
+            edusync_core::SchoolYear::containing(today).ok_or_else(|| {
+                to_status(NodeError::Internal("today is outside every school year this node can name".into()))
+            })?
         } else {
             text.parse().map_err(|error: edusync_core::ValidationError| {
                 invalid(edusync_core::ValidationError::new("school_year", *error.reason))
@@ -539,7 +537,9 @@ impl wire::record_service_server::RecordService for RecordApi {
         // caller from waiting on a sync loop that is gone.
         let outcome = tokio::time::timeout(ROUND_WAITED_FOR, status.round_now())
             .await
-            .map_err(|_| Status::deadline_exceeded("no sync round ended within 10 minutes; see `edusync status`"))?
+            .map_err(|_| {
+                to_status(NodeError::TimedOut("no sync round ended within 10 minutes; see `edusync status`".into()))
+            })?
             .ok_or_else(|| to_status(NodeError::ShuttingDown))?;
         tracing::info!(round = outcome.round, failed = outcome.error.is_some(), "sync round asked by the operator");
         let node = Arc::clone(&self.node);
@@ -723,9 +723,7 @@ impl wire::sync_service_server::SyncService for SyncApi {
         let author = org_field("author_org", &request.author_org)?;
         tracing::Span::current().record("author", tracing::field::display(&author));
         if author != child {
-            return Err(Status::permission_denied(format!(
-                "{child} may ask only for its own checkpoint, not {author}'s"
-            )));
+            return Err(denied(format!("{child} may ask only for its own checkpoint, not {author}'s")));
         }
         let stream = stream_from_wire("stream", request.stream).map_err(invalid)?;
         let node = Arc::clone(&self.node);
@@ -751,7 +749,7 @@ impl wire::sync_service_server::SyncService for SyncApi {
         }
         if let Some(stranger) = first_stranger(&envelopes, &child) {
             tracing::warn!(caller = %child, author = %stranger, "notices refused: not the caller's own");
-            return Err(Status::permission_denied(format!(
+            return Err(denied(format!(
                 "{child} may deliver only notices it wrote itself, not {stranger}'s; nothing was stored"
             )));
         }
@@ -867,11 +865,14 @@ impl wire::sync_service_server::SyncService for SyncApi {
                 if batch.envelopes.len() > edusync_config::SyncConfig::MAX_BATCH {
                     tracing::warn!(caller = %child, envelopes = batch.envelopes.len(), "push refused: batch too large");
                     let _ = checked_sender
-                        .send(Err(Status::invalid_argument(format!(
-                            "batch {number}: {} envelopes, more than the {} a push batch may hold; send smaller batches (sync.batch_size); nothing was stored",
-                            batch.envelopes.len(),
-                            edusync_config::SyncConfig::MAX_BATCH
-                        ))))
+                        .send(Err(bad_field(
+                            &format!("batch {number}"),
+                            format!(
+                                "{} envelopes, more than the {} a push batch may hold; send smaller batches (sync.batch_size); nothing was stored",
+                                batch.envelopes.len(),
+                                edusync_config::SyncConfig::MAX_BATCH
+                            ),
+                        )))
                         .await;
                     break;
                 }
@@ -881,7 +882,7 @@ impl wire::sync_service_server::SyncService for SyncApi {
                 if let Some(stranger) = first_stranger(&envelopes, &child) {
                     tracing::warn!(caller = %child, author = %stranger, "push refused: not the caller's own records");
                     let _ = checked_sender
-                        .send(Err(Status::permission_denied(format!(
+                        .send(Err(denied(format!(
                             "batch {number}: {child} may push only records it wrote itself, not {stranger}'s; nothing was stored"
                         ))))
                         .await;

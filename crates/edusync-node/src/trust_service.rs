@@ -80,7 +80,7 @@ impl wire::auth_service_server::AuthService for AuthApi {
             )
         })
         .await
-        .map_err(|_| Status::unavailable("the node is shutting down"))??;
+        .map_err(|_| crate::status::to_status(crate::NodeError::ShuttingDown))??;
         let expires = now + chrono::Duration::from_std(SESSION_LIFETIME).unwrap_or_default();
         Ok(Response::new(wire::Session {
             token: hex::encode(token),
@@ -121,11 +121,11 @@ impl EnrolmentSources {
             *count = 0;
         }
         if *count >= Self::PER_MINUTE {
-            return Err(Status::resource_exhausted(format!(
+            return Err(crate::status::to_status(crate::NodeError::Exhausted(format!(
                 "{} enrolment requests from {} in the last minute; a node asks once and then waits: try again in a minute",
                 Self::PER_MINUTE,
                 source.ip()
-            )));
+            ))));
         }
         *count += 1;
         Ok(())
@@ -194,7 +194,7 @@ impl wire::trust_service_server::TrustService for TrustApi {
                 i64::try_from(seconds)
                     .ok()
                     .and_then(chrono::TimeDelta::try_seconds)
-                    .ok_or_else(|| Status::invalid_argument("older_than_seconds: too large"))?,
+                    .ok_or_else(|| crate::status::bad_field("older_than_seconds", "too large"))?,
             ),
         };
         let node = Arc::clone(&self.node);
