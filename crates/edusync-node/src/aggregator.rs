@@ -631,19 +631,27 @@ pub(crate) async fn run(node: Arc<Node>, mut shutdown: watch::Receiver<bool>) {
         node.aggregation.failing.store(failed, Ordering::SeqCst);
         // Crosses waiting to be quiet are looked at again when their time may have come.
         let quiet = node.privacy.cross_quiet.max(Duration::from_millis(200));
-        let waiting = match node.store().pending_cross_periods() {
-            Ok(periods) => periods,
-            Err(error) => {
+        // Store calls wait on the blocking pool, never on an async worker.
+        let reader = Arc::clone(&node);
+        let waiting = match tokio::task::spawn_blocking(move || reader.store().pending_cross_periods()).await {
+            Ok(Ok(periods)) => periods,
+            Ok(Err(error)) => {
                 tracing::error!(org = %node.org(), error = %error, "cannot read pending crosses");
                 Vec::new()
             }
+            Err(_) => return,
         };
         tokio::select! {
             _ = node.aggregation.wake.notified() => {}
             _ = tokio::time::sleep(RETRY), if failed => {}
             _ = tokio::time::sleep(quiet), if !waiting.is_empty() => {
-                if let Err(error) = node.store().mark_dirty(&waiting) {
-                    tracing::error!(org = %node.org(), error = %error, "cannot mark periods for derivation");
+                let marker = Arc::clone(&node);
+                match tokio::task::spawn_blocking(move || marker.store().mark_dirty(&waiting)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(error)) => {
+                        tracing::error!(org = %node.org(), error = %error, "cannot mark periods for derivation");
+                    }
+                    Err(_) => return,
                 }
             }
             _ = shutdown.changed() => return,

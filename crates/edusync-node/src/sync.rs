@@ -245,6 +245,26 @@ pub(crate) struct UpwardSync {
 const ENROLMENT_LEAVE_AGAIN: Duration = Duration::from_secs(600);
 
 impl UpwardSync {
+    /// Store work on the blocking pool: a sled call may wait on the disk,
+    /// which would hold up every request on an async worker thread.
+    async fn on_store<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Node) -> Result<T, NodeError> + Send + 'static,
+    ) -> Result<T, NodeError> {
+        let node = Arc::clone(&self.node);
+        tokio::task::spawn_blocking(move || work(&node)).await.map_err(|_| NodeError::ShuttingDown)?
+    }
+
+    async fn cursor(&self, name: &str) -> Result<u64, NodeError> {
+        let name = name.to_owned();
+        self.on_store(move |node| Ok(node.store().cursor(&name)?.unwrap_or(0))).await
+    }
+
+    async fn set_cursor(&self, name: &str, value: u64) -> Result<(), NodeError> {
+        let name = name.to_owned();
+        self.on_store(move |node| Ok(node.store().set_cursor(&name, value)?)).await
+    }
+
     pub(crate) fn new(node: Arc<Node>, parent: ParentConfig, config: SyncConfig, max_message_bytes: usize) -> Self {
         let status = Arc::new(ParentStatus::new(parent.clone()));
         // Until the parent answers, show what it last acknowledged, as kept on disk.
@@ -503,7 +523,7 @@ impl UpwardSync {
     async fn pull_down(&self, trust: &mut TrustServiceClient<SessionChannel>) -> Result<(), SyncError> {
         let cursor = format!("down-from/{}", self.parent.org_id);
         loop {
-            let after = self.node.store().cursor(&cursor).map_err(NodeError::from)?.unwrap_or(0);
+            let after = self.cursor(&cursor).await?;
             let page =
                 self.within_deadline(trust.pull_down(wire::PullDownRequest { after, limit: 500 })).await??.into_inner();
             let Some(last) = page.items.last().map(|item| item.seq) else { return Ok(()) };
@@ -529,8 +549,8 @@ impl UpwardSync {
     async fn push_statements(&self, trust: &mut TrustServiceClient<SessionChannel>) -> Result<(), SyncError> {
         let cursor = format!("statements-to/{}", self.parent.org_id);
         loop {
-            let after = self.node.store().cursor(&cursor).map_err(NodeError::from)?.unwrap_or(0);
-            let pending = self.node.store().read_up(after, 200).map_err(NodeError::from)?;
+            let after = self.cursor(&cursor).await?;
+            let pending = self.on_store(move |node| Ok(node.store().read_up(after, 200)?)).await?;
             let Some(last) = pending.last().map(|(seq, _)| *seq) else { return Ok(()) };
             let statements = pending.into_iter().map(|(_, bytes)| bytes).collect();
             let answer = self
@@ -540,7 +560,7 @@ impl UpwardSync {
             for refusal in &answer.refused {
                 tracing::warn!(org = %self.node.org(), reason = %refusal.reason, "the parent refused a trust statement");
             }
-            self.node.store().set_cursor(&cursor, last).map_err(NodeError::from)?;
+            self.set_cursor(&cursor, last).await?;
         }
     }
 
@@ -549,12 +569,9 @@ impl UpwardSync {
     async fn push_evidence(&self, client: &mut SyncServiceClient<SessionChannel>) -> Result<(), SyncError> {
         let cursor = format!("evidence-to/{}", self.parent.org_id);
         loop {
-            let after = self.node.store().cursor(&cursor).map_err(NodeError::from)?.unwrap_or(0);
-            let node = Arc::clone(&self.node);
+            let after = self.cursor(&cursor).await?;
             let (last, items) =
-                tokio::task::spawn_blocking(move || node.evidence_to_send(after, crate::evidence::EVIDENCE_BATCH))
-                    .await
-                    .map_err(|error| NodeError::Startup(format!("evidence reader stopped: {error}")))??;
+                self.on_store(move |node| node.evidence_to_send(after, crate::evidence::EVIDENCE_BATCH)).await?;
             if last == after {
                 return Ok(());
             }
@@ -568,7 +585,7 @@ impl UpwardSync {
                     .collect();
                 self.within_deadline(client.push_evidence(wire::PushEvidenceRequest { items })).await??;
             }
-            self.node.store().set_cursor(&cursor, last).map_err(NodeError::from)?;
+            self.set_cursor(&cursor, last).await?;
         }
     }
 
@@ -589,7 +606,10 @@ impl UpwardSync {
             .await??
             .into_inner();
         let mut acknowledged = checkpoint.highest_contiguous_seq;
-        let restored = self.node.awaiting_reconciliation().map_err(|error| self.parent_ahead(acknowledged, error))?;
+        let restored = self
+            .on_store(|node| node.awaiting_reconciliation())
+            .await
+            .map_err(|error| self.parent_ahead(acknowledged, error))?;
         let local = self.local_head().await.map_err(|error| self.parent_ahead(acknowledged, error))?;
         if restored || acknowledged > local {
             self.parent_known_ahead.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -601,7 +621,7 @@ impl UpwardSync {
         self.pull_down(&mut trust).await?;
         self.push_statements(&mut trust).await?;
         self.push_evidence(&mut client).await?;
-        self.record_contact(acknowledged)?;
+        self.record_contact(acknowledged).await?;
         let local_head = self.local_head().await?;
         self.status.update(|state| state.local_head = local_head);
         if acknowledged == local_head {
@@ -674,7 +694,7 @@ impl UpwardSync {
                 held,
                 "batch acknowledged"
             );
-            self.record_contact(held)?;
+            self.record_contact(held).await?;
             // A notice written while a long backlog goes up overtakes the rest of it.
             self.deliver_notices_ahead(&mut client, held, &mut delivered).await?;
             if held < last_seq {
@@ -721,35 +741,27 @@ impl UpwardSync {
             .map_err(|_| SyncError::Timeout(self.config.request_timeout))
     }
 
-    fn record_contact(&self, acknowledged: u64) -> Result<(), SyncError> {
+    async fn record_contact(&self, acknowledged: u64) -> Result<(), SyncError> {
         self.status.update(|state| {
             state.last_contact = Some(Utc::now());
             state.acknowledged = acknowledged;
         });
         // The parent is the authority on what it holds; this copy only serves
         // status displays while offline, so it is flushed with the next write.
-        self.node.store().set_cursor(&cursor_name(&self.parent), acknowledged).map_err(NodeError::from)?;
+        self.set_cursor(&cursor_name(&self.parent), acknowledged).await?;
         Ok(())
     }
 
     async fn local_head(&self) -> Result<u64, SyncError> {
-        let node = Arc::clone(&self.node);
-        let head = tokio::task::spawn_blocking(move || node.store().head(node.org(), LogStream::Shared))
-            .await
-            .map_err(|_| NodeError::ShuttingDown)?
-            .map_err(NodeError::from)?;
+        let head = self.on_store(|node| Ok(node.store().head(node.org(), LogStream::Shared)?)).await?;
         Ok(head.map_or(0, |(seq, _)| seq.0))
     }
 
     async fn read_batch(&self, from: Seq) -> Result<Vec<wire::SignedEnvelope>, SyncError> {
-        let node = Arc::clone(&self.node);
         let limit = self.config.batch_size;
         let budget = self.max_message_bytes / 2;
         let envelopes =
-            tokio::task::spawn_blocking(move || node.store().read_log(node.org(), LogStream::Shared, from, limit))
-                .await
-                .map_err(|_| NodeError::ShuttingDown)?
-                .map_err(NodeError::from)?;
+            self.on_store(move |node| Ok(node.store().read_log(node.org(), LogStream::Shared, from, limit)?)).await?;
         // Keep each batch well inside the parent's message limit.
         let mut size = 0;
         Ok(envelopes
