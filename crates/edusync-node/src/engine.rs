@@ -138,7 +138,77 @@ struct Admitted {
 pub struct Refusal {
     pub record_id: RecordId,
     pub seq: u64,
+    /// What kind of refusal: the metrics label and the code on the wire.
+    pub kind: RefusalKind,
+    /// The particulars, for the person reading it.
     pub reason: String,
+}
+
+/// Why an envelope was refused, as a closed list: metrics count by it and
+/// the wire carries its code, so nothing is classified by a message's words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RefusalKind {
+    /// The bytes are not an envelope, or its signature does not verify.
+    BadEnvelope,
+    UntrustedSigner,
+    LocalRecord,
+    UnknownKind,
+    /// A kind that never travels upward raw (incidents, risk registers, …).
+    RawRecord,
+    MalformedRecord,
+    /// It decodes, and its content is not acceptable (held at its place).
+    InvalidRecord,
+    Gap,
+    Equivocation,
+    Fork,
+    /// Ahead of its log: only severe-incident notices may be.
+    NotANotice,
+    /// Ahead of its log: too many of the child's notices wait already.
+    TooManyAhead,
+    /// A parent's code this node does not know (a newer edusync).
+    Other,
+}
+
+impl RefusalKind {
+    pub(crate) const ALL: [RefusalKind; 13] = [
+        RefusalKind::BadEnvelope,
+        RefusalKind::UntrustedSigner,
+        RefusalKind::LocalRecord,
+        RefusalKind::UnknownKind,
+        RefusalKind::RawRecord,
+        RefusalKind::MalformedRecord,
+        RefusalKind::InvalidRecord,
+        RefusalKind::Gap,
+        RefusalKind::Equivocation,
+        RefusalKind::Fork,
+        RefusalKind::NotANotice,
+        RefusalKind::TooManyAhead,
+        RefusalKind::Other,
+    ];
+
+    /// The metrics label and the wire code.
+    pub fn code(self) -> &'static str {
+        match self {
+            RefusalKind::BadEnvelope => "bad_envelope",
+            RefusalKind::UntrustedSigner => "untrusted_signer",
+            RefusalKind::LocalRecord => "local_record",
+            RefusalKind::UnknownKind => "unknown_kind",
+            RefusalKind::RawRecord => "raw_record",
+            RefusalKind::MalformedRecord => "malformed_record",
+            RefusalKind::InvalidRecord => "invalid_record",
+            RefusalKind::Gap => "gap",
+            RefusalKind::Equivocation => "equivocation",
+            RefusalKind::Fork => "fork",
+            RefusalKind::NotANotice => "not_a_notice",
+            RefusalKind::TooManyAhead => "too_many_ahead",
+            RefusalKind::Other => "other",
+        }
+    }
+
+    /// From a parent's wire code; one this node does not know is `Other`.
+    pub fn from_code(code: &str) -> RefusalKind {
+        RefusalKind::ALL.into_iter().find(|kind| kind.code() == code).unwrap_or(RefusalKind::Other)
+    }
 }
 
 /// What importing a bundle did.
@@ -553,7 +623,12 @@ impl Node {
                 continue;
             }
             authors.insert(header.author_org.clone());
-            let refuse = |reason: String| Refusal { record_id: envelope.id(), seq: header.seq.0, reason };
+            let refuse = |kind: RefusalKind, reason: String| Refusal {
+                record_id: envelope.id(),
+                seq: header.seq.0,
+                kind,
+                reason,
+            };
             match outcome {
                 Append::Stored => {
                     report.stored += 1;
@@ -567,17 +642,21 @@ impl Node {
                     }
                 }
                 Append::Duplicate => report.duplicates += 1,
-                Append::Gap { expected } => report
-                    .refused
-                    .push(refuse(format!("gap: this log continues at seq {expected}, not {}", header.seq))),
-                Append::Equivocation { existing } => report.refused.push(refuse(format!(
-                    "equivocation: seq {} of {} already holds record {existing}; both are kept as evidence",
-                    header.seq, header.author_org
-                ))),
-                Append::Fork { head } => report.refused.push(refuse(format!(
-                    "fork: seq {} does not follow the held head {head}; kept as evidence",
-                    header.seq
-                ))),
+                Append::Gap { expected } => report.refused.push(refuse(
+                    RefusalKind::Gap,
+                    format!("gap: this log continues at seq {expected}, not {}", header.seq),
+                )),
+                Append::Equivocation { existing } => report.refused.push(refuse(
+                    RefusalKind::Equivocation,
+                    format!(
+                        "equivocation: seq {} of {} already holds record {existing}; both are kept as evidence",
+                        header.seq, header.author_org
+                    ),
+                )),
+                Append::Fork { head } => report.refused.push(refuse(
+                    RefusalKind::Fork,
+                    format!("fork: seq {} does not follow the held head {head}; kept as evidence", header.seq),
+                )),
             }
         }
         // Durable before anyone hears that it was stored.
@@ -585,7 +664,7 @@ impl Node {
         if !report.refused.is_empty() {
             let mut counts = self.refusals.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             for refusal in &report.refused {
-                *counts.entry(crate::metrics::refusal_class(&refusal.reason)).or_default() += 1;
+                *counts.entry(refusal.kind.code()).or_default() += 1;
             }
         }
         if derive_again {
@@ -846,6 +925,7 @@ impl Node {
                 report.refused.push(Refusal {
                     record_id: envelope.id(),
                     seq: header.seq.0,
+                    kind: RefusalKind::NotANotice,
                     reason: format!("only severe-incident notices travel ahead of their log, not a {kind}"),
                 });
                 continue;
@@ -868,6 +948,7 @@ impl Node {
                 report.refused.push(Refusal {
                     record_id: envelope.id(),
                     seq: header.seq.0,
+                    kind: RefusalKind::TooManyAhead,
                     reason: format!(
                         "{held_ahead} notices of {} already wait for its log to catch up; send the log first",
                         header.author_org
@@ -1013,38 +1094,46 @@ impl Node {
         arrived_id: RecordId,
     ) -> Result<(VerifiedEnvelope, RecordKind, Option<Period>), Refused> {
         let envelope = verified.map_err(|error| Refused {
-            refusal: Refusal { record_id: arrived_id, seq: 0, reason: error.to_string() },
+            refusal: Refusal {
+                record_id: arrived_id,
+                seq: 0,
+                kind: RefusalKind::BadEnvelope,
+                reason: error.to_string(),
+            },
             hold: None,
         })?;
         let header = envelope.header();
-        let refuse = |reason: String| Refused {
-            refusal: Refusal { record_id: envelope.id(), seq: header.seq.0, reason },
+        let refuse = |kind: RefusalKind, reason: String| Refused {
+            refusal: Refusal { record_id: envelope.id(), seq: header.seq.0, kind, reason },
             hold: None,
         };
         // From here on the envelope is authentic, from a trusted child, in its
         // shared log, and of a kind that may travel: refused for its content, it
         // can hold its place so that the log goes on.
         let refuse_content = |reason: String, kind: RecordKind| Refused {
-            refusal: Refusal { record_id: envelope.id(), seq: header.seq.0, reason },
+            refusal: Refusal { record_id: envelope.id(), seq: header.seq.0, kind: RefusalKind::InvalidRecord, reason },
             hold: Some(Box::new((envelope.clone(), kind))),
         };
         // Judged at the time the record says it was signed: a revocation or a
         // rotation refuses what the key signed after it, never what came before.
         self.child_standing(&header.author_org, &header.author_key, header.created_unix_ms)
-            .map_err(|reason| refuse(format!("signer not trusted: {reason}")))?;
+            .map_err(|reason| refuse(RefusalKind::UntrustedSigner, format!("signer not trusted: {reason}")))?;
         if header.stream != LogStream::Shared {
-            return Err(refuse("a record of the local log never leaves the node that wrote it".into()));
+            return Err(refuse(
+                RefusalKind::LocalRecord,
+                "a record of the local log never leaves the node that wrote it".into(),
+            ));
         }
         let kind = RecordKind::from_payload_type(&header.payload_type)
-            .ok_or_else(|| refuse(format!("unknown payload type {}", header.payload_type)))?;
+            .ok_or_else(|| refuse(RefusalKind::UnknownKind, format!("unknown payload type {}", header.payload_type)))?;
         if kind.stream() != LogStream::Shared {
-            return Err(refuse(format!("a {kind} record never travels upward in raw form")));
+            return Err(refuse(RefusalKind::RawRecord, format!("a {kind} record never travels upward in raw form")));
         }
         // Bytes that do not decode as the typed record they claim to be are
         // never kept, not even as evidence: only typed records, which carry no
         // free text about people, may rest at a parent.
         let record = decode_record(&header.payload_type, envelope.record_bytes())
-            .map_err(|error| refuse(format!("malformed record: {error}")))?
+            .map_err(|error| refuse(RefusalKind::MalformedRecord, format!("malformed record: {error}")))?
             .check(&ValidationContext::without_clock())
             .map_err(|error| refuse_content(format!("invalid record: {error}"), kind))?;
         if let Record::Aggregate(aggregate) = record.record() {

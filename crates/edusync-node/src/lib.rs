@@ -40,7 +40,7 @@ pub use backup::Backup;
 pub use checked_rollup::{check_roll_up, CheckedChild, CheckedRollUp, RollUpError};
 pub use client::{open_session, Bearer, OpenedSession, SessionChannel};
 pub use connections::FIRST_REQUEST;
-pub use engine::{BundleImport, CheckedBatch, IngestReport, Node, NoticesAhead, Refusal, Submitted};
+pub use engine::{BundleImport, CheckedBatch, IngestReport, Node, NoticesAhead, Refusal, RefusalKind, Submitted};
 pub use error::NodeError;
 pub use evidence::EvidenceItem;
 pub use keyfile::{init_key, load_key, next_key, pending_next_key, promote_next_key};

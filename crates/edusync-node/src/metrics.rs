@@ -13,24 +13,6 @@ use edusync_core::{LogStream, RecordKind, Seq};
 
 use crate::{Node, NodeError, ParentStatus};
 
-/// Which refusals are counted together, by the start of their reason.
-pub(crate) fn refusal_class(reason: &str) -> &'static str {
-    const CLASSES: [(&str, &str); 8] = [
-        ("signer not trusted", "untrusted_signer"),
-        ("gap", "gap"),
-        ("invalid record", "invalid_record"),
-        ("malformed record", "malformed_record"),
-        ("equivocation", "equivocation"),
-        ("fork", "fork"),
-        ("unknown payload type", "unknown_kind"),
-        ("a record of the local log", "local_record"),
-    ];
-    CLASSES
-        .iter()
-        .find(|(start, _)| reason.starts_with(start))
-        .map_or(if reason.contains("signature") { "bad_signature" } else { "other" }, |(_, class)| class)
-}
-
 /// The metrics page, now.
 pub(crate) fn render(node: &Node, parent: Option<&ParentStatus>) -> Result<String, NodeError> {
     let mut out = String::new();
@@ -174,14 +156,18 @@ pub(crate) async fn serve(
 
 #[cfg(test)]
 mod tests {
-    use super::refusal_class;
+    use crate::RefusalKind;
 
+    /// Refusals are counted by their kind, whose code is also what the wire
+    /// carries: each code names one kind, and a code from a newer parent is
+    /// counted as other rather than refused.
     #[test]
-    fn refusals_are_counted_by_the_start_of_their_reason() {
-        assert_eq!(refusal_class("signer not trusted: revoked: key …"), "untrusted_signer");
-        assert_eq!(refusal_class("gap: this log continues at seq 4, not 9"), "gap");
-        assert_eq!(refusal_class("invalid record: count: …; held at its place"), "invalid_record");
-        assert_eq!(refusal_class("signature does not verify"), "bad_signature");
-        assert_eq!(refusal_class("something new"), "other");
+    fn every_refusal_kind_has_its_own_code_and_reads_back_from_it() {
+        let codes: std::collections::BTreeSet<&str> = RefusalKind::ALL.iter().map(|kind| kind.code()).collect();
+        assert_eq!(codes.len(), RefusalKind::ALL.len());
+        for kind in RefusalKind::ALL {
+            assert_eq!(RefusalKind::from_code(kind.code()), kind);
+        }
+        assert_eq!(RefusalKind::from_code("something_new"), RefusalKind::Other);
     }
 }

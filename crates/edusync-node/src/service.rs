@@ -903,7 +903,12 @@ impl wire::sync_service_server::SyncService for SyncApi {
 
 impl From<crate::Refusal> for wire::Refusal {
     fn from(refusal: crate::Refusal) -> Self {
-        wire::Refusal { record_id: refusal.record_id.0.to_vec(), seq: refusal.seq, reason: refusal.reason }
+        wire::Refusal {
+            record_id: refusal.record_id.0.to_vec(),
+            seq: refusal.seq,
+            code: refusal.kind.code().to_owned(),
+            reason: refusal.reason,
+        }
     }
 }
 

@@ -670,6 +670,7 @@ impl UpwardSync {
                     .map(|refusal| Refusal {
                         record_id: RecordId::from_slice("record_id", &refusal.record_id).unwrap_or(RecordId::ZERO),
                         seq: refusal.seq,
+                        kind: crate::RefusalKind::from_code(&refusal.code),
                         reason: refusal.reason.clone(),
                     })
                     .collect();

@@ -310,7 +310,12 @@ impl wire::trust_service_server::TrustService for TrustApi {
             refused: report
                 .refused
                 .into_iter()
-                .map(|(index, reason)| wire::Refusal { record_id: Vec::new(), seq: index as u64, reason })
+                .map(|(index, reason)| wire::Refusal {
+                    record_id: Vec::new(),
+                    seq: index as u64,
+                    code: "untrusted_statement".to_owned(),
+                    reason,
+                })
                 .collect(),
         }))
     }
