@@ -265,21 +265,27 @@ pub(crate) async fn run(args: StatusArgs, language: Language) -> Result<(), Fail
 /// Watches the node's outbox drain into its parent. The sync itself is the
 /// node's (it runs whether anyone watches); this only shows how far it is.
 async fn follow(target: &NodeTarget, timeout: std::time::Duration, language: Language) -> Result<(), Failure> {
+    // On a terminal a bar redrawn in place; otherwise (a log, a pipe) a line per change.
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let bar = if terminal { indicatif::ProgressBar::new(0) } else { indicatif::ProgressBar::hidden() };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("[{bar:30}] {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("#> "),
+    );
     let mut client = target.connect().await?;
     let started = std::time::Instant::now();
     let mut shown: Option<(u64, u64, String)> = None;
     loop {
         let info = client.get_node_info(wire::GetNodeInfoRequest {}).await.map_err(Failure::from_status)?.into_inner();
         let Some(parent) = info.parent else {
+            bar.finish_and_clear();
             println!("{}", Message::NoParent.text(language));
             return Ok(());
         };
         let (acknowledged, head) = (parent.acknowledged_seq, parent.local_head_seq);
         if parent.outbox_depth == 0 {
-            if terminal && shown.is_some() {
-                eprintln!();
-            }
+            bar.finish_and_clear();
             println!("{}", Message::SyncDone { head }.text(language));
             return Ok(());
         }
@@ -287,8 +293,9 @@ async fn follow(target: &NodeTarget, timeout: std::time::Duration, language: Lan
         if shown.as_ref() != Some(&now_showing) {
             let progress = Message::SyncProgress { acknowledged, head, waiting: parent.outbox_depth }.text(language);
             if terminal {
-                let filled = (acknowledged.min(head) * 30).checked_div(head).unwrap_or(0) as usize;
-                eprint!("\r[{}{}] {progress}\x1b[K", "#".repeat(filled), " ".repeat(30 - filled));
+                bar.set_length(head);
+                bar.set_position(acknowledged.min(head));
+                bar.set_message(progress);
             } else {
                 eprintln!("{progress}");
             }
@@ -296,7 +303,7 @@ async fn follow(target: &NodeTarget, timeout: std::time::Duration, language: Lan
             if !parent.last_error.is_empty() && error_changed {
                 let waiting = Message::SyncWaitingForParent { error: parent.last_error.clone() }.text(language);
                 if terminal {
-                    eprint!("\n{waiting}\n");
+                    bar.println(waiting);
                 } else {
                     eprintln!("{waiting}");
                 }
@@ -304,9 +311,7 @@ async fn follow(target: &NodeTarget, timeout: std::time::Duration, language: Lan
             shown = Some(now_showing);
         }
         if started.elapsed() >= timeout {
-            if terminal {
-                eprintln!();
-            }
+            bar.abandon();
             return Err(Failure::unreachable_message(Message::SyncTimedOut {
                 waiting: parent.outbox_depth,
                 seconds: timeout.as_secs(),
