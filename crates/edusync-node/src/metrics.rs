@@ -3,9 +3,10 @@
 //! the sync status at scrape time, so they agree with `edusync status`.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -113,44 +114,43 @@ pub(crate) fn render(node: &Node, parent: Option<&ParentStatus>) -> Result<Strin
     Ok(out)
 }
 
-/// Serves `GET /metrics` until shutdown; anything else gets 404.
+/// What a scrape reads.
+#[derive(Clone)]
+struct Scraped {
+    node: Arc<Node>,
+    parent: Option<Arc<ParentStatus>>,
+}
+
+/// Serves `GET /metrics` over HTTP (axum, as the web app) until shutdown;
+/// anything else gets 404.
 pub(crate) async fn serve(
     listener: TcpListener,
     node: Arc<Node>,
     parent: Option<Arc<ParentStatus>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            _ = shutdown.wait_for(|stop| *stop) => return,
-        };
-        let Ok((mut stream, _)) = accepted else { continue };
-        let (node, parent) = (Arc::clone(&node), parent.clone());
-        tokio::spawn(async move {
-            let mut request = vec![0u8; 2048];
-            let Ok(Ok(read)) = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut request)).await else {
-                return;
-            };
-            let wanted = request[..read].starts_with(b"GET /metrics ") || request[..read].starts_with(b"GET /metrics?");
-            let response = if wanted {
-                match tokio::task::spawn_blocking(move || render(&node, parent.as_deref())).await {
-                    Ok(Ok(body)) => format!(
-                        "HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                        body.len()
-                    ),
-                    _ => "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".into(),
-                }
-            } else {
-                let body = "only GET /metrics is served here\n";
-                format!(
-                    "HTTP/1.1 404 Not Found\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                )
-            };
-            let _ = stream.write_all(response.as_bytes()).await;
-            let _ = stream.shutdown().await;
-        });
+    let app = axum::Router::new()
+        .route("/metrics", axum::routing::get(scrape))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "only GET /metrics is served here\n") })
+        .with_state(Scraped { node, parent });
+    let stopped = async move {
+        let _ = shutdown.wait_for(|stop| *stop).await;
+    };
+    if let Err(error) = axum::serve(listener, app).with_graceful_shutdown(stopped).await {
+        tracing::error!(error = %error, "the metrics server stopped");
+    }
+}
+
+/// The page, read on the blocking pool (it reads the store).
+async fn scrape(State(scraped): State<Scraped>) -> Response {
+    let Scraped { node, parent } = scraped;
+    match tokio::task::spawn_blocking(move || render(&node, parent.as_deref())).await {
+        Ok(Ok(body)) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response(),
+        Ok(Err(error)) => {
+            tracing::error!(error = %error, "metrics could not be read");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
     }
 }
 
