@@ -573,16 +573,7 @@ impl wire::record_service_server::RecordService for RecordApi {
         info.unit_names = self.unit_names.as_ref().clone();
         if matches!(caller, crate::auth::Caller::Reader { role, .. } if role != edusync_trust::Role::Auditor) {
             info = for_a_data_officer(info);
-            // A data officer reads this office's children, never the units below
-            // them (a province's officer sees districts, not schools): their
-            // names and ids are not the officer's to know.
-            let own = self.node.org().clone();
-            info.unit_names.retain(|unit| {
-                OrgId::parse("org_id", &unit.org_id)
-                    .ok()
-                    .and_then(|org| org.parent())
-                    .is_some_and(|parent| parent == own)
-            });
+            info.unit_names = children_only(self.node.org(), info.unit_names);
         }
         Ok(Response::new(info))
     }
@@ -604,6 +595,21 @@ fn for_a_data_officer(info: wire::NodeInfo) -> wire::NodeInfo {
         unit_names: info.unit_names,
         ..wire::NodeInfo::default()
     }
+}
+
+/// The names a data officer of `office` is given: its children's only. A
+/// province's officer reads districts, never schools, so which schools
+/// there are, and their names, are not the officer's to know.
+fn children_only(office: &OrgId, names: Vec<wire::UnitName>) -> Vec<wire::UnitName> {
+    names
+        .into_iter()
+        .filter(|unit| {
+            OrgId::parse("org_id", &unit.org_id)
+                .ok()
+                .and_then(|org| org.parent())
+                .is_some_and(|parent| parent == *office)
+        })
+        .collect()
 }
 
 /// Fills in what is waiting for the parent, read from the store now rather
@@ -1066,5 +1072,19 @@ fn reader_answer_to_wire(
                     .collect(),
             })
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_data_officer_is_given_the_names_of_the_offices_children_only() {
+        let named = |org: &str| wire::UnitName { org_id: org.into(), display_name: format!("name of {org}") };
+        let names = vec![named("VN.BT.D01"), named("VN.BT.D01.S001"), named("VN.BT.D02"), named("VN.HN.D01")];
+        let province = OrgId::parse("org", "VN.BT").expect("valid");
+        let given: Vec<String> = children_only(&province, names).into_iter().map(|unit| unit.org_id).collect();
+        assert_eq!(given, ["VN.BT.D01", "VN.BT.D02"], "no school, and nothing of another province");
     }
 }
