@@ -251,7 +251,9 @@ async fn a_sneakernet_round_trip_ends_in_the_same_state_as_online_sync() {
     // When the link comes back, online sync finds nothing left to send: the
     // district's copy of the school's log neither grows nor repeats.
     link.set(Fault::Pass);
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // A whole round over the mended link, asked for and waited on, not slept for.
+    let round = ok(run(&["sync", "now", "--node", &school.endpoint()]));
+    assert!(round.contains("in sync"), "{round}");
     assert_eq!(checkpoint(&district.endpoint(), SCHOOL).await, Some(new_head));
     assert_same_records_once(&school.endpoint(), &district.endpoint(), new_head).await;
     let status = ok(run(&["status", "--node", &school.endpoint(), "--json"]));
