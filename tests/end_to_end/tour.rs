@@ -16,8 +16,6 @@ use std::process::Command;
 
 const SCRATCH: &str = "/tmp/edusync-tour";
 const SKIP: &str = "<!-- not run by the tour test";
-/// Marks a fenced block of another language (TOML, text) while it is read past.
-const OTHER: &str = "\u{0}other\n";
 
 /// One command of a tour and what its example says it prints.
 #[derive(Debug)]
@@ -33,11 +31,13 @@ fn blocks_of_section(markdown: &str, heading: &str) -> Vec<String> {
     let rest = &markdown[start + heading.len()..];
     let section = rest.find("\n## ").map_or(rest, |end| &rest[..end]);
     let mut blocks = Vec::new();
-    let mut current: Option<String> = None;
+    // The fenced block being read, and whether it is run (another language
+    // is read past, never run).
+    let mut current: Option<(String, bool)> = None;
     let mut skip_next = false;
     for line in section.lines() {
         match (&mut current, line.trim_end()) {
-            (None, "```sh") => current = Some(String::new()),
+            (None, "```sh") => current = Some((String::new(), !std::mem::take(&mut skip_next))),
             // Another fence: the skip comment was for the block right after it.
             (None, text) if text.trim_start().starts_with("```") => {
                 let fence = text.trim_start().trim_start_matches('`');
@@ -46,17 +46,16 @@ fn blocks_of_section(markdown: &str, heading: &str) -> Vec<String> {
                     "a tour's shell block must be fenced exactly ```sh at the line's start, or it is not run: {text}"
                 );
                 skip_next = false;
-                // Not a shell block: read past it, never run it.
-                current = Some(OTHER.to_owned());
+                current = Some((String::new(), false));
             }
             (None, text) if text.starts_with(SKIP) => skip_next = true,
-            (Some(block), "```") => {
-                if !std::mem::take(&mut skip_next) && !block.starts_with(OTHER) {
+            (Some((block, run)), "```") => {
+                if *run {
                     blocks.push(std::mem::take(block));
                 }
                 current = None;
             }
-            (Some(block), text) => {
+            (Some((block, _)), text) => {
                 block.push_str(text);
                 block.push('\n');
             }

@@ -220,9 +220,7 @@ impl wire::record_service_server::RecordService for RecordApi {
             limit => limit.min(MAX_PAGE),
         };
         let token = (!request.page_token.is_empty()).then_some(request.page_token);
-        // A listing's token is the hex of an arrival key: `A/` and 8 bytes.
-        let issued_here = |token: &str| token.len() == 20 && token.starts_with("412f") && hex::decode(token).is_ok();
-        if token.as_deref().is_some_and(|token| !issued_here(token)) {
+        if token.as_deref().is_some_and(|token| !edusync_store::is_listing_token(token)) {
             return Err(invalid(edusync_core::ValidationError::new(
                 "page_token",
                 edusync_core::Reason::malformed("not a token this node issued"),

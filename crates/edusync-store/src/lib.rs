@@ -21,6 +21,6 @@ mod store;
 pub use feeds::{Feeds, PendingRequest, RecordFromAbove};
 pub use meta::RecordMeta;
 pub use store::{
-    Append, CrossRelease, EquivocationEvidence, Indexing, ListFilter, LogSummary, Offer, OwnAppend, OwnDraft, Page,
-    Store, StoreEntry, StoreError, StoredEnvelope, DEFAULT_DISK_RESERVE_BYTES,
+    is_listing_token, Append, CrossRelease, EquivocationEvidence, Indexing, ListFilter, LogSummary, Offer, OwnAppend,
+    OwnDraft, Page, Store, StoreEntry, StoreError, StoredEnvelope, DEFAULT_DISK_RESERVE_BYTES,
 };

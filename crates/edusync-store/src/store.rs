@@ -720,13 +720,7 @@ impl Store {
         limit: usize,
     ) -> Result<Page, StoreError> {
         let end = match page_token {
-            Some(token) => {
-                let key = hex::decode(token).map_err(|_| StoreError::Corrupt { key: "page token".into() })?;
-                if !key.starts_with(keys::ARRIVALS) {
-                    return Err(StoreError::Corrupt { key: "page token".into() });
-                }
-                key
-            }
+            Some(token) => listing_token_key(token).ok_or_else(|| StoreError::Corrupt { key: "page token".into() })?,
             None => keys::arrival(u64::MAX),
         };
         let start = keys::arrival(0);
@@ -1034,6 +1028,17 @@ impl Store {
         self.tree.flush()?;
         Ok(())
     }
+}
+
+/// Whether `token` is one `list_newest_first` gives out (the hex of an
+/// arrival key), so a caller can refuse another as bad input before asking.
+pub fn is_listing_token(token: &str) -> bool {
+    listing_token_key(token).is_some()
+}
+
+fn listing_token_key(token: &str) -> Option<Vec<u8>> {
+    let key = hex::decode(token).ok()?;
+    (key.len() == keys::arrival(0).len() && key.starts_with(keys::ARRIVALS)).then_some(key)
 }
 
 /// Each log's durable head, read once per listing.
